@@ -1,0 +1,1 @@
+"""tether: a durable, Redis-backed control plane for AI and backend workflows."""

@@ -1,0 +1,257 @@
+"""The v1 HTTP contract: request and response bodies shared by the API, the workers and
+the client. Field names here are what clients, docs and tests rely on.
+
+Durations are seconds (floats); timestamps are ISO 8601 datetimes in UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from tether.queue.records import ErrorInfo, JobRecord
+
+MAX_POLL_WAIT = 30.0
+MAX_GET_WAIT = 60.0
+MAX_JOBS_PER_POLL = 1000
+MAX_BATCH = 1000
+
+ID = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:@\-]+$")
+
+
+class Body(BaseModel):
+    """Request bodies reject unknown fields, so a typo is an error, not a silent no-op."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+def ms_to_datetime(ms: int | None) -> datetime | None:
+    return datetime.fromtimestamp(ms / 1000, UTC) if ms is not None else None
+
+
+# -- machines --------------------------------------------------------------------------
+
+
+class FunctionSpec(Body):
+    """A function a machine serves."""
+
+    name: str = ID
+    input_schema: dict[str, Any] | None = None  # JSON schema of the input, if typed
+    timeout: float | None = Field(default=None, gt=0)
+    max_attempts: int | None = Field(default=None, ge=1, le=1000)
+    kind: Literal["function", "workflow"] = "function"
+
+
+class HeartbeatRequest(Body):
+    functions: list[FunctionSpec] = Field(default_factory=list, max_length=10_000)
+    held: list[str] = Field(default_factory=list, max_length=100_000)  # job ids it runs
+    max_jobs: int | None = Field(default=None, ge=1, le=MAX_JOBS_PER_POLL)
+    meta: dict[str, Any] = Field(default_factory=dict)  # hostname, pid, version...
+
+
+class HeartbeatResponse(BaseModel):
+    cancel: list[str]  # job ids whose cancellation was requested: stop them
+    lost: list[str]  # job ids this machine no longer holds: drop their results
+    heartbeat_interval: float  # seconds until the next heartbeat is due
+    lease_ttl: float
+
+
+class PollRequest(Body):
+    functions: list[str] = Field(min_length=1, max_length=10_000)
+    max_jobs: int = Field(default=1, ge=1, le=MAX_JOBS_PER_POLL)
+    wait: float = Field(default=20.0, ge=0, le=MAX_POLL_WAIT)
+
+
+class LeasedJob(BaseModel):
+    id: str
+    function: str
+    input: Any
+    attempt: int
+    max_attempts: int
+    token: str
+    timeout: float | None  # seconds; None: no timeout
+    parent: str | None = None
+
+
+class PollResponse(BaseModel):
+    jobs: list[LeasedJob]
+
+
+class ResultItem(Body):
+    """One job's outcome. ``released`` hands the job back unfinished (shutdown)."""
+
+    id: str = ID
+    token: str = Field(min_length=1, max_length=40)
+    status: Literal["completed", "failed", "released"]
+    result: Any = None
+    error: ErrorInfo | None = None
+    retryable: bool = True
+
+
+class ResultsRequest(Body):
+    results: list[ResultItem] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class ResultVerdict(BaseModel):
+    id: str
+    accepted: bool
+    status: str  # the job's status after this report ("" if unknown)
+    reason: str | None = None  # "lease_not_held", "not_found"
+
+
+class ResultsResponse(BaseModel):
+    results: list[ResultVerdict]
+
+
+class MachineOut(BaseModel):
+    id: str
+    last_heartbeat: datetime
+    first_seen: datetime | None
+    jobs: int  # leases it holds now
+    functions: list[str]
+    meta: dict[str, Any]
+
+
+class MachineList(BaseModel):
+    machines: list[MachineOut]
+
+
+class FunctionOut(BaseModel):
+    name: str
+    kind: str
+    input_schema: dict[str, Any] | None
+    machines: list[str]  # live machines serving it
+    queued: int  # ready jobs waiting
+
+
+class FunctionList(BaseModel):
+    functions: list[FunctionOut]
+
+
+# -- jobs ------------------------------------------------------------------------------
+
+
+class JobCreate(Body):
+    function: str = ID
+    input: Any = None
+    idempotency_key: str | None = Field(default=None, min_length=1, max_length=200)
+    delay: float = Field(default=0, ge=0, le=366 * 24 * 3600)  # seconds
+    max_attempts: int | None = Field(default=None, ge=1, le=1000)
+    timeout: float | None = Field(default=None, gt=0, le=7 * 24 * 3600)  # seconds
+
+
+class JobBatchCreate(Body):
+    jobs: list[JobCreate] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class JobOut(BaseModel):
+    id: str
+    function: str
+    status: str
+    input: Any = None
+    result: Any = None
+    error: ErrorInfo | None = None
+    attempt: int
+    max_attempts: int
+    machine: str | None = None
+    parent: str | None = None
+    enqueued_at: datetime | None = None
+    scheduled_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    cancel_requested: bool = False
+
+    @classmethod
+    def from_record(cls, r: JobRecord) -> JobOut:
+        return cls(
+            id=r.id,
+            function=r.function,
+            status=r.status.value,
+            input=r.input,
+            result=r.result,
+            error=r.error,
+            attempt=r.attempt,
+            max_attempts=r.max_attempts,
+            machine=r.machine,
+            parent=r.parent,
+            enqueued_at=ms_to_datetime(r.enqueued_at),
+            scheduled_at=ms_to_datetime(r.scheduled_at),
+            started_at=ms_to_datetime(r.started_at),
+            finished_at=ms_to_datetime(r.finished_at),
+            cancel_requested=r.cancel_requested,
+        )
+
+
+class JobList(BaseModel):
+    jobs: list[JobOut]
+
+
+class JobBatchOut(BaseModel):
+    jobs: list[JobOut]
+
+
+# -- runs (workflows) --------------------------------------------------------------------
+
+
+class RunCreate(Body):
+    workflow: str = ID
+    input: Any = None
+    id: str | None = ID  # the idempotency key: the same id is the same run
+    version: int | None = Field(default=None, ge=1)
+
+
+class RunOut(BaseModel):
+    id: str
+    workflow: str
+    version: int | None  # None until a machine serving the workflow is known
+    status: str  # queued, running, waiting, completed, failed, cancelled
+    waiting_on: dict[str, Any] | None = None  # e.g. {"kind": "approval", "key": "ship"}
+    input: Any = None
+    result: Any = None
+    error: ErrorInfo | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+class RunList(BaseModel):
+    runs: list[RunOut]
+
+
+class ApprovalDecision(Body):
+    approved: bool
+    by: str | None = Field(default=None, max_length=200)
+    comment: str | None = Field(default=None, max_length=10_000)
+    data: Any = None
+
+
+class SignalSend(Body):
+    payload: Any = None
+
+
+class TimelineEvent(BaseModel):
+    id: str  # stream entry id
+    event: str
+    at: datetime
+    fields: dict[str, str]
+
+
+class Timeline(BaseModel):
+    events: list[TimelineEvent]
+
+
+# -- errors ----------------------------------------------------------------------------
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class ErrorBody(BaseModel):
+    """Every error response: ``{"error": {"code", "message", "details"}}``."""
+
+    error: ErrorDetail

@@ -1,0 +1,26 @@
+"""Settings of the queue engine, with their defaults."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tether.queue.keys import Keys
+
+DAY_MS = 24 * 3600 * 1000
+
+
+@dataclass(frozen=True, slots=True)
+class QueueConfig:
+    keys: Keys = Keys()
+    # A lease lives this long past the last heartbeat that extended it; with heartbeats
+    # every 0.5 s, a machine that stops is noticed in about 2 s.
+    lease_ttl_ms: int = 2000
+    # A machine whose last heartbeat is older than this is declared dead.
+    machine_dead_after_ms: int = 2000
+    retention_ms: int = 7 * DAY_MS
+    timeline_maxlen: int = 1000
+    max_payload_bytes: int = 1024 * 1024
+    default_max_attempts: int = 5
+    default_timeout_ms: int = 300_000
+    backoff_ms: int = 1000
+    backoff_max_ms: int = 300_000

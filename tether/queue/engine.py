@@ -1,0 +1,538 @@
+"""The queue engine: one typed method per Lua transition, plus read-only queries.
+
+Every method that changes state calls exactly one script per job (batches pipeline
+several calls in one round trip; each call stays atomic on its own). Redis errors come
+out as ``RedisUnavailable`` / ``RedisOutOfMemory``, and a script either ran whole or not
+at all, so no transition is ever half done.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
+
+from tether.errors import (
+    IdempotencyConflict,
+    InvalidTransition,
+    LeaseNotHeld,
+    NotFound,
+    PayloadTooLarge,
+    ValidationFailed,
+)
+from tether.queue.config import QueueConfig
+from tether.queue.records import (
+    ClaimedJob,
+    Enqueued,
+    ErrorInfo,
+    HeartbeatReply,
+    JobRecord,
+    Outcome,
+    Verdict,
+)
+from tether.queue.redis_errors import redis_errors
+from tether.queue.scripts import SCRIPT_NAMES, script_source
+from tether.queue.states import JobStatus
+
+ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:@\-]{1,200}$")
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.:@\-]{1,200}$")
+
+# Lua status codes, mapped once.
+OK, MISSING, NOT_HELD, WRONG_STATE, ID_CONFLICT = 1, -1, -2, -3, -4
+
+
+def check_id(value: str, field: str) -> str:
+    if not isinstance(value, str) or not ID_PATTERN.match(value):
+        raise ValidationFailed(
+            f"{field} must be 1-200 characters of letters, digits and _ . : @ -",
+            details={"field": field, "value": str(value)[:200]},
+        )
+    return value
+
+
+def check_name(value: str, field: str) -> str:
+    if not isinstance(value, str) or not NAME_PATTERN.match(value):
+        raise ValidationFailed(
+            f"{field} must be 1-200 characters of letters, digits and _ . : @ -",
+            details={"field": field, "value": str(value)[:200]},
+        )
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class EnqueueRequest:
+    function: str
+    input: Any = None
+    job_id: str | None = None
+    idempotency_key: str | None = None
+    delay_ms: int = 0
+    max_attempts: int | None = None
+    timeout_ms: int | None = None
+    parent: str | None = None
+
+
+class QueueEngine:
+    """Jobs, leases and heartbeats in Redis."""
+
+    def __init__(self, redis: Redis, config: QueueConfig | None = None) -> None:
+        self.redis = redis
+        self.config = config or QueueConfig()
+        self.keys = self.config.keys
+        self._scripts: dict[str, AsyncScript] = {
+            name: redis.register_script(script_source(name)) for name in SCRIPT_NAMES
+        }
+        self._claim_round = 0
+
+    # -- helpers -------------------------------------------------------------------
+
+    def _dump(self, value: Any, field: str) -> str:
+        try:
+            data = orjson.dumps(value)
+        except TypeError as exc:
+            raise ValidationFailed(
+                f"{field} is not JSON-serializable: {exc}", details={"field": field}
+            ) from exc
+        if len(data) > self.config.max_payload_bytes:
+            raise PayloadTooLarge(
+                f"{field} is {len(data)} bytes; the limit is "
+                f"{self.config.max_payload_bytes}",
+                details={
+                    "field": field,
+                    "size": len(data),
+                    "limit": self.config.max_payload_bytes,
+                },
+            )
+        return data.decode()
+
+    def _enqueue_args(self, req: EnqueueRequest) -> tuple[list[str], list[Any], str]:
+        check_name(req.function, "function")
+        job_id = check_id(req.job_id, "id") if req.job_id else uuid.uuid4().hex
+        if req.parent and not job_id.startswith(req.parent + ":"):
+            # A run's jobs share its partition: their ids start with the run's id.
+            job_id = f"{req.parent}:{job_id}"
+        if req.idempotency_key is not None:
+            check_id(req.idempotency_key, "idempotency_key")
+        if req.delay_ms < 0:
+            raise ValidationFailed("delay must not be negative", details={"field": "delay"})
+        max_attempts = req.max_attempts or self.config.default_max_attempts
+        timeout_ms = self.config.default_timeout_ms if req.timeout_ms is None else req.timeout_ms
+        if max_attempts < 1:
+            raise ValidationFailed(
+                "max_attempts must be at least 1", details={"field": "max_attempts"}
+            )
+        if timeout_ms < 0:
+            raise ValidationFailed("timeout must not be negative", details={"field": "timeout"})
+        pk = self.keys.for_id(job_id)
+        idem = req.idempotency_key
+        keys = [
+            pk.job(job_id),
+            pk.ready(req.function),
+            pk.delayed,
+            pk.idempotency(idem) if idem else pk.idempotency(""),
+            pk.jobs,
+        ]
+        args: list[Any] = [
+            pk.prefix,
+            job_id,
+            req.function,
+            self._dump(req.input, "input"),
+            max_attempts,
+            timeout_ms,
+            req.delay_ms,
+            self.config.backoff_ms,
+            self.config.backoff_max_ms,
+            1 if idem else 0,
+            self.config.retention_ms,
+            req.parent or "",
+            pk.channel,
+            self.config.timeline_maxlen,
+        ]
+        return keys, args, job_id
+
+    @staticmethod
+    def _enqueued(reply: list[Any], function: str) -> Enqueued:
+        if reply[0] == ID_CONFLICT:
+            raise IdempotencyConflict(
+                f"job {reply[1]} already exists for function {reply[2]!r}, not {function!r}",
+                details={"id": reply[1], "function": reply[2]},
+            )
+        return Enqueued(id=reply[1], status=JobStatus(reply[2]), created=reply[3] == 1)
+
+    # -- transitions ---------------------------------------------------------------
+
+    async def enqueue(
+        self,
+        function: str,
+        input: Any = None,
+        *,
+        job_id: str | None = None,
+        idempotency_key: str | None = None,
+        delay_ms: int = 0,
+        max_attempts: int | None = None,
+        timeout_ms: int | None = None,
+        parent: str | None = None,
+    ) -> Enqueued:
+        """Create a job (or return the existing one with this id or idempotency key)."""
+        req = EnqueueRequest(
+            function, input, job_id, idempotency_key, delay_ms, max_attempts, timeout_ms, parent
+        )
+        return (await self.enqueue_many([req]))[0]
+
+    async def enqueue_many(self, requests: Sequence[EnqueueRequest]) -> list[Enqueued]:
+        """Enqueue several jobs in one round trip; each enqueue is atomic on its own."""
+        prepared = [self._enqueue_args(r) for r in requests]
+        with redis_errors():
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for keys, args, _ in prepared:
+                    await self._scripts["enqueue"](keys, args, client=pipe)
+                replies = await pipe.execute()
+        return [self._enqueued(reply, r.function) for reply, r in zip(replies, requests)]
+
+    async def claim(self, machine: str, functions: Sequence[str], count: int) -> list[ClaimedJob]:
+        """Lease up to ``count`` ready jobs of ``functions`` to ``machine``."""
+        check_id(machine, "machine")
+        if not functions or count <= 0:
+            return []
+        for fn in functions:
+            check_name(fn, "function")
+        self._claim_round += 1
+        # Rotate where we start, so no function or partition starves the others.
+        shift = self._claim_round % len(functions)
+        ordered = list(functions[shift:]) + list(functions[:shift])
+        parts = self.keys.all_partitions()
+        start = self._claim_round % len(parts)
+        claimed: list[ClaimedJob] = []
+        with redis_errors():
+            for pk in parts[start:] + parts[:start]:
+                want = count - len(claimed)
+                if want <= 0:
+                    break
+                rows = await self._scripts["claim"](
+                    [pk.leases, pk.machine_jobs(machine), pk.token]
+                    + [pk.ready(fn) for fn in ordered],
+                    [pk.prefix, machine, want, self.config.lease_ttl_ms,
+                     self.config.timeline_maxlen],
+                )
+                claimed.extend(
+                    ClaimedJob(
+                        id=row[0],
+                        function=row[1],
+                        input=orjson.loads(row[2]),
+                        attempt=int(row[3]),
+                        max_attempts=int(row[4]),
+                        token=str(row[5]),
+                        timeout_ms=int(row[6]),
+                        parent=row[7] or None,
+                    )
+                    for row in rows
+                )
+        return claimed
+
+    async def heartbeat(
+        self, machine: str, info: dict[str, Any] | None = None, held: Iterable[str] = ()
+    ) -> HeartbeatReply:
+        """Record that ``machine`` is alive and extend all of its leases."""
+        check_id(machine, "machine")
+        by_partition: dict[int, list[str]] = defaultdict(list)
+        for job_id in held:
+            by_partition[self.keys.partition_of(job_id)].append(job_id)
+        info_json = orjson.dumps(info).decode() if info is not None else ""
+        extended, cancelled, lost = 0, [], []
+        with redis_errors():
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for index, pk in enumerate(self.keys.all_partitions()):
+                    await self._scripts["heartbeat"](
+                        [pk.machines, pk.machine_jobs(machine), pk.leases,
+                         pk.cancels(machine), pk.machine(machine)],
+                        [pk.prefix, machine, self.config.lease_ttl_ms,
+                         info_json if index == 0 else "", *by_partition.get(index, [])],
+                        client=pipe,
+                    )
+                replies = await pipe.execute()
+        for reply in replies:
+            extended += int(reply[0])
+            cancelled.extend(reply[1])
+            lost.extend(reply[2])
+        return HeartbeatReply(extended=extended, cancelled=cancelled, lost=lost)
+
+    async def complete(self, job_id: str, token: str, result: Any = None) -> None:
+        """Commit a result; raises ``LeaseNotHeld`` for a stale token."""
+        verdict = (await self.report([Outcome(job_id, token, ok=True, result=result)]))[0]
+        self._raise_for(verdict)
+
+    async def fail(
+        self, job_id: str, token: str, error: ErrorInfo, *, retryable: bool = True
+    ) -> str:
+        """Record a failed attempt; returns the job's new status."""
+        outcome = Outcome(job_id, token, ok=False, error=error, retryable=retryable)
+        verdict = (await self.report([outcome]))[0]
+        self._raise_for(verdict)
+        return verdict.status
+
+    @staticmethod
+    def _raise_for(verdict: Verdict) -> None:
+        if verdict.accepted:
+            return
+        if verdict.reason == "not_found":
+            raise NotFound(f"no job {verdict.job_id}", details={"id": verdict.job_id})
+        if verdict.reason == "lease_not_held":
+            raise LeaseNotHeld(
+                f"job {verdict.job_id} is not leased with this token (it is {verdict.status})",
+                details={"id": verdict.job_id, "status": verdict.status},
+            )
+        raise ValidationFailed(verdict.reason or "rejected", details={"id": verdict.job_id})
+
+    async def report(self, outcomes: Sequence[Outcome]) -> list[Verdict]:
+        """Commit a batch of results and failures in one round trip, each on its own
+        terms: a stale token rejects that item only."""
+        cfg = self.config
+        verdicts: list[Verdict | None] = [None] * len(outcomes)
+        with redis_errors():
+            async with self.redis.pipeline(transaction=False) as pipe:
+                sent: list[int] = []
+                for i, o in enumerate(outcomes):
+                    pk = self.keys.for_id(o.job_id)
+                    try:
+                        if o.ok:
+                            payload = self._dump(o.result, "result")
+                        else:
+                            err = o.error or ErrorInfo(type="Error", message="unknown error")
+                            payload = self._dump(err.model_dump(exclude_none=True), "error")
+                    except (PayloadTooLarge, ValidationFailed) as exc:
+                        # The worker's result is unusable: fail the attempt with that reason.
+                        err = ErrorInfo(type=type(exc).__name__, message=exc.message)
+                        payload = orjson.dumps(err.model_dump(exclude_none=True)).decode()
+                        o = Outcome(o.job_id, o.token, ok=False, error=err, retryable=False)
+                    if o.ok:
+                        await self._scripts["complete"](
+                            [pk.job(o.job_id), pk.leases, pk.events],
+                            [pk.prefix, o.job_id, o.token, payload, cfg.retention_ms,
+                             pk.channel, cfg.timeline_maxlen],
+                            client=pipe,
+                        )
+                    else:
+                        await self._scripts["fail"](
+                            [pk.job(o.job_id), pk.leases, pk.delayed, pk.events],
+                            [pk.prefix, o.job_id, o.token, payload,
+                             1 if o.retryable else 0, random.random(), cfg.retention_ms,
+                             pk.channel, cfg.timeline_maxlen],
+                            client=pipe,
+                        )
+                    sent.append(i)
+                replies = await pipe.execute() if sent else []
+        for i, reply in zip(sent, replies):
+            code, status = int(reply[0]), str(reply[1])
+            job_id = outcomes[i].job_id
+            if code == OK:
+                verdicts[i] = Verdict(job_id, True, status)
+            elif code == MISSING:
+                verdicts[i] = Verdict(job_id, False, "", "not_found")
+            else:
+                verdicts[i] = Verdict(job_id, False, status, "lease_not_held")
+        return [v for v in verdicts if v is not None]
+
+    async def release(self, job_id: str, token: str) -> str:
+        """Hand a leased job back unfinished: ready again at once, attempt not counted."""
+        pk = self.keys.for_id(job_id)
+        with redis_errors():
+            code, status = await self._scripts["release"](
+                [pk.job(job_id), pk.leases, pk.events],
+                [pk.prefix, job_id, token, pk.channel, self.config.timeline_maxlen,
+                 self.config.retention_ms],
+            )
+        self._raise_for(self._verdict(job_id, int(code), str(status)))
+        return str(status)
+
+    @staticmethod
+    def _verdict(job_id: str, code: int, status: str) -> Verdict:
+        if code == OK:
+            return Verdict(job_id, True, status)
+        if code == MISSING:
+            return Verdict(job_id, False, "", "not_found")
+        return Verdict(job_id, False, status, "lease_not_held")
+
+    async def cancel(self, job_id: str, reason: str = "cancelled by request") -> str:
+        """Cancel a job: returns 'cancelled', or 'cancelling' for a running job."""
+        check_id(job_id, "id")
+        pk = self.keys.for_id(job_id)
+        error = orjson.dumps({"type": "Cancelled", "message": reason}).decode()
+        with redis_errors():
+            code, status = await self._scripts["cancel"](
+                [pk.job(job_id), pk.delayed, pk.events],
+                [pk.prefix, job_id, self.config.retention_ms, pk.channel,
+                 self.config.timeline_maxlen, error],
+            )
+        if code == MISSING:
+            raise NotFound(f"no job {job_id}", details={"id": job_id})
+        if code == WRONG_STATE:
+            raise InvalidTransition(
+                f"job {job_id} is already {status} and cannot be cancelled",
+                details={"id": job_id, "status": status},
+            )
+        return str(status)
+
+    async def promote(self, limit: int = 1000) -> int:
+        """Make due delayed jobs ready, in every partition; returns how many moved."""
+        moved = 0
+        with redis_errors():
+            for pk in self.keys.all_partitions():
+                moved += int(
+                    await self._scripts["promote"](
+                        [pk.delayed],
+                        [pk.prefix, limit, pk.channel, self.config.timeline_maxlen],
+                    )
+                )
+        return moved
+
+    async def reap(self, limit: int = 1000) -> list[tuple[str, str]]:
+        """End expired leases; returns (job id, new status) pairs."""
+        reaped: list[tuple[str, str]] = []
+        with redis_errors():
+            for pk in self.keys.all_partitions():
+                rows = await self._scripts["reap"](
+                    [pk.leases, pk.delayed, pk.events],
+                    [pk.prefix, limit, random.random(), self.config.retention_ms,
+                     pk.channel, self.config.timeline_maxlen],
+                )
+                reaped.extend((str(r[0]), str(r[1])) for r in rows)
+        return reaped
+
+    async def machine_dead(self, machine: str, cutoff_ms: int | None = None) -> list[str] | None:
+        """Declare ``machine`` dead if its last heartbeat is at or before ``cutoff_ms``
+        (``None``: it is leaving, unconditionally) and release all of its leases.
+        Returns the released job ids, or ``None`` if the machine turned out alive."""
+        check_id(machine, "machine")
+        released: list[str] = []
+        declared = False
+        cutoff = "+inf" if cutoff_ms is None else str(cutoff_ms)
+        with redis_errors():
+            for pk in self.keys.all_partitions():
+                found, ids = await self._scripts["machine_dead"](
+                    [pk.machines, pk.machine_jobs(machine), pk.leases, pk.delayed,
+                     pk.events, pk.machine(machine)],
+                    [pk.prefix, machine, cutoff, self.config.retention_ms, pk.channel,
+                     self.config.timeline_maxlen],
+                )
+                declared = declared or int(found) == 1
+                released.extend(ids)
+        return released if declared else None
+
+    async def reap_dead_machines(self) -> dict[str, list[str]]:
+        """Find machines whose heartbeats stopped and release their leases."""
+        now_ms = await self.server_time_ms()
+        cutoff = now_ms - self.config.machine_dead_after_ms
+        dead: dict[str, list[str]] = {}
+        with redis_errors():
+            for pk in self.keys.all_partitions():
+                for machine in await self.redis.zrange(pk.machines, "-inf", cutoff, byscore=True):
+                    released = await self.machine_dead(machine, cutoff)
+                    if released is not None:
+                        dead[machine] = released
+        return dead
+
+    async def trim_index(self) -> int:
+        """Drop ids of jobs past their retention from the jobs index."""
+        now_ms = await self.server_time_ms()
+        removed = 0
+        with redis_errors():
+            for pk in self.keys.all_partitions():
+                removed += await self.redis.zremrangebyscore(
+                    pk.jobs, "-inf", now_ms - self.config.retention_ms
+                )
+        return removed
+
+    # -- queries -------------------------------------------------------------------
+
+    async def server_time_ms(self) -> int:
+        with redis_errors():
+            seconds, micros = await self.redis.time()
+        return int(seconds) * 1000 + int(micros) // 1000
+
+    async def get_job(self, job_id: str) -> JobRecord:
+        check_id(job_id, "id")
+        with redis_errors():
+            data = await self.redis.hgetall(self.keys.for_id(job_id).job(job_id))
+        if not data:
+            raise NotFound(f"no job {job_id}", details={"id": job_id})
+        return JobRecord.from_hash(data)
+
+    async def get_jobs(self, job_ids: Sequence[str]) -> list[JobRecord | None]:
+        with redis_errors():
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for job_id in job_ids:
+                    pipe.hgetall(self.keys.for_id(job_id).job(job_id))
+                rows = await pipe.execute()
+        return [JobRecord.from_hash(r) if r else None for r in rows]
+
+    async def list_jobs(
+        self,
+        *,
+        status: JobStatus | None = None,
+        function: str | None = None,
+        limit: int = 50,
+        before_ms: int | None = None,
+    ) -> list[JobRecord]:
+        """Newest first; filters apply to the records read (scans at most 20x limit)."""
+        found: list[JobRecord] = []
+        for pk in self.keys.all_partitions():
+            with redis_errors():
+                ids = await self.redis.zrange(
+                    pk.jobs, "+inf" if before_ms is None else f"({before_ms}", "-inf",
+                    byscore=True, desc=True, offset=0, num=limit * 20,
+                )
+            for record in await self.get_jobs(ids):
+                if record is None:
+                    continue
+                if status is not None and record.status != status:
+                    continue
+                if function is not None and record.function != function:
+                    continue
+                found.append(record)
+        found.sort(key=lambda r: r.enqueued_at or 0, reverse=True)
+        return found[:limit]
+
+    async def timeline(self, owner_id: str, limit: int = 1000) -> list[dict[str, str]]:
+        """Events of a job (or a run), oldest first."""
+        check_id(owner_id, "id")
+        with redis_errors():
+            rows = await self.redis.xrange(
+                self.keys.for_id(owner_id).timeline(owner_id), count=limit
+            )
+        return [{"id": entry_id, **fields} for entry_id, fields in rows]
+
+    async def machines(self) -> list[dict[str, Any]]:
+        """Live machines: last heartbeat, info they registered, and jobs they hold."""
+        pk0 = self.keys.partition(0)
+        with redis_errors():
+            rows = await self.redis.zrange(pk0.machines, 0, -1, withscores=True)
+            out: list[dict[str, Any]] = []
+            for machine, seen in rows:
+                info = await self.redis.hgetall(pk0.machine(machine))
+                held = 0
+                for pk in self.keys.all_partitions():
+                    held += await self.redis.scard(pk.machine_jobs(machine))
+                out.append(
+                    {
+                        "id": machine,
+                        "last_heartbeat_ms": int(seen),
+                        "info": orjson.loads(info["info"]) if info.get("info") else {},
+                        "first_seen_ms": int(info["first_seen"]) if "first_seen" in info else None,
+                        "jobs": held,
+                    }
+                )
+        return out
+
+    async def queue_depth(self, function: str) -> int:
+        with redis_errors():
+            total = 0
+            for pk in self.keys.all_partitions():
+                total += await self.redis.xlen(pk.ready(function))
+        return total

@@ -1,0 +1,112 @@
+"""Every Redis key tether uses, built in one place.
+
+Each key carries a partition hash tag, ``{<prefix>:<partition>}``, and every script
+touches the keys of a single partition, so the same code runs on one Redis server and on
+Redis Cluster. A run and all of its jobs live in one partition: a child job's id starts
+with its run's id and a colon, and partitions are chosen by that first segment.
+
+Scripts build the names of records they discover at run time (a job id read from a
+stream) from the partition prefix with the helpers in ``lua/includes/keys.lua``, which
+mirror the methods here.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionKeys:
+    """The keys of one partition."""
+
+    prefix: str  # e.g. "{tether:0}:"
+
+    def job(self, job_id: str) -> str:
+        return f"{self.prefix}job:{job_id}"
+
+    def ready(self, function: str) -> str:
+        return f"{self.prefix}q:{function}"
+
+    def timeline(self, owner_id: str) -> str:
+        return f"{self.prefix}tl:{owner_id}"
+
+    def machine_jobs(self, machine: str) -> str:
+        return f"{self.prefix}mjobs:{machine}"
+
+    def cancels(self, machine: str) -> str:
+        return f"{self.prefix}cancels:{machine}"
+
+    def machine(self, machine: str) -> str:
+        return f"{self.prefix}machine:{machine}"
+
+    def idempotency(self, key: str) -> str:
+        return f"{self.prefix}idem:{key}"
+
+    @property
+    def delayed(self) -> str:
+        return f"{self.prefix}delayed"
+
+    @property
+    def leases(self) -> str:
+        return f"{self.prefix}leases"
+
+    @property
+    def machines(self) -> str:
+        return f"{self.prefix}machines"
+
+    @property
+    def token(self) -> str:
+        return f"{self.prefix}token"
+
+    @property
+    def jobs(self) -> str:
+        return f"{self.prefix}jobs"
+
+    @property
+    def events(self) -> str:
+        return f"{self.prefix}events"
+
+    @property
+    def functions(self) -> str:
+        return f"{self.prefix}functions"
+
+    @property
+    def channel(self) -> str:
+        """Pub/sub channel that wakes long polls: messages ``q:<fn>`` and ``j:<id>``."""
+        return f"{self.prefix}notify"
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    """Key builder for a deployment: a prefix and a number of partitions."""
+
+    prefix: str = "tether"
+    partitions: int = 1
+
+    def __post_init__(self) -> None:
+        if self.partitions < 1:
+            raise ValueError("partitions must be at least 1")
+        if any(c in self.prefix for c in "{}"):
+            raise ValueError("the key prefix may not contain braces")
+
+    def partition(self, index: int) -> PartitionKeys:
+        return PartitionKeys(f"{{{self.prefix}:{index}}}:")
+
+    def partition_of(self, record_id: str) -> int:
+        """The partition of a job or run: by the id's first colon-separated segment."""
+        if self.partitions == 1:
+            return 0
+        root = record_id.split(":", 1)[0]
+        return zlib.crc32(root.encode()) % self.partitions
+
+    def for_id(self, record_id: str) -> PartitionKeys:
+        return self.partition(self.partition_of(record_id))
+
+    def all_partitions(self) -> list[PartitionKeys]:
+        return [self.partition(i) for i in range(self.partitions)]
+
+    @property
+    def channel_pattern(self) -> str:
+        """Matches every partition's notify channel, for one subscription per process."""
+        return f"{{{self.prefix}:*}}:notify"

@@ -1,0 +1,40 @@
+--[[ cancel: a queued or delayed job is cancelled at once; a running one is marked, and
+  its machine learns of it at its next heartbeat (the job ends when the machine reports).
+
+  KEYS[1] job hash      {t:p}:job:<id>
+  KEYS[2] delayed zset  {t:p}:delayed
+  KEYS[3] events stream {t:p}:events
+  ARGV[1] partition prefix  ARGV[2] job id  ARGV[3] retention ms
+  ARGV[4] notify channel    ARGV[5] timeline maxlen  ARGV[6] reason (JSON error)
+  Returns {1, 'cancelled'}      done
+          {1, 'cancelling'}     running: requested, delivered at the next heartbeat
+          {-1, ''}              no such job
+          {-3, status}          already finished
+]]
+--@include now_ms
+--@include keys
+--@include timeline
+--@include finish_job
+local jobKey, delayedKey, eventsKey = KEYS[1], KEYS[2], KEYS[3]
+local p, jobId = ARGV[1], ARGV[2]
+local maxlen = tonumber(ARGV[5])
+local job = redis.call('HMGET', jobKey, 'status', 'machine')
+local status = job[1]
+if not status then return {-1, ''} end
+local now = now_ms()
+
+if status == 'running' then
+  redis.call('HSET', jobKey, 'cancel_requested', 1)
+  redis.call('SADD', cancels_key(p, job[2]), jobId)
+  timeline(p, jobKey, jobId, maxlen, now, 'cancel_requested', status)
+  return {1, 'cancelling'}
+end
+if status == 'queued' or status == 'delayed' then
+  -- A queued job's stream entry stays behind; claim skips entries of non-queued jobs.
+  redis.call('ZREM', delayedKey, jobId)
+  timeline(p, jobKey, jobId, maxlen, now, 'cancelled', status)
+  finish_job(p, jobKey, eventsKey, jobId, 'cancelled', now, tonumber(ARGV[3]), ARGV[4],
+             {'error', ARGV[6]})
+  return {1, 'cancelled'}
+end
+return {-3, status}

@@ -1,0 +1,59 @@
+--[[ claim: lease up to N ready jobs of some functions to one machine, oldest first.
+  Each claimed job gets a new fencing token, attempt + 1, a lease deadline and a
+  timeline event, all in this one step: there is no window in which a job has left its
+  queue but is not leased.
+
+  KEYS[1] leases zset            {t:p}:leases        (score: lease deadline ms)
+  KEYS[2] machine's jobs set     {t:p}:mjobs:<machine>
+  KEYS[3] fencing token counter  {t:p}:token
+  KEYS[4..] ready streams        {t:p}:q:<fn>, in the order to serve them
+  ARGV[1] partition prefix  ARGV[2] machine id  ARGV[3] max jobs  ARGV[4] lease ttl ms
+  ARGV[5] timeline maxlen
+  Returns a list of {id, fn, input, attempt, max_attempts, token, timeout_ms, parent}
+]]
+--@include now_ms
+--@include keys
+--@include timeline
+local leasesKey, machineJobsKey, tokenKey = KEYS[1], KEYS[2], KEYS[3]
+local p, machine = ARGV[1], ARGV[2]
+local want = tonumber(ARGV[3])
+local leaseTtl = tonumber(ARGV[4])
+local maxlen = tonumber(ARGV[5])
+local now = now_ms()
+local claimed = {}
+
+for i = 4, #KEYS do
+  while #claimed < want do
+    local entries = redis.call('XRANGE', KEYS[i], '-', '+', 'COUNT', want - #claimed)
+    if #entries == 0 then break end
+    for _, entry in ipairs(entries) do
+      redis.call('XDEL', KEYS[i], entry[1])
+      local jobId = entry[2][2]
+      local jobKey = job_key(p, jobId)
+      local job = redis.call('HMGET', jobKey, 'status', 'fn', 'input', 'attempt',
+                             'max_attempts', 'timeout_ms', 'parent')
+      -- A cancelled (or expired) job leaves its stream entry behind; skip it here.
+      if job[1] == 'queued' then
+        local attempt = tonumber(job[4]) + 1
+        local token = redis.call('INCR', tokenKey)
+        local timeoutMs = tonumber(job[6]) or 0
+        local leaseUntil = now + leaseTtl
+        local deadline = 0
+        if timeoutMs > 0 then
+          deadline = now + timeoutMs + leaseTtl
+          leaseUntil = math.min(leaseUntil, deadline)
+        end
+        redis.call('HSET', jobKey, 'status', 'running', 'attempt', attempt,
+          'token', token, 'machine', machine, 'started_at', now,
+          'lease_until', leaseUntil, 'deadline', deadline)
+        redis.call('ZADD', leasesKey, leaseUntil, jobId)
+        redis.call('SADD', machineJobsKey, jobId)
+        timeline(p, jobKey, jobId, maxlen, now, 'claimed', 'queued',
+                 'machine', machine, 'attempt', attempt, 'token', token)
+        claimed[#claimed + 1] = {jobId, job[2], job[3], attempt, tonumber(job[5]),
+                                 token, timeoutMs, job[7] or ''}
+      end
+    end
+  end
+end
+return claimed

@@ -1,0 +1,33 @@
+--[[ fail: record a failed attempt, if and only if the caller holds the job's lease.
+  Retryable with attempts left: delayed with exponential backoff and jitter.
+  Attempts used up: dead. Not retryable: failed. Cancellation requested: cancelled.
+
+  KEYS[1] job hash      {t:p}:job:<id>
+  KEYS[2] leases zset   {t:p}:leases
+  KEYS[3] delayed zset  {t:p}:delayed
+  KEYS[4] events stream {t:p}:events
+  ARGV[1] partition prefix  ARGV[2] job id  ARGV[3] fencing token  ARGV[4] error (JSON)
+  ARGV[5] retryable (1|0)   ARGV[6] jitter in [0, 1)  ARGV[7] retention ms
+  ARGV[8] notify channel    ARGV[9] timeline maxlen
+  Returns {1, new status}  ('delayed', 'dead', 'failed' or 'cancelled')
+          {-1, ''}      no such job
+          {-2, status}  the lease is not held with this token
+]]
+--@include now_ms
+--@include keys
+--@include timeline
+--@include drop_lease
+--@include finish_job
+--@include retry_or_die
+local jobKey, leasesKey, delayedKey, eventsKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local p, jobId, token, errorJson = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local retentionMs, channel, maxlen = tonumber(ARGV[7]), ARGV[8], tonumber(ARGV[9])
+local job = redis.call('HMGET', jobKey, 'status', 'token')
+if not job[1] then return {-1, ''} end
+if job[1] ~= 'running' or job[2] ~= token then return {-2, job[1]} end
+
+local now = now_ms()
+drop_lease(p, leasesKey, jobKey, jobId)
+local status = retry_or_die(p, jobKey, delayedKey, eventsKey, jobId, now, errorJson,
+  tonumber(ARGV[5]), 0, tonumber(ARGV[6]), retentionMs, channel, maxlen)
+return {1, status}

@@ -1,0 +1,47 @@
+--[[ heartbeat: a machine is alive; extend all of its leases in one call.
+
+  KEYS[1] machines zset          {t:p}:machines     (score: last heartbeat ms)
+  KEYS[2] machine's jobs set     {t:p}:mjobs:<machine>
+  KEYS[3] leases zset            {t:p}:leases
+  KEYS[4] machine's cancels set  {t:p}:cancels:<machine>
+  KEYS[5] machine info hash      {t:p}:machine:<machine>
+  ARGV[1] partition prefix  ARGV[2] machine id  ARGV[3] lease ttl ms
+  ARGV[4] machine info (JSON; '' keeps what is stored)
+  ARGV[5..] ids of the jobs the machine believes it holds
+  Returns {extended count, {ids whose cancellation was requested}, {ids it no longer holds}}
+]]
+--@include now_ms
+--@include keys
+local machinesKey, machineJobsKey, leasesKey, cancelsKey, infoKey =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local p, machine = ARGV[1], ARGV[2]
+local leaseTtl = tonumber(ARGV[3])
+local now = now_ms()
+
+redis.call('ZADD', machinesKey, now, machine)
+if ARGV[4] ~= '' then
+  redis.call('HSET', infoKey, 'info', ARGV[4], 'first_seen',
+             redis.call('HGET', infoKey, 'first_seen') or now)
+end
+redis.call('HSET', infoKey, 'last_seen', now)
+
+local extended = 0
+for _, jobId in ipairs(redis.call('SMEMBERS', machineJobsKey)) do
+  local jobKey = job_key(p, jobId)
+  local deadline = tonumber(redis.call('HGET', jobKey, 'deadline') or '0')
+  local leaseUntil = now + leaseTtl
+  -- Heartbeats keep a job alive, but never past its own timeout.
+  if deadline > 0 then leaseUntil = math.min(leaseUntil, deadline) end
+  if redis.call('ZADD', leasesKey, 'XX', 'CH', leaseUntil, jobId) == 1 then
+    redis.call('HSET', jobKey, 'lease_until', leaseUntil)
+  end
+  extended = extended + 1
+end
+
+local lost = {}
+for i = 5, #ARGV do
+  if redis.call('SISMEMBER', machineJobsKey, ARGV[i]) == 0 then
+    lost[#lost + 1] = ARGV[i]
+  end
+end
+return {extended, redis.call('SMEMBERS', cancelsKey), lost}

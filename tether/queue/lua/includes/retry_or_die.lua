@@ -1,0 +1,48 @@
+--@include make_ready
+--@include timeline
+--@include finish_job
+-- After a failed attempt (the lease already dropped): retry the job, or end it.
+-- A retryable failure with attempts left is retried: at once when `immediate` is 1
+-- (its machine died, the work never failed), else after exponential backoff with
+-- jitter. Otherwise the job is `dead` (attempts used up) or `failed` (not retryable).
+-- `jitter` in [0, 1) comes from the caller, because scripts must stay deterministic.
+-- A job whose cancellation was requested is cancelled instead.
+-- Returns the job's new status.
+local function retry_or_die(p, jobKey, delayedKey, eventsKey, jobId, now, errorJson,
+                            retryable, immediate, jitter, retentionMs, channel, maxlen)
+  local job = redis.call('HMGET', jobKey, 'attempt', 'max_attempts', 'backoff_ms',
+                         'backoff_max_ms')
+  local attempt = tonumber(job[1]) or 0
+  local maxAttempts = tonumber(job[2]) or 1
+  redis.call('HSET', jobKey, 'error', errorJson)
+  if redis.call('HGET', jobKey, 'cancel_requested') == '1' then
+    -- Somebody asked for this job to stop: it ends here, whatever the attempt count.
+    timeline(p, jobKey, jobId, maxlen, now, 'cancelled', 'running', 'attempt', attempt)
+    finish_job(p, jobKey, eventsKey, jobId, 'cancelled', now, retentionMs, channel, {})
+    return 'cancelled'
+  end
+  if retryable == 1 and attempt < maxAttempts then
+    if immediate == 1 then
+      make_ready(p, jobKey, jobId, channel)
+      timeline(p, jobKey, jobId, maxlen, now, 'retried', 'running', 'attempt', attempt)
+      return 'queued'
+    end
+    local base = tonumber(job[3]) or 1000
+    local cap = tonumber(job[4]) or 300000
+    local delay = math.min(cap, base * (2 ^ (attempt - 1)))
+    -- "Equal jitter": half fixed, half random, so retries spread out but never bunch at 0.
+    delay = math.floor(delay / 2 + (delay / 2) * jitter)
+    redis.call('HSET', jobKey, 'status', 'delayed', 'scheduled_at', now + delay)
+    redis.call('ZADD', delayedKey, now + delay, jobId)
+    timeline(p, jobKey, jobId, maxlen, now, 'retry_scheduled', 'running',
+             'attempt', attempt, 'delay_ms', delay)
+    return 'delayed'
+  end
+  local status = 'dead'
+  if retryable ~= 1 then
+    status = 'failed'
+  end
+  timeline(p, jobKey, jobId, maxlen, now, status, 'running', 'attempt', attempt)
+  finish_job(p, jobKey, eventsKey, jobId, status, now, retentionMs, channel, {})
+  return status
+end

@@ -1,0 +1,26 @@
+--[[ promote: move delayed jobs whose time has come to their ready streams.
+
+  KEYS[1] delayed zset  {t:p}:delayed
+  ARGV[1] partition prefix  ARGV[2] max jobs to move  ARGV[3] notify channel
+  ARGV[4] timeline maxlen
+  Returns the number of jobs made ready
+]]
+--@include now_ms
+--@include keys
+--@include timeline
+--@include make_ready
+local delayedKey = KEYS[1]
+local p, channel, maxlen = ARGV[1], ARGV[3], tonumber(ARGV[4])
+local now = now_ms()
+local due = redis.call('ZRANGE', delayedKey, '-inf', now, 'BYSCORE', 'LIMIT', 0, ARGV[2])
+local moved = 0
+for _, jobId in ipairs(due) do
+  redis.call('ZREM', delayedKey, jobId)
+  local jobKey = job_key(p, jobId)
+  if redis.call('HGET', jobKey, 'status') == 'delayed' then
+    make_ready(p, jobKey, jobId, channel)
+    timeline(p, jobKey, jobId, maxlen, now, 'promoted', 'delayed')
+    moved = moved + 1
+  end
+end
+return moved

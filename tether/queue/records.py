@@ -1,0 +1,120 @@
+"""Typed views of what the engine stores and returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from pydantic import BaseModel
+
+from tether.queue.states import JobStatus
+
+
+class ErrorInfo(BaseModel):
+    """Why an attempt failed."""
+
+    type: str
+    message: str
+    traceback: str | None = None
+
+
+class JobRecord(BaseModel):
+    """A job as stored in ``{t:p}:job:<id>``."""
+
+    id: str
+    function: str
+    status: JobStatus
+    input: Any = None
+    result: Any = None
+    error: ErrorInfo | None = None
+    attempt: int = 0
+    max_attempts: int = 1
+    timeout_ms: int = 0
+    machine: str | None = None
+    parent: str | None = None
+    enqueued_at: int | None = None
+    scheduled_at: int | None = None
+    started_at: int | None = None
+    finished_at: int | None = None
+    lease_until: int | None = None
+    cancel_requested: bool = False
+
+    @classmethod
+    def from_hash(cls, data: dict[str, str]) -> JobRecord:
+        def num(name: str) -> int | None:
+            value = data.get(name)
+            return int(value) if value not in (None, "") else None
+
+        error = data.get("error")
+        return cls(
+            id=data["id"],
+            function=data["fn"],
+            status=JobStatus(data["status"]),
+            input=orjson.loads(data["input"]) if "input" in data else None,
+            result=orjson.loads(data["result"]) if "result" in data else None,
+            error=ErrorInfo.model_validate_json(error) if error else None,
+            attempt=num("attempt") or 0,
+            max_attempts=num("max_attempts") or 1,
+            timeout_ms=num("timeout_ms") or 0,
+            machine=data.get("machine"),
+            parent=data.get("parent"),
+            enqueued_at=num("enqueued_at"),
+            scheduled_at=num("scheduled_at"),
+            started_at=num("started_at"),
+            finished_at=num("finished_at"),
+            lease_until=num("lease_until"),
+            cancel_requested=data.get("cancel_requested") == "1",
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Enqueued:
+    """The answer to an enqueue: the job's id and status, and whether it is new."""
+
+    id: str
+    status: JobStatus
+    created: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedJob:
+    """A job leased to a machine: run it, then report with ``token``."""
+
+    id: str
+    function: str
+    input: Any
+    attempt: int
+    max_attempts: int
+    token: str
+    timeout_ms: int
+    parent: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HeartbeatReply:
+    extended: int
+    cancelled: list[str] = field(default_factory=list)  # stop these: cancellation asked
+    lost: list[str] = field(default_factory=list)  # no longer held: drop their results
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a machine reports for one job."""
+
+    job_id: str
+    token: str
+    ok: bool
+    result: Any = None
+    error: ErrorInfo | None = None
+    retryable: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """Whether a reported outcome was committed; ``status`` is the job's status after."""
+
+    job_id: str
+    accepted: bool
+    status: str
+    reason: str | None = None

