@@ -1,0 +1,76 @@
+"""The orchestrator: time-driven transitions of jobs (and, through hooks, of runs).
+
+Every pass calls scripts that are atomic and check their source state, so any number of
+orchestrators can run at once: two that race for the same due job move it once, and one
+killed mid-pass leaves nothing half done (the next pass picks up what remains).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from tether.errors import RedisUnavailable
+from tether.queue.engine import QueueEngine
+
+log = logging.getLogger("tether.orchestrator")
+
+Task = Callable[[], Awaitable[int]]
+
+
+@dataclass
+class Orchestrator:
+    engine: QueueEngine
+    interval: float = 0.1  # seconds between passes: the latency of timers and reaping
+    batch: int = 1000
+    # Extra passes (e.g. workflow timers), run after the job passes on every tick.
+    extra: list[tuple[str, Task]] = field(default_factory=list)
+    ticks: int = 0
+    trim_every: int = 600  # ticks between trims of the jobs index
+
+    async def promote_delayed(self) -> int:
+        return await self.engine.promote(self.batch)
+
+    async def reap_leases(self) -> int:
+        return len(await self.engine.reap(self.batch))
+
+    async def reap_machines(self) -> int:
+        dead = await self.engine.reap_dead_machines()
+        for machine, released in dead.items():
+            log.warning("machine %s declared dead; released %d jobs", machine, len(released))
+        return len(dead)
+
+    async def tick(self) -> dict[str, int]:
+        """One pass over every time-driven transition; returns what each moved."""
+        done = {
+            "promoted": await self.promote_delayed(),
+            "dead_machines": await self.reap_machines(),
+            "reaped": await self.reap_leases(),
+        }
+        for name, task in self.extra:
+            done[name] = await task()
+        self.ticks += 1
+        if self.ticks % self.trim_every == 0:
+            done["trimmed"] = await self.engine.trim_index()
+        return done
+
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        stop = stop or asyncio.Event()
+        backoff = self.interval
+        while not stop.is_set():
+            try:
+                done = await self.tick()
+                backoff = self.interval
+                busy = any(v >= self.batch for v in done.values())
+            except RedisUnavailable as exc:
+                log.warning("Redis unavailable, retrying in %.1fs: %s", backoff, exc)
+                busy = False
+                backoff = min(backoff * 2, 5.0)
+            if busy:
+                continue  # more is due: go again at once
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=backoff)
+            except TimeoutError:
+                pass
