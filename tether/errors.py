@@ -5,13 +5,20 @@
     │   └── ValidationFailed      422  a field has the wrong type or value
     ├── PayloadTooLarge           413  input, result or body over the size limit
     ├── NotFound                  404  no such job, run, machine or function
+    │   └── UnknownFunction       404  no machine ever registered this function
     ├── Conflict                  409  the request clashes with the current state
     │   ├── IdempotencyConflict   409  the key already names a different request
     │   └── InvalidTransition     409  e.g. cancelling a finished job
     ├── LeaseNotHeld              409  stale or unknown fencing token: result rejected
     ├── RedisUnavailable          503  Redis cannot be reached
     │   └── RedisOutOfMemory      503  Redis refuses writes (maxmemory, noeviction)
-    └── ApiUnavailable            503  the control plane's HTTP API cannot be reached
+    ├── ApiUnavailable            503  the control plane's HTTP API cannot be reached
+    ├── ConfigurationError        -    bad worker settings or client configuration
+    ├── JobFailed                 -    a job the caller waited for failed (client)
+    ├── RunFailed                 -    a run the caller waited for failed (client)
+    └── ResultTimeout             -    no result within the caller's timeout (client)
+
+The last four are raised locally (by workers and clients), never sent over HTTP.
 
 Foreign errors (redis-py, httpx) are translated at one boundary each and re-raised with
 ``from exc``; nothing else leaks.
@@ -66,6 +73,12 @@ class NotFound(TetherError):
     code = "not_found"
 
 
+class UnknownFunction(NotFound):
+    """No machine has ever registered this function, so no job of it could run."""
+
+    code = "unknown_function"
+
+
 class Conflict(TetherError):
     """The request clashes with the current state of a record."""
 
@@ -112,6 +125,46 @@ class ApiUnavailable(TetherError):
     code = "api_unavailable"
 
 
+
+class ConfigurationError(TetherError):
+    """Worker settings or client configuration are invalid (raised locally)."""
+
+    code = "configuration_error"
+
+
+class JobFailed(TetherError):
+    """A job the caller waited for ended failed, dead or cancelled; ``job`` is its record
+    (a ``tether.protocol.JobOut``) and ``error`` the job's own error, if any."""
+
+    code = "job_failed"
+
+    def __init__(
+        self, message: str, *, job: Any, error: Any = None, details: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__(message, details=details)
+        self.job = job
+        self.error = error
+
+
+class RunFailed(TetherError):
+    """A run the caller waited for ended failed or cancelled; ``run`` is its record
+    (a ``tether.protocol.RunOut``) and ``error`` the run's own error, if any."""
+
+    code = "run_failed"
+
+    def __init__(
+        self, message: str, *, run: Any, error: Any = None, details: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__(message, details=details)
+        self.run = run
+        self.error = error
+
+
+class ResultTimeout(TetherError, TimeoutError):
+    """The job or run did not finish within the timeout the caller gave (it goes on)."""
+
+    code = "result_timeout"
+
 ERRORS_BY_CODE: dict[str, type[TetherError]] = {
     cls.code: cls
     for cls in (
@@ -120,6 +173,7 @@ ERRORS_BY_CODE: dict[str, type[TetherError]] = {
         ValidationFailed,
         PayloadTooLarge,
         NotFound,
+        UnknownFunction,
         Conflict,
         IdempotencyConflict,
         InvalidTransition,

@@ -198,7 +198,9 @@ class JobBatchOut(BaseModel):
 class RunCreate(Body):
     workflow: str = ID
     input: Any = None
-    id: str | None = ID  # the idempotency key: the same id is the same run
+    id: str | None = Field(  # the idempotency key: the same id is the same run
+        default=None, min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:@\-]+$"
+    )
     version: int | None = Field(default=None, ge=1)
 
 

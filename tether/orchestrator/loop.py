@@ -8,6 +8,7 @@ killed mid-pass leaves nothing half done (the next pass picks up what remains).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -29,6 +30,12 @@ class Orchestrator:
     extra: list[tuple[str, Task]] = field(default_factory=list)
     ticks: int = 0
     trim_every: int = 600  # ticks between trims of the jobs index
+
+    def __post_init__(self) -> None:
+        # Workflow runs: timers, workflow timeouts, version assignment (orchestrator/runs.py).
+        from tether.orchestrator.runs import run_passes
+
+        self.extra = [*run_passes(self.engine, self.batch), *self.extra]
 
     async def promote_delayed(self) -> int:
         return await self.engine.promote(self.batch)
@@ -70,7 +77,5 @@ class Orchestrator:
                 backoff = min(backoff * 2, 5.0)
             if busy:
                 continue  # more is due: go again at once
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=backoff)
-            except TimeoutError:
-                pass

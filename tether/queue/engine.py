@@ -45,6 +45,8 @@ from tether.queue.states import JobStatus
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:@\-]{1,200}$")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.:@\-]{1,200}$")
 
+_IDEMPOTENCY_NAMESPACE = uuid.UUID("5b0f3c1e-7a8d-4c6e-9f21-3d4b5a6c7e80")
+
 # Lua status codes, mapped once.
 OK, MISSING, NOT_HELD, WRONG_STATE, ID_CONFLICT = 1, -1, -2, -3, -4
 
@@ -114,15 +116,26 @@ class QueueEngine:
 
     def _enqueue_args(self, req: EnqueueRequest) -> tuple[list[str], list[Any], str]:
         check_name(req.function, "function")
-        job_id = check_id(req.job_id, "id") if req.job_id else uuid.uuid4().hex
-        if req.parent and not job_id.startswith(req.parent + ":"):
-            # A run's jobs share its partition: their ids start with the run's id.
-            job_id = f"{req.parent}:{job_id}"
+        if req.parent is not None:
+            check_id(req.parent, "parent")
         if req.idempotency_key is not None:
             check_id(req.idempotency_key, "idempotency_key")
+        if req.job_id is not None:
+            job_id = check_id(req.job_id, "id")
+        elif req.idempotency_key is not None:
+            # The id follows from the key, so the same key always lands in the same
+            # partition (where its idempotency record lives) and names the same job.
+            job_id = uuid.uuid5(_IDEMPOTENCY_NAMESPACE, req.idempotency_key).hex
+        else:
+            job_id = uuid.uuid4().hex
+        if req.parent and not job_id.startswith(req.parent + ":"):
+            # A run's jobs share its partition: their ids start with the run's id.
+            job_id = check_id(f"{req.parent}:{job_id}", "id")
         if req.delay_ms < 0:
             raise ValidationFailed("delay must not be negative", details={"field": "delay"})
-        max_attempts = req.max_attempts or self.config.default_max_attempts
+        max_attempts = (
+            self.config.default_max_attempts if req.max_attempts is None else req.max_attempts
+        )
         timeout_ms = self.config.default_timeout_ms if req.timeout_ms is None else req.timeout_ms
         if max_attempts < 1:
             raise ValidationFailed(

@@ -43,6 +43,43 @@ class PartitionKeys:
     def idempotency(self, key: str) -> str:
         return f"{self.prefix}idem:{key}"
 
+    # -- workflow runs (tether/queue/runs.py); mirrored in lua/includes/run_keys.lua --
+
+    def run(self, run_id: str) -> str:
+        return f"{self.prefix}run:{run_id}"
+
+    def steps(self, run_id: str) -> str:
+        """Hash: step position -> JSON record, in replay order."""
+        return f"{self.prefix}steps:{run_id}"
+
+    def approvals(self, run_id: str) -> str:
+        """Hash: approval key -> JSON decision (one decision per key)."""
+        return f"{self.prefix}approvals:{run_id}"
+
+    def signals(self, run_id: str) -> str:
+        """List of signals not yet consumed, oldest first: "<name>\\n<payload JSON>"."""
+        return f"{self.prefix}signals:{run_id}"
+
+    @property
+    def runs(self) -> str:
+        """Zset of run ids by creation time (ms): the runs index."""
+        return f"{self.prefix}runs"
+
+    @property
+    def timers(self) -> str:
+        """Zset of waiting run ids by the time (ms) they are due to wake."""
+        return f"{self.prefix}timers"
+
+    @property
+    def run_deadlines(self) -> str:
+        """Zset of run ids by their workflow-level deadline (ms)."""
+        return f"{self.prefix}run_deadlines"
+
+    @property
+    def unversioned(self) -> str:
+        """Zset of runs created before any machine served their workflow."""
+        return f"{self.prefix}unversioned"
+
     @property
     def delayed(self) -> str:
         return f"{self.prefix}delayed"

@@ -13,7 +13,10 @@ from tether.errors import RedisOutOfMemory, RedisUnavailable, TetherError
 def translate(exc: redis_exc.RedisError) -> TetherError:
     """The typed error for a redis-py exception."""
     text = str(exc)
-    if isinstance(exc, redis_exc.ResponseError) and text.startswith("OOM"):
+    # redis-py strips the "OOM" error code from the message of OutOfMemoryError.
+    if isinstance(exc, redis_exc.OutOfMemoryError) or (
+        isinstance(exc, redis_exc.ResponseError) and text.startswith("OOM")
+    ):
         return RedisOutOfMemory(
             "Redis is out of memory and refuses writes (maxmemory with noeviction); "
             "nothing was changed",

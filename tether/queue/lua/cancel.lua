@@ -18,7 +18,7 @@
 local jobKey, delayedKey, eventsKey = KEYS[1], KEYS[2], KEYS[3]
 local p, jobId = ARGV[1], ARGV[2]
 local maxlen = tonumber(ARGV[5])
-local job = redis.call('HMGET', jobKey, 'status', 'machine')
+local job = redis.call('HMGET', jobKey, 'status', 'machine', 'fn', 'entry')
 local status = job[1]
 if not status then return {-1, ''} end
 local now = now_ms()
@@ -30,8 +30,12 @@ if status == 'running' then
   return {1, 'cancelling'}
 end
 if status == 'queued' or status == 'delayed' then
-  -- A queued job's stream entry stays behind; claim skips entries of non-queued jobs.
-  redis.call('ZREM', delayedKey, jobId)
+  if status == 'queued' then
+    -- Out of the ready stream too, so queue depths count only claimable jobs.
+    if job[4] and job[4] ~= '' then redis.call('XDEL', queue_key(p, job[3]), job[4]) end
+  else
+    redis.call('ZREM', delayedKey, jobId)
+  end
   timeline(p, jobKey, jobId, maxlen, now, 'cancelled', status)
   finish_job(p, jobKey, eventsKey, jobId, 'cancelled', now, tonumber(ARGV[3]), ARGV[4],
              {'error', ARGV[6]})

@@ -43,10 +43,18 @@ if reply then return reply end
 
 local now = now_ms()
 local status = 'queued'
-if delayMs > 0 then status = 'delayed' end
+-- The ready-stream entry id is kept on the job, so cancel can delete the entry.
+local entry = ''
+if delayMs > 0 then
+  status = 'delayed'
+  redis.call('ZADD', delayedKey, now + delayMs, jobId)
+else
+  entry = redis.call('XADD', readyKey, '*', 'id', jobId)
+end
 redis.call('HSET', jobKey, 'id', jobId, 'fn', fn, 'input', ARGV[4], 'status', status,
   'attempt', 0, 'max_attempts', ARGV[5], 'timeout_ms', ARGV[6], 'backoff_ms', ARGV[8],
-  'backoff_max_ms', ARGV[9], 'enqueued_at', now, 'scheduled_at', now + delayMs)
+  'backoff_max_ms', ARGV[9], 'enqueued_at', now, 'scheduled_at', now + delayMs,
+  'entry', entry)
 if ARGV[12] ~= '' then
   redis.call('HSET', jobKey, 'parent', ARGV[12])
 end
@@ -55,10 +63,7 @@ if useIdem then
 end
 redis.call('ZADD', indexKey, now, jobId)
 timeline(p, jobKey, jobId, maxlen, now, 'enqueued', '', 'status', status)
-if status == 'delayed' then
-  redis.call('ZADD', delayedKey, now + delayMs, jobId)
-else
-  redis.call('XADD', readyKey, '*', 'id', jobId)
+if status == 'queued' then
   redis.call('PUBLISH', channel, 'q:' .. fn)
 end
 return {1, jobId, status, 1}

@@ -1,0 +1,359 @@
+"""End to end, side by side: tether over HTTP, arq 0.28 and saq, on one Redis server that
+this script starts itself (RedisServer, a free port, AOF on with everysec).
+
+For each system, with W worker processes of max_jobs M each (the same W and M for all):
+
+- throughput: N no-op jobs enqueued, timed from the first enqueue to the last result.
+  tether enqueues through its HTTP batch endpoint (POST /v1/jobs/batch, 1,000 jobs per
+  request, one request after another) and workers poll over HTTP; arq and saq enqueue
+  with their own clients straight into Redis (asyncio.gather of N enqueues). The end is
+  seen by checking job statuses in Redis from the oldest unfinished job, every 5 ms.
+- enqueue-to-result latency: one job at a time, from before the enqueue to the result in
+  the caller's hand. tether: POST /v1/jobs then GET /v1/jobs/{id}?wait=10 (two HTTP round
+  trips). arq: enqueue_job then job.result(poll_delay=1 ms); saq:
+  queue.apply(poll_interval=1 ms).
+- dispatch latency to a waiting worker: from before the enqueue to the moment the job's
+  function starts (it returns time.time(); the same clock, the same host).
+
+Each figure is the median over --runs runs. Usage:
+    .venv/bin/python bench/end_to_end.py [--jobs 3000] [--runs 3] [--workers 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from redis.asyncio import Redis
+
+from tether.queue.keys import Keys
+from tether.redis_server import RedisServer, free_port
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+CLI = [sys.executable, "-m", "tether.cli", "--log-level", "WARNING"]
+
+
+@dataclass
+class Figures:
+    throughput: list[float] = field(default_factory=list)  # jobs/s per run
+    e2e_p50: list[float] = field(default_factory=list)  # ms
+    e2e_p99: list[float] = field(default_factory=list)
+    dispatch_p50: list[float] = field(default_factory=list)
+    dispatch_p99: list[float] = field(default_factory=list)
+
+    def add_latencies(self, e2e: list[float], dispatch: list[float]) -> None:
+        self.e2e_p50.append(pct(e2e, 50))
+        self.e2e_p99.append(pct(e2e, 99))
+        self.dispatch_p50.append(pct(dispatch, 50))
+        self.dispatch_p99.append(pct(dispatch, 99))
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+class Procs:
+    """Child processes with their output in log files; all killed on exit."""
+
+    def __init__(self, logs: Path) -> None:
+        self.logs = logs
+        self.procs: list[tuple[str, subprocess.Popen[bytes]]] = []
+
+    def start(self, name: str, argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+        with (self.logs / f"{name}.log").open("ab") as out:
+            proc = subprocess.Popen(
+                argv,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=ROOT,
+                start_new_session=True,
+            )
+        self.procs.append((name, proc))
+        return proc
+
+    def stop_all(self) -> None:
+        for _, proc in self.procs:
+            if proc.poll() is None:
+                proc.terminate()
+        for _, proc in self.procs:
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self.procs.clear()
+
+    def check_alive(self) -> None:
+        for name, proc in self.procs:
+            if proc.poll() is not None:
+                log = (self.logs / f"{name}.log").read_text()[-3000:]
+                raise RuntimeError(f"{name} exited with {proc.returncode}:\n{log}")
+
+
+@contextlib.contextmanager
+def running(procs: Procs) -> Iterator[Procs]:
+    try:
+        yield procs
+    finally:
+        procs.stop_all()
+
+
+def child_env(redis_url: str, max_jobs: int, **extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        TETHER_REDIS_URL=redis_url,
+        BENCH_REDIS_URL=redis_url,
+        BENCH_MAX_JOBS=str(max_jobs),
+        PYTHONPATH=os.pathsep.join([str(HERE), str(ROOT), env.get("PYTHONPATH", "")]),
+        **extra,
+    )
+    return env
+
+
+async def wait_until(check: Callable[[], Awaitable[bool]], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not await check():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+async def wait_all_done(ids: list[str], done: Callable[[list[str]], Awaitable[int]]) -> None:
+    """Jobs finish roughly in order: check a window from the first unfinished one."""
+    start = 0
+    while start < len(ids):
+        window = ids[start : start + 500]
+        finished = await done(window)
+        start += finished if finished == len(window) else 0
+        if finished < len(window):
+            await asyncio.sleep(0.005)
+
+
+# -- tether ----------------------------------------------------------------------------
+
+
+async def bench_tether(args: argparse.Namespace, redis_url: str, logs: Path) -> Figures:
+    figures = Figures()
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = child_env(redis_url, args.max_jobs, TETHER_URL=url)
+    redis = Redis.from_url(redis_url, decode_responses=True)
+    pk = Keys().partition(0)
+    with running(Procs(logs)) as procs:
+        procs.start("tether-api", [*CLI, "api", "--host", "127.0.0.1", "--port", str(port)], env)
+        procs.start("tether-orchestrator", [*CLI, "orchestrator"], env)
+        for i in range(args.workers):
+            procs.start(f"tether-worker-{i}", [*CLI, "worker", "tether_jobs:WorkerSettings"], env)
+        async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+
+            async def registered() -> bool:
+                procs.check_alive()
+                try:
+                    body = (await http.get("/v1/machines")).json()
+                except httpx.HTTPError:
+                    return False
+                return len(body.get("machines", [])) >= args.workers
+
+            await wait_until(registered, 60, "tether workers to register")
+
+            async def done(window: list[str]) -> int:
+                async with redis.pipeline(transaction=False) as pipe:
+                    for job_id in window:
+                        pipe.hget(pk.job(job_id), "status")
+                    statuses = await pipe.execute()
+                return sum(1 for s in statuses if s in ("completed", "failed", "dead"))
+
+            async def throughput(n: int) -> float:
+                started = time.perf_counter()
+                ids: list[str] = []
+                for offset in range(0, n, 1000):
+                    batch = [{"function": "noop"} for _ in range(min(1000, n - offset))]
+                    response = await http.post("/v1/jobs/batch", json={"jobs": batch})
+                    response.raise_for_status()
+                    ids.extend(job["id"] for job in response.json()["jobs"])
+                await wait_all_done(ids, done)
+                return n / (time.perf_counter() - started)
+
+            async def one() -> tuple[float, float]:
+                sent = time.time()
+                created = await http.post("/v1/jobs", json={"function": "stamp"})
+                job = (await http.get(f"/v1/jobs/{created.json()['id']}?wait=10")).json()
+                finished = time.time()
+                assert job["status"] == "completed", job
+                return (finished - sent) * 1000, (job["result"] - sent) * 1000
+
+            await throughput(min(500, args.jobs))  # warm up connections and scripts
+            for _ in range(args.runs):
+                figures.throughput.append(await throughput(args.jobs))
+                samples = [await one() for _ in range(args.samples)]
+                figures.add_latencies([s[0] for s in samples], [s[1] for s in samples])
+    await redis.aclose()
+    return figures
+
+
+# -- arq -------------------------------------------------------------------------------
+
+
+async def bench_arq(args: argparse.Namespace, redis_url: str, logs: Path) -> Figures:
+    from arq import create_pool
+    from arq.connections import RedisSettings
+    from arq.constants import result_key_prefix
+
+    figures = Figures()
+    env = child_env(redis_url, args.max_jobs)
+    pool = await create_pool(RedisSettings.from_dsn(redis_url))
+    with running(Procs(logs)) as procs:
+        for i in range(args.workers):
+            procs.start(f"arq-worker-{i}", [sys.executable, str(HERE / "arq_jobs.py")], env)
+
+        async def done(window: list[str]) -> int:
+            return int(await pool.exists(*(result_key_prefix + job_id for job_id in window)))
+
+        async def throughput(n: int) -> float:
+            started = time.perf_counter()
+            jobs = await asyncio.gather(*(pool.enqueue_job("noop") for _ in range(n)))
+            await wait_all_done([j.job_id for j in jobs if j is not None], done)
+            return n / (time.perf_counter() - started)
+
+        async def one() -> tuple[float, float]:
+            sent = time.time()
+            job = await pool.enqueue_job("stamp")
+            assert job is not None
+            result = await job.result(timeout=10, poll_delay=0.001)
+            finished = time.time()
+            return (finished - sent) * 1000, (result - sent) * 1000
+
+        await throughput(min(200, args.jobs))  # workers up and polling
+        for _ in range(args.runs):
+            procs.check_alive()
+            figures.throughput.append(await throughput(args.jobs))
+            samples = [await one() for _ in range(args.arq_samples)]
+            figures.add_latencies([s[0] for s in samples], [s[1] for s in samples])
+    await pool.aclose()
+    return figures
+
+
+# -- saq -------------------------------------------------------------------------------
+
+
+async def bench_saq(args: argparse.Namespace, redis_url: str, logs: Path) -> Figures:
+    from saq import Queue
+    from saq.job import TERMINAL_STATUSES
+
+    figures = Figures()
+    env = child_env(redis_url, args.max_jobs)
+    queue = Queue.from_url(redis_url)
+    await queue.connect()
+    with running(Procs(logs)) as procs:
+        for i in range(args.workers):
+            procs.start(f"saq-worker-{i}", [sys.executable, str(HERE / "saq_jobs.py")], env)
+
+        async def done(window: list[str]) -> int:
+            jobs = await queue.jobs(window)
+            return sum(1 for job in jobs if job is not None and job.status in TERMINAL_STATUSES)
+
+        async def throughput(n: int) -> float:
+            started = time.perf_counter()
+            jobs = await asyncio.gather(*(queue.enqueue("noop") for _ in range(n)))
+            await wait_all_done([job.key for job in jobs if job is not None], done)
+            return n / (time.perf_counter() - started)
+
+        async def one() -> tuple[float, float]:
+            sent = time.time()
+            # saq's pub/sub wait (job.refresh(until_complete=...)) misses a job that
+            # finishes before it subscribes; poll every 1 ms instead, as for arq.
+            result = await queue.apply("stamp", timeout=10, poll_interval=0.001)
+            finished = time.time()
+            return (finished - sent) * 1000, (result - sent) * 1000
+
+        await throughput(min(200, args.jobs))
+        for _ in range(args.runs):
+            procs.check_alive()
+            figures.throughput.append(await throughput(args.jobs))
+            samples = [await one() for _ in range(args.samples)]
+            figures.add_latencies([s[0] for s in samples], [s[1] for s in samples])
+    await queue.disconnect()
+    return figures
+
+
+# -- report ----------------------------------------------------------------------------
+
+
+def table(results: dict[str, Figures]) -> str:
+    head = (
+        "| system | no-op jobs/s | enqueue→result p50 | p99 | dispatch p50 | p99 |\n"
+        "|---|---:|---:|---:|---:|---:|"
+    )
+    rows = [
+        f"| {name} | {median(f.throughput):,.0f} | {median(f.e2e_p50):.2f} ms | "
+        f"{median(f.e2e_p99):.2f} ms | {median(f.dispatch_p50):.2f} ms | "
+        f"{median(f.dispatch_p99):.2f} ms |"
+        for name, f in results.items()
+    ]
+    return "\n".join([head, *rows])
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--jobs", type=int, default=3000, help="jobs per throughput run")
+    parser.add_argument("--runs", type=int, default=3, help="runs per system (median)")
+    parser.add_argument("--workers", type=int, default=2, help="worker processes per system")
+    parser.add_argument("--max-jobs", type=int, default=100, help="concurrency per worker")
+    parser.add_argument("--samples", type=int, default=200, help="single jobs per run")
+    parser.add_argument(
+        "--arq-samples",
+        type=int,
+        default=10,
+        help="single jobs per run for arq (its 0.5 s poll makes each take ~0.25-0.5 s)",
+    )
+    parser.add_argument("--only", choices=["tether", "arq", "saq"], action="append")
+    args = parser.parse_args()
+    systems = {"tether (HTTP)": bench_tether, "arq 0.28": bench_arq, "saq": bench_saq}
+    wanted = args.only or ["tether", "arq", "saq"]
+    with tempfile.TemporaryDirectory(prefix="tether-bench-") as tmp:
+        server = RedisServer(Path(tmp) / "redis").start()
+        logs = Path(tmp)
+        print(
+            f"Redis {server.binary.name} on port {server.port} (AOF everysec); "
+            f"{args.workers} worker processes x max_jobs {args.max_jobs} per system; "
+            f"{args.jobs} jobs per throughput run; median of {args.runs} runs; "
+            f"{os.cpu_count()} CPUs",
+            flush=True,
+        )
+        results: dict[str, Figures] = {}
+        try:
+            for name, bench in systems.items():
+                if name.split()[0] not in wanted:
+                    continue
+                began = time.monotonic()
+                results[name] = await bench(args, server.url, logs)
+                print(f"  {name}: done in {time.monotonic() - began:.1f} s", flush=True)
+                flush = Redis.from_url(server.url)
+                await flush.flushall()
+                await flush.aclose()
+        finally:
+            server.stop()
+    print()
+    print(table(results))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

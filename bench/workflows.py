@@ -1,0 +1,243 @@
+"""Durable workflows, measured: the overhead of one ``ctx.step`` and workflows/s.
+
+- step overhead: a workflow of 20 no-op steps; each ``await ctx.step(...)`` is timed
+  inside the workflow, from the call to the return (the step's function does nothing, so
+  this is the cost of durability: one HTTP request to the API, one Lua script in Redis).
+  Also measured straight against the RunEngine (one Lua script, no HTTP) for reference.
+- workflows/s: N runs of a 3-step workflow started at once through the HTTP API, timed
+  from the first start to the last completion.
+
+tether: Redis started here (AOF on, appendfsync everysec), one API process
+(`tether api`), one worker in this process (max_jobs 50), talking HTTP over loopback.
+DBOS: measured side by side when a Postgres server answers at 127.0.0.1:5432 and the
+`dbos` package is installed (`pip install -e '.[bench]'`), in its own process.
+
+Each figure is the median over --runs runs. Usage:
+    .venv/bin/python bench/workflows.py [--runs 3] [--workflows 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import importlib.util
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+from redis.asyncio import Redis
+
+from tether import AsyncClient
+from tether.queue.config import QueueConfig
+from tether.queue.engine import QueueEngine
+from tether.queue.keys import Keys
+from tether.queue.runs import RunEngine
+from tether.redis_server import RedisServer, free_port
+from tether.workers import Worker
+from tether.workers.context import WorkflowContext
+from tether.workers.workflow import EngineBackend, run_activation, workflow
+
+HERE = Path(__file__).resolve().parent
+CLI = [sys.executable, "-m", "tether.cli", "--log-level", "WARNING"]
+PG_URL = "postgresql://postgres@127.0.0.1:5432/tether_bench_dbos"
+STEPS = 20
+STEP_RUNS = 25  # workflows of 20 steps per measurement: 500 timed steps
+
+STEP_TIMES: list[float] = []
+
+
+async def noop(i: int) -> int:
+    return i
+
+
+@workflow(name="bench_steps")
+async def bench_steps(ctx: WorkflowContext, n: int) -> int:
+    for i in range(n):
+        t0 = time.perf_counter()
+        await ctx.step(f"s{i}", noop, i)
+        STEP_TIMES.append((time.perf_counter() - t0) * 1000)
+    return n
+
+
+@workflow(name="bench_three")
+async def bench_three(ctx: WorkflowContext, x: int) -> int:
+    a = await ctx.step("a", noop, x)
+    b = await ctx.step("b", noop, a + 1)
+    return int(await ctx.step("c", noop, b + 1))
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q / 100))]
+
+
+@contextlib.contextmanager
+def api_process(redis_url: str, prefix: str, logs: Path) -> Iterator[str]:
+    port = free_port()
+    env = dict(os.environ, TETHER_REDIS_URL=redis_url, TETHER_PREFIX=prefix)
+    with (logs / "api.log").open("ab") as out:
+        proc = subprocess.Popen(
+            [*CLI, "api", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the API did not start; see {logs / 'api.log'}")
+            time.sleep(0.05)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+async def tether_http(url: str, workflows: int) -> tuple[list[float], float]:
+    STEP_TIMES.clear()
+    settings = {"workflows": [bench_steps, bench_three], "max_jobs": 50, "shutdown_grace": 1}
+    async with Worker(settings, url=url) as _, AsyncClient(url, timeout=60) as client:
+        for _ in range(STEP_RUNS):
+            run = await client.start("bench_steps", STEPS)
+            await client.result(run.id, timeout=60)
+        step_ms = list(STEP_TIMES)
+        # Few connections at once: httpx's pool costs O(open requests) per request, and
+        # a hundred parked long polls would measure the client, not tether.
+        gate = asyncio.Semaphore(8)
+
+        async def start(i: int) -> str:
+            async with gate:
+                return (await client.start("bench_three", i)).id
+
+        t0 = time.perf_counter()
+        ids = await asyncio.gather(*(start(i) for i in range(workflows)))
+        for run_id in ids:  # one waiting request at a time: done when the last is
+            assert (await client.wait_run(run_id, timeout=120)).status == "completed"
+        rate = workflows / (time.perf_counter() - t0)
+    return step_ms, rate
+
+
+async def tether_lua(redis_url: str, keys: Keys) -> list[float]:
+    """The same 20-step workflow against the RunEngine directly: Lua cost only."""
+    STEP_TIMES.clear()
+    redis = Redis.from_url(redis_url, decode_responses=True)
+    config = QueueConfig(keys=keys)
+    engine, runs = QueueEngine(redis, config), RunEngine(redis, config)
+    from tether.protocol import LeasedJob
+
+    try:
+        for _ in range(STEP_RUNS):
+            started = await runs.start("bench_steps", STEPS, version=1)
+            job = (await engine.claim("bench", ["wf:bench_steps@1"], 1))[0]
+            leased = LeasedJob(
+                id=job.id,
+                function=job.function,
+                input=job.input,
+                attempt=job.attempt,
+                max_attempts=job.max_attempts,
+                token=job.token,
+                timeout=None,
+                parent=job.parent,
+            )
+            await run_activation(bench_steps, EngineBackend(runs, leased))
+            await engine.complete(job.id, job.token, None)
+            assert (await runs.get(started.id)).status == "completed"
+    finally:
+        await redis.aclose()
+    return list(STEP_TIMES)
+
+
+def postgres_up() -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", 5432)) == 0
+
+
+def dbos_once(workflows: int) -> tuple[list[float], float]:
+    out = subprocess.run(
+        [sys.executable, str(HERE / "dbos_workflows.py"), PG_URL, str(STEP_RUNS), str(workflows)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    )
+    data = json.loads(out.stdout.strip().splitlines()[-1])
+    return data["step_ms"], data["workflows_per_s"]
+
+
+def row(name: str, p50s: list[float], p99s: list[float], rates: list[float] | None) -> str:
+    rate = f"{statistics.median(rates):,.0f}" if rates else "-"
+    return f"| {name} | {statistics.median(p50s):.3f} | {statistics.median(p99s):.3f} | {rate} |"
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--workflows", type=int, default=300)
+    args = parser.parse_args()
+
+    results: dict[str, tuple[list[float], list[float], list[float]]] = {}
+
+    def add(name: str, steps: list[float], rate: float | None) -> None:
+        p50s, p99s, rates = results.setdefault(name, ([], [], []))
+        p50s.append(pct(steps, 50))
+        p99s.append(pct(steps, 99))
+        if rate is not None:
+            rates.append(rate)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        server = RedisServer(Path(tmp) / "redis", appendonly=True, appendfsync="everysec").start()
+        try:
+            for i in range(args.runs):
+                keys = Keys(prefix=f"bench{i}")
+                with api_process(server.url, keys.prefix, Path(tmp)) as url:
+                    steps, rate = await tether_http(url, args.workflows)
+                add("tether, HTTP worker (Redis AOF everysec)", steps, rate)
+                add(
+                    "tether, RunEngine direct (Lua only, no HTTP)",
+                    await tether_lua(server.url, Keys(prefix=f"benchlua{i}")),
+                    None,
+                )
+        finally:
+            server.stop()
+
+    dbos_note = ""
+    if not postgres_up():
+        dbos_note = "DBOS: not measured (no Postgres server at 127.0.0.1:5432)"
+    elif importlib.util.find_spec("dbos") is None:
+        dbos_note = "DBOS: not measured (`pip install dbos` first: it is in the bench extra)"
+    else:
+        for _ in range(args.runs):
+            steps, rate = dbos_once(args.workflows)
+            add(f"DBOS {importlib.metadata.version('dbos')}, Postgres 127.0.0.1:5432", steps, rate)
+
+    print(
+        f"\nDurable step overhead and 3-step workflows/s (median of {args.runs} runs; "
+        f"{STEP_RUNS * STEPS} timed steps per run; {args.workflows} workflows at once)\n"
+    )
+    print("| system | step p50 (ms) | step p99 (ms) | 3-step workflows/s |")
+    print("|---|---|---|---|")
+    for name, (p50s, p99s, rates) in results.items():
+        print(row(name, p50s, p99s, rates or None))
+    if dbos_note:
+        print(f"\n{dbos_note}")
+
+
+if __name__ == "__main__":
+    import importlib.metadata
+
+    asyncio.run(main())

@@ -1,0 +1,1 @@
+"""Example workers: `tether worker examples.hello:WorkerSettings`."""

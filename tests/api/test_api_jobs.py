@@ -1,0 +1,202 @@
+"""POST/GET /v1/jobs: submit, read, wait for, cancel and list jobs."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+from api_helpers import error_of, until
+from conftest import Register
+
+from tether.api.notify import Notifier
+from tether.queue.engine import QueueEngine
+
+
+async def test_submitting_a_job_answers_201_with_its_record(
+    client: httpx.AsyncClient, register: Register
+) -> None:
+    await register("add")
+    response = await client.post("/v1/jobs", json={"function": "add", "input": {"a": 1}})
+    assert response.status_code == 201
+    job = response.json()
+    assert job["function"] == "add"
+    assert job["status"] == "queued"
+    assert job["input"] == {"a": 1}
+    assert job["attempt"] == 0
+    got = await client.get(f"/v1/jobs/{job['id']}")
+    assert got.json()["status"] == "queued"
+
+
+async def test_the_same_idempotency_key_answers_200_with_the_same_job(
+    client: httpx.AsyncClient, register: Register
+) -> None:
+    await register("add")
+    body = {"function": "add", "input": 1, "idempotency_key": "order-7"}
+    first = await client.post("/v1/jobs", json=body)
+    again = await client.post("/v1/jobs", json=body)
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json()["id"] == first.json()["id"]
+
+
+async def test_an_idempotency_key_reused_for_another_function_is_409(
+    client: httpx.AsyncClient, register: Register
+) -> None:
+    await register("add", "mul")
+    await client.post("/v1/jobs", json={"function": "add", "idempotency_key": "k"})
+    response = await client.post("/v1/jobs", json={"function": "mul", "idempotency_key": "k"})
+    assert response.status_code == 409
+    assert error_of(response)["code"] == "idempotency_conflict"
+
+
+async def test_a_job_of_a_function_no_machine_registered_is_404_telling_to_start_a_worker(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.post("/v1/jobs", json={"function": "nobody_serves_me"})
+    assert response.status_code == 404
+    error = error_of(response)
+    assert error["code"] == "unknown_function"
+    assert "nobody_serves_me" in error["message"]
+    assert "start a worker" in error["message"]
+    assert error["details"] == {"function": "nobody_serves_me"}
+
+
+async def test_a_job_takes_the_timeout_and_attempts_its_function_registered(
+    client: httpx.AsyncClient, register: Register, api_engine: QueueEngine
+) -> None:
+    await register("slow", timeout=7.5, max_attempts=2)
+    job = (await client.post("/v1/jobs", json={"function": "slow"})).json()
+    assert job["max_attempts"] == 2
+    record = await api_engine.get_job(job["id"])
+    assert (record.timeout_ms, record.max_attempts) == (7500, 2)
+
+
+async def test_a_delay_creates_a_delayed_job(client: httpx.AsyncClient, register: Register) -> None:
+    await register("later")
+    response = await client.post("/v1/jobs", json={"function": "later", "delay": 3600})
+    assert response.json()["status"] == "delayed"
+
+
+async def test_a_batch_creates_every_job(client: httpx.AsyncClient, register: Register) -> None:
+    await register("add")
+    body = {"jobs": [{"function": "add", "input": i} for i in range(5)]}
+    response = await client.post("/v1/jobs/batch", json=body)
+    assert response.status_code == 201
+    jobs = response.json()["jobs"]
+    assert [j["input"] for j in jobs] == [0, 1, 2, 3, 4]
+    assert len({j["id"] for j in jobs}) == 5
+
+
+async def test_a_batch_with_an_unknown_function_creates_nothing(
+    client: httpx.AsyncClient, register: Register
+) -> None:
+    await register("add")
+    body = {"jobs": [{"function": "add"}, {"function": "ghost"}]}
+    response = await client.post("/v1/jobs/batch", json=body)
+    assert response.status_code == 404
+    assert error_of(response)["code"] == "unknown_function"
+    listed = await client.get("/v1/jobs")
+    assert listed.json()["jobs"] == []
+
+
+async def test_getting_an_unknown_job_is_404(client: httpx.AsyncClient) -> None:
+    response = await client.get("/v1/jobs/no-such-job")
+    assert response.status_code == 404
+    assert error_of(response)["code"] == "not_found"
+
+
+async def test_get_with_wait_returns_as_soon_as_the_job_completes(
+    client: httpx.AsyncClient, register: Register, api_engine: QueueEngine, notifier: Notifier
+) -> None:
+    await register("add")
+    job_id = (await client.post("/v1/jobs", json={"function": "add"})).json()["id"]
+    waiting = asyncio.create_task(client.get(f"/v1/jobs/{job_id}", params={"wait": 30}))
+    await until(lambda: notifier.waiting_jobs == 1)
+    [claimed] = await api_engine.claim("m1", ["add"], 1)
+    await api_engine.complete(job_id, claimed.token, {"sum": 3})
+    response = await waiting
+    assert response.status_code == 200
+    assert response.json()["status"] == "completed"
+    assert response.json()["result"] == {"sum": 3}
+
+
+async def test_get_with_wait_answers_the_job_as_it_is_when_the_wait_elapses(
+    client: httpx.AsyncClient, register: Register
+) -> None:
+    await register("add")
+    job_id = (await client.post("/v1/jobs", json={"function": "add"})).json()["id"]
+    response = await client.get(f"/v1/jobs/{job_id}", params={"wait": 0.05})
+    assert response.status_code == 200
+    assert response.json()["status"] == "queued"
+
+
+async def test_absurd_wait_values_are_422_naming_wait(client: httpx.AsyncClient) -> None:
+    for wait in ("1e9", "-1", "soon", "nan", "inf"):
+        response = await client.get("/v1/jobs/any", params={"wait": wait})
+        assert response.status_code == 422, (wait, response.text)
+        error = error_of(response)
+        assert error["code"] == "validation_failed"
+        assert error["details"]["fields"][0]["field"] == "wait"
+
+
+async def test_cancelling_a_queued_job_cancels_it(
+    client: httpx.AsyncClient, register: Register
+) -> None:
+    await register("add")
+    job_id = (await client.post("/v1/jobs", json={"function": "add"})).json()["id"]
+    response = await client.post(f"/v1/jobs/{job_id}/cancel")
+    assert response.status_code == 200
+    assert response.json()["status"] == "cancelled"
+
+
+async def test_cancelling_a_running_job_marks_it_for_its_machine(
+    client: httpx.AsyncClient, register: Register, api_engine: QueueEngine
+) -> None:
+    await register("add")
+    job_id = (await client.post("/v1/jobs", json={"function": "add"})).json()["id"]
+    await api_engine.claim("m1", ["add"], 1)
+    response = await client.post(f"/v1/jobs/{job_id}/cancel")
+    assert response.status_code == 200
+    assert response.json()["cancel_requested"] is True
+
+
+async def test_cancelling_a_finished_job_is_409(
+    client: httpx.AsyncClient, register: Register
+) -> None:
+    await register("add")
+    job_id = (await client.post("/v1/jobs", json={"function": "add"})).json()["id"]
+    await client.post(f"/v1/jobs/{job_id}/cancel")
+    response = await client.post(f"/v1/jobs/{job_id}/cancel")
+    assert response.status_code == 409
+    assert error_of(response)["code"] == "invalid_transition"
+
+
+async def test_cancelling_an_unknown_job_is_404(client: httpx.AsyncClient) -> None:
+    response = await client.post("/v1/jobs/ghost/cancel")
+    assert response.status_code == 404
+
+
+async def test_listing_jobs_filters_by_status_and_function(
+    client: httpx.AsyncClient, register: Register
+) -> None:
+    await register("add", "mul")
+    keep = (await client.post("/v1/jobs", json={"function": "add"})).json()["id"]
+    gone = (await client.post("/v1/jobs", json={"function": "add"})).json()["id"]
+    await client.post("/v1/jobs", json={"function": "mul"})
+    await client.post(f"/v1/jobs/{gone}/cancel")
+    response = await client.get("/v1/jobs", params={"status": "queued", "function": "add"})
+    assert [j["id"] for j in response.json()["jobs"]] == [keep]
+
+
+async def test_listing_jobs_honours_the_limit(
+    client: httpx.AsyncClient, register: Register
+) -> None:
+    await register("add")
+    await client.post("/v1/jobs/batch", json={"jobs": [{"function": "add"}] * 3})
+    response = await client.get("/v1/jobs", params={"limit": 2})
+    assert len(response.json()["jobs"]) == 2
+
+
+async def test_listing_jobs_with_an_unknown_status_is_422(client: httpx.AsyncClient) -> None:
+    response = await client.get("/v1/jobs", params={"status": "sleeping"})
+    assert response.status_code == 422
+    assert error_of(response)["details"]["fields"][0]["field"] == "status"

@@ -1,0 +1,159 @@
+"""Long polls: woken by notifications, bounded Redis connections, and the safety nets."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+import pytest
+from api_helpers import until
+from conftest import Register
+from litestar import Litestar
+from redis.asyncio import Redis
+
+from tether.api.notify import Notifier
+from tether.api.polling import poll_jobs
+from tether.api.settings import ApiSettings
+from tether.queue.engine import QueueEngine
+
+
+async def api_connections(redis: Redis, settings: ApiSettings) -> int:
+    """Connections the app holds on the server: its pool's and its subscription's."""
+    clients = await redis.client_list()
+    return sum(1 for c in clients if c["name"].startswith(settings.client_name))
+
+
+@pytest.fixture
+def settings(redis_url: str, settings: ApiSettings) -> ApiSettings:
+    # A small pool makes the bound visible: 1,000 polls must share 8 connections.
+    return ApiSettings(
+        redis_url=settings.redis_url,
+        prefix=settings.prefix,
+        client_name=settings.client_name,
+        redis_max_connections=8,
+    )
+
+
+async def test_a_thousand_waiting_polls_hold_a_bounded_number_of_redis_connections(
+    client: httpx.AsyncClient,
+    register: Register,
+    notifier: Notifier,
+    redis: Redis,
+    settings: ApiSettings,
+) -> None:
+    await register("add")
+
+    async def poll(i: int) -> list[dict[str, Any]]:
+        body = {"functions": ["add"], "max_jobs": 1, "wait": 30}
+        response = await client.post(f"/v1/machines/m{i}/poll", json=body)
+        assert response.status_code == 200, response.text
+        jobs: list[dict[str, Any]] = response.json()["jobs"]
+        return jobs
+
+    polls = [asyncio.create_task(poll(i)) for i in range(1000)]
+    await until(lambda: notifier.waiting_polls == 1000, timeout=60)
+    # The pool's connections plus the one subscription, however many polls wait.
+    assert await api_connections(redis, settings) <= settings.redis_max_connections + 1
+    body = {"jobs": [{"function": "add", "input": i} for i in range(1000)]}
+    assert (await client.post("/v1/jobs/batch", json=body)).status_code == 201
+    answers = await asyncio.gather(*polls)
+    assert sorted(len(jobs) for jobs in answers) == [1] * 1000
+    assert len({jobs[0]["id"] for jobs in answers}) == 1000
+    assert notifier.waiting_polls == 0
+    assert await api_connections(redis, settings) <= settings.redis_max_connections + 1
+
+
+async def test_a_poll_gets_a_job_whose_notification_was_lost(
+    client: httpx.AsyncClient,
+    register: Register,
+    notifier: Notifier,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    await register("add")
+    monkeypatch.setattr(notifier, "_recheck_interval", 0.02)
+    monkeypatch.setattr(notifier, "dispatch", lambda data: None)  # every message lost
+    body = {"functions": ["add"], "wait": 30}
+    waiting = asyncio.create_task(client.post("/v1/machines/m1/poll", json=body))
+    await until(lambda: notifier.waiting_polls == 1)
+    job_id = (await client.post("/v1/jobs", json={"function": "add"})).json()["id"]
+    response = await waiting
+    assert [j["id"] for j in response.json()["jobs"]] == [job_id]
+
+
+async def test_the_subscription_comes_back_after_its_connection_is_killed(
+    client: httpx.AsyncClient,
+    register: Register,
+    notifier: Notifier,
+    redis: Redis,
+    settings: ApiSettings,
+) -> None:
+    await register("add")
+    assert notifier.subscriptions == 1
+    await redis.client_kill_filter(_type="pubsub")
+    await until(lambda: notifier.subscriptions == 2 and notifier.connected)
+    waiting = asyncio.create_task(
+        client.post("/v1/machines/m1/poll", json={"functions": ["add"], "wait": 30})
+    )
+    await until(lambda: notifier.waiting_polls == 1)
+    job_id = (await client.post("/v1/jobs", json={"function": "add"})).json()["id"]
+    assert [j["id"] for j in (await waiting).json()["jobs"]] == [job_id]
+
+
+async def test_a_poll_whose_client_left_leases_nothing(
+    app: Litestar, api_engine: QueueEngine, notifier: Notifier
+) -> None:
+    left = asyncio.Event()
+
+    async def receive() -> dict[str, Any]:
+        await left.wait()
+        return {"type": "http.disconnect"}
+
+    poll = asyncio.create_task(
+        poll_jobs(api_engine, notifier, "m1", ["add"], 1, 30, receive)  # type: ignore[arg-type]
+    )
+    await until(lambda: notifier.waiting_polls == 1)
+    left.set()
+    assert await poll == []
+    job = await api_engine.enqueue("add")
+    assert (await api_engine.get_job(job.id)).status == "queued"
+    assert notifier.waiting_polls == 0
+
+
+async def test_a_poll_waiting_on_several_functions_wakes_for_any_of_them(
+    client: httpx.AsyncClient, register: Register, notifier: Notifier
+) -> None:
+    await register("add", "mul")
+    body = {"functions": ["add", "mul"], "wait": 30}
+    waiting = asyncio.create_task(client.post("/v1/machines/m1/poll", json=body))
+    await until(lambda: notifier.waiting_polls == 1)
+    job_id = (await client.post("/v1/jobs", json={"function": "mul"})).json()["id"]
+    assert [j["id"] for j in (await waiting).json()["jobs"]] == [job_id]
+
+
+async def test_waiting_polls_answer_empty_at_once_when_the_process_shuts_down(
+    client: httpx.AsyncClient, register: Register, notifier: Notifier
+) -> None:
+    await register("add")
+    body = {"functions": ["add"], "wait": 30}
+    waiting = asyncio.create_task(client.post("/v1/machines/m1/poll", json=body))
+    await until(lambda: notifier.waiting_polls == 1)
+    notifier.close_waits()
+    response = await waiting
+    assert (response.status_code, response.json()) == (200, {"jobs": []})
+
+
+async def test_a_quiet_subscription_is_pinged_and_its_answer_counts_as_life(
+    notifier: Notifier,
+) -> None:
+    notifier._last_read -= 15  # as if nothing had been published for 15 s
+    await notifier._check_subscription()
+    loop = asyncio.get_running_loop()
+    await until(lambda: loop.time() - notifier._last_read < 5)
+    assert notifier.subscriptions == 1
+
+
+async def test_a_subscription_silent_even_to_pings_is_replaced(notifier: Notifier) -> None:
+    notifier._last_read -= 100  # as if the connection had died without a reset
+    await notifier._check_subscription()
+    await until(lambda: notifier.subscriptions == 2 and notifier.connected)

@@ -1,0 +1,249 @@
+"""/v1/machines: heartbeats, long polls and batched results, as a worker uses them."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+from api_helpers import error_of, until
+from conftest import Register
+
+from tether.api.notify import Notifier
+from tether.queue.engine import QueueEngine
+
+
+async def submit(client: httpx.AsyncClient, function: str = "add", input: Any = None) -> str:
+    response = await client.post("/v1/jobs", json={"function": function, "input": input})
+    assert response.status_code == 201, response.text
+    job_id: str = response.json()["id"]
+    return job_id
+
+
+async def poll(
+    client: httpx.AsyncClient, machine: str = "m1", wait: float = 0, **body: Any
+) -> list[dict[str, Any]]:
+    body = {"functions": ["add"], "wait": wait, **body}
+    response = await client.post(f"/v1/machines/{machine}/poll", json=body)
+    assert response.status_code == 200, response.text
+    jobs: list[dict[str, Any]] = response.json()["jobs"]
+    return jobs
+
+
+async def report(
+    client: httpx.AsyncClient, *results: dict[str, Any], machine: str = "m1"
+) -> list[dict[str, Any]]:
+    response = await client.post(f"/v1/machines/{machine}/results", json={"results": list(results)})
+    assert response.status_code == 200, response.text
+    verdicts: list[dict[str, Any]] = response.json()["results"]
+    return verdicts
+
+
+async def test_a_heartbeat_registers_the_machines_functions_with_their_schemas(
+    client: httpx.AsyncClient,
+) -> None:
+    schema = {"type": "object", "properties": {"a": {"type": "integer"}}}
+    body = {"functions": [{"name": "add", "input_schema": schema}], "meta": {"pid": 42}}
+    response = await client.post("/v1/machines/m1/heartbeat", json=body)
+    assert response.status_code == 200
+    functions = (await client.get("/v1/functions")).json()["functions"]
+    assert functions == [
+        {"name": "add", "kind": "function", "input_schema": schema, "machines": ["m1"], "queued": 0}
+    ]
+
+
+async def test_a_heartbeat_answers_when_the_next_one_is_due(register: Register) -> None:
+    reply = await register("add")
+    assert reply == {"cancel": [], "lost": [], "heartbeat_interval": 0.5, "lease_ttl": 2.0}
+
+
+async def test_a_heartbeat_tells_the_machine_which_of_its_jobs_were_cancelled(
+    client: httpx.AsyncClient, register: Register
+) -> None:
+    await register("add")
+    job_id = await submit(client)
+    [job] = await poll(client)
+    await client.post(f"/v1/jobs/{job_id}/cancel")
+    reply = await client.post("/v1/machines/m1/heartbeat", json={"held": [job["id"]]})
+    assert reply.json()["cancel"] == [job_id]
+
+
+async def test_a_heartbeat_tells_the_machine_which_jobs_it_no_longer_holds(
+    client: httpx.AsyncClient, register: Register
+) -> None:
+    await register("add")
+    reply = await client.post("/v1/machines/m1/heartbeat", json={"held": ["never-leased"]})
+    assert reply.json()["lost"] == ["never-leased"]
+
+
+async def test_a_heartbeat_extends_the_leases_of_the_machine(
+    client: httpx.AsyncClient, register: Register, api_engine: QueueEngine
+) -> None:
+    await register("add")
+    job_id = await submit(client)
+    await poll(client)
+    pk = api_engine.keys.for_id(job_id)
+    # Age the lease to the epoch, as if the machine had been silent for a long time.
+    await api_engine.redis.zadd(pk.leases, {job_id: 1})
+    await api_engine.redis.hset(pk.job(job_id), "lease_until", "1")  # type: ignore[misc]
+    reply = await client.post("/v1/machines/m1/heartbeat", json={"held": [job_id]})
+    assert reply.status_code == 200
+    now_ms = await api_engine.server_time_ms()
+    assert (await api_engine.redis.zscore(pk.leases, job_id) or 0) > now_ms
+    assert ((await api_engine.get_job(job_id)).lease_until or 0) > now_ms
+
+
+async def test_listing_machines_shows_a_machine_after_its_heartbeat(
+    client: httpx.AsyncClient, register: Register
+) -> None:
+    await register("add", machine="box-1")
+    machines = (await client.get("/v1/machines")).json()["machines"]
+    assert [(m["id"], m["functions"], m["jobs"]) for m in machines] == [("box-1", ["add"], 0)]
+
+
+async def test_a_poll_returns_a_ready_job_at_once_with_its_lease(
+    client: httpx.AsyncClient, register: Register
+) -> None:
+    await register("add")
+    job_id = await submit(client, input={"a": 1})
+    [job] = await poll(client, wait=30)
+    assert job["id"] == job_id
+    assert job["input"] == {"a": 1}
+    assert job["attempt"] == 1
+    assert job["token"]
+
+
+async def test_a_poll_takes_at_most_max_jobs(client: httpx.AsyncClient, register: Register) -> None:
+    await register("add")
+    for _ in range(3):
+        await submit(client)
+    assert len(await poll(client, max_jobs=2)) == 2
+
+
+async def test_a_poll_with_nothing_to_do_answers_an_empty_list_when_its_wait_elapses(
+    client: httpx.AsyncClient, register: Register, notifier: Notifier
+) -> None:
+    await register("add")
+    assert await poll(client, wait=0.05) == []
+    assert notifier.waiting_polls == 0
+
+
+async def test_a_poll_returns_a_job_enqueued_while_it_waits(
+    client: httpx.AsyncClient, register: Register, notifier: Notifier
+) -> None:
+    await register("add")
+    waiting = asyncio.create_task(poll(client, wait=30))
+    await until(lambda: notifier.waiting_polls == 1)
+    job_id = await submit(client)
+    jobs = await waiting
+    assert [j["id"] for j in jobs] == [job_id]
+
+
+async def test_a_completed_result_is_accepted_and_committed(
+    client: httpx.AsyncClient, register: Register
+) -> None:
+    await register("add")
+    job_id = await submit(client)
+    [job] = await poll(client)
+    verdicts = await report(
+        client, {"id": job_id, "token": job["token"], "status": "completed", "result": 3}
+    )
+    assert verdicts == [{"id": job_id, "accepted": True, "status": "completed", "reason": None}]
+    record = (await client.get(f"/v1/jobs/{job_id}")).json()
+    assert (record["status"], record["result"]) == ("completed", 3)
+
+
+async def test_a_failed_result_that_is_not_retryable_fails_the_job_with_its_error(
+    client: httpx.AsyncClient, register: Register
+) -> None:
+    await register("add")
+    job_id = await submit(client)
+    [job] = await poll(client)
+    error = {"type": "ValueError", "message": "bad input"}
+    item = {"id": job_id, "token": job["token"], "status": "failed", "error": error}
+    [verdict] = await report(client, {**item, "retryable": False})
+    assert (verdict["accepted"], verdict["status"]) == (True, "failed")
+    record = (await client.get(f"/v1/jobs/{job_id}")).json()
+    assert record["error"]["message"] == "bad input"
+
+
+async def test_a_stale_token_cannot_complete_a_job(
+    client: httpx.AsyncClient, register: Register
+) -> None:
+    await register("add")
+    job_id = await submit(client)
+    [first] = await poll(client, machine="m1")
+    # m1 hands the job back; m2 takes it with a new token.
+    await report(client, {"id": job_id, "token": first["token"], "status": "released"})
+    [second] = await poll(client, machine="m2")
+    stale = {"id": job_id, "token": first["token"], "status": "completed", "result": "m1"}
+    [verdict] = await report(client, stale)
+    assert verdict == {
+        "id": job_id,
+        "accepted": False,
+        "status": "running",
+        "reason": "lease_not_held",
+    }
+    fresh = {"id": job_id, "token": second["token"], "status": "completed", "result": "m2"}
+    [verdict] = await report(client, fresh, machine="m2")
+    assert verdict["accepted"] is True
+    assert (await client.get(f"/v1/jobs/{job_id}")).json()["result"] == "m2"
+
+
+async def test_each_result_of_a_batch_is_judged_on_its_own(
+    client: httpx.AsyncClient, register: Register
+) -> None:
+    await register("add")
+    await submit(client)
+    [job] = await poll(client)
+    verdicts = await report(
+        client,
+        {"id": job["id"], "token": "999999", "status": "completed"},
+        {"id": job["id"], "token": job["token"], "status": "completed"},
+        {"id": "no-such-job", "token": "1", "status": "completed"},
+    )
+    assert [(v["accepted"], v["reason"]) for v in verdicts] == [
+        (False, "lease_not_held"),
+        (True, None),
+        (False, "not_found"),
+    ]
+
+
+async def test_a_released_job_is_ready_again_without_using_an_attempt(
+    client: httpx.AsyncClient, register: Register
+) -> None:
+    await register("add")
+    job_id = await submit(client)
+    [job] = await poll(client)
+    [verdict] = await report(client, {"id": job_id, "token": job["token"], "status": "released"})
+    assert (verdict["accepted"], verdict["status"]) == (True, "queued")
+    [again] = await poll(client)
+    assert (again["id"], again["attempt"]) == (job_id, 1)
+
+
+async def test_releasing_with_a_stale_token_is_rejected(
+    client: httpx.AsyncClient, register: Register
+) -> None:
+    await register("add")
+    job_id = await submit(client)
+    await poll(client)
+    [verdict] = await report(client, {"id": job_id, "token": "424242", "status": "released"})
+    assert (verdict["accepted"], verdict["reason"]) == (False, "lease_not_held")
+
+
+async def test_an_empty_results_batch_is_422(client: httpx.AsyncClient) -> None:
+    response = await client.post("/v1/machines/m1/results", json={"results": []})
+    assert response.status_code == 422
+    assert error_of(response)["details"]["fields"][0]["field"] == "results"
+
+
+async def test_a_machine_id_with_forbidden_characters_is_422(client: httpx.AsyncClient) -> None:
+    response = await client.post("/v1/machines/bad%20id/poll", json={"functions": ["add"]})
+    assert response.status_code == 422
+    assert error_of(response)["details"]["field"] == "machine_id"
+
+
+async def test_a_poll_wait_over_the_cap_is_422(client: httpx.AsyncClient) -> None:
+    response = await client.post("/v1/machines/m1/poll", json={"functions": ["a"], "wait": 31})
+    assert response.status_code == 422
+    assert error_of(response)["details"]["fields"][0]["field"] == "wait"

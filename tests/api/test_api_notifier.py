@@ -1,0 +1,68 @@
+"""The notifier's bookkeeping of waiters, without Redis: who a message wakes."""
+
+from __future__ import annotations
+
+import contextlib
+
+from redis.asyncio import Redis
+
+from tether.api.notify import Notifier
+from tether.queue.keys import Keys
+
+
+def make_notifier() -> Notifier:
+    # Never started: these tests only drive dispatch() and the waiter registry.
+    unused = Redis(host="127.0.0.1", port=1)
+    return Notifier(unused, unused, Keys(prefix="unit"))
+
+
+async def test_one_ready_message_wakes_one_waiter_of_its_function() -> None:
+    notifier = make_notifier()
+    with notifier.function_waiter(["add"]) as a, notifier.function_waiter(["add"]) as b:
+        notifier.dispatch("q:add")
+        assert [a.event.is_set(), b.event.is_set()] == [True, False]
+
+
+async def test_successive_messages_wake_successive_waiters() -> None:
+    notifier = make_notifier()
+    with notifier.function_waiter(["add"]) as a, notifier.function_waiter(["add"]) as b:
+        notifier.dispatch("q:add")
+        notifier.dispatch("q:add")
+        assert a.event.is_set() and b.event.is_set()
+
+
+async def test_a_message_for_another_function_wakes_nobody() -> None:
+    notifier = make_notifier()
+    with notifier.function_waiter(["add"]) as waiter:
+        notifier.dispatch("q:mul")
+        assert not waiter.event.is_set()
+
+
+async def test_a_wake_its_waiter_left_without_using_is_passed_on() -> None:
+    notifier = make_notifier()
+    with contextlib.ExitStack() as stack:
+        first = stack.enter_context(notifier.function_waiter(["add"]))
+        with notifier.function_waiter(["add"]) as second:
+            notifier.dispatch("q:add")
+            assert (first.event.is_set(), second.event.is_set()) == (True, False)
+            stack.close()  # the first leaves (say, its client hung up) before looking
+            assert second.event.is_set()
+
+
+async def test_a_finished_job_message_wakes_every_waiter_of_that_job() -> None:
+    notifier = make_notifier()
+    with (
+        notifier.job_waiter("j1") as a,
+        notifier.job_waiter("j1") as b,
+        notifier.job_waiter("j2") as other,
+    ):
+        notifier.dispatch("j:j1")
+        assert (a.event.is_set(), b.event.is_set(), other.event.is_set()) == (True, True, False)
+
+
+async def test_waiters_leave_no_trace() -> None:
+    notifier = make_notifier()
+    with notifier.function_waiter(["add", "mul"]), notifier.job_waiter("j1"):
+        assert (notifier.waiting_polls, notifier.waiting_jobs) == (1, 1)
+    assert (notifier.waiting_polls, notifier.waiting_jobs) == (0, 0)
+    assert notifier._by_function == {} and notifier._by_job == {}

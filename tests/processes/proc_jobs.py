@@ -1,0 +1,28 @@
+"""Job functions the process tests run on real worker processes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Any
+
+
+def machine_of(ctx: dict[str, Any]) -> str:
+    # The worker puts its machine id in ctx; the environment is the fallback for a
+    # worker that does not (the tests start each worker with --machine-id anyway).
+    return str(ctx.get("machine_id") or os.environ.get("TETHER_MACHINE_ID", f"pid-{os.getpid()}"))
+
+
+async def nap(ctx: dict[str, Any], seconds: float = 0.0) -> dict[str, Any]:
+    """Sleeps, then says which machine ran it and which try it was."""
+    await asyncio.sleep(seconds)
+    return {"machine": machine_of(ctx), "pid": os.getpid(), "try": ctx.get("job_try")}
+
+
+async def noop(ctx: dict[str, Any]) -> None:
+    return None
+
+
+class WorkerSettings:
+    functions = [nap, noop]
+    max_jobs = 10

@@ -1,0 +1,65 @@
+"""`tether jobs` and `tether inspect` against a running API and Redis."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+from proc_stack import CLI, ROOT, Stack
+
+pytestmark = pytest.mark.processes
+
+
+def tether(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
+    env = stack.env | {"TETHER_URL": stack.url}
+    return subprocess.run(
+        [*CLI, *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+
+
+@pytest.fixture
+def served(stack: Stack) -> Stack:
+    stack.api()
+    stack.worker("machine-a")  # registers `nap`, so the API accepts jobs for it
+    return stack
+
+
+def test_jobs_list_shows_a_submitted_job(served: Stack) -> None:
+    job = served.submit("nap", 0, delay=600)
+    listing = tether(served, "jobs", "list")
+    assert listing.returncode == 0, listing.stderr
+    header, *rows = listing.stdout.splitlines()
+    assert header.split()[:3] == ["ID", "FUNCTION", "STATUS"]
+    assert any(row.split()[:3] == [job["id"], "nap", "delayed"] for row in rows)
+
+
+def test_jobs_show_waits_for_the_result_and_prints_json(served: Stack) -> None:
+    job = served.submit("nap", 0)
+    shown = tether(served, "jobs", "show", job["id"], "--wait", "10")
+    assert shown.returncode == 0, shown.stderr
+    body = json.loads(shown.stdout)
+    assert body["status"] == "completed"
+    assert body["result"]["machine"] == "machine-a"
+
+
+def test_jobs_cancel_cancels_a_waiting_job(served: Stack) -> None:
+    job = served.submit("nap", 0, delay=600)
+    cancelled = tether(served, "jobs", "cancel", job["id"])
+    assert cancelled.returncode == 0, cancelled.stderr
+    assert cancelled.stdout.strip() == f"{job['id']}: cancelled"
+    assert served.job(job["id"])["status"] == "cancelled"
+
+
+def test_cancelling_a_finished_job_exits_1_with_the_reason(served: Stack) -> None:
+    job = served.submit("nap", 0)
+    served.job(job["id"], wait=10)
+    cancelled = tether(served, "jobs", "cancel", job["id"])
+    assert cancelled.returncode == 1
+    assert "already completed" in cancelled.stderr
+
+
+def test_jobs_show_of_an_unknown_job_exits_1(served: Stack) -> None:
+    shown = tether(served, "jobs", "show", "no-such-job")
+    assert shown.returncode == 1
+    assert "no-such-job" in shown.stderr

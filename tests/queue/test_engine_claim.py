@@ -1,0 +1,121 @@
+"""claim: lease ready jobs to a machine, with a fresh fencing token and attempt + 1."""
+
+from __future__ import annotations
+
+from queue_helpers import job_hash
+from redis.asyncio import Redis
+
+from tether.errors import ValidationFailed
+from tether.queue.engine import QueueEngine
+from tether.queue.keys import PartitionKeys
+
+import pytest
+
+
+async def test_claim_hands_out_jobs_oldest_first(engine: QueueEngine) -> None:
+    ids = [(await engine.enqueue("fn", i)).id for i in range(3)]
+
+    claimed = await engine.claim("m1", ["fn"], 3)
+
+    assert [j.id for j in claimed] == ids
+    assert [j.input for j in claimed] == [0, 1, 2]
+
+
+async def test_claim_takes_at_most_count_jobs(engine: QueueEngine) -> None:
+    for i in range(5):
+        await engine.enqueue("fn", i)
+
+    assert len(await engine.claim("m1", ["fn"], 2)) == 2
+    assert await engine.queue_depth("fn") == 3
+
+
+async def test_claim_serves_several_functions_in_one_call(engine: QueueEngine) -> None:
+    a = await engine.enqueue("a", None)
+    b = await engine.enqueue("b", None)
+    await engine.enqueue("c", None)
+
+    claimed = await engine.claim("m1", ["a", "b"], 10)
+
+    assert sorted((j.function, j.id) for j in claimed) == [("a", a.id), ("b", b.id)]
+    assert await engine.queue_depth("c") == 1
+
+
+async def test_claim_of_an_empty_queue_returns_nothing(engine: QueueEngine) -> None:
+    assert await engine.claim("m1", ["fn"], 10) == []
+
+
+async def test_fencing_tokens_increase_with_every_claim(engine: QueueEngine) -> None:
+    for i in range(3):
+        await engine.enqueue("fn", i)
+    first = await engine.claim("m1", ["fn"], 2)
+    second = await engine.claim("m2", ["fn"], 1)
+    await engine.release(first[0].id, first[0].token)
+    again = await engine.claim("m2", ["fn"], 1)
+
+    tokens = [int(j.token) for j in [*first, *second, *again]]
+    assert tokens == sorted(tokens) and len(set(tokens)) == 4
+
+
+async def test_claim_marks_the_job_running_with_attempt_plus_one(
+    engine: QueueEngine,
+) -> None:
+    enqueued = await engine.enqueue("fn", None, max_attempts=3)
+
+    job = (await engine.claim("m1", ["fn"], 1))[0]
+
+    record = await engine.get_job(enqueued.id)
+    assert (job.attempt, job.max_attempts) == (1, 3)
+    assert (record.status, record.attempt, record.machine) == ("running", 1, "m1")
+    assert record.started_at is not None
+
+
+async def test_claim_sets_a_lease_deadline_one_ttl_ahead(
+    engine: QueueEngine, redis: Redis, pk: PartitionKeys
+) -> None:
+    enqueued = await engine.enqueue("fn", None)
+
+    await engine.claim("m1", ["fn"], 1)
+
+    record = await engine.get_job(enqueued.id)
+    assert record.lease_until == record.started_at + engine.config.lease_ttl_ms  # type: ignore[operator]
+    assert await redis.zscore(pk.leases, enqueued.id) == record.lease_until
+    assert await redis.smembers(pk.machine_jobs("m1")) == {enqueued.id}
+
+
+async def test_claim_records_the_token_the_job_was_leased_with(
+    engine: QueueEngine, redis: Redis
+) -> None:
+    enqueued = await engine.enqueue("fn", None)
+
+    job = (await engine.claim("m1", ["fn"], 1))[0]
+
+    assert (await job_hash(redis, engine, enqueued.id))["token"] == job.token
+
+
+async def test_claim_skips_cancelled_jobs(engine: QueueEngine) -> None:
+    cancelled = await engine.enqueue("fn", 1)
+    kept = await engine.enqueue("fn", 2)
+    await engine.cancel(cancelled.id)
+
+    claimed = await engine.claim("m1", ["fn"], 10)
+
+    assert [j.id for j in claimed] == [kept.id]
+
+
+async def test_claim_drops_stream_entries_of_jobs_that_are_not_queued(
+    engine: QueueEngine, redis: Redis, pk: PartitionKeys
+) -> None:
+    # An entry whose job is no longer queued (e.g. its record expired) is skipped.
+    await redis.xadd(pk.ready("fn"), {"id": "ghost"})
+    real = await engine.enqueue("fn", None)
+
+    claimed = await engine.claim("m1", ["fn"], 10)
+
+    assert [j.id for j in claimed] == [real.id]
+    assert await redis.xlen(pk.ready("fn")) == 0
+
+
+async def test_claim_refuses_a_bad_machine_id(engine: QueueEngine) -> None:
+    with pytest.raises(ValidationFailed) as info:
+        await engine.claim("bad machine", ["fn"], 1)
+    assert info.value.details["field"] == "machine"

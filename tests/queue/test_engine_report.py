@@ -1,0 +1,160 @@
+"""complete / fail: commit an outcome only with the lease's current fencing token."""
+
+from __future__ import annotations
+
+import pytest
+from queue_helpers import claim_one, expire_lease, job_hash, make_due
+from redis.asyncio import Redis
+
+from tether.errors import LeaseNotHeld, NotFound
+from tether.queue.config import QueueConfig
+from tether.queue.engine import QueueEngine
+from tether.queue.keys import PartitionKeys
+from tether.queue.records import ErrorInfo, Outcome
+
+BOOM = ErrorInfo(type="ValueError", message="boom", traceback="Traceback ...")
+
+
+async def test_complete_commits_the_result_and_drops_the_lease(
+    engine: QueueEngine, redis: Redis, pk: PartitionKeys
+) -> None:
+    await engine.enqueue("fn", None)
+    job = await claim_one(engine)
+
+    await engine.complete(job.id, job.token, {"answer": 42})
+
+    record = await engine.get_job(job.id)
+    assert (record.status, record.result) == ("completed", {"answer": 42})
+    assert record.finished_at is not None
+    assert await redis.zscore(pk.leases, job.id) is None
+    assert await redis.smembers(pk.machine_jobs("m1")) == set()
+
+
+async def test_stale_token_cannot_complete_a_job(engine: QueueEngine, redis: Redis) -> None:
+    await engine.enqueue("fn", None)
+    old = await claim_one(engine)
+    await expire_lease(redis, engine, old.id)
+    await engine.reap()
+    new = await claim_one(engine, machine="m2")
+    before = await job_hash(redis, engine, old.id)
+
+    with pytest.raises(LeaseNotHeld):
+        await engine.complete(old.id, old.token, "late")
+
+    assert await job_hash(redis, engine, old.id) == before
+    assert before["token"] == new.token
+
+
+async def test_stale_token_cannot_fail_a_job(engine: QueueEngine, redis: Redis) -> None:
+    await engine.enqueue("fn", None)
+    job = await claim_one(engine)
+    before = await job_hash(redis, engine, job.id)
+
+    with pytest.raises(LeaseNotHeld):
+        await engine.fail(job.id, str(int(job.token) + 1000), BOOM)
+
+    assert await job_hash(redis, engine, job.id) == before
+
+
+async def test_a_finished_job_cannot_be_completed_again(
+    engine: QueueEngine, redis: Redis
+) -> None:
+    await engine.enqueue("fn", None)
+    job = await claim_one(engine)
+    await engine.complete(job.id, job.token, 1)
+    before = await job_hash(redis, engine, job.id)
+
+    with pytest.raises(LeaseNotHeld) as info:
+        await engine.complete(job.id, job.token, 2)
+
+    assert info.value.details["status"] == "completed"
+    assert await job_hash(redis, engine, job.id) == before
+
+
+async def test_completing_an_unknown_job_is_not_found(engine: QueueEngine) -> None:
+    with pytest.raises(NotFound):
+        await engine.complete("nope", "1", None)
+
+
+async def test_report_judges_each_outcome_of_a_batch_on_its_own(
+    engine: QueueEngine,
+) -> None:
+    for i in range(2):
+        await engine.enqueue("fn", i)
+    a, b = await engine.claim("m1", ["fn"], 2)
+
+    verdicts = await engine.report(
+        [Outcome(a.id, a.token, ok=True, result=1), Outcome(b.id, "999999", ok=True)]
+    )
+
+    assert [(v.accepted, v.status, v.reason) for v in verdicts] == [
+        (True, "completed", None),
+        (False, "running", "lease_not_held"),
+    ]
+    assert (await engine.get_job(b.id)).status == "running"
+
+
+async def test_a_result_over_the_size_limit_fails_the_job_instead(
+    redis: Redis, config: QueueConfig
+) -> None:
+    engine = QueueEngine(redis, QueueConfig(keys=config.keys, max_payload_bytes=100))
+    await engine.enqueue("fn", None)
+    job = await claim_one(engine)
+
+    verdict = (await engine.report([Outcome(job.id, job.token, ok=True, result="x" * 500)]))[0]
+
+    record = await engine.get_job(job.id)
+    assert (verdict.accepted, record.status) == (True, "failed")
+    assert record.error is not None and record.error.type == "PayloadTooLarge"
+
+
+async def test_fail_stores_the_error_with_its_traceback(engine: QueueEngine) -> None:
+    await engine.enqueue("fn", None, max_attempts=1)
+    job = await claim_one(engine)
+
+    await engine.fail(job.id, job.token, BOOM)
+
+    assert (await engine.get_job(job.id)).error == BOOM
+
+
+async def test_a_retryable_failure_is_retried_after_a_jittered_exponential_backoff(
+    redis: Redis, config: QueueConfig
+) -> None:
+    engine = QueueEngine(
+        redis, QueueConfig(keys=config.keys, backoff_ms=1000, backoff_max_ms=3000)
+    )
+    await engine.enqueue("fn", None, max_attempts=10)
+    # Equal jitter: attempt n waits between half and all of min(cap, base * 2^(n-1)).
+    bounds = [(500, 1000), (1000, 2000), (1500, 3000), (1500, 3000)]
+    for attempt, (low, high) in enumerate(bounds, start=1):
+        job = await claim_one(engine)
+        assert job.attempt == attempt
+
+        assert await engine.fail(job.id, job.token, BOOM) == "delayed"
+
+        record = await engine.get_job(job.id)
+        assert record.scheduled_at is not None and record.finished_at is None
+        delay = int((await engine.timeline(job.id))[-1]["delay_ms"])
+        assert low <= delay <= high
+        assert record.scheduled_at - delay <= await engine.server_time_ms()
+        await make_due(redis, engine, job.id)
+        assert await engine.promote() == 1
+
+
+async def test_a_job_is_dead_when_its_attempts_are_used_up(engine: QueueEngine) -> None:
+    await engine.enqueue("fn", None, max_attempts=1)
+    job = await claim_one(engine)
+
+    assert await engine.fail(job.id, job.token, BOOM) == "dead"
+
+    record = await engine.get_job(job.id)
+    assert (record.status, record.attempt) == ("dead", 1)
+
+
+async def test_a_non_retryable_failure_fails_the_job_at_once(engine: QueueEngine) -> None:
+    await engine.enqueue("fn", None, max_attempts=5)
+    job = await claim_one(engine)
+
+    assert await engine.fail(job.id, job.token, BOOM, retryable=False) == "failed"
+
+    assert (await engine.get_job(job.id)).status == "failed"

@@ -1,0 +1,118 @@
+"""In-process machine for workflow tests: the real Lua transitions on a real Redis, with
+a tiny machine loop in the test's own event loop (no HTTP, no processes)."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from tether.protocol import LeasedJob
+from tether.queue.engine import QueueEngine
+from tether.queue.records import ClaimedJob, ErrorInfo
+from tether.queue.runs import RunEngine, RunRecord
+from tether.workers.workflow import EngineBackend, Workflow, run_activation
+
+
+def leased(job: ClaimedJob) -> LeasedJob:
+    return LeasedJob(
+        id=job.id,
+        function=job.function,
+        input=job.input,
+        attempt=job.attempt,
+        max_attempts=job.max_attempts,
+        token=job.token,
+        timeout=None,
+        parent=job.parent,
+    )
+
+
+@dataclass
+class Machine:
+    """Claims and runs activations of ``workflows`` and jobs of ``functions``."""
+
+    engine: QueueEngine
+    runs: RunEngine
+    workflows: Sequence[Workflow] = ()
+    functions: dict[str, Callable[..., Any]] = field(default_factory=dict)
+    name: str = "m1"
+
+    @property
+    def serves(self) -> list[str]:
+        return [w.function for w in self.workflows] + list(self.functions)
+
+    async def claim(self) -> list[ClaimedJob]:
+        return await self.engine.claim(self.name, self.serves, 100)
+
+    async def run_job(self, job: ClaimedJob) -> None:
+        wf = next((w for w in self.workflows if w.function == job.function), None)
+        if wf is not None:
+            summary = await run_activation(wf, EngineBackend(self.runs, leased(job)))
+            await self.engine.complete(job.id, job.token, summary)
+            return
+        fn = self.functions[job.function]
+        try:
+            value = fn(job.input)
+            if inspect.isawaitable(value):
+                value = await value
+        except Exception as exc:
+            await self.engine.fail(
+                job.id,
+                job.token,
+                ErrorInfo(type=type(exc).__name__, message=str(exc)),
+                retryable=False,
+            )
+            return
+        await self.engine.complete(job.id, job.token, value)
+
+    async def turn(self) -> int:
+        """Claim what is ready and run it all; returns how many jobs ran."""
+        jobs = await self.claim()
+        for job in jobs:
+            await self.run_job(job)
+        return len(jobs)
+
+    async def drain(self, run_id: str, max_turns: int = 50) -> RunRecord:
+        """Turn until nothing is ready; returns the run as it is then."""
+        for _ in range(max_turns):
+            if await self.turn() == 0:
+                break
+        return await self.runs.get(run_id)
+
+
+class ApiServer:
+    """The real API app under uvicorn on a free port, in a thread of this process."""
+
+    def __init__(self, settings: Any) -> None:
+        from tether.redis_server import free_port
+
+        self.settings = settings
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._server: Any = None
+        self._thread: Any = None
+
+    def start(self) -> ApiServer:
+        import threading
+
+        import uvicorn
+
+        from tether.api.server import uvicorn_config
+
+        config = uvicorn_config("127.0.0.1", self.port, self.settings, log_level="error")
+        config.timeout_graceful_shutdown = 0
+        self._server = server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=server.run, name="tether-api", daemon=True)
+        self._thread.start()
+        while not server.started:
+            if not self._thread.is_alive():
+                raise RuntimeError("the API server failed to start")
+            threading.Event().wait(0.005)
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+            self._thread.join(timeout=10)
+            self._server = None

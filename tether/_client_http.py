@@ -1,0 +1,166 @@
+"""The one HTTP boundary of the client and the workers.
+
+Every request goes through ``HttpSession.request``: bodies are encoded with orjson, error
+responses are rebuilt into the typed errors of ``tether.errors`` (from the API's
+``{"error": {...}}`` shape), and transport errors become ``ApiUnavailable`` raised
+``from`` the original. Nothing else in tether (but ``workers/fast_http.py``, the workflow
+engine's own) touches httpx or socket exceptions.
+
+Two backends sit behind it: ``_client_fast.FastTransport`` for plain ``http://`` (about a
+tenth of httpx's CPU per request: see that module), and httpx for ``https://`` or when a
+caller hands in an httpx transport (tests use ``httpx.MockTransport``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+import orjson
+
+from tether._client_fast import FastTransport
+from tether.errors import ApiUnavailable, ConfigurationError, TetherError, error_from_body
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+_JSON_HEADERS = {"content-type": "application/json"}
+
+
+def resolve_url(url: str | None) -> str:
+    """The API's base URL: the argument, else ``$TETHER_URL``, else the local default."""
+    resolved = (url or os.environ.get("TETHER_URL") or DEFAULT_URL).rstrip("/")
+    if not resolved.startswith(("http://", "https://")):
+        raise ConfigurationError(
+            f"the tether URL must start with http:// or https://, not {resolved!r}",
+            details={"url": resolved},
+        )
+    return resolved
+
+
+def _orjson_default(value: Any) -> Any:
+    # pydantic models (inputs, payloads) travel as their JSON form.
+    dump = getattr(value, "model_dump", None)
+    if callable(dump):
+        return dump(mode="json")
+    raise TypeError(f"{type(value).__name__} is not JSON-serializable")
+
+
+def dumps(value: Any) -> bytes:
+    return orjson.dumps(value, default=_orjson_default, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+# What the fast backend raises when the API cannot be reached or answers garbage.
+_FAST_ERRORS = (OSError, EOFError, TimeoutError, ValueError, asyncio.LimitOverrunError)
+
+
+class HttpSession:
+    """A keep-alive HTTP/1.1 connection pool to one tether API."""
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        timeout: float = 30.0,
+        max_connections: int = 100,
+        transport: httpx.AsyncBaseTransport | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.url = resolve_url(url)
+        self.timeout = timeout
+        self._fast: FastTransport | None = None
+        self._http: httpx.AsyncClient | None = None
+        if transport is None and FastTransport.supports(self.url):
+            self._fast = FastTransport(self.url, max_connections=max_connections, headers=headers)
+            return
+        self._http = httpx.AsyncClient(
+            base_url=self.url,
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
+            limits=httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections
+            ),
+            transport=transport,
+            headers=headers,
+        )
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        params: dict[str, Any] | None = None,
+        timeout: float | None = None,
+    ) -> bytes:
+        """Send one request; returns the raw JSON body of a 2xx answer.
+
+        Raises the typed error the API answered with, or ``ApiUnavailable`` when the API
+        cannot be reached (connection refused, reset, timed out).
+        """
+        content = None if body is None else dumps(body)
+        query = {k: v for k, v in (params or {}).items() if v is not None}
+        if self._fast is not None:
+            target = f"{path}?{urlencode(query)}" if query else path
+            try:
+                status, raw = await self._fast.request(
+                    method, target, content, self.timeout if timeout is None else timeout
+                )
+            except _FAST_ERRORS as exc:
+                raise self._unavailable(exc) from exc
+            if status >= 400:
+                raise _error_for(status, raw)
+            return raw
+        assert self._http is not None
+        try:
+            response = await self._http.request(
+                method,
+                path,
+                content=content,
+                params=query or None,
+                headers=_JSON_HEADERS if content is not None else None,
+                timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else timeout,
+            )
+        except httpx.TransportError as exc:
+            raise self._unavailable(exc) from exc
+        if response.status_code >= 400:
+            raise _error_for(response.status_code, response.content)
+        return response.content
+
+    def _unavailable(self, exc: BaseException) -> ApiUnavailable:
+        reason = str(exc) or type(exc).__name__
+        return ApiUnavailable(
+            f"cannot reach the tether API at {self.url}: {type(exc).__name__}: {reason}",
+            details={"url": self.url},
+        )
+
+    async def json(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        params: dict[str, Any] | None = None,
+        timeout: float | None = None,
+    ) -> Any:
+        raw = await self.request(method, path, body=body, params=params, timeout=timeout)
+        return orjson.loads(raw) if raw else None
+
+    async def aclose(self) -> None:
+        if self._fast is not None:
+            await self._fast.aclose()
+        if self._http is not None:
+            await self._http.aclose()
+
+
+def _error_for(status: int, content: bytes) -> TetherError:
+    try:
+        body: Any = orjson.loads(content)
+    except orjson.JSONDecodeError:
+        body = content[:500].decode(errors="replace")
+    if status in (502, 504) and not isinstance(body, dict):
+        # A proxy in front of the API answered for it: the API is not reachable.
+        return ApiUnavailable(
+            f"HTTP {status} from a proxy: the API is unreachable", details={"status": status}
+        )
+    return error_from_body(status, body)

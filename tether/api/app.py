@@ -1,0 +1,122 @@
+"""The Litestar application: ``create_app(settings)``.
+
+Redis is opened in the lifespan: one bounded pool shared by every request (long polls
+hold no connection while they wait) and one connection of its own for the notification
+subscription. Everything handlers need reaches them through dependency injection from
+``app.state`` (see ``deps.py``); every error leaves in one shape (``error_handlers.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.types import Message, Scope
+from redis.asyncio import BlockingConnectionPool, Redis
+
+from tether.api.deps import DEPENDENCIES
+from tether.api.error_handlers import EXCEPTION_HANDLERS
+from tether.api.metrics import Metrics
+from tether.api.notify import Notifier
+from tether.api.registry import FunctionRegistry
+from tether.api.responses import JsonResponse
+from tether.api.routes import ROUTE_HANDLERS
+from tether.api.services import Services
+from tether.api.settings import ApiSettings
+from tether.queue.engine import QueueEngine
+
+API_VERSION = "1.0.0"
+
+
+def _redis_clients(settings: ApiSettings) -> tuple[Redis, Redis]:
+    pool = BlockingConnectionPool.from_url(
+        settings.redis_url,
+        max_connections=settings.redis_max_connections,
+        timeout=settings.redis_pool_timeout,
+        decode_responses=True,
+        socket_timeout=settings.redis_timeout,
+        socket_connect_timeout=5.0,
+        socket_keepalive=True,
+        client_name=settings.client_name,
+    )
+    redis = Redis(connection_pool=pool)
+    # The notifier makes its one subscription connection from this client's settings
+    # (address, credentials, TLS); it watches that connection's health itself.
+    subscriber = Redis.from_url(
+        settings.redis_url,
+        decode_responses=True,
+        socket_connect_timeout=5.0,
+        socket_keepalive=True,
+        max_connections=1,
+        client_name=f"{settings.client_name}-notify",
+    )
+    return redis, subscriber
+
+
+def create_app(settings: ApiSettings | None = None) -> Litestar:
+    """The tether API for ``settings`` (default: from ``TETHER_*`` environment)."""
+    settings = settings or ApiSettings.from_env()
+    config = settings.queue_config()
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def redis_lifespan(app: Litestar) -> AsyncIterator[None]:
+        redis, subscriber = _redis_clients(settings)
+        engine = QueueEngine(redis, config)
+        notifier = Notifier(
+            subscriber, redis, config.keys, recheck_interval=settings.recheck_interval
+        )
+        registry = FunctionRegistry(redis, config.keys)
+        app.state.services = Services(settings, redis, engine, notifier, registry, metrics)
+        app.state.redis = redis
+        app.state.engine = engine
+        app.state.notifier = notifier
+        app.state.registry = registry
+        await notifier.start()
+        try:
+            yield
+        finally:
+            await notifier.stop()
+            await subscriber.aclose()
+            await redis.aclose()
+            await redis.connection_pool.disconnect()
+
+    async def count_response(message: Message, scope: Scope) -> None:
+        if message["type"] == "http.response.start":
+            route = scope.get("path_template") or "unmatched"
+            metrics.count_request(str(scope.get("method", "")), route, message["status"])
+
+    return Litestar(
+        route_handlers=list(ROUTE_HANDLERS),
+        dependencies=DEPENDENCIES,
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=[redis_lifespan],
+        before_send=[count_response],
+        response_class=JsonResponse,
+        request_max_body_size=settings.max_body_size,
+        state=State(
+            {
+                "settings": settings,
+                "metrics": metrics,
+                "max_body_size": settings.max_body_size,
+            }
+        ),
+        openapi_config=OpenAPIConfig(
+            title="tether",
+            version=API_VERSION,
+            description="The v1 HTTP API of the tether control plane.",
+            path="/schema",
+            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin()],
+        ),
+        debug=False,
+    )
+
+
+def app_from_env(**_: Any) -> Litestar:
+    """An app configured from the environment (for ``uvicorn --factory``)."""
+    return create_app(ApiSettings.from_env())

@@ -1,0 +1,184 @@
+"""``/v1/jobs``: what applications call to submit, watch, list and cancel jobs."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from litestar import Controller, get, post
+from litestar.params import Parameter
+
+from tether.api.error_handlers import error_responses
+from tether.api.polling import wait_for_job
+from tether.api.registry import RegisteredFunction
+from tether.api.responses import JsonResponse, shaped_as
+from tether.api.services import Services
+from tether.errors import UnknownFunction
+from tether.protocol import MAX_GET_WAIT, JobBatchCreate, JobBatchOut, JobCreate, JobList, JobOut
+from tether.queue.engine import EnqueueRequest, QueueEngine, check_id
+from tether.queue.records import Enqueued, JobRecord
+from tether.queue.states import JobStatus
+
+MAX_LIST = 1000
+
+Job = dict[str, Any]  # a job laid out as JobOut
+
+
+def _unknown(names: list[str]) -> UnknownFunction:
+    listed = ", ".join(repr(n) for n in names)
+    return UnknownFunction(
+        f"no machine has registered function {listed}: start a worker that serves it "
+        "(it registers its functions with its first heartbeat), then submit again",
+        details={"functions": names} if len(names) > 1 else {"function": names[0]},
+    )
+
+
+def _request(job: JobCreate, spec: RegisteredFunction) -> EnqueueRequest:
+    # A job without its own limits takes those its function registered.
+    timeout = job.timeout if job.timeout is not None else spec.timeout
+    return EnqueueRequest(
+        function=job.function,
+        input=job.input,
+        idempotency_key=job.idempotency_key,
+        delay_ms=round(job.delay * 1000),
+        max_attempts=job.max_attempts or spec.max_attempts,
+        timeout_ms=round(timeout * 1000) if timeout is not None else None,
+    )
+
+
+def _created(e: Enqueued, req: EnqueueRequest, engine: QueueEngine, now: datetime) -> Job:
+    # A new job is exactly what was asked for: no need to read it back. Its timestamps
+    # are this process's clock (Redis's differ by the network hop at most).
+    return {
+        "id": e.id,
+        "function": req.function,
+        "status": e.status.value,
+        "input": req.input,
+        "result": None,
+        "error": None,
+        "attempt": 0,
+        "max_attempts": req.max_attempts or engine.config.default_max_attempts,
+        "machine": None,
+        "parent": None,
+        "enqueued_at": now,
+        "scheduled_at": now + timedelta(milliseconds=req.delay_ms),
+        "started_at": None,
+        "finished_at": None,
+        "cancel_requested": False,
+    }
+
+
+async def _enqueue(jobs: list[JobCreate], services: Services) -> tuple[list[Enqueued], list[Job]]:
+    engine = services.engine
+    specs = await services.registry.get_many([j.function for j in jobs])
+    unknown = [name for name, spec in specs.items() if spec is None]
+    if unknown:
+        raise _unknown(unknown)
+    requests = [_request(j, specs[j.function]) for j in jobs]  # type: ignore[arg-type]
+    enqueued = await engine.enqueue_many(requests)
+    now = datetime.now(UTC)
+    out: list[Job | None] = [
+        _created(e, r, engine, now) if e.created else None
+        for e, r in zip(enqueued, requests, strict=True)
+    ]
+    existing = [i for i, o in enumerate(out) if o is None]
+    if existing:
+        # The idempotency key named an existing job: answer with that job as it is.
+        records = await engine.get_jobs([enqueued[i].id for i in existing])
+        for i, record in zip(existing, records, strict=True):
+            e = enqueued[i]
+            out[i] = JobOut.from_record(
+                record or JobRecord(id=e.id, function=jobs[i].function, status=e.status)
+            ).model_dump()
+    services.metrics.jobs_enqueued += len(jobs) - len(existing)
+    return enqueued, [o for o in out if o is not None]
+
+
+class JobsController(Controller):
+    path = "/v1/jobs"
+    tags = ["jobs"]
+
+    @post(
+        "/",
+        operation_id="createJob",
+        responses=error_responses(404, 409, 413),
+        summary="Submit a job (201), or get the job its idempotency key already names (200)",
+    )
+    async def create_job(
+        self,
+        data: JobCreate,
+        services: Services,
+    ) -> JsonResponse[JobOut]:
+        enqueued, out = await _enqueue([data], services)
+        return shaped_as(JobOut, out[0], status_code=201 if enqueued[0].created else 200)
+
+    @post(
+        "/batch",
+        operation_id="createJobs",
+        responses=error_responses(404, 409, 413),
+        summary="Submit up to 1,000 jobs in one request (201 if any was created)",
+    )
+    async def create_jobs(
+        self,
+        data: JobBatchCreate,
+        services: Services,
+    ) -> JsonResponse[JobBatchOut]:
+        enqueued, out = await _enqueue(data.jobs, services)
+        return shaped_as(
+            JobBatchOut,
+            {"jobs": out},
+            status_code=201 if any(e.created for e in enqueued) else 200,
+        )
+
+    @get(
+        "/{job_id:str}",
+        operation_id="getJob",
+        responses=error_responses(404),
+        summary="A job; with ?wait=S, answers as soon as it finishes or S seconds pass",
+    )
+    async def get_job(
+        self,
+        job_id: str,
+        services: Services,
+        wait: Annotated[
+            float,
+            Parameter(
+                ge=0,
+                le=MAX_GET_WAIT,
+                description=f"seconds to wait for the job to finish (0-{MAX_GET_WAIT:g})",
+            ),
+        ] = 0.0,
+    ) -> JobOut:
+        check_id(job_id, "job_id")
+        record = await wait_for_job(services.engine, services.notifier, job_id, wait)
+        return JobOut.from_record(record)
+
+    @post(
+        "/{job_id:str}/cancel",
+        operation_id="cancelJob",
+        responses=error_responses(404, 409),
+        status_code=200,
+        summary="Cancel a job; a running job is told to stop at its next heartbeat",
+    )
+    async def cancel_job(self, job_id: str, services: Services) -> JobOut:
+        check_id(job_id, "job_id")
+        await services.engine.cancel(job_id)
+        return JobOut.from_record(await services.engine.get_job(job_id))
+
+    @get(
+        "/",
+        operation_id="listJobs",
+        responses=error_responses(),
+        summary="Recent jobs, newest first",
+    )
+    async def list_jobs(
+        self,
+        services: Services,
+        status: Annotated[JobStatus | None, Parameter(description="only this status")] = None,
+        function: Annotated[
+            str | None, Parameter(description="only jobs of this function", max_length=200)
+        ] = None,
+        limit: Annotated[int, Parameter(ge=1, le=MAX_LIST, description="at most this many")] = 50,
+    ) -> JobList:
+        records = await services.engine.list_jobs(status=status, function=function, limit=limit)
+        return JobList(jobs=[JobOut.from_record(r) for r in records])

@@ -1,0 +1,195 @@
+"""``/v1/machines``: what worker processes call (heartbeat, poll, results), and the list
+of live machines.
+
+These are the hot paths: each handler is one Redis round trip in the common case, and
+poll and results answer plain data shaped as their declared models (``shaped_as``): the
+values come from our own scripts, and building models only to dump them costs time.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from litestar import Controller, Request, get, post
+
+from tether.api.error_handlers import error_responses
+from tether.api.polling import poll_jobs
+from tether.api.responses import JsonResponse, shaped_as
+from tether.api.services import Services
+from tether.errors import LeaseNotHeld, NotFound
+from tether.protocol import (
+    HeartbeatRequest,
+    HeartbeatResponse,
+    MachineList,
+    MachineOut,
+    PollRequest,
+    PollResponse,
+    ResultsRequest,
+    ResultsResponse,
+    ms_to_datetime,
+)
+from tether.queue.engine import check_id
+from tether.queue.records import Outcome, Verdict
+
+
+class MachinesController(Controller):
+    path = "/v1/machines"
+    tags = ["machines"]
+
+    @post(
+        "/{machine_id:str}/heartbeat",
+        operation_id="heartbeat",
+        responses=error_responses(),
+        status_code=200,
+        summary="Register functions, extend every lease held, learn of cancellations",
+    )
+    async def heartbeat(
+        self,
+        machine_id: str,
+        data: HeartbeatRequest,
+        services: Services,
+    ) -> HeartbeatResponse:
+        check_id(machine_id, "machine_id")
+        engine = services.engine
+        info: dict[str, Any] | None = None
+        # An empty heartbeat only extends leases; the registration it made stays.
+        if data.functions or data.meta or data.max_jobs is not None:
+            info = {
+                "functions": [f.name for f in data.functions],
+                "kinds": {f.name: f.kind for f in data.functions},
+                "max_jobs": data.max_jobs,
+                "meta": data.meta,
+            }
+        if data.functions:
+            await services.registry.register(data.functions)
+        reply = await engine.heartbeat(machine_id, info, data.held)
+        ttl = engine.config.lease_ttl_ms / 1000
+        return HeartbeatResponse.model_construct(
+            cancel=reply.cancelled,
+            lost=reply.lost,
+            heartbeat_interval=ttl / 4,
+            lease_ttl=ttl,
+        )
+
+    @post(
+        "/{machine_id:str}/poll",
+        operation_id="poll",
+        responses=error_responses(),
+        status_code=200,
+        summary="Long poll: lease up to max_jobs jobs, waiting up to `wait` seconds",
+    )
+    async def poll(
+        self,
+        machine_id: str,
+        data: PollRequest,
+        request: Request[Any, Any, Any],
+        services: Services,
+    ) -> JsonResponse[PollResponse]:
+        check_id(machine_id, "machine_id")
+        jobs = await poll_jobs(
+            services.engine,
+            services.notifier,
+            machine_id,
+            data.functions,
+            data.max_jobs,
+            data.wait,
+            request.receive,
+        )
+        return shaped_as(
+            PollResponse,
+            {
+                "jobs": [
+                    {
+                        "id": j.id,
+                        "function": j.function,
+                        "input": j.input,
+                        "attempt": j.attempt,
+                        "max_attempts": j.max_attempts,
+                        "token": j.token,
+                        "timeout": j.timeout_ms / 1000 if j.timeout_ms > 0 else None,
+                        "parent": j.parent,
+                    }
+                    for j in jobs
+                ]
+            },
+        )
+
+    @post(
+        "/{machine_id:str}/results",
+        operation_id="reportResults",
+        responses=error_responses(413),
+        status_code=200,
+        summary="Report a batch of results; each is accepted or rejected on its own",
+    )
+    async def results(
+        self,
+        machine_id: str,
+        data: ResultsRequest,
+        services: Services,
+    ) -> JsonResponse[ResultsResponse]:
+        check_id(machine_id, "machine_id")
+        engine, metrics = services.engine, services.metrics
+        outcomes: list[Outcome] = []
+        reported: list[int] = []  # index in the request of each outcome
+        released: list[int] = []
+        for i, item in enumerate(data.results):
+            if item.status == "released":
+                released.append(i)
+                continue
+            outcomes.append(
+                Outcome(
+                    job_id=item.id,
+                    token=item.token,
+                    ok=item.status == "completed",
+                    result=item.result,
+                    error=item.error,
+                    retryable=item.retryable,
+                )
+            )
+            reported.append(i)
+        verdicts: list[Verdict | None] = [None] * len(data.results)
+        if outcomes:
+            for i, verdict in zip(reported, await engine.report(outcomes), strict=True):
+                verdicts[i] = verdict
+        for i in released:
+            item = data.results[i]
+            try:
+                status = await engine.release(item.id, item.token)
+                verdicts[i] = Verdict(item.id, True, status)
+            except LeaseNotHeld as exc:
+                verdicts[i] = Verdict(
+                    item.id, False, str(exc.details.get("status", "")), "lease_not_held"
+                )
+            except NotFound:
+                verdicts[i] = Verdict(item.id, False, "", "not_found")
+        out: list[dict[str, Any]] = []
+        for i, maybe in enumerate(verdicts):
+            v = maybe or Verdict(data.results[i].id, False, "", "not_found")
+            if not v.accepted:
+                metrics.results_rejected += 1
+            elif data.results[i].status == "completed":
+                metrics.jobs_completed += 1
+            elif data.results[i].status == "failed":
+                metrics.jobs_failed += 1
+            out.append(
+                {"id": v.job_id, "accepted": v.accepted, "status": v.status, "reason": v.reason}
+            )
+        return shaped_as(ResultsResponse, {"results": out})
+
+    @get("/", operation_id="listMachines", responses=error_responses(), summary="Live machines")
+    async def list_machines(self, services: Services) -> MachineList:
+        machines = []
+        for m in await services.engine.machines():
+            info = m.get("info") or {}
+            machines.append(
+                MachineOut(
+                    id=m["id"],
+                    last_heartbeat=datetime.fromtimestamp(m["last_heartbeat_ms"] / 1000, UTC),
+                    first_seen=ms_to_datetime(m["first_seen_ms"]),
+                    jobs=m["jobs"],
+                    functions=list(info.get("functions") or []),
+                    meta=dict(info.get("meta") or {}),
+                )
+            )
+        return MachineList(machines=machines)

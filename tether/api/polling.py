@@ -1,0 +1,105 @@
+"""The long poll of a machine, and the wait of a client for a job to finish.
+
+A poll claims at once; with nothing to claim it waits, holding no Redis connection, for
+a notification about one of its functions (or its deadline), then claims again. The
+waiter is registered BEFORE the first claim: a job made ready between that claim and
+the wait would otherwise wake nobody.
+
+When the process shuts down, every wait ends at once (polls answer ``[]``) so workers
+go on polling another replica instead of being cut off mid-wait.
+
+A client that hangs up is noticed (the ASGI ``http.disconnect`` message), so its poll
+stops waiting instead of leasing jobs to a socket nobody reads; jobs claimed in the
+instant the client left are handed back at once (``release``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+
+from litestar.types import Receive
+
+from tether.api.notify import FunctionWaiter, Notifier
+from tether.errors import TetherError
+from tether.queue.engine import QueueEngine
+from tether.queue.records import ClaimedJob, JobRecord
+from tether.queue.states import TERMINAL
+
+log = logging.getLogger("tether.api.polling")
+
+
+async def _watch_disconnect(receive: Receive, waiter: FunctionWaiter) -> None:
+    # The body has been read, so the next ASGI message is the client leaving (or the
+    # server finishing the response, which cancels this task first).
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            waiter.client_gone()
+            return
+
+
+async def _release(engine: QueueEngine, jobs: Sequence[ClaimedJob]) -> None:
+    for job in jobs:
+        try:
+            await engine.release(job.id, job.token)
+        except TetherError as exc:  # the lease reaper will get it instead
+            log.warning("could not hand back job %s of a vanished poll: %s", job.id, exc)
+
+
+async def poll_jobs(
+    engine: QueueEngine,
+    notifier: Notifier,
+    machine: str,
+    functions: Sequence[str],
+    max_jobs: int,
+    wait: float,
+    receive: Receive | None = None,
+) -> list[ClaimedJob]:
+    """Up to ``max_jobs`` jobs leased to ``machine``, waiting up to ``wait`` seconds for
+    the first; ``[]`` when the wait elapses (or the client left)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    watcher: asyncio.Task[None] | None = None
+    with notifier.function_waiter(functions) as waiter:
+        try:
+            while True:
+                waiter.arm()
+                jobs = await engine.claim(machine, functions, max_jobs)
+                if waiter.disconnected:
+                    await _release(engine, jobs)
+                    return []
+                if jobs:
+                    return jobs
+                remaining = deadline - loop.time()
+                if remaining <= 0 or notifier.closing:
+                    return []
+                if watcher is None and receive is not None:
+                    watcher = asyncio.create_task(_watch_disconnect(receive, waiter))
+                await waiter.wait(remaining)
+        finally:
+            if watcher is not None:
+                watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await watcher
+
+
+async def wait_for_job(
+    engine: QueueEngine, notifier: Notifier, job_id: str, wait: float
+) -> JobRecord:
+    """The job's record as soon as it is terminal, or as it is when ``wait`` elapses."""
+    record = await engine.get_job(job_id)
+    if wait <= 0 or record.status in TERMINAL:
+        return record
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    with notifier.job_waiter(job_id) as waiter:
+        while True:
+            waiter.event.clear()
+            record = await engine.get_job(job_id)
+            remaining = deadline - loop.time()
+            if record.status in TERMINAL or remaining <= 0 or notifier.closing:
+                return record
+            await waiter.wait(remaining)

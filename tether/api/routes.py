@@ -1,0 +1,19 @@
+"""Every route handler of the API, in one list: add a controller here to serve it."""
+
+from __future__ import annotations
+
+from litestar.types import ControllerRouterHandler
+
+from tether.api.functions import FunctionsController
+from tether.api.jobs import JobsController
+from tether.api.machines import MachinesController
+from tether.api.ops import OpsController
+from tether.api.runs import RUN_HANDLERS
+
+ROUTE_HANDLERS: list[ControllerRouterHandler] = [
+    MachinesController,
+    JobsController,
+    FunctionsController,
+    OpsController,
+    *RUN_HANDLERS,
+]

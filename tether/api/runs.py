@@ -1,0 +1,500 @@
+"""``/v1/runs``: durable workflow runs, for applications and for machines.
+
+Applications start runs, watch them (``?wait=S`` answers as soon as the run finishes),
+decide approvals, send signals, cancel and retry. Machines running an activation report
+through ``/v1/machines/{id}/runs/{run}/...``: ``begin``, one ``steps`` call per step,
+and one closing command (``complete``, ``fail`` or ``suspend``); each is one Lua
+transition that checks the activation's fencing token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from typing import Annotated, Any, Literal
+
+import orjson
+from litestar import Controller, MediaType, Request, Response, get, post
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.params import Parameter
+from pydantic import BaseModel, Field
+
+from tether.api.notify import Notifier
+from tether.api.registry import FunctionRegistry
+from tether.api.responses import JsonResponse
+from tether.errors import InvalidRequest, UnknownFunction, ValidationFailed
+from tether.protocol import (
+    ID,
+    MAX_GET_WAIT,
+    ApprovalDecision,
+    Body,
+    RunCreate,
+    RunList,
+    RunOut,
+    SignalSend,
+    Timeline,
+    TimelineEvent,
+    ms_to_datetime,
+)
+from tether.queue.engine import QueueEngine, check_id
+from tether.queue.records import ErrorInfo
+from tether.queue.runs import (
+    RUN_TERMINAL,
+    ChildSpec,
+    RunEngine,
+    RunRecord,
+    RunStatus,
+    Wait,
+    served_versions,
+)
+
+MAX_LIST = 1000
+SERVED_TTL = 0.5  # seconds the list of served versions is reused between requests
+
+
+def provide_runs(state: State) -> RunEngine:
+    """One RunEngine per app, made on first use from the app's Redis pool."""
+    runs: RunEngine | None = state.get("runs")
+    if runs is None:
+        engine: QueueEngine = state.engine
+        runs = RunEngine(state.redis, engine.config)
+        state.runs = runs
+    return runs
+
+
+class _Served:
+    """Which workflow versions live machines serve, cached for a moment per process."""
+
+    def __init__(self) -> None:
+        self.at = 0.0
+        self.value: dict[str, set[int]] = {}
+        self.lock = asyncio.Lock()
+
+    async def get(self, engine: QueueEngine) -> dict[str, set[int]]:
+        async with self.lock:
+            if time.monotonic() - self.at > SERVED_TTL:
+                self.value = await served_versions(engine)
+                self.at = time.monotonic()
+            return self.value
+
+
+def provide_served(state: State) -> _Served:
+    """One cache per app (apps of different deployments may share a process in tests)."""
+    served: _Served | None = state.get("served_versions")
+    if served is None:
+        served = _Served()
+        state.served_versions = served
+    return served
+
+
+def run_out(record: RunRecord, served: dict[str, set[int]] | None = None) -> RunOut:
+    waiting_on = dict(record.waiting_on) if record.waiting_on else None
+    if waiting_on is not None and record.wake_at is not None:
+        until = ms_to_datetime(record.wake_at)
+        waiting_on["until"] = until.isoformat() if until else None
+    if (
+        served is not None
+        and record.status == RunStatus.QUEUED
+        and record.version is not None
+        and record.version not in served.get(record.workflow, set())
+    ):
+        # Not an error: the run goes on as soon as a machine serving its version appears.
+        waiting_on = {
+            "kind": "version",
+            "workflow": record.workflow,
+            "version": record.version,
+            "message": f"no live machine serves {record.workflow} v{record.version}",
+        }
+    return RunOut(
+        id=record.id,
+        workflow=record.workflow,
+        version=record.version,
+        status=record.status.value,
+        waiting_on=waiting_on,
+        input=record.input,
+        result=record.result,
+        error=record.error,
+        created_at=ms_to_datetime(record.created_at),
+        updated_at=ms_to_datetime(record.updated_at),
+        finished_at=ms_to_datetime(record.finished_at),
+    )
+
+
+async def wait_for_run(runs: RunEngine, notifier: Notifier, run_id: str, wait: float) -> RunRecord:
+    """The run as soon as it is finished, or as it is when ``wait`` elapses. Runs
+    publish ``j:#run:<id>`` when they finish, so the notifier's job waiters serve here."""
+    record = await runs.get(run_id)
+    if wait <= 0 or record.status in RUN_TERMINAL:
+        return record
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    with notifier.job_waiter(f"#run:{run_id}") as waiter:
+        while True:
+            waiter.event.clear()
+            record = await runs.get(run_id)
+            remaining = deadline - loop.time()
+            if record.status in RUN_TERMINAL or remaining <= 0:
+                return record
+            await waiter.wait(remaining)
+
+
+class RunsController(Controller):
+    path = "/v1/runs"
+    tags = ["runs"]
+    dependencies = {
+        "runs": Provide(provide_runs, sync_to_thread=False),
+        "served": Provide(provide_served, sync_to_thread=False),
+    }
+
+    @post(
+        "/",
+        operation_id="startRun",
+        summary="Start a run (201), or get the run its id already names (200)",
+    )
+    async def start_run(
+        self,
+        data: RunCreate,
+        runs: RunEngine,
+        engine: QueueEngine,
+        served: _Served,
+        registry: FunctionRegistry,
+    ) -> JsonResponse[RunOut]:
+        serving = await served.get(engine)
+        version = data.version
+        if version is None:
+            versions = serving.get(data.workflow)
+            if versions:
+                version = max(versions)
+            elif not any(f.name.startswith(f"wf:{data.workflow}@") for f in await registry.all()):
+                raise UnknownFunction(
+                    f"no machine has registered workflow {data.workflow!r}: start a worker "
+                    "that serves it, then start the run again",
+                    details={"workflow": data.workflow},
+                )
+        started = await runs.start(data.workflow, data.input, run_id=data.id, version=version)
+        record = await runs.get(started.id)
+        return JsonResponse(run_out(record, serving), status_code=201 if started.created else 200)
+
+    @get(
+        "/{run_id:str}",
+        operation_id="getRun",
+        summary="A run; with ?wait=S, answers as soon as it finishes or S seconds pass",
+    )
+    async def get_run(
+        self,
+        run_id: str,
+        runs: RunEngine,
+        engine: QueueEngine,
+        served: _Served,
+        notifier: Notifier,
+        wait: Annotated[
+            float,
+            Parameter(
+                ge=0,
+                le=MAX_GET_WAIT,
+                description=f"seconds to wait for the run to finish (0-{MAX_GET_WAIT:g})",
+            ),
+        ] = 0.0,
+    ) -> RunOut:
+        check_id(run_id, "run_id")
+        record = await wait_for_run(runs, notifier, run_id, wait)
+        return run_out(record, await served.get(engine))
+
+    @get("/", operation_id="listRuns", summary="Recent runs, newest first")
+    async def list_runs(
+        self,
+        runs: RunEngine,
+        status: Annotated[RunStatus | None, Parameter(description="only this status")] = None,
+        workflow: Annotated[
+            str | None, Parameter(description="only runs of this workflow", max_length=200)
+        ] = None,
+        limit: Annotated[int, Parameter(ge=1, le=MAX_LIST, description="at most this many")] = 50,
+    ) -> RunList:
+        records = await runs.list_runs(status=status, workflow=workflow, limit=limit)
+        return RunList(runs=[run_out(r) for r in records])
+
+    @get(
+        "/{run_id:str}/timeline",
+        operation_id="getRunTimeline",
+        summary="Every transition of a run and its jobs, oldest first",
+    )
+    async def timeline(
+        self,
+        run_id: str,
+        runs: RunEngine,
+        limit: Annotated[int, Parameter(ge=1, le=10_000)] = 1000,
+    ) -> Timeline:
+        await runs.get(run_id)  # 404 for an unknown run
+        events = []
+        for entry in await runs.timeline(run_id, limit):
+            fields = {k: v for k, v in entry.items() if k not in ("id", "event", "at")}
+            at = ms_to_datetime(int(entry.get("at") or entry["id"].split("-")[0]))
+            assert at is not None
+            events.append(
+                TimelineEvent(id=entry["id"], event=entry.get("event", ""), at=at, fields=fields)
+            )
+        return Timeline(events=events)
+
+    @post(
+        "/{run_id:str}/approvals/{key:str}",
+        operation_id="decideApproval",
+        status_code=200,
+        summary="Decide an approval (once per key); wakes the run if it waits on it",
+    )
+    async def approve(
+        self,
+        run_id: str,
+        key: str,
+        data: ApprovalDecision,
+        runs: RunEngine,
+        engine: QueueEngine,
+        served: _Served,
+    ) -> RunOut:
+        await runs.decide(
+            run_id, key, approved=data.approved, by=data.by, comment=data.comment, data=data.data
+        )
+        return run_out(await runs.get(run_id), await served.get(engine))
+
+    @post(
+        "/{run_id:str}/signals/{name:str}",
+        operation_id="sendSignal",
+        status_code=200,
+        summary="Send a signal; buffered until the run waits for it",
+    )
+    async def signal(
+        self,
+        run_id: str,
+        name: str,
+        data: SignalSend,
+        runs: RunEngine,
+        engine: QueueEngine,
+        served: _Served,
+    ) -> RunOut:
+        await runs.signal(run_id, name, data.payload)
+        return run_out(await runs.get(run_id), await served.get(engine))
+
+    @post(
+        "/{run_id:str}/cancel",
+        operation_id="cancelRun",
+        status_code=200,
+        summary="Cancel a run and every child job it started",
+    )
+    async def cancel(
+        self, run_id: str, runs: RunEngine, engine: QueueEngine, served: _Served
+    ) -> RunOut:
+        await runs.cancel(run_id)
+        return run_out(await runs.get(run_id), await served.get(engine))
+
+    @post(
+        "/{run_id:str}/retry",
+        operation_id="retryRun",
+        status_code=200,
+        summary="Resume a failed run from its failed step (recorded steps are kept)",
+    )
+    async def retry(
+        self, run_id: str, runs: RunEngine, engine: QueueEngine, served: _Served
+    ) -> RunOut:
+        await runs.retry(run_id)
+        return run_out(await runs.get(run_id), await served.get(engine))
+
+
+# -- the machine side ------------------------------------------------------------------
+
+
+class ActivationRef(Body):
+    job: str = ID
+    token: str = Field(min_length=1, max_length=40)
+
+
+class BeginBody(ActivationRef):
+    max_attempts: int = Field(default=1, ge=1, le=1000)
+    timeout_ms: int | None = Field(default=None, gt=0)
+
+
+class StepBody(ActivationRef):
+    position: int = Field(ge=0, le=1_000_000)
+    record: dict[str, Any]
+    logs: list[dict[str, Any]] = Field(default_factory=list, max_length=10_000)
+
+
+class CompleteBody(ActivationRef):
+    result: Any = None
+    logs: list[dict[str, Any]] = Field(default_factory=list, max_length=10_000)
+
+
+class FailBody(ActivationRef):
+    error: ErrorInfo
+    failed_position: int | None = Field(default=None, ge=0)
+    retryable: bool = True
+    logs: list[dict[str, Any]] = Field(default_factory=list, max_length=10_000)
+
+
+class WaitBody(BaseModel):
+    kind: Literal["children", "sleep", "approval", "signal"]
+    position: int | None = Field(default=None, ge=0)
+    name: str = ""
+    ms: int | None = Field(default=None, ge=0)
+    positions: list[int] = Field(default_factory=list, max_length=10_000)
+    info: dict[str, Any] = Field(default_factory=dict)
+
+
+class ChildBody(BaseModel):
+    position: int = Field(ge=0)
+    function: str = ID
+    input: Any = None
+    max_attempts: int | None = Field(default=None, ge=1, le=1000)
+    timeout_ms: int | None = Field(default=None, ge=0)
+
+
+class SuspendBody(ActivationRef):
+    wait: WaitBody
+    children: list[ChildBody] = Field(default_factory=list, max_length=10_000)
+    logs: list[dict[str, Any]] = Field(default_factory=list, max_length=10_000)
+
+
+_ID_RE = re.compile(r"^[A-Za-z0-9_.:@\-]{1,200}$")
+
+
+def _bad(field: str, why: str) -> ValidationFailed:
+    return ValidationFailed(f"{field}: {why}", details={"field": field})
+
+
+def parse_step(raw: bytes) -> StepBody:
+    """``StepBody`` from raw JSON without pydantic's per-request cost: a step is the one
+    request a workflow waits on, so its parsing is written out (same rules, same errors)."""
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest(f"the body is not valid JSON: {exc}") from exc
+    if not isinstance(body, dict):
+        raise _bad("body", "must be a JSON object")
+    unknown = set(body) - {"job", "token", "position", "record", "logs"}
+    if unknown:
+        raise _bad(sorted(unknown)[0], "extra inputs are not permitted")
+    job, token, position = body.get("job"), body.get("token"), body.get("position")
+    record, logs = body.get("record"), body.get("logs", [])
+    if not isinstance(job, str) or not _ID_RE.match(job):
+        raise _bad("job", "must be 1-200 letters, digits and _ . : @ -")
+    if not isinstance(token, str) or not 1 <= len(token) <= 40:
+        raise _bad("token", "must be a string of 1-40 characters")
+    if (
+        not isinstance(position, int)
+        or isinstance(position, bool)
+        or not 0 <= position <= 1_000_000
+    ):
+        raise _bad("position", "must be an integer from 0 to 1000000")
+    if not isinstance(record, dict):
+        raise _bad("record", "must be an object")
+    if not isinstance(logs, list) or not all(isinstance(line, dict) for line in logs):
+        raise _bad("logs", "must be a list of objects")
+    return StepBody.model_construct(
+        job=job, token=token, position=position, record=record, logs=logs
+    )
+
+
+class ActivationOut(BaseModel):
+    run: str
+    workflow: str
+    version: int
+    input: Any
+    steps: dict[str, Any]
+    failures: int
+    retries: int
+
+
+class CommandOut(BaseModel):
+    status: str
+
+
+class MachineRunsController(Controller):
+    path = "/v1/machines/{machine_id:str}/runs/{run_id:str}"
+    tags = ["machines"]
+    dependencies = {"runs": Provide(provide_runs, sync_to_thread=False)}
+
+    @post(
+        "/begin",
+        operation_id="beginActivation",
+        status_code=200,
+        summary="Start replaying a run: its input and every recorded step",
+    )
+    async def begin(self, run_id: str, data: BeginBody, runs: RunEngine) -> ActivationOut:
+        state = await runs.begin(
+            run_id, data.job, data.token, max_attempts=data.max_attempts, timeout_ms=data.timeout_ms
+        )
+        return ActivationOut(
+            run=state.run_id,
+            workflow=state.workflow,
+            version=state.version,
+            input=state.input,
+            steps={str(k): v for k, v in state.steps.items()},
+            failures=state.failures,
+            retries=state.retries,
+        )
+
+    @post(
+        "/steps",
+        operation_id="recordStep",
+        status_code=200,
+        summary="Record one step durably (checks the activation's token)",
+        description="Body: StepBody (job, token, position, record, logs); parsed by hand, "
+        "without pydantic, because a workflow waits on this request.",
+    )
+    async def record_step(
+        self, run_id: str, request: Request[Any, Any, Any], runs: RunEngine
+    ) -> Response[bytes]:
+        data = parse_step(await request.body())
+        status = await runs.record_step(
+            run_id, data.job, data.token, data.position, data.record, data.logs
+        )
+        return Response(
+            b'{"status":"%s"}' % status.encode(), media_type=MediaType.JSON, status_code=200
+        )
+
+    @post(
+        "/complete",
+        operation_id="completeRun",
+        status_code=200,
+        summary="The workflow returned: commit the run's result",
+    )
+    async def complete(self, run_id: str, data: CompleteBody, runs: RunEngine) -> CommandOut:
+        status = await runs.complete(run_id, data.job, data.token, data.result, data.logs)
+        return CommandOut(status=status)
+
+    @post(
+        "/fail",
+        operation_id="failRun",
+        status_code=200,
+        summary="The workflow raised: retry it from the failed step, or fail the run",
+    )
+    async def fail(self, run_id: str, data: FailBody, runs: RunEngine) -> CommandOut:
+        status = await runs.fail(
+            run_id,
+            data.job,
+            data.token,
+            data.error,
+            failed_position=data.failed_position,
+            retryable=data.retryable,
+            logs=data.logs,
+        )
+        return CommandOut(status=status)
+
+    @post(
+        "/suspend",
+        operation_id="suspendRun",
+        status_code=200,
+        summary="The workflow waits: start its children, record the wait, free the slot",
+    )
+    async def suspend(self, run_id: str, data: SuspendBody, runs: RunEngine) -> CommandOut:
+        w = data.wait
+        wait = Wait(w.kind, w.position, w.name, w.ms, tuple(w.positions), w.info)
+        children = [
+            ChildSpec(c.position, c.function, c.input, c.max_attempts, c.timeout_ms)
+            for c in data.children
+        ]
+        status = await runs.suspend(run_id, data.job, data.token, wait, children, data.logs)
+        return CommandOut(status=status)
+
+
+RUN_HANDLERS = [RunsController, MachineRunsController]

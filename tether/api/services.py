@@ -1,0 +1,27 @@
+"""What every handler works with, built once per process in the lifespan."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+from tether.api.metrics import Metrics
+from tether.api.notify import Notifier
+from tether.api.registry import FunctionRegistry
+from tether.api.settings import ApiSettings
+from tether.queue.engine import QueueEngine
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """Injected into handlers as ONE dependency, ``services``: Litestar resolves two or
+    more dependencies of a handler concurrently, in a task group of its own per request,
+    which costs more than most of our handlers do."""
+
+    settings: ApiSettings
+    redis: Redis  # the shared, bounded pool
+    engine: QueueEngine
+    notifier: Notifier
+    registry: FunctionRegistry
+    metrics: Metrics

@@ -1,0 +1,118 @@
+"""Settings of the HTTP API, read from the environment, with their defaults.
+
+Every setting has a ``TETHER_*`` variable; the same names are used by the orchestrator and
+dev mode, so one environment configures a whole deployment.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from tether.queue.config import QueueConfig
+from tether.queue.keys import Keys
+
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+_QUEUE_DEFAULTS = QueueConfig()
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be an integer, not {raw!r}") from None
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a number, not {raw!r}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class ApiSettings:
+    """How one API process reaches Redis and what it accepts."""
+
+    redis_url: str = DEFAULT_REDIS_URL  # TETHER_REDIS_URL
+    prefix: str = "tether"  # TETHER_PREFIX: the key prefix (hash tag) of the deployment
+    partitions: int = 1  # TETHER_PARTITIONS: must match every other process
+    # TETHER_MAX_BODY_SIZE: larger request bodies get 413. A results batch carries up to
+    # 1,000 results of up to max_payload_bytes each, so this bounds the batch, not a result.
+    max_body_size: int = 16 * 1024 * 1024
+    # TETHER_MAX_PAYLOAD_SIZE: one input or result, serialized.
+    max_payload_size: int = 1024 * 1024
+    # TETHER_REDIS_MAX_CONNECTIONS: the pool every request shares. Long polls hold no
+    # connection while they wait, so this bounds Redis connections per process however
+    # many clients wait; a request finding the pool empty queues for a connection.
+    redis_max_connections: int = 32
+    # TETHER_REDIS_POOL_TIMEOUT: seconds a request may queue for a pooled connection
+    # before it is answered 503.
+    redis_pool_timeout: float = 5.0
+    # TETHER_REDIS_TIMEOUT: seconds a Redis reply may take; unset or 0: no limit. A
+    # limit costs a timer per reply on the hot path, and a stalled Redis is noticed
+    # anyway: /healthz pings with its own 2 s limit, clients time out their requests.
+    redis_timeout: float | None = None
+    # TETHER_RECHECK_INTERVAL: seconds between fallback re-checks of what long polls wait
+    # for, in case a notification was lost (one pipeline per interval per process).
+    recheck_interval: float = 1.0
+    # TETHER_REDIS_CLIENT_NAME: how this process's connections appear in CLIENT LIST.
+    client_name: str = "tether-api"
+    lease_ttl_ms: int = 2000  # TETHER_LEASE_TTL_MS
+    machine_dead_after_ms: int = 2000  # TETHER_MACHINE_DEAD_AFTER_MS
+    retention_ms: int = _QUEUE_DEFAULTS.retention_ms  # TETHER_RETENTION_MS
+    default_max_attempts: int = _QUEUE_DEFAULTS.default_max_attempts  # TETHER_MAX_ATTEMPTS
+    default_timeout_ms: int = _QUEUE_DEFAULTS.default_timeout_ms  # TETHER_JOB_TIMEOUT_MS
+
+    def __post_init__(self) -> None:
+        if self.redis_max_connections < 2:
+            raise ValueError("redis_max_connections must be at least 2")
+        if self.max_body_size < 1024:
+            raise ValueError("max_body_size must be at least 1024 bytes")
+        if self.recheck_interval <= 0:
+            raise ValueError("recheck_interval must be positive")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> ApiSettings:
+        """Settings from ``TETHER_*`` variables; unset ones keep their defaults."""
+        env = os.environ if env is None else env
+        d = cls()
+        return cls(
+            redis_url=env.get("TETHER_REDIS_URL") or d.redis_url,
+            prefix=env.get("TETHER_PREFIX") or d.prefix,
+            partitions=_int(env, "TETHER_PARTITIONS", d.partitions),
+            max_body_size=_int(env, "TETHER_MAX_BODY_SIZE", d.max_body_size),
+            max_payload_size=_int(env, "TETHER_MAX_PAYLOAD_SIZE", d.max_payload_size),
+            redis_max_connections=_int(
+                env, "TETHER_REDIS_MAX_CONNECTIONS", d.redis_max_connections
+            ),
+            redis_pool_timeout=_float(env, "TETHER_REDIS_POOL_TIMEOUT", d.redis_pool_timeout),
+            redis_timeout=_float(env, "TETHER_REDIS_TIMEOUT", 0.0) or None,
+            recheck_interval=_float(env, "TETHER_RECHECK_INTERVAL", d.recheck_interval),
+            client_name=env.get("TETHER_REDIS_CLIENT_NAME") or d.client_name,
+            lease_ttl_ms=_int(env, "TETHER_LEASE_TTL_MS", d.lease_ttl_ms),
+            machine_dead_after_ms=_int(
+                env, "TETHER_MACHINE_DEAD_AFTER_MS", d.machine_dead_after_ms
+            ),
+            retention_ms=_int(env, "TETHER_RETENTION_MS", d.retention_ms),
+            default_max_attempts=_int(env, "TETHER_MAX_ATTEMPTS", d.default_max_attempts),
+            default_timeout_ms=_int(env, "TETHER_JOB_TIMEOUT_MS", d.default_timeout_ms),
+        )
+
+    def queue_config(self) -> QueueConfig:
+        return QueueConfig(
+            keys=Keys(prefix=self.prefix, partitions=self.partitions),
+            lease_ttl_ms=self.lease_ttl_ms,
+            machine_dead_after_ms=self.machine_dead_after_ms,
+            retention_ms=self.retention_ms,
+            max_payload_bytes=self.max_payload_size,
+            default_max_attempts=self.default_max_attempts,
+            default_timeout_ms=self.default_timeout_ms,
+        )

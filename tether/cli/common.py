@@ -1,0 +1,77 @@
+"""What every command shares: configuration from the environment, exit codes, and
+running an async main until SIGINT or SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import Awaitable, Callable
+
+EXIT_OK = 0
+EXIT_FAILED = 1  # the operation was refused or failed (no such job, ...)
+EXIT_USAGE = 2  # bad arguments (argparse uses 2 as well)
+EXIT_UNAVAILABLE = 3  # the API or Redis cannot be reached
+EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report it
+
+# Defaults of every setting; docs/operations.md has the same table.
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+DEFAULT_URL = "http://127.0.0.1:8000"
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+
+
+class UsageError(Exception):
+    """An argument is well-formed for argparse but unusable (exit code 2)."""
+
+
+def redis_url(explicit: str | None = None) -> str:
+    """``--redis-url``, else ``$TETHER_REDIS_URL``, else the local default."""
+    return explicit or os.environ.get("TETHER_REDIS_URL") or DEFAULT_REDIS_URL
+
+
+def api_url(explicit: str | None = None) -> str:
+    """``--url``, else ``$TETHER_URL``, else the local default."""
+    url = explicit or os.environ.get("TETHER_URL") or DEFAULT_URL
+    if not url.startswith(("http://", "https://")):
+        raise UsageError(f"the API URL must start with http:// or https://, not {url!r}")
+    return url.rstrip("/")
+
+
+def port_number(text: str) -> int:
+    """argparse type for --port: 1-65535, with a readable error."""
+    import argparse
+
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be 1-65535, not {port}")
+    return port
+
+
+def positive_float(text: str) -> float:
+    import argparse
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be greater than 0, not {value}")
+    return value
+
+
+def run_until_signalled(main: Callable[[asyncio.Event], Awaitable[int]]) -> int:
+    """Run ``main(stop)`` on a new event loop; SIGINT and SIGTERM set ``stop`` so the
+    process can finish what it holds and exit cleanly instead of dying mid-write."""
+
+    async def runner() -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        return await main(stop)
+
+    return asyncio.run(runner())

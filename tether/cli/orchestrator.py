@@ -1,0 +1,59 @@
+"""``tether orchestrator``: the time-driven transitions (delayed jobs coming due, expired
+leases, dead machines, workflow timers and timeouts). Run as many as you like: every pass
+is made of atomic scripts that check their source state, so replicas never double an
+effect."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+from typing import Any
+
+from tether.cli.common import EXIT_OK, positive_float, redis_url, run_until_signalled
+
+log = logging.getLogger("tether.orchestrator")
+
+
+def register(commands: argparse._SubParsersAction[Any]) -> None:
+    parser = commands.add_parser(
+        "orchestrator",
+        help="run the orchestrator loop (any number of replicas)",
+        description=__doc__,
+    )
+    parser.add_argument(
+        "--redis-url", help="Redis to use (default: $TETHER_REDIS_URL or redis://127.0.0.1:6379/0)"
+    )
+    parser.add_argument(
+        "--interval",
+        type=positive_float,
+        default=0.1,
+        help="seconds between passes: the latency of timers and reaping (default: 0.1)",
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    url = redis_url(args.redis_url)
+    return run_until_signalled(lambda stop: orchestrate(url, args.interval, stop))
+
+
+async def orchestrate(url: str, interval: float, stop: asyncio.Event) -> int:
+    from redis.asyncio import Redis
+
+    from tether.cli.settings import queue_config
+    from tether.orchestrator.loop import Orchestrator
+    from tether.orchestrator.runs import run_passes
+    from tether.queue.engine import QueueEngine
+
+    redis = Redis.from_url(url, decode_responses=True)
+    try:
+        engine = QueueEngine(redis, queue_config())
+        log.info("orchestrator running against %s every %.3fs", url, interval)
+        # Job passes (delayed, leases, dead machines) plus the workflow runs' passes.
+        orchestrator = Orchestrator(engine, interval=interval, extra=run_passes(engine))
+        await orchestrator.run(stop)
+    finally:
+        await redis.aclose()
+    log.info("orchestrator stopped")
+    return EXIT_OK

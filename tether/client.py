@@ -1,0 +1,465 @@
+"""Clients of the tether API: ``AsyncClient``, and ``Client``, its blocking shell.
+
+    async with tether.AsyncClient() as client:          # $TETHER_URL or localhost:8000
+        job = await client.enqueue("resize", {"w": 64})
+        result = await client.call("resize", {"w": 64}, timeout=10)
+
+    with tether.Client() as client:                     # the same, from plain sync code
+        result = client.call("resize", {"w": 64}, timeout=10)
+
+Errors come back typed: the API's ``{"error": {...}}`` answers as the matching
+``tether.errors`` class (``NotFound``, ``ValidationFailed``...), an unreachable API as
+``ApiUnavailable``, a job that failed as ``JobFailed`` (its error attached), a wait that
+ran out as ``ResultTimeout``.
+
+``Client`` runs one ``AsyncClient`` on a private event-loop thread: every method is the
+async one, called through ``_blocking``, so the two can never drift apart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import threading
+import time
+from collections.abc import Callable, Coroutine, Iterable, Mapping
+from types import TracebackType
+from typing import Any, Concatenate, ParamSpec, Self, TypeVar
+from urllib.parse import quote
+
+import httpx
+
+from tether._client_http import HttpSession
+from tether.errors import JobFailed, ResultTimeout, RunFailed
+from tether.protocol import (
+    MAX_BATCH,
+    MAX_GET_WAIT,
+    FunctionList,
+    FunctionOut,
+    JobBatchOut,
+    JobCreate,
+    JobList,
+    JobOut,
+    MachineList,
+    MachineOut,
+    RunList,
+    RunOut,
+    Timeline,
+    TimelineEvent,
+)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+JOB_TERMINAL = frozenset({"completed", "failed", "cancelled", "dead"})
+RUN_TERMINAL = frozenset({"completed", "failed", "cancelled"})
+WAIT_SLACK = 10.0  # seconds an HTTP request may take beyond the wait it asked for
+
+
+def _seg(value: str) -> str:
+    """A path segment: an id can never reach another route."""
+    return quote(str(value), safe="")
+
+
+def _job_body(
+    function: str,
+    input: Any,
+    idempotency_key: str | None,
+    delay: float | None,
+    max_attempts: int | None,
+    timeout: float | None,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"function": function, "input": input}
+    if idempotency_key is not None:
+        body["idempotency_key"] = idempotency_key
+    if delay:
+        body["delay"] = delay
+    if max_attempts is not None:
+        body["max_attempts"] = max_attempts
+    if timeout is not None:
+        body["timeout"] = timeout
+    return body
+
+
+class AsyncClient:
+    """An asyncio client of one tether API (keep-alive connections, pooled)."""
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        timeout: float = 30.0,
+        headers: dict[str, str] | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._http = HttpSession(url, timeout=timeout, headers=headers, transport=transport)
+        self._owns_http = True
+
+    @classmethod
+    def _over(cls, session: HttpSession) -> AsyncClient:
+        """A client sharing an open session (the worker's), which it does not close."""
+        client = cls.__new__(cls)
+        client._http = session
+        client._owns_http = False
+        return client
+
+    @property
+    def url(self) -> str:
+        return self._http.url
+
+    async def aclose(self) -> None:
+        if self._owns_http:
+            await self._http.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    # -- jobs ------------------------------------------------------------------------
+
+    async def enqueue(
+        self,
+        function: str,
+        input: Any = None,
+        *,
+        idempotency_key: str | None = None,
+        delay: float | None = None,
+        max_attempts: int | None = None,
+        timeout: float | None = None,
+    ) -> JobOut:
+        """Submit a job; ``delay`` and ``timeout`` are seconds. With an idempotency key
+        already used for this function, returns that job instead of a new one."""
+        body = _job_body(function, input, idempotency_key, delay, max_attempts, timeout)
+        raw = await self._http.request("POST", "/v1/jobs", body=body)
+        return JobOut.model_validate_json(raw)
+
+    async def enqueue_many(self, jobs: Iterable[JobCreate | Mapping[str, Any]]) -> list[JobOut]:
+        """Submit many jobs, up to 1,000 per request; each item is a ``JobCreate`` or a
+        dict of ``enqueue``'s arguments (``function``, ``input``, ...)."""
+        bodies = [
+            j.model_dump(exclude_defaults=True) if isinstance(j, JobCreate) else dict(j)
+            for j in jobs
+        ]
+        out: list[JobOut] = []
+        for start in range(0, len(bodies), MAX_BATCH):
+            chunk = bodies[start : start + MAX_BATCH]
+            raw = await self._http.request("POST", "/v1/jobs/batch", body={"jobs": chunk})
+            out.extend(JobBatchOut.model_validate_json(raw).jobs)
+        return out
+
+    async def get(self, job_id: str, *, wait: float | None = None) -> JobOut:
+        """A job; with ``wait`` (seconds, up to 60), the API answers as soon as the job
+        finishes, or with its current state when the wait runs out."""
+        timeout = None if not wait else wait + WAIT_SLACK
+        raw = await self._http.request(
+            "GET", f"/v1/jobs/{_seg(job_id)}", params={"wait": wait or None}, timeout=timeout
+        )
+        return JobOut.model_validate_json(raw)
+
+    async def wait(self, job_id: str, *, timeout: float | None = None) -> JobOut:
+        """The job once it has finished (completed, failed, cancelled or dead); raises
+        ``ResultTimeout`` if it has not after ``timeout`` seconds (None: no limit)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = MAX_GET_WAIT if deadline is None else deadline - time.monotonic()
+            job = await self.get(job_id, wait=max(0.0, min(left, MAX_GET_WAIT)))
+            if job.status in JOB_TERMINAL:
+                return job
+            if deadline is not None and time.monotonic() >= deadline:
+                raise ResultTimeout(
+                    f"job {job_id} is still {job.status} after {timeout:g}s",
+                    details={"id": job_id, "status": job.status},
+                )
+
+    async def call(
+        self,
+        function: str,
+        input: Any = None,
+        *,
+        timeout: float | None = None,
+        idempotency_key: str | None = None,
+        max_attempts: int | None = None,
+    ) -> Any:
+        """Enqueue a job and wait for its result. Raises ``JobFailed`` (with the job's
+        error) if it ends any other way than completed, and ``ResultTimeout`` if it has
+        not finished within ``timeout`` seconds (the job itself goes on)."""
+        job = await self.enqueue(
+            function, input, idempotency_key=idempotency_key, max_attempts=max_attempts
+        )
+        if job.status not in JOB_TERMINAL:
+            job = await self.wait(job.id, timeout=timeout)
+        return _job_result(job)
+
+    async def cancel(self, job_id: str) -> JobOut:
+        """Cancel a job: at once if it waits; a running one stops at its machine's next
+        heartbeat (the record says ``cancel_requested`` until then)."""
+        raw = await self._http.request("POST", f"/v1/jobs/{_seg(job_id)}/cancel")
+        return JobOut.model_validate_json(raw)
+
+    async def list_jobs(
+        self, *, status: str | None = None, function: str | None = None, limit: int = 50
+    ) -> list[JobOut]:
+        """Recent jobs, newest first."""
+        params = {"status": status, "function": function, "limit": limit}
+        raw = await self._http.request("GET", "/v1/jobs", params=params)
+        return JobList.model_validate_json(raw).jobs
+
+    # -- machines, functions, health --------------------------------------------------
+
+    async def machines(self) -> list[MachineOut]:
+        raw = await self._http.request("GET", "/v1/machines")
+        return MachineList.model_validate_json(raw).machines
+
+    async def functions(self) -> list[FunctionOut]:
+        raw = await self._http.request("GET", "/v1/functions")
+        return FunctionList.model_validate_json(raw).functions
+
+    async def health(self) -> Any:
+        return await self._http.json("GET", "/healthz")
+
+    # -- runs (durable workflows) -----------------------------------------------------
+
+    async def start(
+        self,
+        workflow: str,
+        input: Any = None,
+        *,
+        id: str | None = None,
+        version: int | None = None,
+    ) -> RunOut:
+        """Start a run of ``workflow``; ``id`` is its idempotency key (the same id is the
+        same run), ``version`` pins a version (default: the newest served)."""
+        body: dict[str, Any] = {"workflow": workflow, "input": input}
+        if id is not None:
+            body["id"] = id
+        if version is not None:
+            body["version"] = version
+        raw = await self._http.request("POST", "/v1/runs", body=body)
+        return RunOut.model_validate_json(raw)
+
+    async def get_run(self, run_id: str, *, wait: float | None = None) -> RunOut:
+        """A run; with ``wait`` (seconds), the API answers as soon as it finishes."""
+        timeout = None if not wait else wait + WAIT_SLACK
+        raw = await self._http.request(
+            "GET", f"/v1/runs/{_seg(run_id)}", params={"wait": wait or None}, timeout=timeout
+        )
+        return RunOut.model_validate_json(raw)
+
+    async def wait_run(self, run_id: str, *, timeout: float | None = None) -> RunOut:
+        """The run once it has finished; ``ResultTimeout`` after ``timeout`` seconds."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = MAX_GET_WAIT if deadline is None else deadline - time.monotonic()
+            run = await self.get_run(run_id, wait=max(0.0, min(left, MAX_GET_WAIT)))
+            if run.status in RUN_TERMINAL:
+                return run
+            if deadline is not None and time.monotonic() >= deadline:
+                raise ResultTimeout(
+                    f"run {run_id} is still {run.status} after {timeout:g}s",
+                    details={"id": run_id, "status": run.status},
+                )
+
+    async def result(self, run_id: str, *, timeout: float | None = None) -> Any:
+        """The run's result once it completes; ``RunFailed`` if it failed or was
+        cancelled, ``ResultTimeout`` if it has not finished within ``timeout``."""
+        run = await self.wait_run(run_id, timeout=timeout)
+        if run.status == "completed":
+            return run.result
+        reason = f": {run.error.type}: {run.error.message}" if run.error else ""
+        raise RunFailed(
+            f"run {run.id} ({run.workflow}) {run.status}{reason}",
+            run=run,
+            error=run.error,
+            details={"id": run.id, "status": run.status},
+        )
+
+    async def approve(
+        self,
+        run_id: str,
+        key: str,
+        approved: bool = True,
+        *,
+        by: str | None = None,
+        comment: str | None = None,
+        data: Any = None,
+    ) -> RunOut:
+        """Decide the approval ``key`` a run waits for (or will wait for)."""
+        body = {"approved": approved, "by": by, "comment": comment, "data": data}
+        raw = await self._http.request(
+            "POST",
+            f"/v1/runs/{_seg(run_id)}/approvals/{_seg(key)}",
+            body={k: v for k, v in body.items() if v is not None or k == "approved"},
+        )
+        return RunOut.model_validate_json(raw)
+
+    async def deny(
+        self,
+        run_id: str,
+        key: str,
+        *,
+        by: str | None = None,
+        comment: str | None = None,
+        data: Any = None,
+    ) -> RunOut:
+        """``approve(..., approved=False)``."""
+        return await self.approve(run_id, key, False, by=by, comment=comment, data=data)
+
+    async def signal(self, run_id: str, name: str, payload: Any = None) -> RunOut:
+        """Send the signal ``name`` to a run."""
+        raw = await self._http.request(
+            "POST",
+            f"/v1/runs/{_seg(run_id)}/signals/{_seg(name)}",
+            body={"payload": payload},
+        )
+        return RunOut.model_validate_json(raw)
+
+    async def cancel_run(self, run_id: str) -> RunOut:
+        raw = await self._http.request("POST", f"/v1/runs/{_seg(run_id)}/cancel")
+        return RunOut.model_validate_json(raw)
+
+    async def retry_run(self, run_id: str) -> RunOut:
+        """Run a failed run again from where it failed (completed steps are kept)."""
+        raw = await self._http.request("POST", f"/v1/runs/{_seg(run_id)}/retry")
+        return RunOut.model_validate_json(raw)
+
+    async def timeline(self, run_id: str) -> list[TimelineEvent]:
+        raw = await self._http.request("GET", f"/v1/runs/{_seg(run_id)}/timeline")
+        return Timeline.model_validate_json(raw).events
+
+    async def list_runs(
+        self, *, status: str | None = None, workflow: str | None = None, limit: int = 50
+    ) -> list[RunOut]:
+        params = {"status": status, "workflow": workflow, "limit": limit}
+        raw = await self._http.request("GET", "/v1/runs", params=params)
+        return RunList.model_validate_json(raw).runs
+
+
+def _job_result(job: JobOut) -> Any:
+    if job.status == "completed":
+        return job.result
+    reason = f": {job.error.type}: {job.error.message}" if job.error else ""
+    raise JobFailed(
+        f"job {job.id} ({job.function}) {job.status}{reason}",
+        job=job,
+        error=job.error,
+        details={"id": job.id, "status": job.status},
+    )
+
+
+# -- the blocking shell ------------------------------------------------------------------
+
+
+class _LoopThread:
+    """A private event loop on a daemon thread, to run coroutines from sync code."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(
+            target=self.loop.run_forever, name="tether-client", daemon=True
+        )
+        self.thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, R]) -> R:
+        if threading.current_thread() is self.thread:
+            coro.close()
+            raise RuntimeError("a blocking tether.Client method was called from its own loop")
+        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        try:
+            return future.result()
+        except BaseException:
+            future.cancel()  # e.g. KeyboardInterrupt: do not leave the call running
+            raise
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join()
+        self.loop.close()
+
+
+def _blocking(
+    method: Callable[Concatenate[AsyncClient, P], Coroutine[Any, Any, R]],
+) -> Callable[Concatenate[Client, P], R]:
+    """The blocking twin of an ``AsyncClient`` method: same signature, same docs."""
+
+    def call(self: Client, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        return self._thread.run(method(self._async, *args, **kwargs))
+
+    functools.update_wrapper(call, method)
+    return call
+
+
+class Client:
+    """The blocking client: each method is ``AsyncClient``'s, run on a private loop."""
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        timeout: float = 30.0,
+        headers: dict[str, str] | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._thread = _LoopThread()
+
+        async def make() -> AsyncClient:
+            return AsyncClient(url, timeout=timeout, headers=headers, transport=transport)
+
+        try:
+            self._async = self._thread.run(make())
+        except BaseException:
+            self._thread.close()
+            raise
+        self._closed = False
+
+    @property
+    def url(self) -> str:
+        return self._async.url
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._thread.run(self._async.aclose())
+        finally:
+            self._thread.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    enqueue = _blocking(AsyncClient.enqueue)
+    enqueue_many = _blocking(AsyncClient.enqueue_many)
+    get = _blocking(AsyncClient.get)
+    wait = _blocking(AsyncClient.wait)
+    call = _blocking(AsyncClient.call)
+    cancel = _blocking(AsyncClient.cancel)
+    list_jobs = _blocking(AsyncClient.list_jobs)
+    machines = _blocking(AsyncClient.machines)
+    functions = _blocking(AsyncClient.functions)
+    health = _blocking(AsyncClient.health)
+    start = _blocking(AsyncClient.start)
+    get_run = _blocking(AsyncClient.get_run)
+    wait_run = _blocking(AsyncClient.wait_run)
+    result = _blocking(AsyncClient.result)
+    approve = _blocking(AsyncClient.approve)
+    deny = _blocking(AsyncClient.deny)
+    signal = _blocking(AsyncClient.signal)
+    cancel_run = _blocking(AsyncClient.cancel_run)
+    retry_run = _blocking(AsyncClient.retry_run)
+    timeline = _blocking(AsyncClient.timeline)
+    list_runs = _blocking(AsyncClient.list_runs)

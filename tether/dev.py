@@ -1,0 +1,237 @@
+"""``tether dev``: the whole control plane on one machine, in one command.
+
+A real Redis server (the system binary, else the one a pip package ships) with its AOF in
+``./.tether/``, the API, an orchestrator and, if asked, worker processes. Each runs as a
+child process with its output prefixed by its name, so a crash in one is visible and
+isolated; Ctrl-C (or SIGTERM) stops them in order: workers first (they hand back what
+they hold), then the orchestrator, the API, and Redis last.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tether.redis_server import RedisServer, free_port
+
+EXAMPLE_WORKER = "examples.hello:WorkerSettings"
+STOP_GRACE = {"worker": 15.0}  # seconds before SIGKILL; workers finish in-flight jobs
+DEFAULT_GRACE = 5.0
+
+
+def _print(line: str) -> None:
+    print(line, flush=True)
+
+
+class DevError(Exception):
+    """Dev mode could not start (no Redis binary, API never came up, ...)."""
+
+
+def examples_root() -> Path:
+    """The folder holding ``examples/``: the source checkout tether runs from."""
+    return Path(__file__).resolve().parent.parent
+
+
+def _die_with_parent() -> None:
+    # Linux: children get SIGTERM if `tether dev` itself is killed, so a kill -9 of dev
+    # does not leave an API or a worker running on its own.
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(Exception):
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+@dataclass
+class Child:
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    process: asyncio.subprocess.Process | None = None
+    pump: asyncio.Task[None] | None = None
+
+    @property
+    def role(self) -> str:
+        return self.name.split("-")[0]
+
+    async def start(self, out: Callable[[str], None]) -> None:
+        self.process = await asyncio.create_subprocess_exec(
+            *self.argv,
+            env=self.env,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,  # Ctrl-C reaches dev only; dev stops them in order
+            preexec_fn=_die_with_parent,
+        )
+        self.pump = asyncio.create_task(self._pump(out))
+
+    async def _pump(self, out: Callable[[str], None]) -> None:
+        assert self.process is not None and self.process.stdout is not None
+        async for raw in self.process.stdout:
+            out(f"{self.name:<13}| {raw.decode(errors='replace').rstrip()}")
+
+    async def wait(self) -> int:
+        assert self.process is not None
+        return await self.process.wait()
+
+    async def stop(self) -> int | None:
+        if self.process is None:
+            return None
+        if self.process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(
+                    self.process.wait(), STOP_GRACE.get(self.role, DEFAULT_GRACE)
+                )
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    self.process.kill()
+                await self.process.wait()
+        if self.pump is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.pump, 2.0)
+        return self.process.returncode
+
+
+@dataclass
+class DevMode:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data: Path = Path(".tether")
+    redis_port: int | None = None
+    workers: list[str] = field(default_factory=list)
+    log_level: str = "INFO"
+    out: Callable[[str], None] = _print
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def _env(self, redis_url: str) -> dict[str, str]:
+        env = dict(os.environ)
+        env["TETHER_REDIS_URL"] = redis_url
+        env["TETHER_URL"] = self.url
+        env["PYTHONUNBUFFERED"] = "1"
+        # `examples.hello` and the user's own modules import from the checkout and cwd.
+        paths = [str(examples_root()), os.getcwd(), env.get("PYTHONPATH", "")]
+        env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
+        return env
+
+    def children(self, redis_url: str) -> list[Child]:
+        cli = [sys.executable, "-m", "tether.cli", "--log-level", self.log_level]
+        env = self._env(redis_url)
+        kids = [
+            Child("api", [*cli, "api", "--host", self.host, "--port", str(self.port)], env),
+            Child("orchestrator", [*cli, "orchestrator"], env),
+        ]
+        for index, spec in enumerate(self.workers, start=1):
+            kids.append(Child(f"worker-{index}", [*cli, "worker", spec, "--url", self.url], env))
+        return kids
+
+    async def _wait_ready(self, kids: list[Child], machines: int, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        async with httpx.AsyncClient(timeout=1.0) as http:
+            while time.monotonic() < deadline:
+                for kid in kids:
+                    if kid.process is not None and kid.process.returncode is not None:
+                        raise DevError(f"{kid.name} exited with code {kid.process.returncode}")
+                with contextlib.suppress(httpx.HTTPError, ValueError, KeyError):
+                    healthy = (await http.get(f"{self.url}/healthz")).status_code == 200
+                    # Wait for the workers too, so the printed curl line works at once.
+                    listed = (await http.get(f"{self.url}/v1/machines")).json()["machines"]
+                    if healthy and len(listed) >= machines:
+                        return
+                await asyncio.sleep(0.05)
+        raise DevError(f"the API (or a worker) was not ready on {self.url} within {timeout:.0f} s")
+
+    def banner(self, redis: RedisServer) -> str:
+        lines = [
+            "",
+            f"tether dev is running: {self.url}",
+            f"  API           {self.url}   (OpenAPI: {self.url}/schema)",
+            f"  Redis         {redis.url}   (AOF in {redis.directory})",
+            "  orchestrator  1",
+        ]
+        lines += [f"  worker        {spec}" for spec in self.workers]
+        fn = "hello" if EXAMPLE_WORKER in self.workers else "YOUR_FUNCTION"
+        lines += [
+            "",
+            "Run a job:",
+            f"  curl -s -X POST {self.url}/v1/jobs -H 'content-type: application/json' "
+            f'-d \'{{"function": "{fn}", "input": {{"name": "world"}}}}\'',
+            f"  curl -s '{self.url}/v1/jobs/JOB_ID?wait=10'",
+            "",
+            f"  export TETHER_URL={self.url} TETHER_REDIS_URL={redis.url}",
+            "Ctrl-C stops everything.",
+            "",
+        ]
+        return "\n".join(lines)
+
+    async def run(self, stop: asyncio.Event) -> int:
+        self.data.mkdir(parents=True, exist_ok=True)
+        redis = RedisServer(self.data.resolve(), port=self.redis_port or free_port())
+        redis.start()
+        kids = self.children(redis.url)
+        try:
+            # The API first, so workers do not start by retrying against a closed port.
+            core, workers = kids[:2], kids[2:]
+            for kid in core:
+                await kid.start(self.out)
+            if not await self._first(self._wait_ready(core, machines=0), stop):
+                return 0  # Ctrl-C before everything was up
+            for kid in workers:
+                await kid.start(self.out)
+            if not await self._first(self._wait_ready(kids, machines=len(workers)), stop):
+                return 0  # Ctrl-C before everything was up
+            self.out(self.banner(redis))
+            return await self._supervise(kids, stop)
+        finally:
+            # Workers first (they hand back unfinished jobs through the API), Redis last.
+            for kid in reversed(kids):
+                code = await kid.stop()
+                if code not in (None, 0, -signal.SIGTERM):
+                    self.out(f"{kid.name:<13}| exited with code {code}")
+            redis.stop()
+            self.out("tether dev stopped")
+
+    @staticmethod
+    async def _first(work: Coroutine[Any, Any, None], stop: asyncio.Event) -> bool:
+        """Await ``work`` unless ``stop`` is set first; returns whether it finished."""
+        task = asyncio.ensure_future(work)
+        stopped = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        stopped.cancel()
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            return False
+        task.result()
+        return True
+
+    async def _supervise(self, kids: list[Child], stop: asyncio.Event) -> int:
+        waits = {asyncio.create_task(kid.wait()): kid for kid in kids}
+        stopped = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait([stopped, *waits], return_when=asyncio.FIRST_COMPLETED)
+        for task in [stopped, *waits]:
+            if task not in done:
+                task.cancel()
+        if stopped in done:
+            return 0
+        crashed = next(waits[t] for t in done if t in waits)
+        self.out(
+            f"{crashed.name} exited with code {crashed.process and crashed.process.returncode}; "
+            "stopping everything"
+        )
+        return 1

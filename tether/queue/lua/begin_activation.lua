@@ -1,0 +1,43 @@
+--[[ begin_activation: a machine holding an activation's lease starts replaying the run.
+  The run becomes running; the workflow's own policy (timeout, attempts) is stored the
+  first time; the reply carries all the replay needs.
+
+  KEYS[1] run hash            {t:p}:run:<id>
+  KEYS[2] steps hash          {t:p}:steps:<id>
+  KEYS[3] activation job hash {t:p}:job:<run>:a<n>
+  KEYS[4] run deadlines zset  {t:p}:run_deadlines
+  ARGV[1] partition prefix  ARGV[2] run id  ARGV[3] activation job id  ARGV[4] token
+  ARGV[5] workflow max attempts ('' = 1)   ARGV[6] workflow timeout ms ('' = none)
+  Returns {1, workflow, version, input, {pos, record, ...}, failures, retries}
+          {-1, ''}          no such run or job
+          {-2, job status}  not the current activation, or the lease is not held
+          {-3, run status}  the run is finished
+]]
+--@include now_ms
+--@include run_keys
+--@include run_timeline
+local runKey, stepsKey, jobKey, deadlinesKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local p, runId, jobId, token = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local run = redis.call('HMGET', runKey, 'status', 'act_job', 'workflow', 'version',
+  'input', 'failures', 'retries', 'max_attempts', 'created_at', 'maxlen', 'started_at')
+if not run[1] then return {-1, ''} end
+local job = redis.call('HMGET', jobKey, 'status', 'token', 'machine', 'attempt')
+if not job[1] then return {-1, ''} end
+if job[1] ~= 'running' or job[2] ~= token or run[2] ~= jobId then return {-2, job[1]} end
+if run[1] ~= 'queued' and run[1] ~= 'running' then return {-3, run[1]} end
+
+local now = now_ms()
+redis.call('HSET', runKey, 'status', 'running', 'updated_at', now)
+if not run[11] then redis.call('HSET', runKey, 'started_at', now) end
+if not run[8] then
+  redis.call('HSET', runKey, 'max_attempts', tonumber(ARGV[5]) or 1)
+  if ARGV[6] ~= '' then
+    local deadline = tonumber(run[9]) + tonumber(ARGV[6])
+    redis.call('HSET', runKey, 'timeout_ms', ARGV[6], 'deadline', deadline)
+    redis.call('ZADD', deadlinesKey, deadline, runId)
+  end
+end
+run_timeline(p, runId, tonumber(run[10]) or 1000, now, 'activation_started', 'job', jobId,
+             'machine', job[3] or '', 'attempt', job[4] or '', 'prev', run[1])
+return {1, run[3], run[4], run[5], redis.call('HGETALL', stepsKey),
+        tonumber(run[6]) or 0, tonumber(run[7]) or 0}

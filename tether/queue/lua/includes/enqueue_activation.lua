@@ -1,0 +1,28 @@
+--@include keys
+--@include run_keys
+--@include run_timeline
+--@include make_ready
+-- Queue the run's next activation: an ordinary job `<run>:a<n>` on the function
+-- `wf:<workflow>@<version>`, so only machines serving that version ever see it. The run
+-- becomes `queued` and forgets what it waited on. Returns the activation job id.
+local function enqueue_activation(p, runKey, runId, now, reason)
+  local r = redis.call('HMGET', runKey, 'workflow', 'version', 'activations',
+                       'act_max_attempts', 'maxlen')
+  local n = (tonumber(r[3]) or 0) + 1
+  local jobId = runId .. ':a' .. n
+  local jobKey = job_key(p, jobId)
+  redis.call('HSET', jobKey, 'id', jobId, 'fn', 'wf:' .. r[1] .. '@' .. r[2],
+    'input', cjson.encode({run = runId, activation = n}), 'status', 'queued',
+    'attempt', 0, 'max_attempts', r[4] or 10, 'timeout_ms', 0, 'backoff_ms', 1000,
+    'backoff_max_ms', 30000, 'enqueued_at', now, 'scheduled_at', now, 'parent', runId,
+    'activation', n)
+  redis.call('ZADD', jobs_index_key(p), now, jobId)
+  make_ready(p, jobKey, jobId, notify_channel(p))
+  redis.call('HSET', runKey, 'status', 'queued', 'activations', n, 'act_job', jobId,
+    'waiting_on', '', 'wait_kind', '', 'wait_key', '', 'wait_pos', '',
+    'wait_positions', '', 'wake_at', '', 'updated_at', now)
+  redis.call('ZREM', timers_key(p), runId)
+  run_timeline(p, runId, tonumber(r[5]) or 1000, now, 'activation_queued', 'job', jobId,
+               'reason', reason)
+  return jobId
+end

@@ -1,0 +1,31 @@
+--[[ send_signal: deliver a named signal to a run. If the run waits on it, its step gets
+  the payload and the run wakes, in this one step; otherwise the signal is buffered (in
+  arrival order) until the run waits for that name.
+
+  KEYS[1] run hash      {t:p}:run:<id>
+  KEYS[2] signals list  {t:p}:signals:<id>   (entries "<name>\n<payload JSON>")
+  ARGV[1] partition prefix  ARGV[2] run id  ARGV[3] signal name  ARGV[4] payload (JSON)
+  Returns {1, 'woken' | 'buffered'}
+          {-1, ''}          no such run
+          {-3, run status}  the run is finished
+]]
+--@include now_ms
+--@include step_json
+--@include enqueue_activation
+--@include resolve_wait
+--@include finish_run
+local runKey, signalsKey = KEYS[1], KEYS[2]
+local p, runId, name, payload = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local run = redis.call('HMGET', runKey, 'status', 'wait_kind', 'wait_key', 'wait_pos',
+                       'maxlen')
+if not run[1] then return {-1, ''} end
+if RUN_TERMINAL[run[1]] then return {-3, run[1]} end
+local now = now_ms()
+run_timeline(p, runId, tonumber(run[5]) or 1000, now, 'signal_received', 'name', name)
+if run[1] == 'waiting' and run[2] == 'signal' and run[3] == name then
+  resolve_wait(p, runKey, runId, run[4], name, 'signal', 'completed', now,
+               ',"result":' .. payload, 'signal_received')
+  return {1, 'woken'}
+end
+redis.call('RPUSH', signalsKey, name .. '\n' .. payload)
+return {1, 'buffered'}

@@ -1,0 +1,39 @@
+--[[ start_run: create a workflow run and queue its first activation. The run id is the
+  idempotency key: the same id returns the existing run, never a second one.
+
+  KEYS[1] run hash         {t:p}:run:<id>
+  KEYS[2] runs index zset  {t:p}:runs
+  KEYS[3] unversioned zset {t:p}:unversioned
+  ARGV[1] partition prefix  ARGV[2] run id   ARGV[3] workflow  ARGV[4] version ('' = no
+  live machine serves the workflow yet: the run waits for one)
+  ARGV[5] input (JSON)      ARGV[6] retention ms  ARGV[7] timeline maxlen
+  ARGV[8] max attempts of each activation job (lost machines)
+  Returns {1, status, created (1|0), version}
+          {-4, existing workflow}   the id already names a run of another workflow
+]]
+--@include now_ms
+--@include enqueue_activation
+local runKey, indexKey, unversionedKey = KEYS[1], KEYS[2], KEYS[3]
+local p, runId, workflow, version = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local found = redis.call('HMGET', runKey, 'workflow', 'status', 'version')
+if found[1] then
+  if found[1] ~= workflow then return {-4, found[1]} end
+  return {1, found[2], 0, found[3]}
+end
+
+local now = now_ms()
+redis.call('HSET', runKey, 'id', runId, 'workflow', workflow, 'version', version,
+  'status', 'queued', 'input', ARGV[5], 'created_at', now, 'updated_at', now,
+  'activations', 0, 'act_job', '', 'retries', 0, 'failures', 0,
+  'retention_ms', ARGV[6], 'maxlen', ARGV[7], 'act_max_attempts', ARGV[8])
+redis.call('ZADD', indexKey, now, runId)
+run_timeline(p, runId, tonumber(ARGV[7]), now, 'created', 'workflow', workflow,
+             'version', version)
+if version == '' then
+  redis.call('HSET', runKey, 'waiting_on',
+    cjson.encode({kind = 'version', workflow = workflow}), 'wait_kind', 'version')
+  redis.call('ZADD', unversionedKey, now, runId)
+else
+  enqueue_activation(p, runKey, runId, now, 'started')
+end
+return {1, 'queued', 1, version}

@@ -1,0 +1,132 @@
+--[[ suspend_run: the workflow cannot go on until something happens (children finish, a
+  timer, an approval, a signal). In one step: start the new child jobs (recorded as
+  pending steps), record the wait, end the activation and free the machine's slot.
+  If what it waits for has already happened (a child finished meanwhile, a decision or a
+  signal came early, a timer is past due), the next activation is queued at once instead.
+
+  KEYS[1] run hash            {t:p}:run:<id>
+  KEYS[2] activation job hash {t:p}:job:<run>:a<n>
+  KEYS[3] steps hash          {t:p}:steps:<id>
+  KEYS[4] timers zset         {t:p}:timers
+  KEYS[5] approvals hash      {t:p}:approvals:<id>
+  KEYS[6] signals list        {t:p}:signals:<id>
+  ARGV[1] partition prefix  ARGV[2] run id  ARGV[3] activation job id  ARGV[4] token
+  ARGV[5] kind: children | sleep | approval | signal
+  ARGV[6] waiting_on (JSON object shown to users)
+  ARGV[7] position of the waiting step ('' for children)
+  ARGV[8] name: sleep step name, approval key or signal name ('' for children)
+  ARGV[9] sleep duration or wait timeout in ms ('' = none)
+  ARGV[10] positions of the awaited children, comma-separated
+  ARGV[11] backoff ms of child jobs  ARGV[12] backoff cap ms  ARGV[13] N new children
+  ARGV[14..13+5N] per child: position, function, input (JSON), max attempts, timeout ms
+  ARGV[14+5N..] log lines (JSON)
+  Returns {1, 'waiting'} | {1, 'queued'} (woken at once)
+          {-1, ''} | {-2, job status} | {-3, run status}
+]]
+--@include now_ms
+--@include keys
+--@include run_keys
+--@include run_timeline
+--@include step_json
+--@include enqueue_activation
+--@include resolve_wait
+--@include activation
+local runKey, jobKey, stepsKey, timersKey, approvalsKey, signalsKey =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local p, runId, jobId, token, kind = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local pos, name, ms = ARGV[7], ARGV[8], tonumber(ARGV[9])
+local refused = check_activation(runKey, jobKey, jobId, token)
+if refused then return refused end
+local now = now_ms()
+local r = redis.call('HMGET', runKey, 'maxlen', 'activations')
+local maxlen = tonumber(r[1]) or 1000
+local nChildren = tonumber(ARGV[13])
+run_logs(p, runId, maxlen, now, 14 + 5 * nChildren)
+end_activation(runKey)
+
+for i = 0, nChildren - 1 do
+  local base = 14 + 5 * i
+  local cpos, fn = ARGV[base], ARGV[base + 1]
+  if redis.call('HEXISTS', stepsKey, cpos) == 0 then
+    -- A deterministic id; a retried run that re-runs a failed child needs a fresh one.
+    local childId = runId .. ':c' .. cpos
+    if redis.call('EXISTS', job_key(p, childId)) == 1 then
+      childId = childId .. '.' .. r[2]
+    end
+    local childKey = job_key(p, childId)
+    redis.call('HSET', childKey, 'id', childId, 'fn', fn, 'input', ARGV[base + 2],
+      'status', 'queued', 'attempt', 0, 'max_attempts', ARGV[base + 3],
+      'timeout_ms', ARGV[base + 4], 'backoff_ms', ARGV[11], 'backoff_max_ms', ARGV[12],
+      'enqueued_at', now, 'scheduled_at', now, 'parent', runId, 'step', cpos)
+    redis.call('ZADD', jobs_index_key(p), now, childId)
+    make_ready(p, childKey, childId, notify_channel(p))
+    redis.call('HSET', stepsKey, cpos, step_json(fn, 'call', 'pending', now,
+               ',"job":' .. cjson.encode(childId)))
+    run_timeline(p, runId, maxlen, now, 'child_started', 'job', childId, 'function', fn,
+                 'position', cpos)
+  end
+end
+
+local function wait(wakeAt)
+  redis.call('HSET', runKey, 'status', 'waiting', 'waiting_on', ARGV[6],
+    'wait_kind', kind, 'wait_key', name, 'wait_pos', pos, 'wait_positions', ARGV[10],
+    'wake_at', wakeAt or '', 'updated_at', now)
+  if wakeAt then redis.call('ZADD', timersKey, wakeAt, runId) end
+  run_timeline(p, runId, maxlen, now, 'waiting', 'kind', kind, 'name', name,
+               'until', wakeAt or '')
+  return {1, 'waiting'}
+end
+
+-- The deadline of a timed wait is fixed when the step is first recorded, so replays
+-- never push it out.
+local function deadline_of(recordJson)
+  if recordJson then
+    local rec = cjson.decode(recordJson)
+    if rec['until'] then return tonumber(rec['until']) end
+    return nil
+  end
+  if ms then return now + ms end
+  return nil
+end
+
+if kind == 'children' then
+  for cpos in string.gmatch(ARGV[10], '[^,]+') do
+    if step_status(redis.call('HGET', stepsKey, cpos)) == 'pending' then
+      return wait(nil)
+    end
+  end
+  enqueue_activation(p, runKey, runId, now, 'children_finished')
+  return {1, 'queued'}
+end
+
+local current = redis.call('HGET', stepsKey, pos)
+if current and step_status(current) ~= 'pending' then
+  enqueue_activation(p, runKey, runId, now, 'resolved')
+  return {1, 'queued'}
+end
+local due = deadline_of(current)
+if kind == 'approval' then
+  local decision = redis.call('HGET', approvalsKey, name)
+  if decision then
+    resolve_wait(p, runKey, runId, pos, name, kind, 'completed', now,
+                 ',"result":' .. decision, 'approval_decided')
+    return {1, 'queued'}
+  end
+elseif kind == 'signal' then
+  local payload = pop_signal(signalsKey, name)
+  if payload then
+    resolve_wait(p, runKey, runId, pos, name, kind, 'completed', now,
+                 ',"result":' .. payload, 'signal_received')
+    return {1, 'queued'}
+  end
+elseif kind == 'sleep' and due and due <= now then
+  resolve_wait(p, runKey, runId, pos, name, kind, 'completed', now, ',"result":null',
+               'timer')
+  return {1, 'queued'}
+end
+if not current then
+  local extra = ''
+  if due then extra = ',"until":' .. due end
+  redis.call('HSET', stepsKey, pos, step_json(name, kind, 'pending', now, extra))
+end
+return wait(due)

@@ -1,0 +1,125 @@
+"""An activation's reports over HTTP: one request per durable write.
+
+    POST /v1/machines/{id}/runs/{run}/begin     token check, input and recorded steps
+    POST /v1/machines/{id}/runs/{run}/steps     record one step (before the code goes on)
+    POST /v1/machines/{id}/runs/{run}/complete  | /fail | /suspend   how the run goes on
+
+Transient failures (the API or its Redis away) are retried with backoff for as long as
+they last: the activation's lease stays alive meanwhile (the worker heartbeats it), and
+every write is idempotent by position and token. A refusal (stale token, run finished)
+abandons the activation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import orjson
+
+from tether._client_http import HttpSession, dumps
+from tether.errors import InvalidTransition, LeaseNotHeld, NotFound
+from tether.protocol import LeasedJob
+from tether.queue.runs import ActivationState, ChildSpec, Wait
+from tether.workers.context import Abandon
+from tether.workers.transport import retrying
+
+# POST (path, JSON body) -> raw JSON answer: FastHttp.post, or an httpx session's.
+Poster = Callable[[str, bytes], Awaitable[bytes]]
+
+
+def session_poster(session: HttpSession) -> Poster:
+    """The worker's httpx session as a Poster (for https:// APIs)."""
+
+    async def post(path: str, body: bytes) -> bytes:
+        return await session.request("POST", path, body=orjson.Fragment(body))
+
+    return post
+
+
+class HttpBackend:
+    def __init__(self, post: Poster, machine_id: str, job: LeasedJob) -> None:
+        self.post = post
+        self.job = job
+        self.run_id = job.parent or ""
+        self._base = f"/v1/machines/{machine_id}/runs/{self.run_id}"
+
+    async def _post(self, path: str, body: dict[str, Any]) -> Any:
+        body["job"] = self.job.id
+        body["token"] = self.job.token
+        payload = dumps(body)
+        try:
+            raw = await retrying(
+                lambda: self.post(f"{self._base}/{path}", payload),
+                what=f"run {self.run_id} {path}",
+            )
+        except (LeaseNotHeld, InvalidTransition, NotFound) as exc:
+            raise Abandon(exc.message) from exc
+        return orjson.loads(raw)
+
+    async def begin(self, *, max_attempts: int, timeout_ms: int | None) -> ActivationState:
+        data = await self._post("begin", {"max_attempts": max_attempts, "timeout_ms": timeout_ms})
+        return ActivationState(
+            run_id=data["run"],
+            workflow=data["workflow"],
+            version=data["version"],
+            input=data["input"],
+            steps={int(k): v for k, v in data["steps"].items()},
+            failures=data["failures"],
+            retries=data["retries"],
+        )
+
+    async def record_step(
+        self, position: int, record: dict[str, Any], logs: list[dict[str, Any]]
+    ) -> None:
+        await self._post("steps", {"position": position, "record": record, "logs": logs})
+
+    async def complete(self, result: Any, logs: list[dict[str, Any]]) -> str:
+        data = await self._post("complete", {"result": result, "logs": logs})
+        return str(data["status"])
+
+    async def fail(
+        self,
+        error: dict[str, Any],
+        *,
+        failed_position: int | None,
+        retryable: bool,
+        logs: list[dict[str, Any]],
+    ) -> str:
+        data = await self._post(
+            "fail",
+            {
+                "error": error,
+                "failed_position": failed_position,
+                "retryable": retryable,
+                "logs": logs,
+            },
+        )
+        return str(data["status"])
+
+    async def suspend(
+        self, wait: Wait, children: Sequence[ChildSpec], logs: list[dict[str, Any]]
+    ) -> str:
+        body = {
+            "wait": {
+                "kind": wait.kind,
+                "position": wait.position,
+                "name": wait.name,
+                "ms": wait.ms,
+                "positions": list(wait.positions),
+                "info": wait.info,
+            },
+            "children": [
+                {
+                    "position": c.position,
+                    "function": c.function,
+                    "input": c.input,
+                    "max_attempts": c.max_attempts,
+                    "timeout_ms": c.timeout_ms,
+                }
+                for c in children
+            ],
+            "logs": logs,
+        }
+        data = await self._post("suspend", body)
+        return str(data["status"])

@@ -1,0 +1,62 @@
+"""Entry point of a worker process, for ``tether worker`` and for programs of their own.
+
+    run_worker(settings, *, url=None, machine_id=None) -> None
+
+``settings`` is ``"package.module:WorkerSettings"``, the settings class or object itself,
+a dict of settings, or a ``WorkerConfig``; ``url`` (default: the settings'
+``tether_url``, else ``$TETHER_URL``, else ``http://127.0.0.1:8000``) and ``machine_id``
+override the settings. Blocks until the worker stops: the first SIGTERM or SIGINT stops it
+gracefully (see ``tether.workers.worker``), a second one skips the grace period. Bad
+settings raise ``tether.errors.ConfigurationError`` before anything starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from typing import Any
+
+from tether.workers.settings import WorkerConfig
+from tether.workers.worker import Worker
+
+log = logging.getLogger("tether.worker")
+
+
+def run_worker(
+    settings: str | WorkerConfig | Any,
+    *,
+    url: str | None = None,
+    machine_id: str | None = None,
+) -> None:
+    """Run one worker in this process until SIGTERM/SIGINT."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
+    worker = Worker(settings, url=url, machine_id=machine_id)
+    asyncio.run(_serve(worker))
+
+
+async def _serve(worker: Worker) -> None:
+    loop = asyncio.get_running_loop()
+    signals = 0
+
+    def on_signal(signum: int) -> None:
+        nonlocal signals
+        signals += 1
+        force = signals > 1
+        log.info(
+            "%s: %s",
+            signal.Signals(signum).name,
+            "stopping now" if force else "stopping gracefully",
+        )
+        worker.stop(force=force)
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, on_signal, signum)
+    try:
+        await worker.run()
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)

@@ -1,0 +1,174 @@
+"""What a worker serves: named handlers, each with the spec it registers with the API.
+
+A handler is an async callable ``handler(job, ctx) -> result`` taking the leased job
+(``tether.protocol.LeasedJob``) and the per-job ctx dict; the executor runs it, and
+whatever it returns (JSON-serializable) is the job's result. Functions are wrapped into
+handlers here (``FunctionHandler``); anything else — durable workflows — is added with
+``Registry.add_handler(name, handler, spec)``.
+
+A handler that raises fails the attempt; an exception whose ``retryable`` attribute is
+False (``tether.workers.NonRetryable``, ``InputError``) fails the job without retries.
+
+Workflows listed in ``WorkerSettings.workflows`` are registered by
+``tether.workers.workflow.register_workflows(registry, workflows, config)``, which the
+workflow engine provides; it calls ``add_handler`` once per workflow version.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from tether.errors import ConfigurationError
+from tether.protocol import FunctionSpec, LeasedJob
+from tether.queue.engine import NAME_PATTERN
+from tether.workers.binding import InputBinder
+
+
+class Handler(Protocol):
+    def __call__(self, job: LeasedJob, ctx: dict[str, Any]) -> Awaitable[Any]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Func:
+    """A function with its registration options; build it with ``tether.func``."""
+
+    fn: Callable[..., Any]
+    name: str
+    timeout: float | None = None  # seconds; None: the worker's job_timeout
+    max_tries: int | None = None  # None: the worker's max_tries
+
+
+def func(
+    fn: Callable[..., Any],
+    *,
+    name: str | None = None,
+    timeout: float | None = None,
+    max_tries: int | None = None,
+) -> Func:
+    """Register ``fn`` under ``name`` (default: its ``__name__``) with its own timeout
+    (seconds) and maximum number of attempts, overriding the worker's defaults."""
+    if isinstance(fn, Func):
+        fn = fn.fn
+    if not callable(fn):
+        raise ConfigurationError(f"tether.func needs a callable, not {fn!r}")
+    if timeout is not None and timeout <= 0:
+        raise ConfigurationError(f"timeout must be positive, not {timeout!r}")
+    if max_tries is not None and (not isinstance(max_tries, int) or max_tries < 1):
+        raise ConfigurationError(f"max_tries must be an integer of at least 1, not {max_tries!r}")
+    return Func(fn, name or str(getattr(fn, "__name__", "")), timeout, max_tries)
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    name: str
+    handler: Handler
+    spec: FunctionSpec
+    # Seconds a job may run when it carries no timeout of its own (the API normally
+    # stamps every job with its own, from the caller or from ``spec.timeout``).
+    timeout: float | None = None
+
+
+def _is_async(fn: Callable[..., Any]) -> bool:
+    target = fn.func if isinstance(fn, functools.partial) else fn
+    return inspect.iscoroutinefunction(target) or inspect.iscoroutinefunction(
+        getattr(target, "__call__", None)  # noqa: B004 - async callable objects
+    )
+
+
+class FunctionHandler:
+    """Runs a plain function for a job: binds and validates the input, then awaits it
+    (async) or runs it in the worker's thread pool (sync)."""
+
+    def __init__(self, fn: Callable[..., Any], name: str, threads: Executor | None) -> None:
+        self.fn = fn
+        self.name = name
+        self.binder = InputBinder(fn, name)
+        self.is_async = _is_async(fn)
+        self.threads = threads
+
+    def __call__(self, job: LeasedJob, ctx: dict[str, Any]) -> Awaitable[Any]:
+        args, kwargs = self.binder.bind(job.input)
+        if self.is_async:
+            return self.fn(ctx, *args, **kwargs)  # type: ignore[no-any-return]
+        call = functools.partial(self.fn, ctx, *args, **kwargs)
+        # A thread cannot be interrupted: on timeout or cancellation the job is reported
+        # at once and the thread finishes on its own (as in arq).
+        return asyncio.get_running_loop().run_in_executor(self.threads, call)
+
+
+class Registry:
+    """Handlers by name."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, Entry] = {}
+
+    def add_handler(
+        self,
+        name: str,
+        handler: Handler,
+        spec: FunctionSpec,
+        *,
+        timeout: float | None = None,
+    ) -> Entry:
+        """Serve jobs of ``name`` with ``handler``; ``spec`` is what the API learns (its
+        ``timeout`` and ``max_attempts`` become the defaults of the jobs enqueued)."""
+        if not NAME_PATTERN.match(name or ""):
+            raise ConfigurationError(
+                f"{name!r} is not a valid function name: use 1-200 letters, digits and _ . : @ -"
+            )
+        if name in self._entries:
+            raise ConfigurationError(f"two handlers are registered as {name!r}")
+        if spec.name != name:
+            raise ConfigurationError(f"the spec of {name!r} is named {spec.name!r}")
+        entry = Entry(name, handler, spec, timeout if timeout is not None else spec.timeout)
+        self._entries[name] = entry
+        return entry
+
+    def add_function(
+        self,
+        fn: Callable[..., Any] | Func,
+        *,
+        job_timeout: float | None,
+        max_tries: int,
+        threads: Executor | None = None,
+    ) -> Entry:
+        """Serve a plain function (or a ``tether.func`` wrapper) with the given defaults."""
+        f = fn if isinstance(fn, Func) else func(fn)
+        try:
+            handler = FunctionHandler(f.fn, f.name, threads)
+        except (TypeError, ValueError) as exc:
+            raise ConfigurationError(f"cannot register {f.name!r}: {exc}") from exc
+        timeout = f.timeout if f.timeout is not None else job_timeout
+        tries = f.max_tries if f.max_tries is not None else max_tries
+        spec = FunctionSpec(
+            name=f.name,
+            input_schema=handler.binder.schema,
+            timeout=timeout,
+            max_attempts=tries,
+            kind="function",
+        )
+        return self.add_handler(f.name, handler, spec)
+
+    def get(self, name: str) -> Entry | None:
+        return self._entries.get(name)
+
+    @property
+    def names(self) -> list[str]:
+        return list(self._entries)
+
+    @property
+    def specs(self) -> list[FunctionSpec]:
+        return [e.spec for e in self._entries.values()]
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+# The workflow engine's hook, as ``tether.workers.workflow`` provides it.
+RegisterWorkflows = Callable[[Registry, list[Any], Any], None]

@@ -1,0 +1,245 @@
+"""One worker process ("machine"): wires settings, registry, transport, poller,
+heartbeat, executor and result batcher together, and runs their lifecycle.
+
+Start: ``on_startup(ctx)``, then register with the API (the first heartbeat, retried
+until the API answers), then poll and heartbeat until ``stop()``.
+
+Stop (SIGTERM/SIGINT, or ``stop()`` in-process): stop polling at once; give in-flight
+jobs ``shutdown_grace`` seconds to finish (heartbeats go on meanwhile, so their leases
+hold); cancel the rest and hand them back as ``released``, so they run elsewhere at once;
+deliver every result; stop heartbeating; ``on_shutdown(ctx)``. ``stop(force=True)`` (a
+second signal) skips the grace period.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+import os
+import socket
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from types import TracebackType
+from typing import Any, Self
+
+from tether._client_http import HttpSession
+from tether.client import AsyncClient
+from tether.errors import ConfigurationError
+from tether.workers.executor import Executor, Stop
+from tether.workers.heartbeat import Heartbeat
+from tether.workers.poller import Poller
+from tether.workers.registry import Registry
+from tether.workers.results import ResultBatcher
+from tether.workers.settings import WorkerConfig, load_settings
+from tether.workers.transport import MachineTransport, retrying
+
+log = logging.getLogger("tether.worker")
+
+FLUSH_TIMEOUT = 10.0  # seconds to deliver the last results when stopping
+
+
+def build_registry(config: WorkerConfig, threads: ThreadPoolExecutor, worker: Worker) -> Registry:
+    registry = Registry()
+    for fn in config.functions:
+        registry.add_function(
+            fn, job_timeout=config.job_timeout, max_tries=config.max_tries, threads=threads
+        )
+    if config.workflows:
+        try:
+            workflow = importlib.import_module("tether.workers.workflow")
+        except ModuleNotFoundError as exc:
+            if exc.name != "tether.workers.workflow":
+                raise
+            raise ConfigurationError(
+                f"WorkerSettings.workflows lists {len(config.workflows)} workflows, but this "
+                "tether has no workflow engine (tether.workers.workflow is missing)"
+            ) from exc
+        workflow.register_workflows(registry, config.workflows, worker)
+    return registry
+
+
+class Worker:
+    """A worker for one settings object; ``await worker.run()`` until ``stop()``."""
+
+    def __init__(
+        self,
+        settings: str | WorkerConfig | Any,
+        *,
+        url: str | None = None,
+        machine_id: str | None = None,
+    ) -> None:
+        self.config = load_settings(settings, url=url, machine_id=machine_id)
+        self.machine_id = self.config.machine_id
+        self.threads = ThreadPoolExecutor(
+            max_workers=self.config.max_jobs, thread_name_prefix="tether-job"
+        )
+        # Shared by every job (as in arq); on_startup may put clients in it.
+        self.ctx: dict[str, Any] = dict(self.config.ctx)
+        self.ctx["machine_id"] = self.machine_id
+        self.registry = build_registry(self.config, self.threads, self)
+        self.started = asyncio.Event()  # set once registered and polling
+        self.stopped = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._force = asyncio.Event()
+        self.session: HttpSession | None = None
+        self.executor: Executor | None = None
+        self.results: ResultBatcher | None = None
+        self.heartbeat: Heartbeat | None = None
+        self.poller: Poller | None = None
+        self._runner: asyncio.Task[None] | None = None
+
+    # -- control ---------------------------------------------------------------------
+
+    def stop(self, *, force: bool = False) -> None:
+        """Begin a graceful stop; ``force`` skips the grace period for running jobs."""
+        self._stop.set()
+        if force:
+            self._force.set()
+
+    async def __aenter__(self) -> Self:
+        """Run in the background until the block ends; waits until registered."""
+        self._runner = asyncio.get_running_loop().create_task(self.run(), name="tether-worker")
+        started = asyncio.ensure_future(self.started.wait())
+        await asyncio.wait({started, self._runner}, return_when=asyncio.FIRST_COMPLETED)
+        started.cancel()
+        if self._runner.done():
+            self._runner.result()  # raise what stopped it
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+        if self._runner is not None:
+            await self._runner
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def _meta(self) -> dict[str, Any]:
+        return {
+            "hostname": socket.gethostname(),
+            "pid": os.getpid(),
+            "python": sys.version.split()[0],
+            "max_jobs": self.config.max_jobs,
+        }
+
+    async def run(self) -> None:
+        config = self.config
+        self.session = session = HttpSession(config.tether_url, max_connections=16)
+        transport = MachineTransport(session, self.machine_id)
+        client = AsyncClient._over(session)
+        self.ctx["client"] = client
+        self.results = results = ResultBatcher(transport)
+        self.executor = executor = Executor(
+            self.registry, max_jobs=config.max_jobs, report=results.add, base_ctx=self.ctx
+        )
+        self.heartbeat = heartbeat = Heartbeat(
+            transport,
+            self.registry,
+            executor,
+            results,
+            max_jobs=config.max_jobs,
+            meta=self._meta(),
+        )
+        self.poller = poller = Poller(
+            transport, executor, self.registry.names, wait=config.poll_wait
+        )
+        tasks: list[asyncio.Task[None]] = []
+        try:
+            if config.on_startup is not None:
+                await config.on_startup(self.ctx)
+            if not await self._until_stopped(
+                retrying(heartbeat.beat, what="registering with the API")
+            ):
+                return
+            results.start()
+            tasks = [
+                asyncio.create_task(heartbeat.run(), name="tether-heartbeat"),
+                asyncio.create_task(poller.run(), name="tether-poller"),
+            ]
+            log.info(
+                "worker %s serving %s at %s (max_jobs=%d)",
+                self.machine_id,
+                ", ".join(self.registry.names),
+                config.tether_url,
+                config.max_jobs,
+            )
+            self.started.set()
+            stop = asyncio.ensure_future(self._stop.wait())
+            done, _ = await asyncio.wait({stop, *tasks}, return_when=asyncio.FIRST_COMPLETED)
+            stop.cancel()
+            for task in done - {stop}:
+                # A loop never ends on its own: if one did, it crashed. Say why, stop.
+                log.error("worker loop %s ended: %r", task.get_name(), task.exception())
+            await self._shutdown(tasks)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await results.close()
+            try:
+                if config.on_shutdown is not None:
+                    await config.on_shutdown(self.ctx)
+            finally:
+                await session.aclose()
+                self.threads.shutdown(wait=False, cancel_futures=True)
+                self.stopped.set()
+                log.info("worker %s stopped", self.machine_id)
+
+    async def _until_stopped(self, coro: Any) -> bool:
+        """Await ``coro`` unless ``stop()`` comes first; returns whether it finished."""
+        work = asyncio.ensure_future(coro)
+        stop = asyncio.ensure_future(self._stop.wait())
+        await asyncio.wait({work, stop}, return_when=asyncio.FIRST_COMPLETED)
+        stop.cancel()
+        if work.done():
+            work.result()
+            return True
+        work.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await work
+        return False
+
+    async def _shutdown(self, tasks: list[asyncio.Task[None]]) -> None:
+        assert self.executor is not None and self.results is not None
+        heartbeat_task, poll_task = tasks
+        poll_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await poll_task
+        executor = self.executor
+        if executor.running and not self._force.is_set():
+            log.info(
+                "stopping: %d jobs running, waiting up to %gs",
+                len(executor.running),
+                self.config.shutdown_grace,
+            )
+            idle = asyncio.ensure_future(executor.wait_idle(self.config.shutdown_grace))
+            force = asyncio.ensure_future(self._force.wait())
+            await asyncio.wait({idle, force}, return_when=asyncio.FIRST_COMPLETED)
+            idle.cancel()
+            force.cancel()
+        if executor.running:
+            log.info("releasing %d unfinished jobs", len(executor.running))
+            await executor.stop_all(Stop.SHUTDOWN)
+        if not await self.results.flush(FLUSH_TIMEOUT):
+            log.warning("could not deliver every result within %gs", FLUSH_TIMEOUT)
+        heartbeat_task.cancel()
+
+    # -- introspection ---------------------------------------------------------------
+
+    def stats(self) -> dict[str, int]:
+        """Counters for benchmarks and debugging."""
+        return {
+            "running": len(self.executor.running) if self.executor else 0,
+            "polls": self.poller.polls if self.poller else 0,
+            "received": self.poller.received if self.poller else 0,
+            "accepted": self.results.accepted if self.results else 0,
+            "rejected": self.results.rejected if self.results else 0,
+            "result_requests": self.results.requests if self.results else 0,
+            "heartbeats": self.heartbeat.beats if self.heartbeat else 0,
+        }

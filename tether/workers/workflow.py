@@ -1,0 +1,322 @@
+"""Durable workflows on a worker: the ``@workflow`` decorator, and the handler that runs
+one activation of a run.
+
+An activation is an ordinary job on the function ``wf:<name>@<version>`` (so a machine
+only ever gets activations of the versions it serves). Its handler:
+
+1. ``begin``: one call that checks the activation's fencing token, marks the run running
+   and returns its input and every recorded step;
+2. replays the workflow from the top with a ``WorkflowContext`` (``context.py``): recorded
+   positions return their records, new steps run and are recorded (one call each);
+3. ends with one command: ``complete`` (the result), ``fail`` (the error, and the
+   position that failed, so a retry resumes there) or ``suspend`` (what to wait on and
+   the child jobs to start), each one atomic Lua transition that checks the token.
+
+The job itself is then reported like any job. If the control plane refuses a write (the
+activation is stale, the run was cancelled), the activation stops quietly.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import orjson
+
+from tether.errors import (
+    ConfigurationError,
+    InvalidTransition,
+    LeaseNotHeld,
+    NotFound,
+    TetherError,
+)
+from tether.protocol import FunctionSpec, LeasedJob
+from tether.queue.engine import NAME_PATTERN
+from tether.queue.records import ErrorInfo
+from tether.queue.runs import (
+    ActivationState,
+    ChildSpec,
+    RunEngine,
+    Wait,
+    activation_function,
+)
+from tether.workers.binding import InputBinder
+from tether.workers.context import (
+    Abandon,
+    RunBackend,
+    Suspend,
+    WorkflowContext,
+)
+from tether.workers.executor import error_info
+from tether.workers.registry import Registry
+
+log = logging.getLogger("tether.workflow")
+
+WorkflowFn = Callable[..., Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Workflow:
+    """A durable workflow: ``fn(ctx, input)`` at ``name`` and integer ``version``."""
+
+    fn: WorkflowFn
+    name: str
+    version: int = 1
+    timeout: float | None = None  # seconds for the whole run (None: no limit)
+    max_attempts: int = 1  # runs of the code before the run fails (retry policy)
+    retry_backoff: float = 1.0  # seconds before the first automatic retry
+
+    @property
+    def function(self) -> str:
+        return activation_function(self.name, self.version)
+
+    async def __call__(self, ctx: WorkflowContext, *args: Any, **kwargs: Any) -> Any:
+        return await self.fn(ctx, *args, **kwargs)
+
+
+def workflow(
+    fn: WorkflowFn | None = None,
+    *,
+    name: str | None = None,
+    version: int = 1,
+    timeout: timedelta | float | None = None,
+    max_attempts: int = 1,
+) -> Any:
+    """Declare a durable workflow: ``@workflow(name="order", version=2)`` on
+    ``async def order(ctx, input)``. List it in ``WorkerSettings.workflows``.
+
+    ``timeout`` bounds the whole run (it fails with WorkflowTimeout and its children are
+    cancelled); ``max_attempts`` > 1 resumes a run that raised from its failed step."""
+
+    def wrap(f: WorkflowFn) -> Workflow:
+        wf_name = str(name or getattr(f, "__name__", ""))
+        if not NAME_PATTERN.match(wf_name) or "@" in wf_name:
+            raise ConfigurationError(
+                f"{wf_name!r} is not a valid workflow name: use letters, digits and _ . : -"
+            )
+        if not isinstance(version, int) or version < 1:
+            raise ConfigurationError(f"workflow version must be an integer >= 1, not {version!r}")
+        if not isinstance(max_attempts, int) or max_attempts < 1:
+            raise ConfigurationError(f"max_attempts must be an integer >= 1, not {max_attempts!r}")
+        seconds = timeout.total_seconds() if isinstance(timeout, timedelta) else timeout
+        if seconds is not None and seconds <= 0:
+            raise ConfigurationError(f"timeout must be positive, not {timeout!r}")
+        return Workflow(f, wf_name, version, seconds, max_attempts)
+
+    return wrap(fn) if fn is not None else wrap
+
+
+# -- backends ----------------------------------------------------------------------------
+
+
+def _refused(exc: TetherError) -> Abandon:
+    return Abandon(exc.message)
+
+
+class EngineBackend:
+    """Reports straight to a ``RunEngine`` (in-process tests, benchmarks)."""
+
+    def __init__(self, runs: RunEngine, job: LeasedJob) -> None:
+        self.runs = runs
+        self.job = job
+        self.run_id = job.parent or ""
+
+    async def begin(self, *, max_attempts: int, timeout_ms: int | None) -> ActivationState:
+        try:
+            return await self.runs.begin(
+                self.run_id,
+                self.job.id,
+                self.job.token,
+                max_attempts=max_attempts,
+                timeout_ms=timeout_ms,
+            )
+        except (LeaseNotHeld, InvalidTransition, NotFound) as exc:
+            raise _refused(exc) from exc
+
+    async def record_step(
+        self, position: int, record: dict[str, Any], logs: list[dict[str, Any]]
+    ) -> None:
+        try:
+            await self.runs.record_step(
+                self.run_id, self.job.id, self.job.token, position, record, logs
+            )
+        except (LeaseNotHeld, InvalidTransition, NotFound) as exc:
+            raise _refused(exc) from exc
+
+    async def complete(self, result: Any, logs: list[dict[str, Any]]) -> str:
+        try:
+            return await self.runs.complete(self.run_id, self.job.id, self.job.token, result, logs)
+        except (LeaseNotHeld, InvalidTransition, NotFound) as exc:
+            raise _refused(exc) from exc
+
+    async def fail(
+        self,
+        error: dict[str, Any],
+        *,
+        failed_position: int | None,
+        retryable: bool,
+        logs: list[dict[str, Any]],
+    ) -> str:
+        try:
+            return await self.runs.fail(
+                self.run_id,
+                self.job.id,
+                self.job.token,
+                ErrorInfo(**error),
+                failed_position=failed_position,
+                retryable=retryable,
+                logs=logs,
+            )
+        except (LeaseNotHeld, InvalidTransition, NotFound) as exc:
+            raise _refused(exc) from exc
+
+    async def suspend(
+        self, wait: Wait, children: Sequence[ChildSpec], logs: list[dict[str, Any]]
+    ) -> str:
+        try:
+            return await self.runs.suspend(
+                self.run_id, self.job.id, self.job.token, wait, children, logs
+            )
+        except (LeaseNotHeld, InvalidTransition, NotFound) as exc:
+            raise _refused(exc) from exc
+
+
+# -- running one activation --------------------------------------------------------------
+
+
+def _error(exc: BaseException) -> dict[str, Any]:
+    info = error_info(exc)
+    return {k: v for k, v in info.items() if v is not None}
+
+
+async def run_activation(
+    wf: Workflow, backend: RunBackend, worker_ctx: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Replay ``wf`` for one activation and report how the run goes on. Returns a small
+    summary (the activation job's own result)."""
+    try:
+        state = await backend.begin(
+            max_attempts=wf.max_attempts,
+            timeout_ms=None if wf.timeout is None else round(wf.timeout * 1000),
+        )
+        ctx = WorkflowContext.for_activation(state, backend, worker_ctx)
+        return await _replay(wf, ctx, state)
+    except Abandon as exc:
+        log.info("activation of %s abandoned: %s", wf.function, exc)
+        return {"abandoned": str(exc)}
+
+
+@functools.cache
+def _binder(wf: Workflow) -> InputBinder:
+    return InputBinder(wf.fn, wf.name)
+
+
+async def _replay(wf: Workflow, ctx: WorkflowContext, state: ActivationState) -> dict[str, Any]:
+    try:
+        args, kwargs = _binder(wf).bind(state.input)
+    except Exception as exc:  # a run whose input does not fit fails, never retried
+        await ctx.backend.fail(
+            _error(exc), failed_position=None, retryable=False, logs=ctx._drain_logs()
+        )
+        return {"run": ctx.run_id, "command": "failed"}
+    try:
+        result = await wf.fn(ctx, *args, **kwargs)
+    except Suspend as suspend:
+        status = await ctx.backend.suspend(suspend.wait, suspend.children, ctx._drain_logs())
+        return {
+            "run": ctx.run_id,
+            "command": "suspended",
+            "kind": suspend.wait.kind,
+            "status": status,
+        }
+    except Exception as exc:
+        fatal = ctx.fatal
+        cause: BaseException = fatal if fatal is not None else exc
+        retryable = fatal is None and getattr(exc, "retryable", True) is not False
+        status = await ctx.backend.fail(
+            _error(cause),
+            failed_position=None if fatal else ctx.failed_position,
+            retryable=retryable,
+            logs=ctx._drain_logs(),
+        )
+        return {"run": ctx.run_id, "command": "failed", "status": status}
+    if ctx.fatal is not None:
+        # The code caught the NonDeterminismError: the run fails all the same.
+        await ctx.backend.fail(
+            _error(ctx.fatal), failed_position=None, retryable=False, logs=ctx._drain_logs()
+        )
+        return {"run": ctx.run_id, "command": "failed"}
+    try:
+        orjson.dumps(result)
+    except TypeError:
+        from tether._client_http import dumps
+
+        result = orjson.loads(dumps(result))
+    await ctx.backend.complete(result, ctx._drain_logs())
+    return {"run": ctx.run_id, "command": "completed"}
+
+
+# -- registration in a worker ------------------------------------------------------------
+
+
+BackendFactory = Callable[[LeasedJob], RunBackend]
+
+
+class WorkflowHandler:
+    """The registry handler of one workflow version."""
+
+    def __init__(self, wf: Workflow, backend: BackendFactory) -> None:
+        self.wf = wf
+        self.backend = backend
+
+    async def __call__(self, job: LeasedJob, ctx: dict[str, Any]) -> dict[str, Any]:
+        if not job.parent:
+            raise ConfigurationError(f"job {job.id} of {job.function} belongs to no run")
+        return await run_activation(self.wf, self.backend(job), ctx)
+
+
+def workflow_spec(wf: Workflow) -> FunctionSpec:
+    # No per-activation timeout: a workflow's limit is its run timeout, kept on the run.
+    return FunctionSpec(name=wf.function, kind="workflow", max_attempts=None)
+
+
+def add_workflows(registry: Registry, workflows: Sequence[Any], backend: BackendFactory) -> None:
+    seen: set[str] = set()
+    for wf in workflows:
+        if not isinstance(wf, Workflow):
+            raise ConfigurationError(
+                f"WorkerSettings.workflows takes @workflow functions, not {wf!r}"
+            )
+        if wf.function in seen:
+            raise ConfigurationError(f"workflow {wf.name} v{wf.version} is listed twice")
+        seen.add(wf.function)
+        registry.add_handler(wf.function, WorkflowHandler(wf, backend), workflow_spec(wf))
+
+
+def register_workflows(registry: Registry, workflows: Sequence[Any], worker: Any) -> None:
+    """The worker's hook: serve each workflow version's activations. Their reports go
+    over a small keep-alive HTTP client of their own (``fast_http.py``; the worker's
+    httpx session for https:// APIs), opened on first use in the worker's loop."""
+    from tether.workers.fast_http import FastHttp
+    from tether.workers.http_backend import HttpBackend, Poster, session_poster
+
+    posters: dict[str, Poster] = {}
+
+    def backend(job: LeasedJob) -> RunBackend:
+        poster = posters.get("post")
+        if poster is None:
+            url = worker.config.tether_url
+            if FastHttp.supports(url):
+                poster = FastHttp(url).post
+            elif worker.session is not None:
+                poster = session_poster(worker.session)
+            else:
+                raise ConfigurationError("the worker's HTTP session is not open")
+            posters["post"] = poster
+        return HttpBackend(poster, worker.machine_id, job)
+
+    add_workflows(registry, workflows, backend)
