@@ -93,23 +93,13 @@ class AsyncClient:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._http = HttpSession(url, timeout=timeout, headers=headers, transport=transport)
-        self._owns_http = True
-
-    @classmethod
-    def _over(cls, session: HttpSession) -> AsyncClient:
-        """A client sharing an open session (the worker's), which it does not close."""
-        client = cls.__new__(cls)
-        client._http = session
-        client._owns_http = False
-        return client
 
     @property
     def url(self) -> str:
         return self._http.url
 
     async def aclose(self) -> None:
-        if self._owns_http:
-            await self._http.aclose()
+        await self._http.aclose()
 
     async def __aenter__(self) -> Self:
         return self

@@ -125,7 +125,6 @@ class ApiUnavailable(TetherError):
     code = "api_unavailable"
 
 
-
 class ConfigurationError(TetherError):
     """Worker settings or client configuration are invalid (raised locally)."""
 
@@ -164,6 +163,7 @@ class ResultTimeout(TetherError, TimeoutError):
     """The job or run did not finish within the timeout the caller gave (it goes on)."""
 
     code = "result_timeout"
+
 
 ERRORS_BY_CODE: dict[str, type[TetherError]] = {
     cls.code: cls

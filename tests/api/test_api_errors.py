@@ -172,3 +172,28 @@ async def test_an_unexpected_error_is_500_in_our_shape_and_logged(
     assert response.status_code == 500
     assert error_of(response)["code"] == "internal_error"
     assert "a bug" in caplog.text
+
+
+async def test_an_empty_body_is_400(client: httpx.AsyncClient) -> None:
+    response = await post_raw(client, "/v1/jobs", b"")
+    assert response.status_code == 400
+    assert error_of(response)["message"] == "a JSON object body is required"
+
+
+async def test_a_body_that_is_not_utf8_is_400(client: httpx.AsyncClient) -> None:
+    response = await post_raw(client, "/v1/jobs", b'{"function": "f", "input": "\xff\xfe"}')
+    assert response.status_code == 400
+    assert "UTF-8" in error_of(response)["message"]
+
+
+async def test_json_nested_absurdly_deep_is_400(client: httpx.AsyncClient) -> None:
+    body = b'{"function": "f", "input": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+    response = await post_raw(client, "/v1/jobs", body)
+    assert response.status_code == 400
+    assert "nested" in error_of(response)["message"]
+
+
+async def test_a_number_out_of_range_is_400(client: httpx.AsyncClient) -> None:
+    response = await post_raw(client, POLL, b'{"functions": ["f"], "wait": 1e400}')
+    assert response.status_code == 400
+    assert error_of(response)["code"] == "invalid_request"

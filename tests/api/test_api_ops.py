@@ -108,3 +108,12 @@ async def test_the_openapi_schema_documents_errors_in_the_one_error_shape(
     assert {"201", "400", "404", "409", "413", "422", "503"} <= set(responses)
     ref = responses["422"]["content"]["application/json"]["schema"]["$ref"]
     assert ref.rsplit("/", 1)[-1] == "ErrorBody"
+
+
+async def test_the_openapi_schema_describes_what_a_poll_answers(
+    client: httpx.AsyncClient,
+) -> None:
+    schema = (await client.get("/schema/openapi.json")).json()
+    ok = schema["paths"]["/v1/machines/{machine_id}/poll"]["post"]["responses"]["200"]
+    ref = ok["content"]["application/json"]["schema"]["$ref"]
+    assert ref.rsplit("/", 1)[-1] == "PollResponse"

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import json
 import subprocess
+import uuid
+from collections.abc import Iterator
 
 import pytest
 from proc_stack import CLI, ROOT, Stack
+
+from tether.queue.keys import Keys
+from tether.redis_server import RedisServer
 
 pytestmark = pytest.mark.processes
 
@@ -18,11 +23,17 @@ def tether(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.fixture
-def served(stack: Stack) -> Stack:
-    stack.api()
-    stack.worker("machine-a")  # registers `nap`, so the API accepts jobs for it
-    return stack
+@pytest.fixture(scope="module")
+def served(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """One API and one worker for the whole module: each test uses its own jobs."""
+    stack = Stack(redis_server.url, Keys(prefix=f"t{uuid.uuid4().hex[:10]}"),
+                  tmp_path_factory.mktemp("cli-jobs"))  # fmt: skip
+    try:
+        stack.api()
+        stack.worker("machine-a")  # registers `nap`, so the API accepts jobs for it
+        yield stack
+    finally:
+        stack.close(show_logs=False)
 
 
 def test_jobs_list_shows_a_submitted_job(served: Stack) -> None:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
 from queue_helpers import job_hash
 from redis.asyncio import Redis
 
 from tether.errors import ValidationFailed
 from tether.queue.engine import QueueEngine
 from tether.queue.keys import PartitionKeys
-
-import pytest
 
 
 async def test_claim_hands_out_jobs_oldest_first(engine: QueueEngine) -> None:

@@ -71,9 +71,7 @@ async def test_a_full_redis_refuses_an_enqueue_with_redis_out_of_memory_and_no_t
     assert await full_redis.zcard(pk.jobs) == len(accepted)
 
 
-async def test_a_full_redis_still_lets_a_leased_job_complete(
-    full_redis: Redis, keys: Keys
-) -> None:
+async def test_a_full_redis_still_lets_a_leased_job_complete(full_redis: Redis, keys: Keys) -> None:
     # Scripts are refused only at their first write when that write can grow memory;
     # complete begins by dropping the lease, so finishing work is never blocked.
     engine = QueueEngine(full_redis, QueueConfig(keys=keys))
@@ -86,9 +84,7 @@ async def test_a_full_redis_still_lets_a_leased_job_complete(
     assert (await engine.get_job(job.id)).status == "completed"
 
 
-async def test_scripts_are_reloaded_after_script_flush(
-    engine: QueueEngine, redis: Redis
-) -> None:
+async def test_scripts_are_reloaded_after_script_flush(engine: QueueEngine, redis: Redis) -> None:
     await engine.enqueue("fn", 1)
     await redis.script_flush()
 
@@ -97,4 +93,3 @@ async def test_scripts_are_reloaded_after_script_flush(
     claimed = await engine.claim("m1", ["fn"], 2)  # direct path
 
     assert enqueued.created and len(claimed) == 2
-

@@ -56,9 +56,7 @@ async def test_stale_token_cannot_fail_a_job(engine: QueueEngine, redis: Redis) 
     assert await job_hash(redis, engine, job.id) == before
 
 
-async def test_a_finished_job_cannot_be_completed_again(
-    engine: QueueEngine, redis: Redis
-) -> None:
+async def test_a_finished_job_cannot_be_completed_again(engine: QueueEngine, redis: Redis) -> None:
     await engine.enqueue("fn", None)
     job = await claim_one(engine)
     await engine.complete(job.id, job.token, 1)
@@ -120,9 +118,7 @@ async def test_fail_stores_the_error_with_its_traceback(engine: QueueEngine) -> 
 async def test_a_retryable_failure_is_retried_after_a_jittered_exponential_backoff(
     redis: Redis, config: QueueConfig
 ) -> None:
-    engine = QueueEngine(
-        redis, QueueConfig(keys=config.keys, backoff_ms=1000, backoff_max_ms=3000)
-    )
+    engine = QueueEngine(redis, QueueConfig(keys=config.keys, backoff_ms=1000, backoff_max_ms=3000))
     await engine.enqueue("fn", None, max_attempts=10)
     # Equal jitter: attempt n waits between half and all of min(cap, base * 2^(n-1)).
     bounds = [(500, 1000), (1000, 2000), (1500, 3000), (1500, 3000)]

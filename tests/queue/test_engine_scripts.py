@@ -37,7 +37,9 @@ def test_every_script_documents_each_key_and_argument_it_uses(name: str) -> None
 
 
 @pytest.mark.parametrize(
-    "path", sorted(p for p in LUA_DIR.rglob("*.lua") if not p.name.endswith("keys.lua")), ids=lambda p: p.name
+    "path",
+    sorted(p for p in LUA_DIR.rglob("*.lua") if not p.name.endswith("keys.lua")),
+    ids=lambda p: p.name,
 )
 def test_key_names_are_built_only_by_the_keys_include(path: object) -> None:
     from pathlib import Path
@@ -55,8 +57,13 @@ async def test_lua_key_helpers_match_the_python_key_builder(redis: Redis, keys: 
 
     built = await redis.eval(source, 0, pk.prefix)  # type: ignore[misc]
 
-    assert built == [pk.job("j"), pk.ready("f"), pk.timeline("j"), pk.machine_jobs("m"),
-                     pk.cancels("m")]
+    assert built == [
+        pk.job("j"),
+        pk.ready("f"),
+        pk.timeline("j"),
+        pk.machine_jobs("m"),
+        pk.cancels("m"),
+    ]
 
 
 # -- every edge of TRANSITIONS, driven by its script -------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -107,6 +108,16 @@ async def test_list_jobs_shows_recent_jobs(
         job = await client.enqueue("double", 1, delay=60)
         listed = await client.list_jobs(function="double")
     assert [j.id for j in listed] == [job.id]
+
+
+async def test_the_client_and_workers_carry_on_after_the_api_restarts(
+    api: ApiServer, client: AsyncClient, make_worker: Callable[..., Worker]
+) -> None:
+    async with make_worker(double):
+        assert await client.call("double", 1, timeout=10) == 2
+        await asyncio.to_thread(api.stop)  # pooled connections die with it
+        await asyncio.to_thread(api.start)
+        assert await client.call("double", 2, timeout=10) == 4
 
 
 # -- the blocking client, from plain sync code ----------------------------------------------

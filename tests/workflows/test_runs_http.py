@@ -185,3 +185,35 @@ def test_a_stale_step_report_over_http_is_a_409_lease_not_held(
 
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "lease_not_held"
+
+
+broken_once: dict[str, bool] = {}
+
+
+async def charge(order: str) -> str:
+    if broken_once.pop(order, False):
+        raise RuntimeError("card declined")
+    return f"charged {order}"
+
+
+@workflow(name="retryable")
+async def retryable(ctx: WorkflowContext, order: str) -> str:
+    return str(await ctx.step("charge", charge, order))
+
+
+async def test_a_failed_run_retried_over_http_completes(api: ApiServer) -> None:
+    broken_once["o-1"] = True
+    settings = {"workflows": [retryable], "shutdown_grace": 1.0}
+    async with (
+        Worker(settings, url=api.url, machine_id="wf-retry") as _,
+        AsyncClient(api.url, timeout=10) as client,
+    ):
+        run = await client.start("retryable", "o-1", id="retry-1")
+        failed = await client.wait_run(run.id, timeout=10)
+        retried = await client.retry_run(run.id)
+        result = await client.result(run.id, timeout=10)
+
+    assert failed.status == "failed" and failed.error is not None
+    assert "card declined" in failed.error.message
+    assert retried.status in ("queued", "running", "completed")
+    assert result == "charged o-1"

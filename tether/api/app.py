@@ -21,6 +21,7 @@ from redis.asyncio import BlockingConnectionPool, Redis
 
 from tether.api.deps import DEPENDENCIES
 from tether.api.error_handlers import EXCEPTION_HANDLERS
+from tether.api.fastpack import fast_connection_class
 from tether.api.metrics import Metrics
 from tether.api.notify import Notifier
 from tether.api.registry import FunctionRegistry
@@ -44,6 +45,7 @@ def _redis_clients(settings: ApiSettings) -> tuple[Redis, Redis]:
         socket_keepalive=True,
         client_name=settings.client_name,
     )
+    pool.connection_class = fast_connection_class(pool.connection_class)
     redis = Redis(connection_pool=pool)
     # The notifier makes its one subscription connection from this client's settings
     # (address, credentials, TLS); it watches that connection's health itself.
@@ -69,7 +71,11 @@ def create_app(settings: ApiSettings | None = None) -> Litestar:
         redis, subscriber = _redis_clients(settings)
         engine = QueueEngine(redis, config)
         notifier = Notifier(
-            subscriber, redis, config.keys, recheck_interval=settings.recheck_interval
+            subscriber,
+            redis,
+            config.keys,
+            recheck_interval=settings.recheck_interval,
+            claim_concurrency=max(1, settings.redis_max_connections // 2),
         )
         registry = FunctionRegistry(redis, config.keys)
         app.state.services = Services(settings, redis, engine, notifier, registry, metrics)

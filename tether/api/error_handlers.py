@@ -89,6 +89,9 @@ def _is_decode_error(detail: str) -> bool:
 
 def _validation_error(exc: ValidationException) -> Response[bytes]:
     fields = _field_errors(exc.extra)
+    if [(f["field"], f.get("source")) for f in fields] == [("data", "body")]:
+        # Litestar's way of saying the body is absent altogether.
+        return error_response(400, "invalid_request", "a JSON object body is required")
     named = [f for f in fields if f["field"]]
     if not named:
         # Nothing to name: the body as a whole is not what the endpoint takes.
@@ -139,6 +142,18 @@ def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -
     return response
 
 
+def handle_undecodable_body(
+    request: Request[Any, Any, Any], exc: UnicodeDecodeError | RecursionError
+) -> Response[bytes]:
+    # Raised while decoding a request body: bytes that are not UTF-8, or JSON nested
+    # deeper than the decoder goes. Bad input, not a bug.
+    if isinstance(exc, UnicodeDecodeError):
+        message = f"the request body is not valid UTF-8: {exc.reason} at byte {exc.start}"
+    else:
+        message = "the request body is nested too deeply"
+    return error_response(400, "invalid_request", message)
+
+
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
     log.exception("unhandled error in %s %s", request.method, request.url.path, exc_info=exc)
     return error_response(
@@ -152,5 +167,7 @@ def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Respon
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     TetherError: handle_tether_error,
     HTTPException: handle_http_exception,
+    UnicodeDecodeError: handle_undecodable_body,
+    RecursionError: handle_undecodable_body,
     Exception: handle_unexpected,
 }

@@ -96,6 +96,7 @@ class Notifier:
         keys: Keys,
         *,
         recheck_interval: float = 1.0,
+        claim_concurrency: int = 16,
     ) -> None:
         # ``subscriber`` is a client of its own (its one connection is held by the
         # subscription); ``redis`` is the shared pool, used by the periodic re-check.
@@ -107,6 +108,10 @@ class Notifier:
         self._by_function: dict[str, dict[FunctionWaiter, None]] = {}
         self._by_job: dict[str, list[JobWaiter]] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        # Long polls claim through this: a burst of wake-ups (1,000 jobs for 1,000
+        # waiting polls) queues here, leaving the rest of the pool to other requests
+        # instead of timing out on it.
+        self.claim_slots = asyncio.Semaphore(claim_concurrency)
         self._conn: AbstractConnection | None = None  # the live subscription's connection
         self._last_read = 0.0  # loop time of the last reply on it
         self.connected = False

@@ -67,7 +67,8 @@ async def poll_jobs(
         try:
             while True:
                 waiter.arm()
-                jobs = await engine.claim(machine, functions, max_jobs)
+                async with notifier.claim_slots:
+                    jobs = await engine.claim(machine, functions, max_jobs)
                 if waiter.disconnected:
                     await _release(engine, jobs)
                     return []

@@ -54,8 +54,9 @@ class ApiSettings:
     # many clients wait; a request finding the pool empty queues for a connection.
     redis_max_connections: int = 32
     # TETHER_REDIS_POOL_TIMEOUT: seconds a request may queue for a pooled connection
-    # before it is answered 503.
-    redis_pool_timeout: float = 5.0
+    # before it is answered 503. (Long polls claim through half the pool at most, so
+    # a burst of them never starves the other requests.)
+    redis_pool_timeout: float = 10.0
     # TETHER_REDIS_TIMEOUT: seconds a Redis reply may take; unset or 0: no limit. A
     # limit costs a timer per reply on the hot path, and a stalled Redis is noticed
     # anyway: /healthz pings with its own 2 s limit, clients time out their requests.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from tether.queue.keys import Keys
 
@@ -11,7 +11,7 @@ DAY_MS = 24 * 3600 * 1000
 
 @dataclass(frozen=True, slots=True)
 class QueueConfig:
-    keys: Keys = Keys()
+    keys: Keys = field(default_factory=Keys)
     # A lease lives this long past the last heartbeat that extended it; with heartbeats
     # every 0.5 s, a machine that stops is noticed in about 2 s.
     lease_ttl_ms: int = 2000

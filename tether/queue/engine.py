@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError
 
 from tether.errors import (
     IdempotencyConflict,
@@ -104,8 +105,7 @@ class QueueEngine:
             ) from exc
         if len(data) > self.config.max_payload_bytes:
             raise PayloadTooLarge(
-                f"{field} is {len(data)} bytes; the limit is "
-                f"{self.config.max_payload_bytes}",
+                f"{field} is {len(data)} bytes; the limit is {self.config.max_payload_bytes}",
                 details={
                     "field": field,
                     "size": len(data),
@@ -179,6 +179,29 @@ class QueueEngine:
             )
         return Enqueued(id=reply[1], status=JobStatus(reply[2]), created=reply[3] == 1)
 
+    async def _pipelined(self, calls: Sequence[tuple[str, list[str], list[Any]]]) -> list[Any]:
+        """Call scripts by SHA, all in one round trip, each atomic on its own.
+
+        redis-py's pipelines ask SCRIPT EXISTS before every execute; we skip that round
+        trip: a call refused with NOSCRIPT (after a Redis restart or SCRIPT FLUSH) ran
+        nothing, so its script is loaded and just those calls are sent again.
+        """
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for name, keys, args in calls:
+                pipe.evalsha(self._scripts[name].sha, len(keys), *keys, *args)
+            replies: list[Any] = await pipe.execute(raise_on_error=False)
+        missing = [i for i, r in enumerate(replies) if isinstance(r, NoScriptError)]
+        if missing:
+            for name in {calls[i][0] for i in missing}:
+                await self.redis.script_load(self._scripts[name].script)
+            again = await self._pipelined([calls[i] for i in missing])
+            for i, reply in zip(missing, again, strict=True):
+                replies[i] = reply
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        return replies
+
     # -- transitions ---------------------------------------------------------------
 
     async def enqueue(
@@ -203,11 +226,10 @@ class QueueEngine:
         """Enqueue several jobs in one round trip; each enqueue is atomic on its own."""
         prepared = [self._enqueue_args(r) for r in requests]
         with redis_errors():
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for keys, args, _ in prepared:
-                    await self._scripts["enqueue"](keys, args, client=pipe)
-                replies = await pipe.execute()
-        return [self._enqueued(reply, r.function) for reply, r in zip(replies, requests)]
+            replies = await self._pipelined([("enqueue", keys, args) for keys, args, _ in prepared])
+        return [
+            self._enqueued(reply, r.function) for reply, r in zip(replies, requests, strict=True)
+        ]
 
     async def claim(self, machine: str, functions: Sequence[str], count: int) -> list[ClaimedJob]:
         """Lease up to ``count`` ready jobs of ``functions`` to ``machine``."""
@@ -231,8 +253,13 @@ class QueueEngine:
                 rows = await self._scripts["claim"](
                     [pk.leases, pk.machine_jobs(machine), pk.token]
                     + [pk.ready(fn) for fn in ordered],
-                    [pk.prefix, machine, want, self.config.lease_ttl_ms,
-                     self.config.timeline_maxlen],
+                    [
+                        pk.prefix,
+                        machine,
+                        want,
+                        self.config.lease_ttl_ms,
+                        self.config.timeline_maxlen,
+                    ],
                 )
                 claimed.extend(
                     ClaimedJob(
@@ -259,17 +286,28 @@ class QueueEngine:
             by_partition[self.keys.partition_of(job_id)].append(job_id)
         info_json = orjson.dumps(info).decode() if info is not None else ""
         extended, cancelled, lost = 0, [], []
+        calls: list[tuple[str, list[str], list[Any]]] = [
+            (
+                "heartbeat",
+                [
+                    pk.machines,
+                    pk.machine_jobs(machine),
+                    pk.leases,
+                    pk.cancels(machine),
+                    pk.machine(machine),
+                ],
+                [
+                    pk.prefix,
+                    machine,
+                    self.config.lease_ttl_ms,
+                    info_json if index == 0 else "",
+                    *by_partition.get(index, []),
+                ],
+            )
+            for index, pk in enumerate(self.keys.all_partitions())
+        ]
         with redis_errors():
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for index, pk in enumerate(self.keys.all_partitions()):
-                    await self._scripts["heartbeat"](
-                        [pk.machines, pk.machine_jobs(machine), pk.leases,
-                         pk.cancels(machine), pk.machine(machine)],
-                        [pk.prefix, machine, self.config.lease_ttl_ms,
-                         info_json if index == 0 else "", *by_partition.get(index, [])],
-                        client=pipe,
-                    )
-                replies = await pipe.execute()
+            replies = await self._pipelined(calls)
         for reply in replies:
             extended += int(reply[0])
             cancelled.extend(reply[1])
@@ -307,50 +345,68 @@ class QueueEngine:
         """Commit a batch of results and failures in one round trip, each on its own
         terms: a stale token rejects that item only."""
         cfg = self.config
-        verdicts: list[Verdict | None] = [None] * len(outcomes)
-        with redis_errors():
-            async with self.redis.pipeline(transaction=False) as pipe:
-                sent: list[int] = []
-                for i, o in enumerate(outcomes):
-                    pk = self.keys.for_id(o.job_id)
-                    try:
-                        if o.ok:
-                            payload = self._dump(o.result, "result")
-                        else:
-                            err = o.error or ErrorInfo(type="Error", message="unknown error")
-                            payload = self._dump(err.model_dump(exclude_none=True), "error")
-                    except (PayloadTooLarge, ValidationFailed) as exc:
-                        # The worker's result is unusable: fail the attempt with that reason.
-                        err = ErrorInfo(type=type(exc).__name__, message=exc.message)
-                        payload = orjson.dumps(err.model_dump(exclude_none=True)).decode()
-                        o = Outcome(o.job_id, o.token, ok=False, error=err, retryable=False)
-                    if o.ok:
-                        await self._scripts["complete"](
-                            [pk.job(o.job_id), pk.leases, pk.events],
-                            [pk.prefix, o.job_id, o.token, payload, cfg.retention_ms,
-                             pk.channel, cfg.timeline_maxlen],
-                            client=pipe,
-                        )
-                    else:
-                        await self._scripts["fail"](
-                            [pk.job(o.job_id), pk.leases, pk.delayed, pk.events],
-                            [pk.prefix, o.job_id, o.token, payload,
-                             1 if o.retryable else 0, random.random(), cfg.retention_ms,
-                             pk.channel, cfg.timeline_maxlen],
-                            client=pipe,
-                        )
-                    sent.append(i)
-                replies = await pipe.execute() if sent else []
-        for i, reply in zip(sent, replies):
-            code, status = int(reply[0]), str(reply[1])
-            job_id = outcomes[i].job_id
-            if code == OK:
-                verdicts[i] = Verdict(job_id, True, status)
-            elif code == MISSING:
-                verdicts[i] = Verdict(job_id, False, "", "not_found")
+        calls: list[tuple[str, list[str], list[Any]]] = []
+        for o in outcomes:
+            pk = self.keys.for_id(o.job_id)
+            try:
+                if o.ok:
+                    payload = self._dump(o.result, "result")
+                else:
+                    err = o.error or ErrorInfo(type="Error", message="unknown error")
+                    payload = self._dump(err.model_dump(exclude_none=True), "error")
+            except (PayloadTooLarge, ValidationFailed) as exc:
+                # The worker's result is unusable: fail the attempt with that reason.
+                err = ErrorInfo(type=type(exc).__name__, message=exc.message)
+                payload = orjson.dumps(err.model_dump(exclude_none=True)).decode()
+                o = Outcome(o.job_id, o.token, ok=False, error=err, retryable=False)
+            if o.ok:
+                calls.append(
+                    (
+                        "complete",
+                        [pk.job(o.job_id), pk.leases, pk.events],
+                        [
+                            pk.prefix,
+                            o.job_id,
+                            o.token,
+                            payload,
+                            cfg.retention_ms,
+                            pk.channel,
+                            cfg.timeline_maxlen,
+                        ],
+                    )
+                )
             else:
-                verdicts[i] = Verdict(job_id, False, status, "lease_not_held")
-        return [v for v in verdicts if v is not None]
+                calls.append(
+                    (
+                        "fail",
+                        [pk.job(o.job_id), pk.leases, pk.delayed, pk.events],
+                        [
+                            pk.prefix,
+                            o.job_id,
+                            o.token,
+                            payload,
+                            1 if o.retryable else 0,
+                            random.random(),
+                            cfg.retention_ms,
+                            pk.channel,
+                            cfg.timeline_maxlen,
+                        ],
+                    )
+                )
+        if not calls:
+            return []
+        with redis_errors():
+            replies = await self._pipelined(calls)
+        verdicts: list[Verdict] = []
+        for o, reply in zip(outcomes, replies, strict=True):
+            code, status = int(reply[0]), str(reply[1])
+            if code == OK:
+                verdicts.append(Verdict(o.job_id, True, status))
+            elif code == MISSING:
+                verdicts.append(Verdict(o.job_id, False, "", "not_found"))
+            else:
+                verdicts.append(Verdict(o.job_id, False, status, "lease_not_held"))
+        return verdicts
 
     async def release(self, job_id: str, token: str) -> str:
         """Hand a leased job back unfinished: ready again at once, attempt not counted."""
@@ -358,8 +414,14 @@ class QueueEngine:
         with redis_errors():
             code, status = await self._scripts["release"](
                 [pk.job(job_id), pk.leases, pk.events],
-                [pk.prefix, job_id, token, pk.channel, self.config.timeline_maxlen,
-                 self.config.retention_ms],
+                [
+                    pk.prefix,
+                    job_id,
+                    token,
+                    pk.channel,
+                    self.config.timeline_maxlen,
+                    self.config.retention_ms,
+                ],
             )
         self._raise_for(self._verdict(job_id, int(code), str(status)))
         return str(status)
@@ -380,8 +442,14 @@ class QueueEngine:
         with redis_errors():
             code, status = await self._scripts["cancel"](
                 [pk.job(job_id), pk.delayed, pk.events],
-                [pk.prefix, job_id, self.config.retention_ms, pk.channel,
-                 self.config.timeline_maxlen, error],
+                [
+                    pk.prefix,
+                    job_id,
+                    self.config.retention_ms,
+                    pk.channel,
+                    self.config.timeline_maxlen,
+                    error,
+                ],
             )
         if code == MISSING:
             raise NotFound(f"no job {job_id}", details={"id": job_id})
@@ -412,8 +480,14 @@ class QueueEngine:
             for pk in self.keys.all_partitions():
                 rows = await self._scripts["reap"](
                     [pk.leases, pk.delayed, pk.events],
-                    [pk.prefix, limit, random.random(), self.config.retention_ms,
-                     pk.channel, self.config.timeline_maxlen],
+                    [
+                        pk.prefix,
+                        limit,
+                        random.random(),
+                        self.config.retention_ms,
+                        pk.channel,
+                        self.config.timeline_maxlen,
+                    ],
                 )
                 reaped.extend((str(r[0]), str(r[1])) for r in rows)
         return reaped
@@ -429,10 +503,22 @@ class QueueEngine:
         with redis_errors():
             for pk in self.keys.all_partitions():
                 found, ids = await self._scripts["machine_dead"](
-                    [pk.machines, pk.machine_jobs(machine), pk.leases, pk.delayed,
-                     pk.events, pk.machine(machine)],
-                    [pk.prefix, machine, cutoff, self.config.retention_ms, pk.channel,
-                     self.config.timeline_maxlen],
+                    [
+                        pk.machines,
+                        pk.machine_jobs(machine),
+                        pk.leases,
+                        pk.delayed,
+                        pk.events,
+                        pk.machine(machine),
+                    ],
+                    [
+                        pk.prefix,
+                        machine,
+                        cutoff,
+                        self.config.retention_ms,
+                        pk.channel,
+                        self.config.timeline_maxlen,
+                    ],
                 )
                 declared = declared or int(found) == 1
                 released.extend(ids)
@@ -445,7 +531,8 @@ class QueueEngine:
         dead: dict[str, list[str]] = {}
         with redis_errors():
             for pk in self.keys.all_partitions():
-                for machine in await self.redis.zrange(pk.machines, "-inf", cutoff, byscore=True):
+                due = await self.redis.zrangebyscore(pk.machines, "-inf", cutoff)
+                for machine in due:
                     released = await self.machine_dead(machine, cutoff)
                     if released is not None:
                         dead[machine] = released
@@ -472,7 +559,7 @@ class QueueEngine:
     async def get_job(self, job_id: str) -> JobRecord:
         check_id(job_id, "id")
         with redis_errors():
-            data = await self.redis.hgetall(self.keys.for_id(job_id).job(job_id))
+            data = await self.redis.hgetall(self.keys.for_id(job_id).job(job_id))  # type: ignore[misc]
         if not data:
             raise NotFound(f"no job {job_id}", details={"id": job_id})
         return JobRecord.from_hash(data)
@@ -498,8 +585,13 @@ class QueueEngine:
         for pk in self.keys.all_partitions():
             with redis_errors():
                 ids = await self.redis.zrange(
-                    pk.jobs, "+inf" if before_ms is None else f"({before_ms}", "-inf",
-                    byscore=True, desc=True, offset=0, num=limit * 20,
+                    pk.jobs,
+                    "+inf" if before_ms is None else f"({before_ms}",  # type: ignore[arg-type]
+                    "-inf",  # type: ignore[arg-type]
+                    byscore=True,
+                    desc=True,
+                    offset=0,
+                    num=limit * 20,
                 )
             for record in await self.get_jobs(ids):
                 if record is None:
@@ -528,10 +620,10 @@ class QueueEngine:
             rows = await self.redis.zrange(pk0.machines, 0, -1, withscores=True)
             out: list[dict[str, Any]] = []
             for machine, seen in rows:
-                info = await self.redis.hgetall(pk0.machine(machine))
+                info = await self.redis.hgetall(pk0.machine(machine))  # type: ignore[misc]
                 held = 0
                 for pk in self.keys.all_partitions():
-                    held += await self.redis.scard(pk.machine_jobs(machine))
+                    held += await self.redis.scard(pk.machine_jobs(machine))  # type: ignore[misc]
                 out.append(
                     {
                         "id": machine,

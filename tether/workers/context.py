@@ -16,9 +16,10 @@ run when an activation suspends.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import random
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -26,6 +27,7 @@ from typing import Any, Protocol
 import orjson
 
 from tether._client_http import dumps
+from tether.errors import InvalidTransition, LeaseNotHeld, NotFound
 from tether.queue.runs import ActivationState, ChildSpec, Wait
 
 
@@ -86,6 +88,16 @@ class Suspend(BaseException):
 class Abandon(BaseException):
     """The control plane refused a write: this activation is stale (another took over)
     or the run ended (cancelled, timed out). Stop quietly; nothing more is ours."""
+
+
+@contextlib.contextmanager
+def refusals() -> Iterator[None]:
+    """The control plane refusing a write (stale activation, finished run, unknown run)
+    ends the activation quietly: it becomes ``Abandon``."""
+    try:
+        yield
+    except (LeaseNotHeld, InvalidTransition, NotFound) as exc:
+        raise Abandon(exc.message) from exc
 
 
 @dataclass(frozen=True, slots=True)

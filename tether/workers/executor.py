@@ -121,7 +121,9 @@ class Executor:
         return max(0, self.max_jobs - len(self.running))
 
     async def wait_for_room(self) -> None:
-        await self._room.wait()
+        while self.capacity <= 0:
+            self._room.clear()
+            await self._room.wait()
 
     def start(self, job: LeasedJob) -> None:
         old = self.running.pop(job.id, None)
@@ -220,7 +222,8 @@ class Executor:
                 rec.bucket.discard(rec)
             if self.running.get(rec.job.id) is rec:
                 del self.running[rec.job.id]
-            self._room.set()
+            if len(self.running) < self.max_jobs:
+                self._room.set()
             if not self.running:
                 self._idle.set()
 

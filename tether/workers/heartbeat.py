@@ -87,6 +87,10 @@ class Heartbeat:
         for job_id in reply.cancel:
             if self.executor.stop_job(job_id, Stop.CANCEL):
                 log.info("job %s: cancelled at the API's request", job_id)
+        if reply.lost:
+            # Leases lost wholesale usually mean the API presumed this machine dead and
+            # forgot its registration: give it again with the next beat.
+            self._registered_at = None
         for job_id in reply.lost:
             dropped = self.results.drop(job_id)
             if self.executor.stop_job(job_id, Stop.LOST) or dropped:

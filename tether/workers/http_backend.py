@@ -18,10 +18,9 @@ from typing import Any
 import orjson
 
 from tether._client_http import HttpSession, dumps
-from tether.errors import InvalidTransition, LeaseNotHeld, NotFound
 from tether.protocol import LeasedJob
 from tether.queue.runs import ActivationState, ChildSpec, Wait
-from tether.workers.context import Abandon
+from tether.workers.context import refusals
 from tether.workers.transport import retrying
 
 # POST (path, JSON body) -> raw JSON answer: FastHttp.post, or an httpx session's.
@@ -48,13 +47,11 @@ class HttpBackend:
         body["job"] = self.job.id
         body["token"] = self.job.token
         payload = dumps(body)
-        try:
+        with refusals():
             raw = await retrying(
                 lambda: self.post(f"{self._base}/{path}", payload),
                 what=f"run {self.run_id} {path}",
             )
-        except (LeaseNotHeld, InvalidTransition, NotFound) as exc:
-            raise Abandon(exc.message) from exc
         return orjson.loads(raw)
 
     async def begin(self, *, max_attempts: int, timeout_ms: int | None) -> ActivationState:

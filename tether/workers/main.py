@@ -7,14 +7,18 @@ a dict of settings, or a ``WorkerConfig``; ``url`` (default: the settings'
 ``tether_url``, else ``$TETHER_URL``, else ``http://127.0.0.1:8000``) and ``machine_id``
 override the settings. Blocks until the worker stops: the first SIGTERM or SIGINT stops it
 gracefully (see ``tether.workers.worker``), a second one skips the grace period. Bad
-settings raise ``tether.errors.ConfigurationError`` before anything starts.
+settings raise ``tether.errors.ConfigurationError`` before anything starts. A sync job
+still running in its thread after the stop does not keep the process alive.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
+import threading
+import time
 from typing import Any
 
 from tether.workers.settings import WorkerConfig
@@ -36,6 +40,17 @@ def run_worker(
         )
     worker = Worker(settings, url=url, machine_id=machine_id)
     asyncio.run(_serve(worker))
+    deadline = time.monotonic() + 1.0  # idle pool threads exit at once; give them that
+    for thread in threading.enumerate():
+        if thread.name.startswith("tether-job"):
+            thread.join(max(0.0, deadline - time.monotonic()))
+    stuck = [t for t in threading.enumerate() if t.name.startswith("tether-job")]
+    if stuck:
+        # Sync jobs that ignored their timeout or the shutdown: their jobs are released
+        # or reported already, and Python would wait for the threads at exit forever.
+        log.warning("%d job threads still running; exiting without them", len(stuck))
+        logging.shutdown()
+        os._exit(0)
 
 
 async def _serve(worker: Worker) -> None:

@@ -10,8 +10,10 @@ A handler that raises fails the attempt; an exception whose ``retryable`` attrib
 False (``tether.workers.NonRetryable``, ``InputError``) fails the job without retries.
 
 Workflows listed in ``WorkerSettings.workflows`` are registered by
-``tether.workers.workflow.register_workflows(registry, workflows, config)``, which the
-workflow engine provides; it calls ``add_handler`` once per workflow version.
+``tether.workers.workflow.register_workflows(registry, workflows, worker)`` (``worker``
+is the ``Worker``: its ``config``, ``machine_id``, ``ctx`` and, once running,
+``session``), which the workflow engine provides; it calls ``add_handler`` once per
+workflow version.
 """
 
 from __future__ import annotations
@@ -170,5 +172,6 @@ class Registry:
         return len(self._entries)
 
 
-# The workflow engine's hook, as ``tether.workers.workflow`` provides it.
+# The workflow engine's hook, as ``tether.workers.workflow`` provides it (the last
+# argument is the ``Worker``).
 RegisterWorkflows = Callable[[Registry, list[Any], Any], None]

@@ -10,7 +10,7 @@
         max_tries = 5             # attempts, for functions without their own
         ctx = {}                  # copied into every job's ctx
         tether_url = None         # default: $TETHER_URL, else http://127.0.0.1:8000
-        machine_id = None         # default: <hostname>-<pid>-<random>
+        machine_id = None         # default: $TETHER_MACHINE_ID, else <hostname>-<pid>-<rand>
         shutdown_grace = 10       # seconds in-flight jobs get to finish on SIGTERM
         poll_wait = 20            # seconds a long poll waits for work
 
@@ -39,7 +39,10 @@ Hook = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 def default_machine_id() -> str:
-    """``<hostname>-<pid>-<random>``: unique per process, readable in listings."""
+    """``$TETHER_MACHINE_ID``, else ``<hostname>-<pid>-<random>``: unique per process,
+    readable in listings."""
+    if env := os.environ.get("TETHER_MACHINE_ID"):
+        return env
     host = re.sub(r"[^A-Za-z0-9_.\-]", "-", socket.gethostname())[:100] or "host"
     return f"{host}-{os.getpid()}-{secrets.token_hex(3)}"
 

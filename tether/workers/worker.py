@@ -130,9 +130,11 @@ class Worker:
 
     async def run(self) -> None:
         config = self.config
-        self.session = session = HttpSession(config.tether_url, max_connections=16)
+        # The machine endpoints get a pool of their own, so jobs waiting on results
+        # through ctx["client"] can never hold up this machine's polls and reports.
+        self.session = session = HttpSession(config.tether_url, max_connections=config.max_jobs + 8)
         transport = MachineTransport(session, self.machine_id)
-        client = AsyncClient._over(session)
+        client = AsyncClient(config.tether_url)
         self.ctx["client"] = client
         self.results = results = ResultBatcher(transport)
         self.executor = executor = Executor(
@@ -186,6 +188,7 @@ class Worker:
                 if config.on_shutdown is not None:
                     await config.on_shutdown(self.ctx)
             finally:
+                await client.aclose()
                 await session.aclose()
                 self.threads.shutdown(wait=False, cancel_futures=True)
                 self.stopped.set()
@@ -209,8 +212,7 @@ class Worker:
         assert self.executor is not None and self.results is not None
         heartbeat_task, poll_task = tasks
         poll_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await poll_task
+        await asyncio.gather(poll_task, return_exceptions=True)
         executor = self.executor
         if executor.running and not self._force.is_set():
             log.info(

@@ -29,10 +29,6 @@ import orjson
 
 from tether.errors import (
     ConfigurationError,
-    InvalidTransition,
-    LeaseNotHeld,
-    NotFound,
-    TetherError,
 )
 from tether.protocol import FunctionSpec, LeasedJob
 from tether.queue.engine import NAME_PATTERN
@@ -50,6 +46,7 @@ from tether.workers.context import (
     RunBackend,
     Suspend,
     WorkflowContext,
+    refusals,
 )
 from tether.workers.executor import error_info
 from tether.workers.registry import Registry
@@ -113,10 +110,6 @@ def workflow(
 # -- backends ----------------------------------------------------------------------------
 
 
-def _refused(exc: TetherError) -> Abandon:
-    return Abandon(exc.message)
-
-
 class EngineBackend:
     """Reports straight to a ``RunEngine`` (in-process tests, benchmarks)."""
 
@@ -126,7 +119,7 @@ class EngineBackend:
         self.run_id = job.parent or ""
 
     async def begin(self, *, max_attempts: int, timeout_ms: int | None) -> ActivationState:
-        try:
+        with refusals():
             return await self.runs.begin(
                 self.run_id,
                 self.job.id,
@@ -134,24 +127,18 @@ class EngineBackend:
                 max_attempts=max_attempts,
                 timeout_ms=timeout_ms,
             )
-        except (LeaseNotHeld, InvalidTransition, NotFound) as exc:
-            raise _refused(exc) from exc
 
     async def record_step(
         self, position: int, record: dict[str, Any], logs: list[dict[str, Any]]
     ) -> None:
-        try:
+        with refusals():
             await self.runs.record_step(
                 self.run_id, self.job.id, self.job.token, position, record, logs
             )
-        except (LeaseNotHeld, InvalidTransition, NotFound) as exc:
-            raise _refused(exc) from exc
 
     async def complete(self, result: Any, logs: list[dict[str, Any]]) -> str:
-        try:
+        with refusals():
             return await self.runs.complete(self.run_id, self.job.id, self.job.token, result, logs)
-        except (LeaseNotHeld, InvalidTransition, NotFound) as exc:
-            raise _refused(exc) from exc
 
     async def fail(
         self,
@@ -161,7 +148,7 @@ class EngineBackend:
         retryable: bool,
         logs: list[dict[str, Any]],
     ) -> str:
-        try:
+        with refusals():
             return await self.runs.fail(
                 self.run_id,
                 self.job.id,
@@ -171,18 +158,14 @@ class EngineBackend:
                 retryable=retryable,
                 logs=logs,
             )
-        except (LeaseNotHeld, InvalidTransition, NotFound) as exc:
-            raise _refused(exc) from exc
 
     async def suspend(
         self, wait: Wait, children: Sequence[ChildSpec], logs: list[dict[str, Any]]
     ) -> str:
-        try:
+        with refusals():
             return await self.runs.suspend(
                 self.run_id, self.job.id, self.job.token, wait, children, logs
             )
-        except (LeaseNotHeld, InvalidTransition, NotFound) as exc:
-            raise _refused(exc) from exc
 
 
 # -- running one activation --------------------------------------------------------------

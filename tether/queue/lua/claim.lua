@@ -24,15 +24,20 @@ local claimed = {}
 
 for i = 4, #KEYS do
   while #claimed < want do
-    local entries = redis.call('XRANGE', KEYS[i], '-', '+', 'COUNT', want - #claimed)
+    -- At most 1000 a round, so the ids fit in one unpack() for XDEL.
+    local entries = redis.call('XRANGE', KEYS[i], '-', '+', 'COUNT',
+                               math.min(want - #claimed, 1000))
     if #entries == 0 then break end
+    local ids = {}
+    for n, entry in ipairs(entries) do ids[n] = entry[1] end
+    redis.call('XDEL', KEYS[i], unpack(ids))
     for _, entry in ipairs(entries) do
-      redis.call('XDEL', KEYS[i], entry[1])
       local jobId = entry[2][2]
       local jobKey = job_key(p, jobId)
       local job = redis.call('HMGET', jobKey, 'status', 'fn', 'input', 'attempt',
                              'max_attempts', 'timeout_ms', 'parent')
-      -- A cancelled (or expired) job leaves its stream entry behind; skip it here.
+      -- Cancel deletes its job's entry; an entry whose job is not queued anyway (its
+      -- record deleted by hand, say) is dropped here.
       if job[1] == 'queued' then
         local attempt = tonumber(job[4]) + 1
         local token = redis.call('INCR', tokenKey)
@@ -48,8 +53,8 @@ for i = 4, #KEYS do
           'lease_until', leaseUntil, 'deadline', deadline)
         redis.call('ZADD', leasesKey, leaseUntil, jobId)
         redis.call('SADD', machineJobsKey, jobId)
-        timeline(p, jobKey, jobId, maxlen, now, 'claimed', 'queued',
-                 'machine', machine, 'attempt', attempt, 'token', token)
+        timeline_to(p, job[7] or jobId, jobId, maxlen, now, 'claimed', 'queued',
+                    'machine', machine, 'attempt', attempt, 'token', token)
         claimed[#claimed + 1] = {jobId, job[2], job[3], attempt, tonumber(job[5]),
                                  token, timeoutMs, job[7] or ''}
       end

@@ -17,14 +17,14 @@
 --@include finish_job
 local jobKey, leasesKey, eventsKey = KEYS[1], KEYS[2], KEYS[3]
 local p, jobId, token = ARGV[1], ARGV[2], ARGV[3]
-local job = redis.call('HMGET', jobKey, 'status', 'token', 'attempt')
+local job = redis.call('HMGET', jobKey, 'status', 'token', 'attempt', 'machine', 'parent')
 if not job[1] then return {-1, ''} end
 if job[1] ~= 'running' or job[2] ~= token then return {-2, job[1]} end
 
 local now = now_ms()
-drop_lease(p, leasesKey, jobKey, jobId)
-timeline(p, jobKey, jobId, tonumber(ARGV[7]), now, 'completed', 'running',
-         'attempt', job[3])
+drop_lease_of(p, leasesKey, jobKey, jobId, job[4])
+timeline_to(p, job[5] or jobId, jobId, tonumber(ARGV[7]), now, 'completed', 'running',
+            'attempt', job[3])
 finish_job(p, jobKey, eventsKey, jobId, 'completed', now, tonumber(ARGV[5]), ARGV[6],
            {'result', ARGV[4]})
 return {1, 'completed'}

@@ -62,7 +62,9 @@ if useIdem then
   redis.call('SET', idemKey, jobId, 'PX', retentionMs)
 end
 redis.call('ZADD', indexKey, now, jobId)
-timeline(p, jobKey, jobId, maxlen, now, 'enqueued', '', 'status', status)
+local owner = jobId
+if ARGV[12] ~= '' then owner = ARGV[12] end
+timeline_to(p, owner, jobId, maxlen, now, 'enqueued', '', 'status', status)
 if status == 'queued' then
   redis.call('PUBLISH', channel, 'q:' .. fn)
 end

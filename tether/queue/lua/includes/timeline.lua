@@ -1,8 +1,14 @@
 --@include keys
 -- Append one event to the timeline of a job, or of its run when it has one.
 -- The history is a by-product of the transitions, never a second write path.
-local function timeline(p, jobKey, jobId, maxlen, now, event, prev, ...)
-  local owner = redis.call('HGET', jobKey, 'parent') or jobId
+-- `timeline_to` is for callers that already know the owner (the run, else the job):
+-- it saves the HGET of the parent on the hot paths (enqueue, claim, complete).
+local function timeline_to(p, owner, jobId, maxlen, now, event, prev, ...)
   redis.call('XADD', timeline_key(p, owner), 'MAXLEN', '~', maxlen, '*',
     'event', event, 'job', jobId, 'prev', prev, 'at', now, ...)
+end
+
+local function timeline(p, jobKey, jobId, maxlen, now, event, prev, ...)
+  local owner = redis.call('HGET', jobKey, 'parent') or jobId
+  timeline_to(p, owner, jobId, maxlen, now, event, prev, ...)
 end

@@ -1,0 +1,228 @@
+"""Queue engine throughput next to what Redis itself does on the same server.
+
+    .venv/bin/python bench/queue_engine.py [--jobs 20000] [--batch 500] [--runs 5]
+
+Starts its own Redis server (the same binary the tests use, AOF on with everysec, as in
+production) on a free port in a temp folder — never 6379 — and prints:
+
+1. engine throughput, jobs/s for the full life of a job (enqueue + claim + complete):
+   batched (enqueue_many of B, claim B, report B) and one by one (one job at a time, one
+   client, each call awaited), median of several runs;
+2. where the server's time goes: Redis's own microseconds per call of each script (from
+   INFO commandstats, reset before each phase), and the SLOWLOG's slowest entries;
+3. ``redis-benchmark`` (shipped next to redis-server) on the same server, for SET, LPUSH,
+   XADD and EVALSHA of a trivial script, unpipelined and pipelined (-P 100); the column
+   is skipped when the binary is missing;
+4. memory per finished job (INFO used_memory before and after N completed jobs, retained
+   for the default 7 days), and per queued job.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from redis.asyncio import Redis
+
+from tether.queue.config import QueueConfig
+from tether.queue.engine import EnqueueRequest, QueueEngine
+from tether.queue.keys import Keys
+from tether.queue.records import Outcome
+from tether.redis_server import RedisServer, find_server_binary
+
+
+def fresh_engine(redis: Redis) -> QueueEngine:
+    return QueueEngine(redis, QueueConfig(keys=Keys(prefix=f"b{uuid.uuid4().hex[:8]}")))
+
+
+async def batched(redis: Redis, jobs: int, batch: int) -> float:
+    """jobs/s: enqueue_many(batch) -> claim(batch) -> report(batch), until ``jobs`` done."""
+    engine = fresh_engine(redis)
+    started = time.perf_counter()
+    done = 0
+    while done < jobs:
+        await engine.enqueue_many([EnqueueRequest("noop", i) for i in range(batch)])
+        claimed = await engine.claim("m1", ["noop"], batch)
+        verdicts = await engine.report(
+            [Outcome(job.id, job.token, ok=True, result=None) for job in claimed]
+        )
+        assert all(v.accepted for v in verdicts)
+        done += len(claimed)
+    return done / (time.perf_counter() - started)
+
+
+async def one_by_one(redis: Redis, jobs: int) -> float:
+    """jobs/s: enqueue -> claim 1 -> complete, each awaited before the next."""
+    engine = fresh_engine(redis)
+    started = time.perf_counter()
+    for i in range(jobs):
+        await engine.enqueue("noop", i)
+        (job,) = await engine.claim("m1", ["noop"], 1)
+        await engine.complete(job.id, job.token, None)
+    return jobs / (time.perf_counter() - started)
+
+
+async def median_of(runs: int, make: Callable[[], Awaitable[float]]) -> float:
+    return statistics.median([await make() for _ in range(runs)])
+
+
+async def script_costs(redis: Redis, jobs: int, batch: int) -> dict[str, float]:
+    """Redis-side microseconds per call of each phase's script (INFO commandstats)."""
+    engine = fresh_engine(redis)
+    costs: dict[str, float] = {}
+
+    async def measure(name: str, work: Callable[[], Awaitable[object]]) -> None:
+        await redis.config_resetstat()
+        await work()
+        stats = await redis.info("commandstats")
+        evalsha = stats.get("cmdstat_evalsha", {})
+        costs[name] = float(evalsha.get("usec_per_call", 0.0))
+
+    claimed: list[object] = []
+
+    async def enqueue() -> None:
+        for _ in range(jobs // batch):
+            await engine.enqueue_many([EnqueueRequest("noop", i) for i in range(batch)])
+
+    async def claim() -> None:
+        for _ in range(jobs // batch):
+            claimed.extend(await engine.claim("m1", ["noop"], batch))
+
+    async def complete() -> None:
+        outcomes = [Outcome(j.id, j.token, ok=True) for j in claimed]  # type: ignore[attr-defined]
+        for i in range(0, len(outcomes), batch):
+            await engine.report(outcomes[i : i + batch])
+
+    await measure("enqueue (per job)", enqueue)
+    await measure("claim (per call of up to B jobs)", claim)
+    costs["claim (per job)"] = costs["claim (per call of up to B jobs)"] / batch
+    await measure("complete (per job)", complete)
+    return costs
+
+
+async def memory_per_job(redis: Redis, jobs: int, batch: int) -> tuple[float, float]:
+    """Bytes of Redis memory per queued job and per finished (retained) job."""
+    engine = fresh_engine(redis)
+
+    async def used() -> int:
+        return int((await redis.info("memory"))["used_memory"])
+
+    before = await used()
+    for _ in range(jobs // batch):
+        await engine.enqueue_many([EnqueueRequest("noop", {"n": i}) for i in range(batch)])
+    queued = (await used() - before) / jobs
+    for _ in range(jobs // batch):
+        claimed = await engine.claim("m1", ["noop"], batch)
+        await engine.report([Outcome(j.id, j.token, ok=True, result={"ok": True}) for j in claimed])
+    finished = (await used() - before) / jobs
+    return queued, finished
+
+
+def redis_benchmark(port: int, requests: int, sha: str) -> dict[str, tuple[float, float]] | None:
+    """ops/s of plain commands: (unpipelined, 50 clients) and (-P 100)."""
+    binary = shutil.which("redis-benchmark") or str(
+        find_server_binary().with_name("redis-benchmark")
+    )
+    if not Path(binary).exists():
+        return None
+    commands = {
+        "SET": ["SET", "bench:k", "v"],
+        "LPUSH": ["LPUSH", "bench:l", "v"],
+        "XADD": ["XADD", "bench:s", "MAXLEN", "~", "10000", "*", "f", "v"],
+        "EVALSHA (return 1)": ["EVALSHA", sha, "0"],
+    }
+    results: dict[str, tuple[float, float]] = {}
+    for name, command in commands.items():
+        rates = []
+        for pipeline in ("1", "100"):
+            out = subprocess.run(
+                [binary, "-p", str(port), "-n", str(requests), "-P", pipeline, "-q", *command],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+            # "<cmd>: 123456.79 requests per second, p50=..." (the last \r-separated line)
+            found = re.findall(r"([\d.]+) requests per second", out)
+            rates.append(float(found[-1]))
+        results[name] = (rates[0], rates[1])
+    return results
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--jobs", type=int, default=10_000, help="jobs per batched run")
+    parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--single", type=int, default=1_000, help="jobs per one-by-one run")
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        server = RedisServer(Path(tmp), appendonly=True, appendfsync="everysec").start()
+        redis = Redis.from_url(server.url, decode_responses=True)
+        try:
+            version = (await redis.info("server")).get("redis_version")
+            print(f"server: {server.binary} {version}, AOF everysec, port {server.port}")
+            await one_by_one(redis, 200)  # warm up: scripts loaded, connections open
+            batch_rate = await median_of(args.runs, lambda: batched(redis, args.jobs, args.batch))
+            single_rate = await median_of(args.runs, lambda: one_by_one(redis, args.single))
+            costs = await script_costs(redis, args.jobs, args.batch)
+            await redis.slowlog_reset()
+            await redis.config_set("slowlog-log-slower-than", 1000)
+            await batched(redis, args.jobs, args.batch)
+            slow = await redis.slowlog_get(5)
+            queued, finished = await memory_per_job(redis, args.jobs, args.batch)
+            sha = await redis.script_load("return 1")
+            plain = redis_benchmark(server.port, 200_000, sha)
+        finally:
+            await redis.aclose()
+            server.stop()
+
+    print()
+    print(f"| engine, jobs/s (enqueue + claim + complete) | median of {args.runs} |")
+    print("|---|---:|")
+    print(
+        f"| batched: enqueue_many {args.batch}, claim {args.batch}, report {args.batch} "
+        f"| {batch_rate:,.0f} |"
+    )
+    print(f"| one by one: enqueue, claim 1, complete (1 client) | {single_rate:,.0f} |")
+    print()
+    print("| Redis-side cost (INFO commandstats) | µs |")
+    print("|---|---:|")
+    for name, usec in costs.items():
+        print(f"| {name} | {usec:.1f} |")
+    total = costs["enqueue (per job)"] + costs["claim (per job)"] + costs["complete (per job)"]
+    print(
+        f"| all three, per job | {total:.1f} (server-bound ceiling ≈ {1e6 / total:,.0f} jobs/s) |"
+    )
+    print()
+    print(
+        "SLOWLOG (> 1 ms) during a batched run:",
+        [(e["duration"], " ".join(str(a) for a in e["command"].split()[:2])) for e in slow]
+        or "empty",
+    )
+    print()
+    if plain is None:
+        print("redis-benchmark: not found next to the server binary, column skipped")
+    else:
+        print("| redis-benchmark, same server | ops/s, 50 clients | ops/s, -P 100 |")
+        print("|---|---:|---:|")
+        for name, (single, piped) in plain.items():
+            print(f"| {name} | {single:,.0f} | {piped:,.0f} |")
+    print()
+    print("| memory | bytes per job |")
+    print("|---|---:|")
+    print(f"| queued (hash + stream entry + timeline + index) | {queued:,.0f} |")
+    print(f"| finished, retained 7 days (result, timeline, index) | {finished:,.0f} |")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
