@@ -25,6 +25,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -37,6 +38,7 @@ from pathlib import Path
 import httpx
 from redis.asyncio import Redis
 
+from tether.dev import die_with_parent
 from tether.queue.keys import Keys
 from tether.redis_server import RedisServer, free_port
 
@@ -85,6 +87,7 @@ class Procs:
                 stderr=subprocess.STDOUT,
                 cwd=ROOT,
                 start_new_session=True,
+                preexec_fn=die_with_parent,
             )
         self.procs.append((name, proc))
         return proc
@@ -136,10 +139,17 @@ async def wait_until(check: Callable[[], Awaitable[bool]], timeout: float, what:
         await asyncio.sleep(0.05)
 
 
-async def wait_all_done(ids: list[str], done: Callable[[list[str]], Awaitable[int]]) -> None:
+async def wait_all_done(
+    ids: list[str], done: Callable[[list[str]], Awaitable[int]], timeout: float = 120
+) -> None:
     """Jobs finish roughly in order: check a window from the first unfinished one."""
     start = 0
+    deadline = time.monotonic() + timeout
     while start < len(ids):
+        if time.monotonic() > deadline:
+            raise TimeoutError(
+                f"{len(ids) - start} of {len(ids)} jobs unfinished after {timeout} s"
+            )
         window = ids[start : start + 500]
         finished = await done(window)
         start += finished if finished == len(window) else 0
@@ -256,7 +266,7 @@ async def bench_arq(args: argparse.Namespace, redis_url: str, logs: Path) -> Fig
 
 async def bench_saq(args: argparse.Namespace, redis_url: str, logs: Path) -> Figures:
     from saq import Queue
-    from saq.job import TERMINAL_STATUSES
+    from saq.job import TERMINAL_STATUSES, Status
 
     figures = Figures()
     env = child_env(redis_url, args.max_jobs)
@@ -268,7 +278,10 @@ async def bench_saq(args: argparse.Namespace, redis_url: str, logs: Path) -> Fig
 
         async def done(window: list[str]) -> int:
             jobs = await queue.jobs(window)
-            return sum(1 for job in jobs if job is not None and job.status in TERMINAL_STATUSES)
+            # Under load saq's sweeper may mark a job "aborting": it never runs again, so it
+            # counts as ended here (not as completed), or the wait would never end.
+            ended = {*TERMINAL_STATUSES, Status.ABORTING}
+            return sum(1 for job in jobs if job is not None and job.status in ended)
 
         async def throughput(n: int) -> float:
             started = time.perf_counter()
@@ -355,5 +368,10 @@ async def main() -> None:
     print(table(results))
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)  # unwinds: children stopped, Redis stopped
+
+
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     asyncio.run(main())

@@ -43,9 +43,9 @@ def examples_root() -> Path:
     return Path(__file__).resolve().parent.parent
 
 
-def _die_with_parent() -> None:
-    # Linux: children get SIGTERM if `tether dev` itself is killed, so a kill -9 of dev
-    # does not leave an API or a worker running on its own.
+def die_with_parent() -> None:
+    """``preexec_fn`` for children: on Linux they get SIGTERM when their parent dies, so
+    a kill -9 of `tether dev` (or of a benchmark) leaves no API or worker behind."""
     if sys.platform.startswith("linux"):
         with contextlib.suppress(Exception):
             ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
@@ -71,7 +71,7 @@ class Child:
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C reaches dev only; dev stops them in order
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
         self.pump = asyncio.create_task(self._pump(out))
 

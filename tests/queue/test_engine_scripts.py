@@ -52,7 +52,8 @@ async def test_lua_key_helpers_match_the_python_key_builder(redis: Redis, keys: 
     pk = keys.partition(0)
     source = (LUA_DIR / "includes" / "keys.lua").read_text() + (
         "\nreturn {job_key(ARGV[1], 'j'), queue_key(ARGV[1], 'f'), timeline_key(ARGV[1], 'j'),"
-        " machine_jobs_key(ARGV[1], 'm'), cancels_key(ARGV[1], 'm')}"
+        " machine_jobs_key(ARGV[1], 'm'), cancels_key(ARGV[1], 'm'),"
+        " idempotency_key(ARGV[1], 'k')}"
     )
 
     built = await redis.eval(source, 0, pk.prefix)  # type: ignore[misc]
@@ -63,6 +64,7 @@ async def test_lua_key_helpers_match_the_python_key_builder(redis: Redis, keys: 
         pk.timeline("j"),
         pk.machine_jobs("m"),
         pk.cancels("m"),
+        pk.idempotency("k"),
     ]
 
 

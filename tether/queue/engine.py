@@ -114,7 +114,8 @@ class QueueEngine:
             )
         return data.decode()
 
-    def _enqueue_args(self, req: EnqueueRequest) -> tuple[list[str], list[Any], str]:
+    def _enqueue_args(self, req: EnqueueRequest) -> tuple[str, list[Any]]:
+        """Validate a request; returns its job id and its group of enqueue.lua ARGV."""
         check_name(req.function, "function")
         if req.parent is not None:
             check_id(req.parent, "parent")
@@ -143,32 +144,17 @@ class QueueEngine:
             )
         if timeout_ms < 0:
             raise ValidationFailed("timeout must not be negative", details={"field": "timeout"})
-        pk = self.keys.for_id(job_id)
-        idem = req.idempotency_key
-        keys = [
-            pk.job(job_id),
-            pk.ready(req.function),
-            pk.delayed,
-            pk.idempotency(idem) if idem else pk.idempotency(""),
-            pk.jobs,
-        ]
-        args: list[Any] = [
-            pk.prefix,
+        group: list[Any] = [
             job_id,
             req.function,
             self._dump(req.input, "input"),
             max_attempts,
             timeout_ms,
             req.delay_ms,
-            self.config.backoff_ms,
-            self.config.backoff_max_ms,
-            1 if idem else 0,
-            self.config.retention_ms,
+            req.idempotency_key or "",
             req.parent or "",
-            pk.channel,
-            self.config.timeline_maxlen,
         ]
-        return keys, args, job_id
+        return job_id, group
 
     @staticmethod
     def _enqueued(reply: list[Any], function: str) -> Enqueued:
@@ -224,12 +210,43 @@ class QueueEngine:
 
     async def enqueue_many(self, requests: Sequence[EnqueueRequest]) -> list[Enqueued]:
         """Enqueue several jobs in one round trip; each enqueue is atomic on its own."""
-        prepared = [self._enqueue_args(r) for r in requests]
+        cfg = self.config
+        calls: list[tuple[str, list[str], list[Any]]] = []
+        answers: list[list[int]] = []  # which requests each call answers
+        by_partition: dict[int, int] = {}  # partition -> its call
+        for index, request in enumerate(requests):
+            job_id, group = self._enqueue_args(request)
+            partition = self.keys.partition_of(job_id)
+            if partition not in by_partition:
+                pk = self.keys.partition(partition)
+                by_partition[partition] = len(calls)
+                calls.append(
+                    (
+                        "enqueue",
+                        [pk.delayed, pk.jobs],
+                        [
+                            pk.prefix,
+                            cfg.backoff_ms,
+                            cfg.backoff_max_ms,
+                            cfg.retention_ms,
+                            pk.channel,
+                            cfg.timeline_maxlen,
+                        ],
+                    )
+                )
+                answers.append([])
+            call = by_partition[partition]
+            calls[call][2].extend(group)
+            answers[call].append(index)
+        if not calls:
+            return []
         with redis_errors():
-            replies = await self._pipelined([("enqueue", keys, args) for keys, args, _ in prepared])
-        return [
-            self._enqueued(reply, r.function) for reply, r in zip(replies, requests, strict=True)
-        ]
+            replies = await self._pipelined(calls)
+        results: list[Enqueued | None] = [None] * len(requests)
+        for call, rows in enumerate(replies):
+            for index, row in zip(answers[call], rows, strict=True):
+                results[index] = self._enqueued(row, requests[index].function)
+        return [r for r in results if r is not None]
 
     async def claim(self, machine: str, functions: Sequence[str], count: int) -> list[ClaimedJob]:
         """Lease up to ``count`` ready jobs of ``functions`` to ``machine``."""
@@ -346,8 +363,13 @@ class QueueEngine:
         terms: a stale token rejects that item only."""
         cfg = self.config
         calls: list[tuple[str, list[str], list[Any]]] = []
-        for o in outcomes:
-            pk = self.keys.for_id(o.job_id)
+        # Which outcomes each call answers: a batch of results per partition, one call
+        # per failure (failures are rare; results are the hot path).
+        answers: list[list[int]] = []
+        completions: dict[int, tuple[int, list[Any]]] = {}  # partition -> (call, ARGV)
+        for index, o in enumerate(outcomes):
+            partition = self.keys.partition_of(o.job_id)
+            pk = self.keys.partition(partition)
             try:
                 if o.ok:
                     payload = self._dump(o.result, "result")
@@ -360,21 +382,14 @@ class QueueEngine:
                 payload = orjson.dumps(err.model_dump(exclude_none=True)).decode()
                 o = Outcome(o.job_id, o.token, ok=False, error=err, retryable=False)
             if o.ok:
-                calls.append(
-                    (
-                        "complete",
-                        [pk.job(o.job_id), pk.leases, pk.events],
-                        [
-                            pk.prefix,
-                            o.job_id,
-                            o.token,
-                            payload,
-                            cfg.retention_ms,
-                            pk.channel,
-                            cfg.timeline_maxlen,
-                        ],
-                    )
-                )
+                if partition not in completions:
+                    args = [pk.prefix, cfg.retention_ms, pk.channel, cfg.timeline_maxlen]
+                    completions[partition] = (len(calls), args)
+                    calls.append(("complete", [pk.leases, pk.events], args))
+                    answers.append([])
+                call, args = completions[partition]
+                args.extend((o.job_id, o.token, payload))
+                answers[call].append(index)
             else:
                 calls.append(
                     (
@@ -393,20 +408,18 @@ class QueueEngine:
                         ],
                     )
                 )
+                answers.append([index])
         if not calls:
             return []
         with redis_errors():
             replies = await self._pipelined(calls)
-        verdicts: list[Verdict] = []
-        for o, reply in zip(outcomes, replies, strict=True):
-            code, status = int(reply[0]), str(reply[1])
-            if code == OK:
-                verdicts.append(Verdict(o.job_id, True, status))
-            elif code == MISSING:
-                verdicts.append(Verdict(o.job_id, False, "", "not_found"))
-            else:
-                verdicts.append(Verdict(o.job_id, False, status, "lease_not_held"))
-        return verdicts
+        verdicts: list[Verdict | None] = [None] * len(outcomes)
+        for call, reply in enumerate(replies):
+            rows = reply if calls[call][0] == "complete" else [reply]
+            for index, row in zip(answers[call], rows, strict=True):
+                job_id = outcomes[index].job_id
+                verdicts[index] = self._verdict(job_id, int(row[0]), str(row[1]))
+        return [v for v in verdicts if v is not None]
 
     async def release(self, job_id: str, token: str) -> str:
         """Hand a leased job back unfinished: ready again at once, attempt not counted."""

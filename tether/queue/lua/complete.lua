@@ -1,12 +1,16 @@
---[[ complete: commit a job's result, if and only if the caller holds its lease.
-  A stale or unknown fencing token changes nothing.
+--[[ complete: commit the results of one or more jobs of one partition, each if and only
+  if the caller holds its lease. A stale or unknown fencing token changes nothing for
+  that job; every job of the batch is judged on its own.
 
-  KEYS[1] job hash      {t:p}:job:<id>
-  KEYS[2] leases zset   {t:p}:leases
-  KEYS[3] events stream {t:p}:events   (the orchestrator's)
-  ARGV[1] partition prefix  ARGV[2] job id  ARGV[3] fencing token  ARGV[4] result (JSON)
-  ARGV[5] retention ms      ARGV[6] notify channel  ARGV[7] timeline maxlen
-  Returns {1, 'completed'}
+  KEYS[1] leases zset   {t:p}:leases
+  KEYS[2] events stream {t:p}:events   (the orchestrator's)
+  ARGV[1] partition prefix  ARGV[2] retention ms  ARGV[3] notify channel
+  ARGV[4] timeline maxlen
+  ARGV[5..] triples: job id, fencing token, result (JSON)
+  The job hashes {t:p}:job:<id> are named from the prefix (same hash tag as KEYS): one
+  call per batch instead of one per job is what makes batched reports cheap.
+  Returns one reply per triple, in order:
+          {1, 'completed'}
           {-1, ''}      no such job
           {-2, status}  the lease is not held with this token (stale, or not running)
 ]]
@@ -15,16 +19,27 @@
 --@include timeline
 --@include drop_lease
 --@include finish_job
-local jobKey, leasesKey, eventsKey = KEYS[1], KEYS[2], KEYS[3]
-local p, jobId, token = ARGV[1], ARGV[2], ARGV[3]
-local job = redis.call('HMGET', jobKey, 'status', 'token', 'attempt', 'machine', 'parent')
-if not job[1] then return {-1, ''} end
-if job[1] ~= 'running' or job[2] ~= token then return {-2, job[1]} end
-
+local leasesKey, eventsKey = KEYS[1], KEYS[2]
+local p, retentionMs, channel = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+local maxlen = tonumber(ARGV[4])
 local now = now_ms()
-drop_lease_of(p, leasesKey, jobKey, jobId, job[4])
-timeline_to(p, job[5] or jobId, jobId, tonumber(ARGV[7]), now, 'completed', 'running',
-            'attempt', job[3])
-finish_job(p, jobKey, eventsKey, jobId, 'completed', now, tonumber(ARGV[5]), ARGV[6],
-           {'result', ARGV[4]})
-return {1, 'completed'}
+local replies = {}
+
+for i = 5, #ARGV, 3 do
+  local jobId, token = ARGV[i], ARGV[i + 1]
+  local jobKey = job_key(p, jobId)
+  local job = redis.call('HMGET', jobKey, 'status', 'token', 'attempt', 'machine', 'parent')
+  if not job[1] then
+    replies[#replies + 1] = {-1, ''}
+  elseif job[1] ~= 'running' or job[2] ~= token then
+    replies[#replies + 1] = {-2, job[1]}
+  else
+    drop_lease_of(p, leasesKey, jobKey, jobId, job[4])
+    timeline_to(p, job[5] or jobId, jobId, maxlen, now, 'completed', 'running',
+                'attempt', job[3])
+    finish_job(p, jobKey, eventsKey, jobId, 'completed', now, retentionMs, channel,
+               {'result', ARGV[i + 2]})
+    replies[#replies + 1] = {1, 'completed'}
+  end
+end
+return replies
