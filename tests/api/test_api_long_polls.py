@@ -42,7 +42,8 @@ async def test_a_thousand_waiting_polls_hold_a_bounded_number_of_redis_connectio
     redis: Redis,
     settings: ApiSettings,
 ) -> None:
-    await register("add")
+    for i in range(1000):
+        await register("add", machine=f"m{i}")
 
     async def poll(i: int) -> list[dict[str, Any]]:
         body = {"functions": ["add"], "max_jobs": 1, "wait": 30}

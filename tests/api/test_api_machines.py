@@ -171,6 +171,7 @@ async def test_a_stale_token_cannot_complete_a_job(
     client: httpx.AsyncClient, register: Register
 ) -> None:
     await register("add")
+    await register("add", machine="m2")
     job_id = await submit(client)
     [first] = await poll(client, machine="m1")
     # m1 hands the job back; m2 takes it with a new token.
@@ -247,3 +248,15 @@ async def test_a_poll_wait_over_the_cap_is_422(client: httpx.AsyncClient) -> Non
     response = await client.post("/v1/machines/m1/poll", json={"functions": ["a"], "wait": 31})
     assert response.status_code == 422
     assert error_of(response)["details"]["fields"][0]["field"] == "wait"
+
+
+async def test_a_machine_without_a_heartbeat_record_is_leased_nothing(
+    client: httpx.AsyncClient, register: Register
+) -> None:
+    # A machine declared dead may have left a long poll open in the API: that poll must
+    # not take jobs into the void.
+    await register("add")
+    await submit(client)
+
+    assert await poll(client, machine="ghost", wait=0) == []
+    assert len(await poll(client, machine="m1", wait=0)) == 1

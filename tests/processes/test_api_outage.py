@@ -49,5 +49,7 @@ def test_workers_reconnect_after_the_api_restarts_and_no_job_is_lost(stack: Stac
         for job in finished
         if job["status"] != "completed"
     }
+    # A job claimed for a poll whose answer died with the API must come back (its lease
+    # expires) rather than stay "running" on a machine that never received it.
     assert unfinished == {}
     assert all(worker.alive for worker in workers)

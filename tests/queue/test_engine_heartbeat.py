@@ -1,4 +1,4 @@
-"""heartbeat: a machine is alive; all of its leases are extended in one call."""
+"""heartbeat: a machine is alive; the leases of the jobs it holds are extended in one call."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from tether.queue.engine import QueueEngine
 from tether.queue.keys import PartitionKeys
 
 
-async def test_heartbeat_extends_every_lease_of_the_machine(
+async def test_heartbeat_extends_every_lease_the_machine_holds(
     engine: QueueEngine, redis: Redis, pk: PartitionKeys
 ) -> None:
     for i in range(3):
@@ -18,7 +18,7 @@ async def test_heartbeat_extends_every_lease_of_the_machine(
     for job in jobs:
         await redis.zadd(pk.leases, {job.id: 5}, xx=True)
 
-    reply = await engine.heartbeat("m1")
+    reply = await engine.heartbeat("m1", held=[j.id for j in jobs])
 
     now = await engine.server_time_ms()
     assert reply.extended == 3
@@ -26,6 +26,22 @@ async def test_heartbeat_extends_every_lease_of_the_machine(
         deadline = await redis.zscore(pk.leases, job.id)
         assert deadline is not None and deadline > now
         assert (await engine.get_job(job.id)).lease_until == deadline
+
+
+async def test_heartbeat_does_not_extend_a_lease_the_machine_does_not_list(
+    engine: QueueEngine, redis: Redis, pk: PartitionKeys
+) -> None:
+    # The poll reply that carried this job was lost (an API crashed): the machine never
+    # saw it, so its lease must run out and the job go elsewhere, not wait for its timeout.
+    await engine.enqueue("fn", None)
+    orphan = await claim_one(engine, machine="m1")
+    await redis.zadd(pk.leases, {orphan.id: 5}, xx=True)
+
+    reply = await engine.heartbeat("m1", held=[])
+
+    assert reply.extended == 0
+    assert await redis.zscore(pk.leases, orphan.id) == 5
+    assert await engine.reap() == [(orphan.id, "queued")]
 
 
 async def test_heartbeat_leaves_other_machines_leases_alone(
@@ -90,7 +106,7 @@ async def test_heartbeat_never_extends_a_lease_past_the_jobs_timeout(
     near = await engine.server_time_ms() + engine.config.lease_ttl_ms // 4
     await redis.hset(pk.job(job.id), "deadline", near)
 
-    await engine.heartbeat("m1")
+    await engine.heartbeat("m1", held=[job.id])
 
     assert await redis.zscore(pk.leases, job.id) == near
     assert (await engine.get_job(job.id)).lease_until == near

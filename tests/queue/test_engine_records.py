@@ -6,7 +6,8 @@ from queue_helpers import claim_one, expire_lease
 from redis.asyncio import Redis
 
 from tether.queue.engine import QueueEngine
-from tether.queue.keys import PartitionKeys
+from tether.queue.config import QueueConfig
+from tether.queue.keys import Keys, PartitionKeys
 from tether.queue.records import ErrorInfo
 
 
@@ -85,3 +86,27 @@ async def test_timelines_are_trimmed_to_about_their_maximum_length(
 
     # MAXLEN ~ trims whole stream nodes: a bounded length, not an exact one.
     assert await redis.xlen(pk.timeline("busy")) < 250
+
+
+async def test_by_default_a_stand_alone_job_writes_no_timeline_stream(
+    redis: Redis, keys: Keys
+) -> None:
+    engine = QueueEngine(redis, QueueConfig(keys=keys))
+    job = await engine.enqueue("fn", None)
+    claimed = await engine.claim("m1", ["fn"], 1)
+    await engine.complete(job.id, claimed[0].token, 1)
+
+    assert await redis.exists(keys.for_id(job.id).timeline(job.id)) == 0
+    assert (await engine.get_job(job.id)).status == "completed"
+
+
+async def test_by_default_a_runs_job_still_writes_to_the_runs_timeline(
+    redis: Redis, keys: Keys
+) -> None:
+    engine = QueueEngine(redis, QueueConfig(keys=keys))
+    job = await engine.enqueue("fn", None, parent="run1")
+    await engine.claim("m1", ["fn"], 1)
+
+    events = [e["event"] for e in await engine.timeline("run1")]
+    assert events == ["enqueued", "claimed"]
+    assert all(e["job"] == job.id for e in await engine.timeline("run1"))

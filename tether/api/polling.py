@@ -68,7 +68,7 @@ async def poll_jobs(
             while True:
                 waiter.arm()
                 async with notifier.claim_slots:
-                    jobs = await engine.claim(machine, functions, max_jobs)
+                    jobs = await engine.claim(machine, functions, max_jobs, require_live=True)
                 if waiter.disconnected:
                     await _release(engine, jobs)
                     return []

@@ -71,6 +71,8 @@ class ApiSettings:
     retention_ms: int = _QUEUE_DEFAULTS.retention_ms  # TETHER_RETENTION_MS
     default_max_attempts: int = _QUEUE_DEFAULTS.default_max_attempts  # TETHER_MAX_ATTEMPTS
     default_timeout_ms: int = _QUEUE_DEFAULTS.default_timeout_ms  # TETHER_JOB_TIMEOUT_MS
+    # TETHER_JOB_TIMELINES=1: a timeline stream per stand-alone job (costs ~4 KB a job).
+    job_timelines: bool = False
 
     def __post_init__(self) -> None:
         if self.redis_max_connections < 2:
@@ -105,6 +107,7 @@ class ApiSettings:
             retention_ms=_int(env, "TETHER_RETENTION_MS", d.retention_ms),
             default_max_attempts=_int(env, "TETHER_MAX_ATTEMPTS", d.default_max_attempts),
             default_timeout_ms=_int(env, "TETHER_JOB_TIMEOUT_MS", d.default_timeout_ms),
+            job_timelines=env.get("TETHER_JOB_TIMELINES", "0").lower() in ("1", "true", "yes"),
         )
 
     def queue_config(self) -> QueueConfig:
@@ -116,4 +119,5 @@ class ApiSettings:
             max_payload_bytes=self.max_payload_size,
             default_max_attempts=self.default_max_attempts,
             default_timeout_ms=self.default_timeout_ms,
+            job_timelines=self.job_timelines,
         )

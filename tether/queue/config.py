@@ -19,8 +19,19 @@ class QueueConfig:
     machine_dead_after_ms: int = 2000
     retention_ms: int = 7 * DAY_MS
     timeline_maxlen: int = 1000
+    # A timeline stream per stand-alone job costs ~4 KB and three XADDs a job, most of
+    # the engine's memory and a third of its Redis time, for history the job record
+    # mostly holds already (timestamps, attempt, machine, error). Off by default; a run's
+    # jobs always write to the run's timeline.
+    job_timelines: bool = False
     max_payload_bytes: int = 1024 * 1024
     default_max_attempts: int = 5
     default_timeout_ms: int = 300_000
     backoff_ms: int = 1000
     backoff_max_ms: int = 300_000
+
+    @property
+    def job_timeline_maxlen(self) -> int:
+        """What job scripts get as their timeline maxlen: 0 turns stand-alone job
+        timelines off (see lua/includes/timeline.lua)."""
+        return self.timeline_maxlen if self.job_timelines else 0

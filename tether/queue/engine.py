@@ -230,7 +230,7 @@ class QueueEngine:
                             cfg.backoff_max_ms,
                             cfg.retention_ms,
                             pk.channel,
-                            cfg.timeline_maxlen,
+                            cfg.job_timeline_maxlen,
                         ],
                     )
                 )
@@ -248,8 +248,17 @@ class QueueEngine:
                 results[index] = self._enqueued(row, requests[index].function)
         return [r for r in results if r is not None]
 
-    async def claim(self, machine: str, functions: Sequence[str], count: int) -> list[ClaimedJob]:
-        """Lease up to ``count`` ready jobs of ``functions`` to ``machine``."""
+    async def claim(
+        self,
+        machine: str,
+        functions: Sequence[str],
+        count: int,
+        *,
+        require_live: bool = False,
+    ) -> list[ClaimedJob]:
+        """Lease up to ``count`` ready jobs of ``functions`` to ``machine``. With
+        ``require_live``, nothing is leased to a machine without a heartbeat record (one
+        declared dead, say), so a long poll it left open cannot take jobs away."""
         check_id(machine, "machine")
         if not functions or count <= 0:
             return []
@@ -268,14 +277,15 @@ class QueueEngine:
                 if want <= 0:
                     break
                 rows = await self._scripts["claim"](
-                    [pk.leases, pk.machine_jobs(machine), pk.token]
+                    [pk.leases, pk.machine_jobs(machine), pk.token, pk.machines]
                     + [pk.ready(fn) for fn in ordered],
                     [
                         pk.prefix,
                         machine,
                         want,
                         self.config.lease_ttl_ms,
-                        self.config.timeline_maxlen,
+                        self.config.job_timeline_maxlen,
+                        1 if require_live else 0,
                     ],
                 )
                 claimed.extend(
@@ -296,7 +306,8 @@ class QueueEngine:
     async def heartbeat(
         self, machine: str, info: dict[str, Any] | None = None, held: Iterable[str] = ()
     ) -> HeartbeatReply:
-        """Record that ``machine`` is alive and extend all of its leases."""
+        """Record that ``machine`` is alive and extend the leases of the jobs it ``held``
+        (those leased to it that it does not list are left to expire)."""
         check_id(machine, "machine")
         by_partition: dict[int, list[str]] = defaultdict(list)
         for job_id in held:
@@ -383,7 +394,7 @@ class QueueEngine:
                 o = Outcome(o.job_id, o.token, ok=False, error=err, retryable=False)
             if o.ok:
                 if partition not in completions:
-                    args = [pk.prefix, cfg.retention_ms, pk.channel, cfg.timeline_maxlen]
+                    args = [pk.prefix, cfg.retention_ms, pk.channel, cfg.job_timeline_maxlen]
                     completions[partition] = (len(calls), args)
                     calls.append(("complete", [pk.leases, pk.events], args))
                     answers.append([])
@@ -404,7 +415,7 @@ class QueueEngine:
                             random.random(),
                             cfg.retention_ms,
                             pk.channel,
-                            cfg.timeline_maxlen,
+                            cfg.job_timeline_maxlen,
                         ],
                     )
                 )
@@ -432,7 +443,7 @@ class QueueEngine:
                     job_id,
                     token,
                     pk.channel,
-                    self.config.timeline_maxlen,
+                    self.config.job_timeline_maxlen,
                     self.config.retention_ms,
                 ],
             )
@@ -460,7 +471,7 @@ class QueueEngine:
                     job_id,
                     self.config.retention_ms,
                     pk.channel,
-                    self.config.timeline_maxlen,
+                    self.config.job_timeline_maxlen,
                     error,
                 ],
             )
@@ -481,7 +492,7 @@ class QueueEngine:
                 moved += int(
                     await self._scripts["promote"](
                         [pk.delayed],
-                        [pk.prefix, limit, pk.channel, self.config.timeline_maxlen],
+                        [pk.prefix, limit, pk.channel, self.config.job_timeline_maxlen],
                     )
                 )
         return moved
@@ -499,7 +510,7 @@ class QueueEngine:
                         random.random(),
                         self.config.retention_ms,
                         pk.channel,
-                        self.config.timeline_maxlen,
+                        self.config.job_timeline_maxlen,
                     ],
                 )
                 reaped.extend((str(r[0]), str(r[1])) for r in rows)
@@ -530,7 +541,7 @@ class QueueEngine:
                         cutoff,
                         self.config.retention_ms,
                         pk.channel,
-                        self.config.timeline_maxlen,
+                        self.config.job_timeline_maxlen,
                     ],
                 )
                 declared = declared or int(found) == 1

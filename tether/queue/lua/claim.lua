@@ -6,9 +6,12 @@
   KEYS[1] leases zset            {t:p}:leases        (score: lease deadline ms)
   KEYS[2] machine's jobs set     {t:p}:mjobs:<machine>
   KEYS[3] fencing token counter  {t:p}:token
-  KEYS[4..] ready streams        {t:p}:q:<fn>, in the order to serve them
+  KEYS[4] machines zset          {t:p}:machines
+  KEYS[5..] ready streams        {t:p}:q:<fn>, in the order to serve them
   ARGV[1] partition prefix  ARGV[2] machine id  ARGV[3] max jobs  ARGV[4] lease ttl ms
   ARGV[5] timeline maxlen
+  ARGV[6] 1: lease only to a machine with a live heartbeat record (a long poll that a
+          machine declared dead left open must not take jobs into the void)
   Returns a list of {id, fn, input, attempt, max_attempts, token, timeout_ms, parent}
 ]]
 --@include now_ms
@@ -21,8 +24,11 @@ local leaseTtl = tonumber(ARGV[4])
 local maxlen = tonumber(ARGV[5])
 local now = now_ms()
 local claimed = {}
+if ARGV[6] == '1' and not redis.call('ZSCORE', KEYS[4], machine) then
+  return claimed
+end
 
-for i = 4, #KEYS do
+for i = 5, #KEYS do
   while #claimed < want do
     -- At most 1000 a round, so the ids fit in one unpack() for XDEL.
     local entries = redis.call('XRANGE', KEYS[i], '-', '+', 'COUNT',

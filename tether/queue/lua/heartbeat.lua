@@ -1,4 +1,7 @@
---[[ heartbeat: a machine is alive; extend all of its leases in one call.
+--[[ heartbeat: a machine is alive; extend the leases of the jobs it says it holds, all
+  in one call. A job leased to it that it does not list (the poll reply that carried it
+  was lost with a crashed API) is not extended: its lease runs out and the reaper gives
+  it to another machine at once, instead of it waiting for its timeout.
 
   KEYS[1] machines zset          {t:p}:machines     (score: last heartbeat ms)
   KEYS[2] machine's jobs set     {t:p}:mjobs:<machine>
@@ -26,22 +29,21 @@ end
 redis.call('HSET', infoKey, 'last_seen', now)
 
 local extended = 0
-for _, jobId in ipairs(redis.call('SMEMBERS', machineJobsKey)) do
-  local jobKey = job_key(p, jobId)
-  local deadline = tonumber(redis.call('HGET', jobKey, 'deadline') or '0')
-  local leaseUntil = now + leaseTtl
-  -- Heartbeats keep a job alive, but never past its own timeout.
-  if deadline > 0 then leaseUntil = math.min(leaseUntil, deadline) end
-  if redis.call('ZADD', leasesKey, 'XX', 'CH', leaseUntil, jobId) == 1 then
-    redis.call('HSET', jobKey, 'lease_until', leaseUntil)
-  end
-  extended = extended + 1
-end
-
 local lost = {}
 for i = 5, #ARGV do
-  if redis.call('SISMEMBER', machineJobsKey, ARGV[i]) == 0 then
-    lost[#lost + 1] = ARGV[i]
+  local jobId = ARGV[i]
+  if redis.call('SISMEMBER', machineJobsKey, jobId) == 0 then
+    lost[#lost + 1] = jobId
+  else
+    local jobKey = job_key(p, jobId)
+    local deadline = tonumber(redis.call('HGET', jobKey, 'deadline') or '0')
+    local leaseUntil = now + leaseTtl
+    -- Heartbeats keep a job alive, but never past its own timeout.
+    if deadline > 0 then leaseUntil = math.min(leaseUntil, deadline) end
+    if redis.call('ZADD', leasesKey, 'XX', 'CH', leaseUntil, jobId) == 1 then
+      redis.call('HSET', jobKey, 'lease_until', leaseUntil)
+    end
+    extended = extended + 1
   end
 end
 return {extended, redis.call('SMEMBERS', cancelsKey), lost}
