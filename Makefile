@@ -34,6 +34,7 @@ typecheck: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/queue_engine.py
 	$(BIN)/python bench/end_to_end.py
+	$(BIN)/python bench/workflows.py
 
 clean:
 	rm -rf $(VENV) .tether .pytest_cache .mypy_cache .ruff_cache

@@ -24,12 +24,23 @@ from tether.errors import (
     ValidationFailed,
 )
 from tether.workers import NonRetryable, Worker, WorkerConfig, func, run_worker
+from tether.workers.context import (
+    Approval,
+    ChildFailed,
+    NonDeterminismError,
+    StepFailed,
+    WaitTimeout,
+    WorkflowContext,
+)
+from tether.workers.workflow import Workflow, workflow
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ApiUnavailable",
+    "Approval",
     "AsyncClient",
+    "ChildFailed",
     "Client",
     "ConfigurationError",
     "Conflict",
@@ -38,6 +49,7 @@ __all__ = [
     "InvalidTransition",
     "JobFailed",
     "LeaseNotHeld",
+    "NonDeterminismError",
     "NonRetryable",
     "NotFound",
     "PayloadTooLarge",
@@ -45,12 +57,17 @@ __all__ = [
     "RedisUnavailable",
     "ResultTimeout",
     "RunFailed",
+    "StepFailed",
     "TetherError",
     "UnknownFunction",
     "ValidationFailed",
+    "WaitTimeout",
     "Worker",
     "WorkerConfig",
+    "Workflow",
+    "WorkflowContext",
     "__version__",
     "func",
     "run_worker",
+    "workflow",
 ]

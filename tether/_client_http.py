@@ -3,8 +3,7 @@
 Every request goes through ``HttpSession.request``: bodies are encoded with orjson, error
 responses are rebuilt into the typed errors of ``tether.errors`` (from the API's
 ``{"error": {...}}`` shape), and transport errors become ``ApiUnavailable`` raised
-``from`` the original. Nothing else in tether (but ``workers/fast_http.py``, the workflow
-engine's own) touches httpx or socket exceptions.
+``from`` the original. Nothing else in tether touches httpx or socket exceptions.
 
 Two backends sit behind it: ``_client_fast.FastTransport`` for plain ``http://`` (about a
 tenth of httpx's CPU per request: see that module), and httpx for ``https://`` or when a

@@ -98,7 +98,7 @@ def _enqueue_and_claim(url: str, keys: Keys) -> str:
     async def go() -> str:
         redis = Redis.from_url(url, decode_responses=True)
         try:
-            engine = QueueEngine(redis, QueueConfig(keys=keys))
+            engine = QueueEngine(redis, QueueConfig(keys=keys, job_timelines=True))
             job = await engine.enqueue("hello", {"name": "world"})
             await engine.claim("machine-a", ["hello"], 1)
             return job.id

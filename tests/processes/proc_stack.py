@@ -42,6 +42,8 @@ def base_env(redis_url: str, prefix: str) -> dict[str, str]:
     env.update(
         TETHER_REDIS_URL=redis_url,
         TETHER_PREFIX=prefix,
+        # The tests read a job's timeline as evidence of which machine did what.
+        TETHER_JOB_TIMELINES="1",
         PYTHONUNBUFFERED="1",
         PYTHONPATH=os.pathsep.join([str(HERE), str(ROOT), env.get("PYTHONPATH", "")]),
     )

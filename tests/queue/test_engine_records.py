@@ -5,8 +5,8 @@ from __future__ import annotations
 from queue_helpers import claim_one, expire_lease
 from redis.asyncio import Redis
 
-from tether.queue.engine import QueueEngine
 from tether.queue.config import QueueConfig
+from tether.queue.engine import QueueEngine
 from tether.queue.keys import Keys, PartitionKeys
 from tether.queue.records import ErrorInfo
 

@@ -118,7 +118,10 @@ async def test_fail_stores_the_error_with_its_traceback(engine: QueueEngine) -> 
 async def test_a_retryable_failure_is_retried_after_a_jittered_exponential_backoff(
     redis: Redis, config: QueueConfig
 ) -> None:
-    engine = QueueEngine(redis, QueueConfig(keys=config.keys, backoff_ms=1000, backoff_max_ms=3000, job_timelines=True))
+    engine = QueueEngine(
+        redis,
+        QueueConfig(keys=config.keys, backoff_ms=1000, backoff_max_ms=3000, job_timelines=True),
+    )
     await engine.enqueue("fn", None, max_attempts=10)
     # Equal jitter: attempt n waits between half and all of min(cap, base * 2^(n-1)).
     bounds = [(500, 1000), (1000, 2000), (1500, 3000), (1500, 3000)]

@@ -30,6 +30,7 @@ from tether.errors import (
     ValidationFailed,
 )
 from tether.queue.config import QueueConfig
+from tether.queue.index import newest_ids
 from tether.queue.records import (
     ClaimedJob,
     Enqueued,
@@ -608,15 +609,7 @@ class QueueEngine:
         found: list[JobRecord] = []
         for pk in self.keys.all_partitions():
             with redis_errors():
-                ids = await self.redis.zrange(
-                    pk.jobs,
-                    "+inf" if before_ms is None else f"({before_ms}",  # type: ignore[arg-type]
-                    "-inf",  # type: ignore[arg-type]
-                    byscore=True,
-                    desc=True,
-                    offset=0,
-                    num=limit * 20,
-                )
+                ids = await newest_ids(self.redis, pk.jobs, limit=limit, before_ms=before_ms)
             for record in await self.get_jobs(ids):
                 if record is None:
                     continue

@@ -38,6 +38,7 @@ from tether.errors import (
 )
 from tether.queue.config import QueueConfig
 from tether.queue.engine import QueueEngine, check_id, check_name
+from tether.queue.index import newest_ids
 from tether.queue.keys import PartitionKeys
 from tether.queue.records import ErrorInfo
 from tether.queue.redis_errors import redis_errors
@@ -623,15 +624,7 @@ class RunEngine:
         found: list[RunRecord] = []
         with redis_errors():
             for pk in self.keys.all_partitions():
-                ids = await self.redis.zrange(
-                    pk.runs,
-                    "+inf" if before_ms is None else f"({before_ms}",  # type: ignore[arg-type]
-                    "-inf",  # type: ignore[arg-type]
-                    byscore=True,
-                    desc=True,
-                    offset=0,
-                    num=limit * 20,
-                )
+                ids = await newest_ids(self.redis, pk.runs, limit=limit, before_ms=before_ms)
                 if not ids:
                     continue
                 async with self.redis.pipeline(transaction=False) as pipe:

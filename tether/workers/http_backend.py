@@ -23,12 +23,12 @@ from tether.queue.runs import ActivationState, ChildSpec, Wait
 from tether.workers.context import refusals
 from tether.workers.transport import retrying
 
-# POST (path, JSON body) -> raw JSON answer: FastHttp.post, or an httpx session's.
+# POST (path, JSON body) -> raw JSON answer.
 Poster = Callable[[str, bytes], Awaitable[bytes]]
 
 
 def session_poster(session: HttpSession) -> Poster:
-    """The worker's httpx session as a Poster (for https:// APIs)."""
+    """The worker's HTTP session as a Poster."""
 
     async def post(path: str, body: bytes) -> bytes:
         return await session.request("POST", path, body=orjson.Fragment(body))

@@ -282,24 +282,13 @@ def add_workflows(registry: Registry, workflows: Sequence[Any], backend: Backend
 
 def register_workflows(registry: Registry, workflows: Sequence[Any], worker: Any) -> None:
     """The worker's hook: serve each workflow version's activations. Their reports go
-    over a small keep-alive HTTP client of their own (``fast_http.py``; the worker's
-    httpx session for https:// APIs), opened on first use in the worker's loop."""
-    from tether.workers.fast_http import FastHttp
-    from tether.workers.http_backend import HttpBackend, Poster, session_poster
-
-    posters: dict[str, Poster] = {}
+    over the worker's own keep-alive HTTP session (the fast HTTP/1.1 backend for
+    http:// APIs), opened before the first activation can arrive."""
+    from tether.workers.http_backend import HttpBackend, session_poster
 
     def backend(job: LeasedJob) -> RunBackend:
-        poster = posters.get("post")
-        if poster is None:
-            url = worker.config.tether_url
-            if FastHttp.supports(url):
-                poster = FastHttp(url).post
-            elif worker.session is not None:
-                poster = session_poster(worker.session)
-            else:
-                raise ConfigurationError("the worker's HTTP session is not open")
-            posters["post"] = poster
-        return HttpBackend(poster, worker.machine_id, job)
+        if worker.session is None:
+            raise ConfigurationError("the worker's HTTP session is not open")
+        return HttpBackend(session_poster(worker.session), worker.machine_id, job)
 
     add_workflows(registry, workflows, backend)
