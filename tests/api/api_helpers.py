@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 from litestar import Litestar
+
+# The `register` fixture: heartbeat a machine serving some functions.
+Register = Callable[..., Awaitable[dict[str, Any]]]
 
 
 def client_for(app: Litestar) -> httpx.AsyncClient:

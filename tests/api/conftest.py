@@ -4,12 +4,12 @@ client name per test, driven in-process through httpx's ASGI transport."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
-from api_helpers import client_for, running
+from api_helpers import Register, client_for, running
 from litestar import Litestar
 
 from tether.api.app import create_app
@@ -55,9 +55,6 @@ def api_engine(app: Litestar) -> QueueEngine:
 def notifier(app: Litestar) -> Notifier:
     n: Notifier = app.state.notifier
     return n
-
-
-Register = Callable[..., Awaitable[dict[str, Any]]]
 
 
 @pytest.fixture

@@ -7,8 +7,7 @@ import random
 from typing import Any
 
 import httpx
-from api_helpers import error_of
-from conftest import Register
+from api_helpers import Register, error_of
 
 ENDPOINTS = [
     "/v1/jobs",

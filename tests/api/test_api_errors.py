@@ -9,8 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from api_helpers import client_for, error_of, running
-from conftest import Register
+from api_helpers import Register, client_for, error_of, running
 from litestar import Litestar
 
 from tether.api.app import create_app

@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import httpx
-from api_helpers import error_of, until
-from conftest import Register
+from api_helpers import Register, error_of, until
 
 from tether.api.notify import Notifier
 from tether.queue.engine import QueueEngine

@@ -7,8 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
-from api_helpers import until
-from conftest import Register
+from api_helpers import Register, until
 from litestar import Litestar
 from redis.asyncio import Redis
 

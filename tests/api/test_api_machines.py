@@ -6,8 +6,7 @@ import asyncio
 from typing import Any
 
 import httpx
-from api_helpers import error_of, until
-from conftest import Register
+from api_helpers import Register, error_of, until
 
 from tether.api.notify import Notifier
 from tether.queue.engine import QueueEngine

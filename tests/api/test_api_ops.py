@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import httpx
-from conftest import Register
+from api_helpers import Register
 
 from tether.api.routes import ROUTE_HANDLERS
 
