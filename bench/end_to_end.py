@@ -1,5 +1,6 @@
 """End to end, side by side: tether over HTTP, arq 0.28 and saq, on one Redis server that
-this script starts itself (RedisServer, a free port, AOF on with everysec).
+this script starts itself (RedisServer, a free port, AOF on; --appendfsync always, as
+tether deploys it, by default).
 
 For each system, with W worker processes of max_jobs M each (the same W and M for all):
 
@@ -338,14 +339,15 @@ async def main() -> None:
         help="single jobs per run for arq (its 0.5 s poll makes each take ~0.25-0.5 s)",
     )
     parser.add_argument("--only", choices=["tether", "arq", "saq"], action="append")
+    parser.add_argument("--appendfsync", choices=["always", "everysec"], default="always")
     args = parser.parse_args()
     systems = {"tether (HTTP)": bench_tether, "arq 0.28": bench_arq, "saq": bench_saq}
     wanted = args.only or ["tether", "arq", "saq"]
     with tempfile.TemporaryDirectory(prefix="tether-bench-") as tmp:
-        server = RedisServer(Path(tmp) / "redis").start()
+        server = RedisServer(Path(tmp) / "redis", appendfsync=args.appendfsync).start()
         logs = Path(tmp)
         print(
-            f"Redis {server.binary.name} on port {server.port} (AOF everysec); "
+            f"Redis {server.binary.name} on port {server.port} (AOF {args.appendfsync}); "
             f"{args.workers} worker processes x max_jobs {args.max_jobs} per system; "
             f"{args.jobs} jobs per throughput run; median of {args.runs} runs; "
             f"{os.cpu_count()} CPUs",

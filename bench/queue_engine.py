@@ -8,9 +8,9 @@ production) on a free port in a temp folder — never 6379 — and prints:
 1. engine throughput, jobs/s for the full life of a job (enqueue + claim + complete):
    batched (enqueue_many of B, claim B, report B) and one by one (one job at a time, one
    client, each call awaited), median of several runs;
-2. where the server's time goes: Redis's own microseconds per job in each script (from
-   INFO commandstats, reset before each phase), the Redis commands a job costs inside
-   the scripts, and the SLOWLOG's entries over 1 ms;
+2. where the time goes: Redis's own microseconds per job in each script (from INFO
+   commandstats, reset before each phase), the Redis commands a job costs inside the
+   scripts, the client's CPU per job, and the SLOWLOG's entries over 1 ms;
 3. ``redis-benchmark`` (shipped next to redis-server) on the same server, for SET, LPUSH,
    XADD and EVALSHA of a trivial script, unpipelined and pipelined (-P 100); the column
    is skipped when the binary is missing;
@@ -81,6 +81,14 @@ async def batched_lanes(redis: Redis, jobs: int, batch: int, lanes: int = 4) -> 
     started = time.perf_counter()
     done = sum(await asyncio.gather(*(lane(n) for n in range(lanes))))
     return done / (time.perf_counter() - started)
+
+
+async def client_cpu_per_job(redis: Redis, jobs: int, batch: int) -> float:
+    """Microseconds of this process's CPU per job in the batched loop: the client's share
+    (encoding, parsing, the engine's Python), which competes with Redis for the cores."""
+    started = time.process_time()
+    await batched(redis, jobs, batch)
+    return (time.process_time() - started) / jobs * 1e6
 
 
 async def one_by_one(redis: Redis, jobs: int) -> float:
@@ -208,6 +216,9 @@ async def main() -> None:
             )
             single_rate = await median_of(args.runs, lambda: one_by_one(redis, args.single))
             costs = await script_costs(redis, args.jobs, args.batch)
+            client_cpu = await median_of(
+                args.runs, lambda: client_cpu_per_job(redis, args.jobs, args.batch)
+            )
             await redis.slowlog_reset()
             await redis.config_set("slowlog-log-slower-than", 1000)
             await batched(redis, args.jobs, args.batch)
@@ -236,6 +247,7 @@ async def main() -> None:
     total = costs["enqueue"] + costs["claim"] + costs["complete"]
     print(f"| all three (server-bound ceiling ≈ {1e6 / total:,.0f} jobs/s) | {total:.1f} |")
     print(f"| Redis commands per job, inside the scripts | {costs['commands']:.0f} |")
+    print(f"| client CPU per job, batched (this Python process, median) | {client_cpu:.1f} |")
     print()
     print(
         "SLOWLOG (> 1 ms) during a batched run:",

@@ -77,7 +77,9 @@ class RedisServer:
     port: int = field(default_factory=free_port)
     binary: Path = field(default_factory=find_server_binary)
     appendonly: bool = True
-    appendfsync: str = "everysec"
+    # "always": Redis writes and fsyncs the AOF before it replies, so nothing it
+    # acknowledged can be lost (see docs/operations.md for why not "everysec").
+    appendfsync: str = "always"
     extra_args: list[str] = field(default_factory=list)
     process: subprocess.Popen[bytes] | None = None
 

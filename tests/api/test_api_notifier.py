@@ -60,6 +60,32 @@ async def test_a_finished_job_message_wakes_every_waiter_of_that_job() -> None:
         assert (a.event.is_set(), b.event.is_set(), other.event.is_set()) == (True, True, False)
 
 
+async def test_a_message_of_n_ready_jobs_wakes_n_waiters() -> None:
+    notifier = make_notifier()
+    with (
+        notifier.function_waiter(["add"]) as a,
+        notifier.function_waiter(["add"]) as b,
+        notifier.function_waiter(["add"]) as c,
+    ):
+        notifier.dispatch("q:add 2")
+        assert sorted((a.event.is_set(), b.event.is_set(), c.event.is_set())) == [
+            False,
+            True,
+            True,
+        ]
+
+
+async def test_a_batch_finished_message_wakes_the_waiters_of_every_job_in_it() -> None:
+    notifier = make_notifier()
+    with (
+        notifier.job_waiter("j1") as a,
+        notifier.job_waiter("j2") as b,
+        notifier.job_waiter("j3") as other,
+    ):
+        notifier.dispatch("j:j1 j2")
+        assert (a.event.is_set(), b.event.is_set(), other.event.is_set()) == (True, True, False)
+
+
 async def test_waiters_leave_no_trace() -> None:
     notifier = make_notifier()
     with notifier.function_waiter(["add", "mul"]), notifier.job_waiter("j1"):

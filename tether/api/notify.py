@@ -1,10 +1,11 @@
 """Wake long polls when Redis says something changed, without a connection per waiter.
 
 One API process holds ONE pub/sub connection (``PSUBSCRIBE`` on every partition's notify
-channel). The Lua scripts publish ``q:<function>`` when a job becomes ready and
-``j:<job id>`` when a job finishes. Waiting requests are plain asyncio objects in this
-process: a message wakes them, they run one Redis command on the shared pool, and go
-back to waiting if there was nothing for them. So a thousand waiting polls cost one
+channel). The Lua scripts publish ``q:<function>`` when a job becomes ready
+(``q:<function> <n>`` when n do at once) and ``j:<job id>`` when a job finishes
+(``j:<id> <id> ...`` for a batch reported together). Waiting requests are plain asyncio
+objects in this process: a message wakes them, they run one Redis command on the shared
+pool, and go back to waiting if there was nothing for them. So a thousand waiting polls cost one
 connection and no Redis work until something happens.
 
 Pub/sub is fire-and-forget, so two safety nets cover lost messages:
@@ -13,8 +14,8 @@ Pub/sub is fire-and-forget, so two safety nets cover lost messages:
 - every ``recheck_interval`` one pipeline asks for the depth of the queues that polls
   wait on and the status of the jobs that clients wait on, and wakes whoever has cause.
 
-A ``q:`` message wakes ONE waiter of that function (each message stands for one ready
-job), not all of them: a thousand idle workers do not stampede Redis for each job.
+A ``q:`` message wakes ONE waiter of that function per job it announces, not all of
+them: a thousand idle workers do not stampede Redis for each job.
 """
 
 from __future__ import annotations
@@ -230,13 +231,19 @@ class Notifier:
                 job_waiter.event.set()
 
     def dispatch(self, data: str) -> None:
-        """Act on one published message: ``q:<function>`` or ``j:<job id>``."""
+        """Act on one published message: ``q:<function>`` (one job ready), ``q:<function>
+        <n>`` (n jobs ready at once), or ``j:<job id> <job id> ...`` (jobs that finished
+        together). Names and ids never contain spaces."""
         self.messages += 1
         kind, _, name = data.partition(":")
         if kind == "q":
-            self.wake_function(name)
+            function, _, count = name.partition(" ")
+            for _ in range(int(count) if count.isdigit() else 1):
+                if not self.wake_function(function):
+                    break
         elif kind == "j":
-            self.wake_job(name)
+            for job_id in name.split(" "):
+                self.wake_job(job_id)
 
     # -- background tasks --------------------------------------------------------------
 

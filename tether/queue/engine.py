@@ -43,6 +43,7 @@ from tether.queue.records import (
 from tether.queue.redis_errors import redis_errors
 from tether.queue.scripts import SCRIPT_NAMES, script_source
 from tether.queue.states import JobStatus
+from tether.queue.wire import pipelined
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:@\-]{1,200}$")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.:@\-]{1,200}$")
@@ -122,6 +123,8 @@ class QueueEngine:
             check_id(req.parent, "parent")
         if req.idempotency_key is not None:
             check_id(req.idempotency_key, "idempotency_key")
+        # A random id names no job yet: enqueue.lua skips looking for one.
+        fresh = 0
         if req.job_id is not None:
             job_id = check_id(req.job_id, "id")
         elif req.idempotency_key is not None:
@@ -130,6 +133,7 @@ class QueueEngine:
             job_id = uuid.uuid5(_IDEMPOTENCY_NAMESPACE, req.idempotency_key).hex
         else:
             job_id = uuid.uuid4().hex
+            fresh = 1
         if req.parent and not job_id.startswith(req.parent + ":"):
             # A run's jobs share its partition: their ids start with the run's id.
             job_id = check_id(f"{req.parent}:{job_id}", "id")
@@ -154,6 +158,7 @@ class QueueEngine:
             req.delay_ms,
             req.idempotency_key or "",
             req.parent or "",
+            fresh,
         ]
         return job_id, group
 
@@ -169,14 +174,18 @@ class QueueEngine:
     async def _pipelined(self, calls: Sequence[tuple[str, list[str], list[Any]]]) -> list[Any]:
         """Call scripts by SHA, all in one round trip, each atomic on its own.
 
-        redis-py's pipelines ask SCRIPT EXISTS before every execute; we skip that round
-        trip: a call refused with NOSCRIPT (after a Redis restart or SCRIPT FLUSH) ran
-        nothing, so its script is loaded and just those calls are sent again.
+        Sent by ``wire.pipelined`` (hiredis packs the arguments: batches of hundreds of
+        jobs are thousands of them), without redis-py's SCRIPT EXISTS round trip before
+        each batch: a call refused with NOSCRIPT (after a Redis restart or SCRIPT FLUSH)
+        ran nothing, so its script is loaded and just those calls are sent again.
         """
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for name, keys, args in calls:
-                pipe.evalsha(self._scripts[name].sha, len(keys), *keys, *args)
-            replies: list[Any] = await pipe.execute(raise_on_error=False)
+        replies = await pipelined(
+            self.redis,
+            [
+                ("EVALSHA", self._scripts[name].sha, len(keys), *keys, *args)
+                for name, keys, args in calls
+            ],
+        )
         missing = [i for i, r in enumerate(replies) if isinstance(r, NoScriptError)]
         if missing:
             for name in {calls[i][0] for i in missing}:

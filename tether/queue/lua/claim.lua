@@ -23,6 +23,9 @@ local want = tonumber(ARGV[3])
 local leaseTtl = tonumber(ARGV[4])
 local maxlen = tonumber(ARGV[5])
 local now = now_ms()
+-- Numbers passed to redis.call are formatted with printf on each call: format once.
+local nowText = tostring(now)
+local defaultLease = tostring(now + leaseTtl)
 local claimed = {}
 if ARGV[6] == '1' and not redis.call('ZSCORE', KEYS[4], machine) then
   return claimed
@@ -30,40 +33,44 @@ end
 
 for i = 5, #KEYS do
   while #claimed < want do
-    -- At most 1000 a round, so the ids fit in one unpack() for XDEL.
     local entries = redis.call('XRANGE', KEYS[i], '-', '+', 'COUNT',
                                math.min(want - #claimed, 1000))
     if #entries == 0 then break end
-    local ids = {}
-    for n, entry in ipairs(entries) do ids[n] = entry[1] end
-    redis.call('XDEL', KEYS[i], unpack(ids))
+    -- These are the stream's oldest entries, so trimming below the id after the last
+    -- one removes exactly them: whole nodes at once, where XDEL marks entry by entry.
+    local ms, seq = string.match(entries[#entries][1], '^(%d+)-(%d+)$')
+    redis.call('XTRIM', KEYS[i], 'MINID', '=', ms .. '-' .. string.format('%d', seq + 1))
+    -- Cancel deletes its job's entry; an entry whose job is not queued anyway (its
+    -- record deleted by hand, say) is dropped here.
+    local ready = {}
     for _, entry in ipairs(entries) do
       local jobId = entry[2][2]
-      local jobKey = job_key(p, jobId)
-      local job = redis.call('HMGET', jobKey, 'status', 'fn', 'input', 'attempt',
+      local job = redis.call('HMGET', job_key(p, jobId), 'status', 'fn', 'input', 'attempt',
                              'max_attempts', 'timeout_ms', 'parent')
-      -- Cancel deletes its job's entry; an entry whose job is not queued anyway (its
-      -- record deleted by hand, say) is dropped here.
-      if job[1] == 'queued' then
-        local attempt = tonumber(job[4]) + 1
-        local token = redis.call('INCR', tokenKey)
-        local timeoutMs = tonumber(job[6]) or 0
-        local leaseUntil = now + leaseTtl
-        local deadline = 0
-        if timeoutMs > 0 then
-          deadline = now + timeoutMs + leaseTtl
-          leaseUntil = math.min(leaseUntil, deadline)
-        end
-        redis.call('HSET', jobKey, 'status', 'running', 'attempt', attempt,
-          'token', token, 'machine', machine, 'started_at', now,
-          'lease_until', leaseUntil, 'deadline', deadline)
-        redis.call('ZADD', leasesKey, leaseUntil, jobId)
-        redis.call('SADD', machineJobsKey, jobId)
-        timeline_to(p, job[7] or jobId, jobId, maxlen, now, 'claimed', 'queued',
-                    'machine', machine, 'attempt', attempt, 'token', token)
-        claimed[#claimed + 1] = {jobId, job[2], job[3], attempt, tonumber(job[5]),
-                                 token, timeoutMs, job[7] or ''}
+      if job[1] == 'queued' then ready[#ready + 1] = {jobId, job} end
+    end
+    -- One INCRBY reserves the round's fencing tokens: last - #ready + 1 .. last.
+    local last = #ready > 0 and redis.call('INCRBY', tokenKey, #ready) or 0
+    for n, item in ipairs(ready) do
+      local jobId, job = item[1], item[2]
+      local attempt = tostring(tonumber(job[4]) + 1)
+      local token = tostring(last - #ready + n)
+      local timeoutMs = tonumber(job[6]) or 0
+      local leaseUntil, deadline = defaultLease, '0'
+      if timeoutMs > 0 then
+        deadline = now + timeoutMs + leaseTtl
+        leaseUntil = tostring(math.min(now + leaseTtl, deadline))
+        deadline = tostring(deadline)
       end
+      redis.call('HSET', job_key(p, jobId), 'status', 'running', 'attempt', attempt,
+        'token', token, 'machine', machine, 'started_at', nowText,
+        'lease_until', leaseUntil, 'deadline', deadline)
+      redis.call('ZADD', leasesKey, leaseUntil, jobId)
+      redis.call('SADD', machineJobsKey, jobId)
+      timeline_to(p, job[7] or jobId, jobId, maxlen, now, 'claimed', 'queued',
+                  'machine', machine, 'attempt', attempt, 'token', token)
+      claimed[#claimed + 1] = {jobId, job[2], job[3], tonumber(attempt), tonumber(job[5]),
+                               tonumber(token), timeoutMs, job[7] or ''}
     end
   end
 end

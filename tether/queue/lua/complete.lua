@@ -8,7 +8,8 @@
   ARGV[4] timeline maxlen
   ARGV[5..] triples: job id, fencing token, result (JSON)
   The job hashes {t:p}:job:<id> are named from the prefix (same hash tag as KEYS): one
-  call per batch instead of one per job is what makes batched reports cheap.
+  call per batch instead of one per job is what makes batched reports cheap. The
+  listeners hear of the whole batch in one message: 'j:<id> <id> ...'.
   Returns one reply per triple, in order:
           {1, 'completed'}
           {-1, ''}      no such job
@@ -20,26 +21,46 @@
 --@include drop_lease
 --@include finish_job
 local leasesKey, eventsKey = KEYS[1], KEYS[2]
-local p, retentionMs, channel = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+-- The retention stays text: a number passed to redis.call is printf-formatted each time.
+local p, retentionMs, channel = ARGV[1], ARGV[2], ARGV[3]
 local maxlen = tonumber(ARGV[4])
 local now = now_ms()
 local replies = {}
 
+-- First judge every triple, then drop all the accepted leases at once, then finish the
+-- jobs. Dropping leases first keeps a full Redis (maxmemory, noeviction) from blocking
+-- finished work: a script is refused only if its first write can grow memory.
+local accepted, ended, seen = {}, {}, {}
 for i = 5, #ARGV, 3 do
   local jobId, token = ARGV[i], ARGV[i + 1]
-  local jobKey = job_key(p, jobId)
-  local job = redis.call('HMGET', jobKey, 'status', 'token', 'attempt', 'machine', 'parent')
+  local job = redis.call('HMGET', job_key(p, jobId), 'status', 'token', 'attempt', 'machine',
+                         'parent', 'cancel_requested')
   if not job[1] then
     replies[#replies + 1] = {-1, ''}
+  elseif seen[jobId] then
+    -- The same job twice in one batch: the first one completed it.
+    replies[#replies + 1] = {-2, 'completed'}
   elseif job[1] ~= 'running' or job[2] ~= token then
     replies[#replies + 1] = {-2, job[1]}
   else
-    drop_lease_of(p, leasesKey, jobKey, jobId, job[4])
-    timeline_to(p, job[5] or jobId, jobId, maxlen, now, 'completed', 'running',
-                'attempt', job[3])
-    finish_job(p, jobKey, eventsKey, jobId, 'completed', now, retentionMs, channel,
-               {'result', ARGV[i + 2]})
+    seen[jobId] = true
+    accepted[#accepted + 1] = {jobId, job, ARGV[i + 2]}
+    ended[#ended + 1] = {jobId, job[4], job[6]}
     replies[#replies + 1] = {1, 'completed'}
   end
+end
+drop_leases(p, leasesKey, ended)
+
+local finished = {}
+for n, item in ipairs(accepted) do
+  local jobId, job = item[1], item[2]
+  timeline_to(p, job[5] or jobId, jobId, maxlen, now, 'completed', 'running',
+              'attempt', job[3])
+  finish_job_quietly(p, job_key(p, jobId), eventsKey, jobId, job[5], 'completed', now,
+                     retentionMs, {'result', item[3]})
+  finished[n] = jobId
+end
+if #finished > 0 then
+  redis.call('PUBLISH', channel, 'j:' .. table.concat(finished, ' '))
 end
 return replies

@@ -6,9 +6,11 @@
   KEYS[2] jobs index zset  {t:p}:jobs
   ARGV[1] partition prefix  ARGV[2] backoff ms  ARGV[3] backoff cap ms
   ARGV[4] retention ms      ARGV[5] notify channel  ARGV[6] timeline maxlen
-  ARGV[7..] groups of 8, one per job: job id, function, input (JSON), max attempts,
+            (one message per function that got ready jobs: 'q:<fn>' or 'q:<fn> <n>')
+  ARGV[7..] groups of 9, one per job: job id, function, input (JSON), max attempts,
             timeout ms (0 = none), delay ms, idempotency key ('' = none),
-            parent run id ('' = none)
+            parent run id ('' = none), fresh (1: the id was just drawn at random by
+            the caller, so no job can have it yet and the lookup is skipped; else 0)
   The job hash {t:p}:job:<id>, ready stream {t:p}:q:<fn> and idempotency string
   {t:p}:idem:<key> of each job are named from the prefix (same hash tag as KEYS).
   Returns one reply per job, in order:
@@ -22,6 +24,8 @@ local delayedKey, indexKey = KEYS[1], KEYS[2]
 local p, backoffMs, backoffCapMs = ARGV[1], ARGV[2], ARGV[3]
 local retentionMs, channel, maxlen = tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6])
 local now = now_ms()
+-- Numbers passed to redis.call are formatted with printf on each call: format once.
+local nowText = tostring(now)
 
 local function existing(id, fn)
   local found = redis.call('HMGET', job_key(p, id), 'fn', 'status')
@@ -30,7 +34,8 @@ local function existing(id, fn)
   return {1, id, found[2], 0}
 end
 
-local function enqueue(jobId, fn, input, maxAttempts, timeoutMs, delayMs, idem, parent)
+local function enqueue(jobId, fn, input, maxAttempts, timeoutMs, delayMs, idem, parent,
+                       fresh)
   local idemKey = idem ~= '' and idempotency_key(p, idem)
   if idemKey then
     local known = redis.call('GET', idemKey)
@@ -39,8 +44,10 @@ local function enqueue(jobId, fn, input, maxAttempts, timeoutMs, delayMs, idem, 
       if reply then return reply end
     end
   end
-  local reply = existing(jobId, fn)
-  if reply then return reply end
+  if fresh ~= '1' then
+    local reply = existing(jobId, fn)
+    if reply then return reply end
+  end
 
   local jobKey = job_key(p, jobId)
   local status = 'queued'
@@ -53,28 +60,38 @@ local function enqueue(jobId, fn, input, maxAttempts, timeoutMs, delayMs, idem, 
     entry = redis.call('XADD', queue_key(p, fn), '*', 'id', jobId)
   end
   redis.call('HSET', jobKey, 'id', jobId, 'fn', fn, 'input', input, 'status', status,
-    'attempt', 0, 'max_attempts', maxAttempts, 'timeout_ms', timeoutMs,
-    'backoff_ms', backoffMs, 'backoff_max_ms', backoffCapMs, 'enqueued_at', now,
-    'scheduled_at', now + delayMs, 'entry', entry)
+    'attempt', '0', 'max_attempts', maxAttempts, 'timeout_ms', timeoutMs,
+    'backoff_ms', backoffMs, 'backoff_max_ms', backoffCapMs, 'enqueued_at', nowText,
+    'scheduled_at', delayMs > 0 and now + delayMs or nowText, 'entry', entry)
   if parent ~= '' then
     redis.call('HSET', jobKey, 'parent', parent)
   end
   if idemKey then
     redis.call('SET', idemKey, jobId, 'PX', retentionMs)
   end
-  redis.call('ZADD', indexKey, now, jobId)
+  redis.call('ZADD', indexKey, nowText, jobId)
   local owner = jobId
   if parent ~= '' then owner = parent end
   timeline_to(p, owner, jobId, maxlen, now, 'enqueued', '', 'status', status)
-  if status == 'queued' then
-    redis.call('PUBLISH', channel, 'q:' .. fn)
-  end
   return {1, jobId, status, 1}
 end
 
 local replies = {}
-for i = 7, #ARGV, 8 do
-  replies[#replies + 1] = enqueue(ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3],
-    ARGV[i + 4], tonumber(ARGV[i + 5]), ARGV[i + 6], ARGV[i + 7])
+-- Functions that got ready jobs, in order, and how many: one message per function
+-- ('q:<fn>', or 'q:<fn> <n>' for n > 1 jobs), however big the batch.
+local woken, readyCount = {}, {}
+for i = 7, #ARGV, 9 do
+  local reply = enqueue(ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3],
+    ARGV[i + 4], tonumber(ARGV[i + 5]), ARGV[i + 6], ARGV[i + 7], ARGV[i + 8])
+  replies[#replies + 1] = reply
+  local fn = ARGV[i + 1]
+  if reply[4] == 1 and reply[3] == 'queued' then
+    if not readyCount[fn] then woken[#woken + 1] = fn end
+    readyCount[fn] = (readyCount[fn] or 0) + 1
+  end
+end
+for _, fn in ipairs(woken) do
+  local n = readyCount[fn]
+  redis.call('PUBLISH', channel, n == 1 and 'q:' .. fn or 'q:' .. fn .. ' ' .. n)
 end
 return replies

@@ -22,12 +22,12 @@
 local jobKey, leasesKey, delayedKey, eventsKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local p, jobId, token, errorJson = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local retentionMs, channel, maxlen = tonumber(ARGV[7]), ARGV[8], tonumber(ARGV[9])
-local job = redis.call('HMGET', jobKey, 'status', 'token')
+local job = redis.call('HMGET', jobKey, 'status', 'token', 'machine', 'cancel_requested')
 if not job[1] then return {-1, ''} end
 if job[1] ~= 'running' or job[2] ~= token then return {-2, job[1]} end
 
 local now = now_ms()
-drop_lease(p, leasesKey, jobKey, jobId)
+drop_lease_of(p, leasesKey, jobKey, jobId, job[3], job[4])
 local status = retry_or_die(p, jobKey, delayedKey, eventsKey, jobId, now, errorJson,
   tonumber(ARGV[5]), 0, tonumber(ARGV[6]), retentionMs, channel, maxlen)
 return {1, status}

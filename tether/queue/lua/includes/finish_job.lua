@@ -6,11 +6,12 @@
 -- A job of a workflow run (a child call or an activation) reports to its run in this
 -- same script, so a run waiting on its children wakes atomically with the last one
 -- finishing: there is no window in which the news could be lost.
-local function finish_job(p, jobKey, eventsKey, jobId, status, now, retentionMs,
-                          channel, fields)
+-- `finish_job_quietly` is for callers that already read the job's parent (false: none)
+-- and publish the news themselves, one message for a whole batch (complete.lua).
+local function finish_job_quietly(p, jobKey, eventsKey, jobId, parent, status, now,
+                                  retentionMs, fields)
   redis.call('HSET', jobKey, 'status', status, 'finished_at', now, unpack(fields))
   redis.call('PEXPIRE', jobKey, retentionMs)
-  local parent = redis.call('HGET', jobKey, 'parent')
   if parent then
     redis.call('XADD', eventsKey, 'MAXLEN', '~', 100000, '*',
       'event', 'child_finished', 'job', jobId, 'run', parent, 'status', status)
@@ -18,5 +19,11 @@ local function finish_job(p, jobKey, eventsKey, jobId, status, now, retentionMs,
   else
     redis.call('PEXPIRE', timeline_key(p, jobId), retentionMs)
   end
+end
+
+local function finish_job(p, jobKey, eventsKey, jobId, status, now, retentionMs,
+                          channel, fields)
+  finish_job_quietly(p, jobKey, eventsKey, jobId, redis.call('HGET', jobKey, 'parent'),
+                     status, now, retentionMs, fields)
   redis.call('PUBLISH', channel, 'j:' .. jobId)
 end

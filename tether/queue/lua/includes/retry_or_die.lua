@@ -11,20 +11,23 @@
 local function retry_or_die(p, jobKey, delayedKey, eventsKey, jobId, now, errorJson,
                             retryable, immediate, jitter, retentionMs, channel, maxlen)
   local job = redis.call('HMGET', jobKey, 'attempt', 'max_attempts', 'backoff_ms',
-                         'backoff_max_ms')
+                         'backoff_max_ms', 'cancel_requested', 'parent')
+  local parent = job[6]
+  local owner = parent or jobId
   local attempt = tonumber(job[1]) or 0
   local maxAttempts = tonumber(job[2]) or 1
   redis.call('HSET', jobKey, 'error', errorJson)
-  if redis.call('HGET', jobKey, 'cancel_requested') == '1' then
+  if job[5] == '1' then
     -- Somebody asked for this job to stop: it ends here, whatever the attempt count.
-    timeline(p, jobKey, jobId, maxlen, now, 'cancelled', 'running', 'attempt', attempt)
-    finish_job(p, jobKey, eventsKey, jobId, 'cancelled', now, retentionMs, channel, {})
+    timeline_to(p, owner, jobId, maxlen, now, 'cancelled', 'running', 'attempt', attempt)
+    finish_job_quietly(p, jobKey, eventsKey, jobId, parent, 'cancelled', now, retentionMs, {})
+    redis.call('PUBLISH', channel, 'j:' .. jobId)
     return 'cancelled'
   end
   if retryable == 1 and attempt < maxAttempts then
     if immediate == 1 then
       make_ready(p, jobKey, jobId, channel)
-      timeline(p, jobKey, jobId, maxlen, now, 'retried', 'running', 'attempt', attempt)
+      timeline_to(p, owner, jobId, maxlen, now, 'retried', 'running', 'attempt', attempt)
       return 'queued'
     end
     local base = tonumber(job[3]) or 1000
@@ -34,15 +37,16 @@ local function retry_or_die(p, jobKey, delayedKey, eventsKey, jobId, now, errorJ
     delay = math.floor(delay / 2 + (delay / 2) * jitter)
     redis.call('HSET', jobKey, 'status', 'delayed', 'scheduled_at', now + delay)
     redis.call('ZADD', delayedKey, now + delay, jobId)
-    timeline(p, jobKey, jobId, maxlen, now, 'retry_scheduled', 'running',
-             'attempt', attempt, 'delay_ms', delay)
+    timeline_to(p, owner, jobId, maxlen, now, 'retry_scheduled', 'running',
+                'attempt', attempt, 'delay_ms', delay)
     return 'delayed'
   end
   local status = 'dead'
   if retryable ~= 1 then
     status = 'failed'
   end
-  timeline(p, jobKey, jobId, maxlen, now, status, 'running', 'attempt', attempt)
-  finish_job(p, jobKey, eventsKey, jobId, status, now, retentionMs, channel, {})
+  timeline_to(p, owner, jobId, maxlen, now, status, 'running', 'attempt', attempt)
+  finish_job_quietly(p, jobKey, eventsKey, jobId, parent, status, now, retentionMs, {})
+  redis.call('PUBLISH', channel, 'j:' .. jobId)
   return status
 end
