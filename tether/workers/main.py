@@ -19,12 +19,22 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from tether.workers.settings import WorkerConfig
 from tether.workers.worker import Worker
 
 log = logging.getLogger("tether.worker")
+
+
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop where it is installed (the API uses it too): a cheaper poll/result loop."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
 
 
 def run_worker(
@@ -39,7 +49,8 @@ def run_worker(
             level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )
     worker = Worker(settings, url=url, machine_id=machine_id)
-    asyncio.run(_serve(worker))
+    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        runner.run(_serve(worker))
     deadline = time.monotonic() + 1.0  # idle pool threads exit at once; give them that
     for thread in threading.enumerate():
         if thread.name.startswith("tether-job"):
