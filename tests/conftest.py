@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from api_server import ApiServer
 from redis.asyncio import Redis
 
+from tether import AsyncClient
+from tether.api.settings import ApiSettings
+from tether.orchestrator.loop import Orchestrator
 from tether.queue.config import QueueConfig
 from tether.queue.engine import QueueEngine
 from tether.queue.keys import Keys
@@ -60,3 +65,33 @@ def engine(redis: Redis, config: QueueConfig) -> QueueEngine:
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
     return tmp_path
+
+
+@pytest.fixture
+def api_settings(redis_url: str, keys: Keys) -> ApiSettings:
+    return ApiSettings(redis_url=redis_url, prefix=keys.prefix, recheck_interval=0.2)
+
+
+@pytest.fixture
+def api(api_settings: ApiSettings) -> Iterator[ApiServer]:
+    """The real API app, served over HTTP in this process, on this test's keys."""
+    server = ApiServer(api_settings).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def client(api: ApiServer) -> AsyncIterator[AsyncClient]:
+    async with AsyncClient(api.url, timeout=10) as c:
+        yield c
+
+
+@pytest.fixture
+async def orchestrator(engine: QueueEngine) -> AsyncIterator[Orchestrator]:
+    """Promotes retries when due and reaps leases, as `tether orchestrator` would."""
+    orch = Orchestrator(engine, interval=0.02)
+    stop = asyncio.Event()
+    task = asyncio.create_task(orch.run(stop))
+    yield orch
+    stop.set()
+    await task

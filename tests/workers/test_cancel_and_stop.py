@@ -6,7 +6,8 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from worker_helpers import ApiServer, settings, watch_log
+from api_server import ApiServer
+from worker_helpers import settings, watch_log
 
 from tether import AsyncClient
 from tether.api.settings import ApiSettings

@@ -8,7 +8,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from worker_helpers import ApiServer, settings
+from api_server import ApiServer
+from worker_helpers import settings
 
 import tether
 from tether import AsyncClient, func

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
-from wf_helpers import ApiServer
+from api_server import ApiServer
 
 from tether import AsyncClient
 from tether.cli import main

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from wf_helpers import ApiServer
+from api_server import ApiServer
 
 from tether import AsyncClient
 from tether.errors import Conflict, UnknownFunction, ValidationFailed
