@@ -32,6 +32,6 @@ class QueueConfig:
 
     @property
     def job_timeline_maxlen(self) -> int:
-        """What job scripts get as their timeline maxlen: 0 turns stand-alone job
-        timelines off (see lua/includes/timeline.lua)."""
-        return self.timeline_maxlen if self.job_timelines else 0
+        """What job scripts get as their timeline maxlen: negated, stand-alone job
+        timelines are off while a run's jobs keep the run's length (lua/includes/timeline.lua)."""
+        return self.timeline_maxlen if self.job_timelines else -self.timeline_maxlen

@@ -3,13 +3,13 @@
 -- The history is a by-product of the transitions, never a second write path.
 -- `timeline_to` is for callers that already know the owner (the run, else the job):
 -- it saves the HGET of the parent on the hot paths (enqueue, claim, complete).
--- maxlen 0 turns off the timelines of stand-alone jobs (the default: a stream per job
--- costs about 4 KB and three XADDs); events of a run's jobs always go to the run's
--- timeline, trimmed at 1000 then.
+-- A negative maxlen turns off the timelines of stand-alone jobs (the default: a stream
+-- per job costs about 4 KB and three XADDs); events of a run's jobs still go to the
+-- run's timeline, trimmed at -maxlen (QueueConfig.job_timeline_maxlen).
 local function timeline_to(p, owner, jobId, maxlen, now, event, prev, ...)
-  if maxlen == 0 then
+  if maxlen < 0 then
     if owner == jobId then return end
-    maxlen = 1000
+    maxlen = -maxlen
   end
   redis.call('XADD', timeline_key(p, owner), 'MAXLEN', '~', maxlen, '*',
     'event', event, 'job', jobId, 'prev', prev, 'at', now, ...)
