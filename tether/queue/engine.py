@@ -30,7 +30,7 @@ from tether.errors import (
     ValidationFailed,
 )
 from tether.queue.config import QueueConfig
-from tether.queue.index import newest_ids
+from tether.queue.index import newest_records
 from tether.queue.records import (
     ClaimedJob,
     Enqueued,
@@ -618,10 +618,10 @@ class QueueEngine:
         found: list[JobRecord] = []
         for pk in self.keys.all_partitions():
             with redis_errors():
-                ids = await newest_ids(self.redis, pk.jobs, limit=limit, before_ms=before_ms)
-            for record in await self.get_jobs(ids):
-                if record is None:
-                    continue
+                rows = await newest_records(
+                    self.redis, pk.jobs, pk.job, limit=limit, before_ms=before_ms
+                )
+            for record in map(JobRecord.from_hash, rows):
                 if status is not None and record.status != status:
                     continue
                 if function is not None and record.function != function:

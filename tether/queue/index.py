@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from redis.asyncio import Redis
 
 # A listing reads at most this many ids per wanted record, then filters them.
@@ -23,3 +25,23 @@ async def newest_ids(
         num=limit * SCAN_FACTOR,
     )
     return ids
+
+
+async def newest_records(
+    redis: Redis,
+    index_key: str,
+    record_key: Callable[[str], str],
+    *,
+    limit: int,
+    before_ms: int | None,
+) -> list[dict[str, str]]:
+    """The hashes of the newest ids in ``index_key`` (see ``newest_ids``), read in one
+    round trip; ids whose record already expired are left out."""
+    ids = await newest_ids(redis, index_key, limit=limit, before_ms=before_ms)
+    if not ids:
+        return []
+    async with redis.pipeline(transaction=False) as pipe:
+        for record_id in ids:
+            pipe.hgetall(record_key(record_id))
+        rows: list[dict[str, str]] = await pipe.execute()
+    return [row for row in rows if row]

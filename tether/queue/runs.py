@@ -38,7 +38,7 @@ from tether.errors import (
 )
 from tether.queue.config import QueueConfig
 from tether.queue.engine import QueueEngine, check_id, check_name
-from tether.queue.index import newest_ids
+from tether.queue.index import newest_records
 from tether.queue.keys import PartitionKeys
 from tether.queue.records import ErrorInfo
 from tether.queue.redis_errors import redis_errors
@@ -624,17 +624,10 @@ class RunEngine:
         found: list[RunRecord] = []
         with redis_errors():
             for pk in self.keys.all_partitions():
-                ids = await newest_ids(self.redis, pk.runs, limit=limit, before_ms=before_ms)
-                if not ids:
-                    continue
-                async with self.redis.pipeline(transaction=False) as pipe:
-                    for run_id in ids:
-                        pipe.hgetall(pk.run(run_id))
-                    rows = await pipe.execute()
-                for row in rows:
-                    if not row:
-                        continue
-                    record = RunRecord.from_hash(row)
+                rows = await newest_records(
+                    self.redis, pk.runs, pk.run, limit=limit, before_ms=before_ms
+                )
+                for record in map(RunRecord.from_hash, rows):
                     if status is not None and record.status != status:
                         continue
                     if workflow is not None and record.workflow != workflow:
