@@ -10,8 +10,9 @@ from datetime import datetime
 from typing import Any
 
 from tether.cli.common import EXIT_OK, api_url, positive_float
+from tether.queue.states import JobStatus
 
-STATUSES = ["queued", "delayed", "running", "completed", "failed", "cancelled", "dead"]
+STATUSES = [s.value for s in JobStatus]
 
 
 def register(commands: argparse._SubParsersAction[Any]) -> None:

@@ -11,8 +11,9 @@ from datetime import datetime
 from typing import Any
 
 from tether.cli.common import EXIT_OK, UsageError, api_url, positive_float
+from tether.queue.runs import RunStatus
 
-STATUSES = ["queued", "running", "waiting", "completed", "failed", "cancelled"]
+STATUSES = [s.value for s in RunStatus]
 
 
 def register(commands: argparse._SubParsersAction[Any]) -> None:
