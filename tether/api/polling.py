@@ -91,11 +91,12 @@ async def wait_for_job(
     engine: QueueEngine, notifier: Notifier, job_id: str, wait: float
 ) -> JobRecord:
     """The job's record as soon as it is terminal, or as it is when ``wait`` elapses."""
-    record = await engine.get_job(job_id)
-    if wait <= 0 or record.status in TERMINAL:
-        return record
+    if wait <= 0:
+        return await engine.get_job(job_id)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
+    # The waiter is registered before the first read (in-process, free), so that one
+    # read serves both "already finished?" and "finished since we started waiting?".
     with notifier.job_waiter(job_id) as waiter:
         while True:
             waiter.event.clear()
