@@ -18,7 +18,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
 
 from litestar.types import Receive
 
@@ -27,6 +28,8 @@ from tether.errors import TetherError
 from tether.queue.engine import QueueEngine
 from tether.queue.records import ClaimedJob, JobRecord
 from tether.queue.states import TERMINAL
+
+R = TypeVar("R")
 
 log = logging.getLogger("tether.api.polling")
 
@@ -87,21 +90,36 @@ async def poll_jobs(
                     await watcher
 
 
-async def wait_for_job(
-    engine: QueueEngine, notifier: Notifier, job_id: str, wait: float
-) -> JobRecord:
-    """The job's record as soon as it is terminal, or as it is when ``wait`` elapses."""
+async def wait_until_finished(
+    notifier: Notifier,
+    key: str,
+    read: Callable[[], Awaitable[R]],
+    finished: Callable[[R], bool],
+    wait: float,
+) -> R:
+    """``read()`` as soon as ``finished`` holds for it, or as it is when ``wait`` elapses.
+    ``key`` is what the finishing script publishes (``j:<key>``): a job id, or
+    ``#run:<id>`` for a run."""
     if wait <= 0:
-        return await engine.get_job(job_id)
+        return await read()
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
     # The waiter is registered before the first read (in-process, free), so that one
     # read serves both "already finished?" and "finished since we started waiting?".
-    with notifier.job_waiter(job_id) as waiter:
+    with notifier.job_waiter(key) as waiter:
         while True:
             waiter.event.clear()
-            record = await engine.get_job(job_id)
+            record = await read()
             remaining = deadline - loop.time()
-            if record.status in TERMINAL or remaining <= 0 or notifier.closing:
+            if finished(record) or remaining <= 0 or notifier.closing:
                 return record
             await waiter.wait(remaining)
+
+
+async def wait_for_job(
+    engine: QueueEngine, notifier: Notifier, job_id: str, wait: float
+) -> JobRecord:
+    """The job's record as soon as it is terminal, or as it is when ``wait`` elapses."""
+    return await wait_until_finished(
+        notifier, job_id, lambda: engine.get_job(job_id), lambda r: r.status in TERMINAL, wait
+    )

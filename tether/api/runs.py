@@ -22,6 +22,7 @@ from litestar.params import Parameter
 from pydantic import BaseModel, Field
 
 from tether.api.notify import Notifier
+from tether.api.polling import wait_until_finished
 from tether.api.registry import FunctionRegistry
 from tether.api.responses import JsonResponse
 from tether.errors import InvalidRequest, UnknownFunction, ValidationFailed
@@ -125,19 +126,13 @@ def run_out(record: RunRecord, served: dict[str, set[int]] | None = None) -> Run
 async def wait_for_run(runs: RunEngine, notifier: Notifier, run_id: str, wait: float) -> RunRecord:
     """The run as soon as it is finished, or as it is when ``wait`` elapses. Runs
     publish ``j:#run:<id>`` when they finish, so the notifier's job waiters serve here."""
-    record = await runs.get(run_id)
-    if wait <= 0 or record.status in RUN_TERMINAL:
-        return record
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + wait
-    with notifier.job_waiter(f"#run:{run_id}") as waiter:
-        while True:
-            waiter.event.clear()
-            record = await runs.get(run_id)
-            remaining = deadline - loop.time()
-            if record.status in RUN_TERMINAL or remaining <= 0:
-                return record
-            await waiter.wait(remaining)
+    return await wait_until_finished(
+        notifier,
+        f"#run:{run_id}",
+        lambda: runs.get(run_id),
+        lambda r: r.status in RUN_TERMINAL,
+        wait,
+    )
 
 
 class RunsController(Controller):
