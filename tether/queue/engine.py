@@ -31,6 +31,7 @@ from tether.errors import (
 )
 from tether.queue.config import QueueConfig
 from tether.queue.index import newest_records
+from tether.queue.payload import dump_payload
 from tether.queue.records import (
     ClaimedJob,
     Enqueued,
@@ -99,22 +100,7 @@ class QueueEngine:
     # -- helpers -------------------------------------------------------------------
 
     def _dump(self, value: Any, field: str) -> str:
-        try:
-            data = orjson.dumps(value)
-        except TypeError as exc:
-            raise ValidationFailed(
-                f"{field} is not JSON-serializable: {exc}", details={"field": field}
-            ) from exc
-        if len(data) > self.config.max_payload_bytes:
-            raise PayloadTooLarge(
-                f"{field} is {len(data)} bytes; the limit is {self.config.max_payload_bytes}",
-                details={
-                    "field": field,
-                    "size": len(data),
-                    "limit": self.config.max_payload_bytes,
-                },
-            )
-        return data.decode()
+        return dump_payload(value, field, self.config.max_payload_bytes)
 
     def _enqueue_args(self, req: EnqueueRequest) -> tuple[str, list[Any]]:
         """Validate a request; returns its job id and its group of enqueue.lua ARGV."""

@@ -33,13 +33,13 @@ from tether.errors import (
     InvalidTransition,
     LeaseNotHeld,
     NotFound,
-    PayloadTooLarge,
     ValidationFailed,
 )
 from tether.queue.config import QueueConfig
 from tether.queue.engine import QueueEngine, check_id, check_name
 from tether.queue.index import newest_records
 from tether.queue.keys import PartitionKeys
+from tether.queue.payload import dump_payload
 from tether.queue.records import ErrorInfo
 from tether.queue.redis_errors import redis_errors
 from tether.queue.scripts import script_source
@@ -222,19 +222,7 @@ class RunEngine:
     # -- helpers -------------------------------------------------------------------
 
     def _dump(self, value: Any, what: str) -> str:
-        try:
-            data = orjson.dumps(value)
-        except TypeError as exc:
-            raise ValidationFailed(
-                f"{what} is not JSON-serializable: {exc}", details={"field": what}
-            ) from exc
-        limit = self.config.max_payload_bytes
-        if len(data) > limit:
-            raise PayloadTooLarge(
-                f"{what} is {len(data)} bytes; the limit is {limit}",
-                details={"field": what, "size": len(data), "limit": limit},
-            )
-        return data.decode()
+        return dump_payload(value, what, self.config.max_payload_bytes)
 
     def _pk(self, run_id: str) -> PartitionKeys:
         return self.keys.for_id(check_id(run_id, "run id"))
