@@ -30,6 +30,7 @@ from tether.api.routes import ROUTE_HANDLERS
 from tether.api.services import Services
 from tether.api.settings import ApiSettings
 from tether.queue.engine import QueueEngine
+from tether.queue.runs import RunEngine
 
 API_VERSION = "1.0.0"
 
@@ -78,11 +79,12 @@ def create_app(settings: ApiSettings | None = None) -> Litestar:
             claim_concurrency=max(1, settings.redis_max_connections // 2),
         )
         registry = FunctionRegistry(redis, config.keys)
-        app.state.services = Services(settings, redis, engine, notifier, registry, metrics)
+        runs = RunEngine(redis, config)
+        app.state.services = Services(settings, redis, engine, notifier, registry, metrics, runs)
+        # Tests reach these directly; handlers get them through `services`.
         app.state.redis = redis
         app.state.engine = engine
         app.state.notifier = notifier
-        app.state.registry = registry
         await notifier.start()
         try:
             yield

@@ -11,13 +11,10 @@ from typing import Any
 
 from litestar.datastructures import State
 from litestar.di import Provide
-from redis.asyncio import Redis
 
-from tether.api.metrics import Metrics
 from tether.api.notify import Notifier
 from tether.api.registry import FunctionRegistry
 from tether.api.services import Services
-from tether.api.settings import ApiSettings
 from tether.queue.engine import QueueEngine
 
 
@@ -27,41 +24,23 @@ def provide_services(state: State) -> Services:
 
 
 def provide_engine(state: State) -> QueueEngine:
-    engine: QueueEngine = state.engine
+    engine: QueueEngine = state.services.engine
     return engine
 
 
-def provide_redis(state: State) -> Redis:
-    redis: Redis = state.redis
-    return redis
-
-
 def provide_notifier(state: State) -> Notifier:
-    notifier: Notifier = state.notifier
+    notifier: Notifier = state.services.notifier
     return notifier
 
 
 def provide_registry(state: State) -> FunctionRegistry:
-    registry: FunctionRegistry = state.registry
+    registry: FunctionRegistry = state.services.registry
     return registry
-
-
-def provide_metrics(state: State) -> Metrics:
-    metrics: Metrics = state.metrics
-    return metrics
-
-
-def provide_settings(state: State) -> ApiSettings:
-    settings: ApiSettings = state.settings
-    return settings
 
 
 DEPENDENCIES: dict[str, Any] = {
     "services": Provide(provide_services, sync_to_thread=False),
     "engine": Provide(provide_engine, sync_to_thread=False),
-    "redis": Provide(provide_redis, sync_to_thread=False),
     "notifier": Provide(provide_notifier, sync_to_thread=False),
     "registry": Provide(provide_registry, sync_to_thread=False),
-    "metrics": Provide(provide_metrics, sync_to_thread=False),
-    "settings": Provide(provide_settings, sync_to_thread=False),
 }

@@ -56,12 +56,7 @@ SERVED_TTL = 0.5  # seconds the list of served versions is reused between reques
 
 
 def provide_runs(state: State) -> RunEngine:
-    """One RunEngine per app, made on first use from the app's Redis pool."""
-    runs: RunEngine | None = state.get("runs")
-    if runs is None:
-        engine: QueueEngine = state.engine
-        runs = RunEngine(state.redis, engine.config)
-        state.runs = runs
+    runs: RunEngine = state.services.runs
     return runs
 
 

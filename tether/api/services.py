@@ -11,6 +11,7 @@ from tether.api.notify import Notifier
 from tether.api.registry import FunctionRegistry
 from tether.api.settings import ApiSettings
 from tether.queue.engine import QueueEngine
+from tether.queue.runs import RunEngine
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,3 +26,4 @@ class Services:
     notifier: Notifier
     registry: FunctionRegistry
     metrics: Metrics
+    runs: RunEngine  # workflow runs, on the same pool and keys as ``engine``
