@@ -4,14 +4,17 @@ tether deploys it, by default).
 
 For each system, with W worker processes of max_jobs M each (the same W and M for all):
 
+Each system is driven by its own client, as its users would:
+
 - throughput: N no-op jobs enqueued, timed from the first enqueue to the last result.
-  tether enqueues through its HTTP batch endpoint (POST /v1/jobs/batch, 1,000 jobs per
-  request, one request after another) and workers poll over HTTP; arq and saq enqueue
-  with their own clients straight into Redis (asyncio.gather of N enqueues). The end is
-  seen by checking job statuses in Redis from the oldest unfinished job, every 5 ms.
+  tether enqueues with ``tether.AsyncClient.enqueue_many`` over HTTP (POST
+  /v1/jobs/batch, 1,000 jobs per request, one request after another) and workers poll
+  over HTTP; arq and saq enqueue with their own clients straight into Redis
+  (asyncio.gather of N enqueues). The end is seen by checking job statuses in Redis from
+  the oldest unfinished job, every 5 ms.
 - enqueue-to-result latency: one job at a time, from before the enqueue to the result in
-  the caller's hand. tether: POST /v1/jobs then GET /v1/jobs/{id}?wait=10 (two HTTP round
-  trips). arq: enqueue_job then job.result(poll_delay=1 ms); saq:
+  the caller's hand. tether: ``AsyncClient.call`` (one HTTP round trip, POST
+  /v1/jobs?wait=10). arq: enqueue_job then job.result(poll_delay=1 ms); saq:
   queue.apply(poll_interval=1 ms).
 - dispatch latency to a waiting worker: from before the enqueue to the moment the job's
   function starts (it returns time.time(); the same clock, the same host).
@@ -36,10 +39,11 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 from redis.asyncio import Redis
 
+from tether.client import AsyncClient
 from tether.dev import die_with_parent
+from tether.errors import ApiUnavailable
 from tether.queue.keys import Keys
 from tether.redis_server import RedisServer, free_port
 
@@ -173,15 +177,14 @@ async def bench_tether(args: argparse.Namespace, redis_url: str, logs: Path) -> 
         procs.start("tether-orchestrator", [*CLI, "orchestrator"], env)
         for i in range(args.workers):
             procs.start(f"tether-worker-{i}", [*CLI, "worker", "tether_jobs:WorkerSettings"], env)
-        async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+        async with AsyncClient(url, timeout=30) as client:
 
             async def registered() -> bool:
                 procs.check_alive()
                 try:
-                    body = (await http.get("/v1/machines")).json()
-                except httpx.HTTPError:
+                    return len(await client.machines()) >= args.workers
+                except ApiUnavailable:
                     return False
-                return len(body.get("machines", [])) >= args.workers
 
             await wait_until(registered, 60, "tether workers to register")
 
@@ -197,19 +200,15 @@ async def bench_tether(args: argparse.Namespace, redis_url: str, logs: Path) -> 
                 ids: list[str] = []
                 for offset in range(0, n, 1000):
                     batch = [{"function": "noop"} for _ in range(min(1000, n - offset))]
-                    response = await http.post("/v1/jobs/batch", json={"jobs": batch})
-                    response.raise_for_status()
-                    ids.extend(job["id"] for job in response.json()["jobs"])
+                    ids.extend(job.id for job in await client.enqueue_many(batch))
                 await wait_all_done(ids, done)
                 return n / (time.perf_counter() - started)
 
             async def one() -> tuple[float, float]:
                 sent = time.time()
-                created = await http.post("/v1/jobs", json={"function": "stamp"})
-                job = (await http.get(f"/v1/jobs/{created.json()['id']}?wait=10")).json()
+                started: float = await client.call("stamp", timeout=10)
                 finished = time.time()
-                assert job["status"] == "completed", job
-                return (finished - sent) * 1000, (job["result"] - sent) * 1000
+                return (finished - sent) * 1000, (started - sent) * 1000
 
             await throughput(min(500, args.jobs))  # warm up connections and scripts
             for _ in range(args.runs):

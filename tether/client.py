@@ -180,11 +180,22 @@ class AsyncClient:
         """Enqueue a job and wait for its result. Raises ``JobFailed`` (with the job's
         error) if it ends any other way than completed, and ``ResultTimeout`` if it has
         not finished within ``timeout`` seconds (the job itself goes on)."""
-        job = await self.enqueue(
-            function, input, idempotency_key=idempotency_key, max_attempts=max_attempts
+        # One request enqueues and waits (POST /v1/jobs?wait=S): a round trip fewer than
+        # enqueue-then-GET. A job still unfinished after that wait is waited for by id.
+        started = time.monotonic()
+        wait = MAX_GET_WAIT if timeout is None else max(0.0, min(timeout, MAX_GET_WAIT))
+        body = _job_body(function, input, idempotency_key, None, max_attempts, None)
+        raw = await self._http.request(
+            "POST",
+            "/v1/jobs",
+            body=body,
+            params={"wait": wait or None},
+            timeout=wait + WAIT_SLACK if wait else None,
         )
+        job = JobOut.model_validate_json(raw)
         if job.status not in JOB_TERMINAL:
-            job = await self.wait(job.id, timeout=timeout)
+            left = None if timeout is None else timeout - (time.monotonic() - started)
+            job = await self.wait(job.id, timeout=left if left is None else max(0.0, left))
         return _job_result(job)
 
     async def cancel(self, job_id: str) -> JobOut:

@@ -137,6 +137,56 @@ async def test_absurd_wait_values_are_422_naming_wait(client: httpx.AsyncClient)
         assert error["details"]["fields"][0]["field"] == "wait"
 
 
+async def test_post_with_wait_answers_201_with_the_result_once_the_job_completes(
+    client: httpx.AsyncClient, register: Register, api_engine: QueueEngine, notifier: Notifier
+) -> None:
+    await register("add")
+    body = {"function": "add", "input": 1}
+    waiting = asyncio.create_task(client.post("/v1/jobs", json=body, params={"wait": 30}))
+    await until(lambda: notifier.waiting_jobs == 1)
+    [claimed] = await api_engine.claim("m1", ["add"], 1)
+    await api_engine.complete(claimed.id, claimed.token, {"sum": 3})
+    response = await waiting
+    assert response.status_code == 201
+    assert response.json()["id"] == claimed.id
+    assert response.json()["status"] == "completed"
+    assert response.json()["result"] == {"sum": 3}
+
+
+async def test_post_with_wait_answers_the_queued_job_when_the_wait_elapses(
+    client: httpx.AsyncClient, register: Register, api_engine: QueueEngine
+) -> None:
+    await register("add")
+    response = await client.post("/v1/jobs", json={"function": "add"}, params={"wait": 0.05})
+    assert response.status_code == 201
+    assert response.json()["status"] == "queued"
+    assert (await api_engine.get_job(response.json()["id"])).status == "queued"
+
+
+async def test_post_with_wait_and_a_finished_idempotent_job_answers_200_at_once(
+    client: httpx.AsyncClient, register: Register, api_engine: QueueEngine
+) -> None:
+    await register("add")
+    body = {"function": "add", "idempotency_key": "once"}
+    first = (await client.post("/v1/jobs", json=body)).json()
+    [claimed] = await api_engine.claim("m1", ["add"], 1)
+    await api_engine.complete(first["id"], claimed.token, 7)
+    again = await client.post("/v1/jobs", json=body, params={"wait": 30})
+    assert again.status_code == 200
+    assert (again.json()["status"], again.json()["result"]) == ("completed", 7)
+
+
+async def test_absurd_wait_values_on_post_are_422_naming_wait_and_create_nothing(
+    client: httpx.AsyncClient, register: Register, api_engine: QueueEngine
+) -> None:
+    await register("add")
+    for wait in ("1e9", "-1", "soon", "nan", "inf"):
+        response = await client.post("/v1/jobs", json={"function": "add"}, params={"wait": wait})
+        assert response.status_code == 422, (wait, response.text)
+        assert error_of(response)["details"]["fields"][0]["field"] == "wait"
+    assert await api_engine.list_jobs() == []
+
+
 async def test_cancelling_a_queued_job_cancels_it(
     client: httpx.AsyncClient, register: Register
 ) -> None:

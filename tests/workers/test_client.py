@@ -49,6 +49,20 @@ async def test_call_raises_job_failed_carrying_the_jobs_error(
     assert "-1 is negative" in str(failed.value)
 
 
+async def linger(ctx: dict[str, Any], seconds: float) -> float:
+    await asyncio.sleep(seconds)
+    return seconds
+
+
+async def test_call_raises_result_timeout_when_the_job_outlasts_its_timeout(
+    client: AsyncClient, make_worker: Callable[..., Worker]
+) -> None:
+    async with make_worker(linger):
+        with pytest.raises(ResultTimeout) as timed_out:
+            await client.call("linger", 2, timeout=0.2)
+        assert timed_out.value.details["status"] in {"queued", "running"}
+
+
 async def test_waiting_past_the_timeout_raises_result_timeout(
     client: AsyncClient, make_worker: Callable[..., Worker]
 ) -> None:

@@ -9,7 +9,7 @@ from litestar import Controller, get, post
 from litestar.params import Parameter
 
 from tether.api.error_handlers import error_responses
-from tether.api.polling import wait_for_job
+from tether.api.polling import wait_for_job, wait_until_finished
 from tether.api.registry import RegisteredFunction
 from tether.api.responses import JsonResponse, shaped_as
 from tether.api.services import Services
@@ -17,7 +17,7 @@ from tether.errors import UnknownFunction
 from tether.protocol import MAX_GET_WAIT, JobBatchCreate, JobBatchOut, JobCreate, JobList, JobOut
 from tether.queue.engine import EnqueueRequest, QueueEngine, check_id
 from tether.queue.records import Enqueued, JobRecord
-from tether.queue.states import JobStatus
+from tether.queue.states import TERMINAL, JobStatus
 
 MAX_LIST = 1000
 
@@ -33,11 +33,12 @@ def _unknown(names: list[str]) -> UnknownFunction:
     )
 
 
-def _request(job: JobCreate, spec: RegisteredFunction) -> EnqueueRequest:
+def _request(job: JobCreate, spec: RegisteredFunction, job_id: str | None) -> EnqueueRequest:
     # A job without its own limits takes those its function registered.
     timeout = job.timeout if job.timeout is not None else spec.timeout
     return EnqueueRequest(
         function=job.function,
+        job_id=job_id,
         input=job.input,
         idempotency_key=job.idempotency_key,
         delay_ms=round(job.delay * 1000),
@@ -68,13 +69,16 @@ def _created(e: Enqueued, req: EnqueueRequest, engine: QueueEngine, now: datetim
     }
 
 
-async def _enqueue(jobs: list[JobCreate], services: Services) -> tuple[list[Enqueued], list[Job]]:
+async def _enqueue(
+    jobs: list[JobCreate], services: Services, job_id: str | None = None
+) -> tuple[list[Enqueued], list[Job]]:
+    """Enqueue ``jobs``; ``job_id`` names the job of a single-job request."""
     engine = services.engine
     specs = await services.registry.get_many([j.function for j in jobs])
     unknown = [name for name, spec in specs.items() if spec is None]
     if unknown:
         raise _unknown(unknown)
-    requests = [_request(j, specs[j.function]) for j in jobs]  # type: ignore[arg-type]
+    requests = [_request(j, specs[j.function], job_id) for j in jobs]  # type: ignore[arg-type]
     enqueued = await engine.enqueue_many(requests)
     now = datetime.now(UTC)
     out: list[Job | None] = [
@@ -102,15 +106,52 @@ class JobsController(Controller):
         "/",
         operation_id="createJob",
         responses=error_responses(404, 409, 413),
-        summary="Submit a job (201), or get the job its idempotency key already names (200)",
+        summary=(
+            "Submit a job (201), or get the job its idempotency key already names (200); "
+            "with ?wait=S, answers as soon as the job finishes or S seconds pass"
+        ),
     )
     async def create_job(
         self,
         data: JobCreate,
         services: Services,
+        wait: Annotated[
+            float,
+            Parameter(
+                ge=0,
+                le=MAX_GET_WAIT,
+                description=(
+                    f"seconds to wait for the job to finish (0-{MAX_GET_WAIT:g}): enqueue "
+                    "and result in one round trip"
+                ),
+            ),
+        ] = 0.0,
     ) -> JsonResponse[JobOut]:
-        enqueued, out = await _enqueue([data], services)
-        return shaped_as(JobOut, out[0], status_code=201 if enqueued[0].created else 200)
+        if wait <= 0:
+            enqueued, out = await _enqueue([data], services)
+            return shaped_as(JobOut, out[0], status_code=201 if enqueued[0].created else 200)
+        # The job's id is drawn here, so its end is listened for before it exists: the
+        # enqueue's answer is the first read, and no news can slip in between.
+        job_id = QueueEngine.job_id_for(
+            EnqueueRequest(data.function, idempotency_key=data.idempotency_key)
+        )
+        created, found = False, job_id
+
+        async def submit() -> Job:
+            nonlocal created, found
+            enqueued, out = await _enqueue([data], services, job_id)
+            # An idempotency key given to a job enqueued with an id of its own (not over
+            # HTTP) names that job: read it, though its news goes unheard until the wait ends.
+            created, found = enqueued[0].created, enqueued[0].id
+            return out[0]
+
+        async def read() -> Job:
+            return JobOut.from_record(await services.engine.get_job(found)).model_dump()
+
+        job = await wait_until_finished(
+            services.notifier, job_id, read, lambda j: j["status"] in TERMINAL, wait, first=submit
+        )
+        return shaped_as(JobOut, job, status_code=201 if created else 200)
 
     @post(
         "/batch",

@@ -92,7 +92,7 @@ class Metrics:
         metric(
             "tether_job_waits_waiting",
             "gauge",
-            "GET /v1/jobs/{id}?wait requests waiting in this process.",
+            "Requests waiting for a job to finish in this process (GET or POST ?wait).",
             [("", notifier.waiting_jobs)],
         )
         metric(

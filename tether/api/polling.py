@@ -96,12 +96,15 @@ async def wait_until_finished(
     read: Callable[[], Awaitable[R]],
     finished: Callable[[R], bool],
     wait: float,
+    *,
+    first: Callable[[], Awaitable[R]] | None = None,
 ) -> R:
     """``read()`` as soon as ``finished`` holds for it, or as it is when ``wait`` elapses.
     ``key`` is what the finishing script publishes (``j:<key>``): a job id, or
-    ``#run:<id>`` for a run."""
+    ``#run:<id>`` for a run. ``first``, if given, replaces the first read: a call that
+    answers with the record, such as the enqueue that creates it."""
     if wait <= 0:
-        return await read()
+        return await (first or read)()
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
     # The waiter is registered before the first read (in-process, free), so that one
@@ -109,7 +112,8 @@ async def wait_until_finished(
     with notifier.job_waiter(key) as waiter:
         while True:
             waiter.event.clear()
-            record = await read()
+            record = await (first or read)()
+            first = None
             remaining = deadline - loop.time()
             if finished(record) or remaining <= 0 or notifier.closing:
                 return record

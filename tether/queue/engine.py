@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 import re
+import secrets
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -49,6 +50,8 @@ from tether.queue.wire import pipelined
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:@\-]{1,200}$")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.:@\-]{1,200}$")
 
+# A dict lookup instead of an enum call per job in a batch reply.
+_STATUS: dict[str, JobStatus] = {s.value: s for s in JobStatus}
 _IDEMPOTENCY_NAMESPACE = uuid.UUID("5b0f3c1e-7a8d-4c6e-9f21-3d4b5a6c7e80")
 
 # Lua status codes, mapped once.
@@ -113,13 +116,9 @@ class QueueEngine:
         fresh = 0
         if req.job_id is not None:
             job_id = check_id(req.job_id, "id")
-        elif req.idempotency_key is not None:
-            # The id follows from the key, so the same key always lands in the same
-            # partition (where its idempotency record lives) and names the same job.
-            job_id = uuid.uuid5(_IDEMPOTENCY_NAMESPACE, req.idempotency_key).hex
         else:
-            job_id = uuid.uuid4().hex
-            fresh = 1
+            job_id = self.job_id_for(req)
+            fresh = 1 if req.idempotency_key is None else 0
         if req.parent and not job_id.startswith(req.parent + ":"):
             # A run's jobs share its partition: their ids start with the run's id.
             job_id = check_id(f"{req.parent}:{job_id}", "id")
@@ -149,13 +148,27 @@ class QueueEngine:
         return job_id, group
 
     @staticmethod
+    def job_id_for(req: EnqueueRequest) -> str:
+        """The id enqueueing ``req`` gives its job: its own, the one its idempotency key
+        names, or a new random one. Knowing it beforehand lets a caller listen for the
+        job's end before the job exists (``POST /v1/jobs?wait``)."""
+        if req.job_id is not None:
+            return req.job_id
+        if req.idempotency_key is not None:
+            # The id follows from the key, so the same key always lands in the same
+            # partition (where its idempotency record lives) and names the same job.
+            return uuid.uuid5(_IDEMPOTENCY_NAMESPACE, req.idempotency_key).hex
+        # 128 random bits, as in uuid4().hex, without building a UUID object.
+        return secrets.token_hex(16)
+
+    @staticmethod
     def _enqueued(reply: list[Any], function: str) -> Enqueued:
         if reply[0] == ID_CONFLICT:
             raise IdempotencyConflict(
                 f"job {reply[1]} already exists for function {reply[2]!r}, not {function!r}",
                 details={"id": reply[1], "function": reply[2]},
             )
-        return Enqueued(id=reply[1], status=JobStatus(reply[2]), created=reply[3] == 1)
+        return Enqueued(id=reply[1], status=_STATUS[reply[2]], created=reply[3] == 1)
 
     async def _pipelined(self, calls: Sequence[tuple[str, list[str], list[Any]]]) -> list[Any]:
         """Call scripts by SHA, all in one round trip, each atomic on its own.

@@ -47,10 +47,11 @@ class JobRecord(BaseModel):
             return int(value) if value not in (None, "") else None
 
         error = data.get("error")
+        status = JobStatus(data["status"])
         return cls(
             id=data["id"],
             function=data["fn"],
-            status=JobStatus(data["status"]),
+            status=status,
             input=orjson.loads(data["input"]) if "input" in data else None,
             result=orjson.loads(data["result"]) if "result" in data else None,
             error=ErrorInfo.model_validate_json(error) if error else None,
@@ -63,7 +64,8 @@ class JobRecord(BaseModel):
             scheduled_at=num("scheduled_at"),
             started_at=num("started_at"),
             finished_at=num("finished_at"),
-            lease_until=num("lease_until"),
+            # The hash keeps its last lease's deadline (and token) after the lease ends.
+            lease_until=num("lease_until") if status is JobStatus.RUNNING else None,
             cancel_requested=data.get("cancel_requested") == "1",
         )
 

@@ -17,6 +17,7 @@
 --@include now_ms
 --@include keys
 --@include timeline
+--@include call_in_chunks
 local leasesKey, machineJobsKey, tokenKey = KEYS[1], KEYS[2], KEYS[3]
 local p, machine = ARGV[1], ARGV[2]
 local want = tonumber(ARGV[3])
@@ -27,6 +28,8 @@ local now = now_ms()
 local nowText = tostring(now)
 local defaultLease = tostring(now + leaseTtl)
 local claimed = {}
+-- The new leases (deadline, id, ...) and the ids, added in one ZADD and one SADD at the end.
+local leases, ids = {}, {}
 if ARGV[6] == '1' and not redis.call('ZSCORE', KEYS[4], machine) then
   return claimed
 end
@@ -65,8 +68,9 @@ for i = 5, #KEYS do
       redis.call('HSET', job_key(p, jobId), 'status', 'running', 'attempt', attempt,
         'token', token, 'machine', machine, 'started_at', nowText,
         'lease_until', leaseUntil, 'deadline', deadline)
-      redis.call('ZADD', leasesKey, leaseUntil, jobId)
-      redis.call('SADD', machineJobsKey, jobId)
+      leases[#leases + 1] = leaseUntil
+      leases[#leases + 1] = jobId
+      ids[#ids + 1] = jobId
       timeline_to(p, job[7] or jobId, jobId, maxlen, now, 'claimed', 'queued',
                   'machine', machine, 'attempt', attempt, 'token', token)
       claimed[#claimed + 1] = {jobId, job[2], job[3], tonumber(attempt), tonumber(job[5]),
@@ -74,4 +78,6 @@ for i = 5, #KEYS do
     end
   end
 end
+call_in_chunks('ZADD', leasesKey, leases)
+call_in_chunks('SADD', machineJobsKey, ids)
 return claimed

@@ -20,12 +20,15 @@
 --@include now_ms
 --@include keys
 --@include timeline
+--@include call_in_chunks
 local delayedKey, indexKey = KEYS[1], KEYS[2]
 local p, backoffMs, backoffCapMs = ARGV[1], ARGV[2], ARGV[3]
 local retentionMs, channel, maxlen = tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6])
 local now = now_ms()
 -- Numbers passed to redis.call are formatted with printf on each call: format once.
 local nowText = tostring(now)
+-- The new jobs' index entries (score, id, ...), added in one ZADD at the end.
+local indexed = {}
 
 local function existing(id, fn)
   local found = redis.call('HMGET', job_key(p, id), 'fn', 'status')
@@ -69,7 +72,8 @@ local function enqueue(jobId, fn, input, maxAttempts, timeoutMs, delayMs, idem, 
   if idemKey then
     redis.call('SET', idemKey, jobId, 'PX', retentionMs)
   end
-  redis.call('ZADD', indexKey, nowText, jobId)
+  indexed[#indexed + 1] = nowText
+  indexed[#indexed + 1] = jobId
   local owner = jobId
   if parent ~= '' then owner = parent end
   timeline_to(p, owner, jobId, maxlen, now, 'enqueued', '', 'status', status)
@@ -90,6 +94,7 @@ for i = 7, #ARGV, 9 do
     readyCount[fn] = (readyCount[fn] or 0) + 1
   end
 end
+call_in_chunks('ZADD', indexKey, indexed)
 for _, fn in ipairs(woken) do
   local n = readyCount[fn]
   redis.call('PUBLISH', channel, n == 1 and 'q:' .. fn or 'q:' .. fn .. ' ' .. n)

@@ -27,7 +27,7 @@ if not job[1] then return {-1, ''} end
 if job[1] ~= 'running' or job[2] ~= token then return {-2, job[1]} end
 
 local now = now_ms()
-drop_lease_of(p, leasesKey, jobKey, jobId, job[3], job[4])
+drop_lease_of(p, leasesKey, jobId, job[3], job[4])
 local status = retry_or_die(p, jobKey, delayedKey, eventsKey, jobId, now, errorJson,
   tonumber(ARGV[5]), 0, tonumber(ARGV[6]), retentionMs, channel, maxlen)
 return {1, status}

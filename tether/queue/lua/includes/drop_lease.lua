@@ -1,8 +1,12 @@
 --@include keys
+--@include call_in_chunks
 -- Forget a job's lease: out of the deadline set and its machine's set of jobs.
+-- The job keeps its last `token` and `lease_until` fields: they only mean something
+-- while it is running (every check reads the status first), and an HDEL per job would
+-- cost a Redis command on the hottest path.
 -- `drop_lease_of` is for callers that already read the job's machine and whether its
 -- cancellation was requested (only then can it be in the machine's cancels set).
-local function drop_lease_of(p, leasesKey, jobKey, jobId, machine, cancelRequested)
+local function drop_lease_of(p, leasesKey, jobId, machine, cancelRequested)
   redis.call('ZREM', leasesKey, jobId)
   if machine then
     redis.call('SREM', machine_jobs_key(p, machine), jobId)
@@ -10,24 +14,17 @@ local function drop_lease_of(p, leasesKey, jobKey, jobId, machine, cancelRequest
       redis.call('SREM', cancels_key(p, machine), jobId)
     end
   end
-  redis.call('HDEL', jobKey, 'lease_until', 'token')
 end
 
 local function drop_lease(p, leasesKey, jobKey, jobId)
   local job = redis.call('HMGET', jobKey, 'machine', 'cancel_requested')
-  drop_lease_of(p, leasesKey, jobKey, jobId, job[1], job[2])
+  drop_lease_of(p, leasesKey, jobId, job[1], job[2])
 end
 
 -- The batch form, for a script that ends many leases of one partition at once (a
 -- batch of results): `ended` lists {job id, machine or false, cancel_requested}. One
 -- ZREM for all and one SREM per machine, instead of two commands per job.
 local function drop_leases(p, leasesKey, ended)
-  -- In chunks, so the arguments always fit in one unpack().
-  local function for_all(command, key, ids)
-    for first = 1, #ids, 1000 do
-      redis.call(command, key, unpack(ids, first, math.min(first + 999, #ids)))
-    end
-  end
   local ids, byMachine = {}, {}
   for n, lease in ipairs(ended) do
     local jobId, machine = lease[1], lease[2]
@@ -37,10 +34,9 @@ local function drop_leases(p, leasesKey, ended)
       table.insert(byMachine[machine], jobId)
       if lease[3] == '1' then redis.call('SREM', cancels_key(p, machine), jobId) end
     end
-    redis.call('HDEL', job_key(p, jobId), 'lease_until', 'token')
   end
-  for_all('ZREM', leasesKey, ids)
+  call_in_chunks('ZREM', leasesKey, ids)
   for machine, machineIds in pairs(byMachine) do
-    for_all('SREM', machine_jobs_key(p, machine), machineIds)
+    call_in_chunks('SREM', machine_jobs_key(p, machine), machineIds)
   end
 end

@@ -1,5 +1,13 @@
 --@include keys
 --@include run_job_finished
+-- A number passed to redis.call is printf-formatted each time; a script finishes many
+-- jobs at one `now`, so its text is made once.
+local stampOf, stampText
+local function stamp(now)
+  if now ~= stampOf then stampOf, stampText = now, tostring(now) end
+  return stampText
+end
+
 -- Move a job into a terminal state: stamp it, start its retention clock and tell the
 -- listeners. The caller has checked the source state and dropped any lease.
 -- `fields` is a flat list of extra HSET field/value pairs.
@@ -7,16 +15,17 @@
 -- same script, so a run waiting on its children wakes atomically with the last one
 -- finishing: there is no window in which the news could be lost.
 -- `finish_job_quietly` is for callers that already read the job's parent (false: none)
--- and publish the news themselves, one message for a whole batch (complete.lua).
+-- and publish the news themselves, one message for a whole batch (complete.lua); its
+-- `noTimeline` says the job has no timeline of its own to expire (job timelines off).
 local function finish_job_quietly(p, jobKey, eventsKey, jobId, parent, status, now,
-                                  retentionMs, fields)
-  redis.call('HSET', jobKey, 'status', status, 'finished_at', now, unpack(fields))
+                                  retentionMs, fields, noTimeline)
+  redis.call('HSET', jobKey, 'status', status, 'finished_at', stamp(now), unpack(fields))
   redis.call('PEXPIRE', jobKey, retentionMs)
   if parent then
     redis.call('XADD', eventsKey, 'MAXLEN', '~', 100000, '*',
       'event', 'child_finished', 'job', jobId, 'run', parent, 'status', status)
     run_job_finished(p, jobKey, jobId, parent, status, now)
-  else
+  elseif not noTimeline then
     redis.call('PEXPIRE', timeline_key(p, jobId), retentionMs)
   end
 end
