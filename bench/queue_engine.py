@@ -7,7 +7,7 @@ production) on a free port in a temp folder — never 6379 — and prints:
 
 1. engine throughput, jobs/s for the full life of a job (enqueue + claim + complete):
    batched (enqueue_many of B, claim B, report B) and one by one (one job at a time, one
-   client, each call awaited), median of several runs;
+   client, each call awaited), median of several runs, each on an empty Redis;
 2. where the time goes: Redis's own microseconds per job in each script (from INFO
    commandstats, reset before each phase), the Redis commands a job costs inside the
    scripts, the client's CPU per job, and the SLOWLOG's entries over 1 ms;
@@ -104,6 +104,18 @@ async def one_by_one(redis: Redis, jobs: int) -> float:
 
 async def median_of(runs: int, make: Callable[[], Awaitable[float]]) -> float:
     return statistics.median([await make() for _ in range(runs)])
+
+
+def on_empty(redis: Redis, make: Callable[[], Awaitable[float]]) -> Callable[[], Awaitable[float]]:
+    """``make`` run on an empty Redis: otherwise every run inherits the finished jobs of
+    the runs before it (kept for the 7-day retention), so later runs work on an ever
+    bigger keyspace and AOF rewrites, and runs are not alike."""
+
+    async def run() -> float:
+        await redis.flushall()
+        return await make()
+
+    return run
 
 
 async def script_costs(redis: Redis, jobs: int, batch: int) -> dict[str, float]:
@@ -210,19 +222,27 @@ async def main() -> None:
             version = (await redis.info("server")).get("redis_version")
             print(f"server: {server.binary} {version}, AOF everysec, port {server.port}")
             await one_by_one(redis, 200)  # warm up: scripts loaded, connections open
-            batch_rate = await median_of(args.runs, lambda: batched(redis, args.jobs, args.batch))
-            lanes_rate = await median_of(
-                args.runs, lambda: batched_lanes(redis, args.jobs, args.batch)
+            batch_rate = await median_of(
+                args.runs, on_empty(redis, lambda: batched(redis, args.jobs, args.batch))
             )
-            single_rate = await median_of(args.runs, lambda: one_by_one(redis, args.single))
+            lanes_rate = await median_of(
+                args.runs, on_empty(redis, lambda: batched_lanes(redis, args.jobs, args.batch))
+            )
+            single_rate = await median_of(
+                args.runs, on_empty(redis, lambda: one_by_one(redis, args.single))
+            )
+            await redis.flushall()
             costs = await script_costs(redis, args.jobs, args.batch)
             client_cpu = await median_of(
-                args.runs, lambda: client_cpu_per_job(redis, args.jobs, args.batch)
+                args.runs,
+                on_empty(redis, lambda: client_cpu_per_job(redis, args.jobs, args.batch)),
             )
+            await redis.flushall()
             await redis.slowlog_reset()
             await redis.config_set("slowlog-log-slower-than", 1000)
             await batched(redis, args.jobs, args.batch)
             slow = await redis.slowlog_get(5)
+            await redis.flushall()
             queued, finished = await memory_per_job(redis, args.jobs, args.batch)
             sha = await redis.script_load("return 1")
             plain = redis_benchmark(server.port, 200_000, sha)

@@ -233,14 +233,7 @@ class QueueEngine:
                     (
                         "enqueue",
                         [pk.delayed, pk.jobs],
-                        [
-                            pk.prefix,
-                            cfg.backoff_ms,
-                            cfg.backoff_max_ms,
-                            cfg.retention_ms,
-                            pk.channel,
-                            cfg.job_timeline_maxlen,
-                        ],
+                        [pk.prefix, cfg.retention_ms, pk.channel, cfg.job_timeline_maxlen],
                     )
                 )
                 answers.append([])
@@ -425,6 +418,8 @@ class QueueEngine:
                             cfg.retention_ms,
                             pk.channel,
                             cfg.job_timeline_maxlen,
+                            cfg.backoff_ms,
+                            cfg.backoff_max_ms,
                         ],
                     )
                 )
@@ -520,6 +515,8 @@ class QueueEngine:
                         self.config.retention_ms,
                         pk.channel,
                         self.config.job_timeline_maxlen,
+                        self.config.backoff_ms,
+                        self.config.backoff_max_ms,
                     ],
                 )
                 reaped.extend((str(r[0]), str(r[1])) for r in rows)

@@ -61,7 +61,8 @@ class JobRecord(BaseModel):
             machine=data.get("machine"),
             parent=data.get("parent"),
             enqueued_at=num("enqueued_at"),
-            scheduled_at=num("scheduled_at"),
+            # A job made ready at once has no `scheduled_at` of its own (enqueue.lua).
+            scheduled_at=num("scheduled_at") or num("enqueued_at"),
             started_at=num("started_at"),
             finished_at=num("finished_at"),
             # The hash keeps its last lease's deadline (and token) after the lease ends.

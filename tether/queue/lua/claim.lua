@@ -27,6 +27,8 @@ local now = now_ms()
 -- Numbers passed to redis.call are formatted with printf on each call: format once.
 local nowText = tostring(now)
 local defaultLease = tostring(now + leaseTtl)
+-- Timeout ms -> {lease until, deadline} as text: jobs of a batch mostly share a timeout.
+local leaseFor = {}
 local claimed = {}
 -- The new leases (deadline, id, ...) and the ids, added in one ZADD and one SADD at the end.
 local leases, ids = {}, {}
@@ -35,6 +37,8 @@ if ARGV[6] == '1' and not redis.call('ZSCORE', KEYS[4], machine) then
 end
 
 for i = 5, #KEYS do
+  -- Every job on a function's stream is of that function: its name is the key's tail.
+  local fn = string.sub(KEYS[i], #p + 3)
   while #claimed < want do
     local entries = redis.call('XRANGE', KEYS[i], '-', '+', 'COUNT',
                                math.min(want - #claimed, 1000))
@@ -48,33 +52,38 @@ for i = 5, #KEYS do
     local ready = {}
     for _, entry in ipairs(entries) do
       local jobId = entry[2][2]
-      local job = redis.call('HMGET', job_key(p, jobId), 'status', 'fn', 'input', 'attempt',
-                             'max_attempts', 'timeout_ms', 'parent')
-      if job[1] == 'queued' then ready[#ready + 1] = {jobId, job} end
+      local jobKey = job_key(p, jobId)
+      local job = redis.call('HMGET', jobKey, 'status', 'input', 'attempt', 'max_attempts',
+                             'timeout_ms', 'parent')
+      if job[1] == 'queued' then ready[#ready + 1] = {jobId, jobKey, job} end
     end
     -- One INCRBY reserves the round's fencing tokens: last - #ready + 1 .. last.
     local last = #ready > 0 and redis.call('INCRBY', tokenKey, #ready) or 0
     for n, item in ipairs(ready) do
-      local jobId, job = item[1], item[2]
-      local attempt = tostring(tonumber(job[4]) + 1)
+      local jobId, jobKey, job = item[1], item[2], item[3]
+      local attempt = tostring(tonumber(job[3]) + 1)
       local token = tostring(last - #ready + n)
-      local timeoutMs = tonumber(job[6]) or 0
-      local leaseUntil, deadline = defaultLease, '0'
-      if timeoutMs > 0 then
-        deadline = now + timeoutMs + leaseTtl
-        leaseUntil = tostring(math.min(now + leaseTtl, deadline))
-        deadline = tostring(deadline)
+      local timeoutMs = tonumber(job[5]) or 0
+      local lease = leaseFor[timeoutMs]
+      if not lease then
+        lease = {defaultLease, '0'}
+        if timeoutMs > 0 then
+          local deadline = now + timeoutMs + leaseTtl
+          lease = {tostring(math.min(now + leaseTtl, deadline)), tostring(deadline)}
+        end
+        leaseFor[timeoutMs] = lease
       end
-      redis.call('HSET', job_key(p, jobId), 'status', 'running', 'attempt', attempt,
-        'token', token, 'machine', machine, 'started_at', nowText,
-        'lease_until', leaseUntil, 'deadline', deadline)
+      local leaseUntil, deadline = lease[1], lease[2]
+      redis.call('HSET', jobKey, 'status', 'running', 'attempt', attempt, 'token', token,
+        'machine', machine, 'started_at', nowText, 'lease_until', leaseUntil,
+        'deadline', deadline)
       leases[#leases + 1] = leaseUntil
       leases[#leases + 1] = jobId
       ids[#ids + 1] = jobId
-      timeline_to(p, job[7] or jobId, jobId, maxlen, now, 'claimed', 'queued',
+      timeline_to(p, job[6] or jobId, jobId, maxlen, now, 'claimed', 'queued',
                   'machine', machine, 'attempt', attempt, 'token', token)
-      claimed[#claimed + 1] = {jobId, job[2], job[3], tonumber(attempt), tonumber(job[5]),
-                               tonumber(token), timeoutMs, job[7] or ''}
+      claimed[#claimed + 1] = {jobId, fn, job[2], tonumber(attempt), tonumber(job[4]),
+                               tonumber(token), timeoutMs, job[6] or ''}
     end
   end
 end

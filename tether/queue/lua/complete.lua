@@ -33,8 +33,9 @@ local replies = {}
 local accepted, ended, seen = {}, {}, {}
 for i = 5, #ARGV, 3 do
   local jobId, token = ARGV[i], ARGV[i + 1]
-  local job = redis.call('HMGET', job_key(p, jobId), 'status', 'token', 'attempt', 'machine',
-                         'parent', 'cancel_requested')
+  local jobKey = job_key(p, jobId)
+  local job = redis.call('HMGET', jobKey, 'status', 'token', 'attempt', 'machine', 'parent',
+                         'cancel_requested')
   if not job[1] then
     replies[#replies + 1] = {-1, ''}
   elseif seen[jobId] then
@@ -44,7 +45,7 @@ for i = 5, #ARGV, 3 do
     replies[#replies + 1] = {-2, job[1]}
   else
     seen[jobId] = true
-    accepted[#accepted + 1] = {jobId, job, ARGV[i + 2]}
+    accepted[#accepted + 1] = {jobId, job, ARGV[i + 2], jobKey}
     ended[#ended + 1] = {jobId, job[4], job[6]}
     replies[#replies + 1] = {1, 'completed'}
   end
@@ -56,7 +57,7 @@ for n, item in ipairs(accepted) do
   local jobId, job = item[1], item[2]
   timeline_to(p, job[5] or jobId, jobId, maxlen, now, 'completed', 'running',
               'attempt', job[3])
-  finish_job_quietly(p, job_key(p, jobId), eventsKey, jobId, job[5], 'completed', now,
+  finish_job_quietly(p, item[4], eventsKey, jobId, job[5], 'completed', now,
                      retentionMs, {'result', item[3]}, maxlen < 0)
   finished[n] = jobId
 end

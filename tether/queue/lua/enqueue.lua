@@ -4,10 +4,10 @@
 
   KEYS[1] delayed zset     {t:p}:delayed
   KEYS[2] jobs index zset  {t:p}:jobs
-  ARGV[1] partition prefix  ARGV[2] backoff ms  ARGV[3] backoff cap ms
-  ARGV[4] retention ms      ARGV[5] notify channel  ARGV[6] timeline maxlen
+  ARGV[1] partition prefix  ARGV[2] retention ms  ARGV[3] notify channel
             (one message per function that got ready jobs: 'q:<fn>' or 'q:<fn> <n>')
-  ARGV[7..] groups of 9, one per job: job id, function, input (JSON), max attempts,
+  ARGV[4] timeline maxlen
+  ARGV[5..] groups of 9, one per job: job id, function, input (JSON), max attempts,
             timeout ms (0 = none), delay ms, idempotency key ('' = none),
             parent run id ('' = none), fresh (1: the id was just drawn at random by
             the caller, so no job can have it yet and the lookup is skipped; else 0)
@@ -22,8 +22,7 @@
 --@include timeline
 --@include call_in_chunks
 local delayedKey, indexKey = KEYS[1], KEYS[2]
-local p, backoffMs, backoffCapMs = ARGV[1], ARGV[2], ARGV[3]
-local retentionMs, channel, maxlen = tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6])
+local p, retentionMs, channel, maxlen = ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
 local now = now_ms()
 -- Numbers passed to redis.call are formatted with printf on each call: format once.
 local nowText = tostring(now)
@@ -53,19 +52,20 @@ local function enqueue(jobId, fn, input, maxAttempts, timeoutMs, delayMs, idem, 
   end
 
   local jobKey = job_key(p, jobId)
-  local status = 'queued'
-  -- The ready-stream entry id is kept on the job, so cancel can delete the entry.
-  local entry = ''
+  -- Every field is paid for on the hottest path, so a record leaves out what would only
+  -- repeat: no `scheduled_at` means its `enqueued_at`, and no backoff fields mean the
+  -- engine's backoff (lua/includes/retry_or_die.lua).
+  local status, field, value = 'queued', 'entry', nil
   if delayMs > 0 then
-    status = 'delayed'
-    redis.call('ZADD', delayedKey, now + delayMs, jobId)
+    status, field, value = 'delayed', 'scheduled_at', now + delayMs
+    redis.call('ZADD', delayedKey, value, jobId)
   else
-    entry = redis.call('XADD', queue_key(p, fn), '*', 'id', jobId)
+    -- The ready-stream entry id is kept on the job, so cancel can delete the entry.
+    value = redis.call('XADD', queue_key(p, fn), '*', 'id', jobId)
   end
   redis.call('HSET', jobKey, 'id', jobId, 'fn', fn, 'input', input, 'status', status,
     'attempt', '0', 'max_attempts', maxAttempts, 'timeout_ms', timeoutMs,
-    'backoff_ms', backoffMs, 'backoff_max_ms', backoffCapMs, 'enqueued_at', nowText,
-    'scheduled_at', delayMs > 0 and now + delayMs or nowText, 'entry', entry)
+    'enqueued_at', nowText, field, value)
   if parent ~= '' then
     redis.call('HSET', jobKey, 'parent', parent)
   end
@@ -84,7 +84,7 @@ local replies = {}
 -- Functions that got ready jobs, in order, and how many: one message per function
 -- ('q:<fn>', or 'q:<fn> <n>' for n > 1 jobs), however big the batch.
 local woken, readyCount = {}, {}
-for i = 7, #ARGV, 9 do
+for i = 5, #ARGV, 9 do
   local reply = enqueue(ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3],
     ARGV[i + 4], tonumber(ARGV[i + 5]), ARGV[i + 6], ARGV[i + 7], ARGV[i + 8])
   replies[#replies + 1] = reply

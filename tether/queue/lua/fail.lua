@@ -9,6 +9,7 @@
   ARGV[1] partition prefix  ARGV[2] job id  ARGV[3] fencing token  ARGV[4] error (JSON)
   ARGV[5] retryable (1|0)   ARGV[6] jitter in [0, 1)  ARGV[7] retention ms
   ARGV[8] notify channel    ARGV[9] timeline maxlen
+  ARGV[10] backoff ms       ARGV[11] backoff cap ms  (for a job without its own)
   Returns {1, new status}  ('delayed', 'dead', 'failed' or 'cancelled')
           {-1, ''}      no such job
           {-2, status}  the lease is not held with this token
@@ -29,5 +30,6 @@ if job[1] ~= 'running' or job[2] ~= token then return {-2, job[1]} end
 local now = now_ms()
 drop_lease_of(p, leasesKey, jobId, job[3], job[4])
 local status = retry_or_die(p, jobKey, delayedKey, eventsKey, jobId, now, errorJson,
-  tonumber(ARGV[5]), 0, tonumber(ARGV[6]), retentionMs, channel, maxlen)
+  tonumber(ARGV[5]), 0, tonumber(ARGV[6]), retentionMs, channel, maxlen,
+  {ARGV[10], ARGV[11]})
 return {1, status}

@@ -36,8 +36,9 @@ for _, jobId in ipairs(redis.call('SMEMBERS', machineJobsKey)) do
   local jobKey = job_key(p, jobId)
   if redis.call('HGET', jobKey, 'status') == 'running' then
     drop_lease(p, leasesKey, jobKey, jobId)
+    -- Retried at once (the work never failed), so no backoff is needed.
     retry_or_die(p, jobKey, delayedKey, eventsKey, jobId, now, errorJson, 1, 1, 0,
-                 retentionMs, channel, maxlen)
+                 retentionMs, channel, maxlen, {})
     released[#released + 1] = jobId
   end
 end

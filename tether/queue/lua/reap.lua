@@ -7,6 +7,7 @@
   KEYS[3] events stream {t:p}:events
   ARGV[1] partition prefix  ARGV[2] max leases to reap  ARGV[3] jitter in [0, 1)
   ARGV[4] retention ms      ARGV[5] notify channel      ARGV[6] timeline maxlen
+  ARGV[7] backoff ms        ARGV[8] backoff cap ms  (for a job without its own)
   Returns a list of {job id, new status}
 ]]
 --@include now_ms
@@ -41,7 +42,8 @@ for _, jobId in ipairs(expired) do
     end
     drop_lease(p, leasesKey, jobKey, jobId)
     reaped[#reaped + 1] = {jobId, retry_or_die(p, jobKey, delayedKey, eventsKey, jobId,
-      now, errorJson, 1, immediate, jitter, retentionMs, channel, maxlen)}
+      now, errorJson, 1, immediate, jitter, retentionMs, channel, maxlen,
+      {ARGV[7], ARGV[8]})}
   end
 end
 return reaped

@@ -7,9 +7,12 @@
 -- jitter. Otherwise the job is `dead` (attempts used up) or `failed` (not retryable).
 -- `jitter` in [0, 1) comes from the caller, because scripts must stay deterministic.
 -- A job whose cancellation was requested is cancelled instead.
+-- The backoff is the job's own (`backoff_ms`, `backoff_max_ms`: a run's jobs carry
+-- theirs) or else the engine's, `backoff` = {base ms, cap ms} from the caller's ARGV.
 -- Returns the job's new status.
 local function retry_or_die(p, jobKey, delayedKey, eventsKey, jobId, now, errorJson,
-                            retryable, immediate, jitter, retentionMs, channel, maxlen)
+                            retryable, immediate, jitter, retentionMs, channel, maxlen,
+                            backoff)
   local job = redis.call('HMGET', jobKey, 'attempt', 'max_attempts', 'backoff_ms',
                          'backoff_max_ms', 'cancel_requested', 'parent')
   local parent = job[6]
@@ -30,8 +33,8 @@ local function retry_or_die(p, jobKey, delayedKey, eventsKey, jobId, now, errorJ
       timeline_to(p, owner, jobId, maxlen, now, 'retried', 'running', 'attempt', attempt)
       return 'queued'
     end
-    local base = tonumber(job[3]) or 1000
-    local cap = tonumber(job[4]) or 300000
+    local base = tonumber(job[3]) or tonumber(backoff[1])
+    local cap = tonumber(job[4]) or tonumber(backoff[2])
     local delay = math.min(cap, base * (2 ^ (attempt - 1)))
     -- "Equal jitter": half fixed, half random, so retries spread out but never bunch at 0.
     delay = math.floor(delay / 2 + (delay / 2) * jitter)
