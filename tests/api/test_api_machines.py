@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 from api_helpers import Register, error_of, until
+from litestar import Litestar
 
 from tether.api.notify import Notifier
 from tether.queue.engine import QueueEngine
@@ -136,6 +137,36 @@ async def test_a_poll_returns_a_job_enqueued_while_it_waits(
     job_id = await submit(client)
     jobs = await waiting
     assert [j["id"] for j in jobs] == [job_id]
+
+
+async def test_a_job_submitted_while_a_poll_waits_is_claimed_for_it_with_its_enqueue(
+    client: httpx.AsyncClient, register: Register, notifier: Notifier, app: Litestar
+) -> None:
+    await register("add")
+    waiting = asyncio.create_task(poll(client, wait=30))
+    await until(lambda: notifier.waiting_polls == 1)
+    job_id = await submit(client)
+    [job] = await waiting
+    assert (job["id"], job["attempt"]) == (job_id, 1)
+    assert app.state.services.metrics.jobs_handed_off == 1
+
+
+async def test_a_batch_submitted_while_polls_wait_gives_each_poll_its_share(
+    client: httpx.AsyncClient, register: Register, notifier: Notifier, app: Litestar
+) -> None:
+    for machine in ("m1", "m2"):
+        await register("add", machine=machine)
+    polls = [
+        asyncio.create_task(poll(client, machine=m, wait=30, max_jobs=1)) for m in ("m1", "m2")
+    ]
+    await until(lambda: notifier.waiting_polls == 2)
+    body = {"jobs": [{"function": "add", "input": i} for i in range(3)]}
+    assert (await client.post("/v1/jobs/batch", json=body)).status_code == 201
+    answers = await asyncio.gather(*polls)
+    assert sorted(len(jobs) for jobs in answers) == [1, 1]
+    assert app.state.services.metrics.jobs_handed_off == 2
+    # The third job waits in the queue for the next poll.
+    assert [j["input"] for j in await poll(client, machine="m1")] == [2]
 
 
 async def test_a_completed_result_is_accepted_and_committed(

@@ -92,3 +92,51 @@ async def test_waiters_leave_no_trace() -> None:
         assert (notifier.waiting_polls, notifier.waiting_jobs) == (1, 1)
     assert (notifier.waiting_polls, notifier.waiting_jobs) == (0, 0)
     assert notifier._by_function == {} and notifier._by_job == {}
+
+
+async def test_take_idle_reserves_a_waiting_poll_of_a_named_machine() -> None:
+    notifier = make_notifier()
+    with (
+        notifier.function_waiter(["add"]) as anonymous,
+        notifier.function_waiter(["add"], "m1", 5) as named,
+    ):
+        assert notifier.take_idle("add") is named
+        assert named.reserved and not anonymous.reserved
+        assert notifier.take_idle("add") is None  # the only named one is taken
+
+
+async def test_a_ready_message_skips_a_poll_reserved_for_a_hand_off() -> None:
+    notifier = make_notifier()
+    with (
+        notifier.function_waiter(["add"], "m1", 1) as reserved,
+        notifier.function_waiter(["add"], "m2", 1) as other,
+    ):
+        assert notifier.take_idle("add") is reserved
+        notifier.dispatch("q:add")
+        assert not reserved.event.is_set() and other.event.is_set()
+
+
+async def test_jobs_handed_to_a_waiting_poll_wake_it_and_are_taken_once() -> None:
+    notifier = make_notifier()
+    with notifier.function_waiter(["add"], "m1", 1) as waiter:
+        assert notifier.take_idle("add") is waiter
+        assert waiter.hand(["job-1"])
+        assert waiter.event.is_set() and not waiter.reserved
+        assert waiter.take() == ["job-1"]
+        assert waiter.take() == []
+
+
+async def test_a_poll_that_has_answered_refuses_jobs_handed_too_late() -> None:
+    notifier = make_notifier()
+    with notifier.function_waiter(["add"], "m1", 1) as waiter:
+        assert notifier.take_idle("add") is waiter
+    assert not waiter.hand(["job-1"])
+    assert waiter.take() == []
+
+
+async def test_a_poll_whose_client_left_refuses_handed_jobs() -> None:
+    notifier = make_notifier()
+    with notifier.function_waiter(["add"], "m1", 1) as waiter:
+        assert notifier.take_idle("add") is waiter
+        waiter.client_gone()
+        assert not waiter.hand(["job-1"])

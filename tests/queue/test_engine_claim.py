@@ -6,8 +6,8 @@ import pytest
 from queue_helpers import job_hash
 from redis.asyncio import Redis
 
-from tether.errors import ValidationFailed
-from tether.queue.engine import QueueEngine
+from tether.errors import IdempotencyConflict, ValidationFailed
+from tether.queue.engine import EnqueueRequest, HandOff, QueueEngine
 from tether.queue.keys import PartitionKeys
 
 
@@ -118,3 +118,39 @@ async def test_claim_refuses_a_bad_machine_id(engine: QueueEngine) -> None:
     with pytest.raises(ValidationFailed) as info:
         await engine.claim("bad machine", ["fn"], 1)
     assert info.value.details["field"] == "machine"
+
+
+async def test_enqueue_and_claim_leases_jobs_for_a_waiting_machine_in_the_same_round_trip(
+    engine: QueueEngine,
+) -> None:
+    await engine.heartbeat("m1")
+    [enqueued], [claimed] = await engine.enqueue_and_claim(
+        [EnqueueRequest("fn", 7)], [HandOff("m1", ["fn"], 5, "fn")]
+    )
+    assert [(j.id, j.input, j.attempt) for j in claimed] == [(enqueued.id, 7, 1)]
+    record = await engine.get_job(enqueued.id)
+    assert (record.status, record.machine) == ("running", "m1")
+
+
+async def test_enqueue_and_claim_leases_nothing_to_a_machine_without_a_heartbeat(
+    engine: QueueEngine,
+) -> None:
+    [enqueued], [claimed] = await engine.enqueue_and_claim(
+        [EnqueueRequest("fn")], [HandOff("ghost", ["fn"], 1, "fn")]
+    )
+    assert claimed == []
+    assert (await engine.get_job(enqueued.id)).status == "queued"
+
+
+async def test_enqueue_and_claim_hands_back_its_claims_when_the_enqueue_fails(
+    engine: QueueEngine,
+) -> None:
+    await engine.heartbeat("m1")
+    waiting = await engine.enqueue("fn", idempotency_key="k")
+    with pytest.raises(IdempotencyConflict):
+        await engine.enqueue_and_claim(
+            [EnqueueRequest("other", idempotency_key="k")], [HandOff("m1", ["fn"], 1, "fn")]
+        )
+    record = await engine.get_job(waiting.id)
+    assert (record.status, record.attempt) == ("queued", 0)
+    assert [j.id for j in await engine.claim("m2", ["fn"], 1)] == [waiting.id]

@@ -32,6 +32,7 @@ class Metrics:
     def __init__(self) -> None:
         self.requests: Counter[tuple[str, str, int]] = Counter()  # method, route, status
         self.jobs_enqueued = 0
+        self.jobs_handed_off = 0  # claimed for a waiting poll with their enqueue
         self.jobs_completed = 0
         self.jobs_failed = 0  # failed attempts (retried or not)
         self.results_rejected = 0  # stale tokens, unknown jobs
@@ -64,6 +65,13 @@ class Metrics:
             "counter",
             "Jobs created through this process.",
             [("", self.jobs_enqueued)],
+        )
+        metric(
+            "tether_jobs_handed_off_total",
+            "counter",
+            "Jobs claimed for a waiting long poll of this process in the same round trip "
+            "as their enqueue.",
+            [("", self.jobs_handed_off)],
         )
         metric(
             "tether_jobs_completed_total",

@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 from redis import exceptions as redis_exc
 from redis.asyncio import Redis
@@ -41,15 +42,54 @@ _PING_AFTER = 10.0  # seconds of silence on the subscription before a PING
 
 
 class FunctionWaiter:
-    """One long poll waiting for jobs of some functions."""
+    """One long poll waiting for jobs of some functions.
 
-    __slots__ = ("disconnected", "event", "functions", "woken_for")
+    A poll of ``machine`` (for up to ``max_jobs``) can also be handed jobs directly: a
+    request that submits a job while the poll waits reserves it (``Notifier.take_idle``),
+    claims for it in the same Redis round trip as the enqueue, and gives it the jobs
+    (``hand``); a poll that has ended by then gets nothing, and the jobs go back.
+    """
 
-    def __init__(self, functions: Sequence[str]) -> None:
+    __slots__ = (
+        "closed",
+        "disconnected",
+        "event",
+        "functions",
+        "handed",
+        "machine",
+        "max_jobs",
+        "reserved",
+        "woken_for",
+    )
+
+    def __init__(
+        self, functions: Sequence[str], machine: str | None = None, max_jobs: int = 0
+    ) -> None:
         self.event = asyncio.Event()
         self.functions = tuple(dict.fromkeys(functions))
+        self.machine = machine
+        self.max_jobs = max_jobs
         self.woken_for: str | None = None  # the function whose message woke it
         self.disconnected = False  # its HTTP client went away
+        self.reserved = False  # a submitting request is claiming jobs for it
+        self.handed: list[Any] | None = None  # jobs claimed for it by that request
+        self.closed = False  # the poll has answered: it takes nothing more
+
+    def take(self) -> list[Any]:
+        """The jobs handed to it so far (and forget them)."""
+        jobs, self.handed = self.handed or [], None
+        return jobs
+
+    def hand(self, jobs: list[Any]) -> bool:
+        """Give the poll jobs claimed for it; False if it can no longer take them (it
+        answered already, or its client left): the caller hands them back."""
+        self.reserved = False
+        if self.closed or self.disconnected:
+            return False
+        if jobs:
+            self.handed = [*(self.handed or ()), *jobs]
+            self.event.set()
+        return True
 
     def arm(self) -> None:
         """Forget past wakes: call right before checking Redis, so a message that
@@ -165,15 +205,19 @@ class Notifier:
     # -- waiters ---------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def function_waiter(self, functions: Sequence[str]) -> Iterator[FunctionWaiter]:
-        """Register a long poll for ``functions`` for the duration of the block."""
-        waiter = FunctionWaiter(functions)
+    def function_waiter(
+        self, functions: Sequence[str], machine: str | None = None, max_jobs: int = 0
+    ) -> Iterator[FunctionWaiter]:
+        """Register a long poll for ``functions`` for the duration of the block; with
+        ``machine``, jobs can be handed to it directly (``take_idle``)."""
+        waiter = FunctionWaiter(functions, machine, max_jobs)
         for fn in waiter.functions:
             self._by_function.setdefault(fn, {})[waiter] = None
         self.waiting_polls += 1
         try:
             yield waiter
         finally:
+            waiter.closed = True
             self.waiting_polls -= 1
             for fn in waiter.functions:
                 waiters = self._by_function.get(fn)
@@ -203,14 +247,30 @@ class Notifier:
                 if not waiters:
                     del self._by_job[job_id]
 
+    def take_idle(self, function: str) -> FunctionWaiter | None:
+        """Reserve a waiting poll of ``function`` that can be handed jobs (one that
+        names its machine, is not awake and not reserved already); it moves to the back
+        of the line. The caller must ``hand`` it something, if only ``[]``."""
+        for waiter in self._by_function.get(function, ()):
+            if waiter.machine and not (
+                waiter.event.is_set() or waiter.reserved or waiter.disconnected
+            ):
+                waiter.reserved = True
+                waiters = self._by_function[function]
+                del waiters[waiter]
+                waiters[waiter] = None
+                return waiter
+        return None
+
     def wake_function(self, function: str) -> bool:
-        """Wake one waiter of ``function`` that is not already awake; it moves to the
-        back of the line, so wakes go round. False if nobody could be woken."""
+        """Wake one waiter of ``function`` that is not already awake (nor being handed
+        jobs); it moves to the back of the line, so wakes go round. False if nobody
+        could be woken."""
         waiters = self._by_function.get(function)
         if not waiters:
             return False
         for waiter in waiters:
-            if not waiter.event.is_set():
+            if not (waiter.event.is_set() or waiter.reserved):
                 waiter.woken_for = function
                 waiter.event.set()
                 del waiters[waiter]

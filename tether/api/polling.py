@@ -44,7 +44,8 @@ async def _watch_disconnect(receive: Receive, waiter: FunctionWaiter) -> None:
             return
 
 
-async def _release(engine: QueueEngine, jobs: Sequence[ClaimedJob]) -> None:
+async def release_jobs(engine: QueueEngine, jobs: Sequence[ClaimedJob]) -> None:
+    """Hand back jobs leased for a poll that will not deliver them."""
     for job in jobs:
         try:
             await engine.release(job.id, job.token)
@@ -62,21 +63,27 @@ async def poll_jobs(
     receive: Receive | None = None,
 ) -> list[ClaimedJob]:
     """Up to ``max_jobs`` jobs leased to ``machine``, waiting up to ``wait`` seconds for
-    the first; ``[]`` when the wait elapses (or the client left)."""
+    the first; ``[]`` when the wait elapses (or the client left). While it waits, a
+    request submitting a job may claim for it and hand it the jobs (``FunctionWaiter``)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
     watcher: asyncio.Task[None] | None = None
-    with notifier.function_waiter(functions) as waiter:
+    with notifier.function_waiter(functions, machine, max_jobs) as waiter:
         try:
             while True:
                 waiter.arm()
-                async with notifier.claim_slots:
-                    jobs = await engine.claim(machine, functions, max_jobs, require_live=True)
+                jobs: list[ClaimedJob] = []
+                if waiter.handed is None:
+                    async with notifier.claim_slots:
+                        jobs = await engine.claim(machine, functions, max_jobs, require_live=True)
+                # Jobs handed over while this poll claimed come on top: never more than asked.
+                jobs = [*waiter.take(), *jobs]
                 if waiter.disconnected:
-                    await _release(engine, jobs)
+                    await release_jobs(engine, jobs)
                     return []
                 if jobs:
-                    return jobs
+                    await release_jobs(engine, jobs[max_jobs:])
+                    return jobs[:max_jobs]
                 remaining = deadline - loop.time()
                 if remaining <= 0 or notifier.closing:
                     return []
@@ -88,6 +95,9 @@ async def poll_jobs(
                 watcher.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await watcher
+            # From here on nothing more is handed to it; what came too late goes back.
+            waiter.closed = True
+            await release_jobs(engine, waiter.take())
 
 
 async def wait_until_finished(

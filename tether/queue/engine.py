@@ -8,6 +8,8 @@ at all, so no transition is ever half done.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import random
 import re
 import secrets
@@ -28,10 +30,12 @@ from tether.errors import (
     LeaseNotHeld,
     NotFound,
     PayloadTooLarge,
+    TetherError,
     ValidationFailed,
 )
 from tether.queue.config import QueueConfig
 from tether.queue.index import newest_records
+from tether.queue.keys import PartitionKeys
 from tether.queue.payload import dump_payload
 from tether.queue.records import (
     ClaimedJob,
@@ -77,6 +81,18 @@ def check_name(value: str, field: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class HandOff:
+    """A claim for ``machine``: up to ``count`` ready jobs of ``functions``.
+    ``enqueue_and_claim`` makes it in the same round trip as an enqueue, in the partition
+    of the first new job of ``function``."""
+
+    machine: str
+    functions: Sequence[str]
+    count: int
+    function: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class EnqueueRequest:
     function: str
     input: Any = None
@@ -105,8 +121,9 @@ class QueueEngine:
     def _dump(self, value: Any, field: str) -> str:
         return dump_payload(value, field, self.config.max_payload_bytes)
 
-    def _enqueue_args(self, req: EnqueueRequest) -> tuple[str, list[Any]]:
-        """Validate a request; returns its job id and its group of enqueue.lua ARGV."""
+    def _enqueue_args(self, req: EnqueueRequest, random_id: str) -> tuple[str, list[Any]]:
+        """Validate a request; returns its job id and its group of enqueue.lua ARGV.
+        ``random_id`` is the id it gets if it names none (32 random hex digits)."""
         check_name(req.function, "function")
         if req.parent is not None:
             check_id(req.parent, "parent")
@@ -117,7 +134,7 @@ class QueueEngine:
         if req.job_id is not None:
             job_id = check_id(req.job_id, "id")
         else:
-            job_id = self.job_id_for(req)
+            job_id = self.job_id_for(req, random_id)
             fresh = 1 if req.idempotency_key is None else 0
         if req.parent and not job_id.startswith(req.parent + ":"):
             # A run's jobs share its partition: their ids start with the run's id.
@@ -148,10 +165,10 @@ class QueueEngine:
         return job_id, group
 
     @staticmethod
-    def job_id_for(req: EnqueueRequest) -> str:
+    def job_id_for(req: EnqueueRequest, random_id: str | None = None) -> str:
         """The id enqueueing ``req`` gives its job: its own, the one its idempotency key
-        names, or a new random one. Knowing it beforehand lets a caller listen for the
-        job's end before the job exists (``POST /v1/jobs?wait``)."""
+        names, or else ``random_id`` or a new random one. Knowing it beforehand lets a
+        caller listen for the job's end before the job exists (``POST /v1/jobs?wait``)."""
         if req.job_id is not None:
             return req.job_id
         if req.idempotency_key is not None:
@@ -159,7 +176,7 @@ class QueueEngine:
             # partition (where its idempotency record lives) and names the same job.
             return uuid.uuid5(_IDEMPOTENCY_NAMESPACE, req.idempotency_key).hex
         # 128 random bits, as in uuid4().hex, without building a UUID object.
-        return secrets.token_hex(16)
+        return random_id or secrets.token_hex(16)
 
     @staticmethod
     def _enqueued(reply: list[Any], function: str) -> Enqueued:
@@ -170,7 +187,9 @@ class QueueEngine:
             )
         return Enqueued(id=reply[1], status=_STATUS[reply[2]], created=reply[3] == 1)
 
-    async def _pipelined(self, calls: Sequence[tuple[str, list[str], list[Any]]]) -> list[Any]:
+    async def _pipelined(
+        self, calls: Sequence[tuple[str, list[str], list[Any]]], *, raise_errors: bool = True
+    ) -> list[Any]:
         """Call scripts by SHA, all in one round trip, each atomic on its own.
 
         Sent by ``wire.pipelined`` (hiredis packs the arguments: batches of hundreds of
@@ -189,12 +208,13 @@ class QueueEngine:
         if missing:
             for name in {calls[i][0] for i in missing}:
                 await self.redis.script_load(self._scripts[name].script)
-            again = await self._pipelined([calls[i] for i in missing])
+            again = await self._pipelined([calls[i] for i in missing], raise_errors=False)
             for i, reply in zip(missing, again, strict=True):
                 replies[i] = reply
-        for reply in replies:
-            if isinstance(reply, Exception):
-                raise reply
+        if raise_errors:
+            for reply in replies:
+                if isinstance(reply, Exception):
+                    raise reply
         return replies
 
     # -- transitions ---------------------------------------------------------------
@@ -219,12 +239,63 @@ class QueueEngine:
 
     async def enqueue_many(self, requests: Sequence[EnqueueRequest]) -> list[Enqueued]:
         """Enqueue several jobs in one round trip; each enqueue is atomic on its own."""
+        calls, answers, _ = self._enqueue_calls(requests)
+        if not calls:
+            return []
+        with redis_errors():
+            replies = await self._pipelined(calls)
+        return self._enqueued_all(requests, answers, replies)
+
+    async def enqueue_and_claim(
+        self, requests: Sequence[EnqueueRequest], hand_offs: Sequence[HandOff]
+    ) -> tuple[list[Enqueued], list[list[ClaimedJob]]]:
+        """Enqueue ``requests`` and make the claims of ``hand_offs`` in the same round
+        trip: a job submitted while a long poll waits reaches it with one Redis write
+        (one AOF fsync) instead of an enqueue, a notification, then a claim. Each claim
+        takes the oldest ready jobs, as any claim does. If the enqueue fails, the jobs
+        claimed with it are handed back before the error is raised."""
+        calls, answers, partitions = self._enqueue_calls(requests)
+        if not calls:
+            return [], [[] for _ in hand_offs]
+        partition_of: dict[str, int] = {}  # function -> partition of its first new job
+        for call, rows in enumerate(answers):
+            for index in rows:
+                partition_of.setdefault(requests[index].function, partitions[call])
+        for h in hand_offs:
+            pk = self.keys.partition(partition_of.get(h.function, 0))
+            calls.append(self._claim_call(pk, h, require_live=True))
+        with redis_errors():
+            replies = await self._pipelined(calls, raise_errors=False)
+        claimed = [
+            [] if isinstance(rows, Exception) else self._claimed(rows)
+            for rows in replies[len(answers) :]
+        ]
+        try:
+            for reply in replies[: len(answers)]:
+                if isinstance(reply, Exception):
+                    with redis_errors():
+                        raise reply
+            return self._enqueued_all(requests, answers, replies), claimed
+        except TetherError:
+            for job in (job for jobs in claimed for job in jobs):
+                with contextlib.suppress(TetherError):
+                    await self.release(job.id, job.token)
+            raise
+
+    def _enqueue_calls(
+        self, requests: Sequence[EnqueueRequest]
+    ) -> tuple[list[tuple[str, list[str], list[Any]]], list[list[int]], list[int]]:
+        """One enqueue.lua call per partition, which requests each call answers, and
+        each call's partition."""
         cfg = self.config
         calls: list[tuple[str, list[str], list[Any]]] = []
-        answers: list[list[int]] = []  # which requests each call answers
+        answers: list[list[int]] = []
+        partitions: list[int] = []
         by_partition: dict[int, int] = {}  # partition -> its call
+        # The random ids of the whole batch from one read of the system's random source.
+        randoms = os.urandom(16 * len(requests)).hex()
         for index, request in enumerate(requests):
-            job_id, group = self._enqueue_args(request)
+            job_id, group = self._enqueue_args(request, randoms[32 * index : 32 * index + 32])
             partition = self.keys.partition_of(job_id)
             if partition not in by_partition:
                 pk = self.keys.partition(partition)
@@ -237,15 +308,17 @@ class QueueEngine:
                     )
                 )
                 answers.append([])
+                partitions.append(partition)
             call = by_partition[partition]
             calls[call][2].extend(group)
             answers[call].append(index)
-        if not calls:
-            return []
-        with redis_errors():
-            replies = await self._pipelined(calls)
+        return calls, answers, partitions
+
+    def _enqueued_all(
+        self, requests: Sequence[EnqueueRequest], answers: list[list[int]], replies: list[Any]
+    ) -> list[Enqueued]:
         results: list[Enqueued | None] = [None] * len(requests)
-        for call, rows in enumerate(replies):
+        for call, rows in enumerate(replies[: len(answers)]):
             for index, row in zip(answers[call], rows, strict=True):
                 results[index] = self._enqueued(row, requests[index].function)
         return [r for r in results if r is not None]
@@ -266,44 +339,55 @@ class QueueEngine:
             return []
         for fn in functions:
             check_name(fn, "function")
-        self._claim_round += 1
-        # Rotate where we start, so no function or partition starves the others.
-        shift = self._claim_round % len(functions)
-        ordered = list(functions[shift:]) + list(functions[:shift])
         parts = self.keys.all_partitions()
-        start = self._claim_round % len(parts)
+        start = (self._claim_round + 1) % len(parts)
         claimed: list[ClaimedJob] = []
         with redis_errors():
             for pk in parts[start:] + parts[:start]:
                 want = count - len(claimed)
                 if want <= 0:
                     break
-                rows = await self._scripts["claim"](
-                    [pk.leases, pk.machine_jobs(machine), pk.token, pk.machines]
-                    + [pk.ready(fn) for fn in ordered],
-                    [
-                        pk.prefix,
-                        machine,
-                        want,
-                        self.config.lease_ttl_ms,
-                        self.config.job_timeline_maxlen,
-                        1 if require_live else 0,
-                    ],
+                script, keys, args = self._claim_call(
+                    pk, HandOff(machine, functions, want), require_live=require_live
                 )
-                claimed.extend(
-                    ClaimedJob(
-                        id=row[0],
-                        function=row[1],
-                        input=orjson.loads(row[2]),
-                        attempt=int(row[3]),
-                        max_attempts=int(row[4]),
-                        token=str(row[5]),
-                        timeout_ms=int(row[6]),
-                        parent=row[7] or None,
-                    )
-                    for row in rows
-                )
+                claimed.extend(self._claimed(await self._scripts[script](keys, args)))
         return claimed
+
+    def _claim_call(
+        self, pk: PartitionKeys, claim: HandOff, *, require_live: bool
+    ) -> tuple[str, list[str], list[Any]]:
+        self._claim_round += 1
+        # Rotate where we start, so no function or partition starves the others.
+        functions = claim.functions
+        shift = self._claim_round % len(functions)
+        ordered = list(functions[shift:]) + list(functions[:shift])
+        keys = [pk.leases, pk.machine_jobs(claim.machine), pk.token, pk.machines]
+        keys.extend(pk.ready(fn) for fn in ordered)
+        args = [
+            pk.prefix,
+            claim.machine,
+            claim.count,
+            self.config.lease_ttl_ms,
+            self.config.job_timeline_maxlen,
+            1 if require_live else 0,
+        ]
+        return "claim", keys, args
+
+    @staticmethod
+    def _claimed(rows: list[Any]) -> list[ClaimedJob]:
+        return [
+            ClaimedJob(
+                id=row[0],
+                function=row[1],
+                input=orjson.loads(row[2]),
+                attempt=int(row[3]),
+                max_attempts=int(row[4]),
+                token=str(row[5]),
+                timeout_ms=int(row[6]),
+                parent=row[7] or None,
+            )
+            for row in rows
+        ]
 
     async def heartbeat(
         self, machine: str, info: dict[str, Any] | None = None, held: Iterable[str] = ()

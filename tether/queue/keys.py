@@ -12,6 +12,7 @@ mirror the methods here.
 
 from __future__ import annotations
 
+import functools
 import zlib
 from dataclasses import dataclass
 
@@ -128,7 +129,7 @@ class Keys:
             raise ValueError("the key prefix may not contain braces")
 
     def partition(self, index: int) -> PartitionKeys:
-        return PartitionKeys(f"{{{self.prefix}:{index}}}:")
+        return _partition_keys(self.prefix, index)
 
     def partition_of(self, record_id: str) -> int:
         """The partition of a job or run: by the id's first colon-separated segment."""
@@ -147,3 +148,9 @@ class Keys:
     def channel_pattern(self) -> str:
         """Matches every partition's notify channel, for one subscription per process."""
         return f"{{{self.prefix}:*}}:notify"
+
+
+@functools.lru_cache(maxsize=1024)
+def _partition_keys(prefix: str, index: int) -> PartitionKeys:
+    # Looked up per job on the hot paths: built once per (prefix, partition).
+    return PartitionKeys(f"{{{prefix}:{index}}}:")

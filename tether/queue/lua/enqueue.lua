@@ -28,6 +28,8 @@ local now = now_ms()
 local nowText = tostring(now)
 -- The new jobs' index entries (score, id, ...), added in one ZADD at the end.
 local indexed = {}
+-- Ready-stream key by function: a batch's jobs mostly share one.
+local queues = {}
 
 local function existing(id, fn)
   local found = redis.call('HMGET', job_key(p, id), 'fn', 'status')
@@ -61,7 +63,9 @@ local function enqueue(jobId, fn, input, maxAttempts, timeoutMs, delayMs, idem, 
     redis.call('ZADD', delayedKey, value, jobId)
   else
     -- The ready-stream entry id is kept on the job, so cancel can delete the entry.
-    value = redis.call('XADD', queue_key(p, fn), '*', 'id', jobId)
+    local queue = queues[fn]
+    if not queue then queue = queue_key(p, fn); queues[fn] = queue end
+    value = redis.call('XADD', queue, '*', 'id', jobId)
   end
   redis.call('HSET', jobKey, 'id', jobId, 'fn', fn, 'input', input, 'status', status,
     'attempt', '0', 'max_attempts', maxAttempts, 'timeout_ms', timeoutMs,
