@@ -144,7 +144,7 @@ async def test_a_job_submitted_while_a_poll_waits_is_claimed_for_it_with_its_enq
 ) -> None:
     await register("add")
     waiting = asyncio.create_task(poll(client, wait=30))
-    await until(lambda: notifier.waiting_polls == 1)
+    await until(lambda: notifier.parked_polls == 1)
     job_id = await submit(client)
     [job] = await waiting
     assert (job["id"], job["attempt"]) == (job_id, 1)
@@ -159,7 +159,7 @@ async def test_a_batch_submitted_while_polls_wait_gives_each_poll_its_share(
     polls = [
         asyncio.create_task(poll(client, machine=m, wait=30, max_jobs=1)) for m in ("m1", "m2")
     ]
-    await until(lambda: notifier.waiting_polls == 2)
+    await until(lambda: notifier.parked_polls == 2)
     body = {"jobs": [{"function": "add", "input": i} for i in range(3)]}
     assert (await client.post("/v1/jobs/batch", json=body)).status_code == 201
     answers = await asyncio.gather(*polls)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+from collections.abc import AsyncIterator
 
 from redis.asyncio import Redis
 
-from tether.api.notify import Notifier
+from tether.api.notify import FunctionWaiter, Notifier
 from tether.queue.keys import Keys
 
 
@@ -94,15 +96,35 @@ async def test_waiters_leave_no_trace() -> None:
     assert notifier._by_function == {} and notifier._by_job == {}
 
 
-async def test_take_idle_reserves_a_waiting_poll_of_a_named_machine() -> None:
+@contextlib.asynccontextmanager
+async def parked(*waiters: FunctionWaiter) -> AsyncIterator[None]:
+    """The waiters sit in their wait, as long polls with nothing to do."""
+    tasks = [asyncio.create_task(w.wait(30)) for w in waiters]
+    await asyncio.sleep(0)
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def test_take_idle_reserves_a_parked_poll_of_a_named_machine() -> None:
     notifier = make_notifier()
     with (
         notifier.function_waiter(["add"]) as anonymous,
         notifier.function_waiter(["add"], "m1", 5) as named,
     ):
-        assert notifier.take_idle("add") is named
-        assert named.reserved and not anonymous.reserved
-        assert notifier.take_idle("add") is None  # the only named one is taken
+        async with parked(anonymous, named):
+            assert notifier.take_idle("add") is named
+            assert named.reserved and not anonymous.reserved
+            assert notifier.take_idle("add") is None  # the only named one is taken
+
+
+async def test_take_idle_leaves_a_poll_that_is_claiming_for_itself() -> None:
+    notifier = make_notifier()
+    with notifier.function_waiter(["add"], "m1", 5):
+        assert notifier.take_idle("add") is None
 
 
 async def test_a_ready_message_skips_a_poll_reserved_for_a_hand_off() -> None:
@@ -111,17 +133,19 @@ async def test_a_ready_message_skips_a_poll_reserved_for_a_hand_off() -> None:
         notifier.function_waiter(["add"], "m1", 1) as reserved,
         notifier.function_waiter(["add"], "m2", 1) as other,
     ):
-        assert notifier.take_idle("add") is reserved
-        notifier.dispatch("q:add")
-        assert not reserved.event.is_set() and other.event.is_set()
+        async with parked(reserved, other):
+            assert notifier.take_idle("add") is reserved
+            notifier.dispatch("q:add")
+            assert not reserved.event.is_set() and other.event.is_set()
 
 
 async def test_jobs_handed_to_a_waiting_poll_wake_it_and_are_taken_once() -> None:
     notifier = make_notifier()
     with notifier.function_waiter(["add"], "m1", 1) as waiter:
-        assert notifier.take_idle("add") is waiter
-        assert waiter.hand(["job-1"])
-        assert waiter.event.is_set() and not waiter.reserved
+        async with parked(waiter):
+            assert notifier.take_idle("add") is waiter
+            assert waiter.hand(["job-1"])
+            assert waiter.event.is_set() and not waiter.reserved
         assert waiter.take() == ["job-1"]
         assert waiter.take() == []
 
@@ -129,7 +153,8 @@ async def test_jobs_handed_to_a_waiting_poll_wake_it_and_are_taken_once() -> Non
 async def test_a_poll_that_has_answered_refuses_jobs_handed_too_late() -> None:
     notifier = make_notifier()
     with notifier.function_waiter(["add"], "m1", 1) as waiter:
-        assert notifier.take_idle("add") is waiter
+        async with parked(waiter):
+            assert notifier.take_idle("add") is waiter
     assert not waiter.hand(["job-1"])
     assert waiter.take() == []
 
@@ -137,6 +162,7 @@ async def test_a_poll_that_has_answered_refuses_jobs_handed_too_late() -> None:
 async def test_a_poll_whose_client_left_refuses_handed_jobs() -> None:
     notifier = make_notifier()
     with notifier.function_waiter(["add"], "m1", 1) as waiter:
-        assert notifier.take_idle("add") is waiter
-        waiter.client_gone()
-        assert not waiter.hand(["job-1"])
+        async with parked(waiter):
+            assert notifier.take_idle("add") is waiter
+            waiter.client_gone()
+            assert not waiter.hand(["job-1"])

@@ -58,6 +58,7 @@ class FunctionWaiter:
         "handed",
         "machine",
         "max_jobs",
+        "parked",
         "reserved",
         "woken_for",
     )
@@ -74,6 +75,7 @@ class FunctionWaiter:
         self.reserved = False  # a submitting request is claiming jobs for it
         self.handed: list[Any] | None = None  # jobs claimed for it by that request
         self.closed = False  # the poll has answered: it takes nothing more
+        self.parked = False  # inside wait(): not claiming for itself right now
 
     def take(self) -> list[Any]:
         """The jobs handed to it so far (and forget them)."""
@@ -101,9 +103,13 @@ class FunctionWaiter:
         """Until woken, the client disconnects, or ``timeout`` seconds pass."""
         if self.event.is_set():
             return
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(timeout):
-                await self.event.wait()
+        self.parked = True
+        try:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    await self.event.wait()
+        finally:
+            self.parked = False
 
     def client_gone(self) -> None:
         self.disconnected = True
@@ -247,13 +253,24 @@ class Notifier:
                 if not waiters:
                     del self._by_job[job_id]
 
+    @property
+    def parked_polls(self) -> int:
+        """Polls sitting in their wait (not claiming for themselves)."""
+        waiters = {w for ws in self._by_function.values() for w in ws}
+        return sum(1 for w in waiters if w.parked)
+
     def take_idle(self, function: str) -> FunctionWaiter | None:
-        """Reserve a waiting poll of ``function`` that can be handed jobs (one that
-        names its machine, is not awake and not reserved already); it moves to the back
-        of the line. The caller must ``hand`` it something, if only ``[]``."""
+        """Reserve a poll of ``function`` parked in its wait that can be handed jobs
+        (it names its machine, is not woken and not reserved already); it moves to the
+        back of the line. The caller must ``hand`` it something, if only ``[]``.
+        A poll busy claiming for itself is never taken: under load polls are mostly
+        busy, and jobs claimed for one that then answers with its own would have to be
+        handed back."""
         for waiter in self._by_function.get(function, ()):
-            if waiter.machine and not (
-                waiter.event.is_set() or waiter.reserved or waiter.disconnected
+            if (
+                waiter.machine
+                and waiter.parked
+                and not (waiter.event.is_set() or waiter.reserved or waiter.disconnected)
             ):
                 waiter.reserved = True
                 waiters = self._by_function[function]
