@@ -1,0 +1,131 @@
+"""Redis's CPU cost per job, counted in instructions: repeatable on a noisy machine.
+
+    .venv/bin/python bench/redis_instructions.py [--jobs 2000] [--batch 500]
+
+Runs redis-server (AOF on, everysec) under valgrind's callgrind and drives the engine's
+batched path through it: enqueue_many, claim and report of ``--batch`` jobs at a time.
+Prints the server's instructions per job in each script. Unlike jobs/s, the count does
+not move with whatever else the machine is doing, so a change to a Lua script or to
+what the engine sends shows its cost even on a shared 2-core box. (The numbers include
+everything the server does for the calls: parsing, Lua, the commands, the AOF buffer.)
+Needs valgrind on PATH; runs about 50 times slower than the real server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from tether.queue.config import QueueConfig
+from tether.queue.engine import EnqueueRequest, QueueEngine
+from tether.queue.keys import Keys
+from tether.queue.records import ClaimedJob, Outcome
+from tether.redis_server import find_server_binary, free_port
+
+
+async def wait_up(redis: Redis) -> None:
+    for _ in range(600):
+        try:
+            await redis.ping()
+            return
+        except RedisConnectionError:
+            await asyncio.sleep(0.1)
+    raise TimeoutError("redis-server under callgrind did not come up in 60 s")
+
+
+def control(pid: int, *args: str) -> None:
+    subprocess.run(["callgrind_control", *args, str(pid)], capture_output=True, check=True)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--jobs", type=int, default=2000)
+    parser.add_argument("--batch", type=int, default=500)
+    args = parser.parse_args()
+    if not shutil.which("valgrind"):
+        sys.exit("valgrind is not on PATH")
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "callgrind.out"
+        port = free_port()
+        server = subprocess.Popen(
+            [
+                "valgrind",
+                "--tool=callgrind",
+                f"--callgrind-out-file={out}",
+                str(find_server_binary()),
+                *("--port", str(port), "--dir", tmp, "--save", ""),
+                *("--appendonly", "yes", "--appendfsync", "everysec"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        redis = Redis(port=port, decode_responses=True)
+        try:
+            await wait_up(redis)
+            engine = QueueEngine(redis, QueueConfig(keys=Keys(prefix="cg")))
+            # Scripts loaded and every code path warmed before counting starts.
+            await engine.report(
+                [Outcome(j.id, j.token, ok=True) for j in await warm_up(engine, args.batch)]
+            )
+            claimed: list[ClaimedJob] = []
+
+            async def enqueue() -> None:
+                for _ in range(args.jobs // args.batch):
+                    requests = [EnqueueRequest("noop", i) for i in range(args.batch)]
+                    await engine.enqueue_many(requests)
+
+            async def claim() -> None:
+                for _ in range(args.jobs // args.batch):
+                    claimed.extend(await engine.claim("m1", ["noop"], args.batch))
+
+            async def complete() -> None:
+                outcomes = [Outcome(j.id, j.token, ok=True) for j in claimed]
+                for i in range(0, len(outcomes), args.batch):
+                    await engine.report(outcomes[i : i + args.batch])
+
+            phases: list[tuple[str, Callable[[], Awaitable[None]]]] = [
+                ("enqueue", enqueue),
+                ("claim", claim),
+                ("complete", complete),
+            ]
+            for name, phase in phases:
+                control(server.pid, "--zero")
+                await phase()
+                control(server.pid, "--dump=" + name)
+        finally:
+            await redis.aclose()
+            server.terminate()
+            server.wait()
+        counts: dict[str, float] = {}
+        for dump in Path(tmp).glob("callgrind.out.*"):
+            text = dump.read_text()
+            trigger = re.search(r"^desc: Trigger: dump (\w+)", text, re.M)
+            total = re.search(r"^summary: (\d+)", text, re.M)
+            if trigger and total:
+                counts[trigger.group(1)] = int(total.group(1)) / args.jobs
+    print(f"server: {find_server_binary()}, AOF everysec, {args.jobs} jobs, batch {args.batch}")
+    print()
+    print("| script | Redis instructions per job |")
+    print("|---|---:|")
+    for name, _ in phases:
+        print(f"| {name} | {counts.get(name, float('nan')):,.0f} |")
+    print(f"| all three | {sum(counts.values()):,.0f} |")
+
+
+async def warm_up(engine: QueueEngine, batch: int) -> list[ClaimedJob]:
+    await engine.enqueue_many([EnqueueRequest("noop", i) for i in range(batch)])
+    return await engine.claim("m0", ["noop"], batch)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
