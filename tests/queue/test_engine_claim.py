@@ -76,8 +76,9 @@ async def test_claim_sets_a_lease_deadline_one_ttl_ahead(
     await engine.claim("m1", ["fn"], 1)
 
     record = await engine.get_job(enqueued.id)
-    assert record.lease_until == record.started_at + engine.config.lease_ttl_ms  # type: ignore[operator]
-    assert await redis.zscore(pk.leases, enqueued.id) == record.lease_until
+    assert record.started_at is not None
+    lease_until = record.started_at + engine.config.lease_ttl_ms
+    assert await redis.zscore(pk.leases, enqueued.id) == lease_until
     assert await redis.smembers(pk.machine_jobs("m1")) == {enqueued.id}
 
 

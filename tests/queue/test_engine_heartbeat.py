@@ -25,7 +25,6 @@ async def test_heartbeat_extends_every_lease_the_machine_holds(
     for job in jobs:
         deadline = await redis.zscore(pk.leases, job.id)
         assert deadline is not None and deadline > now
-        assert (await engine.get_job(job.id)).lease_until == deadline
 
 
 async def test_heartbeat_does_not_extend_a_lease_the_machine_does_not_list(
@@ -109,4 +108,3 @@ async def test_heartbeat_never_extends_a_lease_past_the_jobs_timeout(
     await engine.heartbeat("m1", held=[job.id])
 
     assert await redis.zscore(pk.leases, job.id) == near
-    assert (await engine.get_job(job.id)).lease_until == near

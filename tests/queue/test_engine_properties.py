@@ -266,7 +266,7 @@ class QueueModel(RuleBasedStateMachine):
             return "cancelled"
         if not retryable:
             return "failed"
-        if int(record["attempt"]) >= int(record["max_attempts"]):
+        if int(record.get("attempt", 0)) >= int(record["max_attempts"]):
             return "dead"
         return "queued" if immediate else "delayed"
 
@@ -299,7 +299,8 @@ class QueueModel(RuleBasedStateMachine):
         else:
             assert current
             after = self.job(job_id)
-            assert int(after["attempt"]) == int(record["attempt"]) - (status == "queued")
+            given_back = status == "queued"  # a released attempt does not count
+            assert int(after.get("attempt", 0)) == int(record.get("attempt", 0)) - given_back
             assert status == ("cancelled" if record.get("cancel_requested") else "queued")
         self.moved_by({"release"}, before)
 
@@ -418,7 +419,7 @@ class QueueModel(RuleBasedStateMachine):
         assert set(snap.ready) | snap.delayed | set(snap.leased) <= known
         for job_id, record in snap.records.items():
             assert record, f"job {job_id} disappeared"
-            assert 0 <= int(record["attempt"]) <= self.max_attempts[job_id]
+            assert 0 <= int(record.get("attempt", 0)) <= self.max_attempts[job_id]
             status = JobStatus(record["status"])
             place = (snap.ready[job_id], job_id in snap.delayed, job_id in snap.leased)
             holders = {m for m, ids in snap.held.items() if job_id in ids}

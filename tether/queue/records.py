@@ -37,7 +37,6 @@ class JobRecord(BaseModel):
     scheduled_at: int | None = None
     started_at: int | None = None
     finished_at: int | None = None
-    lease_until: int | None = None
     cancel_requested: bool = False
 
     @classmethod
@@ -65,8 +64,6 @@ class JobRecord(BaseModel):
             scheduled_at=num("scheduled_at") or num("enqueued_at"),
             started_at=num("started_at"),
             finished_at=num("finished_at"),
-            # The hash keeps its last lease's deadline (and token) after the lease ends.
-            lease_until=num("lease_until") if status is JobStatus.RUNNING else None,
             cancel_requested=data.get("cancel_requested") == "1",
         )
 

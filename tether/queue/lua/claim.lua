@@ -61,7 +61,7 @@ for i = 5, #KEYS do
     local last = #ready > 0 and redis.call('INCRBY', tokenKey, #ready) or 0
     for n, item in ipairs(ready) do
       local jobId, jobKey, job = item[1], item[2], item[3]
-      local attempt = tostring(tonumber(job[3]) + 1)
+      local attempt = tostring((tonumber(job[3]) or 0) + 1)
       local token = tostring(last - #ready + n)
       local timeoutMs = tonumber(job[5]) or 0
       local lease = leaseFor[timeoutMs]
@@ -74,9 +74,9 @@ for i = 5, #KEYS do
         leaseFor[timeoutMs] = lease
       end
       local leaseUntil, deadline = lease[1], lease[2]
+      -- The lease's deadline lives in the leases set only (its score).
       redis.call('HSET', jobKey, 'status', 'running', 'attempt', attempt, 'token', token,
-        'machine', machine, 'started_at', nowText, 'lease_until', leaseUntil,
-        'deadline', deadline)
+        'machine', machine, 'started_at', nowText, 'deadline', deadline)
       leases[#leases + 1] = leaseUntil
       leases[#leases + 1] = jobId
       ids[#ids + 1] = jobId

@@ -40,9 +40,7 @@ for i = 5, #ARGV do
     local leaseUntil = now + leaseTtl
     -- Heartbeats keep a job alive, but never past its own timeout.
     if deadline > 0 then leaseUntil = math.min(leaseUntil, deadline) end
-    if redis.call('ZADD', leasesKey, 'XX', 'CH', leaseUntil, jobId) == 1 then
-      redis.call('HSET', jobKey, 'lease_until', leaseUntil)
-    end
+    redis.call('ZADD', leasesKey, 'XX', leaseUntil, jobId)
     extended = extended + 1
   end
 end
