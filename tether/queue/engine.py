@@ -676,7 +676,7 @@ class QueueEngine:
             data = await self.redis.hgetall(self.keys.for_id(job_id).job(job_id))  # type: ignore[misc]
         if not data:
             raise NotFound(f"no job {job_id}", details={"id": job_id})
-        return JobRecord.from_hash(data)
+        return JobRecord.from_hash(job_id, data)
 
     async def get_jobs(self, job_ids: Sequence[str]) -> list[JobRecord | None]:
         with redis_errors():
@@ -684,7 +684,10 @@ class QueueEngine:
                 for job_id in job_ids:
                     pipe.hgetall(self.keys.for_id(job_id).job(job_id))
                 rows = await pipe.execute()
-        return [JobRecord.from_hash(r) if r else None for r in rows]
+        return [
+            JobRecord.from_hash(job_id, r) if r else None
+            for job_id, r in zip(job_ids, rows, strict=True)
+        ]
 
     async def list_jobs(
         self,
@@ -701,7 +704,7 @@ class QueueEngine:
                 rows = await newest_records(
                     self.redis, pk.jobs, pk.job, limit=limit, before_ms=before_ms
                 )
-            for record in map(JobRecord.from_hash, rows):
+            for record in (JobRecord.from_hash(job_id, row) for job_id, row in rows):
                 if status is not None and record.status != status:
                     continue
                 if function is not None and record.function != function:

@@ -34,9 +34,9 @@ async def newest_records(
     *,
     limit: int,
     before_ms: int | None,
-) -> list[dict[str, str]]:
-    """The hashes of the newest ids in ``index_key`` (see ``newest_ids``), read in one
-    round trip; ids whose record already expired are left out."""
+) -> list[tuple[str, dict[str, str]]]:
+    """The newest ids in ``index_key`` (see ``newest_ids``) with their hashes, read in
+    one round trip; ids whose record already expired are left out."""
     ids = await newest_ids(redis, index_key, limit=limit, before_ms=before_ms)
     if not ids:
         return []
@@ -44,4 +44,4 @@ async def newest_records(
         for record_id in ids:
             pipe.hgetall(record_key(record_id))
         rows: list[dict[str, str]] = await pipe.execute()
-    return [row for row in rows if row]
+    return [(record_id, row) for record_id, row in zip(ids, rows, strict=True) if row]

@@ -40,7 +40,10 @@ class JobRecord(BaseModel):
     cancel_requested: bool = False
 
     @classmethod
-    def from_hash(cls, data: dict[str, str]) -> JobRecord:
+    def from_hash(cls, job_id: str, data: dict[str, str]) -> JobRecord:
+        """The record of ``job_id`` from its hash (which does not repeat the id: its
+        key says it)."""
+
         def num(name: str) -> int | None:
             value = data.get(name)
             return int(value) if value not in (None, "") else None
@@ -48,7 +51,7 @@ class JobRecord(BaseModel):
         error = data.get("error")
         status = JobStatus(data["status"])
         return cls(
-            id=data["id"],
+            id=job_id,
             function=data["fn"],
             status=status,
             input=orjson.loads(data["input"]) if "input" in data else None,

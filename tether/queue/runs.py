@@ -615,7 +615,7 @@ class RunEngine:
                 rows = await newest_records(
                     self.redis, pk.runs, pk.run, limit=limit, before_ms=before_ms
                 )
-                for record in map(RunRecord.from_hash, rows):
+                for record in (RunRecord.from_hash(row) for _, row in rows):
                     if status is not None and record.status != status:
                         continue
                     if workflow is not None and record.workflow != workflow:

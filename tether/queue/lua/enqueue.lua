@@ -68,7 +68,7 @@ local function enqueue(jobId, fn, input, maxAttempts, timeoutMs, delayMs, idem, 
     if not queue then queue = queue_key(p, fn); queues[fn] = queue end
     value = redis.call('XADD', queue, '*', 'id', jobId)
   end
-  redis.call('HSET', jobKey, 'id', jobId, 'fn', fn, 'input', input, 'status', status,
+  redis.call('HSET', jobKey, 'fn', fn, 'input', input, 'status', status,
     'max_attempts', maxAttempts, 'timeout_ms', timeoutMs, 'enqueued_at', nowText,
     field, value)
   if parent ~= '' then

@@ -54,7 +54,7 @@ for i = 0, nChildren - 1 do
       childId = childId .. '.' .. r[2]
     end
     local childKey = job_key(p, childId)
-    redis.call('HSET', childKey, 'id', childId, 'fn', fn, 'input', ARGV[base + 2],
+    redis.call('HSET', childKey, 'fn', fn, 'input', ARGV[base + 2],
       'status', 'queued', 'attempt', 0, 'max_attempts', ARGV[base + 3],
       'timeout_ms', ARGV[base + 4], 'backoff_ms', ARGV[11], 'backoff_max_ms', ARGV[12],
       'enqueued_at', now, 'scheduled_at', now, 'parent', runId, 'step', cpos)

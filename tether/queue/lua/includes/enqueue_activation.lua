@@ -11,7 +11,7 @@ local function enqueue_activation(p, runKey, runId, now, reason)
   local n = (tonumber(r[3]) or 0) + 1
   local jobId = runId .. ':a' .. n
   local jobKey = job_key(p, jobId)
-  redis.call('HSET', jobKey, 'id', jobId, 'fn', 'wf:' .. r[1] .. '@' .. r[2],
+  redis.call('HSET', jobKey, 'fn', 'wf:' .. r[1] .. '@' .. r[2],
     'input', cjson.encode({run = runId, activation = n}), 'status', 'queued',
     'attempt', 0, 'max_attempts', r[4] or 10, 'timeout_ms', 0, 'backoff_ms', 1000,
     'backoff_max_ms', 30000, 'enqueued_at', now, 'scheduled_at', now, 'parent', runId,
