@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 
 from tether.api.notify import FunctionWaiter, Notifier
 from tether.queue.keys import Keys
+from tether.queue.records import ClaimedJob
 
 
 def make_notifier() -> Notifier:
@@ -96,6 +97,9 @@ async def test_waiters_leave_no_trace() -> None:
     assert notifier._by_function == {} and notifier._by_job == {}
 
 
+JOB = ClaimedJob("job-1", "add", None, attempt=1, max_attempts=1, token="7", timeout_ms=0)
+
+
 @contextlib.asynccontextmanager
 async def parked(*waiters: FunctionWaiter) -> AsyncIterator[None]:
     """The waiters sit in their wait, as long polls with nothing to do."""
@@ -144,9 +148,9 @@ async def test_jobs_handed_to_a_waiting_poll_wake_it_and_are_taken_once() -> Non
     with notifier.function_waiter(["add"], "m1", 1) as waiter:
         async with parked(waiter):
             assert notifier.take_idle("add") is waiter
-            assert waiter.hand(["job-1"])
+            assert waiter.hand([JOB])
             assert waiter.event.is_set() and not waiter.reserved
-        assert waiter.take() == ["job-1"]
+        assert waiter.take() == [JOB]
         assert waiter.take() == []
 
 
@@ -155,7 +159,7 @@ async def test_a_poll_that_has_answered_refuses_jobs_handed_too_late() -> None:
     with notifier.function_waiter(["add"], "m1", 1) as waiter:
         async with parked(waiter):
             assert notifier.take_idle("add") is waiter
-    assert not waiter.hand(["job-1"])
+    assert not waiter.hand([JOB])
     assert waiter.take() == []
 
 
@@ -165,4 +169,4 @@ async def test_a_poll_whose_client_left_refuses_handed_jobs() -> None:
         async with parked(waiter):
             assert notifier.take_idle("add") is waiter
             waiter.client_gone()
-            assert not waiter.hand(["job-1"])
+            assert not waiter.hand([JOB])

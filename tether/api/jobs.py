@@ -84,7 +84,7 @@ async def _enqueue_and_hand_off(
     for function, count in Counter(r.function for r in requests if r.delay_ms <= 0).items():
         for _ in range(count):
             waiter = notifier.take_idle(function)
-            if waiter is None or waiter.machine is None:
+            if waiter is None:
                 break
             idle.append(waiter)
             hand_offs.append(HandOff(waiter.machine, waiter.functions, waiter.max_jobs, function))
@@ -97,9 +97,10 @@ async def _enqueue_and_hand_off(
             waiter.hand([])
         raise
     for waiter, jobs in zip(idle, claimed, strict=True):
-        if not waiter.hand(jobs):
+        if waiter.hand(jobs):
+            services.metrics.jobs_handed_off += len(jobs)
+        else:
             await release_jobs(engine, jobs)
-    services.metrics.jobs_handed_off += sum(len(jobs) for jobs in claimed)
     return enqueued
 
 

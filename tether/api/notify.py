@@ -24,13 +24,13 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Iterator, Sequence
-from typing import Any
 
 from redis import exceptions as redis_exc
 from redis.asyncio import Redis
 from redis.asyncio.connection import AbstractConnection
 
 from tether.queue.keys import Keys
+from tether.queue.records import ClaimedJob
 from tether.queue.states import TERMINAL
 
 log = logging.getLogger("tether.api.notify")
@@ -63,26 +63,24 @@ class FunctionWaiter:
         "woken_for",
     )
 
-    def __init__(
-        self, functions: Sequence[str], machine: str | None = None, max_jobs: int = 0
-    ) -> None:
+    def __init__(self, functions: Sequence[str], machine: str = "", max_jobs: int = 0) -> None:
         self.event = asyncio.Event()
         self.functions = tuple(dict.fromkeys(functions))
-        self.machine = machine
+        self.machine = machine  # "" for a waiter that no machine's poll stands behind
         self.max_jobs = max_jobs
         self.woken_for: str | None = None  # the function whose message woke it
         self.disconnected = False  # its HTTP client went away
         self.reserved = False  # a submitting request is claiming jobs for it
-        self.handed: list[Any] | None = None  # jobs claimed for it by that request
+        self.handed: list[ClaimedJob] | None = None  # jobs claimed for it by that request
         self.closed = False  # the poll has answered: it takes nothing more
         self.parked = False  # inside wait(): not claiming for itself right now
 
-    def take(self) -> list[Any]:
+    def take(self) -> list[ClaimedJob]:
         """The jobs handed to it so far (and forget them)."""
         jobs, self.handed = self.handed or [], None
         return jobs
 
-    def hand(self, jobs: list[Any]) -> bool:
+    def hand(self, jobs: list[ClaimedJob]) -> bool:
         """Give the poll jobs claimed for it; False if it can no longer take them (it
         answered already, or its client left): the caller hands them back."""
         self.reserved = False
@@ -212,7 +210,7 @@ class Notifier:
 
     @contextlib.contextmanager
     def function_waiter(
-        self, functions: Sequence[str], machine: str | None = None, max_jobs: int = 0
+        self, functions: Sequence[str], machine: str = "", max_jobs: int = 0
     ) -> Iterator[FunctionWaiter]:
         """Register a long poll for ``functions`` for the duration of the block; with
         ``machine``, jobs can be handed to it directly (``take_idle``)."""
