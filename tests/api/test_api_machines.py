@@ -6,10 +6,12 @@ import asyncio
 from typing import Any
 
 import httpx
+import pytest
 from api_helpers import Register, error_of, until
 from litestar import Litestar
 
 from tether.api.notify import Notifier
+from tether.api.polling import poll_jobs
 from tether.queue.engine import QueueEngine
 
 
@@ -147,6 +149,75 @@ async def test_a_job_submitted_while_a_poll_waits_is_claimed_for_it_with_its_enq
     [job] = await waiting
     assert (job["id"], job["attempt"]) == (job_id, 1)
     assert app.state.services.metrics.jobs_handed_off == 1
+
+
+async def test_jobs_handed_to_a_poll_that_answered_meanwhile_go_back_to_the_queue(
+    client: httpx.AsyncClient,
+    register: Register,
+    notifier: Notifier,
+    app: Litestar,
+    api_engine: QueueEngine,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for machine in ("m1", "m2"):
+        await register("add", machine=machine)
+    waiting = asyncio.create_task(poll(client, wait=0.3))
+    await until(lambda: notifier.parked_polls == 1)
+    enqueue_and_claim = api_engine.enqueue_and_claim
+
+    async def poll_answers_first(*args: Any, **kwargs: Any) -> Any:
+        # The claim for the poll is made, then the poll's wait runs out before the
+        # jobs reach it.
+        made = await enqueue_and_claim(*args, **kwargs)
+        await waiting
+        return made
+
+    monkeypatch.setattr(api_engine, "enqueue_and_claim", poll_answers_first)
+    job_id = await submit(client)
+
+    assert await waiting == []
+    record = await api_engine.get_job(job_id)
+    assert (record.status, record.attempt) == ("queued", 0)
+    assert app.state.services.metrics.jobs_handed_off == 0
+    assert [j["id"] for j in await poll(client, machine="m2")] == [job_id]
+
+
+async def test_a_poll_handed_jobs_while_it_claims_answers_at_most_max_jobs(
+    register: Register, notifier: Notifier, api_engine: QueueEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await register("add")
+    first = await api_engine.enqueue("add", 0)
+    second = await api_engine.enqueue("add", 1)
+    claim = api_engine.claim
+
+    async def handed_meanwhile(machine: str, *args: Any, **kwargs: Any) -> Any:
+        # A submitting request hands this poll a job while the poll claims its own.
+        [waiter] = notifier._by_function["add"]
+        waiter.hand(await claim(machine, ["add"], 1))
+        return await claim(machine, *args, **kwargs)
+
+    monkeypatch.setattr(api_engine, "claim", handed_meanwhile)
+    jobs = await poll_jobs(api_engine, notifier, "m1", ["add"], 1, 0)
+
+    assert [j.id for j in jobs] == [first.id]
+    record = await api_engine.get_job(second.id)
+    assert (record.status, record.attempt) == ("queued", 0)
+
+
+async def test_a_failed_submit_frees_the_poll_it_reserved(
+    client: httpx.AsyncClient, register: Register, notifier: Notifier
+) -> None:
+    await register("add", "mul")
+    await client.post("/v1/jobs", json={"function": "mul", "idempotency_key": "k"})
+    waiting = asyncio.create_task(poll(client, wait=30))
+    await until(lambda: notifier.parked_polls == 1)
+    conflict = await client.post("/v1/jobs", json={"function": "add", "idempotency_key": "k"})
+    assert conflict.status_code == 409
+
+    job_id = await submit(client)
+
+    jobs = await asyncio.wait_for(waiting, 5)
+    assert [j["id"] for j in jobs] == [job_id]
 
 
 async def test_a_batch_submitted_while_polls_wait_gives_each_poll_its_share(

@@ -145,3 +145,12 @@ async def test_a_child_job_id_starts_with_its_parent_run_id(engine: QueueEngine)
 
     assert enqueued.id == "run-9:step-1"
     assert (await engine.get_job(enqueued.id)).parent == "run-9"
+
+
+async def test_a_job_ready_at_once_is_scheduled_when_it_was_enqueued(engine: QueueEngine) -> None:
+    enqueued = await engine.enqueue("fn", None)
+
+    record = await engine.get_job(enqueued.id)
+
+    assert record.enqueued_at is not None
+    assert record.scheduled_at == record.enqueued_at

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from queue_helpers import claim_one, expire_lease, job_hash, make_due
+from queue_helpers import claim_one, expire_lease, job_hash, make_due, pass_timeout
 from redis.asyncio import Redis
 
 from tether.errors import LeaseNotHeld, NotFound
@@ -157,3 +157,56 @@ async def test_a_non_retryable_failure_fails_the_job_at_once(engine: QueueEngine
     assert await engine.fail(job.id, job.token, BOOM, retryable=False) == "failed"
 
     assert (await engine.get_job(job.id)).status == "failed"
+
+
+async def test_a_job_carrying_its_own_backoff_retries_on_it_not_the_engines(
+    redis: Redis, config: QueueConfig
+) -> None:
+    engine = QueueEngine(
+        redis, QueueConfig(keys=config.keys, backoff_ms=60_000, backoff_max_ms=60_000)
+    )
+    enqueued = await engine.enqueue("fn", None, max_attempts=3)
+    pk = engine.keys.for_id(enqueued.id)
+    # A run's jobs carry their own backoff fields; stand-alone jobs leave them out.
+    await redis.hset(pk.job(enqueued.id), mapping={"backoff_ms": 100, "backoff_max_ms": 100})
+    job = await claim_one(engine)
+    before = await engine.server_time_ms()
+
+    assert await engine.fail(job.id, job.token, BOOM) == "delayed"
+
+    due = await redis.zscore(pk.delayed, job.id)
+    assert due is not None and before + 50 <= due <= await engine.server_time_ms() + 100
+
+
+async def test_a_timed_out_job_retries_on_the_engines_backoff(
+    redis: Redis, config: QueueConfig
+) -> None:
+    engine = QueueEngine(redis, QueueConfig(keys=config.keys, backoff_ms=1000, backoff_max_ms=3000))
+    await engine.enqueue("fn", None, max_attempts=3, timeout_ms=1000)
+    job = await claim_one(engine)
+    await pass_timeout(redis, engine, job.id)
+    before = await engine.server_time_ms()
+
+    assert await engine.reap() == [(job.id, "delayed")]
+
+    due = await redis.zscore(engine.keys.for_id(job.id).delayed, job.id)
+    # Equal jitter over the first attempt's 1,000 ms: between 500 and 1,000 ms ahead.
+    assert due is not None and before + 500 <= due <= await engine.server_time_ms() + 1000
+
+
+async def test_the_old_token_of_a_reaped_and_requeued_job_commits_nothing(
+    redis: Redis, engine: QueueEngine
+) -> None:
+    await engine.enqueue("fn", None, max_attempts=3)
+    old = await claim_one(engine)
+    await expire_lease(redis, engine, old.id)
+    assert await engine.reap() == [(old.id, "queued")]
+    before = await job_hash(redis, engine, old.id)
+
+    with pytest.raises(LeaseNotHeld):
+        await engine.complete(old.id, old.token, "late")
+    with pytest.raises(LeaseNotHeld):
+        await engine.fail(old.id, old.token, BOOM)
+
+    assert await job_hash(redis, engine, old.id) == before
+    assert (await claim_one(engine, machine="m2")).token != old.token
