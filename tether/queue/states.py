@@ -22,7 +22,6 @@ class JobStatus(StrEnum):
 TERMINAL: frozenset[JobStatus] = frozenset(
     {JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.DEAD}
 )
-PENDING: frozenset[JobStatus] = frozenset({JobStatus.QUEUED, JobStatus.DELAYED})
 
 # (from, to) -> the scripts that make that move.
 TRANSITIONS: dict[tuple[JobStatus | None, JobStatus], frozenset[str]] = {
@@ -41,7 +40,3 @@ TRANSITIONS: dict[tuple[JobStatus | None, JobStatus], frozenset[str]] = {
         {"fail", "release", "reap", "machine_dead"}
     ),
 }
-
-
-def allowed(source: JobStatus | None, target: JobStatus) -> bool:
-    return (source, target) in TRANSITIONS

@@ -21,12 +21,12 @@ local p, machine = ARGV[1], ARGV[2]
 local leaseTtl = tonumber(ARGV[3])
 local now = now_ms()
 
+-- The last heartbeat's time is its score here: the info hash does not repeat it.
 redis.call('ZADD', machinesKey, now, machine)
 if ARGV[4] ~= '' then
   redis.call('HSET', infoKey, 'info', ARGV[4], 'first_seen',
              redis.call('HGET', infoKey, 'first_seen') or now)
 end
-redis.call('HSET', infoKey, 'last_seen', now)
 
 local extended = 0
 local lost = {}
