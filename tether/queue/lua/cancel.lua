@@ -38,7 +38,7 @@ if status == 'queued' or status == 'delayed' then
   end
   timeline(p, jobKey, jobId, maxlen, now, 'cancelled', status)
   finish_job(p, jobKey, eventsKey, jobId, 'cancelled', now, tonumber(ARGV[3]), ARGV[4],
-             {'error', ARGV[6]})
+             {'error', ARGV[6]}, maxlen)
   return {1, 'cancelled'}
 end
 return {-3, status}

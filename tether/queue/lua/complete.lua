@@ -58,7 +58,7 @@ for n, item in ipairs(accepted) do
   timeline_to(p, job[5] or jobId, jobId, maxlen, now, 'completed', 'running',
               'attempt', job[3])
   finish_job_quietly(p, item[4], eventsKey, jobId, job[5], 'completed', now,
-                     retentionMs, {'result', item[3]}, maxlen < 0)
+                     retentionMs, {'result', item[3]}, maxlen)
   finished[n] = jobId
 end
 if #finished > 0 then

@@ -27,7 +27,8 @@ local now = now_ms()
 drop_lease(p, leasesKey, jobKey, jobId)
 if job[4] == '1' then
   timeline(p, jobKey, jobId, tonumber(ARGV[5]), now, 'cancelled', 'running')
-  finish_job(p, jobKey, KEYS[3], jobId, 'cancelled', now, tonumber(ARGV[6]), ARGV[4], {})
+  finish_job(p, jobKey, KEYS[3], jobId, 'cancelled', now, tonumber(ARGV[6]), ARGV[4], {},
+             tonumber(ARGV[5]))
   return {1, 'cancelled'}
 end
 redis.call('HSET', jobKey, 'attempt', math.max(0, tonumber(job[3]) - 1))

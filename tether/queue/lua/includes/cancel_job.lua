@@ -22,7 +22,7 @@ local function cancel_job(p, jobId, now, retentionMs, maxlen, errorJson)
     end
     timeline(p, jobKey, jobId, maxlen, now, 'cancelled', status)
     finish_job(p, jobKey, events_key(p), jobId, 'cancelled', now, retentionMs,
-               notify_channel(p), {'error', errorJson})
+               notify_channel(p), {'error', errorJson}, maxlen)
   end
 end
 

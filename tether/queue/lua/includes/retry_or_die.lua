@@ -23,7 +23,8 @@ local function retry_or_die(p, jobKey, delayedKey, eventsKey, jobId, now, errorJ
   if job[5] == '1' then
     -- Somebody asked for this job to stop: it ends here, whatever the attempt count.
     timeline_to(p, owner, jobId, maxlen, now, 'cancelled', 'running', 'attempt', attempt)
-    finish_job_quietly(p, jobKey, eventsKey, jobId, parent, 'cancelled', now, retentionMs, {})
+    finish_job_quietly(p, jobKey, eventsKey, jobId, parent, 'cancelled', now, retentionMs, {},
+                       maxlen)
     redis.call('PUBLISH', channel, 'j:' .. jobId)
     return 'cancelled'
   end
@@ -49,7 +50,7 @@ local function retry_or_die(p, jobKey, delayedKey, eventsKey, jobId, now, errorJ
     status = 'failed'
   end
   timeline_to(p, owner, jobId, maxlen, now, status, 'running', 'attempt', attempt)
-  finish_job_quietly(p, jobKey, eventsKey, jobId, parent, status, now, retentionMs, {})
+  finish_job_quietly(p, jobKey, eventsKey, jobId, parent, status, now, retentionMs, {}, maxlen)
   redis.call('PUBLISH', channel, 'j:' .. jobId)
   return status
 end
