@@ -21,7 +21,6 @@ from typing import Any
 
 import orjson
 from redis.asyncio import Redis
-from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 
 from tether.errors import (
@@ -47,12 +46,11 @@ from tether.queue.records import (
     Verdict,
 )
 from tether.queue.redis_errors import redis_errors
-from tether.queue.scripts import SCRIPT_NAMES, script_source
+from tether.queue.scripts import register_scripts
 from tether.queue.states import JobStatus
 from tether.queue.wire import pipelined
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:@\-]{1,200}$")
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.:@\-]{1,200}$")
 
 # A dict lookup instead of an enum call per job in a batch reply.
 _STATUS: dict[str, JobStatus] = {s.value: s for s in JobStatus}
@@ -71,13 +69,8 @@ def check_id(value: str, field: str) -> str:
     return value
 
 
-def check_name(value: str, field: str) -> str:
-    if not isinstance(value, str) or not NAME_PATTERN.match(value):
-        raise ValidationFailed(
-            f"{field} must be 1-200 characters of letters, digits and _ . : @ -",
-            details={"field": field, "value": str(value)[:200]},
-        )
-    return value
+# Function and workflow names follow the same rule as ids (they end up in key names too).
+check_name = check_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,9 +104,7 @@ class QueueEngine:
         self.redis = redis
         self.config = config or QueueConfig()
         self.keys = self.config.keys
-        self._scripts: dict[str, AsyncScript] = {
-            name: redis.register_script(script_source(name)) for name in SCRIPT_NAMES
-        }
+        self._scripts = register_scripts(redis)
         self._claim_round = 0
 
     # -- helpers -------------------------------------------------------------------

@@ -25,7 +25,6 @@ from typing import Any
 
 import orjson
 from redis.asyncio import Redis
-from redis.commands.core import AsyncScript
 
 from tether.errors import (
     Conflict,
@@ -36,31 +35,25 @@ from tether.errors import (
     ValidationFailed,
 )
 from tether.queue.config import QueueConfig
-from tether.queue.engine import QueueEngine, check_id, check_name
+from tether.queue.engine import (
+    ID_CONFLICT,
+    MISSING,
+    NOT_HELD,
+    OK,
+    WRONG_STATE,
+    QueueEngine,
+    check_id,
+    check_name,
+)
 from tether.queue.index import newest_records
 from tether.queue.keys import PartitionKeys
 from tether.queue.payload import dump_payload
 from tether.queue.records import ErrorInfo
 from tether.queue.redis_errors import redis_errors
-from tether.queue.scripts import script_source
+from tether.queue.scripts import register_scripts
 
-RUN_SCRIPTS = (
-    "start_run",
-    "assign_version",
-    "begin_activation",
-    "record_step",
-    "complete_run",
-    "fail_run",
-    "suspend_run",
-    "decide_approval",
-    "send_signal",
-    "cancel_run",
-    "retry_run",
-    "wake_timers",
-    "expire_runs",
-)
-
-OK, MISSING, NOT_HELD, WRONG_STATE, ID_CONFLICT, OTHER_STEP, DECIDED = 1, -1, -2, -3, -4, -5, -6
+# Reply codes of the run scripts beyond those of the job scripts (engine.py).
+OTHER_STEP, DECIDED = -5, -6
 
 ACTIVATION_PREFIX = "wf:"
 
@@ -215,9 +208,7 @@ class RunEngine:
         self.config = config or QueueConfig()
         self.keys = self.config.keys
         self.activation_max_attempts = 10
-        self._scripts: dict[str, AsyncScript] = {
-            name: redis.register_script(script_source(name)) for name in RUN_SCRIPTS
-        }
+        self._scripts = register_scripts(redis)
 
     # -- helpers -------------------------------------------------------------------
 

@@ -28,7 +28,7 @@ from typing import Any, Protocol
 
 from tether.errors import ConfigurationError
 from tether.protocol import FunctionSpec, LeasedJob
-from tether.queue.engine import NAME_PATTERN
+from tether.queue.engine import ID_PATTERN
 from tether.workers.binding import InputBinder
 
 
@@ -120,7 +120,7 @@ class Registry:
     ) -> Entry:
         """Serve jobs of ``name`` with ``handler``; ``spec`` is what the API learns (its
         ``timeout`` and ``max_attempts`` become the defaults of the jobs enqueued)."""
-        if not NAME_PATTERN.match(name or ""):
+        if not ID_PATTERN.match(name or ""):
             raise ConfigurationError(
                 f"{name!r} is not a valid function name: use 1-200 letters, digits and _ . : @ -"
             )

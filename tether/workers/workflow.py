@@ -31,7 +31,7 @@ from tether.errors import (
     ConfigurationError,
 )
 from tether.protocol import FunctionSpec, LeasedJob
-from tether.queue.engine import NAME_PATTERN
+from tether.queue.engine import ID_PATTERN
 from tether.queue.records import ErrorInfo
 from tether.queue.runs import (
     ActivationState,
@@ -91,7 +91,7 @@ def workflow(
 
     def wrap(f: WorkflowFn) -> Workflow:
         wf_name = str(name or getattr(f, "__name__", ""))
-        if not NAME_PATTERN.match(wf_name) or "@" in wf_name:
+        if not ID_PATTERN.match(wf_name) or "@" in wf_name:
             raise ConfigurationError(
                 f"{wf_name!r} is not a valid workflow name: use letters, digits and _ . : -"
             )
