@@ -85,6 +85,15 @@ def provide_served(state: State) -> _Served:
     return served
 
 
+async def answer(record: RunRecord, served: _Served, engine: QueueEngine) -> RunOut:
+    """The run as the API shows it. Which versions live machines serve (a cache that
+    costs Redis round trips per machine to refresh) is looked up only for a queued run
+    with a pinned version: the one case the answer depends on it."""
+    if record.status == RunStatus.QUEUED and record.version is not None:
+        return run_out(record, await served.get(engine))
+    return run_out(record)
+
+
 def run_out(record: RunRecord, served: dict[str, set[int]] | None = None) -> RunOut:
     waiting_on = dict(record.waiting_on) if record.waiting_on else None
     if waiting_on is not None and record.wake_at is not None:
@@ -190,7 +199,7 @@ class RunsController(Controller):
     ) -> RunOut:
         check_id(run_id, "run_id")
         record = await wait_for_run(runs, notifier, run_id, wait)
-        return run_out(record, await served.get(engine))
+        return await answer(record, served, engine)
 
     @get("/", operation_id="listRuns", summary="Recent runs, newest first")
     async def list_runs(
@@ -245,7 +254,7 @@ class RunsController(Controller):
         await runs.decide(
             run_id, key, approved=data.approved, by=data.by, comment=data.comment, data=data.data
         )
-        return run_out(await runs.get(run_id), await served.get(engine))
+        return await answer(await runs.get(run_id), served, engine)
 
     @post(
         "/{run_id:str}/signals/{name:str}",
@@ -263,7 +272,7 @@ class RunsController(Controller):
         served: _Served,
     ) -> RunOut:
         await runs.signal(run_id, name, data.payload)
-        return run_out(await runs.get(run_id), await served.get(engine))
+        return await answer(await runs.get(run_id), served, engine)
 
     @post(
         "/{run_id:str}/cancel",
@@ -275,7 +284,7 @@ class RunsController(Controller):
         self, run_id: str, runs: RunEngine, engine: QueueEngine, served: _Served
     ) -> RunOut:
         await runs.cancel(run_id)
-        return run_out(await runs.get(run_id), await served.get(engine))
+        return await answer(await runs.get(run_id), served, engine)
 
     @post(
         "/{run_id:str}/retry",
@@ -287,7 +296,7 @@ class RunsController(Controller):
         self, run_id: str, runs: RunEngine, engine: QueueEngine, served: _Served
     ) -> RunOut:
         await runs.retry(run_id)
-        return run_out(await runs.get(run_id), await served.get(engine))
+        return await answer(await runs.get(run_id), served, engine)
 
 
 # -- the machine side ------------------------------------------------------------------
