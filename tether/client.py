@@ -22,9 +22,9 @@ import asyncio
 import functools
 import threading
 import time
-from collections.abc import Callable, Coroutine, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Container, Coroutine, Iterable, Mapping
 from types import TracebackType
-from typing import Any, Concatenate, ParamSpec, Self, TypeVar
+from typing import Any, Concatenate, ParamSpec, Protocol, Self, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -79,6 +79,35 @@ def _job_body(
     if timeout is not None:
         body["timeout"] = timeout
     return body
+
+
+class _HasStatus(Protocol):
+    status: str
+
+
+S = TypeVar("S", bound=_HasStatus)
+
+
+async def _until_finished(
+    kind: str,
+    record_id: str,
+    get: Callable[..., Awaitable[S]],
+    terminal: Container[str],
+    timeout: float | None,
+) -> S:
+    """``get(record_id, wait=...)`` in waits of up to MAX_GET_WAIT until the record is
+    finished; ``ResultTimeout`` once ``timeout`` seconds (None: no limit) have passed."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        left = MAX_GET_WAIT if deadline is None else deadline - time.monotonic()
+        record = await get(record_id, wait=max(0.0, min(left, MAX_GET_WAIT)))
+        if record.status in terminal:
+            return record
+        if deadline is not None and time.monotonic() >= deadline:
+            raise ResultTimeout(
+                f"{kind} {record_id} is still {record.status} after {timeout:g}s",
+                details={"id": record_id, "status": record.status},
+            )
 
 
 class AsyncClient:
@@ -156,17 +185,7 @@ class AsyncClient:
     async def wait(self, job_id: str, *, timeout: float | None = None) -> JobOut:
         """The job once it has finished (completed, failed, cancelled or dead); raises
         ``ResultTimeout`` if it has not after ``timeout`` seconds (None: no limit)."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            left = MAX_GET_WAIT if deadline is None else deadline - time.monotonic()
-            job = await self.get(job_id, wait=max(0.0, min(left, MAX_GET_WAIT)))
-            if job.status in JOB_TERMINAL:
-                return job
-            if deadline is not None and time.monotonic() >= deadline:
-                raise ResultTimeout(
-                    f"job {job_id} is still {job.status} after {timeout:g}s",
-                    details={"id": job_id, "status": job.status},
-                )
+        return await _until_finished("job", job_id, self.get, JOB_TERMINAL, timeout)
 
     async def call(
         self,
@@ -255,17 +274,7 @@ class AsyncClient:
 
     async def wait_run(self, run_id: str, *, timeout: float | None = None) -> RunOut:
         """The run once it has finished; ``ResultTimeout`` after ``timeout`` seconds."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            left = MAX_GET_WAIT if deadline is None else deadline - time.monotonic()
-            run = await self.get_run(run_id, wait=max(0.0, min(left, MAX_GET_WAIT)))
-            if run.status in RUN_TERMINAL:
-                return run
-            if deadline is not None and time.monotonic() >= deadline:
-                raise ResultTimeout(
-                    f"run {run_id} is still {run.status} after {timeout:g}s",
-                    details={"id": run_id, "status": run.status},
-                )
+        return await _until_finished("run", run_id, self.get_run, RUN_TERMINAL, timeout)
 
     async def result(self, run_id: str, *, timeout: float | None = None) -> Any:
         """The run's result once it completes; ``RunFailed`` if it failed or was
