@@ -54,7 +54,6 @@ class Heartbeat:
         self.max_jobs = max_jobs
         self.meta = meta
         self.interval = DEFAULT_INTERVAL
-        self.lease_ttl: float | None = None
         self.beats = 0
         self._failing = False
         self._registered_at: float | None = None
@@ -83,7 +82,6 @@ class Heartbeat:
     def apply(self, reply: HeartbeatResponse) -> None:
         if reply.heartbeat_interval > 0:
             self.interval = reply.heartbeat_interval
-        self.lease_ttl = reply.lease_ttl
         for job_id in reply.cancel:
             if self.executor.stop_job(job_id, Stop.CANCEL):
                 log.info("job %s: cancelled at the API's request", job_id)

@@ -168,10 +168,3 @@ class Registry:
     def specs(self) -> list[FunctionSpec]:
         return [e.spec for e in self._entries.values()]
 
-    def __len__(self) -> int:
-        return len(self._entries)
-
-
-# The workflow engine's hook, as ``tether.workers.workflow`` provides it (the last
-# argument is the ``Worker``).
-RegisterWorkflows = Callable[[Registry, list[Any], Any], None]

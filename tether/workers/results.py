@@ -66,10 +66,6 @@ class ResultBatcher:
         """Ids of jobs whose results are not yet acknowledged: still leased to us."""
         return [*self._pending, *self._sending]
 
-    @property
-    def backlog(self) -> int:
-        return len(self._pending) + len(self._sending)
-
     # -- lifecycle -------------------------------------------------------------------
 
     def start(self) -> None:

@@ -65,7 +65,6 @@ class Workflow:
     version: int = 1
     timeout: float | None = None  # seconds for the whole run (None: no limit)
     max_attempts: int = 1  # runs of the code before the run fails (retry policy)
-    retry_backoff: float = 1.0  # seconds before the first automatic retry
 
     @property
     def function(self) -> str:
