@@ -153,7 +153,7 @@ def _seconds(value: timedelta | float | int) -> float:
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
-def _plain(value: Any) -> Any:
+def json_round_trip(value: Any) -> Any:
     """The value as its JSON round trip: what a replay returns, so live runs see the
     same types (dicts, lists) as replays."""
     return orjson.loads(dumps(value))
@@ -276,7 +276,7 @@ class WorkflowContext:
                     value = await asyncio.to_thread(fn, *args, **kwargs)
                     if inspect.isawaitable(value):
                         value = await value
-                result = _plain(value)
+                result = json_round_trip(value)
                 break
             except Exception as exc:
                 if attempt < retries:
@@ -390,7 +390,7 @@ class WorkflowContext:
         if prompt is not None:
             info["prompt"] = prompt
         if data is not None:
-            info["data"] = _plain(data)
+            info["data"] = json_round_trip(data)
         raise Suspend(Wait("approval", position=pos, name=key, ms=self._ms(timeout), info=info))
 
     async def wait_for_signal(self, name: str, *, timeout: timedelta | float | None = None) -> Any:
@@ -413,4 +413,4 @@ class WorkflowContext:
         Lines from code that is only being replayed are not logged again."""
         if self.replaying:
             return
-        self.logs.append({"message": message, **_plain(fields)})
+        self.logs.append({"message": message, **json_round_trip(fields)})

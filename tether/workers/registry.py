@@ -167,4 +167,3 @@ class Registry:
     @property
     def specs(self) -> list[FunctionSpec]:
         return [e.spec for e in self._entries.values()]
-

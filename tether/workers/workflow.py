@@ -25,8 +25,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-import orjson
-
 from tether.errors import (
     ConfigurationError,
 )
@@ -46,6 +44,7 @@ from tether.workers.context import (
     RunBackend,
     Suspend,
     WorkflowContext,
+    json_round_trip,
     refusals,
 )
 from tether.workers.executor import error_info
@@ -136,8 +135,12 @@ class EngineBackend:
             )
 
     async def complete(self, result: Any, logs: list[dict[str, Any]]) -> str:
+        # The engine stores plain JSON: a pydantic model or the like goes in as its JSON
+        # form, as HttpBackend's encoder sends it.
         with refusals():
-            return await self.runs.complete(self.run_id, self.job.id, self.job.token, result, logs)
+            return await self.runs.complete(
+                self.run_id, self.job.id, self.job.token, json_round_trip(result), logs
+            )
 
     async def fail(
         self,
@@ -232,12 +235,6 @@ async def _replay(wf: Workflow, ctx: WorkflowContext, state: ActivationState) ->
             _error(ctx.fatal), failed_position=None, retryable=False, logs=ctx._drain_logs()
         )
         return {"run": ctx.run_id, "command": "failed"}
-    try:
-        orjson.dumps(result)
-    except TypeError:
-        from tether._client_http import dumps
-
-        result = orjson.loads(dumps(result))
     await ctx.backend.complete(result, ctx._drain_logs())
     return {"run": ctx.run_id, "command": "completed"}
 
