@@ -55,9 +55,9 @@ for i = 0, nChildren - 1 do
     end
     local childKey = job_key(p, childId)
     redis.call('HSET', childKey, 'fn', fn, 'input', ARGV[base + 2],
-      'status', 'queued', 'attempt', 0, 'max_attempts', ARGV[base + 3],
+      'status', 'queued', 'max_attempts', ARGV[base + 3],
       'timeout_ms', ARGV[base + 4], 'backoff_ms', ARGV[11], 'backoff_max_ms', ARGV[12],
-      'enqueued_at', now, 'scheduled_at', now, 'parent', runId, 'step', cpos)
+      'enqueued_at', now, 'parent', runId, 'step', cpos)
     redis.call('ZADD', jobs_index_key(p), now, childId)
     make_ready(p, childKey, childId, notify_channel(p))
     redis.call('HSET', stepsKey, cpos, step_json(fn, 'call', 'pending', now,

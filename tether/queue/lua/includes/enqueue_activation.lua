@@ -13,9 +13,8 @@ local function enqueue_activation(p, runKey, runId, now, reason)
   local jobKey = job_key(p, jobId)
   redis.call('HSET', jobKey, 'fn', 'wf:' .. r[1] .. '@' .. r[2],
     'input', cjson.encode({run = runId, activation = n}), 'status', 'queued',
-    'attempt', 0, 'max_attempts', r[4] or 10, 'timeout_ms', 0, 'backoff_ms', 1000,
-    'backoff_max_ms', 30000, 'enqueued_at', now, 'scheduled_at', now, 'parent', runId,
-    'activation', n)
+    'max_attempts', r[4] or 10, 'timeout_ms', 0, 'backoff_ms', 1000,
+    'backoff_max_ms', 30000, 'enqueued_at', now, 'parent', runId, 'activation', n)
   redis.call('ZADD', jobs_index_key(p), now, jobId)
   make_ready(p, jobKey, jobId, notify_channel(p))
   redis.call('HSET', runKey, 'status', 'queued', 'activations', n, 'act_job', jobId,
