@@ -8,6 +8,9 @@ import os
 import signal
 from collections.abc import Awaitable, Callable
 
+from tether._client_http import resolve_url
+from tether.errors import ConfigurationError
+
 EXIT_OK = 0
 EXIT_FAILED = 1  # the operation was refused or failed (no such job, ...)
 EXIT_USAGE = 2  # bad arguments (argparse uses 2 as well)
@@ -16,7 +19,6 @@ EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report it
 
 # Defaults of every setting; docs/operations.md has the same table.
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
-DEFAULT_URL = "http://127.0.0.1:8000"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 
@@ -31,11 +33,11 @@ def redis_url(explicit: str | None = None) -> str:
 
 
 def api_url(explicit: str | None = None) -> str:
-    """``--url``, else ``$TETHER_URL``, else the local default."""
-    url = explicit or os.environ.get("TETHER_URL") or DEFAULT_URL
-    if not url.startswith(("http://", "https://")):
-        raise UsageError(f"the API URL must start with http:// or https://, not {url!r}")
-    return url.rstrip("/")
+    """``--url``, else ``$TETHER_URL``, else the local default (the client's rule)."""
+    try:
+        return resolve_url(explicit)
+    except ConfigurationError as exc:
+        raise UsageError(exc.message) from exc
 
 
 def port_number(text: str) -> int:
