@@ -15,6 +15,7 @@
 ]]
 --@include now_ms
 --@include keys
+--@include call_in_chunks
 local machinesKey, machineJobsKey, leasesKey, cancelsKey, infoKey =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local p, machine = ARGV[1], ARGV[2]
@@ -28,20 +29,27 @@ if ARGV[4] ~= '' then
              redis.call('HGET', infoKey, 'first_seen') or now)
 end
 
+-- Which listed jobs the machine holds, asked in chunks (one SMISMEMBER, not one call per
+-- job); the new deadlines then go in with one ZADD XX.
 local extended = 0
-local lost = {}
-for i = 5, #ARGV do
-  local jobId = ARGV[i]
-  if redis.call('SISMEMBER', machineJobsKey, jobId) == 0 then
-    lost[#lost + 1] = jobId
-  else
-    local jobKey = job_key(p, jobId)
-    local deadline = tonumber(redis.call('HGET', jobKey, 'deadline') or '0')
-    local leaseUntil = now + leaseTtl
-    -- Heartbeats keep a job alive, but never past its own timeout.
-    if deadline > 0 then leaseUntil = math.min(leaseUntil, deadline) end
-    redis.call('ZADD', leasesKey, 'XX', leaseUntil, jobId)
-    extended = extended + 1
+local lost, leases = {}, {}
+for first = 5, #ARGV, 1000 do
+  local last = math.min(first + 999, #ARGV)
+  local holds = redis.call('SMISMEMBER', machineJobsKey, unpack(ARGV, first, last))
+  for n = 1, last - first + 1 do
+    local jobId = ARGV[first + n - 1]
+    if holds[n] == 0 then
+      lost[#lost + 1] = jobId
+    else
+      local deadline = tonumber(redis.call('HGET', job_key(p, jobId), 'deadline') or '0')
+      local leaseUntil = now + leaseTtl
+      -- Heartbeats keep a job alive, but never past its own timeout.
+      if deadline > 0 then leaseUntil = math.min(leaseUntil, deadline) end
+      leases[#leases + 1] = leaseUntil
+      leases[#leases + 1] = jobId
+      extended = extended + 1
+    end
   end
 end
+call_in_chunks('ZADD', leasesKey, leases, 'XX')
 return {extended, redis.call('SMEMBERS', cancelsKey), lost}
