@@ -7,6 +7,8 @@ import asyncio
 import os
 import signal
 from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
 
 from tether._client_http import resolve_url
 from tether.errors import ConfigurationError
@@ -77,3 +79,31 @@ def run_until_signalled(main: Callable[[asyncio.Event], Awaitable[int]]) -> int:
         return await main(stop)
 
     return asyncio.run(runner())
+
+
+def call_api(url: str | None, op: Callable[[Any], Awaitable[Any]]) -> Any:
+    """``op(client)`` with a client of the API at ``url`` (``api_url`` rules)."""
+    resolved = api_url(url)
+    from tether.client import AsyncClient  # only the commands that talk to the API
+
+    async def go() -> Any:
+        async with AsyncClient(resolved) as client:
+            return await op(client)
+
+    return asyncio.run(go())
+
+
+def when(value: Any) -> str:
+    """A timestamp as a table cell."""
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    return "" if value is None else str(value)
+
+
+def table(rows: list[list[str]]) -> str:
+    """Rows as left-aligned columns, the first row being the header."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    )

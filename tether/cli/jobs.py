@@ -4,12 +4,10 @@ same client applications use."""
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
-from datetime import datetime
 from typing import Any
 
-from tether.cli.common import EXIT_OK, api_url, positive_float
+from tether.cli.common import EXIT_OK, call_api, positive_float, table, when
 from tether.queue.states import JobStatus
 
 STATUSES = [s.value for s in JobStatus]
@@ -49,32 +47,13 @@ def _json(value: Any) -> str:
     return json.dumps(value, indent=2, default=str)
 
 
-def _when(value: Any) -> str:
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M:%S")
-    return "" if value is None else str(value)
-
-
-def _table(rows: list[list[str]]) -> str:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return "\n".join(
-        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        for row in rows
-    )
-
-
 def run_list(args: argparse.Namespace) -> int:
-    url = api_url(args.url)
-    from tether.client import AsyncClient
-
-    async def go() -> list[Any]:
-        async with AsyncClient(url) as client:
-            jobs: list[Any] = await client.list_jobs(
-                status=args.status, function=args.function, limit=args.limit
-            )
-            return jobs
-
-    jobs = asyncio.run(go())
+    jobs: list[Any] = call_api(
+        args.url,
+        lambda client: client.list_jobs(
+            status=args.status, function=args.function, limit=args.limit
+        ),
+    )
     if args.json:
         for job in jobs:
             print(job.model_dump_json())
@@ -87,34 +66,21 @@ def run_list(args: argparse.Namespace) -> int:
             job.status,
             f"{job.attempt}/{job.max_attempts}",
             job.machine or "",
-            _when(job.enqueued_at),
+            when(job.enqueued_at),
         ]
         for job in jobs
     ]
-    print(_table(rows))
+    print(table(rows))
     return EXIT_OK
 
 
 def run_show(args: argparse.Namespace) -> int:
-    url = api_url(args.url)
-    from tether.client import AsyncClient
-
-    async def go() -> Any:
-        async with AsyncClient(url) as client:
-            return await client.get(args.job_id, wait=args.wait)
-
-    print(_json(asyncio.run(go()).model_dump(mode="json")))
+    job = call_api(args.url, lambda client: client.get(args.job_id, wait=args.wait))
+    print(_json(job.model_dump(mode="json")))
     return EXIT_OK
 
 
 def run_cancel(args: argparse.Namespace) -> int:
-    url = api_url(args.url)
-    from tether.client import AsyncClient
-
-    async def go() -> Any:
-        async with AsyncClient(url) as client:
-            return await client.cancel(args.job_id)
-
-    job = asyncio.run(go())
+    job = call_api(args.url, lambda client: client.cancel(args.job_id))
     print(f"{job.id}: {job.status}{' (cancel requested)' if job.cancel_requested else ''}")
     return EXIT_OK

@@ -4,13 +4,10 @@ HTTP API ($TETHER_URL), with the same client applications use."""
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
-from collections.abc import Awaitable, Callable
-from datetime import datetime
 from typing import Any
 
-from tether.cli.common import EXIT_OK, UsageError, api_url, positive_float
+from tether.cli.common import EXIT_OK, UsageError, call_api, positive_float, table, when
 from tether.queue.runs import RunStatus
 
 STATUSES = [s.value for s in RunStatus]
@@ -87,31 +84,6 @@ def _json_arg(text: str | None, what: str) -> Any:
         raise UsageError(f"{what} is not valid JSON: {exc}") from exc
 
 
-def _when(value: Any) -> str:
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M:%S")
-    return "" if value is None else str(value)
-
-
-def _table(rows: list[list[str]]) -> str:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return "\n".join(
-        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        for row in rows
-    )
-
-
-def _call(args: argparse.Namespace, op: Callable[[Any], Awaitable[Any]]) -> Any:
-    url = api_url(args.url)
-    from tether.client import AsyncClient
-
-    async def go() -> Any:
-        async with AsyncClient(url) as client:
-            return await op(client)
-
-    return asyncio.run(go())
-
-
 def _waiting(run: Any) -> str:
     w = run.waiting_on or {}
     if not w:
@@ -121,8 +93,9 @@ def _waiting(run: Any) -> str:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    runs = _call(
-        args, lambda c: c.list_runs(status=args.status, workflow=args.workflow, limit=args.limit)
+    runs = call_api(
+        args.url,
+        lambda c: c.list_runs(status=args.status, workflow=args.workflow, limit=args.limit),
     )
     if args.json:
         for run in runs:
@@ -136,11 +109,11 @@ def run_list(args: argparse.Namespace) -> int:
             str(run.version or ""),
             run.status,
             _waiting(run),
-            _when(run.created_at),
+            when(run.created_at),
         ]
         for run in runs
     ]
-    print(_table(rows))
+    print(table(rows))
     return EXIT_OK
 
 
@@ -154,18 +127,18 @@ def run_show(args: argparse.Namespace) -> int:
         events = await client.timeline(args.run_id) if args.timeline else None
         return run, events
 
-    run, events = _call(args, op)
+    run, events = call_api(args.url, op)
     _print_run(run)
     for event in events or []:
         fields = " ".join(f"{k}={v}" for k, v in event.fields.items())
-        print(f"{_when(event.at)}  {event.event:<20} {fields}")
+        print(f"{when(event.at)}  {event.event:<20} {fields}")
     return EXIT_OK
 
 
 def run_decide(args: argparse.Namespace) -> int:
     data = _json_arg(args.data, "--data")
-    run = _call(
-        args,
+    run = call_api(
+        args.url,
         lambda c: c.approve(
             args.run_id, args.key, args.approved, by=args.by, comment=args.comment, data=data
         ),
@@ -177,18 +150,18 @@ def run_decide(args: argparse.Namespace) -> int:
 
 def run_signal(args: argparse.Namespace) -> int:
     payload = _json_arg(args.payload, "the payload")
-    run = _call(args, lambda c: c.signal(args.run_id, args.name, payload))
+    run = call_api(args.url, lambda c: c.signal(args.run_id, args.name, payload))
     print(f"{run.id}: signal {args.name} sent; run is {run.status}")
     return EXIT_OK
 
 
 def run_cancel(args: argparse.Namespace) -> int:
-    run = _call(args, lambda c: c.cancel_run(args.run_id))
+    run = call_api(args.url, lambda c: c.cancel_run(args.run_id))
     print(f"{run.id}: {run.status}")
     return EXIT_OK
 
 
 def run_retry(args: argparse.Namespace) -> int:
-    run = _call(args, lambda c: c.retry_run(args.run_id))
+    run = call_api(args.url, lambda c: c.retry_run(args.run_id))
     print(f"{run.id}: {run.status}")
     return EXIT_OK
