@@ -9,13 +9,12 @@
 --@include run_keys
 --@include finish_run
 --@include cancel_job
+--@include take_due
 local deadlinesKey = KEYS[1]
 local p = ARGV[1]
 local now = now_ms()
 local expired = 0
-for _, runId in ipairs(redis.call('ZRANGE', deadlinesKey, '-inf', now, 'BYSCORE',
-                                  'LIMIT', 0, ARGV[2])) do
-  redis.call('ZREM', deadlinesKey, runId)
+for _, runId in ipairs(take_due(deadlinesKey, now, ARGV[2])) do
   local runKey = run_key(p, runId)
   local run = redis.call('HMGET', runKey, 'status', 'deadline', 'timeout_ms')
   local deadline = tonumber(run[2])

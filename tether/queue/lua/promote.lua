@@ -9,13 +9,12 @@
 --@include keys
 --@include timeline
 --@include make_ready
+--@include take_due
 local delayedKey = KEYS[1]
 local p, channel, maxlen = ARGV[1], ARGV[3], tonumber(ARGV[4])
 local now = now_ms()
-local due = redis.call('ZRANGE', delayedKey, '-inf', now, 'BYSCORE', 'LIMIT', 0, ARGV[2])
 local moved = 0
-for _, jobId in ipairs(due) do
-  redis.call('ZREM', delayedKey, jobId)
+for _, jobId in ipairs(take_due(delayedKey, now, ARGV[2])) do
   local jobKey = job_key(p, jobId)
   if redis.call('HGET', jobKey, 'status') == 'delayed' then
     make_ready(p, jobKey, jobId, channel)

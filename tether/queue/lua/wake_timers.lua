@@ -12,16 +12,15 @@
 --@include step_json
 --@include enqueue_activation
 --@include resolve_wait
+--@include take_due
 local timersKey = KEYS[1]
 local p = ARGV[1]
 local now = now_ms()
 local woken = 0
-for _, runId in ipairs(redis.call('ZRANGE', timersKey, '-inf', now, 'BYSCORE',
-                                  'LIMIT', 0, ARGV[2])) do
-  redis.call('ZREM', timersKey, runId)
+for _, runId in ipairs(take_due(timersKey, now, ARGV[2])) do
   local runKey = run_key(p, runId)
   local run = redis.call('HMGET', runKey, 'status', 'wake_at', 'wait_kind', 'wait_key',
-                         'wait_pos', 'wait_positions')
+                         'wait_pos')
   local wakeAt = tonumber(run[2])
   if run[1] == 'waiting' and wakeAt and wakeAt <= now then
     local kind, name, pos = run[3], run[4], run[5]
