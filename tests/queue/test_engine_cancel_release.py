@@ -133,3 +133,19 @@ async def test_release_with_a_stale_token_is_rejected(engine: QueueEngine) -> No
     with pytest.raises(LeaseNotHeld):
         await engine.release(job.id, "0")
     assert (await engine.get_job(job.id)).status == "running"
+
+
+async def test_release_many_judges_each_lease_on_its_own(engine: QueueEngine) -> None:
+    first = await engine.enqueue("fn", 1)
+    second = await engine.enqueue("fn", 2)
+    a, b = await engine.claim("m1", ["fn"], 2)
+
+    verdicts = await engine.release_many([(a.id, a.token), (b.id, "stale"), ("nope", "1")])
+
+    assert [(v.job_id, v.accepted, v.reason) for v in verdicts] == [
+        (first.id, True, None),
+        (second.id, False, "lease_not_held"),
+        ("nope", False, "not_found"),
+    ]
+    assert (await engine.get_job(first.id)).status == "queued"
+    assert (await engine.get_job(second.id)).status == "running"

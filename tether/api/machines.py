@@ -17,7 +17,6 @@ from tether.api.error_handlers import error_responses
 from tether.api.polling import poll_jobs
 from tether.api.responses import JsonResponse, shaped_as
 from tether.api.services import Services
-from tether.errors import LeaseNotHeld, NotFound
 from tether.protocol import (
     HeartbeatRequest,
     HeartbeatResponse,
@@ -148,24 +147,17 @@ class MachinesController(Controller):
                 )
             )
             reported.append(i)
-        verdicts: list[Verdict | None] = [None] * len(data.results)
+        verdicts: dict[int, Verdict] = {}  # index in the request -> its verdict
         if outcomes:
             for i, verdict in zip(reported, await engine.report(outcomes), strict=True):
                 verdicts[i] = verdict
-        for i in released:
-            item = data.results[i]
-            try:
-                status = await engine.release(item.id, item.token)
-                verdicts[i] = Verdict(item.id, True, status)
-            except LeaseNotHeld as exc:
-                verdicts[i] = Verdict(
-                    item.id, False, str(exc.details.get("status", "")), "lease_not_held"
-                )
-            except NotFound:
-                verdicts[i] = Verdict(item.id, False, "", "not_found")
+        if released:
+            leases = [(data.results[i].id, data.results[i].token) for i in released]
+            for i, verdict in zip(released, await engine.release_many(leases), strict=True):
+                verdicts[i] = verdict
         out: list[dict[str, Any]] = []
-        for i, maybe in enumerate(verdicts):
-            v = maybe or Verdict(data.results[i].id, False, "", "not_found")
+        for i in range(len(data.results)):
+            v = verdicts[i]  # each item was reported or released above
             if not v.accepted:
                 metrics.results_rejected += 1
             elif data.results[i].status == "completed":

@@ -45,12 +45,15 @@ async def _watch_disconnect(receive: Receive, waiter: FunctionWaiter) -> None:
 
 
 async def release_jobs(engine: QueueEngine, jobs: Sequence[ClaimedJob]) -> None:
-    """Hand back jobs leased for a poll that will not deliver them."""
-    for job in jobs:
-        try:
-            await engine.release(job.id, job.token)
-        except TetherError as exc:  # the lease reaper will get it instead
-            log.warning("could not hand back job %s of a vanished poll: %s", job.id, exc)
+    """Hand back jobs leased for a poll that will not deliver them (one round trip)."""
+    try:
+        verdicts = await engine.release_many([(job.id, job.token) for job in jobs])
+    except TetherError as exc:  # the lease reaper will get them instead
+        log.warning("could not hand back %d jobs of a vanished poll: %s", len(jobs), exc)
+        return
+    for v in verdicts:
+        if not v.accepted:
+            log.warning("could not hand back job %s of a vanished poll: %s", v.job_id, v.reason)
 
 
 async def poll_jobs(

@@ -513,21 +513,27 @@ class QueueEngine:
 
     async def release(self, job_id: str, token: str) -> str:
         """Hand a leased job back unfinished: ready again at once, attempt not counted."""
-        pk = self.keys.for_id(job_id)
+        [verdict] = await self.release_many([(job_id, token)])
+        self._raise_for(verdict)
+        return verdict.status
+
+    async def release_many(self, leases: Sequence[tuple[str, str]]) -> list[Verdict]:
+        """``release`` of several (job id, token) leases in one round trip, each judged
+        on its own: a stale token refuses that one only."""
+        if not leases:
+            return []
+        calls = []
+        for job_id, token in leases:
+            pk = self.keys.for_id(job_id)
+            args = [pk.prefix, job_id, token, pk.channel, self.config.job_timeline_maxlen]
+            args.append(self.config.retention_ms)
+            calls.append(("release", [pk.job(job_id), pk.leases, pk.events], args))
         with redis_errors():
-            code, status = await self._scripts["release"](
-                [pk.job(job_id), pk.leases, pk.events],
-                [
-                    pk.prefix,
-                    job_id,
-                    token,
-                    pk.channel,
-                    self.config.job_timeline_maxlen,
-                    self.config.retention_ms,
-                ],
-            )
-        self._raise_for(self._verdict(job_id, int(code), str(status)))
-        return str(status)
+            replies = await self._pipelined(calls)
+        return [
+            self._verdict(job_id, int(code), str(status))
+            for (job_id, _), (code, status) in zip(leases, replies, strict=True)
+        ]
 
     @staticmethod
     def _verdict(job_id: str, code: int, status: str) -> Verdict:
