@@ -8,7 +8,6 @@ from litestar import Controller, get
 from tether.api.error_handlers import error_responses
 from tether.api.services import Services
 from tether.protocol import FunctionList, FunctionOut
-from tether.queue.redis_errors import redis_errors
 
 
 class FunctionsController(Controller):
@@ -22,20 +21,13 @@ class FunctionsController(Controller):
         summary="Registered functions",
     )
     async def list_functions(self, services: Services) -> FunctionList:
-        engine, redis = services.engine, services.redis
+        engine = services.engine
         functions = await services.registry.all()
         serving: dict[str, list[str]] = {}
         for machine in await engine.machines():
             for name in (machine.get("info") or {}).get("functions") or []:
                 serving.setdefault(name, []).append(machine["id"])
-        partitions = engine.keys.all_partitions()
-        with redis_errors():
-            async with redis.pipeline(transaction=False) as pipe:
-                for fn in functions:
-                    for pk in partitions:
-                        pipe.xlen(pk.ready(fn.name))
-                depths = await pipe.execute()
-        n = len(partitions)
+        depths = await engine.queue_depths([fn.name for fn in functions])
         return FunctionList(
             functions=[
                 FunctionOut(
@@ -43,8 +35,8 @@ class FunctionsController(Controller):
                     kind=fn.kind,
                     input_schema=fn.input_schema,
                     machines=sorted(serving.get(fn.name, [])),
-                    queued=sum(int(d) for d in depths[i * n : (i + 1) * n]),
+                    queued=queued,
                 )
-                for i, fn in enumerate(functions)
+                for fn, queued in zip(functions, depths, strict=True)
             ]
         )

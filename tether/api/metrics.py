@@ -10,11 +10,9 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 
-from redis.asyncio import Redis
-
 from tether.api.notify import Notifier
 from tether.api.registry import FunctionRegistry
-from tether.queue.keys import Keys
+from tether.queue.engine import QueueEngine
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -41,7 +39,7 @@ class Metrics:
         self.requests[(method, route, status)] += 1
 
     async def render(
-        self, redis: Redis, keys: Keys, registry: FunctionRegistry, notifier: Notifier
+        self, engine: QueueEngine, registry: FunctionRegistry, notifier: Notifier
     ) -> str:
         out: list[str] = []
 
@@ -114,17 +112,9 @@ class Metrics:
         machines = 0
         try:
             functions = await registry.all()
-            partitions = keys.all_partitions()
-            async with redis.pipeline(transaction=False) as pipe:
-                pipe.zcard(keys.partition(0).machines)
-                for fn in functions:
-                    for pk in partitions:
-                        pipe.xlen(pk.ready(fn.name))
-                replies = await pipe.execute()
-            machines = int(replies[0])
-            n = len(partitions)
-            for i, fn in enumerate(functions):
-                depth = sum(int(d) for d in replies[1 + i * n : 1 + (i + 1) * n])
+            machines = int(await engine.redis.zcard(engine.keys.partition(0).machines))
+            queued = await engine.queue_depths([fn.name for fn in functions])
+            for fn, depth in zip(functions, queued, strict=True):
                 depths.append((_labels((("function", fn.name),)), depth))
         except Exception:  # a scrape reports Redis as down, it never fails
             up = 0

@@ -46,5 +46,5 @@ class OpsController(Controller):
     )
     async def metrics(self, services: Services) -> Response[str]:
         s = services
-        text = await s.metrics.render(s.redis, s.engine.keys, s.registry, s.notifier)
+        text = await s.metrics.render(s.engine, s.registry, s.notifier)
         return Response(text, media_type=CONTENT_TYPE)

@@ -742,8 +742,16 @@ class QueueEngine:
         return out
 
     async def queue_depth(self, function: str) -> int:
+        return (await self.queue_depths([function]))[0]
+
+    async def queue_depths(self, functions: Sequence[str]) -> list[int]:
+        """Ready jobs of each function, summed over the partitions, in one round trip."""
+        partitions = self.keys.all_partitions()
         with redis_errors():
-            total = 0
-            for pk in self.keys.all_partitions():
-                total += await self.redis.xlen(pk.ready(function))
-        return total
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for fn in functions:
+                    for pk in partitions:
+                        pipe.xlen(pk.ready(fn))
+                lengths = await pipe.execute()
+        n = len(partitions)
+        return [sum(int(x) for x in lengths[i * n : (i + 1) * n]) for i in range(len(functions))]
