@@ -9,7 +9,8 @@ asked for.
 Like ``FastTransport`` it raises only ``OSError``, ``TimeoutError`` and ``ValueError``
 (a malformed answer): aiohttp's exceptions are mapped here, so ``HttpSession`` turns them
 into the same typed errors. aiohttp itself re-sends a request whose reused connection
-closed before any answer only for idempotent methods (GET, PUT, DELETE...), never a POST.
+closed before any answer only for idempotent methods (GET, PUT, DELETE...); a POST only
+when the caller says it is ``repeatable`` (it carries an idempotency key), once.
 """
 
 from __future__ import annotations
@@ -53,7 +54,13 @@ class AiohttpTransport:
         return self._session
 
     async def request(
-        self, method: str, target: str, body: bytes | None, timeout: float | None
+        self,
+        method: str,
+        target: str,
+        body: bytes | None,
+        timeout: float | None,
+        *,
+        repeatable: bool = False,
     ) -> tuple[int, bytes]:
         """One exchange; ``target`` is the path with its (already encoded) query string."""
         aiohttp = self._aiohttp
@@ -62,15 +69,18 @@ class AiohttpTransport:
             client_timeout = self._timeouts[timeout] = aiohttp.ClientTimeout(total=timeout)
         # encoded=True: HttpSession already quoted the target; yarl need not re-quote it.
         url = self._url(self.base + target, encoded=True)
+        headers = _JSON if body is not None else None
         try:
-            async with self._client().request(
-                method,
-                url,
-                data=body,
-                headers=_JSON if body is not None else None,
-                timeout=client_timeout,
-            ) as response:
-                return response.status, await response.read()
+            for attempt in (1, 2):
+                try:
+                    async with self._client().request(
+                        method, url, data=body, headers=headers, timeout=client_timeout
+                    ) as response:
+                        return response.status, await response.read()
+                except aiohttp.ServerDisconnectedError:
+                    if not repeatable or attempt == 2:
+                        raise
+            raise AssertionError("unreachable")
         except (OSError, TimeoutError):
             raise  # ClientOSError, ServerTimeoutError and the timeout itself are these already
         except aiohttp.ClientConnectionError as exc:  # e.g. ServerDisconnectedError
