@@ -23,10 +23,10 @@ Each system is driven by its own client, as its users would:
   queue.apply(poll_interval=1 ms).
 - dispatch latency to a waiting worker: from before the enqueue to the moment the job's
   function starts (it returns time.time(); the same clock, the same host).
-
 - tether only, the CPU its HTTP client costs: the workers' CPU time (user + system, from
-  /proc) over a throughput run divided by its jobs (polls, results, heartbeats: the
-  hot path), and the bench process's own CPU time (``time.process_time()``) around
+  /proc) per job over the throughput runs (batched polls and results) and over the
+  one-at-a-time latency series (a poll answer and a result per job: the hot path), and
+  the bench process's own CPU time (``time.process_time()``) around
   --cpu-requests sequential ``AsyncClient.get`` calls of one finished job (one GET each).
 
 Each figure is the median over --runs runs of each of --rounds rounds; the systems run one
@@ -76,8 +76,20 @@ class Figures:
     e2e_p99: list[float] = field(default_factory=list)
     dispatch_p50: list[float] = field(default_factory=list)
     dispatch_p99: list[float] = field(default_factory=list)
-    worker_cpu: list[float] = field(default_factory=list)  # worker CPU ms per job (tether)
-    client_cpu: list[float] = field(default_factory=list)  # client CPU µs per GET (tether)
+    # tether only. The workers' CPU comes from /proc in 10 ms ticks: seconds and jobs are
+    # summed over all runs, not a median of per-run ratios a tick would swing.
+    worker_cpu_batch: list[float] = field(default_factory=list)  # s, per throughput run
+    worker_jobs_batch: list[int] = field(default_factory=list)
+    worker_cpu_single: list[float] = field(default_factory=list)  # s, per latency series
+    worker_jobs_single: list[int] = field(default_factory=list)
+    client_cpu: list[float] = field(default_factory=list)  # client CPU µs per GET
+
+    def last_run(self) -> str:
+        """The latest run's figures, for the progress output (to see the spread)."""
+        return (
+            f"{self.throughput[-1]:,.0f} jobs/s, e2e p50 {self.e2e_p50[-1]:.2f} ms "
+            f"p99 {self.e2e_p99[-1]:.2f} ms, client {self.client_cpu[-1]:.0f} µs/GET"
+        )
 
     def extend(self, other: Figures) -> None:
         for name, values in vars(other).items():
@@ -274,7 +286,8 @@ async def _bench_tether(
                 elapsed = time.perf_counter() - started
                 # The workers' CPU for these n jobs (what stays busy after the last result,
                 # heartbeats and an empty poll, is the same for every backend).
-                figures.worker_cpu.append((cpu_seconds(worker_pids) - cpu_before) * 1000 / n)
+                figures.worker_cpu_batch.append(cpu_seconds(worker_pids) - cpu_before)
+                figures.worker_jobs_batch.append(n)
                 last_id = ids[-1]
                 return n / elapsed
 
@@ -292,12 +305,17 @@ async def _bench_tether(
                 return (time.process_time() - before) * 1e6 / n
 
             await throughput(min(500, args.jobs))  # warm up connections and scripts
-            figures.worker_cpu.clear()
+            figures.worker_cpu_batch.clear()
+            figures.worker_jobs_batch.clear()
             for _ in range(args.runs):
                 figures.throughput.append(await throughput(args.jobs))
+                cpu_before = cpu_seconds(worker_pids)
                 samples = [await one() for _ in range(args.samples)]
+                figures.worker_cpu_single.append(cpu_seconds(worker_pids) - cpu_before)
+                figures.worker_jobs_single.append(args.samples)
                 figures.add_latencies([s[0] for s in samples], [s[1] for s in samples])
                 figures.client_cpu.append(await client_cpu(args.cpu_requests))
+                print(f"    {figures.last_run()}", flush=True)
     await redis.aclose()
     return figures
 
@@ -396,18 +414,20 @@ async def bench_saq(args: argparse.Namespace, redis_url: str, logs: Path) -> Fig
 def table(results: dict[str, Figures]) -> str:
     head = (
         "| system | no-op jobs/s | enqueue→result p50 | p99 | dispatch p50 | p99 "
-        "| worker CPU per job | client CPU per GET |\n"
-        "|---|---:|---:|---:|---:|---:|---:|---:|"
+        "| worker CPU per job, batch | single | client CPU per GET |\n"
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
     )
 
-    def cpu(values: list[float], unit: str, digits: int) -> str:
-        return f"{median(values):.{digits}f} {unit}" if values else "-"
+    def per_job(seconds: list[float], jobs: list[int]) -> str:
+        return f"{sum(seconds) * 1000 / sum(jobs):.3f} ms" if jobs else "-"
 
     rows = [
         f"| {name} | {median(f.throughput):,.0f} | {median(f.e2e_p50):.2f} ms | "
         f"{median(f.e2e_p99):.2f} ms | {median(f.dispatch_p50):.2f} ms | "
-        f"{median(f.dispatch_p99):.2f} ms | {cpu(f.worker_cpu, 'ms', 3)} | "
-        f"{cpu(f.client_cpu, 'µs', 0)} |"
+        f"{median(f.dispatch_p99):.2f} ms | "
+        f"{per_job(f.worker_cpu_batch, f.worker_jobs_batch)} | "
+        f"{per_job(f.worker_cpu_single, f.worker_jobs_single)} | "
+        f"{f'{median(f.client_cpu):.0f} µs' if f.client_cpu else '-'} |"
         for name, f in results.items()
     ]
     return "\n".join([head, *rows])
