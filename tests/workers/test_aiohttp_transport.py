@@ -189,3 +189,18 @@ async def test_aiohttp_a_refused_connection_is_api_unavailable(aiohttp_backend: 
         await session.request("GET", "/v1/health")
     await session.aclose()
     assert isinstance(err.value.__cause__, OSError)
+
+
+@needs_aiohttp
+async def test_aiohttp_sends_a_repeatable_post_again_when_its_connection_drops_unanswered(
+    serve: Serve,
+) -> None:
+    # A POST carrying an idempotency key may go out twice: the API dedupes it.
+    from tether._client_aiohttp import AiohttpTransport
+
+    server = await serve(lambda n: None if n == 2 else ok(b"{}"))
+    transport = AiohttpTransport(server.url)
+    await transport.request("GET", "/a", None, 5.0)
+    answer = await transport.request("POST", "/v1/jobs", b"{}", 5.0, repeatable=True)
+    await transport.aclose()
+    assert (answer, server.requests) == ((200, b"{}"), 3)
