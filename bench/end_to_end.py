@@ -5,7 +5,10 @@ tether deploys it, by default).
 tether runs once per HTTP client backend of its client and workers (--backends, default
 fast,aiohttp,httpx; TETHER_HTTP_BACKEND, see tether/_client_http.py), one row each, to
 compare the hand-written client (tether/_client_fast.py) with aiohttp's and httpx's.
-aiohttp comes with the bench extra; a backend that is not installed is left out.
+The tether rows run in the interpreter that runs this script (.venv under ``make bench``,
+what users install) and the peers in .venv-bench (bench/peers.py). aiohttp comes with the
+bench extra, in .venv-bench only: for the aiohttp row, install it where the tether rows
+run (``.venv/bin/pip install aiohttp``); without it that row is left out, with a note.
 
 For each system, with W worker processes of max_jobs M each (the same W and M for all):
 
@@ -41,8 +44,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import importlib.util
+import json
 import os
 import signal
 import statistics
@@ -54,6 +59,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from peers import peer_python
 from redis.asyncio import Redis
 
 from tether._client_http import BACKENDS
@@ -459,7 +465,16 @@ async def main() -> None:
     parser.add_argument(
         "--cpu-requests", type=int, default=1000, help="GETs per run for the client CPU figure"
     )
+    # Internal: run one peer's bench in this (the peers') interpreter, print its figures.
+    parser.add_argument("--peer", choices=["arq", "saq"], help=argparse.SUPPRESS)
+    parser.add_argument("--redis-url", help=argparse.SUPPRESS)
+    parser.add_argument("--logs", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.peer:
+        bench = bench_arq if args.peer == "arq" else bench_saq
+        figures = await bench(args, args.redis_url, Path(args.logs))
+        print(json.dumps(dataclasses.asdict(figures)))
+        return
     systems: dict[str, Callable[[argparse.Namespace, str, Path], Awaitable[Figures]]] = {}
     for backend in args.backends.split(","):
         if backend not in BACKENDS:
@@ -487,7 +502,11 @@ async def main() -> None:
                     if name.split()[0] not in wanted:
                         continue
                     began = time.monotonic()
-                    results.setdefault(name, Figures()).extend(await bench(args, server.url, logs))
+                    if name.startswith("tether"):
+                        figures = await bench(args, server.url, logs)
+                    else:
+                        figures = in_peer_venv(name.split()[0], server.url, logs)
+                    results.setdefault(name, Figures()).extend(figures)
                     print(
                         f"  {name}: round {round_ + 1} done in {time.monotonic() - began:.1f} s",
                         flush=True,
@@ -499,6 +518,20 @@ async def main() -> None:
             server.stop()
     print()
     print(table(results))
+
+
+def in_peer_venv(peer: str, redis_url: str, logs: Path) -> Figures:
+    """Run one peer's bench in the peers' virtualenv (bench/peers.py): this script again,
+    there, with ``--peer``; its figures come back as JSON on its last line."""
+    argv = [peer_python(), str(Path(__file__).resolve()), *sys.argv[1:]]
+    argv += ["--peer", peer, "--redis-url", redis_url, "--logs", str(logs)]
+    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(
+            f"{peer} bench failed in {peer_python()} (run `make bench` to make the peers' "
+            f"venv):\n{done.stderr[-2000:]}"
+        )
+    return Figures(**json.loads(done.stdout.strip().splitlines()[-1]))
 
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:
