@@ -7,8 +7,7 @@ fast,aiohttp,httpx; TETHER_HTTP_BACKEND, see tether/_client_http.py), one row ea
 compare the hand-written client (tether/_client_fast.py) with aiohttp's and httpx's.
 The tether rows run in the interpreter that runs this script (.venv under ``make bench``,
 what users install) and the peers in .venv-bench (bench/peers.py). aiohttp comes with the
-bench extra, in .venv-bench only: for the aiohttp row, install it where the tether rows
-run (``.venv/bin/pip install aiohttp``); without it that row is left out, with a note.
+dev extra (and the bench extra); without it the aiohttp row is left out, with a note.
 
 For each system, with W worker processes of max_jobs M each (the same W and M for all):
 

@@ -4,9 +4,9 @@ to a trivial HTTP/1.1 server in another process (so its CPU is not counted), tim
 ``time.process_time()`` (user + system of this process).
 
 The backends: ``fast`` (tether/_client_fast.py, the default), ``aiohttp``
-(tether/_client_aiohttp.py; needs the bench extra) and ``httpx``, as HttpSession drives
-them. bench/end_to_end.py measures the same backends inside the whole system; this
-isolates the client's own share. Each backend runs --rounds times, interleaved, and each
+(tether/_client_aiohttp.py; aiohttp is in the dev and bench extras) and ``httpx``, as
+HttpSession drives them. bench/end_to_end.py measures the same backends inside the
+whole system; this isolates the client's own share. Each backend runs --rounds times, interleaved, and each
 round reports the median of 5 series of --requests GETs. Usage:
     .venv/bin/python bench/http_transports.py [--requests 2000] [--rounds 3] [--uvloop]
 """
@@ -90,7 +90,7 @@ def backends() -> dict[str, Callable[[str], Any]]:
 
         found["aiohttp"] = AiohttpTransport
     else:
-        print("aiohttp: left out (not installed; it comes with the bench extra)")
+        print("aiohttp: left out (not installed; it comes with the dev and bench extras)")
     found["httpx"] = HttpxTransport
     return found
 

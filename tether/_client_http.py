@@ -99,7 +99,7 @@ class HttpSession:
         backend = http_backend()
         if transport is None and FastTransport.supports(self.url) and backend != "httpx":
             if backend == "aiohttp":
-                from tether._client_aiohttp import AiohttpTransport  # optional: bench extra
+                from tether._client_aiohttp import AiohttpTransport  # imported only when chosen
 
                 self._fast = AiohttpTransport(
                     self.url, max_connections=max_connections, headers=headers

@@ -1,11 +1,9 @@
 """The aiohttp backend of HttpSession (TETHER_HTTP_BACKEND=aiohttp, for measurement) keeps
 the transport's contract: the same answers and the same typed errors as the fast backend,
-against a scripted socket server. aiohttp comes with the bench extra only: without it these
-tests skip, except the ones about choosing a backend."""
+against a scripted socket server. aiohttp is in the dev extra, so these run with the suite."""
 
 from __future__ import annotations
 
-import importlib.util
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -15,11 +13,6 @@ from scripted_http import HANG, Reply, ScriptedServer, ok
 from tether._client_fast import FastTransport
 from tether._client_http import HttpSession
 from tether.errors import ApiUnavailable, ConfigurationError, NotFound
-
-needs_aiohttp = pytest.mark.skipif(
-    importlib.util.find_spec("aiohttp") is None,
-    reason="aiohttp is not installed: it comes with the bench extra (pip install -e '.[bench]')",
-)
 
 Serve = Callable[..., Awaitable[ScriptedServer]]
 
@@ -59,14 +52,12 @@ def test_an_unknown_backend_is_a_configuration_error(monkeypatch: pytest.MonkeyP
         HttpSession("http://127.0.0.1:1")
 
 
-@needs_aiohttp
 def test_the_aiohttp_backend_is_chosen_by_the_environment(aiohttp_backend: None) -> None:
     from tether._client_aiohttp import AiohttpTransport
 
     assert isinstance(HttpSession("http://127.0.0.1:1")._fast, AiohttpTransport)
 
 
-@needs_aiohttp
 async def test_aiohttp_reassembles_a_chunked_answer(aiohttp_backend: None, serve: Serve) -> None:
     chunked = (
         b'HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n4\r\n{"a"\r\n3\r\n:1}\r\n0\r\n\r\n'
@@ -77,7 +68,6 @@ async def test_aiohttp_reassembles_a_chunked_answer(aiohttp_backend: None, serve
     await session.aclose()
 
 
-@needs_aiohttp
 async def test_aiohttp_keeps_connections_alive_between_requests(
     aiohttp_backend: None, serve: Serve
 ) -> None:
@@ -89,7 +79,6 @@ async def test_aiohttp_keeps_connections_alive_between_requests(
     assert (server.requests, server.connections) == (3, 1)
 
 
-@needs_aiohttp
 async def test_aiohttp_sends_the_query_body_and_headers_it_is_given(
     aiohttp_backend: None, serve: Serve
 ) -> None:
@@ -102,7 +91,6 @@ async def test_aiohttp_sends_the_query_body_and_headers_it_is_given(
     assert {"authorization: bearer t", "content-type: application/json"} <= set(headers)
 
 
-@needs_aiohttp
 async def test_aiohttp_replaces_a_connection_the_server_closed_while_idle(
     aiohttp_backend: None, serve: Serve
 ) -> None:
@@ -114,7 +102,6 @@ async def test_aiohttp_replaces_a_connection_the_server_closed_while_idle(
     assert (server.requests, server.connections) == (2, 2)
 
 
-@needs_aiohttp
 async def test_aiohttp_sends_a_get_again_when_its_reused_connection_drops_unanswered(
     aiohttp_backend: None, serve: Serve
 ) -> None:
@@ -127,7 +114,6 @@ async def test_aiohttp_sends_a_get_again_when_its_reused_connection_drops_unansw
     assert server.requests == 3
 
 
-@needs_aiohttp
 async def test_aiohttp_does_not_send_a_post_again_when_its_connection_drops_unanswered(
     aiohttp_backend: None, serve: Serve
 ) -> None:
@@ -142,7 +128,6 @@ async def test_aiohttp_does_not_send_a_post_again_when_its_connection_drops_unan
     assert server.requests == 2
 
 
-@needs_aiohttp
 async def test_aiohttp_error_answers_become_the_typed_error(
     aiohttp_backend: None, serve: Serve
 ) -> None:
@@ -157,7 +142,6 @@ async def test_aiohttp_error_answers_become_the_typed_error(
     assert err.value.details == {"id": "x"}
 
 
-@needs_aiohttp
 async def test_aiohttp_a_malformed_answer_is_api_unavailable(
     aiohttp_backend: None, serve: Serve
 ) -> None:
@@ -168,7 +152,6 @@ async def test_aiohttp_a_malformed_answer_is_api_unavailable(
     await session.aclose()
 
 
-@needs_aiohttp
 async def test_aiohttp_an_api_that_does_not_answer_in_time_is_api_unavailable(
     aiohttp_backend: None, serve: Serve
 ) -> None:
@@ -179,7 +162,6 @@ async def test_aiohttp_an_api_that_does_not_answer_in_time_is_api_unavailable(
     await session.aclose()
 
 
-@needs_aiohttp
 async def test_aiohttp_a_refused_connection_is_api_unavailable(aiohttp_backend: None) -> None:
     with socket.socket() as sock:  # a port nothing listens on
         sock.bind(("127.0.0.1", 0))
@@ -191,7 +173,6 @@ async def test_aiohttp_a_refused_connection_is_api_unavailable(aiohttp_backend: 
     assert isinstance(err.value.__cause__, OSError)
 
 
-@needs_aiohttp
 async def test_aiohttp_sends_a_repeatable_post_again_when_its_connection_drops_unanswered(
     serve: Serve,
 ) -> None:
