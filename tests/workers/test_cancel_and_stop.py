@@ -86,6 +86,17 @@ async def test_stopping_lets_jobs_finish_within_the_grace_period(
     assert not blocker.cancelled.is_set()
 
 
+async def test_a_worker_that_stops_gracefully_deregisters_so_it_is_not_declared_dead(
+    client: AsyncClient, make_worker: Callable[..., Worker]
+) -> None:
+    blocker = Blocker()
+    worker = make_worker(blocker_func(blocker))
+    async with worker:
+        assert [m.id for m in await client.machines()] == [worker.machine_id]
+    # Off the live list at once: nothing left for the orchestrator to declare dead.
+    assert await client.machines() == []
+
+
 async def test_a_worker_started_before_the_api_retries_and_works_once_it_is_up(
     api_settings: ApiSettings,
 ) -> None:
