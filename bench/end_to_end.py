@@ -206,7 +206,7 @@ async def bench_tether(args: argparse.Namespace, redis_url: str, logs: Path) -> 
 
             async def one() -> tuple[float, float]:
                 sent = time.time()
-                started: float = await client.call("stamp", timeout=10)
+                started: float = await client.call("stamp", wait=10)
                 finished = time.time()
                 return (finished - sent) * 1000, (started - sent) * 1000
 

@@ -47,7 +47,7 @@ async def test_cancelling_a_running_job_cancels_its_task_and_ends_it_cancelled(
         await blocker.started.wait()
         asked = await client.cancel(job.id)
         await blocker.cancelled.wait()
-        done = await client.wait(job.id, timeout=10)
+        done = await client.wait(job.id, wait=10)
     assert (asked.status, asked.cancel_requested) == ("running", True)
     assert done.status == "cancelled"
 
@@ -67,7 +67,7 @@ async def test_stopping_releases_unfinished_jobs_so_they_run_elsewhere_at_once(
     second = Blocker()
     second.release.set()
     async with make_worker(blocker_func(second)):
-        done = await client.wait(job.id, timeout=10)
+        done = await client.wait(job.id, wait=10)
     assert (done.status, done.result, done.attempt) == ("completed", "finished", 1)
 
 
@@ -112,7 +112,7 @@ async def test_a_worker_started_before_the_api_retries_and_works_once_it_is_up(
     try:
         await worker.started.wait()
         async with AsyncClient(late.url) as client:
-            assert await client.call("echo", {"a": 1}, timeout=10) == {"a": 1}
+            assert await client.call("echo", {"a": 1}, wait=10) == {"a": 1}
     finally:
         worker.stop()
         await runner

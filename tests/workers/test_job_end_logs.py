@@ -37,7 +37,7 @@ async def test_a_timeout_logs_one_line_with_the_limit_and_what_follows(
 
     async with make_worker(func(nap, timeout=0.2, max_tries=1)):
         job = await client.enqueue("nap")
-        done = await client.wait(job.id, timeout=20)
+        done = await client.wait(job.id, wait=20)
     assert done.status == "dead"
     assert lines_about(caplog, job.id) == [
         f"job {job.id} (nap) attempt 1/1: timed out, no attempt left (ends dead): "
@@ -53,7 +53,7 @@ async def test_an_input_error_logs_one_line_naming_the_bad_field(
 
     async with make_worker(shout):
         job = await client.enqueue("shout", {"text": "hey"})
-        done = await client.wait(job.id, timeout=20)
+        done = await client.wait(job.id, wait=20)
     assert done.status == "failed"
     assert lines_about(caplog, job.id) == [
         f"job {job.id} (shout) attempt 1/5: input error, not retried (ends failed): "
@@ -69,7 +69,7 @@ async def test_each_failed_attempt_logs_one_line_and_the_last_says_the_job_is_de
 
     async with make_worker(func(flaky, max_tries=2)):
         job = await client.enqueue("flaky")
-        await client.wait(job.id, timeout=20)
+        await client.wait(job.id, wait=20)
     assert lines_about(caplog, job.id) == [
         f"job {job.id} (flaky) attempt 1/2: failed, will be retried: ValueError: boom on try 1",
         f"job {job.id} (flaky) attempt 2/2: failed, no attempt left (ends dead): "
@@ -85,7 +85,7 @@ async def test_a_non_retryable_error_logs_one_line(
 
     async with make_worker(refuses):
         job = await client.enqueue("refuses")
-        await client.wait(job.id, timeout=20)
+        await client.wait(job.id, wait=20)
     assert lines_about(caplog, job.id) == [
         f"job {job.id} (refuses) attempt 1/5: failed, not retried (ends failed): "
         "NonRetryable: this input can never work"
@@ -105,7 +105,7 @@ async def test_a_cancelled_job_logs_one_line(
         job = await client.enqueue("block")
         await started.wait()
         await client.cancel(job.id)
-        done = await client.wait(job.id, timeout=20)
+        done = await client.wait(job.id, wait=20)
     assert done.status == "cancelled"
     assert lines_about(caplog, job.id) == [
         f"job {job.id} (block) attempt 1/5: cancelled: the API asked (a cancel request)"
