@@ -48,16 +48,18 @@ async def test_a_timeout_logs_one_line_with_the_limit_and_what_follows(
 async def test_an_input_error_logs_one_line_naming_the_bad_field(
     client: AsyncClient, make_worker: Callable[..., Worker], caplog: pytest.LogCaptureFixture
 ) -> None:
-    async def shout(ctx: dict[str, Any], text: str) -> str:
-        return text.upper()
+    async def double(ctx: dict[str, Any], n: int) -> int:
+        return 2 * n
 
-    async with make_worker(shout):
-        job = await client.enqueue("shout", {"text": "hey"})
+    async with make_worker(double):
+        # A string passes the API's check (pydantic converts "4"), then fails to convert.
+        job = await client.enqueue("double", "many")
         done = await client.wait(job.id, wait=20)
     assert done.status == "failed"
     assert lines_about(caplog, job.id) == [
-        f"job {job.id} (shout) attempt 1/5: input error, not retried (ends failed): "
-        "InputError: invalid input for shout: text: Input should be a valid string"
+        f"job {job.id} (double) attempt 1/5: input error, not retried (ends failed): "
+        "InputError: invalid input for double: n: Input should be a valid integer, "
+        "unable to parse string as an integer"
     ]
 
 
