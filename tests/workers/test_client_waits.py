@@ -47,7 +47,7 @@ async def test_timeout_on_call_is_the_deprecated_name_of_wait(
     async with make_worker(linger):
         with pytest.warns(DeprecationWarning, match=r"call\(timeout=...\) is deprecated"):
             assert await client.call("linger", 0, timeout=10) == 0
-        with pytest.warns(DeprecationWarning), pytest.raises(ResultTimeout, match="wait=0.2"):
+        with pytest.warns(DeprecationWarning), pytest.raises(ResultTimeout, match=r"wait=0\.2"):
             await client.call("linger", 2, timeout=0.2)
 
 
