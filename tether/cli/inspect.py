@@ -85,6 +85,12 @@ async def inspect_job(url: str, job_id: str, config: Any, source: str = "") -> s
                 for command in commands:
                     pipe.execute_command(*command)
                 replies = await pipe.execute()
+            # A run's jobs write their events to the run's timeline, not one of their own.
+            fields = dict(zip(replies[0][::2], replies[0][1::2], strict=True))
+            if parent := fields.get(b"parent"):
+                run_id = parent.decode()
+                commands[1] = ["XRANGE", config.keys.for_id(run_id).timeline(run_id), "-", "+"]
+                replies[1] = await redis.execute_command(*commands[1])
     finally:
         await redis.aclose()
     job_hash, timeline = replies[0], replies[1]
