@@ -4,6 +4,8 @@ ports, and leaves nothing running behind it however it is stopped."""
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -20,6 +22,8 @@ from proc_stack import CLI, ROOT, Proc, base_env, wait_until
 from tether.redis_server import RedisServer, free_port
 
 pytestmark = pytest.mark.processes
+# Children die with tether dev through PR_SET_PDEATHSIG, and these tests read /proc.
+linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux only")
 
 
 def _port_open(port: int) -> bool:
@@ -164,6 +168,7 @@ def test_the_dev_redis_keeps_its_port_across_restarts_and_a_clean_stop_leaves_no
     procs.append(first)
     first.wait_for_output("tether dev is running", timeout=60)
     assert f"redis://127.0.0.1:{recorded}/0" in first.output()
+    [machine] = re.findall(r"worker (\S+) serving hello", first.output())
     assert _stop(first) == 0
 
     again = _dev(folder, "--port", api_port, "--example-worker", name="again")
@@ -172,9 +177,10 @@ def test_the_dev_redis_keeps_its_port_across_restarts_and_a_clean_stop_leaves_no
     assert f"redis://127.0.0.1:{recorded}/0" in again.output()
     assert _state(folder)["redis_port"] == recorded
     # The first worker deregistered when it stopped: past the dead-machine timeout (2 s),
-    # the orchestrator has nobody to declare dead.
+    # the orchestrator has no machine of the first run to declare dead.
     time.sleep(3.0)
-    assert "declared dead" not in again.output()
+    assert f"machine {machine} declared dead" not in again.output()
+    assert f"worker {machine} stopped" in first.output()
     assert _stop(again) == 0
 
 
@@ -230,6 +236,7 @@ def test_inspect_finds_the_dev_redis_from_the_folder_without_tether_redis_url(
     assert _stop(dev) == 0
 
 
+@linux_only
 def test_no_child_outlives_a_tether_dev_killed_with_sigkill(
     folder: Path, procs: list[Proc]
 ) -> None:
@@ -252,6 +259,8 @@ def test_no_child_outlives_a_tether_dev_killed_with_sigkill(
     assert _stop(again) == 0
 
 
+@linux_only
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make on PATH")
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_a_signal_to_the_make_dev_process_stops_everything(
     folder: Path, procs: list[Proc], sig: signal.Signals

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -31,7 +32,11 @@ from proc_stack import ROOT, Stack
 from tether.queue.keys import Keys
 from tether.redis_server import RedisServer, free_port
 
-pytestmark = pytest.mark.processes
+MISSING = [tool for tool in ("bash", "curl", "redis-cli") if shutil.which(tool) is None]
+pytestmark = [
+    pytest.mark.processes,
+    pytest.mark.skipif(bool(MISSING), reason=f"the docs' commands need {MISSING} on PATH"),
+]
 
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 SHELLS = {"sh", "bash", "shell", "console"}
