@@ -42,7 +42,8 @@ async def test_waiting_for_a_job_by_id_says_how_long_it_waited(
 ) -> None:
     async with make_worker(linger):
         job = await client.enqueue("linger", 1, delay=60)
-        with pytest.raises(ResultTimeout, match=r"is still delayed after waiting \d+\.\ds \(wait=0\.3\)"):
+        said = r"is still delayed after waiting \d+\.\ds \(wait=0\.3\)"
+        with pytest.raises(ResultTimeout, match=said):
             await client.wait(job.id, wait=0.3)
 
 
