@@ -52,7 +52,9 @@ def _request(job: JobCreate, spec: RegisteredFunction, job_id: str | None) -> En
 
 def _created(e: Enqueued, req: EnqueueRequest, engine: QueueEngine, now: datetime) -> Job:
     # A new job is exactly what was asked for: no need to read it back. Its timestamps
-    # are this process's clock (Redis's differ by the network hop at most).
+    # are the ones stored, Redis's clock (the enqueue script answers with it).
+    if e.enqueued_ms is not None:
+        now = datetime.fromtimestamp(e.enqueued_ms / 1000, UTC)
     return {
         "id": e.id,
         "function": req.function,
