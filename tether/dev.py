@@ -31,6 +31,7 @@ from typing import Any
 import httpx
 
 from tether.devstate import (
+    DEFAULT_DATA,
     DEFAULT_DEV_REDIS_PORT,
     STATE_FILE,
     DevLock,
@@ -224,9 +225,14 @@ class DevMode:
             f"  curl -s '{self.url}/v1/jobs/JOB_ID?wait=10'",
             "",
             f"  export TETHER_URL={self.url}",
-            f"  (tether inspect, run from {Path.cwd()}, finds this Redis through "
-            f"{self.data / STATE_FILE})",
         ]
+        if self.data.resolve() == (Path.cwd() / DEFAULT_DATA).resolve():
+            lines.append(
+                f"  (tether inspect, run from {Path.cwd()}, finds this Redis through "
+                f"{DEFAULT_DATA / STATE_FILE})"
+            )
+        else:  # commands look for the dev Redis in ./.tether only
+            lines.append(f"  export TETHER_REDIS_URL={redis.url}   (for tether inspect)")
         if shutil.which("tether") is None:
             here = Path(sys.executable).parent
             lines.append(
