@@ -34,8 +34,13 @@ class Orchestrator:
     def __post_init__(self) -> None:
         # Workflow runs: timers, workflow timeouts, version assignment (orchestrator/runs.py).
         from tether.orchestrator.runs import run_passes
+        from tether.orchestrator.schedules import schedule_passes
 
-        self.extra = [*run_passes(self.engine, self.batch), *self.extra]
+        self.extra = [
+            *run_passes(self.engine, self.batch),
+            *schedule_passes(self.engine, self.batch),
+            *self.extra,
+        ]
 
     async def promote_delayed(self) -> int:
         return await self.engine.promote(self.batch)

@@ -17,6 +17,10 @@ import zlib
 from dataclasses import dataclass
 
 
+# The first segment of the ids of schedules' jobs and runs: it picks their partition.
+SCHEDULE_ROOT = "sched"
+
+
 @dataclass(frozen=True, slots=True)
 class PartitionKeys:
     """The keys of one partition."""
@@ -81,6 +85,16 @@ class PartitionKeys:
         """Zset of runs created before any machine served their workflow."""
         return f"{self.prefix}unversioned"
 
+    # -- schedules (tether/queue/schedules.py): all in the partition of ``SCHEDULE_ROOT`` --
+
+    def schedule(self, name: str) -> str:
+        return f"{self.prefix}sched:{name}"
+
+    @property
+    def schedules(self) -> str:
+        """Zset of active (not paused) schedule names by their next tick (ms)."""
+        return f"{self.prefix}schedules"
+
     @property
     def delayed(self) -> str:
         return f"{self.prefix}delayed"
@@ -140,6 +154,12 @@ class Keys:
 
     def for_id(self, record_id: str) -> PartitionKeys:
         return self.partition(self.partition_of(record_id))
+
+    def schedules_partition(self) -> PartitionKeys:
+        """Where schedules live: the partition of ids ``sched:...``, which is also where
+        the jobs and runs they start live (their ids are ``sched:<name>:<tick>``), so a
+        tick and what it starts are one atomic script."""
+        return self.for_id(SCHEDULE_ROOT + ":")
 
     def all_partitions(self) -> list[PartitionKeys]:
         return [self.partition(i) for i in range(self.partitions)]
