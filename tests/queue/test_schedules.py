@@ -366,6 +366,30 @@ def test_cron_ticks_are_read_in_the_schedules_time_zone_across_a_dst_change() ->
     assert _utc(second) == datetime(2026, 3, 29, 7, 0, tzinfo=UTC)
 
 
+def test_a_cron_tick_in_the_hour_a_dst_change_skips_fires_an_hour_on() -> None:
+    half_two = ScheduleDef(
+        name="n", kind="job", target="f", cron="30 2 * * *", timezone="Europe/Paris"
+    )
+
+    tick = half_two.next_tick(_ms(datetime(2026, 3, 28, 12, 0, tzinfo=UTC)))
+
+    # 02:30 does not exist in Paris on 2026-03-29: it fires at 03:30 CEST (01:30 UTC).
+    assert _utc(tick) == datetime(2026, 3, 29, 1, 30, tzinfo=UTC)
+
+
+def test_a_cron_tick_in_the_hour_a_dst_change_repeats_fires_once() -> None:
+    half_two = ScheduleDef(
+        name="n", kind="job", target="f", cron="30 2 * * *", timezone="Europe/Paris"
+    )
+
+    first = half_two.next_tick(_ms(datetime(2026, 10, 24, 12, 0, tzinfo=UTC)))
+    second = half_two.next_tick(first)
+
+    # 02:30 happens twice in Paris on 2026-10-25: the first one fires, then the next day's.
+    assert _utc(first) == datetime(2026, 10, 25, 0, 30, tzinfo=UTC)
+    assert _utc(second) == datetime(2026, 10, 26, 1, 30, tzinfo=UTC)
+
+
 def test_a_cron_with_a_seconds_field_ticks_within_the_minute() -> None:
     every_15s = ScheduleDef(name="n", kind="job", target="f", cron="* * * * * */15")
 

@@ -138,17 +138,33 @@ class ScheduleDef:
         """The first tick strictly after ``after_ms``."""
         if self.every_ms is not None:
             return (after_ms // self.every_ms + 1) * self.every_ms
-        start = datetime.fromtimestamp(after_ms / 1000, zone(self.timezone))
-        found = croniter(cast(str, self.cron), start).get_next(datetime)
-        return round(cast(datetime, found).timestamp() * 1000)
+        # croniter walks wall-clock time (naive, in the schedule's zone) and we place each
+        # wall-clock tick in the zone ourselves: croniter's own handling of aware times
+        # differs between versions across DST changes. A tick in the hour a DST change
+        # skips fires at the same offset after it; one in a repeated hour fires once.
+        tz = zone(self.timezone)
+        walk = croniter(cast(str, self.cron), _wall_clock(after_ms, tz))
+        for _ in range(_MAX_WALK):
+            wall = cast(datetime, walk.get_next(datetime))
+            for fold in (0, 1):
+                tick = _instant(wall, tz, fold)
+                if tick > after_ms:
+                    return tick
+        raise ValidationFailed(f"cron {self.cron!r} has no next tick", details={"field": "cron"})
 
     def prev_tick(self, tick_ms: int) -> int:
         """The tick before the tick ``tick_ms``."""
         if self.every_ms is not None:
             return tick_ms - self.every_ms
-        start = datetime.fromtimestamp(tick_ms / 1000, zone(self.timezone))
-        found = croniter(cast(str, self.cron), start).get_prev(datetime)
-        return round(cast(datetime, found).timestamp() * 1000)
+        tz = zone(self.timezone)
+        walk = croniter(cast(str, self.cron), _wall_clock(tick_ms, tz))
+        for _ in range(_MAX_WALK):
+            wall = cast(datetime, walk.get_prev(datetime))
+            for fold in (1, 0):
+                tick = _instant(wall, tz, fold)
+                if tick < tick_ms:
+                    return tick
+        raise ValidationFailed(f"cron {self.cron!r} has no tick before", details={"field": "cron"})
 
     def count_ticks(self, first_ms: int, last_ms: int) -> int:
         """Ticks from ``first_ms`` to ``last_ms``, both ticks, inclusive (cron: capped)."""
@@ -184,6 +200,17 @@ class Plan:
     tick: int | None
     next_fire: int
     missed: int
+
+
+_MAX_WALK = 100
+
+
+def _wall_clock(ms: int, tz: ZoneInfo) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, tz).replace(tzinfo=None)
+
+
+def _instant(wall: datetime, tz: ZoneInfo, fold: int) -> int:
+    return round(wall.replace(tzinfo=tz, fold=fold).timestamp() * 1000)
 
 
 def zone(name: str) -> ZoneInfo:
