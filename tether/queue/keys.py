@@ -16,7 +16,6 @@ import functools
 import zlib
 from dataclasses import dataclass
 
-
 # The first segment of the ids of schedules' jobs and runs: it picks their partition.
 SCHEDULE_ROOT = "sched"
 

@@ -412,7 +412,9 @@ class ScheduleEngine:
         self._check(reply, name)
         return Fired(name, str(reply[1]), int(reply[2]) == 1)
 
-    async def fire_due(self, limit: int = 1000, versions: VersionsSource | None = None) -> list[Fired]:
+    async def fire_due(
+        self, limit: int = 1000, versions: VersionsSource | None = None
+    ) -> list[Fired]:
         """Fire every due tick (the orchestrator's pass). Safe to run in any number of
         processes at once: each tick fires in exactly one of them."""
         now = await self.now_ms()
