@@ -248,6 +248,76 @@ class Timeline(BaseModel):
     events: list[TimelineEvent]
 
 
+# -- schedules ---------------------------------------------------------------------------
+
+SCHEDULE_NAME = Field(min_length=1, max_length=150, pattern=r"^[A-Za-z0-9_.:@\-]+$")
+
+
+class ScheduleCreate(Body):
+    """A schedule: ``cron`` or ``every``, starting a job of ``function`` or a run of
+    ``workflow``. Putting one whose name exists redefines it (the same definition again
+    changes nothing, so a worker can register its cron jobs at every start)."""
+
+    name: str = SCHEDULE_NAME
+    function: str | None = Field(
+        default=None, min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:@\-]+$"
+    )
+    workflow: str | None = Field(
+        default=None, min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:@\-]+$"
+    )
+    input: Any = None
+    cron: str | None = Field(default=None, min_length=1, max_length=200)
+    every: float | None = Field(default=None, ge=1, le=366 * 24 * 3600)  # seconds
+    timezone: str = Field(default="UTC", min_length=1, max_length=64)
+    misfire: Literal["skip", "catch_up_once"] = "skip"
+    grace: float = Field(default=60, ge=0, le=366 * 24 * 3600)  # seconds
+    max_attempts: int | None = Field(default=None, ge=1, le=1000)
+    timeout: float | None = Field(default=None, gt=0, le=7 * 24 * 3600)  # seconds
+    paused: bool = False  # for a new schedule; an existing one keeps its own
+    source: Literal["api", "worker"] = "api"  # who declared it (workers: cron_jobs)
+
+
+class ScheduleOut(BaseModel):
+    name: str
+    function: str | None
+    workflow: str | None
+    input: Any = None
+    cron: str | None
+    every: float | None  # seconds
+    timezone: str
+    misfire: str
+    grace: float  # seconds
+    max_attempts: int | None
+    timeout: float | None  # seconds
+    paused: bool
+    next_fire: datetime | None  # None while paused
+    last_tick: datetime | None  # the last tick that fired
+    last_id: str | None  # the job or run it started last
+    last_fired_at: datetime | None
+    fired: int  # jobs or runs its ticks started
+    missed: int  # ticks passed over (outages, misfire policy)
+    source: str
+    created_at: datetime | None
+    updated_at: datetime | None
+
+
+class ScheduleList(BaseModel):
+    schedules: list[ScheduleOut]
+
+
+class ScheduleTrigger(Body):
+    key: str | None = Field(  # the same key starts one job or run, however often sent
+        default=None, min_length=1, max_length=30, pattern=r"^[A-Za-z0-9_.:@\-]+$"
+    )
+
+
+class ScheduleFired(BaseModel):
+    name: str
+    id: str  # the job or run it started (or that the key had started)
+    kind: Literal["job", "run"]
+    created: bool
+
+
 # -- errors ----------------------------------------------------------------------------
 
 

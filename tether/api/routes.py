@@ -9,6 +9,7 @@ from tether.api.jobs import JobsController
 from tether.api.machines import MachinesController
 from tether.api.ops import OpsController
 from tether.api.runs import RUN_HANDLERS
+from tether.api.schedules import SchedulesController
 
 ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     MachinesController,
@@ -16,4 +17,5 @@ ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     FunctionsController,
     OpsController,
     *RUN_HANDLERS,
+    SchedulesController,
 ]
