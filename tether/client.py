@@ -52,6 +52,9 @@ from tether.protocol import (
     MachineOut,
     RunList,
     RunOut,
+    ScheduleFired,
+    ScheduleList,
+    ScheduleOut,
     Timeline,
     TimelineEvent,
 )
@@ -452,6 +455,60 @@ class AsyncClient:
         raw = await self._http.request("GET", "/v1/runs", params=params)
         return RunList.model_validate_json(raw).runs
 
+    # -- schedules --------------------------------------------------------------------
+
+    async def schedule(
+        self,
+        name: str,
+        *,
+        function: str | None = None,
+        workflow: str | None = None,
+        cron: str | None = None,
+        every: float | None = None,
+        input: Any = None,
+        timezone: str = "UTC",
+        misfire: str = "skip",
+        grace: float = 60,
+        max_attempts: int | None = None,
+        timeout: float | None = None,
+        paused: bool = False,
+    ) -> ScheduleOut:
+        """Create the schedule ``name`` (or redefine it): ``cron`` or ``every`` seconds,
+        starting a job of ``function`` or a run of ``workflow`` at each tick."""
+        body = {
+            "name": name, "function": function, "workflow": workflow, "cron": cron,
+            "every": every, "input": input, "timezone": timezone, "misfire": misfire,
+            "grace": grace, "max_attempts": max_attempts, "timeout": timeout,
+            "paused": paused,
+        }  # fmt: skip
+        raw = await self._http.request("POST", "/v1/schedules", body=body)
+        return ScheduleOut.model_validate_json(raw)
+
+    async def list_schedules(self) -> list[ScheduleOut]:
+        raw = await self._http.request("GET", "/v1/schedules")
+        return ScheduleList.model_validate_json(raw).schedules
+
+    async def get_schedule(self, name: str) -> ScheduleOut:
+        raw = await self._http.request("GET", f"/v1/schedules/{_seg(name)}")
+        return ScheduleOut.model_validate_json(raw)
+
+    async def pause_schedule(self, name: str) -> ScheduleOut:
+        raw = await self._http.request("POST", f"/v1/schedules/{_seg(name)}/pause")
+        return ScheduleOut.model_validate_json(raw)
+
+    async def resume_schedule(self, name: str) -> ScheduleOut:
+        raw = await self._http.request("POST", f"/v1/schedules/{_seg(name)}/resume")
+        return ScheduleOut.model_validate_json(raw)
+
+    async def trigger_schedule(self, name: str, *, key: str | None = None) -> ScheduleFired:
+        """Start the schedule's job or run now; the same ``key`` starts it once."""
+        body = {"key": key} if key is not None else {}
+        raw = await self._http.request("POST", f"/v1/schedules/{_seg(name)}/trigger", body=body)
+        return ScheduleFired.model_validate_json(raw)
+
+    async def delete_schedule(self, name: str) -> None:
+        await self._http.request("DELETE", f"/v1/schedules/{_seg(name)}")
+
 
 def _job_result(job: JobOut) -> Any:
     if job.status == "completed":
@@ -575,3 +632,10 @@ class Client:
     retry_run = _blocking(AsyncClient.retry_run)
     timeline = _blocking(AsyncClient.timeline)
     list_runs = _blocking(AsyncClient.list_runs)
+    schedule = _blocking(AsyncClient.schedule)
+    list_schedules = _blocking(AsyncClient.list_schedules)
+    get_schedule = _blocking(AsyncClient.get_schedule)
+    pause_schedule = _blocking(AsyncClient.pause_schedule)
+    resume_schedule = _blocking(AsyncClient.resume_schedule)
+    trigger_schedule = _blocking(AsyncClient.trigger_schedule)
+    delete_schedule = _blocking(AsyncClient.delete_schedule)

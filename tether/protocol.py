@@ -311,6 +311,11 @@ class ScheduleTrigger(Body):
     )
 
 
+class ScheduleDeleted(BaseModel):
+    name: str
+    deleted: bool  # always true: a schedule that does not exist is a 404
+
+
 class ScheduleFired(BaseModel):
     name: str
     id: str  # the job or run it started (or that the key had started)

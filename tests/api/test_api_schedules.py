@@ -100,13 +100,13 @@ async def test_trigger_with_a_key_answers_the_same_job_the_second_time(
     assert first.json()["id"] == second.json()["id"]
 
 
-async def test_deleting_a_schedule_answers_204_then_404(client: httpx.AsyncClient) -> None:
+async def test_deleting_a_schedule_answers_200_then_404(client: httpx.AsyncClient) -> None:
     await _put(client, NIGHTLY)
 
     deleted = await client.delete("/v1/schedules/nightly")
     after = await client.get("/v1/schedules/nightly")
 
-    assert deleted.status_code == 204
+    assert deleted.status_code == 200 and deleted.json() == {"name": "nightly", "deleted": True}
     assert after.status_code == 404 and error_of(after)["code"] == "not_found"
 
 

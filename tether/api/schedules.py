@@ -7,7 +7,7 @@ transition (tether/queue/schedules.py).
 
 from __future__ import annotations
 
-from litestar import Controller, Response, delete, get, post
+from litestar import Controller, delete, get, post
 from litestar.datastructures import State
 from litestar.di import Provide
 
@@ -17,6 +17,7 @@ from tether.api.responses import JsonResponse
 from tether.errors import ValidationFailed
 from tether.protocol import (
     ScheduleCreate,
+    ScheduleDeleted,
     ScheduleFired,
     ScheduleList,
     ScheduleOut,
@@ -171,9 +172,11 @@ class SchedulesController(Controller):
     @delete(
         "/{name:str}",
         operation_id="deleteSchedule",
+        status_code=200,
         responses=error_responses(),
         summary="Delete a schedule (what it started is left as it is)",
     )
-    async def delete_schedule(self, name: str, schedules: ScheduleEngine) -> Response[None]:
+    async def delete_schedule(self, name: str, schedules: ScheduleEngine) -> ScheduleDeleted:
+        # 200 with a body rather than 204: every answer of the API is JSON.
         await schedules.delete(name)
-        return Response(None, status_code=204)
+        return ScheduleDeleted(name=name, deleted=True)
