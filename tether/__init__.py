@@ -33,6 +33,7 @@ from tether.workers.context import (
     WaitTimeout,
     WorkflowContext,
 )
+from tether.workers.cron import CronJob, cron
 from tether.workers.workflow import Workflow, workflow
 
 __version__ = "0.1.0"
@@ -45,6 +46,7 @@ __all__ = [
     "Client",
     "ConfigurationError",
     "Conflict",
+    "CronJob",
     "IdempotencyConflict",
     "InvalidRequest",
     "InvalidTransition",
@@ -69,6 +71,7 @@ __all__ = [
     "Workflow",
     "WorkflowContext",
     "__version__",
+    "cron",
     "func",
     "run_worker",
     "workflow",

@@ -32,7 +32,7 @@ import time
 import warnings
 from collections.abc import Awaitable, Callable, Container, Coroutine, Iterable, Mapping
 from types import TracebackType
-from typing import Any, Concatenate, ParamSpec, Protocol, Self, TypeVar
+from typing import Any, Concatenate, Literal, ParamSpec, Protocol, Self, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -472,6 +472,7 @@ class AsyncClient:
         max_attempts: int | None = None,
         timeout: float | None = None,
         paused: bool = False,
+        source: Literal["api", "worker"] = "api",
     ) -> ScheduleOut:
         """Create the schedule ``name`` (or redefine it): ``cron`` or ``every`` seconds,
         starting a job of ``function`` or a run of ``workflow`` at each tick."""
@@ -479,7 +480,7 @@ class AsyncClient:
             "name": name, "function": function, "workflow": workflow, "cron": cron,
             "every": every, "input": input, "timezone": timezone, "misfire": misfire,
             "grace": grace, "max_attempts": max_attempts, "timeout": timeout,
-            "paused": paused,
+            "paused": paused, "source": source,
         }  # fmt: skip
         raw = await self._http.request("POST", "/v1/schedules", body=body)
         return ScheduleOut.model_validate_json(raw)

@@ -3,6 +3,8 @@
     class WorkerSettings:
         functions = [resize, tether.func(send_email, timeout=30, max_tries=3)]
         workflows = []            # durable workflows (tether.workers.workflow)
+        cron_jobs = [cron(tidy, hour=3, minute=0)]  # arq's cron jobs (tether/workers/cron.py)
+        timezone = "UTC"          # the zone cron_jobs' fields are read in
         on_startup = startup      # async def startup(ctx): ... (ctx is the shared dict)
         on_shutdown = shutdown
         max_jobs = 10             # jobs run at once
@@ -53,6 +55,8 @@ class WorkerConfig:
 
     functions: list[Any] = field(default_factory=list)
     workflows: list[Any] = field(default_factory=list)
+    cron_jobs: list[Any] = field(default_factory=list)
+    timezone: Any = "UTC"
     on_startup: Hook | None = None
     on_shutdown: Hook | None = None
     max_jobs: int = 10
@@ -96,15 +100,21 @@ class WorkerConfig:
         for hook in ("on_startup", "on_shutdown"):
             if getattr(self, hook) is not None and not callable(getattr(self, hook)):
                 raise bad(hook, "must be an async function taking ctx")
-        if not self.functions and not self.workflows:
+        if not isinstance(self.cron_jobs, list | tuple):
+            raise bad("cron_jobs", "must be a list")
+        if not self.functions and not self.workflows and not self.cron_jobs:
             raise ConfigurationError(
-                "WorkerSettings lists no functions and no workflows: nothing to serve"
+                "WorkerSettings lists no functions, workflows or cron_jobs: nothing to serve"
             )
         if not re.fullmatch(r"[A-Za-z0-9_.:@\-]{1,200}", str(self.machine_id)):
             raise bad("machine_id", "must be 1-200 letters, digits and _ . : @ -")
         self.tether_url = resolve_url(self.tether_url)
         self.functions = list(self.functions)
         self.workflows = list(self.workflows)
+        from tether.workers.cron import cron_jobs_of, zone_name
+
+        self.cron_jobs = cron_jobs_of(self.cron_jobs)
+        self.timezone = zone_name(self.timezone)
 
 
 _MISSING: Any = object()
@@ -112,6 +122,8 @@ _MISSING: Any = object()
 _FIELDS = (
     "functions",
     "workflows",
+    "cron_jobs",
+    "timezone",
     "on_startup",
     "on_shutdown",
     "max_jobs",

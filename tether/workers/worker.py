@@ -28,10 +28,11 @@ from typing import Any, Self
 from tether._client_http import HttpSession
 from tether.client import AsyncClient
 from tether.errors import ConfigurationError, TetherError
+from tether.workers.cron import register_cron_jobs
 from tether.workers.executor import Executor, Stop
 from tether.workers.heartbeat import Heartbeat
 from tether.workers.poller import Poller
-from tether.workers.registry import Registry
+from tether.workers.registry import Registry, func
 from tether.workers.results import ResultBatcher
 from tether.workers.settings import WorkerConfig, load_settings
 from tether.workers.transport import MachineTransport, retrying
@@ -47,6 +48,14 @@ def build_registry(config: WorkerConfig, threads: ThreadPoolExecutor, worker: Wo
     for fn in config.functions:
         registry.add_function(
             fn, job_timeout=config.job_timeout, max_tries=config.max_tries, threads=threads
+        )
+    for job in config.cron_jobs:
+        # arq serves a cron job's coroutine as a function of the cron job's name.
+        registry.add_function(
+            func(job.coroutine, name=job.name, timeout=job.timeout, max_tries=job.max_tries),
+            job_timeout=config.job_timeout,
+            max_tries=config.max_tries,
+            threads=threads,
         )
     if config.workflows:
         try:
@@ -160,6 +169,13 @@ class Worker:
                 await config.on_startup(self.ctx)
             if not await self._until_stopped(
                 retrying(heartbeat.beat, what="registering with the API")
+            ):
+                return
+            if config.cron_jobs and not await self._until_stopped(
+                retrying(
+                    lambda: register_cron_jobs(client, config.cron_jobs, config.timezone),
+                    what="registering cron jobs",
+                )
             ):
                 return
             results.start()
