@@ -29,7 +29,7 @@ def schedule_passes(
     async def fire_schedules() -> int:
         fired = await schedules.fire_due(batch, versions)
         for f in fired:
-            if f.id:
+            if f.created:
                 log.info("schedule %s started %s", f.name, f.id)
         return len(fired)
 
