@@ -57,6 +57,11 @@ def _redis_clients(settings: ApiSettings) -> tuple[Redis, Redis]:
         socket_keepalive=True,
         max_connections=1,
         client_name=f"{settings.client_name}-notify",
+        # The notifier reads this connection itself and expects RESP2 replies (redis-py 8
+        # speaks RESP3 by default, where pub/sub messages arrive as pushes it keeps to
+        # itself), and waits on it without a read timeout: it PINGs a quiet one instead.
+        protocol=2,
+        socket_timeout=None,
     )
     return redis, subscriber
 

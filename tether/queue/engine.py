@@ -258,8 +258,8 @@ class QueueEngine:
         with redis_errors():
             replies = await self._pipelined(calls, raise_errors=False)
         claimed = [
-            [] if isinstance(rows, Exception) else self._claimed(rows)
-            for rows in replies[len(answers) :]
+            [] if isinstance(rows, Exception) else self._claimed(rows, h.machine)
+            for h, rows in zip(hand_offs, replies[len(answers) :], strict=True)
         ]
         try:
             for reply in replies[: len(answers)]:
@@ -270,7 +270,7 @@ class QueueEngine:
         except TetherError:
             for job in (job for jobs in claimed for job in jobs):
                 with contextlib.suppress(TetherError):
-                    await self.release(job.id, job.token)
+                    await self.release(job.id, job.token, machine=job.machine)
             raise
 
     def _enqueue_calls(
@@ -341,7 +341,7 @@ class QueueEngine:
                 script, keys, args = self._claim_call(
                     pk, HandOff(machine, functions, want), require_live=require_live
                 )
-                claimed.extend(self._claimed(await self._scripts[script](keys, args)))
+                claimed.extend(self._claimed(await self._scripts[script](keys, args), machine))
         return claimed
 
     def _claim_call(
@@ -352,7 +352,7 @@ class QueueEngine:
         functions = claim.functions
         shift = self._claim_round % len(functions)
         ordered = list(functions[shift:]) + list(functions[:shift])
-        keys = [pk.leases, pk.machine_jobs(claim.machine), pk.token, pk.machines]
+        keys = [pk.leases, pk.machine_jobs(claim.machine), pk.machines]
         keys.extend(pk.ready(fn) for fn in ordered)
         args = [
             pk.prefix,
@@ -361,11 +361,14 @@ class QueueEngine:
             self.config.lease_ttl_ms,
             self.config.job_timeline_maxlen,
             1 if require_live else 0,
+            # 128 random bits per call, from which the script names each job's token
+            # (claim.lua): unguessable by anyone but the machine the reply goes to.
+            secrets.token_hex(16),
         ]
         return "claim", keys, args
 
     @staticmethod
-    def _claimed(rows: list[Any]) -> list[ClaimedJob]:
+    def _claimed(rows: list[Any], machine: str) -> list[ClaimedJob]:
         return [
             ClaimedJob(
                 id=row[0],
@@ -376,6 +379,7 @@ class QueueEngine:
                 token=str(row[5]),
                 timeout_ms=int(row[6]),
                 parent=row[7] or None,
+                machine=machine,
             )
             for row in rows
         ]
@@ -419,17 +423,19 @@ class QueueEngine:
             lost.extend(reply[2])
         return HeartbeatReply(extended=extended, cancelled=cancelled, lost=lost)
 
-    async def complete(self, job_id: str, token: str, result: Any = None) -> None:
-        """Commit a result; raises ``LeaseNotHeld`` for a stale token."""
-        verdict = (await self.report([Outcome(job_id, token, ok=True, result=result)]))[0]
+    async def complete(self, job_id: str, token: str, result: Any = None, *, machine: str) -> None:
+        """Commit a result; raises ``LeaseNotHeld`` unless ``machine`` holds the job's
+        lease with ``token``."""
+        outcome = Outcome(job_id, token, ok=True, result=result)
+        verdict = (await self.report([outcome], machine=machine))[0]
         self._raise_for(verdict)
 
     async def fail(
-        self, job_id: str, token: str, error: ErrorInfo, *, retryable: bool = True
+        self, job_id: str, token: str, error: ErrorInfo, *, machine: str, retryable: bool = True
     ) -> str:
         """Record a failed attempt; returns the job's new status."""
         outcome = Outcome(job_id, token, ok=False, error=error, retryable=retryable)
-        verdict = (await self.report([outcome]))[0]
+        verdict = (await self.report([outcome], machine=machine))[0]
         self._raise_for(verdict)
         return verdict.status
 
@@ -441,14 +447,17 @@ class QueueEngine:
             raise NotFound(f"no job {verdict.job_id}", details={"id": verdict.job_id})
         if verdict.reason == "lease_not_held":
             raise LeaseNotHeld(
-                f"job {verdict.job_id} is not leased with this token (it is {verdict.status})",
+                f"job {verdict.job_id} is not leased to this machine with this token "
+                f"(it is {verdict.status})",
                 details={"id": verdict.job_id, "status": verdict.status},
             )
         raise ValidationFailed(verdict.reason or "rejected", details={"id": verdict.job_id})
 
-    async def report(self, outcomes: Sequence[Outcome]) -> list[Verdict]:
-        """Commit a batch of results and failures in one round trip, each on its own
-        terms: a stale token rejects that item only."""
+    async def report(self, outcomes: Sequence[Outcome], *, machine: str) -> list[Verdict]:
+        """Commit a batch of results and failures of ``machine`` in one round trip, each
+        on its own terms: an item whose lease ``machine`` does not hold with its token
+        (stale, forged, another machine's) is rejected and changes nothing."""
+        check_id(machine, "machine")
         cfg = self.config
         calls: list[tuple[str, list[str], list[Any]]] = []
         # Which outcomes each call answers: a batch of results per partition, one call
@@ -471,7 +480,13 @@ class QueueEngine:
                 o = Outcome(o.job_id, o.token, ok=False, error=err, retryable=False)
             if o.ok:
                 if partition not in completions:
-                    args = [pk.prefix, cfg.retention_ms, pk.channel, cfg.job_timeline_maxlen]
+                    args = [
+                        pk.prefix,
+                        cfg.retention_ms,
+                        pk.channel,
+                        cfg.job_timeline_maxlen,
+                        machine,
+                    ]
                     completions[partition] = (len(calls), args)
                     calls.append(("complete", [pk.leases, pk.events], args))
                     answers.append([])
@@ -495,6 +510,7 @@ class QueueEngine:
                             cfg.job_timeline_maxlen,
                             cfg.backoff_ms,
                             cfg.backoff_max_ms,
+                            machine,
                         ],
                     )
                 )
@@ -511,22 +527,25 @@ class QueueEngine:
                 verdicts[index] = self._verdict(job_id, int(row[0]), str(row[1]))
         return [v for v in verdicts if v is not None]
 
-    async def release(self, job_id: str, token: str) -> str:
+    async def release(self, job_id: str, token: str, *, machine: str) -> str:
         """Hand a leased job back unfinished: ready again at once, attempt not counted."""
-        [verdict] = await self.release_many([(job_id, token)])
+        [verdict] = await self.release_many([(job_id, token)], machine=machine)
         self._raise_for(verdict)
         return verdict.status
 
-    async def release_many(self, leases: Sequence[tuple[str, str]]) -> list[Verdict]:
-        """``release`` of several (job id, token) leases in one round trip, each judged
-        on its own: a stale token refuses that one only."""
+    async def release_many(
+        self, leases: Sequence[tuple[str, str]], *, machine: str
+    ) -> list[Verdict]:
+        """``release`` of several (job id, token) leases of ``machine`` in one round
+        trip, each judged on its own: one it does not hold is refused, that one only."""
         if not leases:
             return []
+        check_id(machine, "machine")
         calls = []
         for job_id, token in leases:
             pk = self.keys.for_id(job_id)
             args = [pk.prefix, job_id, token, pk.channel, self.config.job_timeline_maxlen]
-            args.append(self.config.retention_ms)
+            args += [self.config.retention_ms, machine]
             calls.append(("release", [pk.job(job_id), pk.leases, pk.events], args))
         with redis_errors():
             replies = await self._pipelined(calls)

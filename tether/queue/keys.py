@@ -94,10 +94,6 @@ class PartitionKeys:
         return f"{self.prefix}machines"
 
     @property
-    def token(self) -> str:
-        return f"{self.prefix}token"
-
-    @property
     def jobs(self) -> str:
         return f"{self.prefix}jobs"
 

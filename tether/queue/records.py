@@ -85,7 +85,8 @@ class Enqueued:
 
 @dataclass(slots=True)
 class ClaimedJob:
-    """A job leased to a machine: run it, then report with ``token``."""
+    """A job leased to a machine: run it, then report as ``machine`` with ``token``
+    (a lease is the pair: the token alone commits nothing)."""
 
     id: str
     function: str
@@ -95,6 +96,7 @@ class ClaimedJob:
     token: str
     timeout_ms: int
     parent: str | None = None
+    machine: str = ""
 
 
 @dataclass(frozen=True, slots=True)
