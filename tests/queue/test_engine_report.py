@@ -45,6 +45,25 @@ async def test_stale_token_cannot_complete_a_job(engine: QueueEngine, redis: Red
     assert before["token"] == new.token
 
 
+async def test_the_current_token_from_another_machine_commits_nothing(
+    engine: QueueEngine, redis: Redis
+) -> None:
+    await engine.enqueue("fn", None)
+    job = await claim_one(engine, machine="m1")
+    before = await job_hash(redis, engine, job.id)
+
+    with pytest.raises(LeaseNotHeld):
+        await engine.complete(job.id, job.token, "forged", machine="m2")
+    with pytest.raises(LeaseNotHeld):
+        await engine.fail(job.id, job.token, BOOM, machine="m2")
+    with pytest.raises(LeaseNotHeld):
+        await engine.release(job.id, job.token, machine="m2")
+
+    assert await job_hash(redis, engine, job.id) == before
+    await engine.complete(job.id, job.token, "real", machine="m1")
+    assert (await engine.get_job(job.id)).result == "real"
+
+
 async def test_stale_token_cannot_fail_a_job(engine: QueueEngine, redis: Redis) -> None:
     await engine.enqueue("fn", None)
     job = await claim_one(engine)

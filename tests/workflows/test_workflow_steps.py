@@ -157,6 +157,27 @@ async def test_a_stale_activation_cannot_record_a_step(
     assert await runs.steps(started.id) == {}
 
 
+async def test_another_machine_cannot_write_to_an_activation_with_its_token(
+    engine: QueueEngine, runs: RunEngine
+) -> None:
+    started = await runs.start("wf", None, version=1)
+    job = (await engine.claim("m1", ["wf:wf@1"], 1))[0]
+    with pytest.raises(LeaseNotHeld):
+        await runs.begin(started.id, job.id, job.token, machine="m2")
+    await runs.begin(started.id, job.id, job.token, machine="m1")
+    step = {"name": "s", "kind": "step", "status": "completed", "result": 1}
+
+    with pytest.raises(LeaseNotHeld):
+        await runs.record_step(started.id, job.id, job.token, 0, step, machine="m2")
+    with pytest.raises(LeaseNotHeld):
+        await runs.complete(started.id, job.id, job.token, "forged", machine="m2")
+
+    assert await runs.steps(started.id) == {}
+    assert (await runs.get(started.id)).status == RunStatus.RUNNING
+    await runs.complete(started.id, job.id, job.token, "real", machine="m1")
+    assert (await runs.get(started.id)).result == "real"
+
+
 async def test_an_activation_whose_lease_moved_on_cannot_record_or_suspend(
     engine: QueueEngine, runs: RunEngine
 ) -> None:
