@@ -127,9 +127,7 @@ async def test_a_heartbeat_naming_a_job_of_another_machine_does_not_extend_it(
     # The victim has gone quiet: its lease is about to run out.
     await api_engine.redis.zadd(pk.leases, {job["id"]: 1})
 
-    response = await client.post(
-        f"/v1/machines/{ATTACKER}/heartbeat", json={"held": [job["id"]]}
-    )
+    response = await client.post(f"/v1/machines/{ATTACKER}/heartbeat", json={"held": [job["id"]]})
 
     assert response.status_code == 200
     assert response.json()["lost"] == [job["id"]]

@@ -64,6 +64,13 @@ class ApiSettings:
     # TETHER_RECHECK_INTERVAL: seconds between fallback re-checks of what long polls wait
     # for, in case a notification was lost (one pipeline per interval per process).
     recheck_interval: float = 1.0
+    # Slow clients (tether/api/slow_clients.py, docs/operations.md): seconds a request may
+    # take to send its headers (TETHER_HEADER_TIMEOUT) and then its body
+    # (TETHER_BODY_TIMEOUT), and an idle connection may stay open between requests
+    # (TETHER_KEEP_ALIVE_TIMEOUT: workers keep theirs between polls, so past one poll).
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    keep_alive_timeout: float = 75.0
     # TETHER_REDIS_CLIENT_NAME: how this process's connections appear in CLIENT LIST.
     client_name: str = "tether-api"
     lease_ttl_ms: int = 2000  # TETHER_LEASE_TTL_MS
@@ -81,6 +88,8 @@ class ApiSettings:
             raise ValueError("max_body_size must be at least 1024 bytes")
         if self.recheck_interval <= 0:
             raise ValueError("recheck_interval must be positive")
+        if min(self.header_timeout, self.body_timeout, self.keep_alive_timeout) <= 0:
+            raise ValueError("header, body and keep-alive timeouts must be positive")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ApiSettings:
@@ -99,6 +108,9 @@ class ApiSettings:
             redis_pool_timeout=_float(env, "TETHER_REDIS_POOL_TIMEOUT", d.redis_pool_timeout),
             redis_timeout=_float(env, "TETHER_REDIS_TIMEOUT", 0.0) or None,
             recheck_interval=_float(env, "TETHER_RECHECK_INTERVAL", d.recheck_interval),
+            header_timeout=_float(env, "TETHER_HEADER_TIMEOUT", d.header_timeout),
+            body_timeout=_float(env, "TETHER_BODY_TIMEOUT", d.body_timeout),
+            keep_alive_timeout=_float(env, "TETHER_KEEP_ALIVE_TIMEOUT", d.keep_alive_timeout),
             client_name=env.get("TETHER_REDIS_CLIENT_NAME") or d.client_name,
             lease_ttl_ms=_int(env, "TETHER_LEASE_TTL_MS", d.lease_ttl_ms),
             machine_dead_after_ms=_int(
