@@ -75,6 +75,7 @@ class ApiSettings:
     client_name: str = "tether-api"
     lease_ttl_ms: int = 2000  # TETHER_LEASE_TTL_MS
     machine_dead_after_ms: int = 2000  # TETHER_MACHINE_DEAD_AFTER_MS
+    plane_gap_ms: int = _QUEUE_DEFAULTS.plane_gap_ms  # TETHER_PLANE_GAP_MS
     retention_ms: int = _QUEUE_DEFAULTS.retention_ms  # TETHER_RETENTION_MS
     default_max_attempts: int = _QUEUE_DEFAULTS.default_max_attempts  # TETHER_MAX_ATTEMPTS
     default_timeout_ms: int = _QUEUE_DEFAULTS.default_timeout_ms  # TETHER_JOB_TIMEOUT_MS
@@ -88,6 +89,8 @@ class ApiSettings:
             raise ValueError("max_body_size must be at least 1024 bytes")
         if self.recheck_interval <= 0:
             raise ValueError("recheck_interval must be positive")
+        if self.plane_gap_ms <= 0:
+            raise ValueError("plane_gap_ms must be positive")
         if min(self.header_timeout, self.body_timeout, self.keep_alive_timeout) <= 0:
             raise ValueError("header, body and keep-alive timeouts must be positive")
 
@@ -116,6 +119,7 @@ class ApiSettings:
             machine_dead_after_ms=_int(
                 env, "TETHER_MACHINE_DEAD_AFTER_MS", d.machine_dead_after_ms
             ),
+            plane_gap_ms=_int(env, "TETHER_PLANE_GAP_MS", d.plane_gap_ms),
             retention_ms=_int(env, "TETHER_RETENTION_MS", d.retention_ms),
             default_max_attempts=_int(env, "TETHER_MAX_ATTEMPTS", d.default_max_attempts),
             default_timeout_ms=_int(env, "TETHER_JOB_TIMEOUT_MS", d.default_timeout_ms),
@@ -127,6 +131,7 @@ class ApiSettings:
             keys=Keys(prefix=self.prefix, partitions=self.partitions),
             lease_ttl_ms=self.lease_ttl_ms,
             machine_dead_after_ms=self.machine_dead_after_ms,
+            plane_gap_ms=self.plane_gap_ms,
             retention_ms=self.retention_ms,
             max_payload_bytes=self.max_payload_size,
             default_max_attempts=self.default_max_attempts,

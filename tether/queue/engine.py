@@ -43,6 +43,7 @@ from tether.queue.records import (
     HeartbeatReply,
     JobRecord,
     Outcome,
+    PlaneState,
     Verdict,
 )
 from tether.queue.redis_errors import redis_errors
@@ -607,7 +608,7 @@ class QueueEngine:
         with redis_errors():
             for pk in self.keys.all_partitions():
                 rows = await self._scripts["reap"](
-                    [pk.leases, pk.delayed, pk.events],
+                    [pk.leases, pk.delayed, pk.events, pk.plane],
                     [
                         pk.prefix,
                         limit,
@@ -617,6 +618,7 @@ class QueueEngine:
                         self.config.job_timeline_maxlen,
                         self.config.backoff_ms,
                         self.config.backoff_max_ms,
+                        self.config.lease_ttl_ms,
                     ],
                 )
                 reaped.extend((str(r[0]), str(r[1])) for r in rows)
@@ -640,6 +642,7 @@ class QueueEngine:
                         pk.delayed,
                         pk.events,
                         pk.machine(machine),
+                        pk.plane,
                     ],
                     [
                         pk.prefix,
@@ -655,18 +658,52 @@ class QueueEngine:
         return released if declared else None
 
     async def reap_dead_machines(self) -> dict[str, list[str]]:
-        """Find machines whose heartbeats stopped and release their leases."""
+        """Find machines whose heartbeats stopped and release their leases. Nobody is
+        dead while the plane has not heard for ``machine_dead_after_ms`` since an outage
+        (``plane_pass``); machine_dead checks that again, atomically."""
         now_ms = await self.server_time_ms()
         cutoff = now_ms - self.config.machine_dead_after_ms
         dead: dict[str, list[str]] = {}
         with redis_errors():
             for pk in self.keys.all_partitions():
-                due = await self.redis.zrangebyscore(pk.machines, "-inf", cutoff)
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    pipe.hget(pk.plane, "heard")
+                    pipe.zrangebyscore(pk.machines, "-inf", cutoff)
+                    heard, due = await pipe.execute()
+                if int(heard or 0) > cutoff:
+                    continue
                 for machine in due:
                     released = await self.machine_dead(machine, cutoff)
                     if released is not None:
                         dead[machine] = released
         return dead
+
+    async def plane_pass(self, *, begin: bool, max_gap_ms: int | None = None) -> PlaneState:
+        """The orchestrator's stamp at the ``begin`` and end of each pass. At the beginning,
+        a gap since the last pass ended, or a silence of every API replica, longer than
+        ``max_gap_ms`` (default: ``plane_gap_ms``) restarts the clocks of machine deaths and
+        lease expiry from now, in every partition (lua/plane_pass.lua)."""
+        limit = self.config.plane_gap_ms if max_gap_ms is None else max_gap_ms
+        calls: list[tuple[str, list[str], list[Any]]] = [
+            ("plane_pass", [pk.plane, pk.apis], ["begin" if begin else "end", limit])
+            for pk in self.keys.all_partitions()
+        ]
+        with redis_errors():
+            replies = await self._pipelined(calls)
+        heard = max(int(r[0]) for r in replies)
+        since_pass = max(int(r[1]) for r in replies)
+        since_api = max(int(r[2]) for r in replies)
+        gap = any(int(r[3]) == 1 for r in replies)
+        return PlaneState(heard, since_pass, since_api, gap)
+
+    async def api_alive(self, replica: str, forget_after_ms: int = 600_000) -> None:
+        """An API replica says it is up, in every partition (one round trip)."""
+        calls: list[tuple[str, list[str], list[Any]]] = [
+            ("api_alive", [pk.apis], [replica, forget_after_ms])
+            for pk in self.keys.all_partitions()
+        ]
+        with redis_errors():
+            await self._pipelined(calls)
 
     async def trim_index(self) -> int:
         """Drop ids of jobs past their retention from the jobs index."""

@@ -100,6 +100,18 @@ class ClaimedJob:
 
 
 @dataclass(frozen=True, slots=True)
+class PlaneState:
+    """What the orchestrator's stamp found (QueueEngine.plane_pass): since when the plane
+    has heard machines without a gap (0: never reset), the ms since the last pass and
+    since the newest API liveness record (-1: none), and whether this one found a gap."""
+
+    heard_ms: int
+    since_pass_ms: int
+    since_api_ms: int
+    gap: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class HeartbeatReply:
     extended: int
     cancelled: list[str] = field(default_factory=list)  # stop these: cancellation asked
