@@ -3,7 +3,7 @@
 -- Forget a job's lease: out of the deadline set and its machine's set of jobs.
 -- The job keeps its last `token`: it only means something while the job is running
 -- (every check reads the status first), and an HDEL per job would cost a Redis command
--- on the hottest path. (A job that ends gets it blanked by finish_job's own HSET.)
+-- on the hottest path.
 -- `drop_lease_of` is for callers that already read the job's machine and whether its
 -- cancellation was requested (only then can it be in the machine's cancels set).
 local function drop_lease_of(p, leasesKey, jobId, machine, cancelRequested)

@@ -20,10 +20,7 @@ end
 -- of their own to expire (lua/includes/timeline.lua).
 local function finish_job_quietly(p, jobKey, eventsKey, jobId, parent, status, now,
                                   retentionMs, fields, maxlen)
-  -- The lease's token is a secret and means nothing once the job ended: blanked in the
-  -- same HSET (no command more), so a finished job keeps no 34 bytes of it either.
-  redis.call('HSET', jobKey, 'status', status, 'finished_at', stamp(now), 'token', '',
-             unpack(fields))
+  redis.call('HSET', jobKey, 'status', status, 'finished_at', stamp(now), unpack(fields))
   redis.call('PEXPIRE', jobKey, retentionMs)
   if parent then
     redis.call('XADD', eventsKey, 'MAXLEN', '~', 100000, '*',
