@@ -6,8 +6,8 @@ to a trivial HTTP/1.1 server in another process (so its CPU is not counted), tim
 The backends: ``fast`` (tether/_client_fast.py, the default), ``aiohttp``
 (tether/_client_aiohttp.py; aiohttp is in the dev and bench extras) and ``httpx``, as
 HttpSession drives them. bench/end_to_end.py measures the same backends inside the
-whole system; this isolates the client's own share. Each backend runs --rounds times, interleaved, and each
-round reports the median of 5 series of --requests GETs. Usage:
+whole system; this isolates the client's own share. Each backend runs --rounds times,
+interleaved, and each round reports the median of 5 series of --requests GETs. Usage:
     .venv/bin/python bench/http_transports.py [--requests 2000] [--rounds 3] [--uvloop]
 """
 
