@@ -20,6 +20,16 @@ MAX_BATCH = 1000
 
 ID = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:@\-]+$")
 
+# A job input that spells a call: {"$args": [...], "$kwargs": {...}}. tether.arq's
+# enqueue_job sends it, so positional and keyword arguments reach the function as arq
+# passes them whatever its parameters (tether/workers/binding.py binds it; the API's
+# schema check at the door lets it through, the worker validates the arguments).
+ARGS_KEY, KWARGS_KEY = "$args", "$kwargs"
+
+
+def is_call(value: Any) -> bool:
+    return isinstance(value, dict) and value.keys() == {ARGS_KEY, KWARGS_KEY}
+
 
 class Body(BaseModel):
     """Request bodies reject unknown fields, so a typo is an error, not a silent no-op."""
@@ -73,6 +83,8 @@ class LeasedJob(BaseModel):
     token: str
     timeout: float | None  # seconds; None: no timeout
     parent: str | None = None
+    # Seconds since the epoch (a number, not a datetime: polls carry thousands of jobs).
+    enqueued_at: float | None = None
 
 
 class PollResponse(BaseModel):
@@ -88,6 +100,8 @@ class ResultItem(Body):
     result: Any = None
     error: ErrorInfo | None = None
     retryable: bool = True
+    # Retry after this many seconds rather than after the backoff (arq's Retry(defer)).
+    retry_in: float | None = Field(default=None, ge=0, le=366 * 24 * 3600)
 
 
 class ResultsRequest(Body):

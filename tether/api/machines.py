@@ -109,6 +109,7 @@ class MachinesController(Controller):
                         "token": j.token,
                         "timeout": j.timeout_ms / 1000 if j.timeout_ms > 0 else None,
                         "parent": j.parent,
+                        "enqueued_at": j.enqueued_ms / 1000 if j.enqueued_ms else None,
                     }
                     for j in jobs
                 ]
@@ -145,6 +146,7 @@ class MachinesController(Controller):
                     result=item.result,
                     error=item.error,
                     retryable=item.retryable,
+                    retry_in_ms=round(item.retry_in * 1000) if item.retry_in is not None else None,
                 )
             )
             reported.append(i)

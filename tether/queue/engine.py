@@ -397,6 +397,7 @@ class QueueEngine:
                 timeout_ms=int(row[6]),
                 parent=row[7] or None,
                 machine=machine,
+                enqueued_ms=int(row[8]) if len(row) > 8 and row[8] else None,
             )
             for row in rows
         ]
@@ -448,10 +449,20 @@ class QueueEngine:
         self._raise_for(verdict)
 
     async def fail(
-        self, job_id: str, token: str, error: ErrorInfo, *, machine: str, retryable: bool = True
+        self,
+        job_id: str,
+        token: str,
+        error: ErrorInfo,
+        *,
+        machine: str,
+        retryable: bool = True,
+        retry_in_ms: int | None = None,
     ) -> str:
-        """Record a failed attempt; returns the job's new status."""
-        outcome = Outcome(job_id, token, ok=False, error=error, retryable=retryable)
+        """Record a failed attempt; returns the job's new status. ``retry_in_ms``: retry
+        after exactly that long rather than after the backoff."""
+        outcome = Outcome(
+            job_id, token, ok=False, error=error, retryable=retryable, retry_in_ms=retry_in_ms
+        )
         verdict = (await self.report([outcome], machine=machine))[0]
         self._raise_for(verdict)
         return verdict.status
@@ -528,6 +539,7 @@ class QueueEngine:
                             cfg.backoff_ms,
                             cfg.backoff_max_ms,
                             machine,
+                            "" if o.retry_in_ms is None else o.retry_in_ms,
                         ],
                     )
                 )

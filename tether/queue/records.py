@@ -98,6 +98,7 @@ class ClaimedJob:
     timeout_ms: int
     parent: str | None = None
     machine: str = ""
+    enqueued_ms: int | None = None  # when it was enqueued (ms, Redis's clock)
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +130,8 @@ class Outcome:
     result: Any = None
     error: ErrorInfo | None = None
     retryable: bool = True
+    # A retry after exactly this long (ms) instead of the backoff (arq's Retry(defer)).
+    retry_in_ms: int | None = None
 
 
 @dataclass(slots=True)

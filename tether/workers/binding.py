@@ -38,10 +38,22 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, create_model
 from pydantic.errors import PydanticSchemaGenerationError, PydanticUserError
 
+from tether.protocol import ARGS_KEY, KWARGS_KEY, is_call
+
 log = logging.getLogger("tether.worker")
 
 Args = tuple[tuple[Any, ...], dict[str, Any]]
 _EMPTY: Args = ((), {})
+
+
+def call_envelope(value: Any) -> tuple[list[Any], dict[str, Any]] | None:
+    """``(args, kwargs)`` of an input that spells a call; ``None`` for any other input."""
+    if not is_call(value):
+        return None
+    args, kwargs = value[ARGS_KEY], value[KWARGS_KEY]
+    if not isinstance(args, list) or not isinstance(kwargs, dict):
+        raise InputError(f"{ARGS_KEY} must be an array and {KWARGS_KEY} an object")
+    return args, kwargs
 
 
 class InputError(Exception):
@@ -171,6 +183,9 @@ class InputBinder:
 
     def bind(self, value: Any) -> Args:
         """The arguments for one call; raises ``InputError`` with a readable message."""
+        call = call_envelope(value)
+        if call is not None:
+            return self.bind_call(*call)
         if not self._params and not self._var_args and not self._var_kwargs:
             if value is None or value == {} or value == []:
                 return _EMPTY
@@ -187,6 +202,32 @@ class InputBinder:
             f"{self.name} takes several arguments: its input must be an object of keyword "
             f"arguments or an array of positional ones, not {type(value).__name__}"
         )
+
+    def bind_call(self, args: list[Any], kwargs: dict[str, Any]) -> Args:
+        """Arguments given as a call spells them (arq's ``enqueue_job(name, *args,
+        **kwargs)``): positional ones in order, keyword ones by name, validated by the
+        same annotations."""
+        if self._is_single:
+            p = self._params[0]
+            given = [*args, *kwargs.values()]
+            if len(given) > 1 or (kwargs and p.name not in kwargs):
+                raise InputError(
+                    f"{self.name} takes one argument ({p.name}), got {len(args)} positional "
+                    f"and {sorted(kwargs)}"
+                )
+            if not given:
+                if p.default is inspect.Parameter.empty:
+                    raise InputError(f"{self.name} is missing required arguments {[p.name]}")
+                return _EMPTY
+            if p.kind is inspect.Parameter.POSITIONAL_ONLY and kwargs:
+                raise InputError(f"{self.name} takes {p.name} by position only")
+            (args_, kwargs_) = self._bind_single(given[0])
+            return args_, kwargs_
+        if not self._params and not self._var_args and not self._var_kwargs:
+            if args or kwargs:
+                raise InputError(f"{self.name} takes no arguments")
+            return _EMPTY
+        return self._bind_many(tuple(args), dict(kwargs))
 
     def _bind_single(self, value: Any) -> Args:
         p = self._params[0]

@@ -32,8 +32,9 @@ import asyncio
 import logging
 import math
 import traceback
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
@@ -49,6 +50,7 @@ MAX_TRACEBACK = 16_000  # characters kept of a traceback: the end, where the err
 TICK = 0.05  # seconds: the resolution of job timeouts
 
 ResultItem = dict[str, Any]
+JobHook = Callable[[dict[str, Any]], Awaitable[Any]]
 # Key of an item's encoded result size, read (and removed) by the batcher.
 SIZE = "_size"
 
@@ -103,6 +105,19 @@ def log_end(job: LeasedJob, what: str, reason: str, level: int = logging.WARNING
         )
 
 
+def retry_delay(exc: BaseException) -> float | None:
+    """Seconds an exception asks its job to be retried after: arq's ``Retry(defer=...)``
+    carries them as ``defer_score`` (ms; ``None`` or 0: at once). ``None`` for any other
+    exception, whose retries follow the backoff."""
+    if not hasattr(exc, "defer_score"):
+        return None
+    score = getattr(exc, "defer_score", None)
+    try:
+        return max(0.0, float(score or 0) / 1000)
+    except (TypeError, ValueError):
+        return 0.0
+
+
 def _fate(job: LeasedJob, retryable: bool) -> str:
     """What the API will make of a failure report (it alone decides, by these rules)."""
     if not retryable:
@@ -132,8 +147,12 @@ class Executor:
         max_jobs: int,
         report: Callable[[ResultItem, int], None],
         base_ctx: dict[str, Any],
+        on_job_start: JobHook | None = None,
+        on_job_end: JobHook | None = None,
     ) -> None:
         self.registry = registry
+        self.on_job_start = on_job_start
+        self.on_job_end = on_job_end
         self.max_jobs = max_jobs
         self.report = report
         self.base_ctx = base_ctx
@@ -226,6 +245,8 @@ class Executor:
         ctx["function"] = job.function
         ctx["parent"] = job.parent
         ctx["timeout"] = timeout
+        if job.enqueued_at is not None:
+            ctx["enqueue_time"] = datetime.fromtimestamp(job.enqueued_at, UTC)
         return ctx
 
     async def _run(self, rec: Running) -> None:
@@ -260,10 +281,16 @@ class Executor:
         if entry is None:
             log_end(job, "released", "its function is not served here", logging.ERROR)
             return {"id": job.id, "token": job.token, "status": "released"}
+        ctx = self._ctx(job, rec.timeout)
         try:
-            result = await entry.handler(job, self._ctx(job, rec.timeout))
+            if self.on_job_start is not None:
+                await self.on_job_start(ctx)
+            result = await entry.handler(job, ctx)
         except (Exception, SystemExit) as exc:  # SystemExit: a job's sys.exit() fails it
             return self._raised(job, exc)
+        finally:
+            if self.on_job_end is not None:
+                await self._job_end(job, ctx)
         try:
             data = dumps(result)
         except TypeError as exc:
@@ -279,13 +306,30 @@ class Executor:
             SIZE: len(data),
         }
 
+    async def _job_end(self, job: LeasedJob, ctx: dict[str, Any]) -> None:
+        # As in arq: after every attempt, whatever its outcome; its own failure is
+        # logged and changes nothing about the job's.
+        assert self.on_job_end is not None
+        try:
+            await self.on_job_end(ctx)
+        except Exception:
+            log.exception("job %s (%s): on_job_end raised", job.id, job.function)
+
     @staticmethod
     def _raised(job: LeasedJob, exc: BaseException) -> ResultItem:
         retryable = getattr(exc, "retryable", True) is not False
         error = error_info(exc)
         what = "input error" if type(exc).__name__ == "InputError" else "failed"
+        retry_in = retry_delay(exc)
+        if retry_in is not None:
+            # arq's Retry(defer=...): retried (attempts allowing) after that long.
+            retryable = True
+            what = f"asked to retry in {retry_in:g}s"
         log_end(job, f"{what}, {_fate(job, retryable)}", f"{error['type']}: {error['message']}")
-        return _failed(job, error, retryable)
+        item = _failed(job, error, retryable)
+        if retry_in is not None:
+            item["retry_in"] = retry_in
+        return item
 
     @staticmethod
     def _stopped(rec: Running) -> ResultItem | None:

@@ -25,6 +25,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Protocol
 
 from pydantic import ValidationError
@@ -71,6 +72,19 @@ def func(
             f"{fn!r} has no __name__ to register it under: name it with tether.func(fn, name='...')"
         )
     return Func(fn, fn_name, timeout, max_tries)
+
+
+def from_arq(obj: Any) -> Func | None:
+    """An ``arq.func(...)`` wrapper (``arq.worker.Function``: ``name``, ``coroutine``,
+    ``timeout_s``, ``max_tries``, ...), read by its attributes; ``None`` for anything else.
+    Its ``keep_result_s`` and ``keep_result_forever`` are ignored: results are kept for
+    the deployment's retention."""
+    if not (hasattr(obj, "coroutine") and hasattr(obj, "name") and hasattr(obj, "timeout_s")):
+        return None
+    timeout = obj.timeout_s
+    if isinstance(timeout, timedelta):
+        timeout = timeout.total_seconds()
+    return func(obj.coroutine, name=obj.name, timeout=timeout, max_tries=obj.max_tries)
 
 
 def check_function(fn: Any) -> None:
@@ -175,7 +189,7 @@ class Registry:
         threads: Executor | None = None,
     ) -> Entry:
         """Serve a plain function (or a ``tether.func`` wrapper) with the given defaults."""
-        f = fn if isinstance(fn, Func) else func(fn)
+        f = fn if isinstance(fn, Func) else from_arq(fn) or func(fn)
         try:
             handler = FunctionHandler(f.fn, f.name, threads)
         except (TypeError, ValueError) as exc:

@@ -7,6 +7,8 @@
         timezone = "UTC"          # the zone cron_jobs' fields are read in
         on_startup = startup      # async def startup(ctx): ... (ctx is the shared dict)
         on_shutdown = shutdown
+        on_job_start = job_start  # async def job_start(ctx): before each job (its ctx)
+        on_job_end = job_end      # after each job, whatever its outcome
         max_jobs = 10             # jobs run at once
         job_timeout = 300         # seconds, for functions without their own
         max_tries = 5             # attempts, for functions without their own
@@ -31,6 +33,7 @@ import socket
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from tether._client_http import resolve_url
@@ -59,6 +62,8 @@ class WorkerConfig:
     timezone: Any = "UTC"
     on_startup: Hook | None = None
     on_shutdown: Hook | None = None
+    on_job_start: Hook | None = None
+    on_job_end: Hook | None = None
     max_jobs: int = 10
     job_timeout: float | None = 300.0
     max_tries: int = 5
@@ -97,7 +102,7 @@ class WorkerConfig:
             raise bad("functions", "must be a list")
         if not isinstance(self.workflows, list | tuple):
             raise bad("workflows", "must be a list")
-        for hook in ("on_startup", "on_shutdown"):
+        for hook in ("on_startup", "on_shutdown", "on_job_start", "on_job_end"):
             if getattr(self, hook) is not None and not callable(getattr(self, hook)):
                 raise bad(hook, "must be an async function taking ctx")
         if not isinstance(self.cron_jobs, list | tuple):
@@ -126,6 +131,8 @@ _FIELDS = (
     "timezone",
     "on_startup",
     "on_shutdown",
+    "on_job_start",
+    "on_job_end",
     "max_jobs",
     "job_timeout",
     "max_tries",
@@ -194,6 +201,8 @@ def load_settings(
         values = {k: v for k, v in values.items() if v is not None or k == "job_timeout"}
         configured_url = get("tether_url")
         values["tether_url"] = resolve_url(None if configured_url is _MISSING else configured_url)
+        if isinstance(values.get("job_timeout"), timedelta):  # arq takes either
+            values["job_timeout"] = values["job_timeout"].total_seconds()
         if "ctx" in values:
             values["ctx"] = dict(values["ctx"])  # each worker gets its own copy
         config = WorkerConfig(**values, settings=settings)

@@ -150,7 +150,12 @@ class Worker:
         self.ctx["client"] = client
         self.results = results = ResultBatcher(transport)
         self.executor = executor = Executor(
-            self.registry, max_jobs=config.max_jobs, report=results.add, base_ctx=self.ctx
+            self.registry,
+            max_jobs=config.max_jobs,
+            report=results.add,
+            base_ctx=self.ctx,
+            on_job_start=config.on_job_start,
+            on_job_end=config.on_job_end,
         )
         self.heartbeat = heartbeat = Heartbeat(
             transport,

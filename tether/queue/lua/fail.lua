@@ -12,6 +12,7 @@
   ARGV[8] notify channel    ARGV[9] timeline maxlen
   ARGV[10] backoff ms       ARGV[11] backoff cap ms  (for a job without its own)
   ARGV[12] machine id (the reporter)
+  ARGV[13] retry delay ms, exactly, instead of the backoff ('' or absent: the backoff)
   Returns {1, new status}  ('delayed', 'dead', 'failed' or 'cancelled')
           {-1, ''}      no such job
           {-2, status}  this machine does not hold the lease with this token
@@ -35,5 +36,5 @@ local now = now_ms()
 drop_lease_of(p, leasesKey, jobId, job[3], job[4])
 local status = retry_or_die(p, jobKey, delayedKey, eventsKey, jobId, now, errorJson,
   tonumber(ARGV[5]), 0, tonumber(ARGV[6]), retentionMs, channel, maxlen,
-  {ARGV[10], ARGV[11]})
+  {ARGV[10], ARGV[11], ARGV[13]})
 return {1, status}

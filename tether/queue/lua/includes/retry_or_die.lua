@@ -8,7 +8,8 @@
 -- `jitter` in [0, 1) comes from the caller, because scripts must stay deterministic.
 -- A job whose cancellation was requested is cancelled instead.
 -- The backoff is the job's own (`backoff_ms`, `backoff_max_ms`: a run's jobs carry
--- theirs) or else the engine's, `backoff` = {base ms, cap ms} from the caller's ARGV.
+-- theirs) or else the engine's, `backoff` = {base ms, cap ms} from the caller's ARGV;
+-- a third item, when not '', is the exact delay the job asked for (arq's Retry(defer)).
 -- Returns the job's new status.
 local function retry_or_die(p, jobKey, delayedKey, eventsKey, jobId, now, errorJson,
                             retryable, immediate, jitter, retentionMs, channel, maxlen,
@@ -34,11 +35,14 @@ local function retry_or_die(p, jobKey, delayedKey, eventsKey, jobId, now, errorJ
       timeline_to(p, owner, jobId, maxlen, now, 'retried', 'running', 'attempt', attempt)
       return 'queued'
     end
-    local base = tonumber(job[3]) or tonumber(backoff[1])
-    local cap = tonumber(job[4]) or tonumber(backoff[2])
-    local delay = math.min(cap, base * (2 ^ (attempt - 1)))
-    -- "Equal jitter": half fixed, half random, so retries spread out but never bunch at 0.
-    delay = math.floor(delay / 2 + (delay / 2) * jitter)
+    local delay = tonumber(backoff[3])
+    if not delay then
+      local base = tonumber(job[3]) or tonumber(backoff[1])
+      local cap = tonumber(job[4]) or tonumber(backoff[2])
+      delay = math.min(cap, base * (2 ^ (attempt - 1)))
+      -- "Equal jitter": half fixed, half random: retries spread out, never bunch at 0.
+      delay = math.floor(delay / 2 + (delay / 2) * jitter)
+    end
     redis.call('HSET', jobKey, 'status', 'delayed', 'scheduled_at', now + delay)
     redis.call('ZADD', delayedKey, now + delay, jobId)
     timeline_to(p, owner, jobId, maxlen, now, 'retry_scheduled', 'running',

@@ -8,6 +8,7 @@ local function timers_key(p) return p .. 'timers' end
 local function run_deadlines_key(p) return p .. 'run_deadlines' end
 local function unversioned_key(p) return p .. 'unversioned' end
 local function jobs_index_key(p) return p .. 'jobs' end
+local function runs_index_key(p) return p .. 'runs' end
 local function notify_channel(p) return p .. 'notify' end
 local function delayed_key(p) return p .. 'delayed' end
 local function events_key(p) return p .. 'events' end

@@ -22,7 +22,7 @@ local function start_scheduled(p, schedKey, id, now, version, retentionMs, jobMa
       'activations', 0, 'act_job', '', 'retries', 0, 'failures', 0,
       'retention_ms', retentionMs, 'maxlen', runMaxlen, 'act_max_attempts', actMaxAttempts,
       'schedule', s[6])
-    redis.call('ZADD', p .. 'runs', now, id)
+    redis.call('ZADD', runs_index_key(p), now, id)
     run_timeline(p, id, runMaxlen, now, 'created', 'workflow', target, 'version', version,
                  'schedule', s[6])
     if version == '' then
