@@ -6,6 +6,7 @@ Durations are seconds (floats); timestamps are ISO 8601 datetimes in UTC.
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -29,6 +30,15 @@ ARGS_KEY, KWARGS_KEY = "$args", "$kwargs"
 
 def is_call(value: Any) -> bool:
     return isinstance(value, dict) and value.keys() == {ARGS_KEY, KWARGS_KEY}
+
+
+_IDEMPOTENCY_NAMESPACE = uuid.UUID("5b0f3c1e-7a8d-4c6e-9f21-3d4b5a6c7e80")
+
+
+def idempotency_job_id(key: str) -> str:
+    """The id of the job an idempotency key names (the same key, the same id): part of
+    the contract, so a client can look a keyed job up before submitting it."""
+    return uuid.uuid5(_IDEMPOTENCY_NAMESPACE, key).hex
 
 
 class Body(BaseModel):

@@ -102,3 +102,55 @@ def test_a_function_without_ctx_is_refused() -> None:
 
     with pytest.raises(TypeError, match="ctx"):
         InputBinder(no_ctx, "no_ctx")
+
+
+# -- an input that spells a call: {"$args": [...], "$kwargs": {...}} (tether.arq) -------
+
+
+async def star(ctx: dict[str, Any], a: int, b: int, *more: int) -> None: ...
+
+
+def call(*args: Any, **kwargs: Any) -> dict[str, Any]:
+    return {"$args": list(args), "$kwargs": kwargs}
+
+
+def test_a_call_passes_one_parameter_by_position_or_by_name() -> None:
+    assert bind(model, call({"x": 1, "y": 2})) == ((Point(x=1, y=2),), {})
+    assert bind(one, call(value=[1])) == (([1],), {})
+
+
+def test_a_call_with_one_parameter_keeps_its_default_when_given_nothing() -> None:
+    assert bind(one_default, call()) == ((), {})
+
+
+def test_a_call_with_two_values_for_one_parameter_is_an_input_error() -> None:
+    with pytest.raises(InputError, match="takes one argument"):
+        bind(one, call(1, 2))
+
+
+def test_a_call_fills_positional_parameters_then_star_args() -> None:
+    assert bind(star, call(1, 2, 3, 4)) == ((1, 2, 3, 4), {})
+
+
+def test_a_call_mixes_positional_and_keyword_arguments() -> None:
+    assert bind(two, call(1, b=5)) == ((), {"a": 1, "b": 5})
+
+
+def test_a_call_is_validated_by_the_annotations() -> None:
+    with pytest.raises(InputError, match="b"):
+        bind(typed, call(1, b="not a list"))
+
+
+def test_a_call_to_a_function_without_parameters_takes_no_arguments() -> None:
+    assert bind(none, call()) == ((), {})
+    with pytest.raises(InputError, match="takes no arguments"):
+        bind(none, call(1))
+
+
+def test_a_malformed_call_is_an_input_error() -> None:
+    with pytest.raises(InputError, match="must be an array"):
+        bind(two, {"$args": {"a": 1}, "$kwargs": {}})
+
+
+def test_an_object_with_other_keys_is_not_a_call() -> None:
+    assert bind(rest, {"a": 1, "$args": []}) == ((), {"a": 1, "$args": []})

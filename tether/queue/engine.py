@@ -13,7 +13,6 @@ import os
 import random
 import re
 import secrets
-import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from tether.errors import (
     TetherError,
     ValidationFailed,
 )
+from tether.protocol import idempotency_job_id
 from tether.queue.config import QueueConfig
 from tether.queue.index import newest_records
 from tether.queue.keys import PartitionKeys
@@ -55,7 +55,6 @@ ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:@\-]{1,200}$")
 
 # A dict lookup instead of an enum call per job in a batch reply.
 _STATUS: dict[str, JobStatus] = {s.value: s for s in JobStatus}
-_IDEMPOTENCY_NAMESPACE = uuid.UUID("5b0f3c1e-7a8d-4c6e-9f21-3d4b5a6c7e80")
 
 # Lua status codes, mapped once.
 OK, MISSING, NOT_HELD, WRONG_STATE, ID_CONFLICT = 1, -1, -2, -3, -4
@@ -178,7 +177,7 @@ class QueueEngine:
     @staticmethod
     def key_id(idempotency_key: str) -> str:
         """The id of the job an idempotency key names (the same key, the same id)."""
-        return uuid.uuid5(_IDEMPOTENCY_NAMESPACE, idempotency_key).hex
+        return idempotency_job_id(idempotency_key)
 
     @staticmethod
     def _enqueued(reply: list[Any], function: str) -> Enqueued:

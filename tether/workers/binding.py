@@ -270,9 +270,13 @@ class InputBinder:
             named.update(model.model_extra or {})
         else:
             self._check_names(named)
-        # Positional-only parameters must stay positional.
-        pos_only = [p.name for p in positional if p.kind is inspect.Parameter.POSITIONAL_ONLY]
-        lead = tuple(named.pop(n) for n in pos_only if n in named)
+        # Positional-only parameters must stay positional; so must every positional one
+        # when more positional arguments follow (into *args).
+        if extra_args:
+            lead = tuple(named.pop(p.name) for p in positional if p.name in named)
+        else:
+            pos_only = [p.name for p in positional if p.kind is inspect.Parameter.POSITIONAL_ONLY]
+            lead = tuple(named.pop(n) for n in pos_only if n in named)
         return (*lead, *extra_args), named
 
     def _check_names(self, named: dict[str, Any]) -> None:
