@@ -5,6 +5,8 @@
 #                 runs there too, so every lower bound in pyproject is a tested one.
 #   .venv-bench   tether plus the peers (arq, saq, dbos) for `make bench`; arq pins
 #                 redis-py below 6, so they never share a venv with the tests.
+#   .venv-arq     tether[dev] beside the real arq (redis-py 5 then): `make test-arq` runs
+#                 the tests marked `arq` (arq apps run unchanged, docs/arq.md) there.
 PY ?= python3
 PORT ?= 8000
 VENV := .venv
@@ -14,9 +16,11 @@ OLDEST := .venv-oldest
 OLDEST_STAMP := $(OLDEST)/.installed
 BENCH := .venv-bench
 BENCH_STAMP := $(BENCH)/.installed
+ARQ := .venv-arq
+ARQ_STAMP := $(ARQ)/.installed
 PIP_QUIET := --quiet --disable-pip-version-check
 
-.PHONY: dev test test-valkey test-oldest test-fast test-processes lint typecheck bench clean
+.PHONY: dev test test-valkey test-oldest test-arq test-fast test-processes lint typecheck bench clean
 
 $(STAMP): pyproject.toml
 	rm -rf $(VENV)
@@ -36,6 +40,12 @@ $(BENCH_STAMP): pyproject.toml
 	$(BENCH)/bin/pip install $(PIP_QUIET) -e '.[bench]'
 	touch $(BENCH_STAMP)
 
+$(ARQ_STAMP): pyproject.toml
+	rm -rf $(ARQ)
+	$(PY) -m venv $(ARQ)
+	$(ARQ)/bin/pip install $(PIP_QUIET) -e '.[dev]' 'arq>=0.26,<1'
+	touch $(ARQ_STAMP)
+
 dev: $(STAMP)
 	$(BIN)/tether dev --example-worker --port $(PORT)
 
@@ -47,6 +57,7 @@ test: $(STAMP) $(OLDEST_STAMP)
 	$(BIN)/pytest -q
 	$(MAKE) --no-print-directory test-valkey
 	$(MAKE) --no-print-directory test-oldest
+	$(MAKE) --no-print-directory test-arq
 
 test-valkey: $(STAMP)
 	@VK="$$($(BIN)/python -c 'from tether.redis_server import valkey_binary as v; print(v() or "")')"; \
@@ -57,6 +68,11 @@ test-valkey: $(STAMP)
 test-oldest: $(OLDEST_STAMP)
 	@$(OLDEST)/bin/python -c 'import redis, pydantic; print("== oldest: redis-py", redis.__version__, "pydantic", pydantic.VERSION)'
 	$(OLDEST)/bin/pytest -q -m "not processes"
+
+# An arq app, as written for arq, on tether: with the real arq, which pins redis-py < 6.
+test-arq: $(ARQ_STAMP)
+	@$(ARQ)/bin/python -c 'import arq, redis; print("== arq", arq.VERSION, "redis-py", redis.__version__)'
+	$(ARQ)/bin/pytest -q -m arq
 
 test-fast: $(STAMP)
 	$(BIN)/pytest -q -m "not processes"
@@ -80,4 +96,4 @@ bench: $(STAMP) $(BENCH_STAMP)
 	$(BENCH)/bin/python bench/http_transports.py
 
 clean:
-	rm -rf $(VENV) $(OLDEST) $(BENCH) .tether .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(OLDEST) $(BENCH) $(ARQ) .tether .pytest_cache .mypy_cache .ruff_cache
