@@ -17,6 +17,11 @@ V1_PATHS = {
     "/v1/jobs/{job_id}",
     "/v1/jobs/{job_id}/cancel",
     "/v1/functions",
+    "/v1/schedules",
+    "/v1/schedules/{name}",
+    "/v1/schedules/{name}/pause",
+    "/v1/schedules/{name}/resume",
+    "/v1/schedules/{name}/trigger",
 }
 
 
@@ -97,6 +102,7 @@ def test_every_controller_is_in_the_one_route_list() -> None:
         "JobsController",
         "FunctionsController",
         "OpsController",
+        "SchedulesController",
     } <= names
 
 
