@@ -274,7 +274,8 @@ class Timeline(BaseModel):
 
 # -- schedules ---------------------------------------------------------------------------
 
-SCHEDULE_NAME = Field(min_length=1, max_length=150, pattern=r"^[A-Za-z0-9_.:@\-]+$")
+# No '@' in a name: a trigger's id is `sched:<name>@<key>` (tether/queue/schedules.py).
+SCHEDULE_NAME = Field(min_length=1, max_length=150, pattern=r"^[A-Za-z0-9_.:\-]+$")
 
 
 class ScheduleCreate(Body):

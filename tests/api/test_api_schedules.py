@@ -191,3 +191,26 @@ async def test_the_orchestrator_fires_a_due_schedule_seen_through_the_api(
     assert done["schedules"] == 1
     assert body["fired"] == 1 and body["last_id"] == f"sched:often:{next_fire - 60_000}"
     assert (await client.get(f"/v1/jobs/{body['last_id']}")).json()["status"] == "queued"
+
+
+async def test_a_run_cannot_take_an_id_reserved_for_schedule_ticks(
+    client: httpx.AsyncClient,
+) -> None:
+    # Taking `sched:<name>:<tick>` first would make that tick of a workflow schedule start
+    # nothing: such ids are the schedules' own.
+    response = await client.post(
+        "/v1/runs", json={"workflow": "report", "id": "sched:nightly:1764460800000"}
+    )
+
+    assert response.status_code == 422
+    assert error_of(response)["details"]["field"] == "id"
+
+
+async def test_a_schedule_name_with_an_at_sign_is_refused_at_the_door(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.post(
+        "/v1/schedules", json={"name": "a@1", "function": "f", "every": 60}
+    )
+
+    assert response.status_code == 422

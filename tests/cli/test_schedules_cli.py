@@ -55,9 +55,9 @@ async def test_schedules_trigger_starts_a_job_once_per_key(
     assert await cli("schedules", "--url", api.url, "trigger", "often", "--key", "k") == 0
 
     out = capsys.readouterr().out.splitlines()
-    assert out[0] == "often: started job sched:often:trigger:k"
-    assert out[1] == "often: already started job sched:often:trigger:k"
-    assert (await client.get("sched:often:trigger:k")).input == {"a": 1}
+    assert out[0] == "often: started job sched:often@k"
+    assert out[1] == "often: already started job sched:often@k"
+    assert (await client.get("sched:often@k")).input == {"a": 1}
 
 
 async def test_schedules_delete_then_show_fails_with_exit_code_1(

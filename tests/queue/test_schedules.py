@@ -270,7 +270,7 @@ async def test_trigger_starts_now_and_leaves_the_next_tick(
 
     fired = await schedules.trigger("tidy")
 
-    assert fired.created and fired.id.startswith("sched:tidy:trigger:")
+    assert fired.created and fired.id.startswith("sched:tidy@")
     assert (await engine.get_job(fired.id)).status == "queued"
     assert (await schedules.get("tidy")).next_fire == before.next_fire
 
@@ -435,3 +435,52 @@ def test_every_schedule_script_is_in_the_transition_table() -> None:
     in_table = {s for scripts in SCHEDULE_TRANSITIONS.values() for s in scripts}
 
     assert in_table == {n for n in SCRIPT_NAMES if n.endswith("_schedule")}
+
+
+# -- attacks --------------------------------------------------------------------------
+
+
+async def test_a_trigger_key_cannot_take_the_id_of_another_schedules_tick(
+    schedules: ScheduleEngine, engine: QueueEngine
+) -> None:
+    # "a" triggered with key <tick> must not take "a:trigger"'s tick at <tick>, nor any
+    # other schedule's: triggers carry '@', which no schedule name (nor tick id) has.
+    await schedules.put(every_minute("a"))
+    await schedules.put(every_minute("a:trigger"))
+    tick = await minutes_ago(schedules, 0)
+    await schedules.trigger("a", key=str(tick))
+    await due_at(schedules, "a:trigger", tick)
+
+    [fired] = await schedules.fire_due()
+
+    assert fired.id == f"sched:a:trigger:{tick}" and fired.created
+
+
+async def test_a_schedule_name_with_an_at_sign_is_refused(schedules: ScheduleEngine) -> None:
+    with pytest.raises(ValidationFailed) as err:
+        await schedules.put(every_minute("a@1"))
+
+    assert err.value.details["field"] == "name"
+
+
+async def test_a_cron_that_never_fires_is_refused(schedules: ScheduleEngine) -> None:
+    with pytest.raises(ValidationFailed, match="never fires"):
+        await schedules.put(ScheduleDef(name="n", kind="job", target="f", cron="0 0 30 2 *"))
+
+
+async def test_a_schedule_whose_ticks_cannot_be_worked_out_does_not_stop_the_others(
+    schedules: ScheduleEngine,
+) -> None:
+    await schedules.put(every_minute("broken"))
+    await schedules.put(every_minute("fine"))
+    tick = await minutes_ago(schedules, 0)
+    await due_at(schedules, "broken", tick)
+    await due_at(schedules, "fine", tick)
+    # Its stored definition went bad behind the API's back (a hand edit, an old zone).
+    await schedules.redis.hset(
+        schedules.pk.schedule("broken"), mapping={"cron": "0 0 30 2 *", "every_ms": ""}
+    )
+
+    fired = await schedules.fire_due()
+
+    assert [f.name for f in fired] == ["fine"]

@@ -178,4 +178,4 @@ async def test_run_at_startup_runs_the_job_once_when_the_worker_starts(
             await asyncio.sleep(0.01)
 
     [job_id] = ran
-    assert job_id.startswith("sched:cron:tidy:trigger:")
+    assert job_id.startswith("sched:cron:tidy@")

@@ -40,6 +40,7 @@ from tether.protocol import (
     ms_to_datetime,
 )
 from tether.queue.engine import QueueEngine, check_id
+from tether.queue.keys import SCHEDULE_ROOT
 from tether.queue.records import ErrorInfo
 from tether.queue.runs import (
     RUN_TERMINAL,
@@ -52,6 +53,7 @@ from tether.queue.runs import (
 )
 
 MAX_LIST = 1000
+SCHEDULE_ID_PREFIX = SCHEDULE_ROOT + ":"
 SERVED_TTL = 0.5  # seconds the list of served versions is reused between requests
 
 
@@ -160,6 +162,13 @@ class RunsController(Controller):
         served: _Served,
         registry: FunctionRegistry,
     ) -> JsonResponse[RunOut]:
+        if data.id is not None and data.id.startswith(SCHEDULE_ID_PREFIX):
+            # Those ids are the ticks of schedules: a run taking one first would make
+            # that tick start nothing (docs/schedules.md).
+            raise ValidationFailed(
+                f"run ids starting {SCHEDULE_ID_PREFIX!r} are reserved for schedules",
+                details={"field": "id"},
+            )
         serving = await served.get(engine)
         version = data.version
         if version is None:

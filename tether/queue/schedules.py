@@ -30,6 +30,7 @@ Ticks missed while no orchestrator ran follow the schedule's ``misfire`` policy:
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -38,7 +39,7 @@ from typing import Any, Literal, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
-from croniter import croniter
+from croniter import CroniterError, croniter
 from redis.asyncio import Redis
 
 from tether.errors import Conflict, NotFound, ValidationFailed
@@ -48,11 +49,13 @@ from tether.queue.payload import dump_payload
 from tether.queue.redis_errors import redis_errors
 from tether.queue.scripts import register_scripts
 
+log = logging.getLogger("tether.orchestrator")
+
 Misfire = Literal["skip", "catch_up_once"]
 MISFIRE_POLICIES: tuple[str, ...] = ("skip", "catch_up_once")
 DEFAULT_GRACE_MS = 60_000
 MIN_EVERY_MS = 1000
-# A name ends up in ids `sched:<name>:trigger:<ms>`, which must stay within 200 chars.
+# A name ends up in ids `sched:<name>@<key>` (key up to 30), which stay within 200 chars.
 MAX_NAME = 150
 # Missed ticks of a cron schedule are counted by walking them: at most this many a pass.
 MAX_COUNTED = 10_000
@@ -96,9 +99,12 @@ class ScheduleDef:
 
     def validate(self) -> ScheduleDef:
         check_id(self.name, "name")
-        if len(self.name) > MAX_NAME:
+        if len(self.name) > MAX_NAME or "@" in self.name:
+            # No '@': a trigger's id is `sched:<name>@<key>`, a tick's `sched:<name>:<ms>`,
+            # so no trigger of one schedule can take the id of another's tick.
             raise ValidationFailed(
-                f"a schedule name is at most {MAX_NAME} characters", details={"field": "name"}
+                f"a schedule name is 1-{MAX_NAME} letters, digits and _ . : -",
+                details={"field": "name"},
             )
         if self.kind not in ("job", "run"):
             raise ValidationFailed("kind must be 'job' or 'run'", details={"field": "kind"})
@@ -112,6 +118,15 @@ class ScheduleDef:
                 f"not a cron expression: {self.cron!r}",
                 details={"field": "cron", "value": self.cron[:200]},
             )
+        if self.cron is not None:
+            zone(self.timezone)
+            try:  # a valid expression may still never match (`0 0 30 2 *`: February 30)
+                self.next_tick(0)
+            except (CroniterError, ValueError) as exc:
+                raise ValidationFailed(
+                    f"cron {self.cron!r} never fires: {exc}",
+                    details={"field": "cron", "value": self.cron[:200]},
+                ) from exc
         if self.every_ms is not None and self.every_ms < MIN_EVERY_MS:
             raise ValidationFailed(
                 f"every must be at least {MIN_EVERY_MS / 1000:g} s", details={"field": "every"}
@@ -398,7 +413,7 @@ class ScheduleEngine:
         idempotent (the same key starts one job or run)."""
         record = await self.get(name)
         if key is not None:
-            check_id(f"sched:{name}:trigger:{key}", "key")
+            check_id(f"sched:{name}@{key}", "key")
         version = await self._version(record.definition, versions)
         cfg = self.config
         with redis_errors():
@@ -436,7 +451,13 @@ class ScheduleEngine:
             d = record.definition
             if record.paused or record.next_fire is None or record.next_fire > now:
                 continue
-            plan = d.plan(record.next_fire, now)
+            try:
+                plan = d.plan(record.next_fire, now)
+            except (CroniterError, ValidationFailed, ValueError) as exc:
+                # One schedule whose ticks cannot be worked out (a zone gone from the
+                # system's database, say) must not stop the others: it waits, logged.
+                log.error("schedule %s: cannot work out its next tick: %s", name, exc)
+                continue
             version: int | str = ""
             if d.kind == "run" and plan.tick is not None:
                 if served is None:
