@@ -10,7 +10,8 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from litestar.params import KwargDefinition
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from tether.limits import (
     ID_REGEX,
@@ -33,9 +34,17 @@ from tether.queue.records import ErrorInfo, JobRecord
 
 __all__ = ["MAX_BATCH", "MAX_GET_WAIT", "MAX_JOBS_PER_POLL", "MAX_POLL_WAIT"]
 
+# An id or a name (``tether.limits``), as a type. Pydantic checks StringConstraints; the
+# KwargDefinition beside it is read only by Litestar's OpenAPI generator, which drops the
+# pattern of a constrained string inside an optional or a list otherwise.
+IdStr = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=MAX_ID_LENGTH, pattern=ID_REGEX),
+    KwargDefinition(min_length=1, max_length=MAX_ID_LENGTH, pattern=ID_REGEX),
+]
+Name = IdStr
+# The same rule as a field default (``name: str = ID``), for code that prefers it.
 ID = Field(min_length=1, max_length=MAX_ID_LENGTH, pattern=ID_REGEX)
-# A name in a list: the same rule as ``ID``.
-Name = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH, pattern=ID_REGEX)]
 
 
 class Body(BaseModel):
@@ -64,7 +73,7 @@ def ms_to_datetime(ms: int | None) -> datetime | None:
 class FunctionSpec(Body):
     """A function a machine serves."""
 
-    name: str = ID
+    name: IdStr
     input_schema: dict[str, Any] | None = None  # JSON schema of the input, if typed
     timeout: float | None = Field(default=None, ge=MIN_TIMEOUT, le=MAX_TIMEOUT)  # seconds
     max_attempts: int | None = Field(default=None, ge=1, le=MAX_ATTEMPTS)
@@ -131,7 +140,7 @@ class PollResponse(BaseModel):
 class ResultItem(Body):
     """One job's outcome. ``released`` hands the job back unfinished (shutdown)."""
 
-    id: str = ID
+    id: IdStr
     token: str = Field(min_length=1, max_length=40)
     status: Literal["completed", "failed", "released"]
     result: Any = None
@@ -183,11 +192,9 @@ class FunctionList(BaseModel):
 
 
 class JobCreate(Body):
-    function: str = ID
+    function: IdStr
     input: Any = None
-    idempotency_key: str | None = Field(
-        default=None, min_length=1, max_length=MAX_ID_LENGTH, pattern=ID_REGEX
-    )
+    idempotency_key: IdStr | None = None
     delay: float = Field(default=0, ge=0, le=MAX_DELAY)  # seconds
     max_attempts: int | None = Field(default=None, ge=1, le=MAX_ATTEMPTS)
     # Seconds; at least 1 ms (timeouts are kept in whole ms, and 0 would mean "none").
@@ -248,11 +255,9 @@ class JobBatchOut(BaseModel):
 
 
 class RunCreate(Body):
-    workflow: str = ID
+    workflow: IdStr
     input: Any = None
-    id: str | None = Field(  # the idempotency key: the same id is the same run
-        default=None, min_length=1, max_length=MAX_ID_LENGTH, pattern=ID_REGEX
-    )
+    id: IdStr | None = None  # the idempotency key: the same id is the same run
     version: int | None = Field(default=None, ge=1)
 
 

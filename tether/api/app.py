@@ -94,7 +94,7 @@ def create_app(settings: ApiSettings | None = None) -> Litestar:
             recheck_interval=settings.recheck_interval,
             claim_concurrency=max(1, settings.redis_max_connections // 2),
         )
-        registry = FunctionRegistry(redis, config.keys)
+        registry = FunctionRegistry(redis, config.keys, limit=settings.max_registered_functions)
         runs = RunEngine(redis, config)
         app.state.services = Services(settings, redis, engine, notifier, registry, metrics, runs)
         # Tests reach these directly; handlers get them through `services`.

@@ -41,22 +41,35 @@ CODES_BY_STATUS: dict[int, str] = {
 
 _DESCRIPTIONS: dict[int, str] = {
     400: "Malformed JSON, or a body that is not a JSON object (invalid_request)",
+    403: "A browser request from a foreign origin (cross_origin_refused)",
     404: "No such record (not_found, unknown_function)",
-    409: "Conflicts with the record's state (idempotency_conflict, invalid_transition)",
+    409: "Conflicts with the record's state (idempotency_conflict, invalid_transition, "
+    "registry_full, lease_not_held)",
     413: "Request body or payload over its limit (payload_too_large)",
-    422: "A field is missing, unknown, or has the wrong type or value (validation_failed)",
+    415: "A request body that is not application/json (unsupported_media_type)",
+    422: "A field or path parameter is missing, unknown, or has the wrong type or value "
+    "(validation_failed)",
     503: "Redis unreachable or out of memory; nothing changed (redis_unavailable, ...)",
 }
 
+# What any request that may change something can be answered (api/browsers.py, body size).
+_CHANGES = (403, 413, 415)
+
 
 def error_responses(*statuses: int) -> dict[int, ResponseSpec]:
-    """OpenAPI entries for the errors a handler can answer, all in the one error shape
+    """OpenAPI entries for the errors a GET handler can answer, all in the one error shape
     (400, 422 and 503 are possible everywhere, so they are always included)."""
     wanted = sorted({400, 422, 503, *statuses})
     return {
         status: ResponseSpec(data_container=ErrorBody, description=_DESCRIPTIONS[status])
         for status in wanted
     }
+
+
+def change_error_responses(*statuses: int) -> dict[int, ResponseSpec]:
+    """``error_responses`` of a handler that may change something (POST): also 403 for a
+    foreign origin, 413 for a body over the limit and 415 for one that is not JSON."""
+    return error_responses(*_CHANGES, *statuses)
 
 
 def error_response(
@@ -104,11 +117,11 @@ def _validation_error(exc: ValidationException) -> Response[bytes]:
         )
     first = named[0]
     more = f" (and {len(named) - 1} more)" if len(named) > 1 else ""
+    details: dict[str, Any] = {"fields": named}
+    if first.get("source") == "path":
+        details["field"] = first["field"]  # a bad id in the path, named as the engine does
     return error_response(
-        422,
-        "validation_failed",
-        f"{first['field']}: {first['message']}{more}",
-        {"fields": named},
+        422, "validation_failed", f"{first['field']}: {first['message']}{more}", details
     )
 
 

@@ -21,16 +21,18 @@ from litestar.di import Provide
 from litestar.params import Parameter
 from pydantic import BaseModel, Field
 
+from tether.api.error_handlers import change_error_responses, error_responses
 from tether.api.notify import Notifier
+from tether.api.params import ApprovalKey, MachineId, RunId, SignalName
 from tether.api.polling import wait_until_finished
 from tether.api.registry import FunctionRegistry
 from tether.api.responses import JsonResponse
 from tether.errors import InvalidRequest, UnknownFunction, ValidationFailed
 from tether.protocol import (
-    ID,
     MAX_GET_WAIT,
     ApprovalDecision,
     Body,
+    IdStr,
     RunCreate,
     RunList,
     RunOut,
@@ -39,7 +41,7 @@ from tether.protocol import (
     TimelineEvent,
     ms_to_datetime,
 )
-from tether.queue.engine import QueueEngine, check_id
+from tether.queue.engine import QueueEngine
 from tether.queue.records import ErrorInfo
 from tether.queue.runs import (
     RUN_TERMINAL,
@@ -150,6 +152,7 @@ class RunsController(Controller):
     @post(
         "/",
         operation_id="startRun",
+        responses=change_error_responses(404, 409),
         summary="Start a run (201), or get the run its id already names (200)",
     )
     async def start_run(
@@ -179,11 +182,12 @@ class RunsController(Controller):
     @get(
         "/{run_id:str}",
         operation_id="getRun",
+        responses=error_responses(404),
         summary="A run; with ?wait=S, answers as soon as it finishes or S seconds pass",
     )
     async def get_run(
         self,
-        run_id: str,
+        run_id: RunId,
         runs: RunEngine,
         engine: QueueEngine,
         served: _Served,
@@ -197,11 +201,15 @@ class RunsController(Controller):
             ),
         ] = 0.0,
     ) -> RunOut:
-        check_id(run_id, "run_id")
         record = await wait_for_run(runs, notifier, run_id, wait)
         return await answer(record, served, engine)
 
-    @get("/", operation_id="listRuns", summary="Recent runs, newest first")
+    @get(
+        "/",
+        operation_id="listRuns",
+        responses=error_responses(),
+        summary="Recent runs, newest first",
+    )
     async def list_runs(
         self,
         runs: RunEngine,
@@ -217,11 +225,12 @@ class RunsController(Controller):
     @get(
         "/{run_id:str}/timeline",
         operation_id="getRunTimeline",
+        responses=error_responses(404),
         summary="Every transition of a run and its jobs, oldest first",
     )
     async def timeline(
         self,
-        run_id: str,
+        run_id: RunId,
         runs: RunEngine,
         limit: Annotated[int, Parameter(ge=1, le=10_000)] = 1000,
     ) -> Timeline:
@@ -239,13 +248,14 @@ class RunsController(Controller):
     @post(
         "/{run_id:str}/approvals/{key:str}",
         operation_id="decideApproval",
+        responses=change_error_responses(404, 409),
         status_code=200,
         summary="Decide an approval (once per key); wakes the run if it waits on it",
     )
     async def approve(
         self,
-        run_id: str,
-        key: str,
+        run_id: RunId,
+        key: ApprovalKey,
         data: ApprovalDecision,
         runs: RunEngine,
         engine: QueueEngine,
@@ -259,13 +269,14 @@ class RunsController(Controller):
     @post(
         "/{run_id:str}/signals/{name:str}",
         operation_id="sendSignal",
+        responses=change_error_responses(404, 409),
         status_code=200,
         summary="Send a signal; buffered until the run waits for it",
     )
     async def signal(
         self,
-        run_id: str,
-        name: str,
+        run_id: RunId,
+        name: SignalName,
         data: SignalSend,
         runs: RunEngine,
         engine: QueueEngine,
@@ -277,11 +288,12 @@ class RunsController(Controller):
     @post(
         "/{run_id:str}/cancel",
         operation_id="cancelRun",
+        responses=change_error_responses(404, 409),
         status_code=200,
         summary="Cancel a run and every child job it started",
     )
     async def cancel(
-        self, run_id: str, runs: RunEngine, engine: QueueEngine, served: _Served
+        self, run_id: RunId, runs: RunEngine, engine: QueueEngine, served: _Served
     ) -> RunOut:
         await runs.cancel(run_id)
         return await answer(await runs.get(run_id), served, engine)
@@ -289,11 +301,12 @@ class RunsController(Controller):
     @post(
         "/{run_id:str}/retry",
         operation_id="retryRun",
+        responses=change_error_responses(404, 409),
         status_code=200,
         summary="Resume a failed run from its failed step (recorded steps are kept)",
     )
     async def retry(
-        self, run_id: str, runs: RunEngine, engine: QueueEngine, served: _Served
+        self, run_id: RunId, runs: RunEngine, engine: QueueEngine, served: _Served
     ) -> RunOut:
         await runs.retry(run_id)
         return await answer(await runs.get(run_id), served, engine)
@@ -303,7 +316,7 @@ class RunsController(Controller):
 
 
 class ActivationRef(Body):
-    job: str = ID
+    job: IdStr
     token: str = Field(min_length=1, max_length=40)
 
 
@@ -341,7 +354,7 @@ class WaitBody(BaseModel):
 
 class ChildBody(BaseModel):
     position: int = Field(ge=0)
-    function: str = ID
+    function: IdStr
     input: Any = None
     max_attempts: int | None = Field(default=None, ge=1, le=1000)
     timeout_ms: int | None = Field(default=None, ge=0)
@@ -415,10 +428,13 @@ class MachineRunsController(Controller):
     @post(
         "/begin",
         operation_id="beginActivation",
+        responses=change_error_responses(404, 409),
         status_code=200,
         summary="Start replaying a run: its input and every recorded step",
     )
-    async def begin(self, run_id: str, data: BeginBody, runs: RunEngine) -> ActivationOut:
+    async def begin(
+        self, machine_id: MachineId, run_id: RunId, data: BeginBody, runs: RunEngine
+    ) -> ActivationOut:
         state = await runs.begin(
             run_id, data.job, data.token, max_attempts=data.max_attempts, timeout_ms=data.timeout_ms
         )
@@ -435,13 +451,18 @@ class MachineRunsController(Controller):
     @post(
         "/steps",
         operation_id="recordStep",
+        responses=change_error_responses(404, 409),
         status_code=200,
         summary="Record one step durably (checks the activation's token)",
         description="Body: StepBody (job, token, position, record, logs); parsed by hand, "
         "without pydantic, because a workflow waits on this request.",
     )
     async def record_step(
-        self, run_id: str, request: Request[Any, Any, Any], runs: RunEngine
+        self,
+        machine_id: MachineId,
+        run_id: RunId,
+        request: Request[Any, Any, Any],
+        runs: RunEngine,
     ) -> Response[bytes]:
         data = parse_step(await request.body())
         status = await runs.record_step(
@@ -454,20 +475,26 @@ class MachineRunsController(Controller):
     @post(
         "/complete",
         operation_id="completeRun",
+        responses=change_error_responses(404, 409),
         status_code=200,
         summary="The workflow returned: commit the run's result",
     )
-    async def complete(self, run_id: str, data: CompleteBody, runs: RunEngine) -> CommandOut:
+    async def complete(
+        self, machine_id: MachineId, run_id: RunId, data: CompleteBody, runs: RunEngine
+    ) -> CommandOut:
         status = await runs.complete(run_id, data.job, data.token, data.result, data.logs)
         return CommandOut(status=status)
 
     @post(
         "/fail",
         operation_id="failRun",
+        responses=change_error_responses(404, 409),
         status_code=200,
         summary="The workflow raised: retry it from the failed step, or fail the run",
     )
-    async def fail(self, run_id: str, data: FailBody, runs: RunEngine) -> CommandOut:
+    async def fail(
+        self, machine_id: MachineId, run_id: RunId, data: FailBody, runs: RunEngine
+    ) -> CommandOut:
         status = await runs.fail(
             run_id,
             data.job,
@@ -482,10 +509,13 @@ class MachineRunsController(Controller):
     @post(
         "/suspend",
         operation_id="suspendRun",
+        responses=change_error_responses(404, 409),
         status_code=200,
         summary="The workflow waits: start its children, record the wait, free the slot",
     )
-    async def suspend(self, run_id: str, data: SuspendBody, runs: RunEngine) -> CommandOut:
+    async def suspend(
+        self, machine_id: MachineId, run_id: RunId, data: SuspendBody, runs: RunEngine
+    ) -> CommandOut:
         w = data.wait
         wait = Wait(w.kind, w.position, w.name, w.ms, tuple(w.positions), w.info)
         children = [

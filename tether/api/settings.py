@@ -11,6 +11,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from tether.limits import MAX_REGISTERED_FUNCTIONS
 from tether.queue.config import QueueConfig
 from tether.queue.keys import Keys
 
@@ -87,6 +88,9 @@ class ApiSettings:
     # changing requests carrying a foreign ``Origin`` are refused (see api/browsers.py).
     # ``*`` allows every origin (never with credentials: the API uses none).
     cors_origins: tuple[str, ...] = ()
+    # TETHER_MAX_REGISTERED_FUNCTIONS: names the function registry of this deployment may
+    # hold (a name never leaves it); a heartbeat registering more is refused (409).
+    max_registered_functions: int = MAX_REGISTERED_FUNCTIONS
 
     def __post_init__(self) -> None:
         if self.redis_max_connections < 2:
@@ -95,6 +99,8 @@ class ApiSettings:
             raise ValueError("max_body_size must be at least 1024 bytes")
         if self.recheck_interval <= 0:
             raise ValueError("recheck_interval must be positive")
+        if self.max_registered_functions < 1:
+            raise ValueError("max_registered_functions must be at least 1")
         for origin in self.cors_origins:
             if origin != "*" and not _ORIGIN.match(origin):
                 raise ValueError(
@@ -129,6 +135,9 @@ class ApiSettings:
             default_timeout_ms=_int(env, "TETHER_JOB_TIMEOUT_MS", d.default_timeout_ms),
             job_timelines=env.get("TETHER_JOB_TIMELINES", "0").lower() in ("1", "true", "yes"),
             cors_origins=_origins(env.get("TETHER_CORS_ORIGINS", "")),
+            max_registered_functions=_int(
+                env, "TETHER_MAX_REGISTERED_FUNCTIONS", d.max_registered_functions
+            ),
         )
 
     def queue_config(self) -> QueueConfig:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from tether.errors import ConfigurationError
+from tether.limits import MAX_FUNCTIONS_PER_MACHINE
 from tether.protocol import FunctionSpec, LeasedJob
 from tether.queue.engine import ID_PATTERN
 from tether.workers.binding import InputBinder
@@ -126,6 +127,11 @@ class Registry:
             )
         if name in self._entries:
             raise ConfigurationError(f"two handlers are registered as {name!r}")
+        if len(self._entries) >= MAX_FUNCTIONS_PER_MACHINE:
+            raise ConfigurationError(
+                f"a worker serves at most {MAX_FUNCTIONS_PER_MACHINE} functions and workflow "
+                "versions (tether.limits.MAX_FUNCTIONS_PER_MACHINE): split it in two"
+            )
         if spec.name != name:
             raise ConfigurationError(f"the spec of {name!r} is named {spec.name!r}")
         entry = Entry(name, handler, spec, timeout if timeout is not None else spec.timeout)
