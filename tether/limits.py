@@ -47,3 +47,8 @@ MIN_TIMEOUT = 0.001  # seconds
 MAX_TIMEOUT = 7 * 24 * 3600.0  # seconds
 MAX_DELAY = 366 * 24 * 3600.0  # seconds
 MAX_ATTEMPTS = 1000
+
+# -- runs ------------------------------------------------------------------------------
+MAX_WORKFLOW_VERSION = 2**31 - 1
+MAX_STEP_POSITION = 1_000_000  # steps of one run
+MAX_LOG_LINES = 10_000  # log lines reported with one step or command

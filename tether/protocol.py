@@ -28,6 +28,7 @@ from tether.limits import (
     MAX_META_BYTES,
     MAX_POLL_WAIT,
     MAX_TIMEOUT,
+    MAX_WORKFLOW_VERSION,
     MIN_TIMEOUT,
 )
 from tether.queue.records import ErrorInfo, JobRecord
@@ -258,7 +259,7 @@ class RunCreate(Body):
     workflow: IdStr
     input: Any = None
     id: IdStr | None = None  # the idempotency key: the same id is the same run
-    version: int | None = Field(default=None, ge=1)
+    version: int | None = Field(default=None, ge=1, le=MAX_WORKFLOW_VERSION)
 
 
 class RunOut(BaseModel):

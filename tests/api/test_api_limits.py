@@ -262,6 +262,24 @@ async def test_the_approval_flag_must_be_a_boolean(
     assert error_of(response)["details"]["fields"][0]["field"] == "approved"
 
 
+async def test_a_workflow_version_past_its_limit_is_422_not_a_500(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.post("/v1/runs", json={"workflow": "ship", "version": 10**20})
+    assert response.status_code == 422
+    assert error_of(response)["details"]["fields"][0]["field"] == "version"
+
+
+async def test_a_log_line_that_json_cannot_hold_is_422_not_a_500(
+    client: httpx.AsyncClient,
+) -> None:
+    # Found by the schemathesis run: an integer past 64 bits in a log line.
+    body = {"job": "j1", "token": "1", "logs": [{"n": 2**70}]}
+    response = await client.post("/v1/machines/m1/runs/r1/complete", json=body)
+    assert response.status_code == 422
+    assert error_of(response)["details"]["field"] == "logs"
+
+
 # -- ids in paths ----------------------------------------------------------------------
 
 LONG = "x" * (MAX_ID_LENGTH + 1)

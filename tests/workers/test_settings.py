@@ -82,6 +82,14 @@ def test_two_functions_with_one_name_are_refused() -> None:
         Worker({"functions": [task, func(task)]})
 
 
+def test_a_worker_serving_more_functions_than_a_heartbeat_may_register_is_refused() -> None:
+    from tether.limits import MAX_FUNCTIONS_PER_MACHINE
+
+    many = [func(task, name=f"fn{i}") for i in range(MAX_FUNCTIONS_PER_MACHINE + 1)]
+    with pytest.raises(ConfigurationError, match="at most"):
+        Worker({"functions": many})
+
+
 def test_a_function_without_ctx_is_refused_at_startup() -> None:
     async def no_ctx() -> None: ...
 

@@ -47,22 +47,13 @@ def is_json_media_type(content_type: bytes) -> bool:
 def check_request_headers(headers: Iterable[tuple[bytes, bytes]], origins: frozenset[str]) -> None:
     """Raise ``UnsupportedMediaType`` or ``CrossOriginRefused`` for a state-changing
     request a browser could have been made to send (see the module's docstring)."""
-    content_type = origin = None
-    hosts: list[bytes] = []
-    has_body = False
-    for name, value in headers:  # ASGI header names are lower case
-        if name == b"content-type":
-            content_type = value
-        elif name == b"content-length":
-            has_body = value.strip() != b"0"
-        elif name == b"transfer-encoding":
-            has_body = True
-        elif name == b"origin":
-            origin = value
-        elif name == b"host" or name == b"x-forwarded-host":
-            hosts.append(value.strip().lower())
+    found = dict(headers)  # ASGI header names are lower case; one C-level pass
+    content_type = found.get(b"content-type")
+    origin = found.get(b"origin")
+    length = found.get(b"content-length")
+    has_body = (length is not None and length.strip() != b"0") or (b"transfer-encoding" in found)
     if content_type is not None:
-        if not is_json_media_type(content_type):
+        if content_type != _JSON and not is_json_media_type(content_type):
             shown = content_type.decode("latin-1")[:100]
             raise UnsupportedMediaType(
                 f"request bodies must be JSON, not {shown!r}: {_HINT}",
@@ -75,6 +66,11 @@ def check_request_headers(headers: Iterable[tuple[bytes, bytes]], origins: froze
         )
     if origin is not None and "*" not in origins:
         text = origin.decode("latin-1")
+        hosts = {
+            value.strip().lower()
+            for value in (found.get(b"host"), found.get(b"x-forwarded-host"))
+            if value
+        }
         if text not in origins and origin.split(b"://", 1)[-1].lower() not in hosts:
             raise CrossOriginRefused(
                 f"requests from origin {text[:200]!r} are refused: only the API's own origin "

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from litestar import Controller, get, post
 from litestar.params import Parameter
 
-from tether.api.error_handlers import change_error_responses, error_responses
+from tether.api.error_handlers import also_ok, change_error_responses, error_responses
 from tether.api.notify import FunctionWaiter
 from tether.api.params import JobId
 from tether.api.polling import release_jobs, wait_for_job, wait_until_finished
@@ -141,7 +141,8 @@ class JobsController(Controller):
     @post(
         "/",
         operation_id="createJob",
-        responses=change_error_responses(404, 409),
+        responses=change_error_responses(404, 409)
+        | also_ok(JobOut, "The job its idempotency key already names"),
         summary=(
             "Submit a job (201), or get the job its idempotency key already names (200); "
             "with ?wait=S, answers as soon as the job finishes or S seconds pass"
@@ -192,7 +193,8 @@ class JobsController(Controller):
     @post(
         "/batch",
         operation_id="createJobs",
-        responses=change_error_responses(404, 409),
+        responses=change_error_responses(404, 409)
+        | also_ok(JobBatchOut, "Every job of the batch already existed"),
         summary="Submit up to 1,000 jobs in one request (201 if any was created)",
     )
     async def create_jobs(

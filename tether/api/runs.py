@@ -21,13 +21,23 @@ from litestar.di import Provide
 from litestar.params import Parameter
 from pydantic import BaseModel, Field
 
-from tether.api.error_handlers import change_error_responses, error_responses
+from tether.api.error_handlers import also_ok, change_error_responses, error_responses
 from tether.api.notify import Notifier
 from tether.api.params import ApprovalKey, MachineId, RunId, SignalName
 from tether.api.polling import wait_until_finished
 from tether.api.registry import FunctionRegistry
 from tether.api.responses import JsonResponse
 from tether.errors import InvalidRequest, UnknownFunction, ValidationFailed
+from tether.limits import (
+    ID_REGEX_WITH_LENGTH,
+    ID_RULE,
+    MAX_ATTEMPTS,
+    MAX_DELAY,
+    MAX_ID_LENGTH,
+    MAX_LOG_LINES,
+    MAX_STEP_POSITION,
+    MAX_TIMEOUT,
+)
 from tether.protocol import (
     MAX_GET_WAIT,
     ApprovalDecision,
@@ -152,7 +162,8 @@ class RunsController(Controller):
     @post(
         "/",
         operation_id="startRun",
-        responses=change_error_responses(404, 409),
+        responses=change_error_responses(404, 409)
+        | also_ok(RunOut, "The run its id already names"),
         summary="Start a run (201), or get the run its id already names (200)",
     )
     async def start_run(
@@ -320,53 +331,60 @@ class ActivationRef(Body):
     token: str = Field(min_length=1, max_length=40)
 
 
+# Integers are bounded: Redis and the JSON encoder take 64 bits at most.
+_TIMEOUT_MS = round(MAX_TIMEOUT * 1000)
+_SLEEP_MS = round(MAX_DELAY * 1000)
+Position = Annotated[int, Field(ge=0, le=MAX_STEP_POSITION)]
+Logs = list[dict[str, Any]]
+
+
 class BeginBody(ActivationRef):
-    max_attempts: int = Field(default=1, ge=1, le=1000)
-    timeout_ms: int | None = Field(default=None, gt=0)
+    max_attempts: int = Field(default=1, ge=1, le=MAX_ATTEMPTS)
+    timeout_ms: int | None = Field(default=None, gt=0, le=_TIMEOUT_MS)
 
 
 class StepBody(ActivationRef):
-    position: int = Field(ge=0, le=1_000_000)
+    position: Position
     record: dict[str, Any]
-    logs: list[dict[str, Any]] = Field(default_factory=list, max_length=10_000)
+    logs: Logs = Field(default_factory=list, max_length=MAX_LOG_LINES)
 
 
 class CompleteBody(ActivationRef):
     result: Any = None
-    logs: list[dict[str, Any]] = Field(default_factory=list, max_length=10_000)
+    logs: Logs = Field(default_factory=list, max_length=MAX_LOG_LINES)
 
 
 class FailBody(ActivationRef):
     error: ErrorInfo
-    failed_position: int | None = Field(default=None, ge=0)
+    failed_position: Position | None = None
     retryable: bool = True
-    logs: list[dict[str, Any]] = Field(default_factory=list, max_length=10_000)
+    logs: Logs = Field(default_factory=list, max_length=MAX_LOG_LINES)
 
 
 class WaitBody(BaseModel):
     kind: Literal["children", "sleep", "approval", "signal"]
-    position: int | None = Field(default=None, ge=0)
-    name: str = ""
-    ms: int | None = Field(default=None, ge=0)
-    positions: list[int] = Field(default_factory=list, max_length=10_000)
+    position: Position | None = None
+    name: str = Field(default="", max_length=MAX_ID_LENGTH)
+    ms: int | None = Field(default=None, ge=0, le=_SLEEP_MS)
+    positions: list[Position] = Field(default_factory=list, max_length=MAX_LOG_LINES)
     info: dict[str, Any] = Field(default_factory=dict)
 
 
 class ChildBody(BaseModel):
-    position: int = Field(ge=0)
+    position: Position
     function: IdStr
     input: Any = None
-    max_attempts: int | None = Field(default=None, ge=1, le=1000)
-    timeout_ms: int | None = Field(default=None, ge=0)
+    max_attempts: int | None = Field(default=None, ge=1, le=MAX_ATTEMPTS)
+    timeout_ms: int | None = Field(default=None, ge=0, le=_TIMEOUT_MS)
 
 
 class SuspendBody(ActivationRef):
     wait: WaitBody
-    children: list[ChildBody] = Field(default_factory=list, max_length=10_000)
-    logs: list[dict[str, Any]] = Field(default_factory=list, max_length=10_000)
+    children: list[ChildBody] = Field(default_factory=list, max_length=MAX_LOG_LINES)
+    logs: Logs = Field(default_factory=list, max_length=MAX_LOG_LINES)
 
 
-_ID_RE = re.compile(r"^[A-Za-z0-9_.:@\-]{1,200}$")
+_ID_RE = re.compile(ID_REGEX_WITH_LENGTH)
 
 
 def _bad(field: str, why: str) -> ValidationFailed:
@@ -388,19 +406,21 @@ def parse_step(raw: bytes) -> StepBody:
     job, token, position = body.get("job"), body.get("token"), body.get("position")
     record, logs = body.get("record"), body.get("logs", [])
     if not isinstance(job, str) or not _ID_RE.match(job):
-        raise _bad("job", "must be 1-200 letters, digits and _ . : @ -")
+        raise _bad("job", f"must be {ID_RULE}")
     if not isinstance(token, str) or not 1 <= len(token) <= 40:
         raise _bad("token", "must be a string of 1-40 characters")
     if (
         not isinstance(position, int)
         or isinstance(position, bool)
-        or not 0 <= position <= 1_000_000
+        or not 0 <= position <= MAX_STEP_POSITION
     ):
-        raise _bad("position", "must be an integer from 0 to 1000000")
+        raise _bad("position", f"must be an integer from 0 to {MAX_STEP_POSITION}")
     if not isinstance(record, dict):
         raise _bad("record", "must be an object")
     if not isinstance(logs, list) or not all(isinstance(line, dict) for line in logs):
         raise _bad("logs", "must be a list of objects")
+    if len(logs) > MAX_LOG_LINES:
+        raise _bad("logs", f"must hold at most {MAX_LOG_LINES} lines")
     return StepBody.model_construct(
         job=job, token=token, position=position, record=record, logs=logs
     )
