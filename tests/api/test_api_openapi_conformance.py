@@ -149,3 +149,17 @@ def test_the_document_names_every_route_the_api_serves() -> None:
     }
     documented = {(m, p) for m, p in OPERATIONS}
     assert served == documented
+
+
+def test_every_documented_error_is_in_the_one_error_shape() -> None:
+    spec = orjson.loads(encode_json(create_app(ApiSettings()).openapi_schema.to_schema()))
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            for status, response in operation["responses"].items():
+                if status.startswith(("4", "5")):
+                    schema = response["content"]["application/json"]["schema"]
+                    assert schema == {"$ref": "#/components/schemas/ErrorBody"}, (
+                        method,
+                        path,
+                        status,
+                    )
