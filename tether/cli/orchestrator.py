@@ -39,14 +39,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def orchestrate(url: str, interval: float, stop: asyncio.Event) -> int:
-    from redis.asyncio import Redis
-
     from tether.cli.settings import queue_config
     from tether.orchestrator.loop import Orchestrator
     from tether.orchestrator.runs import run_passes
     from tether.queue.engine import QueueEngine
+    from tether.queue.redis_py import redis_client
 
-    redis = Redis.from_url(url, decode_responses=True)
+    redis = redis_client(url, decode_responses=True)
     try:
         engine = QueueEngine(redis, queue_config())
         log.info("orchestrator running against %s every %.3fs", url, interval)
