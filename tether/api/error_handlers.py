@@ -19,6 +19,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.types import ExceptionHandlersMap
 
 from tether.errors import TetherError
+from tether.limits import ID_RULE
 from tether.protocol import ErrorBody
 
 log = logging.getLogger("tether.api")
@@ -97,10 +98,14 @@ def _field_errors(extra: Any) -> list[dict[str, str]]:
     for item in extra:
         if not isinstance(item, dict):
             continue
-        entry = {"field": str(item.get("key") or ""), "message": str(item.get("message", ""))}
+        message = str(item.get("message", "")).removeprefix("Value error, ")
+        entry = {"field": str(item.get("key") or ""), "message": message}
         if item.get("source") is not None:
             source = item["source"]
             entry["source"] = str(getattr(source, "value", source))
+            if entry["source"] == "path" and ("regex" in message or "length" in message):
+                # An id in the path (api/params.py): say the rule, not the regex.
+                entry["message"] = f"must be {ID_RULE}"
         fields.append(entry)
     return fields
 
