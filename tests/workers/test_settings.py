@@ -56,7 +56,9 @@ def test_a_missing_module_is_a_configuration_error() -> None:
     [
         ("max_jobs", 0, "max_jobs must be an integer from 1 to 1000"),
         ("max_tries", "3", "max_tries must be an integer"),
-        ("job_timeout", -1, "job_timeout must be a positive number"),
+        ("job_timeout", -1, "job_timeout must be a number of seconds"),
+        ("job_timeout", 0.0004, "job_timeout must be a number of seconds from 0.001"),
+        ("max_tries", 1001, "max_tries must be an integer from 1 to 1000"),
         ("shutdown_grace", -1, "shutdown_grace must be a number"),
         ("poll_wait", 31, "poll_wait must be a number"),
         ("machine_id", "has space", "machine_id must be"),

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from tether.errors import ConfigurationError
-from tether.limits import MAX_FUNCTIONS_PER_MACHINE
+from tether.limits import MAX_ATTEMPTS, MAX_FUNCTIONS_PER_MACHINE, MAX_TIMEOUT, MIN_TIMEOUT
 from tether.protocol import FunctionSpec, LeasedJob
 from tether.queue.engine import ID_PATTERN
 from tether.workers.binding import InputBinder
@@ -60,10 +60,16 @@ def func(
         fn = fn.fn
     if not callable(fn):
         raise ConfigurationError(f"tether.func needs a callable, not {fn!r}")
-    if timeout is not None and timeout <= 0:
-        raise ConfigurationError(f"timeout must be positive, not {timeout!r}")
-    if max_tries is not None and (not isinstance(max_tries, int) or max_tries < 1):
-        raise ConfigurationError(f"max_tries must be an integer of at least 1, not {max_tries!r}")
+    if timeout is not None and not MIN_TIMEOUT <= timeout <= MAX_TIMEOUT:
+        raise ConfigurationError(
+            f"timeout must be from {MIN_TIMEOUT} to {MAX_TIMEOUT:g} seconds, not {timeout!r}"
+        )
+    if max_tries is not None and (
+        not isinstance(max_tries, int) or not 1 <= max_tries <= MAX_ATTEMPTS
+    ):
+        raise ConfigurationError(
+            f"max_tries must be an integer from 1 to {MAX_ATTEMPTS}, not {max_tries!r}"
+        )
     return Func(fn, name or str(getattr(fn, "__name__", "")), timeout, max_tries)
 
 
