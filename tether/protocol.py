@@ -16,24 +16,24 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 from tether.limits import (
     ID_REGEX,
     MAX_ATTEMPTS,
-    MAX_BATCH,
     MAX_DELAY,
     MAX_FUNCTIONS_PER_MACHINE,
     MAX_FUNCTIONS_PER_POLL,
-    MAX_GET_WAIT,
     MAX_HELD,
     MAX_ID_LENGTH,
     MAX_INPUT_SCHEMA_BYTES,
-    MAX_JOBS_PER_POLL,
     MAX_META_BYTES,
-    MAX_POLL_WAIT,
     MAX_TIMEOUT,
     MAX_WORKFLOW_VERSION,
     MIN_TIMEOUT,
 )
-from tether.queue.records import ErrorInfo, JobRecord
 
-__all__ = ["MAX_BATCH", "MAX_GET_WAIT", "MAX_JOBS_PER_POLL", "MAX_POLL_WAIT"]
+# Limits the client and the worker import from here (they were defined here first).
+from tether.limits import MAX_BATCH as MAX_BATCH
+from tether.limits import MAX_GET_WAIT as MAX_GET_WAIT
+from tether.limits import MAX_JOBS_PER_POLL as MAX_JOBS_PER_POLL
+from tether.limits import MAX_POLL_WAIT as MAX_POLL_WAIT
+from tether.queue.records import ErrorInfo, JobRecord
 
 # An id or a name (``tether.limits``), as a type. Pydantic checks StringConstraints; the
 # KwargDefinition beside it is read only by Litestar's OpenAPI generator, which drops the

@@ -8,11 +8,12 @@ It answers "can a job of this function ever run?" for ``POST /v1/jobs`` and list
 Machines repeat their functions in heartbeats; this process writes a spec only when it
 changed or every ``refresh`` seconds, and remembers names it has seen, so the hot paths
 (heartbeats, enqueues) usually cost no Redis round trip here. A name never leaves the
-registry, so a positive answer can be cached for the life of the process. Because names
-never leave, the registry holds at most ``limit`` names (``tether.limits.MAX_REGISTERED_FUNCTIONS``,
-``TETHER_MAX_REGISTERED_FUNCTIONS``): a registration that would pass it writes nothing and
-is refused (``RegistryFull``, 409), checked and written by one script
-(``register_functions.lua``).
+registry, so a positive answer can be cached for the life of the process.
+
+So that it cannot grow without bound, the registry holds at most ``limit`` names
+(``tether.limits.MAX_REGISTERED_FUNCTIONS``, ``TETHER_MAX_REGISTERED_FUNCTIONS``): a
+registration that would pass it writes nothing and is refused (``RegistryFull``, 409),
+checked and written by one script (``register_functions.lua``).
 """
 
 from __future__ import annotations
