@@ -12,12 +12,15 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import orjson
 from litestar import Controller, MediaType, Request, Response, get, post
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody, Schema
+from litestar.openapi.spec.enums import OpenAPIType
 from litestar.params import Parameter
 from pydantic import BaseModel, Field
 
@@ -29,6 +32,7 @@ from tether.api.registry import FunctionRegistry
 from tether.api.responses import JsonResponse
 from tether.errors import InvalidRequest, UnknownFunction, ValidationFailed
 from tether.limits import (
+    ID_REGEX,
     ID_REGEX_WITH_LENGTH,
     ID_RULE,
     MAX_ATTEMPTS,
@@ -426,6 +430,36 @@ def parse_step(raw: bytes) -> StepBody:
     )
 
 
+@dataclass
+class StepOperation(Operation):
+    """The OpenAPI operation of ``recordStep``: its body is parsed by hand
+    (``parse_step``), so Litestar cannot see it; this declares it, rule for rule."""
+
+    def __post_init__(self) -> None:
+        self.request_body = RequestBody(
+            required=True,
+            content={"application/json": OpenAPIMediaType(schema=_STEP_SCHEMA)},
+        )
+
+
+_STEP_SCHEMA = Schema(
+    type=OpenAPIType.OBJECT,
+    required=["job", "token", "position", "record"],
+    additional_properties=False,
+    properties={
+        "job": Schema(
+            type=OpenAPIType.STRING, min_length=1, max_length=MAX_ID_LENGTH, pattern=ID_REGEX
+        ),
+        "token": Schema(type=OpenAPIType.STRING, min_length=1, max_length=40),
+        "position": Schema(type=OpenAPIType.INTEGER, minimum=0, maximum=MAX_STEP_POSITION),
+        "record": Schema(type=OpenAPIType.OBJECT),
+        "logs": Schema(
+            type=OpenAPIType.ARRAY, items=Schema(type=OpenAPIType.OBJECT), max_items=MAX_LOG_LINES
+        ),
+    },
+)
+
+
 class ActivationOut(BaseModel):
     run: str
     workflow: str
@@ -474,8 +508,9 @@ class MachineRunsController(Controller):
         responses=change_error_responses(404, 409),
         status_code=200,
         summary="Record one step durably (checks the activation's token)",
-        description="Body: StepBody (job, token, position, record, logs); parsed by hand, "
-        "without pydantic, because a workflow waits on this request.",
+        description="Body: job, token, position, record, logs; parsed by hand, without "
+        "pydantic, because a workflow waits on this request.",
+        operation_class=StepOperation,
     )
     async def record_step(
         self,
