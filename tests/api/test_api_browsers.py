@@ -4,6 +4,7 @@ and nothing ambient (cookies) is ever set."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 
 import httpx
@@ -209,3 +210,16 @@ async def test_no_response_sets_a_cookie(client: httpx.AsyncClient, register: Re
     ]
     for response in responses:
         assert "set-cookie" not in response.headers, response.request.url
+
+
+async def test_every_post_route_refuses_a_text_plain_body(client: httpx.AsyncClient) -> None:
+    spec = (await client.get("/schema/openapi.json")).json()
+    posts = [path for path, operations in spec["paths"].items() if "post" in operations]
+    assert len(posts) >= 15
+    for template in posts:
+        path = re.sub(r"\{[^}]+\}", "x1", template)
+        response = await client.post(
+            path, content=b"{}", headers={"content-type": "text/plain;charset=UTF-8"}
+        )
+        assert response.status_code == 415, (template, response.text)
+        assert error_of(response)["code"] == "unsupported_media_type"
