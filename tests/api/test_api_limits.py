@@ -345,3 +345,24 @@ async def test_timeouts_show_their_minimum_in_openapi(client: httpx.AsyncClient)
     schemas = (await client.get("/schema/openapi.json")).json()["components"]["schemas"]
     for model in ("JobCreate", "FunctionSpec"):
         assert schemas[model]["properties"]["timeout"]["minimum"] == 0.001, model
+
+
+async def test_a_child_job_timeout_of_zero_ms_is_422_not_no_timeout(
+    client: httpx.AsyncClient,
+) -> None:
+    body = {
+        "job": "j1",
+        "token": "1",
+        "wait": {"kind": "children", "positions": [0]},
+        "children": [{"position": 0, "function": "add", "timeout_ms": 0}],
+    }
+    response = await client.post("/v1/machines/m1/runs/r1/suspend", json=body)
+    assert response.status_code == 422
+    assert error_of(response)["details"]["fields"][0]["field"] == "children.0.timeout_ms"
+
+
+async def test_an_unknown_field_in_a_wait_is_422(client: httpx.AsyncClient) -> None:
+    body = {"job": "j1", "token": "1", "wait": {"kind": "sleep", "ms": 5, "until": "never"}}
+    response = await client.post("/v1/machines/m1/runs/r1/suspend", json=body)
+    assert response.status_code == 422
+    assert error_of(response)["details"]["fields"][0]["field"] == "wait.until"

@@ -365,7 +365,7 @@ class FailBody(ActivationRef):
     logs: Logs = Field(default_factory=list, max_length=MAX_LOG_LINES)
 
 
-class WaitBody(BaseModel):
+class WaitBody(Body):
     kind: Literal["children", "sleep", "approval", "signal"]
     position: Position | None = None
     name: str = Field(default="", max_length=MAX_ID_LENGTH)
@@ -374,12 +374,13 @@ class WaitBody(BaseModel):
     info: dict[str, Any] = Field(default_factory=dict)
 
 
-class ChildBody(BaseModel):
+class ChildBody(Body):
     position: Position
     function: IdStr
     input: Any = None
     max_attempts: int | None = Field(default=None, ge=1, le=MAX_ATTEMPTS)
-    timeout_ms: int | None = Field(default=None, ge=0, le=_TIMEOUT_MS)
+    # None: the default; 0 would mean "no timeout", which no caller asked for.
+    timeout_ms: int | None = Field(default=None, ge=1, le=_TIMEOUT_MS)
 
 
 class SuspendBody(ActivationRef):
