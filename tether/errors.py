@@ -2,6 +2,7 @@
 
     TetherError
     ├── InvalidRequest            400  the request cannot be understood
+    │   ├── RequestTimeout        408  headers or body did not arrive in time
     │   └── ValidationFailed      422  a field has the wrong type or value
     ├── PayloadTooLarge           413  input, result or body over the size limit
     ├── UnsupportedMediaType      415  a request body that is not application/json
@@ -124,8 +125,16 @@ class RegistryFull(Conflict):
     code = "registry_full"
 
 
+class RequestTimeout(InvalidRequest):
+    """The request's headers or body did not arrive in time (a stalled client)."""
+
+    status_code = 408
+    code = "request_timeout"
+
+
 class LeaseNotHeld(TetherError):
-    """The fencing token is stale or unknown: the result was not committed."""
+    """This machine does not hold the job's lease with this token (stale, unknown, or
+    another machine's): nothing was committed."""
 
     status_code = 409
     code = "lease_not_held"
@@ -203,6 +212,7 @@ ERRORS_BY_CODE: dict[str, type[TetherError]] = {
     for cls in (
         TetherError,
         InvalidRequest,
+        RequestTimeout,
         ValidationFailed,
         PayloadTooLarge,
         UnsupportedMediaType,

@@ -491,7 +491,12 @@ class MachineRunsController(Controller):
         self, machine_id: MachineId, run_id: RunId, data: BeginBody, runs: RunEngine
     ) -> ActivationOut:
         state = await runs.begin(
-            run_id, data.job, data.token, max_attempts=data.max_attempts, timeout_ms=data.timeout_ms
+            run_id,
+            data.job,
+            data.token,
+            machine=machine_id,
+            max_attempts=data.max_attempts,
+            timeout_ms=data.timeout_ms,
         )
         return ActivationOut(
             run=state.run_id,
@@ -522,7 +527,13 @@ class MachineRunsController(Controller):
     ) -> Response[bytes]:
         data = parse_step(await request.body())
         status = await runs.record_step(
-            run_id, data.job, data.token, data.position, data.record, data.logs
+            run_id,
+            data.job,
+            data.token,
+            data.position,
+            data.record,
+            data.logs,
+            machine=machine_id,
         )
         return Response(
             b'{"status":"%s"}' % status.encode(), media_type=MediaType.JSON, status_code=200
@@ -538,7 +549,9 @@ class MachineRunsController(Controller):
     async def complete(
         self, machine_id: MachineId, run_id: RunId, data: CompleteBody, runs: RunEngine
     ) -> CommandOut:
-        status = await runs.complete(run_id, data.job, data.token, data.result, data.logs)
+        status = await runs.complete(
+            run_id, data.job, data.token, data.result, data.logs, machine=machine_id
+        )
         return CommandOut(status=status)
 
     @post(
@@ -556,6 +569,7 @@ class MachineRunsController(Controller):
             data.job,
             data.token,
             data.error,
+            machine=machine_id,
             failed_position=data.failed_position,
             retryable=data.retryable,
             logs=data.logs,
@@ -578,7 +592,15 @@ class MachineRunsController(Controller):
             ChildSpec(c.position, c.function, c.input, c.max_attempts, c.timeout_ms)
             for c in data.children
         ]
-        status = await runs.suspend(run_id, data.job, data.token, wait, children, data.logs)
+        status = await runs.suspend(
+            run_id,
+            data.job,
+            data.token,
+            wait,
+            children,
+            data.logs,
+            machine=machine_id,
+        )
         return CommandOut(status=status)
 
 
