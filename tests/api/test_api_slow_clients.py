@@ -132,3 +132,25 @@ def test_a_slow_request_that_finishes_within_its_bounds_is_served(server: ApiSer
         answer = slow.recv(65536)
 
     assert answer.startswith(b"HTTP/1.1 200 "), answer[:200]
+
+
+def test_uvicorns_protocol_still_has_what_the_deadlines_read() -> None:
+    # tether/api/slow_clients.py subclasses uvicorn's httptools protocol and its cycle.
+    import inspect
+
+    from uvicorn.protocols.http import httptools_impl
+
+    hooks = ("on_message_begin", "on_headers_complete", "on_message_complete")
+    for hook in (*hooks, "connection_made", "connection_lost"):
+        assert callable(getattr(httptools_impl.HttpToolsProtocol, hook, None)), (
+            f"uvicorn's HttpToolsProtocol has no {hook} any more: see slow_clients.py"
+        )
+    cycle_init = inspect.signature(httptools_impl.RequestResponseCycle.__init__)
+    assert "message_event" in cycle_init.parameters, (
+        "uvicorn's RequestResponseCycle takes no message_event any more: see slow_clients.py"
+    )
+    source = inspect.getsource(httptools_impl.RequestResponseCycle)
+    for attribute in ("response_started", "response_complete", "disconnected"):
+        assert f"self.{attribute}" in source, (
+            f"uvicorn's RequestResponseCycle has no {attribute} any more: see slow_clients.py"
+        )

@@ -11,7 +11,8 @@ from litestar import Controller, delete, get, post
 from litestar.datastructures import State
 from litestar.di import Provide
 
-from tether.api.error_handlers import error_responses
+from tether.api.error_handlers import also_ok, change_error_responses, error_responses
+from tether.api.params import ScheduleName
 from tether.api.registry import FunctionRegistry
 from tether.api.responses import JsonResponse
 from tether.errors import ValidationFailed
@@ -105,7 +106,8 @@ class SchedulesController(Controller):
     @post(
         "/",
         operation_id="putSchedule",
-        responses=error_responses(),
+        responses=change_error_responses()
+        | also_ok(ScheduleOut, "The schedule of this name, redefined or left as it was"),
         summary="Create a schedule (201), or redefine the one of this name (200)",
     )
     async def put_schedule(
@@ -120,40 +122,44 @@ class SchedulesController(Controller):
         return ScheduleList(schedules=[schedule_out(r) for r in await schedules.list_schedules()])
 
     @get(
-        "/{name:str}", operation_id="getSchedule", responses=error_responses(), summary="A schedule"
+        "/{name:str}",
+        operation_id="getSchedule",
+        responses=error_responses(404),
+        summary="A schedule",
     )
-    async def get_schedule(self, name: str, schedules: ScheduleEngine) -> ScheduleOut:
+    async def get_schedule(self, name: ScheduleName, schedules: ScheduleEngine) -> ScheduleOut:
         return schedule_out(await schedules.get(name))
 
     @post(
         "/{name:str}/pause",
         operation_id="pauseSchedule",
-        responses=error_responses(),
+        responses=change_error_responses(404),
         status_code=200,
         summary="Stop firing its ticks (a trigger still starts it)",
     )
-    async def pause_schedule(self, name: str, schedules: ScheduleEngine) -> ScheduleOut:
+    async def pause_schedule(self, name: ScheduleName, schedules: ScheduleEngine) -> ScheduleOut:
         return schedule_out(await schedules.pause(name))
 
     @post(
         "/{name:str}/resume",
         operation_id="resumeSchedule",
-        responses=error_responses(),
+        responses=change_error_responses(404, 409),
         status_code=200,
         summary="Fire its ticks again, from the first one after now",
     )
-    async def resume_schedule(self, name: str, schedules: ScheduleEngine) -> ScheduleOut:
+    async def resume_schedule(self, name: ScheduleName, schedules: ScheduleEngine) -> ScheduleOut:
         return schedule_out(await schedules.resume(name))
 
     @post(
         "/{name:str}/trigger",
         operation_id="triggerSchedule",
-        responses=error_responses(),
+        responses=change_error_responses(404)
+        | also_ok(ScheduleFired, "What its key had started already"),
         summary="Start its job or run now (201), or the one its key started (200)",
     )
     async def trigger_schedule(
         self,
-        name: str,
+        name: ScheduleName,
         schedules: ScheduleEngine,
         engine: QueueEngine,
         data: ScheduleTrigger | None = None,
@@ -173,10 +179,12 @@ class SchedulesController(Controller):
         "/{name:str}",
         operation_id="deleteSchedule",
         status_code=200,
-        responses=error_responses(),
+        responses=change_error_responses(404),
         summary="Delete a schedule (what it started is left as it is)",
     )
-    async def delete_schedule(self, name: str, schedules: ScheduleEngine) -> ScheduleDeleted:
+    async def delete_schedule(
+        self, name: ScheduleName, schedules: ScheduleEngine
+    ) -> ScheduleDeleted:
         # 200 with a body rather than 204: every answer of the API is JSON.
         await schedules.delete(name)
         return ScheduleDeleted(name=name, deleted=True)

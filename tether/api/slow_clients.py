@@ -23,6 +23,11 @@ Cost: a request only notes the loop's time when its reading starts and ends, abo
 sweep, every quarter of the shorter timeout (at most 1 s), checks the connections that
 are reading a request, and runs only while there are connections. So a stalled request
 is dropped between its bound and its bound plus one sweep interval.
+
+It subclasses uvicorn's httptools protocol and reads its ``cycle`` (``response_started``,
+``response_complete``, ``disconnected``, ``message_event``): uvicorn internals, checked on
+uvicorn 0.30.0 and 0.54.0, the ends of the range pyproject allows (the suite runs on both;
+``tests/api/test_api_slow_clients.py`` fails if they change).
 """
 
 from __future__ import annotations
