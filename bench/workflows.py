@@ -44,7 +44,10 @@ from tether.queue.runs import RunEngine
 from tether.redis_server import RedisServer, free_port
 from tether.workers import Worker
 from tether.workers.context import WorkflowContext
-from tether.workers.workflow import EngineBackend, run_activation, workflow
+from tether.workers.workflow import run_activation, workflow
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from engine_backend import EngineBackend  # a test helper
 
 HERE = Path(__file__).resolve().parent
 CLI = [sys.executable, "-m", "tether.cli", "--log-level", "WARNING"]

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from api_server import ApiServer
 
-from tether import AsyncClient
+from tether import AsyncClient, func
 from tether.errors import Conflict, UnknownFunction, ValidationFailed
 from tether.orchestrator.loop import Orchestrator
 from tether.workers import Worker
@@ -217,3 +217,51 @@ async def test_a_failed_run_retried_over_http_completes(api: ApiServer) -> None:
     assert "card declined" in failed.error.message
     assert retried.status in ("queued", "running", "completed")
     assert result == "charged o-1"
+
+
+child_tries: list[int] = []
+
+
+async def declines(ctx: dict[str, Any], x: int) -> int:
+    child_tries.append(x)
+    raise RuntimeError("declined")
+
+
+@workflow(name="calls_children", max_attempts=2)
+async def calls_children(ctx: WorkflowContext, name: str) -> Any:
+    return await ctx.call(name, 1)
+
+
+async def test_over_http_a_child_takes_its_functions_registered_attempts(
+    api: ApiServer, orchestrator: Orchestrator
+) -> None:
+    child_tries.clear()
+    settings = {
+        "functions": [func(declines, max_tries=1)],
+        "workflows": [calls_children],
+        "shutdown_grace": 1.0,
+    }
+    async with (
+        Worker(settings, url=api.url, machine_id="wf-terms") as _,
+        AsyncClient(api.url, timeout=10) as client,
+    ):
+        run = await client.start("calls_children", "declines")
+        done = await client.wait_run(run.id, timeout=20)
+
+    assert done.status == "failed"
+    assert child_tries == [1, 1]  # one try per workflow attempt, not the queue's default
+
+
+async def test_over_http_a_child_no_machine_registered_fails_the_run_at_once(
+    api: ApiServer,
+) -> None:
+    settings = {"workflows": [calls_children], "shutdown_grace": 1.0}
+    async with (
+        Worker(settings, url=api.url, machine_id="wf-typo") as _,
+        AsyncClient(api.url, timeout=10) as client,
+    ):
+        run = await client.start("calls_children", "no_such_fn")
+        done = await client.wait_run(run.id, timeout=10)
+
+    assert done.status == "failed" and done.error is not None
+    assert "no_such_fn" in done.error.message

@@ -6,13 +6,14 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from engine_backend import EngineBackend
 from wf_helpers import Machine, leased
 
 from tether.errors import LeaseNotHeld
 from tether.queue.engine import QueueEngine
 from tether.queue.runs import RunEngine, RunStatus, Wait
 from tether.workers.context import NonDeterminismError, StepFailed, WorkflowContext
-from tether.workers.workflow import EngineBackend, workflow
+from tether.workers.workflow import workflow
 
 
 def counting() -> tuple[dict[str, int], Callable[[str], Any]]:

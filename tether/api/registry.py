@@ -14,8 +14,8 @@ registry, so a positive answer can be cached for the life of the process.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
@@ -23,7 +23,9 @@ from redis.asyncio import Redis
 
 from tether.protocol import FunctionSpec
 from tether.queue.keys import Keys
+from tether.queue.records import ErrorInfo
 from tether.queue.redis_errors import redis_errors
+from tether.queue.runs import ACTIVATION_PREFIX, ChildSpec
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,3 +128,45 @@ class FunctionRegistry:
             (RegisteredFunction.from_json(name, raw) for name, raw in rows.items()),
             key=lambda f: f.name,
         )
+
+
+def child_terms(
+    children: Sequence[ChildSpec], specs: Mapping[str, RegisteredFunction | None]
+) -> tuple[list[ChildSpec], dict[int, ErrorInfo]]:
+    """The children a workflow asked for (all of them, in order), on the terms a job of
+    their function gets, and those refused by position: a
+    child without its own limits takes those its function registered (``max_attempts``,
+    ``timeout``), like ``POST /v1/jobs``. A child that cannot run is refused: its step
+    fails at once, not retried, naming why, instead of the run waiting forever on a job
+    no machine will ever take."""
+    out: list[ChildSpec] = []
+    refused: dict[int, ErrorInfo] = {}
+    for child in children:
+        if child.function.startswith(ACTIVATION_PREFIX):
+            refused[child.position] = ErrorInfo(
+                type="UnsupportedChild",
+                message=f"ctx.call({child.function!r}): {child.function!r} is a workflow's "
+                "activation queue; child workflows are not supported yet",
+            )
+            out.append(child)
+            continue
+        spec = specs.get(child.function)
+        if spec is None:
+            refused[child.position] = ErrorInfo(
+                type="UnknownFunction",
+                message=f"ctx.call({child.function!r}): no machine has registered function "
+                f"{child.function!r}; start a worker that serves it, then retry the run",
+            )
+            out.append(child)
+            continue
+        timeout_ms = child.timeout_ms
+        if timeout_ms is None and spec.timeout is not None:
+            timeout_ms = round(spec.timeout * 1000)
+        out.append(
+            replace(
+                child,
+                max_attempts=child.max_attempts or spec.max_attempts,
+                timeout_ms=timeout_ms,
+            )
+        )
+    return out, refused

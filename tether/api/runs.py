@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field
 
 from tether.api.notify import Notifier
 from tether.api.polling import wait_until_finished
-from tether.api.registry import FunctionRegistry
+from tether.api.registry import FunctionRegistry, child_terms
 from tether.api.responses import JsonResponse
 from tether.errors import InvalidRequest, UnknownFunction, ValidationFailed
 from tether.protocol import (
@@ -44,6 +44,7 @@ from tether.queue.records import ErrorInfo
 from tether.queue.runs import (
     RUN_TERMINAL,
     ChildSpec,
+    Resume,
     RunEngine,
     RunRecord,
     RunStatus,
@@ -325,7 +326,10 @@ class CompleteBody(ActivationRef):
 
 class FailBody(ActivationRef):
     error: ErrorInfo
-    failed_position: int | None = Field(default=None, ge=0)
+    # Where a retry resumes (see Resume): positions to run again, and the last one kept.
+    reopen: list[Annotated[int, Field(ge=0)]] = Field(default_factory=list, max_length=10_000)
+    resume_after: int | None = Field(default=None, ge=0)
+    failed_position: int | None = Field(default=None, ge=0)  # older workers: one position
     retryable: bool = True
     logs: list[dict[str, Any]] = Field(default_factory=list, max_length=10_000)
 
@@ -468,12 +472,17 @@ class MachineRunsController(Controller):
         summary="The workflow raised: retry it from the failed step, or fail the run",
     )
     async def fail(self, run_id: str, data: FailBody, runs: RunEngine) -> CommandOut:
+        resume = None
+        if data.resume_after is not None:
+            resume = Resume(tuple(data.reopen), data.resume_after)
+        elif data.failed_position is not None:
+            resume = Resume((data.failed_position,), data.failed_position)
         status = await runs.fail(
             run_id,
             data.job,
             data.token,
             data.error,
-            failed_position=data.failed_position,
+            resume=resume,
             retryable=data.retryable,
             logs=data.logs,
         )
@@ -485,14 +494,23 @@ class MachineRunsController(Controller):
         status_code=200,
         summary="The workflow waits: start its children, record the wait, free the slot",
     )
-    async def suspend(self, run_id: str, data: SuspendBody, runs: RunEngine) -> CommandOut:
+    async def suspend(
+        self, run_id: str, data: SuspendBody, runs: RunEngine, registry: FunctionRegistry
+    ) -> CommandOut:
         w = data.wait
         wait = Wait(w.kind, w.position, w.name, w.ms, tuple(w.positions), w.info)
-        children = [
+        asked = [
             ChildSpec(c.position, c.function, c.input, c.max_attempts, c.timeout_ms)
             for c in data.children
         ]
-        status = await runs.suspend(run_id, data.job, data.token, wait, children, data.logs)
+        refused: dict[int, ErrorInfo] = {}
+        if asked:
+            # Cached by the registry: usually no Redis round trip.
+            specs = await registry.get_many([c.function for c in asked])
+            asked, refused = child_terms(asked, specs)
+        status = await runs.suspend(
+            run_id, data.job, data.token, wait, asked, data.logs, refused=refused
+        )
         return CommandOut(status=status)
 
 

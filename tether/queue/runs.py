@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -168,6 +168,19 @@ class ChildSpec:
     input: Any = None
     max_attempts: int | None = None
     timeout_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Resume:
+    """Where a retry of a failed run resumes: the unhandled failure's position(s).
+
+    ``reopen``: the records to drop so they run again (a failed step or wait, or every
+    failed child of one ``gather``); ``after``: the last position kept, so what the code
+    recorded after the failure (compensations, say) is dropped too. Records before, and
+    failures that the code handled, are kept."""
+
+    reopen: tuple[int, ...]
+    after: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -390,11 +403,12 @@ class RunEngine:
         token: str,
         error: ErrorInfo,
         *,
-        failed_position: int | None = None,
+        resume: Resume | None = None,
         retryable: bool = True,
         logs: Sequence[dict[str, Any]] = (),
     ) -> str:
-        """The workflow raised: 'waiting' (a retry is scheduled) or 'failed'."""
+        """The workflow raised: 'waiting' (a retry is scheduled) or 'failed'. ``resume``
+        says where a retry resumes (None: after the last record, nothing is dropped)."""
         pk = self._pk(run_id)
         backoff = min(self.config.backoff_max_ms, self.config.backoff_ms)
         with redis_errors():
@@ -406,7 +420,8 @@ class RunEngine:
                     job_id,
                     token,
                     self._dump(error.model_dump(exclude_none=True), "error"),
-                    "" if failed_position is None else failed_position,
+                    "" if resume is None else ",".join(str(p) for p in resume.reopen),
+                    "" if resume is None else resume.after,
                     1 if retryable else 0,
                     int(backoff * (0.5 + random.random() / 2)),
                     *self._logs(logs),
@@ -423,9 +438,11 @@ class RunEngine:
         wait: Wait,
         children: Sequence[ChildSpec] = (),
         logs: Sequence[dict[str, Any]] = (),
+        refused: Mapping[int, ErrorInfo] | None = None,
     ) -> str:
         """End the activation until ``wait`` is satisfied: 'waiting', or 'queued' when it
-        already is (the next activation is queued at once)."""
+        already is (the next activation is queued at once). A child whose position is in
+        ``refused`` is not started: its step is recorded failed with that error."""
         if wait.kind not in WAIT_KINDS:
             raise ValidationFailed(f"unknown wait kind {wait.kind!r}", details={"field": "kind"})
         if wait.kind != "children" and (wait.position is None or not wait.name):
@@ -438,12 +455,16 @@ class RunEngine:
         child_args: list[Any] = []
         for child in children:
             check_name(child.function, "function")
+            refusal = (refused or {}).get(child.position)
             child_args += [
                 child.position,
                 child.function,
                 self._dump(child.input, "input"),
                 child.max_attempts or self.config.default_max_attempts,
                 self.config.default_timeout_ms if child.timeout_ms is None else child.timeout_ms,
+                ""
+                if refusal is None
+                else self._dump(refusal.model_dump(exclude_none=True), "error"),
             ]
         with redis_errors():
             reply = await self._scripts["suspend_run"](

@@ -28,7 +28,7 @@ import orjson
 
 from tether._client_http import dumps
 from tether.errors import InvalidTransition, LeaseNotHeld, NotFound
-from tether.queue.runs import ActivationState, ChildSpec, Wait
+from tether.queue.runs import ActivationState, ChildSpec, Resume, Wait
 
 
 class NonDeterminismError(Exception):
@@ -47,11 +47,15 @@ class StepFailed(Exception):
         self.position = position
         self.error = error
         self.error_type = str(error.get("type", "Error"))
+        self.resume = Resume((position,), position)
         super().__init__(f"step {name!r} failed: {self.error_type}: {error.get('message', '')}")
 
 
 class ChildFailed(Exception):
-    """A child job ended failed, dead (its attempts used up) or cancelled."""
+    """A child job ended failed, dead (its attempts used up) or cancelled, or it was
+    ``refused`` (no machine ever registered its function: no job was started). A
+    refused child fails a run that does not handle it at once, without the workflow's
+    automatic retries; a manual retry tries it again."""
 
     def __init__(self, function: str, position: int, record: dict[str, Any]) -> None:
         self.function = function
@@ -59,8 +63,12 @@ class ChildFailed(Exception):
         self.job_id = str(record.get("job", ""))
         self.status = str(record.get("job_status", "failed"))
         self.error: dict[str, Any] = record.get("error") or {}
+        self.retryable = self.status != "refused"
+        # A retry reruns this child; ctx.gather widens it to every failed child it waited on.
+        self.resume = Resume((position,), position)
+        what = "was refused" if self.status == "refused" else f"({self.job_id}) ended {self.status}"
         super().__init__(
-            f"child {function!r} ({self.job_id}) ended {self.status}: "
+            f"child {function!r} {what}: "
             f"{self.error.get('type', 'Error')}: {self.error.get('message', '')}"
         )
 
@@ -72,7 +80,29 @@ class WaitTimeout(TimeoutError):
         self.kind = kind
         self.name = name
         self.position = position
+        self.resume = Resume((position,), position)
         super().__init__(f"no {kind} {name!r} arrived before its timeout")
+
+
+def resume_point(exc: BaseException) -> Resume | None:
+    """Where a retry of a run that ``exc`` failed resumes: at the step, wait or gather
+    whose failure went unhandled, found in ``exc`` or the exceptions it was raised from or
+    while handling (a compensation that re-raises). None when no primitive failed
+    (plain code raised): a retry replays every record and runs the code after them. A
+    failure the code caught and got past is never a resume point: Python clears it."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, StepFailed | ChildFailed | WaitTimeout):
+            return current.resume
+        if current.__cause__ is not None:
+            current = current.__cause__
+        elif not current.__suppress_context__:
+            current = current.__context__
+        else:
+            current = None
+    return None
 
 
 class Suspend(BaseException):
@@ -139,7 +169,7 @@ class RunBackend(Protocol):
         self,
         error: dict[str, Any],
         *,
-        failed_position: int | None,
+        resume: Resume | None,
         retryable: bool,
         logs: list[dict[str, Any]],
     ) -> str: ...
@@ -201,7 +231,6 @@ class WorkflowContext:
     attempt: int = 1  # 1 + failed attempts under the workflow's retry policy
     worker: dict[str, Any] = field(default_factory=dict)  # the worker's arq-style ctx
     position: int = 0
-    failed_position: int | None = None
     fatal: NonDeterminismError | None = None
     logs: list[dict[str, Any]] = field(default_factory=list)
 
@@ -266,7 +295,6 @@ class WorkflowContext:
         if record is not None:
             if record.get("status") == "completed":
                 return record.get("result")
-            self.failed_position = pos
             raise StepFailed(name, pos, record.get("error") or {})
         for attempt in range(retries + 1):
             try:
@@ -291,7 +319,6 @@ class WorkflowContext:
                 await self._record(
                     pos, {"name": name, "kind": "step", "status": "failed", "error": error}
                 )
-                self.failed_position = pos
                 raise StepFailed(name, pos, error) from exc
         await self._record(
             pos, {"name": name, "kind": "step", "status": "completed", "result": result}
@@ -324,10 +351,14 @@ class WorkflowContext:
             if not isinstance(c, ChildCall):
                 raise TypeError(f"ctx.gather takes ctx.call(...) objects, not {c!r}")
         results: list[Any] = await self._children(list(calls), return_exceptions=True)
-        for item in results:
-            if isinstance(item, ChildFailed) and not return_exceptions:
-                self.failed_position = item.position
-                raise item
+        failures = [item for item in results if isinstance(item, ChildFailed)]
+        if failures:
+            # One retry reruns every child of this gather that failed (and only those).
+            resume = Resume(tuple(f.position for f in failures), max(c.position for c in calls))
+            for failure in failures:
+                failure.resume = resume
+            if not return_exceptions:
+                raise failures[0]
         return results
 
     async def _children(self, calls: list[ChildCall], *, return_exceptions: bool) -> Any:
@@ -350,7 +381,6 @@ class WorkflowContext:
                 continue
             failure = ChildFailed(c.function, c.position, record)
             if not return_exceptions:
-                self.failed_position = c.position
                 raise failure
             results.append(failure)
         return results[0] if len(calls) == 1 and not return_exceptions else results
@@ -384,7 +414,6 @@ class WorkflowContext:
         if record is not None and record.get("status") == "completed":
             return Approval.from_record(record.get("result") or {})
         if record is not None and record.get("status") == "failed":
-            self.failed_position = pos
             raise WaitTimeout("approval", key, pos)
         info: dict[str, Any] = {}
         if prompt is not None:
@@ -400,7 +429,6 @@ class WorkflowContext:
         if record is not None and record.get("status") == "completed":
             return record.get("result")
         if record is not None and record.get("status") == "failed":
-            self.failed_position = pos
             raise WaitTimeout("signal", name, pos)
         raise Suspend(Wait("signal", position=pos, name=name, ms=self._ms(timeout)))
 

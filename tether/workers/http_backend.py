@@ -19,7 +19,7 @@ import orjson
 
 from tether._client_http import HttpSession, dumps
 from tether.protocol import LeasedJob
-from tether.queue.runs import ActivationState, ChildSpec, Wait
+from tether.queue.runs import ActivationState, ChildSpec, Resume, Wait
 from tether.workers.context import refusals
 from tether.workers.transport import retrying
 
@@ -79,7 +79,7 @@ class HttpBackend:
         self,
         error: dict[str, Any],
         *,
-        failed_position: int | None,
+        resume: Resume | None,
         retryable: bool,
         logs: list[dict[str, Any]],
     ) -> str:
@@ -87,7 +87,8 @@ class HttpBackend:
             "fail",
             {
                 "error": error,
-                "failed_position": failed_position,
+                "reopen": [] if resume is None else list(resume.reopen),
+                "resume_after": None if resume is None else resume.after,
                 "retryable": retryable,
                 "logs": logs,
             },

@@ -8,8 +8,8 @@ only ever gets activations of the versions it serves). Its handler:
    and returns its input and every recorded step;
 2. replays the workflow from the top with a ``WorkflowContext`` (``context.py``): recorded
    positions return their records, new steps run and are recorded (one call each);
-3. ends with one command: ``complete`` (the result), ``fail`` (the error, and the
-   position that failed, so a retry resumes there) or ``suspend`` (what to wait on and
+3. ends with one command: ``complete`` (the result), ``fail`` (the error, and where the
+   unhandled failure happened, so a retry resumes there) or ``suspend`` (what to wait on and
    the child jobs to start), each one atomic Lua transition that checks the token.
 
 The job itself is then reported like any job. If the control plane refuses a write (the
@@ -30,12 +30,8 @@ from tether.errors import (
 )
 from tether.protocol import FunctionSpec, LeasedJob
 from tether.queue.engine import ID_PATTERN
-from tether.queue.records import ErrorInfo
 from tether.queue.runs import (
     ActivationState,
-    ChildSpec,
-    RunEngine,
-    Wait,
     activation_function,
 )
 from tether.workers.binding import InputBinder
@@ -44,8 +40,7 @@ from tether.workers.context import (
     RunBackend,
     Suspend,
     WorkflowContext,
-    json_round_trip,
-    refusals,
+    resume_point,
 )
 from tether.workers.executor import error_info
 from tether.workers.registry import Registry
@@ -105,71 +100,6 @@ def workflow(
     return wrap(fn) if fn is not None else wrap
 
 
-# -- backends ----------------------------------------------------------------------------
-
-
-class EngineBackend:
-    """Reports straight to a ``RunEngine`` (in-process tests, benchmarks)."""
-
-    def __init__(self, runs: RunEngine, job: LeasedJob) -> None:
-        self.runs = runs
-        self.job = job
-        self.run_id = job.parent or ""
-
-    async def begin(self, *, max_attempts: int, timeout_ms: int | None) -> ActivationState:
-        with refusals():
-            return await self.runs.begin(
-                self.run_id,
-                self.job.id,
-                self.job.token,
-                max_attempts=max_attempts,
-                timeout_ms=timeout_ms,
-            )
-
-    async def record_step(
-        self, position: int, record: dict[str, Any], logs: list[dict[str, Any]]
-    ) -> None:
-        with refusals():
-            await self.runs.record_step(
-                self.run_id, self.job.id, self.job.token, position, record, logs
-            )
-
-    async def complete(self, result: Any, logs: list[dict[str, Any]]) -> str:
-        # The engine stores plain JSON: a pydantic model or the like goes in as its JSON
-        # form, as HttpBackend's encoder sends it.
-        with refusals():
-            return await self.runs.complete(
-                self.run_id, self.job.id, self.job.token, json_round_trip(result), logs
-            )
-
-    async def fail(
-        self,
-        error: dict[str, Any],
-        *,
-        failed_position: int | None,
-        retryable: bool,
-        logs: list[dict[str, Any]],
-    ) -> str:
-        with refusals():
-            return await self.runs.fail(
-                self.run_id,
-                self.job.id,
-                self.job.token,
-                ErrorInfo(**error),
-                failed_position=failed_position,
-                retryable=retryable,
-                logs=logs,
-            )
-
-    async def suspend(
-        self, wait: Wait, children: Sequence[ChildSpec], logs: list[dict[str, Any]]
-    ) -> str:
-        with refusals():
-            return await self.runs.suspend(
-                self.run_id, self.job.id, self.job.token, wait, children, logs
-            )
-
-
 # -- running one activation --------------------------------------------------------------
 
 
@@ -204,9 +134,7 @@ async def _replay(wf: Workflow, ctx: WorkflowContext, state: ActivationState) ->
     try:
         args, kwargs = _binder(wf).bind(state.input)
     except Exception as exc:  # a run whose input does not fit fails, never retried
-        await ctx.backend.fail(
-            _error(exc), failed_position=None, retryable=False, logs=ctx._drain_logs()
-        )
+        await ctx.backend.fail(_error(exc), resume=None, retryable=False, logs=ctx._drain_logs())
         return {"run": ctx.run_id, "command": "failed"}
     try:
         result = await wf.fn(ctx, *args, **kwargs)
@@ -224,7 +152,7 @@ async def _replay(wf: Workflow, ctx: WorkflowContext, state: ActivationState) ->
         retryable = fatal is None and getattr(exc, "retryable", True) is not False
         status = await ctx.backend.fail(
             _error(cause),
-            failed_position=None if fatal else ctx.failed_position,
+            resume=None if fatal else resume_point(exc),
             retryable=retryable,
             logs=ctx._drain_logs(),
         )
@@ -232,7 +160,7 @@ async def _replay(wf: Workflow, ctx: WorkflowContext, state: ActivationState) ->
     if ctx.fatal is not None:
         # The code caught the NonDeterminismError: the run fails all the same.
         await ctx.backend.fail(
-            _error(ctx.fatal), failed_position=None, retryable=False, logs=ctx._drain_logs()
+            _error(ctx.fatal), resume=None, retryable=False, logs=ctx._drain_logs()
         )
         return {"run": ctx.run_id, "command": "failed"}
     await ctx.backend.complete(result, ctx._drain_logs())

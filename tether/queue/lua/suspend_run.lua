@@ -18,8 +18,10 @@
   ARGV[9] sleep duration or wait timeout in ms ('' = none)
   ARGV[10] positions of the awaited children, comma-separated
   ARGV[11] backoff ms of child jobs  ARGV[12] backoff cap ms  ARGV[13] N new children
-  ARGV[14..13+5N] per child: position, function, input (JSON), max attempts, timeout ms
-  ARGV[14+5N..] log lines (JSON)
+  ARGV[14..13+6N] per child: position, function, input (JSON), max attempts, timeout ms,
+    refusal ('' or an error JSON: the child cannot run, e.g. no machine ever registered
+    its function; its step is recorded failed at once and no job is created)
+  ARGV[14+6N..] log lines (JSON)
   Returns {1, 'waiting'} | {1, 'queued'} (woken at once)
           {-1, ''} | {-2, job status} | {-3, run status}
 ]]
@@ -41,13 +43,20 @@ local now = now_ms()
 local r = redis.call('HMGET', runKey, 'maxlen', 'activations')
 local maxlen = tonumber(r[1]) or 1000
 local nChildren = tonumber(ARGV[13])
-run_logs(p, runId, maxlen, now, 14 + 5 * nChildren)
+run_logs(p, runId, maxlen, now, 14 + 6 * nChildren)
 end_activation(runKey)
 
 for i = 0, nChildren - 1 do
-  local base = 14 + 5 * i
-  local cpos, fn = ARGV[base], ARGV[base + 1]
-  if redis.call('HEXISTS', stepsKey, cpos) == 0 then
+  local base = 14 + 6 * i
+  local cpos, fn, refusal = ARGV[base], ARGV[base + 1], ARGV[base + 5]
+  if redis.call('HEXISTS', stepsKey, cpos) == 1 then
+    -- recorded already (a replay asking again): nothing to start
+  elseif refusal ~= '' then
+    redis.call('HSET', stepsKey, cpos, step_json(fn, 'call', 'failed', now,
+               ',"job":"","job_status":"refused","error":' .. refusal))
+    run_timeline(p, runId, maxlen, now, 'child_refused', 'function', fn, 'position', cpos,
+                 'error', refusal)
+  else
     -- A deterministic id; a retried run that re-runs a failed child needs a fresh one.
     local childId = runId .. ':c' .. cpos
     if redis.call('EXISTS', job_key(p, childId)) == 1 then

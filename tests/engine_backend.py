@@ -1,0 +1,85 @@
+"""An activation reporting straight to a ``RunEngine``: in-process tests and the
+benchmark's engine-only figure. Workers report over HTTP (``HttpBackend``); this does
+what the API's machine endpoints do around the same engine calls, including the terms
+its children get from the function registry (``child_terms``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from tether.api.registry import FunctionRegistry, child_terms
+from tether.protocol import LeasedJob
+from tether.queue.records import ErrorInfo
+from tether.queue.runs import ActivationState, ChildSpec, Resume, RunEngine, Wait
+from tether.workers.context import json_round_trip, refusals
+
+
+class EngineBackend:
+    """Reports to ``runs``. With a ``registry``, children are refused or given their
+    function's registered terms as the API does; without, they start as asked."""
+
+    def __init__(
+        self, runs: RunEngine, job: LeasedJob, registry: FunctionRegistry | None = None
+    ) -> None:
+        self.runs = runs
+        self.job = job
+        self.run_id = job.parent or ""
+        self.registry = registry
+
+    async def begin(self, *, max_attempts: int, timeout_ms: int | None) -> ActivationState:
+        with refusals():
+            return await self.runs.begin(
+                self.run_id,
+                self.job.id,
+                self.job.token,
+                max_attempts=max_attempts,
+                timeout_ms=timeout_ms,
+            )
+
+    async def record_step(
+        self, position: int, record: dict[str, Any], logs: list[dict[str, Any]]
+    ) -> None:
+        with refusals():
+            await self.runs.record_step(
+                self.run_id, self.job.id, self.job.token, position, record, logs
+            )
+
+    async def complete(self, result: Any, logs: list[dict[str, Any]]) -> str:
+        # The engine stores plain JSON: a pydantic model or the like goes in as its JSON
+        # form, as HttpBackend's encoder sends it.
+        with refusals():
+            return await self.runs.complete(
+                self.run_id, self.job.id, self.job.token, json_round_trip(result), logs
+            )
+
+    async def fail(
+        self,
+        error: dict[str, Any],
+        *,
+        resume: Resume | None,
+        retryable: bool,
+        logs: list[dict[str, Any]],
+    ) -> str:
+        with refusals():
+            return await self.runs.fail(
+                self.run_id,
+                self.job.id,
+                self.job.token,
+                ErrorInfo(**error),
+                resume=resume,
+                retryable=retryable,
+                logs=logs,
+            )
+
+    async def suspend(
+        self, wait: Wait, children: Sequence[ChildSpec], logs: list[dict[str, Any]]
+    ) -> str:
+        refused: dict[int, ErrorInfo] = {}
+        if children and self.registry is not None:
+            specs = await self.registry.get_many([c.function for c in children])
+            children, refused = child_terms(children, specs)
+        with refusals():
+            return await self.runs.suspend(
+                self.run_id, self.job.id, self.job.token, wait, children, logs, refused=refused
+            )
