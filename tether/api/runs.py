@@ -405,6 +405,8 @@ class ActivationOut(BaseModel):
     steps: dict[str, Any]
     failures: int
     retries: int
+    log_mark: int = -1  # number of the last log line the run has (ctx.log skips up to it)
+    max_payload_bytes: int | None = None  # the limit on one step's result
 
 
 class CommandOut(BaseModel):
@@ -434,6 +436,8 @@ class MachineRunsController(Controller):
             steps={str(k): v for k, v in state.steps.items()},
             failures=state.failures,
             retries=state.retries,
+            log_mark=state.log_mark,
+            max_payload_bytes=state.max_payload_bytes,
         )
 
     @post(

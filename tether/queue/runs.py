@@ -157,6 +157,8 @@ class ActivationState:
     steps: dict[int, dict[str, Any]]
     failures: int  # failed attempts so far under the workflow's retry policy
     retries: int  # manual retries so far
+    log_mark: int = -1  # number of the last ctx.log line written (see context.LOG_SLOTS)
+    max_payload_bytes: int | None = None  # the limit on one step's result, in bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -337,6 +339,8 @@ class RunEngine:
             steps=steps,
             failures=int(reply[5]),
             retries=int(reply[6]),
+            log_mark=int(reply[7]),
+            max_payload_bytes=self.config.max_payload_bytes,
         )
 
     async def record_step(

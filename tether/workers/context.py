@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import math
 import random
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ from typing import Any, Protocol
 import orjson
 
 from tether._client_http import dumps
-from tether.errors import InvalidTransition, LeaseNotHeld, NotFound
+from tether.errors import InvalidTransition, LeaseNotHeld, NotFound, PayloadTooLarge
 from tether.queue.runs import ActivationState, ChildSpec, Resume, Wait
 
 
@@ -42,10 +43,15 @@ class StepFailed(Exception):
     """A step raised (after its retries); on replay the recorded error is raised again
     as this same type, so workflow code sees the same thing live and on replay."""
 
-    def __init__(self, name: str, position: int, error: dict[str, Any]) -> None:
+    def __init__(
+        self, name: str, position: int, error: dict[str, Any], *, retryable: bool = True
+    ) -> None:
         self.name = name
         self.position = position
         self.error = error
+        # A result that is not JSON fails the same way on every retry: the run does not
+        # retry it automatically (a manual retry still can, after a fix).
+        self.retryable = retryable and error.get("type") != "NotJsonSerializable"
         self.error_type = str(error.get("type", "Error"))
         self.resume = Resume((position,), position)
         super().__init__(f"step {name!r} failed: {self.error_type}: {error.get('message', '')}")
@@ -183,6 +189,31 @@ def _seconds(value: timedelta | float | int) -> float:
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
+class _Unrecordable(Exception):
+    def __init__(self, error: dict[str, Any], *, retryable: bool) -> None:
+        super().__init__(error["message"])
+        self.error = error
+        self.retryable = retryable
+
+
+def _non_finite(value: Any) -> bool:
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, dict):
+        return any(_non_finite(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(_non_finite(v) for v in value)
+    return False
+
+
+# Log lines are numbered (position * LOG_SLOTS + their rank at that position); the run
+# keeps the number of the last one written (``log_mark``), so a replay skips exactly
+# the lines already on the timeline, wherever they stand. The number travels as the
+# line's first field, "@", which the scripts strip off.
+LOG_SLOTS = 1_000_000
+LOG_MARK = "@"
+
+
 def json_round_trip(value: Any) -> Any:
     """The value as its JSON round trip: what a replay returns, so live runs see the
     same types (dicts, lists) as replays."""
@@ -233,6 +264,9 @@ class WorkflowContext:
     position: int = 0
     fatal: NonDeterminismError | None = None
     logs: list[dict[str, Any]] = field(default_factory=list)
+    log_mark: int = -1  # number of the last log line the run has (see LOG_SLOTS)
+    max_payload_bytes: int | None = None  # the API's limit on one step's result
+    _log_at: tuple[int, int] = (-1, -1)  # (position, rank) of the last ctx.log call
 
     @classmethod
     def for_activation(
@@ -247,6 +281,8 @@ class WorkflowContext:
             steps=dict(state.steps),
             attempt=state.failures + 1,
             worker=worker or {},
+            log_mark=state.log_mark,
+            max_payload_bytes=state.max_payload_bytes,
         )
 
     # -- replay ---------------------------------------------------------------------
@@ -296,6 +332,7 @@ class WorkflowContext:
             if record.get("status") == "completed":
                 return record.get("result")
             raise StepFailed(name, pos, record.get("error") or {})
+        value: Any = None
         for attempt in range(retries + 1):
             try:
                 if inspect.iscoroutinefunction(fn):
@@ -304,7 +341,6 @@ class WorkflowContext:
                     value = await asyncio.to_thread(fn, *args, **kwargs)
                     if inspect.isawaitable(value):
                         value = await value
-                result = json_round_trip(value)
                 break
             except Exception as exc:
                 if attempt < retries:
@@ -320,10 +356,64 @@ class WorkflowContext:
                     pos, {"name": name, "kind": "step", "status": "failed", "error": error}
                 )
                 raise StepFailed(name, pos, error) from exc
-        await self._record(
-            pos, {"name": name, "kind": "step", "status": "completed", "result": result}
-        )
+        # The function ran: a result that cannot be recorded fails the step without
+        # running it again (its side effects happened; it would return the same).
+        try:
+            result = self._recordable(name, value)
+        except _Unrecordable as bad:
+            await self._record(
+                pos, {"name": name, "kind": "step", "status": "failed", "error": bad.error}
+            )
+            raise StepFailed(name, pos, bad.error, retryable=bad.retryable) from None
+        try:
+            await self._record(
+                pos, {"name": name, "kind": "step", "status": "completed", "result": result}
+            )
+        except PayloadTooLarge as exc:  # the record's envelope tipped it over the limit
+            error = {"type": "PayloadTooLarge", "message": f"step {name!r}: {exc.message}"}
+            await self._record(
+                pos, {"name": name, "kind": "step", "status": "failed", "error": error}
+            )
+            raise StepFailed(name, pos, error) from None
         return result
+
+    def _recordable(self, name: str, value: Any) -> Any:
+        """``value`` as the JSON a replay returns, or ``_Unrecordable``: not JSON (a set,
+        Decimal, bytes, int keys, an integer over 64 bits), NaN or Infinity (JSON has
+        neither: they would come back as null), or over the API's payload limit."""
+        try:
+            data = dumps(value)
+        except TypeError as exc:
+            raise _Unrecordable(
+                {
+                    "type": "NotJsonSerializable",
+                    "message": f"step {name!r} returned a {type(value).__name__} that is "
+                    f"not JSON-serializable: {exc}",
+                },
+                retryable=False,
+            ) from None
+        # orjson writes NaN and Infinity as null: look for them only if a null is there.
+        if b"null" in data and _non_finite(value):
+            raise _Unrecordable(
+                {
+                    "type": "NotJsonSerializable",
+                    "message": f"step {name!r} returned NaN or Infinity, which JSON cannot "
+                    "hold (they would come back as null)",
+                },
+                retryable=False,
+            )
+        if self.max_payload_bytes is not None and len(data) > self.max_payload_bytes:
+            raise _Unrecordable(
+                {
+                    "type": "PayloadTooLarge",
+                    "message": f"step {name!r} returned {len(data)} bytes of JSON; the "
+                    f"limit is {self.max_payload_bytes}",
+                    "size": len(data),
+                    "limit": self.max_payload_bytes,
+                },
+                retryable=True,
+            )
+        return orjson.loads(data)
 
     async def _record(self, pos: int, record: dict[str, Any]) -> None:
         await self.backend.record_step(pos, record, self._drain_logs())
@@ -438,7 +528,14 @@ class WorkflowContext:
 
     def log(self, message: str, **fields: Any) -> None:
         """A structured line on the run's timeline, sent with the next durable write.
-        Lines from code that is only being replayed are not logged again."""
-        if self.replaying:
+        Each line is written once: a replay skips the lines the run already has,
+        wherever they stand (between ``call`` and its ``await`` too). A retry writes
+        again the lines of the code it runs again."""
+        pos, rank = self._log_at
+        rank = rank + 1 if pos == self.position else 0
+        self._log_at = (self.position, rank)
+        number = self.position * LOG_SLOTS + min(rank, LOG_SLOTS - 1)
+        if number <= self.log_mark:
             return
-        self.logs.append({"message": message, **json_round_trip(fields)})
+        fields.pop(LOG_MARK, None)
+        self.logs.append({LOG_MARK: number, "message": message, **json_round_trip(fields)})

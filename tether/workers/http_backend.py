@@ -64,6 +64,8 @@ class HttpBackend:
             steps={int(k): v for k, v in data["steps"].items()},
             failures=data["failures"],
             retries=data["retries"],
+            log_mark=data.get("log_mark", -1),
+            max_payload_bytes=data.get("max_payload_bytes"),
         )
 
     async def record_step(
