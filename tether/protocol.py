@@ -216,6 +216,13 @@ class RunOut(BaseModel):
     created_at: datetime | None = None
     updated_at: datetime | None = None
     finished_at: datetime | None = None
+    # Decisions and signals sent to the run that its code has not consumed (yet), e.g.
+    # {"approvals": ["ship"], "signals": ["note"]}: a name the code never waits on stays
+    # here. None when there are none.
+    buffered: dict[str, list[str]] | None = None
+    # Only in the answer to a decision or a signal: "woken" (the run waited on it and
+    # goes on now) or "buffered" (kept until the run waits for it, maybe never).
+    delivery: Literal["woken", "buffered"] | None = None
 
 
 class RunList(BaseModel):

@@ -8,10 +8,14 @@ from typing import Any
 
 import pytest
 from api_server import ApiServer
+from redis.asyncio import Redis
 
 from tether import AsyncClient, func
+from tether.api.registry import FunctionRegistry
 from tether.errors import Conflict, UnknownFunction, ValidationFailed
 from tether.orchestrator.loop import Orchestrator
+from tether.protocol import FunctionSpec
+from tether.queue.keys import Keys
 from tether.workers import Worker
 from tether.workers.context import WorkflowContext
 from tether.workers.workflow import workflow
@@ -104,13 +108,44 @@ async def test_starting_a_workflow_no_machine_ever_served_is_404(client: AsyncCl
 
 
 async def test_a_run_pinned_to_a_version_nobody_serves_waits_and_says_so(
-    client: AsyncClient, worker: Worker
+    client: AsyncClient, worker: Worker, redis: Redis, keys: Keys
 ) -> None:
+    # v7 was registered once (by a machine since gone): not served now, but not a typo.
+    await FunctionRegistry(redis, keys).register([FunctionSpec(name="wf:flow@7", kind="workflow")])
     run = await client.start("flow", 1, version=7)
 
     assert run.status == "queued"
     assert run.waiting_on is not None and run.waiting_on["kind"] == "version"
     assert "flow v7" in run.waiting_on["message"]
+
+
+async def test_starting_a_version_no_machine_ever_registered_is_404(
+    client: AsyncClient, worker: Worker
+) -> None:
+    with pytest.raises(UnknownFunction) as caught:
+        await client.start("flow", 1, version=99)
+
+    assert "version 99" in caught.value.message
+    assert await client.list_runs() == []
+
+
+async def test_a_decision_or_signal_says_whether_it_woke_the_run_or_was_buffered(
+    client: AsyncClient, worker: Worker
+) -> None:
+    run = await client.start("flow", 20)
+    await wait_status(client, run.id, "waiting")
+
+    early_signal = await client.signal(run.id, "note", "fragile")
+    typo = await client.approve(run.id, "shipp")
+    decided = await client.approve(run.id, "ship")
+
+    assert early_signal.delivery == "buffered"
+    assert early_signal.buffered == {"signals": ["note"]}
+    assert typo.delivery == "buffered"
+    assert decided.delivery == "woken"
+    later = await client.get_run(run.id)
+    assert later.delivery is None
+    assert later.buffered is not None and later.buffered["approvals"] == ["shipp"]
 
 
 async def test_cancel_over_http_ends_the_run(client: AsyncClient, worker: Worker) -> None:

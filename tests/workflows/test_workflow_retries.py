@@ -235,3 +235,31 @@ async def test_a_child_call_overrides_its_functions_registered_terms(
     child = await engine.get_job(f"{started.id}:c0")
 
     assert (child.max_attempts, child.timeout_ms) == (4, 2000)
+
+
+@workflow(name="waits_in_compensation")
+async def waits_in_compensation(ctx: WorkflowContext) -> str:
+    try:
+        await ctx.step("charge", effect, "charge")
+    except StepFailed:
+        await ctx.wait_for_signal("refund_ok")
+        raise
+    return "charged"
+
+
+async def test_a_signal_consumed_after_the_resume_point_is_buffered_again_by_a_retry(
+    runs: RunEngine, machine_factory: Callable[..., Machine]
+) -> None:
+    broken.add("charge")
+    started = await runs.start("waits_in_compensation", None, version=1)
+    machine = machine_factory([waits_in_compensation])
+    await machine.drain(started.id)
+    assert await runs.signal(started.id, "refund_ok", {"n": 1}) == "woken"
+    failed = await machine.drain(started.id)
+
+    await runs.retry(started.id)
+    run = await machine.drain(started.id)
+
+    assert failed.status == RunStatus.FAILED and failed.held_signals == ()
+    assert run.status == RunStatus.COMPLETED and run.result == "charged"
+    assert run.held_signals == ("refund_ok",)

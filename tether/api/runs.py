@@ -49,6 +49,7 @@ from tether.queue.runs import (
     RunRecord,
     RunStatus,
     Wait,
+    activation_function,
     served_versions,
 )
 
@@ -113,7 +114,13 @@ def run_out(record: RunRecord, served: dict[str, set[int]] | None = None) -> Run
             "version": record.version,
             "message": f"no live machine serves {record.workflow} v{record.version}",
         }
+    buffered: dict[str, list[str]] = {}
+    if record.held_approvals:
+        buffered["approvals"] = list(record.held_approvals)
+    if record.held_signals:
+        buffered["signals"] = list(record.held_signals)
     return RunOut(
+        buffered=buffered or None,
         id=record.id,
         workflow=record.workflow,
         version=record.version,
@@ -173,6 +180,16 @@ class RunsController(Controller):
                     "that serves it, then start the run again",
                     details={"workflow": data.workflow},
                 )
+        elif version not in serving.get(data.workflow, ()) and (
+            await registry.get(activation_function(data.workflow, version)) is None
+        ):
+            # A version that is registered but not served now waits for a machine; one
+            # that no machine ever registered is a typo (or a deploy that never happened).
+            raise UnknownFunction(
+                f"no machine has registered workflow {data.workflow!r} version {version}: "
+                "start a worker that serves it, or leave out the version",
+                details={"workflow": data.workflow, "version": version},
+            )
         started = await runs.start(data.workflow, data.input, run_id=data.id, version=version)
         record = await runs.get(started.id)
         return JsonResponse(run_out(record, serving), status_code=201 if started.created else 200)
@@ -242,6 +259,9 @@ class RunsController(Controller):
         operation_id="decideApproval",
         status_code=200,
         summary="Decide an approval (once per key); wakes the run if it waits on it",
+        description="The answer is the run, with `delivery`: `woken` (the run waited on "
+        "this key and goes on now) or `buffered` (kept until the run waits on it; the key "
+        "is listed in the run's `buffered.approvals` meanwhile).",
     )
     async def approve(
         self,
@@ -252,16 +272,21 @@ class RunsController(Controller):
         engine: QueueEngine,
         served: _Served,
     ) -> RunOut:
-        await runs.decide(
+        decided = await runs.decide(
             run_id, key, approved=data.approved, by=data.by, comment=data.comment, data=data.data
         )
-        return await answer(await runs.get(run_id), served, engine)
+        out = await answer(await runs.get(run_id), served, engine)
+        out.delivery = "woken" if decided["delivered"] else "buffered"
+        return out
 
     @post(
         "/{run_id:str}/signals/{name:str}",
         operation_id="sendSignal",
         status_code=200,
         summary="Send a signal; buffered until the run waits for it",
+        description="The answer is the run, with `delivery`: `woken` (the run waited for "
+        "this signal and goes on now) or `buffered` (kept, in arrival order, until the run "
+        "waits for it; listed in the run's `buffered.signals` meanwhile).",
     )
     async def signal(
         self,
@@ -272,8 +297,10 @@ class RunsController(Controller):
         engine: QueueEngine,
         served: _Served,
     ) -> RunOut:
-        await runs.signal(run_id, name, data.payload)
-        return await answer(await runs.get(run_id), served, engine)
+        delivered = await runs.signal(run_id, name, data.payload)
+        out = await answer(await runs.get(run_id), served, engine)
+        out.delivery = "woken" if delivered == "woken" else "buffered"
+        return out
 
     @post(
         "/{run_id:str}/cancel",

@@ -106,6 +106,9 @@ class RunRecord:
     wake_at: int | None
     retries: int
     failures: int
+    # Decisions and signals the run holds that its code has not consumed (yet).
+    held_approvals: tuple[str, ...] = ()
+    held_signals: tuple[str, ...] = ()
 
     @classmethod
     def from_hash(cls, data: dict[str, str]) -> RunRecord:
@@ -135,6 +138,8 @@ class RunRecord:
             wake_at=num("wake_at"),
             retries=num("retries") or 0,
             failures=num("failures") or 0,
+            held_approvals=tuple(filter(None, data.get("held_approvals", "").split(","))),
+            held_signals=tuple(filter(None, data.get("held_signals", "").split(","))),
         )
 
 

@@ -117,12 +117,13 @@ local due = deadline_of(current)
 if kind == 'approval' then
   local decision = redis.call('HGET', approvalsKey, name)
   if decision then
+    held_remove(runKey, 'held_approvals', name)
     resolve_wait(p, runKey, runId, pos, name, kind, 'completed', now,
                  ',"result":' .. decision, 'approval_decided')
     return {1, 'queued'}
   end
 elseif kind == 'signal' then
-  local payload = pop_signal(signalsKey, name)
+  local payload = pop_signal(runKey, signalsKey, name)
   if payload then
     resolve_wait(p, runKey, runId, pos, name, kind, 'completed', now,
                  ',"result":' .. payload, 'signal_received')
