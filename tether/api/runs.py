@@ -318,7 +318,7 @@ class RunsController(Controller):
         "/{run_id:str}/retry",
         operation_id="retryRun",
         status_code=200,
-        summary="Resume a failed run from its failed step (recorded steps are kept)",
+        summary="Resume a failed run where its unhandled failure happened (records before it are kept)",
     )
     async def retry(
         self, run_id: str, runs: RunEngine, engine: QueueEngine, served: _Served
@@ -500,7 +500,7 @@ class MachineRunsController(Controller):
         "/fail",
         operation_id="failRun",
         status_code=200,
-        summary="The workflow raised: retry it from the failed step, or fail the run",
+        summary="The workflow raised: retry it from its resume point, or fail the run",
     )
     async def fail(self, run_id: str, data: FailBody, runs: RunEngine) -> CommandOut:
         resume = None

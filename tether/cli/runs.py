@@ -64,7 +64,7 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
 
     for name, text in (
         ("cancel", "cancel a run and its child jobs"),
-        ("retry", "resume a failed run from its failed step"),
+        ("retry", "resume a failed run where its unhandled failure happened"),
     ):
         sub = actions.add_parser(name, help=text)
         sub.add_argument("run_id", metavar="ID")

@@ -10,7 +10,7 @@ Run states::
 
     queued -> running -> completed | failed | cancelled
     running -> waiting -> queued          (children, timer, approval, signal, retry)
-    failed -> queued                      (retry from the failed step)
+    failed -> queued                      (retry from the unhandled failure)
     queued | waiting -> cancelled | failed (workflow timeout)
 """
 
