@@ -318,7 +318,7 @@ class RunsController(Controller):
         "/{run_id:str}/retry",
         operation_id="retryRun",
         status_code=200,
-        summary="Resume a failed run where its unhandled failure happened (records before it are kept)",
+        summary="Resume a failed run where its unhandled failure happened",
     )
     async def retry(
         self, run_id: str, runs: RunEngine, engine: QueueEngine, served: _Served

@@ -80,7 +80,8 @@ def workflow(
     ``async def order(ctx, input)``. List it in ``WorkerSettings.workflows``.
 
     ``timeout`` bounds the whole run (it fails with WorkflowTimeout and its children are
-    cancelled); ``max_attempts`` > 1 retries a run that raised, where its unhandled failure happened."""
+    cancelled); ``max_attempts`` > 1 retries a run that raised, resuming where its
+    unhandled failure happened."""
 
     def wrap(f: WorkflowFn) -> Workflow:
         wf_name = str(name or getattr(f, "__name__", ""))
