@@ -1,24 +1,31 @@
 """The v1 HTTP contract: request and response bodies shared by the API, the workers and
-the client. Field names here are what clients, docs and tests rely on.
+the client, and the vocabulary they share with the engine (the id pattern, job and run
+statuses, ``ErrorInfo``, what an activation sends and gets). Field names here are what
+clients, docs and tests rely on. It imports nothing from ``tether.queue``: an HTTP-only
+worker or client never loads the Redis engine (tests/test_layering.py checks it).
 
 Durations are seconds (floats); timestamps are ISO 8601 datetimes in UTC.
 """
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-
-from tether.queue.records import ErrorInfo, JobRecord
 
 MAX_POLL_WAIT = 30.0
 MAX_GET_WAIT = 60.0
 MAX_JOBS_PER_POLL = 1000
 MAX_BATCH = 1000
 
-ID = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:@\-]+$")
+# Ids and names (jobs, runs, functions, workflows, keys): 1-200 of these characters.
+ID_CHARS = r"^[A-Za-z0-9_.:@\-]+$"
+ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:@\-]{1,200}$")
+ID = Field(min_length=1, max_length=200, pattern=ID_CHARS)
 
 
 class Body(BaseModel):
@@ -29,6 +36,46 @@ class Body(BaseModel):
 
 def ms_to_datetime(ms: int | None) -> datetime | None:
     return datetime.fromtimestamp(ms / 1000, UTC) if ms is not None else None
+
+
+# -- the shared vocabulary: statuses and errors -------------------------------------------
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"  # on its function's ready stream, waiting for a machine
+    DELAYED = "delayed"  # waiting for its time (a delay or a retry backoff)
+    RUNNING = "running"  # leased to a machine, which holds its fencing token
+    COMPLETED = "completed"  # result committed (terminal)
+    FAILED = "failed"  # failed with an error that is not retried (terminal)
+    CANCELLED = "cancelled"  # cancelled before or while it ran (terminal)
+    DEAD = "dead"  # every attempt failed (terminal)
+
+
+TERMINAL: frozenset[JobStatus] = frozenset(
+    {JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.DEAD}
+)
+
+
+class RunStatus(StrEnum):
+    QUEUED = "queued"  # an activation is queued (or no machine serves its version yet)
+    RUNNING = "running"  # an activation replays it on a machine
+    WAITING = "waiting"  # holds no machine: waits on children, a timer, approval, signal
+    COMPLETED = "completed"  # the workflow returned (terminal)
+    FAILED = "failed"  # it raised, timed out or its activation was lost (terminal)
+    CANCELLED = "cancelled"  # cancelled by request (terminal)
+
+
+RUN_TERMINAL: frozenset[RunStatus] = frozenset(
+    {RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED}
+)
+
+
+class ErrorInfo(BaseModel):
+    """Why an attempt failed."""
+
+    type: str
+    message: str
+    traceback: str | None = None
 
 
 # -- machines --------------------------------------------------------------------------
@@ -163,26 +210,6 @@ class JobOut(BaseModel):
     finished_at: datetime | None = None
     cancel_requested: bool = False
 
-    @classmethod
-    def from_record(cls, r: JobRecord) -> JobOut:
-        return cls(
-            id=r.id,
-            function=r.function,
-            status=r.status.value,
-            input=r.input,
-            result=r.result,
-            error=r.error,
-            attempt=r.attempt,
-            max_attempts=r.max_attempts,
-            machine=r.machine,
-            parent=r.parent,
-            enqueued_at=ms_to_datetime(r.enqueued_at),
-            scheduled_at=ms_to_datetime(r.scheduled_at),
-            started_at=ms_to_datetime(r.started_at),
-            finished_at=ms_to_datetime(r.finished_at),
-            cancel_requested=r.cancel_requested,
-        )
-
 
 class JobList(BaseModel):
     jobs: list[JobOut]
@@ -199,7 +226,7 @@ class RunCreate(Body):
     workflow: str = ID
     input: Any = None
     id: str | None = Field(  # the idempotency key: the same id is the same run
-        default=None, min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:@\-]+$"
+        default=None, min_length=1, max_length=200, pattern=ID_CHARS
     )
     version: int | None = Field(default=None, ge=1)
 
@@ -249,6 +276,95 @@ class TimelineEvent(BaseModel):
 
 class Timeline(BaseModel):
     events: list[TimelineEvent]
+
+
+# -- what a workflow's activation and the control plane exchange -------------------------
+
+
+ACTIVATION_PREFIX = "wf:"
+
+
+def activation_function(workflow: str, version: int) -> str:
+    """The queue function an activation of ``workflow`` at ``version`` is dispatched on:
+    a machine serving v1 polls ``wf:name@1`` only, so versions never mix."""
+    return f"{ACTIVATION_PREFIX}{workflow}@{version}"
+
+
+def parse_activation_function(function: str) -> tuple[str, int] | None:
+    """``wf:name@3`` -> ("name", 3); anything else -> None."""
+    if not function.startswith(ACTIVATION_PREFIX) or "@" not in function:
+        return None
+    name, _, version = function[len(ACTIVATION_PREFIX) :].rpartition("@")
+    return (name, int(version)) if version.isdigit() and name else None
+
+
+@dataclass(frozen=True, slots=True)
+class ActivationState:
+    """What a machine needs to replay a run: its input and every recorded step."""
+
+    run_id: str
+    workflow: str
+    version: int
+    input: Any
+    steps: dict[int, dict[str, Any]]
+    failures: int  # failed attempts so far under the workflow's retry policy
+    retries: int  # manual retries so far
+    log_mark: int = -1  # number of the last ctx.log line written (see context.LOG_SLOTS)
+    max_payload_bytes: int | None = None  # the limit on one step's result, in bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ChildSpec:
+    """A child job to start as the step at ``position``."""
+
+    position: int
+    function: str
+    input: Any = None
+    max_attempts: int | None = None
+    timeout_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Resume:
+    """Where a retry of a failed run resumes: the unhandled failure's position(s).
+
+    ``reopen``: the records to drop so they run again (a failed step or wait, or every
+    failed child of one ``gather``); ``after``: the last position kept, so what the code
+    recorded after the failure (compensations, say) is dropped too. Records before, and
+    failures that the code handled, are kept."""
+
+    reopen: tuple[int, ...]
+    after: int
+
+
+@dataclass(frozen=True, slots=True)
+class Wait:
+    """What a suspended run waits on.
+
+    ``kind`` children: ``positions`` (child steps); sleep: ``position``, ``name``,
+    ``ms`` (duration); approval: ``position``, ``name`` (the key), ``ms`` (timeout or
+    None), ``info`` (prompt, data); signal: ``position``, ``name``, ``ms`` (timeout).
+    """
+
+    kind: str
+    position: int | None = None
+    name: str = ""
+    ms: int | None = None
+    positions: tuple[int, ...] = ()
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def waiting_on(self) -> dict[str, Any]:
+        shown: dict[str, Any] = {"kind": self.kind}
+        if self.kind == "children":
+            shown["positions"] = list(self.positions)
+        else:
+            shown["position"] = self.position
+            shown["key" if self.kind == "approval" else "name"] = self.name
+        shown.update(self.info)
+        return shown
+
+
+WAIT_KINDS = frozenset({"children", "sleep", "approval", "signal"})
 
 
 # -- errors ----------------------------------------------------------------------------

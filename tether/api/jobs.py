@@ -16,10 +16,19 @@ from tether.api.registry import RegisteredFunction
 from tether.api.responses import JsonResponse, shaped_as
 from tether.api.services import Services
 from tether.errors import UnknownFunction
-from tether.protocol import MAX_GET_WAIT, JobBatchCreate, JobBatchOut, JobCreate, JobList, JobOut
+from tether.protocol import (
+    MAX_GET_WAIT,
+    TERMINAL,
+    JobBatchCreate,
+    JobBatchOut,
+    JobCreate,
+    JobList,
+    JobOut,
+    JobStatus,
+    ms_to_datetime,
+)
 from tether.queue.engine import EnqueueRequest, HandOff, QueueEngine, check_id
 from tether.queue.records import Enqueued, JobRecord
-from tether.queue.states import TERMINAL, JobStatus
 
 MAX_LIST = 1000
 
@@ -46,6 +55,26 @@ def _request(job: JobCreate, spec: RegisteredFunction, job_id: str | None) -> En
         delay_ms=round(job.delay * 1000),
         max_attempts=job.max_attempts or spec.max_attempts,
         timeout_ms=round(timeout * 1000) if timeout is not None else None,
+    )
+
+
+def job_out(r: JobRecord) -> JobOut:
+    return JobOut(
+        id=r.id,
+        function=r.function,
+        status=r.status.value,
+        input=r.input,
+        result=r.result,
+        error=r.error,
+        attempt=r.attempt,
+        max_attempts=r.max_attempts,
+        machine=r.machine,
+        parent=r.parent,
+        enqueued_at=ms_to_datetime(r.enqueued_at),
+        scheduled_at=ms_to_datetime(r.scheduled_at),
+        started_at=ms_to_datetime(r.started_at),
+        finished_at=ms_to_datetime(r.finished_at),
+        cancel_requested=r.cancel_requested,
     )
 
 
@@ -126,7 +155,7 @@ async def _enqueue(
         records = await engine.get_jobs([enqueued[i].id for i in existing])
         for i, record in zip(existing, records, strict=True):
             e = enqueued[i]
-            out[i] = JobOut.from_record(
+            out[i] = job_out(
                 record or JobRecord(id=e.id, function=jobs[i].function, status=e.status)
             ).model_dump()
     services.metrics.jobs_enqueued += len(jobs) - len(existing)
@@ -181,7 +210,7 @@ class JobsController(Controller):
             return out[0]
 
         async def read() -> Job:
-            return JobOut.from_record(await services.engine.get_job(found)).model_dump()
+            return job_out(await services.engine.get_job(found)).model_dump()
 
         job = await wait_until_finished(
             services.notifier, job_id, read, lambda j: j["status"] in TERMINAL, wait, first=submit
@@ -227,7 +256,7 @@ class JobsController(Controller):
     ) -> JobOut:
         check_id(job_id, "job_id")
         record = await wait_for_job(services.engine, services.notifier, job_id, wait)
-        return JobOut.from_record(record)
+        return job_out(record)
 
     @post(
         "/{job_id:str}/cancel",
@@ -239,7 +268,7 @@ class JobsController(Controller):
     async def cancel_job(self, job_id: str, services: Services) -> JobOut:
         check_id(job_id, "job_id")
         await services.engine.cancel(job_id)
-        return JobOut.from_record(await services.engine.get_job(job_id))
+        return job_out(await services.engine.get_job(job_id))
 
     @get(
         "/",
@@ -257,4 +286,4 @@ class JobsController(Controller):
         limit: Annotated[int, Parameter(ge=1, le=MAX_LIST, description="at most this many")] = 50,
     ) -> JobList:
         records = await services.engine.list_jobs(status=status, function=function, limit=limit)
-        return JobList(jobs=[JobOut.from_record(r) for r in records])
+        return JobList(jobs=[job_out(r) for r in records])

@@ -25,9 +25,9 @@ from litestar.types import Receive
 
 from tether.api.notify import FunctionWaiter, Notifier
 from tether.errors import TetherError
+from tether.protocol import TERMINAL
 from tether.queue.engine import QueueEngine
 from tether.queue.records import ClaimedJob, JobRecord
-from tether.queue.states import TERMINAL
 
 R = TypeVar("R")
 

@@ -21,11 +21,9 @@ from typing import Any
 import orjson
 from redis.asyncio import Redis
 
-from tether.protocol import FunctionSpec
+from tether.protocol import ACTIVATION_PREFIX, ChildSpec, ErrorInfo, FunctionSpec
 from tether.queue.keys import Keys
-from tether.queue.records import ErrorInfo
 from tether.queue.redis_errors import redis_errors
-from tether.queue.runs import ACTIVATION_PREFIX, ChildSpec
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,6 @@ transition that checks the activation's fencing token.
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from typing import Annotated, Any, Literal
 
@@ -28,30 +27,27 @@ from tether.api.responses import JsonResponse
 from tether.errors import InvalidRequest, UnknownFunction, ValidationFailed
 from tether.protocol import (
     ID,
+    ID_PATTERN,
     MAX_GET_WAIT,
+    RUN_TERMINAL,
     ApprovalDecision,
     Body,
+    ChildSpec,
+    ErrorInfo,
+    Resume,
     RunCreate,
     RunList,
     RunOut,
+    RunStatus,
     SignalSend,
     Timeline,
     TimelineEvent,
+    Wait,
+    activation_function,
     ms_to_datetime,
 )
 from tether.queue.engine import QueueEngine, check_id
-from tether.queue.records import ErrorInfo
-from tether.queue.runs import (
-    RUN_TERMINAL,
-    ChildSpec,
-    Resume,
-    RunEngine,
-    RunRecord,
-    RunStatus,
-    Wait,
-    activation_function,
-    served_versions,
-)
+from tether.queue.runs import RunEngine, RunRecord, served_versions
 
 MAX_LIST = 1000
 SERVED_TTL = 0.5  # seconds the list of served versions is reused between requests
@@ -384,9 +380,6 @@ class SuspendBody(ActivationRef):
     logs: list[dict[str, Any]] = Field(default_factory=list, max_length=10_000)
 
 
-_ID_RE = re.compile(r"^[A-Za-z0-9_.:@\-]{1,200}$")
-
-
 def _bad(field: str, why: str) -> ValidationFailed:
     return ValidationFailed(f"{field}: {why}", details={"field": field})
 
@@ -405,7 +398,7 @@ def parse_step(raw: bytes) -> StepBody:
         raise _bad(sorted(unknown)[0], "extra inputs are not permitted")
     job, token, position = body.get("job"), body.get("token"), body.get("position")
     record, logs = body.get("record"), body.get("logs", [])
-    if not isinstance(job, str) or not _ID_RE.match(job):
+    if not isinstance(job, str) or not ID_PATTERN.match(job):
         raise _bad("job", "must be 1-200 letters, digits and _ . : @ -")
     if not isinstance(token, str) or not 1 <= len(token) <= 40:
         raise _bad("token", "must be a string of 1-40 characters")

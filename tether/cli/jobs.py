@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 from tether.cli.common import EXIT_OK, call_api, positive_float, table, when
-from tether.queue.states import JobStatus
+from tether.protocol import JobStatus
 
 STATUSES = [s.value for s in JobStatus]
 

@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 from tether.cli.common import EXIT_OK, UsageError, call_api, positive_float, table, when
-from tether.queue.runs import RunStatus
+from tether.protocol import RunStatus
 
 STATUSES = [s.value for s in RunStatus]
 

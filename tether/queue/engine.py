@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import random
-import re
 import secrets
 import uuid
 from collections import defaultdict
@@ -32,6 +31,7 @@ from tether.errors import (
     TetherError,
     ValidationFailed,
 )
+from tether.protocol import ID_PATTERN, ErrorInfo
 from tether.queue.config import QueueConfig
 from tether.queue.index import newest_records
 from tether.queue.keys import PartitionKeys
@@ -39,7 +39,6 @@ from tether.queue.payload import dump_payload
 from tether.queue.records import (
     ClaimedJob,
     Enqueued,
-    ErrorInfo,
     HeartbeatReply,
     JobRecord,
     Outcome,
@@ -49,8 +48,6 @@ from tether.queue.redis_errors import redis_errors
 from tether.queue.scripts import register_scripts
 from tether.queue.states import JobStatus
 from tether.queue.wire import pipelined
-
-ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:@\-]{1,200}$")
 
 # A dict lookup instead of an enum call per job in a batch reply.
 _STATUS: dict[str, JobStatus] = {s.value: s for s in JobStatus}

@@ -8,15 +8,8 @@ from typing import Any
 import orjson
 from pydantic import BaseModel
 
-from tether.queue.states import JobStatus
-
-
-class ErrorInfo(BaseModel):
-    """Why an attempt failed."""
-
-    type: str
-    message: str
-    traceback: str | None = None
+from tether.protocol import ErrorInfo as ErrorInfo  # shared: lives in tether.protocol
+from tether.protocol import JobStatus
 
 
 class JobRecord(BaseModel):

@@ -19,8 +19,7 @@ from __future__ import annotations
 import random
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from enum import StrEnum
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -33,6 +32,19 @@ from tether.errors import (
     LeaseNotHeld,
     NotFound,
     ValidationFailed,
+)
+from tether.protocol import (
+    ACTIVATION_PREFIX,
+    RUN_TERMINAL,
+    WAIT_KINDS,
+    ActivationState,
+    ChildSpec,
+    ErrorInfo,
+    Resume,
+    RunStatus,
+    Wait,
+    activation_function,
+    parse_activation_function,
 )
 from tether.queue.config import QueueConfig
 from tether.queue.engine import (
@@ -48,42 +60,31 @@ from tether.queue.engine import (
 from tether.queue.index import newest_records
 from tether.queue.keys import PartitionKeys
 from tether.queue.payload import dump_payload
-from tether.queue.records import ErrorInfo
 from tether.queue.redis_errors import redis_errors
 from tether.queue.scripts import register_scripts
 
+# Shared with the API, the workers and the client (tether/protocol.py); named here too
+# for the engine's callers.
+__all__ = [
+    "ACTIVATION_PREFIX",
+    "RUN_TERMINAL",
+    "WAIT_KINDS",
+    "ActivationState",
+    "ChildSpec",
+    "Resume",
+    "RunEngine",
+    "RunRecord",
+    "RunStatus",
+    "Started",
+    "Wait",
+    "activation_function",
+    "parse_activation_function",
+    "served_versions",
+    "trim_runs_index",
+]
+
 # Reply codes of the run scripts beyond those of the job scripts (engine.py).
 OTHER_STEP, DECIDED = -5, -6
-
-ACTIVATION_PREFIX = "wf:"
-
-
-class RunStatus(StrEnum):
-    QUEUED = "queued"  # an activation is queued (or no machine serves its version yet)
-    RUNNING = "running"  # an activation replays it on a machine
-    WAITING = "waiting"  # holds no machine: waits on children, a timer, approval, signal
-    COMPLETED = "completed"  # the workflow returned (terminal)
-    FAILED = "failed"  # it raised, timed out or its activation was lost (terminal)
-    CANCELLED = "cancelled"  # cancelled by request (terminal)
-
-
-RUN_TERMINAL: frozenset[RunStatus] = frozenset(
-    {RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED}
-)
-
-
-def activation_function(workflow: str, version: int) -> str:
-    """The queue function an activation of ``workflow`` at ``version`` is dispatched on:
-    a machine serving v1 polls ``wf:name@1`` only, so versions never mix."""
-    return f"{ACTIVATION_PREFIX}{workflow}@{version}"
-
-
-def parse_activation_function(function: str) -> tuple[str, int] | None:
-    """``wf:name@3`` -> ("name", 3); anything else -> None."""
-    if not function.startswith(ACTIVATION_PREFIX) or "@" not in function:
-        return None
-    name, _, version = function[len(ACTIVATION_PREFIX) :].rpartition("@")
-    return (name, int(version)) if version.isdigit() and name else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,75 +150,6 @@ class Started:
     status: RunStatus
     created: bool
     version: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class ActivationState:
-    """What a machine needs to replay a run: its input and every recorded step."""
-
-    run_id: str
-    workflow: str
-    version: int
-    input: Any
-    steps: dict[int, dict[str, Any]]
-    failures: int  # failed attempts so far under the workflow's retry policy
-    retries: int  # manual retries so far
-    log_mark: int = -1  # number of the last ctx.log line written (see context.LOG_SLOTS)
-    max_payload_bytes: int | None = None  # the limit on one step's result, in bytes
-
-
-@dataclass(frozen=True, slots=True)
-class ChildSpec:
-    """A child job to start as the step at ``position``."""
-
-    position: int
-    function: str
-    input: Any = None
-    max_attempts: int | None = None
-    timeout_ms: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Resume:
-    """Where a retry of a failed run resumes: the unhandled failure's position(s).
-
-    ``reopen``: the records to drop so they run again (a failed step or wait, or every
-    failed child of one ``gather``); ``after``: the last position kept, so what the code
-    recorded after the failure (compensations, say) is dropped too. Records before, and
-    failures that the code handled, are kept."""
-
-    reopen: tuple[int, ...]
-    after: int
-
-
-@dataclass(frozen=True, slots=True)
-class Wait:
-    """What a suspended run waits on.
-
-    ``kind`` children: ``positions`` (child steps); sleep: ``position``, ``name``,
-    ``ms`` (duration); approval: ``position``, ``name`` (the key), ``ms`` (timeout or
-    None), ``info`` (prompt, data); signal: ``position``, ``name``, ``ms`` (timeout).
-    """
-
-    kind: str
-    position: int | None = None
-    name: str = ""
-    ms: int | None = None
-    positions: tuple[int, ...] = ()
-    info: dict[str, Any] = field(default_factory=dict)
-
-    def waiting_on(self) -> dict[str, Any]:
-        shown: dict[str, Any] = {"kind": self.kind}
-        if self.kind == "children":
-            shown["positions"] = list(self.positions)
-        else:
-            shown["position"] = self.position
-            shown["key" if self.kind == "approval" else "name"] = self.name
-        shown.update(self.info)
-        return shown
-
-
-WAIT_KINDS = frozenset({"children", "sleep", "approval", "signal"})
 
 
 class RunEngine:

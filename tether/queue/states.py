@@ -6,22 +6,10 @@ edges (tests check the scripts against it, and docs/architecture.md draws it).
 
 from __future__ import annotations
 
-from enum import StrEnum
+from tether.protocol import TERMINAL, JobStatus
 
+__all__ = ["TERMINAL", "TRANSITIONS", "JobStatus"]
 
-class JobStatus(StrEnum):
-    QUEUED = "queued"  # on its function's ready stream, waiting for a machine
-    DELAYED = "delayed"  # waiting for its time (a delay or a retry backoff)
-    RUNNING = "running"  # leased to a machine, which holds its fencing token
-    COMPLETED = "completed"  # result committed (terminal)
-    FAILED = "failed"  # failed with an error that is not retried (terminal)
-    CANCELLED = "cancelled"  # cancelled before or while it ran (terminal)
-    DEAD = "dead"  # every attempt failed (terminal)
-
-
-TERMINAL: frozenset[JobStatus] = frozenset(
-    {JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.DEAD}
-)
 
 # (from, to) -> the scripts that make that move.
 TRANSITIONS: dict[tuple[JobStatus | None, JobStatus], frozenset[str]] = {

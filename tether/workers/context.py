@@ -29,7 +29,7 @@ import orjson
 
 from tether._client_http import dumps
 from tether.errors import InvalidTransition, LeaseNotHeld, NotFound, PayloadTooLarge
-from tether.queue.runs import ActivationState, ChildSpec, Resume, Wait
+from tether.protocol import ActivationState, ChildSpec, Resume, Wait
 
 
 class NonDeterminismError(Exception):

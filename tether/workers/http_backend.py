@@ -18,8 +18,7 @@ from typing import Any
 import orjson
 
 from tether._client_http import HttpSession, dumps
-from tether.protocol import LeasedJob
-from tether.queue.runs import ActivationState, ChildSpec, Resume, Wait
+from tether.protocol import ActivationState, ChildSpec, LeasedJob, Resume, Wait
 from tether.workers.context import refusals
 from tether.workers.transport import retrying
 

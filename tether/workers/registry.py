@@ -27,8 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from tether.errors import ConfigurationError
-from tether.protocol import FunctionSpec, LeasedJob
-from tether.queue.engine import ID_PATTERN
+from tether.protocol import ID_PATTERN, FunctionSpec, LeasedJob
 from tether.workers.binding import InputBinder
 
 

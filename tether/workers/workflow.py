@@ -28,10 +28,11 @@ from typing import Any
 from tether.errors import (
     ConfigurationError,
 )
-from tether.protocol import FunctionSpec, LeasedJob
-from tether.queue.engine import ID_PATTERN
-from tether.queue.runs import (
+from tether.protocol import (
+    ID_PATTERN,
     ActivationState,
+    FunctionSpec,
+    LeasedJob,
     activation_function,
 )
 from tether.workers.binding import InputBinder
