@@ -132,14 +132,15 @@ def run_out(record: RunRecord, served: dict[str, set[int]] | None = None) -> Run
 
 
 async def wait_for_run(runs: RunEngine, notifier: Notifier, run_id: str, wait: float) -> RunRecord:
-    """The run as soon as it is finished, or as it is when ``wait`` elapses. Runs
-    publish ``j:#run:<id>`` when they finish, so the notifier's job waiters serve here."""
+    """The run as soon as it is finished, or as it is when ``wait`` elapses (a finishing
+    run publishes ``r:<id>``; the notifier's re-check reads the run's status)."""
     return await wait_until_finished(
         notifier,
-        f"#run:{run_id}",
+        run_id,
         lambda: runs.get(run_id),
         lambda r: r.status in RUN_TERMINAL,
         wait,
+        run=True,
     )
 
 

@@ -111,8 +111,15 @@ class PartitionKeys:
 
     @property
     def channel(self) -> str:
-        """Pub/sub channel that wakes long polls: messages ``q:<fn>`` and ``j:<id>``."""
+        """Pub/sub channel that wakes waiting requests (messages: see ``READY``)."""
         return f"{self.prefix}notify"
+
+
+# The messages on a partition's notify channel (published by the Lua scripts, read by
+# tether/api/notify.py), "<kind>:<names>", names space-separated (never in an id):
+READY = "q"  # q:<function>, or q:<function> <n>: n jobs of the function became ready
+JOB_FINISHED = "j"  # j:<job id> <job id> ...: jobs that reached a terminal state
+RUN_FINISHED = "r"  # r:<run id>: a workflow run reached a terminal state
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,9 +18,9 @@ local function finish_run(p, runKey, runId, status, now, fields)
   redis.call('ZREM', run_deadlines_key(p), runId)
   redis.call('ZREM', unversioned_key(p), runId)
   run_timeline(p, runId, tonumber(r[3]) or 1000, now, status, 'prev', r[1] or '')
-  -- Requests waiting for the run (GET ?wait=) listen as if for a job named '#run:<id>'
-  -- ('#' never appears in an id), so the API's one subscription serves them too.
-  redis.call('PUBLISH', notify_channel(p), 'j:#run:' .. runId)
+  -- Requests waiting for the run (GET ?wait=) hear it on the API's one subscription
+  -- (message kinds: tether/queue/keys.py).
+  redis.call('PUBLISH', notify_channel(p), 'r:' .. runId)
 end
 
 local RUN_TERMINAL = {completed = true, failed = true, cancelled = true}
