@@ -428,8 +428,6 @@ class RunEngine:
                     wait.name,
                     "" if wait.ms is None else max(0, wait.ms),
                     ",".join(str(p) for p in wait.positions),
-                    self.config.backoff_ms,
-                    self.config.backoff_max_ms,
                     len(children),
                     *child_args,
                     *self._logs(logs),

@@ -21,6 +21,7 @@
 --@include keys
 --@include timeline
 --@include call_in_chunks
+--@include new_job
 local delayedKey, indexKey = KEYS[1], KEYS[2]
 local p, retentionMs, channel, maxlen = ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
 local now = now_ms()
@@ -54,10 +55,6 @@ local function enqueue(jobId, fn, input, maxAttempts, timeoutMs, delayMs, idem, 
   end
 
   local jobKey = job_key(p, jobId)
-  -- Every field is paid for on the hottest path (about 5,000 Redis instructions each,
-  -- bench/redis_instructions.py), so a record leaves out what its absence says: no
-  -- `attempt` is 0, no `scheduled_at` is its `enqueued_at`, and no backoff fields are
-  -- the engine's backoff (lua/includes/retry_or_die.lua).
   local status, field, value = 'queued', 'entry', nil
   if delayMs > 0 then
     status, field, value = 'delayed', 'scheduled_at', now + delayMs
@@ -68,12 +65,7 @@ local function enqueue(jobId, fn, input, maxAttempts, timeoutMs, delayMs, idem, 
     if not queue then queue = queue_key(p, fn); queues[fn] = queue end
     value = redis.call('XADD', queue, '*', 'id', jobId)
   end
-  redis.call('HSET', jobKey, 'fn', fn, 'input', input, 'status', status,
-    'max_attempts', maxAttempts, 'timeout_ms', timeoutMs, 'enqueued_at', nowText,
-    field, value)
-  if parent ~= '' then
-    redis.call('HSET', jobKey, 'parent', parent)
-  end
+  new_job(jobKey, fn, input, status, maxAttempts, timeoutMs, nowText, parent, {field, value})
   if idemKey then
     redis.call('SET', idemKey, jobId, 'PX', retentionMs)
   end

@@ -17,11 +17,11 @@
   ARGV[8] name: sleep step name, approval key or signal name ('' for children)
   ARGV[9] sleep duration or wait timeout in ms ('' = none)
   ARGV[10] positions of the awaited children, comma-separated
-  ARGV[11] backoff ms of child jobs  ARGV[12] backoff cap ms  ARGV[13] N new children
-  ARGV[14..13+6N] per child: position, function, input (JSON), max attempts, timeout ms,
+  ARGV[11] N new children
+  ARGV[12..11+6N] per child: position, function, input (JSON), max attempts, timeout ms,
     refusal ('' or an error JSON: the child cannot run, e.g. no machine ever registered
     its function; its step is recorded failed at once and no job is created)
-  ARGV[14+6N..] log lines (JSON)
+  ARGV[12+6N..] log lines (JSON)
   Returns {1, 'waiting'} | {1, 'queued'} (woken at once)
           {-1, ''} | {-2, job status} | {-3, run status}
 ]]
@@ -33,6 +33,8 @@
 --@include enqueue_activation
 --@include resolve_wait
 --@include activation
+--@include new_job
+--@include make_ready
 local runKey, jobKey, stepsKey, timersKey, approvalsKey, signalsKey =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local p, runId, jobId, token, kind = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
@@ -42,12 +44,12 @@ if refused then return refused end
 local now = now_ms()
 local r = redis.call('HMGET', runKey, 'maxlen', 'activations')
 local maxlen = tonumber(r[1]) or 1000
-local nChildren = tonumber(ARGV[13])
-run_logs(p, runId, maxlen, now, 14 + 6 * nChildren)
+local nChildren = tonumber(ARGV[11])
+run_logs(p, runId, maxlen, now, 12 + 6 * nChildren)
 end_activation(runKey)
 
 for i = 0, nChildren - 1 do
-  local base = 14 + 6 * i
+  local base = 12 + 6 * i
   local cpos, fn, refusal = ARGV[base], ARGV[base + 1], ARGV[base + 5]
   if redis.call('HEXISTS', stepsKey, cpos) == 1 then
     -- recorded already (a replay asking again): nothing to start
@@ -63,10 +65,8 @@ for i = 0, nChildren - 1 do
       childId = childId .. '.' .. r[2]
     end
     local childKey = job_key(p, childId)
-    redis.call('HSET', childKey, 'fn', fn, 'input', ARGV[base + 2],
-      'status', 'queued', 'max_attempts', ARGV[base + 3],
-      'timeout_ms', ARGV[base + 4], 'backoff_ms', ARGV[11], 'backoff_max_ms', ARGV[12],
-      'enqueued_at', now, 'parent', runId, 'step', cpos)
+    new_job(childKey, fn, ARGV[base + 2], 'queued', ARGV[base + 3], ARGV[base + 4], now,
+            runId, {'step', cpos})
     redis.call('ZADD', jobs_index_key(p), now, childId)
     make_ready(p, childKey, childId, notify_channel(p))
     redis.call('HSET', stepsKey, cpos, step_json(fn, 'call', 'pending', now,
