@@ -470,7 +470,7 @@ class QueueEngine:
                 if partition not in completions:
                     args = [pk.prefix, cfg.retention_ms, pk.channel, cfg.job_timeline_maxlen]
                     completions[partition] = (len(calls), args)
-                    calls.append(("complete", [pk.leases, pk.events], args))
+                    calls.append(("complete", [pk.leases], args))
                     answers.append([])
                 call, args = completions[partition]
                 args.extend((o.job_id, o.token, payload))
@@ -479,7 +479,7 @@ class QueueEngine:
                 calls.append(
                     (
                         "fail",
-                        [pk.job(o.job_id), pk.leases, pk.delayed, pk.events],
+                        [pk.job(o.job_id), pk.leases, pk.delayed],
                         [
                             pk.prefix,
                             o.job_id,
@@ -524,7 +524,7 @@ class QueueEngine:
             pk = self.keys.for_id(job_id)
             args = [pk.prefix, job_id, token, pk.channel, self.config.job_timeline_maxlen]
             args.append(self.config.retention_ms)
-            calls.append(("release", [pk.job(job_id), pk.leases, pk.events], args))
+            calls.append(("release", [pk.job(job_id), pk.leases], args))
         with redis_errors():
             replies = await self._pipelined(calls)
         return [
@@ -547,7 +547,7 @@ class QueueEngine:
         error = orjson.dumps({"type": "Cancelled", "message": reason}).decode()
         with redis_errors():
             code, status = await self._scripts["cancel"](
-                [pk.job(job_id), pk.delayed, pk.events],
+                [pk.job(job_id), pk.delayed],
                 [
                     pk.prefix,
                     job_id,
@@ -585,7 +585,7 @@ class QueueEngine:
         with redis_errors():
             for pk in self.keys.all_partitions():
                 rows = await self._scripts["reap"](
-                    [pk.leases, pk.delayed, pk.events],
+                    [pk.leases, pk.delayed],
                     [
                         pk.prefix,
                         limit,
@@ -616,7 +616,6 @@ class QueueEngine:
                         pk.machine_jobs(machine),
                         pk.leases,
                         pk.delayed,
-                        pk.events,
                         pk.machine(machine),
                     ],
                     [

@@ -102,10 +102,6 @@ class PartitionKeys:
         return f"{self.prefix}jobs"
 
     @property
-    def events(self) -> str:
-        return f"{self.prefix}events"
-
-    @property
     def functions(self) -> str:
         return f"{self.prefix}functions"
 

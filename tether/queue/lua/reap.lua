@@ -4,7 +4,6 @@
 
   KEYS[1] leases zset   {t:p}:leases
   KEYS[2] delayed zset  {t:p}:delayed
-  KEYS[3] events stream {t:p}:events
   ARGV[1] partition prefix  ARGV[2] max leases to reap  ARGV[3] jitter in [0, 1)
   ARGV[4] retention ms      ARGV[5] notify channel      ARGV[6] timeline maxlen
   ARGV[7] backoff ms        ARGV[8] backoff cap ms  (for a job without its own)
@@ -16,7 +15,7 @@
 --@include drop_lease
 --@include finish_job
 --@include retry_or_die
-local leasesKey, delayedKey, eventsKey = KEYS[1], KEYS[2], KEYS[3]
+local leasesKey, delayedKey = KEYS[1], KEYS[2]
 local p, jitter = ARGV[1], tonumber(ARGV[3])
 local retentionMs, channel, maxlen = tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6])
 local now = now_ms()
@@ -41,7 +40,7 @@ for _, jobId in ipairs(expired) do
       immediate = 1
     end
     drop_lease(p, leasesKey, jobKey, jobId)
-    reaped[#reaped + 1] = {jobId, retry_or_die(p, jobKey, delayedKey, eventsKey, jobId,
+    reaped[#reaped + 1] = {jobId, retry_or_die(p, jobKey, delayedKey, jobId,
       now, errorJson, 1, immediate, jitter, retentionMs, channel, maxlen,
       {ARGV[7], ARGV[8]})}
   end

@@ -21,7 +21,7 @@ local function cancel_job(p, jobId, now, retentionMs, maxlen, errorJson)
       redis.call('ZREM', delayed_key(p), jobId)
     end
     timeline(p, jobKey, jobId, maxlen, now, 'cancelled', status)
-    finish_job(p, jobKey, events_key(p), jobId, 'cancelled', now, retentionMs,
+    finish_job(p, jobKey, jobId, 'cancelled', now, retentionMs,
                notify_channel(p), {'error', errorJson}, maxlen)
   end
 end

@@ -10,4 +10,3 @@ local function unversioned_key(p) return p .. 'unversioned' end
 local function jobs_index_key(p) return p .. 'jobs' end
 local function notify_channel(p) return p .. 'notify' end
 local function delayed_key(p) return p .. 'delayed' end
-local function events_key(p) return p .. 'events' end
