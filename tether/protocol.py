@@ -13,9 +13,9 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 MAX_POLL_WAIT = 30.0
 MAX_GET_WAIT = 60.0
@@ -26,6 +26,13 @@ MAX_BATCH = 1000
 ID_CHARS = r"^[A-Za-z0-9_.:@\-]+$"
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:@\-]{1,200}$")
 ID = Field(min_length=1, max_length=200, pattern=ID_CHARS)
+
+# User tags on jobs and runs, given at creation and filtered on in listings
+# (``?tag=key:value``): at most 20, keys like ids (at most 64), values at most 200.
+TagKey = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=ID_CHARS)]
+Tags = Annotated[
+    dict[TagKey, Annotated[str, StringConstraints(max_length=200)]], Field(max_length=20)
+]
 
 
 class Body(BaseModel):
@@ -187,6 +194,7 @@ class JobCreate(Body):
     delay: float = Field(default=0, ge=0, le=366 * 24 * 3600)  # seconds
     max_attempts: int | None = Field(default=None, ge=1, le=1000)
     timeout: float | None = Field(default=None, gt=0, le=7 * 24 * 3600)  # seconds
+    tags: Tags | None = None
 
 
 class JobBatchCreate(Body):
@@ -209,10 +217,14 @@ class JobOut(BaseModel):
     started_at: datetime | None = None
     finished_at: datetime | None = None
     cancel_requested: bool = False
+    tags: dict[str, str] | None = None
 
 
 class JobList(BaseModel):
     jobs: list[JobOut]
+    # Pass as ?cursor= for the next page; None: there is none. A page may hold fewer
+    # than `limit` jobs and still have a next one (each page reads a bounded number).
+    next_cursor: str | None = None
 
 
 class JobBatchOut(BaseModel):
@@ -229,6 +241,7 @@ class RunCreate(Body):
         default=None, min_length=1, max_length=200, pattern=ID_CHARS
     )
     version: int | None = Field(default=None, ge=1)
+    tags: Tags | None = None
 
 
 class RunOut(BaseModel):
@@ -247,6 +260,7 @@ class RunOut(BaseModel):
     # {"approvals": ["ship"], "signals": ["note"]}: a name the code never waits on stays
     # here. None when there are none.
     buffered: dict[str, list[str]] | None = None
+    tags: dict[str, str] | None = None
     # Only in the answer to a decision or a signal: "woken" (the run waited on it and
     # goes on now) or "buffered" (kept until the run waits for it, maybe never).
     delivery: Literal["woken", "buffered"] | None = None
@@ -254,6 +268,7 @@ class RunOut(BaseModel):
 
 class RunList(BaseModel):
     runs: list[RunOut]
+    next_cursor: str | None = None  # as JobList.next_cursor
 
 
 class ApprovalDecision(Body):

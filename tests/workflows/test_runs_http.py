@@ -300,3 +300,21 @@ async def test_over_http_a_child_no_machine_registered_fails_the_run_at_once(
 
     assert done.status == "failed" and done.error is not None
     assert "no_such_fn" in done.error.message
+
+
+async def test_listing_runs_over_http_follows_the_cursor_and_shows_what_they_wait_on(
+    client: AsyncClient, worker: Worker
+) -> None:
+    a = await client.start("flow", 1, tags={"env": "prod"})
+    b = await client.start("flow", 2, tags={"env": "dev"})
+    await wait_status(client, a.id, "waiting")
+    await wait_status(client, b.id, "waiting")
+
+    first = await client.list_runs_page(limit=1)
+    everything = await client.list_runs(limit=10)
+    prod = await client.list_runs(tags={"env": "prod"})
+
+    assert len(first.runs) == 1 and first.next_cursor is not None
+    assert {r.id for r in everything} == {a.id, b.id}
+    assert [(r.id, r.tags) for r in prod] == [(a.id, {"env": "prod"})]
+    assert all(r.waiting_on and r.waiting_on["kind"] == "approval" for r in everything)

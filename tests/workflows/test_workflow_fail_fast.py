@@ -28,7 +28,7 @@ async def test_a_child_of_a_function_no_machine_registered_fails_the_run_at_once
     assert run.failures == 1
     assert run.error is not None and run.error.type == "ChildFailed"
     assert "no_such_fn" in run.error.message and "no machine has registered" in run.error.message
-    assert await engine.list_jobs(function="no_such_fn") == []
+    assert (await engine.list_jobs(function="no_such_fn"))[0] == []
 
 
 @workflow(name="typo_handled")

@@ -10,6 +10,7 @@ from litestar import Controller, get, post
 from litestar.params import Parameter
 
 from tether.api.error_handlers import error_responses
+from tether.api.listing import AFTER_DOC, BEFORE_DOC, CURSOR_DOC, TAG_DOC, listing
 from tether.api.notify import FunctionWaiter
 from tether.api.polling import release_jobs, wait_for_job, wait_until_finished
 from tether.api.registry import RegisteredFunction
@@ -55,6 +56,7 @@ def _request(job: JobCreate, spec: RegisteredFunction, job_id: str | None) -> En
         delay_ms=round(job.delay * 1000),
         max_attempts=job.max_attempts or spec.max_attempts,
         timeout_ms=round(timeout * 1000) if timeout is not None else None,
+        tags=job.tags,
     )
 
 
@@ -75,6 +77,7 @@ def job_out(r: JobRecord) -> JobOut:
         started_at=ms_to_datetime(r.started_at),
         finished_at=ms_to_datetime(r.finished_at),
         cancel_requested=r.cancel_requested,
+        tags=r.tags,
     )
 
 
@@ -97,6 +100,7 @@ def _created(e: Enqueued, req: EnqueueRequest, engine: QueueEngine, now: datetim
         "started_at": None,
         "finished_at": None,
         "cancel_requested": False,
+        "tags": req.tags,
     }
 
 
@@ -274,7 +278,7 @@ class JobsController(Controller):
         "/",
         operation_id="listJobs",
         responses=error_responses(),
-        summary="Recent jobs, newest first",
+        summary="Jobs, newest first, a page at a time (follow next_cursor)",
     )
     async def list_jobs(
         self,
@@ -284,6 +288,21 @@ class JobsController(Controller):
             str | None, Parameter(description="only jobs of this function", max_length=200)
         ] = None,
         limit: Annotated[int, Parameter(ge=1, le=MAX_LIST, description="at most this many")] = 50,
+        cursor: Annotated[str | None, Parameter(description=CURSOR_DOC, max_length=240)] = None,
+        created_after: Annotated[datetime | None, Parameter(description=AFTER_DOC)] = None,
+        created_before: Annotated[datetime | None, Parameter(description=BEFORE_DOC)] = None,
+        tag: Annotated[list[str] | None, Parameter(description=TAG_DOC)] = None,
     ) -> JobList:
-        records = await services.engine.list_jobs(status=status, function=function, limit=limit)
-        return JobList(jobs=[job_out(r) for r in records])
+        query = listing(cursor, created_after, created_before, tag)
+        records, after = await services.engine.list_jobs(
+            status=status,
+            function=function,
+            tags=query.tags,
+            limit=limit,
+            cursor=query.cursor,
+            created_after_ms=query.created_after_ms,
+            created_before_ms=query.created_before_ms,
+        )
+        return JobList(
+            jobs=[job_out(r) for r in records], next_cursor=after.encode() if after else None
+        )

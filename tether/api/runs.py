@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -20,6 +21,7 @@ from litestar.di import Provide
 from litestar.params import Parameter
 from pydantic import BaseModel, Field
 
+from tether.api.listing import AFTER_DOC, BEFORE_DOC, CURSOR_DOC, TAG_DOC, listing
 from tether.api.notify import Notifier
 from tether.api.polling import wait_until_finished
 from tether.api.registry import FunctionRegistry, child_terms
@@ -117,6 +119,7 @@ def run_out(record: RunRecord, served: dict[str, set[int]] | None = None) -> Run
         buffered["signals"] = list(record.held_signals)
     return RunOut(
         buffered=buffered or None,
+        tags=record.tags,
         id=record.id,
         workflow=record.workflow,
         version=record.version,
@@ -187,7 +190,9 @@ class RunsController(Controller):
                 "start a worker that serves it, or leave out the version",
                 details={"workflow": data.workflow, "version": version},
             )
-        started = await runs.start(data.workflow, data.input, run_id=data.id, version=version)
+        started = await runs.start(
+            data.workflow, data.input, run_id=data.id, version=version, tags=data.tags
+        )
         record = await runs.get(started.id)
         return JsonResponse(run_out(record, serving), status_code=201 if started.created else 200)
 
@@ -216,18 +221,43 @@ class RunsController(Controller):
         record = await wait_for_run(runs, notifier, run_id, wait)
         return await answer(record, served, engine)
 
-    @get("/", operation_id="listRuns", summary="Recent runs, newest first")
+    @get(
+        "/",
+        operation_id="listRuns",
+        summary="Runs, newest first, a page at a time (follow next_cursor)",
+    )
     async def list_runs(
         self,
         runs: RunEngine,
+        engine: QueueEngine,
+        served: _Served,
         status: Annotated[RunStatus | None, Parameter(description="only this status")] = None,
         workflow: Annotated[
             str | None, Parameter(description="only runs of this workflow", max_length=200)
         ] = None,
         limit: Annotated[int, Parameter(ge=1, le=MAX_LIST, description="at most this many")] = 50,
+        cursor: Annotated[str | None, Parameter(description=CURSOR_DOC, max_length=240)] = None,
+        created_after: Annotated[datetime | None, Parameter(description=AFTER_DOC)] = None,
+        created_before: Annotated[datetime | None, Parameter(description=BEFORE_DOC)] = None,
+        tag: Annotated[list[str] | None, Parameter(description=TAG_DOC)] = None,
     ) -> RunList:
-        records = await runs.list_runs(status=status, workflow=workflow, limit=limit)
-        return RunList(runs=[run_out(r) for r in records])
+        query = listing(cursor, created_after, created_before, tag)
+        records, after = await runs.list_runs(
+            status=status,
+            workflow=workflow,
+            tags=query.tags,
+            limit=limit,
+            cursor=query.cursor,
+            created_after_ms=query.created_after_ms,
+            created_before_ms=query.created_before_ms,
+        )
+        # Which versions are served matters for queued runs only (their waiting_on).
+        queued = any(r.status == RunStatus.QUEUED for r in records)
+        serving = await served.get(engine) if queued else None
+        return RunList(
+            runs=[run_out(r, serving) for r in records],
+            next_cursor=after.encode() if after else None,
+        )
 
     @get(
         "/{run_id:str}/timeline",

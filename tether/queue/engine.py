@@ -33,7 +33,7 @@ from tether.errors import (
 )
 from tether.protocol import ID_PATTERN, ErrorInfo
 from tether.queue.config import QueueConfig
-from tether.queue.index import newest_records
+from tether.queue.index import Cursor, Source, page, tags_match
 from tether.queue.keys import PartitionKeys
 from tether.queue.payload import dump_payload
 from tether.queue.records import (
@@ -92,6 +92,7 @@ class EnqueueRequest:
     max_attempts: int | None = None
     timeout_ms: int | None = None
     parent: str | None = None
+    tags: dict[str, str] | None = None  # the caller's labels, for listings
 
 
 class QueueEngine:
@@ -149,6 +150,7 @@ class QueueEngine:
             req.idempotency_key or "",
             req.parent or "",
             fresh,
+            orjson.dumps(req.tags).decode() if req.tags else "",
         ]
         return job_id, group
 
@@ -218,10 +220,19 @@ class QueueEngine:
         max_attempts: int | None = None,
         timeout_ms: int | None = None,
         parent: str | None = None,
+        tags: dict[str, str] | None = None,
     ) -> Enqueued:
         """Create a job (or return the existing one with this id or idempotency key)."""
         req = EnqueueRequest(
-            function, input, job_id, idempotency_key, delay_ms, max_attempts, timeout_ms, parent
+            function,
+            input,
+            job_id,
+            idempotency_key,
+            delay_ms,
+            max_attempts,
+            timeout_ms,
+            parent,
+            tags,
         )
         return (await self.enqueue_many([req]))[0]
 
@@ -687,24 +698,34 @@ class QueueEngine:
         *,
         status: JobStatus | None = None,
         function: str | None = None,
+        tags: dict[str, str] | None = None,
         limit: int = 50,
-        before_ms: int | None = None,
-    ) -> list[JobRecord]:
-        """Newest first; filters apply to the records read (scans at most 20x limit)."""
-        found: list[JobRecord] = []
-        for pk in self.keys.all_partitions():
-            with redis_errors():
-                rows = await newest_records(
-                    self.redis, pk.jobs, pk.job, limit=limit, before_ms=before_ms
-                )
-            for record in (JobRecord.from_hash(job_id, row) for job_id, row in rows):
-                if status is not None and record.status != status:
-                    continue
-                if function is not None and record.function != function:
-                    continue
-                found.append(record)
-        found.sort(key=lambda r: r.enqueued_at or 0, reverse=True)
-        return found[:limit]
+        cursor: Cursor | None = None,
+        created_after_ms: int | None = None,
+        created_before_ms: int | None = None,
+    ) -> tuple[list[JobRecord], Cursor | None]:
+        """Newest first, from after ``cursor``; and the next page's cursor (see
+        ``index.page``: a page may hold fewer than ``limit`` and still have a next)."""
+        wanted = tags or {}
+
+        def keep(job_id: str, row: dict[str, str]) -> bool:
+            return (
+                (status is None or row.get("status") == status)
+                and (function is None or row.get("fn") == function)
+                and tags_match(row.get("tags"), wanted)
+            )
+
+        with redis_errors():
+            rows, after = await page(
+                self.redis,
+                [Source(pk.jobs, pk.job) for pk in self.keys.all_partitions()],
+                keep,
+                limit=limit,
+                cursor=cursor,
+                created_after_ms=created_after_ms,
+                created_before_ms=created_before_ms,
+            )
+        return [JobRecord.from_hash(job_id, row) for job_id, row in rows], after
 
     async def timeline(self, owner_id: str, limit: int = 1000) -> list[dict[str, str]]:
         """Events of a job (or a run), oldest first."""

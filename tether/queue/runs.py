@@ -57,7 +57,7 @@ from tether.queue.engine import (
     check_id,
     check_name,
 )
-from tether.queue.index import newest_records
+from tether.queue.index import Cursor, Source, page, tags_match
 from tether.queue.keys import PartitionKeys
 from tether.queue.payload import dump_payload
 from tether.queue.redis_errors import redis_errors
@@ -110,6 +110,7 @@ class RunRecord:
     # Decisions and signals the run holds that its code has not consumed (yet).
     held_approvals: tuple[str, ...] = ()
     held_signals: tuple[str, ...] = ()
+    tags: dict[str, str] | None = None  # the caller's labels, given at start
 
     @classmethod
     def from_hash(cls, data: dict[str, str]) -> RunRecord:
@@ -141,6 +142,7 @@ class RunRecord:
             failures=num("failures") or 0,
             held_approvals=tuple(filter(None, data.get("held_approvals", "").split(","))),
             held_signals=tuple(filter(None, data.get("held_signals", "").split(","))),
+            tags=js("tags"),
         )
 
 
@@ -203,6 +205,7 @@ class RunEngine:
         *,
         run_id: str | None = None,
         version: int | None = None,
+        tags: dict[str, str] | None = None,
     ) -> Started:
         """Create a run (or return the one with this id). ``version`` None: the run
         waits until a machine serving the workflow is known (see ``assign_version``)."""
@@ -223,6 +226,7 @@ class RunEngine:
                     self.config.retention_ms,
                     self.config.timeline_maxlen,
                     self.activation_max_attempts,
+                    orjson.dumps(tags).decode() if tags else "",
                 ],
             )
         if int(reply[0]) == ID_CONFLICT:
@@ -556,24 +560,34 @@ class RunEngine:
         *,
         status: RunStatus | None = None,
         workflow: str | None = None,
+        tags: dict[str, str] | None = None,
         limit: int = 50,
-        before_ms: int | None = None,
-    ) -> list[RunRecord]:
-        """Newest first; filters apply to the records read (scans at most 20x limit)."""
-        found: list[RunRecord] = []
+        cursor: Cursor | None = None,
+        created_after_ms: int | None = None,
+        created_before_ms: int | None = None,
+    ) -> tuple[list[RunRecord], Cursor | None]:
+        """Newest first, from after ``cursor``; and the next page's cursor (see
+        ``index.page``: a page may hold fewer than ``limit`` and still have a next)."""
+        wanted = tags or {}
+
+        def keep(run_id: str, row: dict[str, str]) -> bool:
+            return (
+                (status is None or row.get("status") == status)
+                and (workflow is None or row.get("workflow") == workflow)
+                and tags_match(row.get("tags"), wanted)
+            )
+
         with redis_errors():
-            for pk in self.keys.all_partitions():
-                rows = await newest_records(
-                    self.redis, pk.runs, pk.run, limit=limit, before_ms=before_ms
-                )
-                for record in (RunRecord.from_hash(row) for _, row in rows):
-                    if status is not None and record.status != status:
-                        continue
-                    if workflow is not None and record.workflow != workflow:
-                        continue
-                    found.append(record)
-        found.sort(key=lambda r: r.created_at or 0, reverse=True)
-        return found[:limit]
+            rows, after = await page(
+                self.redis,
+                [Source(pk.runs, pk.run) for pk in self.keys.all_partitions()],
+                keep,
+                limit=limit,
+                cursor=cursor,
+                created_after_ms=created_after_ms,
+                created_before_ms=created_before_ms,
+            )
+        return [RunRecord.from_hash(row) for _, row in rows], after
 
     async def timeline(self, run_id: str, limit: int = 1000) -> list[dict[str, str]]:
         """The run's events (its own and its jobs'), oldest first."""

@@ -8,6 +8,7 @@
   live machine serves the workflow yet: the run waits for one)
   ARGV[5] input (JSON)      ARGV[6] retention ms  ARGV[7] timeline maxlen
   ARGV[8] max attempts of each activation job (lost machines)
+  ARGV[9] tags (a JSON object of the caller's labels, '' = none)
   Returns {1, status, created (1|0), version}
           {-4, existing workflow}   the id already names a run of another workflow
 ]]
@@ -25,7 +26,7 @@ local now = now_ms()
 redis.call('HSET', runKey, 'id', runId, 'workflow', workflow, 'version', version,
   'status', 'queued', 'input', ARGV[5], 'created_at', now, 'updated_at', now,
   'activations', 0, 'act_job', '', 'retries', 0, 'failures', 0,
-  'retention_ms', ARGV[6], 'maxlen', ARGV[7], 'act_max_attempts', ARGV[8])
+  'retention_ms', ARGV[6], 'maxlen', ARGV[7], 'act_max_attempts', ARGV[8], 'tags', ARGV[9])
 redis.call('ZADD', indexKey, now, runId)
 run_timeline(p, runId, tonumber(ARGV[7]), now, 'created', 'workflow', workflow,
              'version', version)
