@@ -28,6 +28,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
+import json
 import os
 import signal
 import statistics
@@ -39,6 +41,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from peers import peer_python
 from redis.asyncio import Redis
 
 from tether.client import AsyncClient
@@ -339,7 +342,16 @@ async def main() -> None:
     )
     parser.add_argument("--only", choices=["tether", "arq", "saq"], action="append")
     parser.add_argument("--appendfsync", choices=["always", "everysec"], default="always")
+    # Internal: run one peer's bench in this (the peers') interpreter, print its figures.
+    parser.add_argument("--peer", choices=["arq", "saq"], help=argparse.SUPPRESS)
+    parser.add_argument("--redis-url", help=argparse.SUPPRESS)
+    parser.add_argument("--logs", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.peer:
+        bench = bench_arq if args.peer == "arq" else bench_saq
+        figures = await bench(args, args.redis_url, Path(args.logs))
+        print(json.dumps(dataclasses.asdict(figures)))
+        return
     systems = {"tether (HTTP)": bench_tether, "arq 0.28": bench_arq, "saq": bench_saq}
     wanted = args.only or ["tether", "arq", "saq"]
     with tempfile.TemporaryDirectory(prefix="tether-bench-") as tmp:
@@ -358,7 +370,10 @@ async def main() -> None:
                 if name.split()[0] not in wanted:
                     continue
                 began = time.monotonic()
-                results[name] = await bench(args, server.url, logs)
+                if bench is bench_tether:
+                    results[name] = await bench(args, server.url, logs)
+                else:
+                    results[name] = in_peer_venv(name.split()[0], server.url, logs)
                 print(f"  {name}: done in {time.monotonic() - began:.1f} s", flush=True)
                 flush = Redis.from_url(server.url)
                 await flush.flushall()
@@ -367,6 +382,20 @@ async def main() -> None:
             server.stop()
     print()
     print(table(results))
+
+
+def in_peer_venv(peer: str, redis_url: str, logs: Path) -> Figures:
+    """Run one peer's bench in the peers' virtualenv (bench/peers.py): this script again,
+    there, with ``--peer``; its figures come back as JSON on its last line."""
+    argv = [peer_python(), str(Path(__file__).resolve()), *sys.argv[1:]]
+    argv += ["--peer", peer, "--redis-url", redis_url, "--logs", str(logs)]
+    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(
+            f"{peer} bench failed in {peer_python()} (run `make bench` to make the peers' "
+            f"venv):\n{done.stderr[-2000:]}"
+        )
+    return Figures(**json.loads(done.stdout.strip().splitlines()[-1]))
 
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:

@@ -51,12 +51,11 @@ def build(engine: QueueEngine, interval: float) -> Orchestrator:
 
 
 async def orchestrate(url: str, interval: float, stop: asyncio.Event) -> int:
-    from redis.asyncio import Redis
-
     from tether.cli.settings import queue_config
     from tether.queue.engine import QueueEngine
+    from tether.queue.redis_py import redis_client
 
-    redis = Redis.from_url(url, decode_responses=True)
+    redis = redis_client(url, decode_responses=True)
     try:
         engine = QueueEngine(redis, queue_config())
         log.info("orchestrator running against %s every %.3fs", url, interval)

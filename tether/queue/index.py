@@ -72,8 +72,8 @@ async def _next_ids(
                 pipe.zrange(source.index, after.ms, after.ms, byscore=True)
             pipe.zrange(
                 source.index,
-                upper,  # type: ignore[arg-type]
-                floor,  # type: ignore[arg-type]
+                upper,
+                floor,
                 byscore=True,
                 desc=True,
                 offset=0,
