@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from tether.api.registry import FunctionRegistry, child_terms
+from tether.api.registry import FunctionRegistry, child_terms, workflow_versions
 from tether.protocol import LeasedJob
 from tether.queue.records import ErrorInfo
 from tether.queue.runs import ActivationState, ChildSpec, Resume, RunEngine, Wait
@@ -78,7 +78,9 @@ class EngineBackend:
         refused: dict[int, ErrorInfo] = {}
         if children and self.registry is not None:
             specs = await self.registry.get_many([c.function for c in children])
-            children, refused = child_terms(children, specs)
+            # No heartbeats here: the newest registered version stands for "served".
+            versions = await workflow_versions(self.registry, {})
+            children, refused = child_terms(children, specs, versions)
         with refusals():
             return await self.runs.suspend(
                 self.run_id, self.job.id, self.job.token, wait, children, logs, refused=refused

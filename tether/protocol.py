@@ -261,6 +261,7 @@ class RunOut(BaseModel):
     # here. None when there are none.
     buffered: dict[str, list[str]] | None = None
     tags: dict[str, str] | None = None
+    parent: str | None = None  # the run that started this one with ctx.child
     # Only in the answer to a decision or a signal: "woken" (the run waited on it and
     # goes on now) or "buffered" (kept until the run waits for it, maybe never).
     delivery: Literal["woken", "buffered"] | None = None
@@ -330,13 +331,17 @@ class ActivationState:
 
 @dataclass(frozen=True, slots=True)
 class ChildSpec:
-    """A child job to start as the step at ``position``."""
+    """A child to start as the step at ``position``: a job of ``function``, or with
+    ``workflow``, a run of the workflow named ``function`` (``version``: None, the
+    newest served; the API fills it in before the engine sees it)."""
 
     position: int
     function: str
     input: Any = None
     max_attempts: int | None = None
     timeout_ms: int | None = None
+    workflow: bool = False
+    version: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,11 +24,16 @@ DONE, FAILED, CANCELLED = RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCE
 Action = Callable[[], Awaitable[object]]
 Setup = Callable[[QueueEngine, RunEngine, Redis], Awaitable[Action]]
 EDGES: dict[tuple[RunStatus | None, RunStatus, str], Setup] = {}
+WATCHED: dict[tuple[RunStatus | None, RunStatus, str], str] = {}  # the run, if not RUN
+KID, KID_FN = f"{RUN}:w0", activation_function("kid", 1)
 
 
-def edge(source: RunStatus | None, target: RunStatus, script: str) -> Callable[[Setup], Setup]:
+def edge(
+    source: RunStatus | None, target: RunStatus, script: str, run: str = RUN
+) -> Callable[[Setup], Setup]:
     def register(setup: Setup) -> Setup:
         EDGES[(source, target, script)] = setup
+        WATCHED[(source, target, script)] = run
         return setup
 
     return register
@@ -270,6 +275,55 @@ async def retry(engine: QueueEngine, runs: RunEngine, redis: Redis) -> Action:
     return lambda: runs.retry(RUN)
 
 
+def kid_spec() -> ChildSpec:
+    return ChildSpec(0, "kid", None, workflow=True, version=1)
+
+
+@edge(None, Q, "suspend_run", run=KID)
+async def suspend_starts_a_child_run(engine: QueueEngine, runs: RunEngine, redis: Redis) -> Action:
+    act = await running(engine, runs)
+    wait = Wait("children", positions=(0,))
+    return lambda: runs.suspend(RUN, act.id, act.token, wait, [kid_spec()])
+
+
+async def waiting_on_child_run(
+    engine: QueueEngine, runs: RunEngine, *, max_attempts: int = 1
+) -> ClaimedJob:
+    """The run waits on child run ``r:w0``, whose activation is running (its job)."""
+    act = await running(engine, runs)
+    await runs.suspend(RUN, act.id, act.token, Wait("children", positions=(0,)), [kid_spec()])
+    job = (await engine.claim("m2", [KID_FN], 1))[0]
+    await runs.begin(KID, job.id, job.token, max_attempts=max_attempts)
+    return job
+
+
+@edge(W, Q, "complete_run")
+async def child_run_completes(engine: QueueEngine, runs: RunEngine, redis: Redis) -> Action:
+    job = await waiting_on_child_run(engine, runs)
+    return lambda: runs.complete(KID, job.id, job.token, 1)
+
+
+@edge(W, Q, "fail_run")
+async def child_run_fails(engine: QueueEngine, runs: RunEngine, redis: Redis) -> Action:
+    job = await waiting_on_child_run(engine, runs)
+    return lambda: runs.fail(KID, job.id, job.token, BOOM, retryable=False)
+
+
+@edge(W, Q, "cancel_run")
+async def child_run_cancelled(engine: QueueEngine, runs: RunEngine, redis: Redis) -> Action:
+    await waiting_on_child_run(engine, runs)
+    return lambda: runs.cancel(KID)
+
+
+@edge(W, Q, "expire_runs")
+async def child_run_expires(engine: QueueEngine, runs: RunEngine, redis: Redis) -> Action:
+    await waiting_on_child_run(engine, runs)
+    pk = engine.keys.for_id(KID)
+    await redis.hset(pk.run(KID), mapping={"deadline": 0, "timeout_ms": 1})  # type: ignore[misc]
+    await redis.zadd(pk.run_deadlines, {KID: 0})
+    return runs.expire_runs
+
+
 def test_every_edge_of_the_run_transition_table_has_a_driver_and_no_more() -> None:
     table = {(s, t, script) for (s, t), scripts in RUN_TRANSITIONS.items() for script in scripts}
 
@@ -288,7 +342,8 @@ async def test_each_script_moves_the_run_as_the_table_names(
 ) -> None:
     runs = RunEngine(redis, engine.config)
     action = await EDGES[(source, target, script)](engine, runs, redis)
-    key = engine.keys.for_id(RUN).run(RUN)
+    watched = WATCHED[(source, target, script)]
+    key = engine.keys.for_id(watched).run(watched)
     before = await redis.hget(key, "status")  # type: ignore[misc]
     assert before == (source.value if source else None)
 
@@ -315,6 +370,11 @@ JOB_EDGES: dict[tuple[JobStatus | None, JobStatus, str], tuple[Setup, str]] = {
     (None, J.QUEUED, "release"): (child_released, f"{RUN}:a2"),
     (J.QUEUED, J.CANCELLED, "cancel_run"): (cancel_queued, f"{RUN}:a1"),
     (J.QUEUED, J.CANCELLED, "expire_runs"): (expire_queued, f"{RUN}:a1"),
+    # A child run's end queues its parent's next activation.
+    (None, J.QUEUED, "complete_run"): (child_run_completes, f"{RUN}:a2"),
+    (None, J.QUEUED, "fail_run"): (child_run_fails, f"{RUN}:a2"),
+    (None, J.QUEUED, "cancel_run"): (child_run_cancelled, f"{RUN}:a2"),
+    (None, J.QUEUED, "expire_runs"): (child_run_expires, f"{RUN}:a2"),
 }
 
 

@@ -318,3 +318,27 @@ async def test_listing_runs_over_http_follows_the_cursor_and_shows_what_they_wai
     assert {r.id for r in everything} == {a.id, b.id}
     assert [(r.id, r.tags) for r in prod] == [(a.id, {"env": "prod"})]
     assert all(r.waiting_on and r.waiting_on["kind"] == "approval" for r in everything)
+
+
+@workflow(name="little")
+async def little(ctx: WorkflowContext, n: int) -> int:
+    return int(await ctx.step("inc", lambda: n + 1))
+
+
+@workflow(name="big")
+async def big(ctx: WorkflowContext, n: int) -> list[Any]:
+    return list(await ctx.gather(ctx.child("little", n), ctx.call("add", {"a": n, "b": n})))
+
+
+async def test_over_http_a_workflow_awaits_a_child_run_next_to_a_child_job(api: ApiServer) -> None:
+    settings = {"functions": [add], "workflows": [big, little], "shutdown_grace": 1.0}
+    async with (
+        Worker(settings, url=api.url, machine_id="wf-kids") as _,
+        AsyncClient(api.url, timeout=10) as client,
+    ):
+        run = await client.start("big", 4)
+        result = await client.result(run.id, timeout=10)
+        kid = await client.get_run(f"{run.id}:w0")
+
+    assert result == [5, 8]
+    assert kid.parent == run.id and kid.status == "completed" and kid.result == 5

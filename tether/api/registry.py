@@ -21,7 +21,13 @@ from typing import Any, cast
 import orjson
 from redis.asyncio import Redis
 
-from tether.protocol import ACTIVATION_PREFIX, ChildSpec, ErrorInfo, FunctionSpec
+from tether.protocol import (
+    ACTIVATION_PREFIX,
+    ChildSpec,
+    ErrorInfo,
+    FunctionSpec,
+    parse_activation_function,
+)
 from tether.queue.keys import Keys
 from tether.queue.redis_errors import redis_errors
 
@@ -128,8 +134,22 @@ class FunctionRegistry:
         )
 
 
+async def workflow_versions(
+    registry: FunctionRegistry, served: Mapping[str, set[int]]
+) -> dict[str, tuple[set[int], set[int]]]:
+    """Workflow -> (versions live machines serve now, versions ever registered)."""
+    found: dict[str, tuple[set[int], set[int]]] = {}
+    for spec in await registry.all():
+        parsed = parse_activation_function(spec.name)
+        if parsed is not None:
+            found.setdefault(parsed[0], (set(served.get(parsed[0], ())), set()))[1].add(parsed[1])
+    return found
+
+
 def child_terms(
-    children: Sequence[ChildSpec], specs: Mapping[str, RegisteredFunction | None]
+    children: Sequence[ChildSpec],
+    specs: Mapping[str, RegisteredFunction | None],
+    workflows: Mapping[str, tuple[set[int], set[int]]] | None = None,
 ) -> tuple[list[ChildSpec], dict[int, ErrorInfo]]:
     """The children a workflow asked for (all of them, in order), on the terms a job of
     their function gets, and those refused by position: a
@@ -140,11 +160,24 @@ def child_terms(
     out: list[ChildSpec] = []
     refused: dict[int, ErrorInfo] = {}
     for child in children:
+        if child.workflow:
+            served, registered = (workflows or {}).get(child.function, (set(), set()))
+            version = child.version or max(served or registered or {0})
+            if version not in registered:
+                what = f" version {child.version}" if child.version else ""
+                refused[child.position] = ErrorInfo(
+                    type="UnknownFunction",
+                    message=f"ctx.child({child.function!r}): no machine has registered "
+                    f"workflow {child.function!r}{what}; start a worker that serves it, "
+                    "then retry the run",
+                )
+            out.append(replace(child, version=version))
+            continue
         if child.function.startswith(ACTIVATION_PREFIX):
             refused[child.position] = ErrorInfo(
                 type="UnsupportedChild",
                 message=f"ctx.call({child.function!r}): {child.function!r} is a workflow's "
-                "activation queue; child workflows are not supported yet",
+                "activation queue; start a child run with ctx.child(workflow, input)",
             )
             out.append(child)
             continue

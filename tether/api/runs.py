@@ -24,7 +24,7 @@ from pydantic import BaseModel, Field
 from tether.api.listing import AFTER_DOC, BEFORE_DOC, CURSOR_DOC, TAG_DOC, listing
 from tether.api.notify import Notifier
 from tether.api.polling import wait_until_finished
-from tether.api.registry import FunctionRegistry, child_terms
+from tether.api.registry import FunctionRegistry, child_terms, workflow_versions
 from tether.api.responses import JsonResponse
 from tether.errors import InvalidRequest, UnknownFunction, ValidationFailed
 from tether.protocol import (
@@ -120,6 +120,7 @@ def run_out(record: RunRecord, served: dict[str, set[int]] | None = None) -> Run
     return RunOut(
         buffered=buffered or None,
         tags=record.tags,
+        parent=record.parent,
         id=record.id,
         workflow=record.workflow,
         version=record.version,
@@ -399,10 +400,12 @@ class WaitBody(BaseModel):
 
 class ChildBody(BaseModel):
     position: int = Field(ge=0)
-    function: str = ID
+    function: str = ID  # or the workflow's name, for a child run
     input: Any = None
     max_attempts: int | None = Field(default=None, ge=1, le=1000)
     timeout_ms: int | None = Field(default=None, ge=0)
+    workflow: bool = False
+    version: int | None = Field(default=None, ge=1)
 
 
 class SuspendBody(ActivationRef):
@@ -467,7 +470,10 @@ class CommandOut(BaseModel):
 class MachineRunsController(Controller):
     path = "/v1/machines/{machine_id:str}/runs/{run_id:str}"
     tags = ["machines"]
-    dependencies = {"runs": Provide(provide_runs, sync_to_thread=False)}
+    dependencies = {
+        "runs": Provide(provide_runs, sync_to_thread=False),
+        "served": Provide(provide_served, sync_to_thread=False),
+    }
 
     @post(
         "/begin",
@@ -550,19 +556,36 @@ class MachineRunsController(Controller):
         summary="The workflow waits: start its children, record the wait, free the slot",
     )
     async def suspend(
-        self, run_id: str, data: SuspendBody, runs: RunEngine, registry: FunctionRegistry
+        self,
+        run_id: str,
+        data: SuspendBody,
+        runs: RunEngine,
+        registry: FunctionRegistry,
+        engine: QueueEngine,
+        served: _Served,
     ) -> CommandOut:
         w = data.wait
         wait = Wait(w.kind, w.position, w.name, w.ms, tuple(w.positions), w.info)
         asked = [
-            ChildSpec(c.position, c.function, c.input, c.max_attempts, c.timeout_ms)
+            ChildSpec(
+                c.position,
+                c.function,
+                c.input,
+                c.max_attempts,
+                c.timeout_ms,
+                c.workflow,
+                c.version,
+            )
             for c in data.children
         ]
         refused: dict[int, ErrorInfo] = {}
         if asked:
             # Cached by the registry: usually no Redis round trip.
-            specs = await registry.get_many([c.function for c in asked])
-            asked, refused = child_terms(asked, specs)
+            specs = await registry.get_many([c.function for c in asked if not c.workflow])
+            versions = {}
+            if any(c.workflow for c in asked):  # child runs: rare, so a registry read is fine
+                versions = await workflow_versions(registry, await served.get(engine))
+            asked, refused = child_terms(asked, specs, versions)
         status = await runs.suspend(
             run_id, data.job, data.token, wait, asked, data.logs, refused=refused
         )

@@ -111,6 +111,7 @@ class RunRecord:
     held_approvals: tuple[str, ...] = ()
     held_signals: tuple[str, ...] = ()
     tags: dict[str, str] | None = None  # the caller's labels, given at start
+    parent: str | None = None  # the run that started it with ctx.child, if any
 
     @classmethod
     def from_hash(cls, data: dict[str, str]) -> RunRecord:
@@ -143,6 +144,7 @@ class RunRecord:
             held_approvals=tuple(filter(None, data.get("held_approvals", "").split(","))),
             held_signals=tuple(filter(None, data.get("held_signals", "").split(","))),
             tags=js("tags"),
+            parent=data.get("parent") or None,
         )
 
 
@@ -401,6 +403,11 @@ class RunEngine:
         for child in children:
             check_name(child.function, "function")
             refusal = (refused or {}).get(child.position)
+            if child.workflow and child.version is None and refusal is None:
+                raise ValidationFailed(
+                    f"child run of {child.function!r} at {child.position} needs a version",
+                    details={"field": "version"},
+                )
             child_args += [
                 child.position,
                 child.function,
@@ -410,6 +417,7 @@ class RunEngine:
                 ""
                 if refusal is None
                 else self._dump(refusal.model_dump(exclude_none=True), "error"),
+                (child.version or 0) if child.workflow else "",
             ]
         with redis_errors():
             reply = await self._scripts["suspend_run"](

@@ -35,7 +35,9 @@ RUN_SCRIPTS = frozenset(
 # (from, to) -> the scripts that make that move. Runs create their jobs (activations
 # `<run>:a<n>`, children `<run>:c<pos>`) queued: the run scripts, and the job scripts
 # whose run hook queues the next activation when a child ends (complete, fail, cancel,
-# reap, machine_dead, release). cancel_run and expire_runs cancel a run's waiting jobs.
+# reap, machine_dead, release) and the run scripts that end a child run (complete_run,
+# fail_run, cancel_run, expire_runs: its parent's next activation). cancel_run and
+# expire_runs cancel a run's waiting jobs.
 _WAKES_A_RUN = ("complete", "fail", "cancel", "reap", "machine_dead", "release")
 TRANSITIONS: dict[tuple[JobStatus | None, JobStatus], frozenset[str]] = {
     (None, JobStatus.QUEUED): frozenset(
@@ -49,6 +51,10 @@ TRANSITIONS: dict[tuple[JobStatus | None, JobStatus], frozenset[str]] = {
             "wake_timers",
             "retry_run",
             *_WAKES_A_RUN,
+            "complete_run",
+            "fail_run",
+            "cancel_run",
+            "expire_runs",
         }
     ),
     (None, JobStatus.DELAYED): frozenset({"enqueue"}),
@@ -67,15 +73,18 @@ TRANSITIONS: dict[tuple[JobStatus | None, JobStatus], frozenset[str]] = {
 }
 
 
-# Run states: (from, to) -> the scripts that make that move. Besides the run scripts,
+# Run states: (from, to) -> the scripts that make that move (suspend_run creates child
+# runs; a child run ending wakes its waiting parent). Besides the run scripts,
 # the job scripts move runs through their run hook (includes/run_job_finished.lua): a
 # child job ending wakes a run waiting on it (waiting -> queued), and the run's current
 # activation ending without a run command (a worker failing it, attempts used up on
 # lost machines, a user cancelling it) fails the run. Tests drive every edge through its
 # script (tests/queue/test_run_transitions.py); docs/workflows.md draws the table.
 _CHILD_ENDS = frozenset({"complete", "fail", "cancel", "reap", "machine_dead", "release"})
+# A child run (ctx.child) ending wakes its parent the same way (includes/finish_run.lua).
+_CHILD_RUN_ENDS = frozenset({"complete_run", "fail_run", "cancel_run", "expire_runs"})
 RUN_TRANSITIONS: dict[tuple[RunStatus | None, RunStatus], frozenset[str]] = {
-    (None, RunStatus.QUEUED): frozenset({"start_run"}),
+    (None, RunStatus.QUEUED): frozenset({"start_run", "suspend_run"}),
     (RunStatus.QUEUED, RunStatus.QUEUED): frozenset({"assign_version"}),
     (RunStatus.QUEUED, RunStatus.RUNNING): frozenset({"begin_activation"}),
     (RunStatus.QUEUED, RunStatus.CANCELLED): frozenset({"cancel_run"}),
@@ -89,7 +98,7 @@ RUN_TRANSITIONS: dict[tuple[RunStatus | None, RunStatus], frozenset[str]] = {
         {"fail_run", "expire_runs", "fail", "reap", "machine_dead", "release"}
     ),
     (RunStatus.WAITING, RunStatus.QUEUED): frozenset(
-        {"wake_timers", "decide_approval", "send_signal", *_CHILD_ENDS}
+        {"wake_timers", "decide_approval", "send_signal", *_CHILD_ENDS, *_CHILD_RUN_ENDS}
     ),
     (RunStatus.WAITING, RunStatus.CANCELLED): frozenset({"cancel_run"}),
     (RunStatus.WAITING, RunStatus.FAILED): frozenset({"expire_runs"}),

@@ -58,7 +58,8 @@ class StepFailed(Exception):
 
 
 class ChildFailed(Exception):
-    """A child job ended failed, dead (its attempts used up) or cancelled, or it was
+    """A child job (or child run) ended failed, dead (its attempts used up) or
+    cancelled, or it was
     ``refused`` (no machine ever registered its function: no job was started). A
     refused child fails a run that does not handle it at once, without the workflow's
     automatic retries; a manual retry tries it again."""
@@ -66,7 +67,7 @@ class ChildFailed(Exception):
     def __init__(self, function: str, position: int, record: dict[str, Any]) -> None:
         self.function = function
         self.position = position
-        self.job_id = str(record.get("job", ""))
+        self.job_id = str(record.get("job") or record.get("run") or "")
         self.status = str(record.get("job_status", "failed"))
         self.error: dict[str, Any] = record.get("error") or {}
         self.retryable = self.status != "refused"
@@ -221,8 +222,9 @@ def json_round_trip(value: Any) -> Any:
 
 
 class ChildCall:
-    """A child job requested with ``ctx.call``: await it alone, or pass several to
-    ``ctx.gather``. Its position is taken when it is created."""
+    """A child job requested with ``ctx.call``, or a child run with ``ctx.child``: await
+    it alone, or pass several (of either kind) to ``ctx.gather``. Its position is taken
+    when it is created."""
 
     def __init__(
         self,
@@ -232,6 +234,9 @@ class ChildCall:
         input: Any,
         max_attempts: int | None,
         timeout_ms: int | None,
+        *,
+        workflow: bool = False,
+        version: int | None = None,
     ) -> None:
         self.ctx = ctx
         self.position = position
@@ -239,13 +244,21 @@ class ChildCall:
         self.input = input
         self.max_attempts = max_attempts
         self.timeout_ms = timeout_ms
+        self.workflow = workflow
+        self.version = version
 
     def __await__(self) -> Generator[Any, None, Any]:
         return self.ctx._children([self], return_exceptions=False).__await__()
 
     def spec(self) -> ChildSpec:
         return ChildSpec(
-            self.position, self.function, self.input, self.max_attempts, self.timeout_ms
+            self.position,
+            self.function,
+            self.input,
+            self.max_attempts,
+            self.timeout_ms,
+            self.workflow,
+            self.version,
         )
 
 
@@ -432,6 +445,13 @@ class WorkflowContext:
         pos, _ = self._take("call", function)
         timeout_ms = None if timeout is None else round(_seconds(timeout) * 1000)
         return ChildCall(self, pos, function, input, max_attempts, timeout_ms)
+
+    def child(self, workflow: str, input: Any = None, *, version: int | None = None) -> ChildCall:
+        """A child run of ``workflow`` (a durable run of its own, ``<run>:w<position>``;
+        ``version`` None: the newest a live machine serves). Await its result; its
+        failure (or cancellation) raises ``ChildFailed``. Cancelling this run cancels it."""
+        pos, _ = self._take("child", workflow)
+        return ChildCall(self, pos, workflow, input, None, None, workflow=True, version=version)
 
     async def gather(self, *calls: ChildCall, return_exceptions: bool = False) -> list[Any]:
         """Wait for several children started with ``call`` (fan-out, fan-in): their

@@ -115,6 +115,8 @@ class HttpBackend:
                     "input": c.input,
                     "max_attempts": c.max_attempts,
                     "timeout_ms": c.timeout_ms,
+                    "workflow": c.workflow,
+                    "version": c.version,
                 }
                 for c in children
             ],

@@ -1,6 +1,6 @@
 --[[ suspend_run: the workflow cannot go on until something happens (children finish, a
-  timer, an approval, a signal). In one step: start the new child jobs (recorded as
-  pending steps), record the wait, end the activation and free the machine's slot.
+  timer, an approval, a signal). In one step: start the new child jobs and child runs
+  (recorded as pending steps), record the wait, end the activation and free the machine's slot.
   If what it waits for has already happened (a child finished meanwhile, a decision or a
   signal came early, a timer is past due), the next activation is queued at once instead.
 
@@ -18,10 +18,12 @@
   ARGV[9] sleep duration or wait timeout in ms ('' = none)
   ARGV[10] positions of the awaited children, comma-separated
   ARGV[11] N new children
-  ARGV[12..11+6N] per child: position, function, input (JSON), max attempts, timeout ms,
-    refusal ('' or an error JSON: the child cannot run, e.g. no machine ever registered
-    its function; its step is recorded failed at once and no job is created)
-  ARGV[12+6N..] log lines (JSON)
+  ARGV[12..11+7N] per child: position, function (or workflow), input (JSON), max
+    attempts, timeout ms, refusal ('' or an error JSON: the child cannot run, e.g. no
+    machine ever registered its function; its step is recorded failed at once and
+    nothing is started), version ('' for a job; else the child is a run of that
+    workflow version, `<run>:w<position>`, in this run's partition; 0 if refused)
+  ARGV[12+7N..] log lines (JSON)
   Returns {1, 'waiting'} | {1, 'queued'} (woken at once)
           {-1, ''} | {-2, job status} | {-3, run status}
 ]]
@@ -34,6 +36,7 @@
 --@include resolve_wait
 --@include activation
 --@include new_job
+--@include new_run
 --@include make_ready
 local runKey, jobKey, stepsKey, timersKey, approvalsKey, signalsKey =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
@@ -45,19 +48,35 @@ local now = now_ms()
 local r = redis.call('HMGET', runKey, 'maxlen', 'activations')
 local maxlen = tonumber(r[1]) or 1000
 local nChildren = tonumber(ARGV[11])
-run_logs(p, runId, maxlen, now, 12 + 6 * nChildren)
+run_logs(p, runId, maxlen, now, 12 + 7 * nChildren)
 end_activation(runKey)
 
 for i = 0, nChildren - 1 do
-  local base = 12 + 6 * i
-  local cpos, fn, refusal = ARGV[base], ARGV[base + 1], ARGV[base + 5]
+  local base = 12 + 7 * i
+  local cpos, fn, refusal, version = ARGV[base], ARGV[base + 1], ARGV[base + 5], ARGV[base + 6]
   if redis.call('HEXISTS', stepsKey, cpos) == 1 then
     -- recorded already (a replay asking again): nothing to start
   elseif refusal ~= '' then
-    redis.call('HSET', stepsKey, cpos, step_json(fn, 'call', 'failed', now,
+    local kind = 'call'
+    if version ~= '' then kind = 'child' end
+    redis.call('HSET', stepsKey, cpos, step_json(fn, kind, 'failed', now,
                ',"job":"","job_status":"refused","error":' .. refusal))
     run_timeline(p, runId, maxlen, now, 'child_refused', 'function', fn, 'position', cpos,
                  'error', refusal)
+  elseif version ~= '' then
+    -- A child run. A retried parent that re-runs a failed child needs a fresh id.
+    local childId = runId .. ':w' .. cpos
+    if redis.call('EXISTS', run_key(p, childId)) == 1 then
+      childId = childId .. '.' .. r[2]
+    end
+    local pr = redis.call('HMGET', runKey, 'retention_ms', 'maxlen', 'act_max_attempts')
+    new_run(p, run_key(p, childId), runs_index_key(p), unversioned_key(p), childId, fn,
+            version, ARGV[base + 2], now, pr[1], pr[2], pr[3], '',
+            {'parent', runId, 'parent_step', cpos})
+    redis.call('HSET', stepsKey, cpos, step_json(fn, 'child', 'pending', now,
+               ',"run":' .. cjson.encode(childId)))
+    run_timeline(p, runId, maxlen, now, 'child_started', 'child_run', childId, 'workflow', fn,
+                 'version', version, 'position', cpos)
   else
     -- A deterministic id; a retried run that re-runs a failed child needs a fresh one.
     local childId = runId .. ':c' .. cpos

@@ -28,6 +28,7 @@ end
 
 -- Stop a run for good (cancelled, or failed by its workflow timeout): the run ends
 -- first, so its children finishing as cancelled find it terminal and wake nothing.
+-- Its child runs (ctx.child) still going are cancelled the same way, depth first.
 local function stop_run(p, runKey, runId, status, now, errorJson)
   local r = redis.call('HMGET', runKey, 'act_job', 'retention_ms', 'maxlen')
   local retention, maxlen = tonumber(r[2]) or 604800000, tonumber(r[3]) or 1000
@@ -38,6 +39,12 @@ local function stop_run(p, runKey, runId, status, now, errorJson)
     local rec = cjson.decode(fields[i])
     if rec.kind == 'call' and rec.status == 'pending' then
       cancel_job(p, rec.job, now, retention, maxlen, errorJson)
+    elseif rec.kind == 'child' and rec.status == 'pending' then
+      local childKey = run_key(p, rec.run)
+      local childStatus = redis.call('HGET', childKey, 'status')
+      if childStatus and not RUN_TERMINAL[childStatus] then
+        stop_run(p, childKey, rec.run, 'cancelled', now, errorJson)
+      end
     end
   end
   if r[1] and r[1] ~= '' then cancel_job(p, r[1], now, retention, maxlen, errorJson) end
