@@ -72,6 +72,12 @@ class EngineBackend:
                 logs=logs,
             )
 
+    async def continue_as_new(self, input: Any, logs: list[dict[str, Any]]) -> str:
+        with refusals():
+            return await self.runs.continue_as_new(
+                self.run_id, self.job.id, self.job.token, json_round_trip(input), logs
+            )
+
     async def suspend(
         self, wait: Wait, children: Sequence[ChildSpec], logs: list[dict[str, Any]]
     ) -> str:

@@ -262,6 +262,7 @@ class RunOut(BaseModel):
     buffered: dict[str, list[str]] | None = None
     tags: dict[str, str] | None = None
     parent: str | None = None  # the run that started this one with ctx.child
+    continued: int = 0  # times it continued as new (ctx.continue_as_new)
     # Only in the answer to a decision or a signal: "woken" (the run waited on it and
     # goes on now) or "buffered" (kept until the run waits for it, maybe never).
     delivery: Literal["woken", "buffered"] | None = None

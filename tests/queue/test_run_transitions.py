@@ -147,6 +147,12 @@ async def suspend_satisfied(engine: QueueEngine, runs: RunEngine, redis: Redis) 
     return lambda: runs.suspend(RUN, job.id, job.token, Wait("sleep", 0, "nap", 0))
 
 
+@edge(R, Q, "continue_run")
+async def continue_as_new(engine: QueueEngine, runs: RunEngine, redis: Redis) -> Action:
+    job = await running(engine, runs)
+    return lambda: runs.continue_as_new(RUN, job.id, job.token, {"n": 2})
+
+
 @edge(R, CANCELLED, "cancel_run")
 async def cancel_running(engine: QueueEngine, runs: RunEngine, redis: Redis) -> Action:
     await running(engine, runs)
@@ -362,6 +368,7 @@ JOB_EDGES: dict[tuple[JobStatus | None, JobStatus, str], tuple[Setup, str]] = {
     (None, J.QUEUED, "send_signal"): (signal, f"{RUN}:a2"),
     (None, J.QUEUED, "wake_timers"): (timer, f"{RUN}:a2"),
     (None, J.QUEUED, "retry_run"): (retry, f"{RUN}:a2"),
+    (None, J.QUEUED, "continue_run"): (continue_as_new, f"{RUN}:a2"),
     (None, J.QUEUED, "complete"): (child_completes, f"{RUN}:a2"),
     (None, J.QUEUED, "fail"): (child_fails, f"{RUN}:a2"),
     (None, J.QUEUED, "cancel"): (child_cancelled, f"{RUN}:a2"),

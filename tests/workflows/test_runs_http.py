@@ -342,3 +342,23 @@ async def test_over_http_a_workflow_awaits_a_child_run_next_to_a_child_job(api: 
 
     assert result == [5, 8]
     assert kid.parent == run.id and kid.status == "completed" and kid.result == 5
+
+
+@workflow(name="looper")
+async def looper(ctx: WorkflowContext, n: int) -> int:
+    if n >= 3:
+        return n
+    ctx.continue_as_new(int(await ctx.step("next", lambda: n + 1)))
+
+
+async def test_over_http_a_run_continues_as_new_until_it_returns(api: ApiServer) -> None:
+    settings = {"workflows": [looper], "shutdown_grace": 1.0}
+    async with (
+        Worker(settings, url=api.url, machine_id="wf-loop") as _,
+        AsyncClient(api.url, timeout=10) as client,
+    ):
+        run = await client.start("looper", 0)
+        result = await client.result(run.id, timeout=10)
+        done = await client.get_run(run.id)
+
+    assert result == 3 and done.continued == 3

@@ -121,6 +121,7 @@ def run_out(record: RunRecord, served: dict[str, set[int]] | None = None) -> Run
         buffered=buffered or None,
         tags=record.tags,
         parent=record.parent,
+        continued=record.continued,
         id=record.id,
         workflow=record.workflow,
         version=record.version,
@@ -389,6 +390,11 @@ class FailBody(ActivationRef):
     logs: list[dict[str, Any]] = Field(default_factory=list, max_length=10_000)
 
 
+class ContinueBody(ActivationRef):
+    input: Any = None
+    logs: list[dict[str, Any]] = Field(default_factory=list, max_length=10_000)
+
+
 class WaitBody(BaseModel):
     kind: Literal["children", "sleep", "approval", "signal"]
     position: int | None = Field(default=None, ge=0)
@@ -547,6 +553,16 @@ class MachineRunsController(Controller):
             retryable=data.retryable,
             logs=data.logs,
         )
+        return CommandOut(status=status)
+
+    @post(
+        "/continue",
+        operation_id="continueRunAsNew",
+        status_code=200,
+        summary="The workflow continues as new: start it over with a new input and history",
+    )
+    async def continue_as_new(self, run_id: str, data: ContinueBody, runs: RunEngine) -> CommandOut:
+        status = await runs.continue_as_new(run_id, data.job, data.token, data.input, data.logs)
         return CommandOut(status=status)
 
     @post(

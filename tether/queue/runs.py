@@ -112,6 +112,7 @@ class RunRecord:
     held_signals: tuple[str, ...] = ()
     tags: dict[str, str] | None = None  # the caller's labels, given at start
     parent: str | None = None  # the run that started it with ctx.child, if any
+    continued: int = 0  # times it continued as new (ctx.continue_as_new)
 
     @classmethod
     def from_hash(cls, data: dict[str, str]) -> RunRecord:
@@ -145,6 +146,7 @@ class RunRecord:
             held_signals=tuple(filter(None, data.get("held_signals", "").split(","))),
             tags=js("tags"),
             parent=data.get("parent") or None,
+            continued=num("continued") or 0,
         )
 
 
@@ -373,6 +375,24 @@ class RunEngine:
                     int(backoff * (0.5 + random.random() / 2)),
                     *self._logs(logs),
                 ],
+            )
+        self._check(reply, run_id, job_id)
+        return str(reply[1])
+
+    async def continue_as_new(
+        self,
+        run_id: str,
+        job_id: str,
+        token: str,
+        input: Any,
+        logs: Sequence[dict[str, Any]] = (),
+    ) -> str:
+        """Start the run over with ``input`` and an empty history: 'queued'."""
+        pk = self._pk(run_id)
+        with redis_errors():
+            reply = await self._scripts["continue_run"](
+                [pk.run(run_id), pk.job(job_id), pk.steps(run_id)],
+                [pk.prefix, run_id, job_id, token, self._dump(input, "input"), *self._logs(logs)],
             )
         self._check(reply, run_id, job_id)
         return str(reply[1])

@@ -19,6 +19,7 @@ RUN_SCRIPTS = frozenset(
         "start_run",
         "assign_version",
         "begin_activation",
+        "continue_run",
         "record_step",
         "complete_run",
         "fail_run",
@@ -50,6 +51,7 @@ TRANSITIONS: dict[tuple[JobStatus | None, JobStatus], frozenset[str]] = {
             "send_signal",
             "wake_timers",
             "retry_run",
+            "continue_run",
             *_WAKES_A_RUN,
             "complete_run",
             "fail_run",
@@ -92,7 +94,7 @@ RUN_TRANSITIONS: dict[tuple[RunStatus | None, RunStatus], frozenset[str]] = {
     (RunStatus.RUNNING, RunStatus.RUNNING): frozenset({"record_step"}),
     (RunStatus.RUNNING, RunStatus.COMPLETED): frozenset({"complete_run"}),
     (RunStatus.RUNNING, RunStatus.WAITING): frozenset({"suspend_run", "fail_run"}),
-    (RunStatus.RUNNING, RunStatus.QUEUED): frozenset({"suspend_run"}),
+    (RunStatus.RUNNING, RunStatus.QUEUED): frozenset({"suspend_run", "continue_run"}),
     (RunStatus.RUNNING, RunStatus.CANCELLED): frozenset({"cancel_run"}),
     (RunStatus.RUNNING, RunStatus.FAILED): frozenset(
         {"fail_run", "expire_runs", "fail", "reap", "machine_dead", "release"}

@@ -23,7 +23,7 @@ import random
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 
 import orjson
 
@@ -122,6 +122,15 @@ class Suspend(BaseException):
         self.children = list(children)
 
 
+class ContinueAsNew(BaseException):
+    """Raised by ``ctx.continue_as_new``; the runner starts the run over with ``input``.
+    Not an ``Exception``, so workflow code does not catch it."""
+
+    def __init__(self, input: Any) -> None:
+        super().__init__("continue as new")
+        self.input = input
+
+
 class Abandon(BaseException):
     """The control plane refused a write: this activation is stale (another took over)
     or the run ended (cancelled, timed out). Stop quietly; nothing more is ours."""
@@ -184,6 +193,8 @@ class RunBackend(Protocol):
     async def suspend(
         self, wait: Wait, children: Sequence[ChildSpec], logs: list[dict[str, Any]]
     ) -> str: ...
+
+    async def continue_as_new(self, input: Any, logs: list[dict[str, Any]]) -> str: ...
 
 
 def _seconds(value: timedelta | float | int) -> float:
@@ -545,6 +556,15 @@ class WorkflowContext:
     @staticmethod
     def _ms(timeout: timedelta | float | None) -> int | None:
         return None if timeout is None else max(0, round(_seconds(timeout) * 1000))
+
+    def continue_as_new(self, input: Any = None) -> NoReturn:
+        """End this run's history here and start it over from the top with ``input``:
+        the same run id, an empty history (so a replay costs what one iteration costs),
+        decisions and buffered signals kept. For unbounded loops: do one iteration, then
+        ``ctx.continue_as_new(state)``."""
+        if self.fatal is not None:
+            raise self.fatal
+        raise ContinueAsNew(json_round_trip(input))
 
     def log(self, message: str, **fields: Any) -> None:
         """A structured line on the run's timeline, sent with the next durable write.

@@ -96,6 +96,10 @@ class HttpBackend:
         )
         return str(data["status"])
 
+    async def continue_as_new(self, input: Any, logs: list[dict[str, Any]]) -> str:
+        data = await self._post("continue", {"input": input, "logs": logs})
+        return str(data["status"])
+
     async def suspend(
         self, wait: Wait, children: Sequence[ChildSpec], logs: list[dict[str, Any]]
     ) -> str:

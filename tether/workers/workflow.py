@@ -38,6 +38,7 @@ from tether.protocol import (
 from tether.workers.binding import InputBinder
 from tether.workers.context import (
     Abandon,
+    ContinueAsNew,
     RunBackend,
     Suspend,
     WorkflowContext,
@@ -140,6 +141,9 @@ async def _replay(wf: Workflow, ctx: WorkflowContext, state: ActivationState) ->
         return {"run": ctx.run_id, "command": "failed"}
     try:
         result = await wf.fn(ctx, *args, **kwargs)
+    except ContinueAsNew as again:
+        status = await ctx.backend.continue_as_new(again.input, ctx._drain_logs())
+        return {"run": ctx.run_id, "command": "continued", "status": status}
     except Suspend as suspend:
         status = await ctx.backend.suspend(suspend.wait, suspend.children, ctx._drain_logs())
         return {
