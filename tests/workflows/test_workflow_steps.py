@@ -183,3 +183,17 @@ async def test_workflow_input_is_validated_against_its_annotation(
 
     assert run.status == RunStatus.FAILED
     assert run.error is not None and "count" in run.error.message
+
+
+@pytest.mark.parametrize("name", ["run_id", "input", "attempt", "steps", "position", "backend"])
+def test_workflow_code_cannot_write_the_context_or_its_replay_state(name: str) -> None:
+    from typing import cast
+
+    from tether.protocol import ActivationState
+    from tether.workers.context import RunBackend
+
+    state = ActivationState("r", "wf", 1, None, {}, failures=0, retries=0)
+    ctx = WorkflowContext.for_activation(state, cast(RunBackend, None))
+
+    with pytest.raises(AttributeError):
+        setattr(ctx, name, 1)

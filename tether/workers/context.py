@@ -273,40 +273,95 @@ class ChildCall:
         )
 
 
-@dataclass
-class WorkflowContext:
-    """What a workflow function gets as ``ctx``."""
+@dataclass(slots=True)
+class _Replay:
+    """The runner's state of one activation's replay, kept off ``WorkflowContext`` so
+    workflow code cannot change it: where the report goes, the history, the next
+    position, the log lines waiting for the next durable write."""
 
-    run_id: str
-    workflow: str
-    version: int
-    input: Any
     backend: RunBackend
     steps: dict[int, dict[str, Any]]
-    attempt: int = 1  # 1 + failed attempts under the workflow's retry policy
-    worker: dict[str, Any] = field(default_factory=dict)  # the worker's arq-style ctx
     position: int = 0
-    fatal: NonDeterminismError | None = None
+    fatal: NonDeterminismError | None = None  # set once the code diverged from its history
     logs: list[dict[str, Any]] = field(default_factory=list)
     log_mark: int = -1  # number of the last log line the run has (see LOG_SLOTS)
     max_payload_bytes: int | None = None  # the API's limit on one step's result
-    _log_at: tuple[int, int] = (-1, -1)  # (position, rank) of the last ctx.log call
+    log_at: tuple[int, int] = (-1, -1)  # (position, rank) of the last ctx.log call
+
+    def drain_logs(self) -> list[dict[str, Any]]:
+        logs, self.logs = self.logs, []
+        return logs
+
+
+class WorkflowContext:
+    """What a workflow function gets as ``ctx``: who it is (read-only) and the durable
+    primitives. Replay state is the runner's (``_replay``), not the workflow's."""
+
+    __slots__ = ("_attempt", "_input", "_replay", "_run_id", "_version", "_worker", "_workflow")
+
+    def __init__(
+        self,
+        run_id: str,
+        workflow: str,
+        version: int,
+        input: Any,
+        replay: _Replay,
+        *,
+        attempt: int = 1,
+        worker: dict[str, Any] | None = None,
+    ) -> None:
+        self._run_id = run_id
+        self._workflow = workflow
+        self._version = version
+        self._input = input
+        self._replay = replay
+        self._attempt = attempt
+        self._worker = worker or {}
+
+    @property
+    def run_id(self) -> str:
+        return self._run_id
+
+    @property
+    def workflow(self) -> str:
+        return self._workflow
+
+    @property
+    def version(self) -> int:
+        return self._version
+
+    @property
+    def input(self) -> Any:
+        return self._input
+
+    @property
+    def attempt(self) -> int:
+        """1 + failed attempts under the workflow's retry policy."""
+        return self._attempt
+
+    @property
+    def worker(self) -> dict[str, Any]:
+        """The worker's arq-style ctx (its startup hook's resources)."""
+        return self._worker
 
     @classmethod
     def for_activation(
         cls, state: ActivationState, backend: RunBackend, worker: dict[str, Any] | None = None
     ) -> WorkflowContext:
-        return cls(
-            run_id=state.run_id,
-            workflow=state.workflow,
-            version=state.version,
-            input=state.input,
-            backend=backend,
-            steps=dict(state.steps),
-            attempt=state.failures + 1,
-            worker=worker or {},
+        replay = _Replay(
+            backend,
+            dict(state.steps),
             log_mark=state.log_mark,
             max_payload_bytes=state.max_payload_bytes,
+        )
+        return cls(
+            state.run_id,
+            state.workflow,
+            state.version,
+            state.input,
+            replay,
+            attempt=state.failures + 1,
+            worker=worker,
         )
 
     # -- replay ---------------------------------------------------------------------
@@ -314,27 +369,26 @@ class WorkflowContext:
     @property
     def replaying(self) -> bool:
         """True while the code walks through positions the history already has."""
-        return self.position in self.steps
+        return self._replay.position in self._replay.steps
 
     def _take(self, kind: str, name: str) -> tuple[int, dict[str, Any] | None]:
-        if self.fatal is not None:
-            raise self.fatal  # the run is failing: nothing more may happen
-        pos = self.position
-        self.position += 1
-        record = self.steps.get(pos)
+        if self._replay.fatal is not None:
+            raise self._replay.fatal  # the run is failing: nothing more may happen
+        pos = self._replay.position
+        self._replay.position += 1
+        record = self._replay.steps.get(pos)
         if record is not None and (record.get("kind") != kind or record.get("name") != name):
-            self.fatal = NonDeterminismError(
+            self._replay.fatal = NonDeterminismError(
                 f"run {self.run_id} ({self.workflow} v{self.version}) diverged from its "
                 f"history at position {pos}: the history has {record.get('kind')} "
                 f"{record.get('name')!r} there, but the code now asks for {kind} {name!r}. "
                 "Changing the steps of a running workflow needs a new workflow version."
             )
-            raise self.fatal
+            raise self._replay.fatal
         return pos, record
 
     def _drain_logs(self) -> list[dict[str, Any]]:
-        logs, self.logs = self.logs, []
-        return logs
+        return self._replay.drain_logs()
 
     # -- primitives -----------------------------------------------------------------
 
@@ -426,22 +480,25 @@ class WorkflowContext:
                 },
                 retryable=False,
             )
-        if self.max_payload_bytes is not None and len(data) > self.max_payload_bytes:
+        if (
+            self._replay.max_payload_bytes is not None
+            and len(data) > self._replay.max_payload_bytes
+        ):
             raise _Unrecordable(
                 {
                     "type": "PayloadTooLarge",
                     "message": f"step {name!r} returned {len(data)} bytes of JSON; the "
-                    f"limit is {self.max_payload_bytes}",
+                    f"limit is {self._replay.max_payload_bytes}",
                     "size": len(data),
-                    "limit": self.max_payload_bytes,
+                    "limit": self._replay.max_payload_bytes,
                 },
                 retryable=True,
             )
         return orjson.loads(data)
 
     async def _record(self, pos: int, record: dict[str, Any]) -> None:
-        await self.backend.record_step(pos, record, self._drain_logs())
-        self.steps[pos] = record
+        await self._replay.backend.record_step(pos, record, self._drain_logs())
+        self._replay.steps[pos] = record
 
     def call(
         self,
@@ -486,7 +543,7 @@ class WorkflowContext:
         new: list[ChildSpec] = []
         waiting: list[int] = []
         for c in calls:
-            record = self.steps.get(c.position)
+            record = self._replay.steps.get(c.position)
             if record is None:
                 new.append(c.spec())
                 waiting.append(c.position)
@@ -496,7 +553,7 @@ class WorkflowContext:
             raise Suspend(Wait("children", positions=tuple(waiting)), new)
         results: list[Any] = []
         for c in calls:
-            record = self.steps[c.position]
+            record = self._replay.steps[c.position]
             if record.get("status") == "completed":
                 results.append(record.get("result"))
                 continue
@@ -562,8 +619,8 @@ class WorkflowContext:
         the same run id, an empty history (so a replay costs what one iteration costs),
         decisions and buffered signals kept. For unbounded loops: do one iteration, then
         ``ctx.continue_as_new(state)``."""
-        if self.fatal is not None:
-            raise self.fatal
+        if self._replay.fatal is not None:
+            raise self._replay.fatal
         raise ContinueAsNew(json_round_trip(input))
 
     def log(self, message: str, **fields: Any) -> None:
@@ -571,11 +628,11 @@ class WorkflowContext:
         Each line is written once: a replay skips the lines the run already has,
         wherever they stand (between ``call`` and its ``await`` too). A retry writes
         again the lines of the code it runs again."""
-        pos, rank = self._log_at
-        rank = rank + 1 if pos == self.position else 0
-        self._log_at = (self.position, rank)
-        number = self.position * LOG_SLOTS + min(rank, LOG_SLOTS - 1)
-        if number <= self.log_mark:
+        pos, rank = self._replay.log_at
+        rank = rank + 1 if pos == self._replay.position else 0
+        self._replay.log_at = (self._replay.position, rank)
+        number = self._replay.position * LOG_SLOTS + min(rank, LOG_SLOTS - 1)
+        if number <= self._replay.log_mark:
             return
         fields.pop(LOG_MARK, None)
-        self.logs.append({LOG_MARK: number, "message": message, **json_round_trip(fields)})
+        self._replay.logs.append({LOG_MARK: number, "message": message, **json_round_trip(fields)})

@@ -134,18 +134,21 @@ def _binder(wf: Workflow) -> InputBinder:
 
 
 async def _replay(wf: Workflow, ctx: WorkflowContext, state: ActivationState) -> dict[str, Any]:
+    replay = ctx._replay  # the runner's side of the context
     try:
         args, kwargs = _binder(wf).bind(state.input)
     except Exception as exc:  # a run whose input does not fit fails, never retried
-        await ctx.backend.fail(_error(exc), resume=None, retryable=False, logs=ctx._drain_logs())
+        await replay.backend.fail(
+            _error(exc), resume=None, retryable=False, logs=replay.drain_logs()
+        )
         return {"run": ctx.run_id, "command": "failed"}
     try:
         result = await wf.fn(ctx, *args, **kwargs)
     except ContinueAsNew as again:
-        status = await ctx.backend.continue_as_new(again.input, ctx._drain_logs())
+        status = await replay.backend.continue_as_new(again.input, replay.drain_logs())
         return {"run": ctx.run_id, "command": "continued", "status": status}
     except Suspend as suspend:
-        status = await ctx.backend.suspend(suspend.wait, suspend.children, ctx._drain_logs())
+        status = await replay.backend.suspend(suspend.wait, suspend.children, replay.drain_logs())
         return {
             "run": ctx.run_id,
             "command": "suspended",
@@ -153,23 +156,23 @@ async def _replay(wf: Workflow, ctx: WorkflowContext, state: ActivationState) ->
             "status": status,
         }
     except Exception as exc:
-        fatal = ctx.fatal
+        fatal = replay.fatal
         cause: BaseException = fatal if fatal is not None else exc
         retryable = fatal is None and getattr(exc, "retryable", True) is not False
-        status = await ctx.backend.fail(
+        status = await replay.backend.fail(
             _error(cause),
             resume=None if fatal else resume_point(exc),
             retryable=retryable,
-            logs=ctx._drain_logs(),
+            logs=replay.drain_logs(),
         )
         return {"run": ctx.run_id, "command": "failed", "status": status}
-    if ctx.fatal is not None:
+    if replay.fatal is not None:
         # The code caught the NonDeterminismError: the run fails all the same.
-        await ctx.backend.fail(
-            _error(ctx.fatal), resume=None, retryable=False, logs=ctx._drain_logs()
+        await replay.backend.fail(
+            _error(replay.fatal), resume=None, retryable=False, logs=replay.drain_logs()
         )
         return {"run": ctx.run_id, "command": "failed"}
-    await ctx.backend.complete(result, ctx._drain_logs())
+    await replay.backend.complete(result, replay.drain_logs())
     return {"run": ctx.run_id, "command": "completed"}
 
 
