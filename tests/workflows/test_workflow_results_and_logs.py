@@ -138,3 +138,30 @@ async def test_a_log_field_named_like_the_line_number_cannot_spoof_it(
     await machine_factory([logs_a_mark]).drain(started.id)
 
     assert await log_lines(runs, started.id) == [{"message": "hello"}]
+
+
+@workflow(name="long_lived")
+async def long_lived(ctx: WorkflowContext) -> None:
+    for i in range(150):
+        ctx.log("tick", i=i)
+        await ctx.step(f"s{i}", lambda: None)
+
+
+async def test_a_long_run_keeps_its_whole_history_while_its_log_lines_are_bounded(
+    redis: Any, config: Any, machine_factory: Callable[..., Machine]
+) -> None:
+    from tether.queue.config import QueueConfig
+    from tether.queue.runs import RunEngine as Engine
+
+    short = Engine(redis, QueueConfig(keys=config.keys, timeline_maxlen=10))
+    started = await short.start("long_lived", None, version=1)
+    machine = machine_factory([long_lived])
+    machine.runs = short
+    await machine.drain(started.id)
+    pk = config.keys.for_id(started.id)
+
+    events = await short.timeline(started.id, limit=10_000)
+
+    assert events[0]["event"] == "created"
+    assert sum(1 for e in events if e["event"] == "step") == 150
+    assert await redis.xlen(pk.logs(started.id)) < 150  # MAXLEN ~ trims whole nodes

@@ -61,6 +61,10 @@ class PartitionKeys:
         """List of signals not yet consumed, oldest first: "<name>\\n<payload JSON>"."""
         return f"{self.prefix}signals:{run_id}"
 
+    def logs(self, run_id: str) -> str:
+        """Stream of a run's ctx.log lines, bounded (its timeline is not, while open)."""
+        return f"{self.prefix}logs:{run_id}"
+
     @property
     def runs(self) -> str:
         """Zset of run ids by creation time (ms): the runs index."""

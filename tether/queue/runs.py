@@ -618,14 +618,20 @@ class RunEngine:
         return [RunRecord.from_hash(row) for _, row in rows], after
 
     async def timeline(self, run_id: str, limit: int = 1000) -> list[dict[str, str]]:
-        """The run's events (its own and its jobs'), oldest first."""
+        """The run's events (its own and its jobs') and its log lines, oldest first."""
         pk = self._pk(run_id)
         with redis_errors():
-            rows = cast(
-                list[tuple[str, dict[str, str]]],
-                await self.redis.xrange(pk.timeline(run_id), count=limit),
-            )
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.xrange(pk.timeline(run_id), count=limit)
+                pipe.xrange(pk.logs(run_id), count=limit)
+                events, logs = cast(list[list[tuple[str, dict[str, str]]]], await pipe.execute())
+        rows = sorted([*events, *logs], key=lambda row: _stream_order(row[0]))[:limit]
         return [{"id": entry_id, **fields} for entry_id, fields in rows]
+
+
+def _stream_order(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
 
 
 async def served_versions(engine: QueueEngine) -> dict[str, set[int]]:

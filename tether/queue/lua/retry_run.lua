@@ -27,7 +27,7 @@ if reopen == '' and run[7] and run[7] ~= '' then
 end
 reopen_steps(p, runKey, stepsKey, runId, reopen, after)
 for _, key in ipairs({runKey, stepsKey, approvals_key(p, runId), signals_key(p, runId),
-                      timeline_key(p, runId)}) do
+                      timeline_key(p, runId), logs_key(p, runId)}) do
   redis.call('PERSIST', key)
 end
 redis.call('HSET', runKey, 'retries', (tonumber(run[4]) or 0) + 1, 'failures', 0,

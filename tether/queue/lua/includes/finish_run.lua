@@ -54,7 +54,8 @@ local function finish_run(p, runKey, runId, status, now, fields)
     'wait_positions', '', 'wake_at', '', 'act_job', '', unpack(fields))
   local retention = tonumber(r[2]) or 604800000
   for _, key in ipairs({runKey, steps_key(p, runId), approvals_key(p, runId),
-                        signals_key(p, runId), timeline_key(p, runId)}) do
+                        signals_key(p, runId), timeline_key(p, runId),
+                        logs_key(p, runId)}) do
     redis.call('PEXPIRE', key, retention)
   end
   redis.call('ZREM', timers_key(p), runId)
