@@ -112,7 +112,7 @@ async def loop_costs(url: str, n: int, every: int) -> tuple[float, float]:
     settings = {"workflows": [bench_loop], "max_jobs": 10, "shutdown_grace": 1}
     async with Worker(settings, url=url) as _, AsyncClient(url, timeout=60) as client:
         run = await client.start("bench_loop", {"i": 0, "n": n, "every": every}, version=1)
-        await client.result(run.id, timeout=3600)
+        await client.result(run.id, wait=3600)
     return iteration_ms(100), iteration_ms(n)
 
 
@@ -124,7 +124,7 @@ async def sequential_latency(url: str, count: int) -> list[float]:
         for i in range(count + 5):
             t0 = time.perf_counter()
             run = await client.start("bench_three", i, version=1)
-            await client.result(run.id, timeout=60)
+            await client.result(run.id, wait=60)
             if i >= 5:  # warm-up: connections, script loads
                 latencies.append((time.perf_counter() - t0) * 1000)
     return latencies
@@ -168,7 +168,7 @@ async def tether_http(url: str, workflows: int) -> tuple[list[float], float]:
     async with Worker(settings, url=url) as _, AsyncClient(url, timeout=60) as client:
         for _ in range(STEP_RUNS):
             run = await client.start("bench_steps", STEPS, version=1)
-            await client.result(run.id, timeout=60)
+            await client.result(run.id, wait=60)
         step_ms = list(STEP_TIMES)
         # Few connections at once: httpx's pool costs O(open requests) per request, and
         # a hundred parked long polls would measure the client, not tether.
@@ -181,7 +181,7 @@ async def tether_http(url: str, workflows: int) -> tuple[list[float], float]:
         t0 = time.perf_counter()
         ids = await asyncio.gather(*(start(i) for i in range(workflows)))
         for run_id in ids:  # one waiting request at a time: done when the last is
-            assert (await client.wait_run(run_id, timeout=120)).status == "completed"
+            assert (await client.wait_run(run_id, wait=120)).status == "completed"
         rate = workflows / (time.perf_counter() - t0)
     return step_ms, rate
 
@@ -208,8 +208,8 @@ async def tether_lua(redis_url: str, keys: Keys) -> list[float]:
                 timeout=None,
                 parent=job.parent,
             )
-            await run_activation(bench_steps, EngineBackend(runs, leased))
-            await engine.complete(job.id, job.token, None)
+            await run_activation(bench_steps, EngineBackend(runs, leased, job.machine))
+            await engine.complete(job.id, job.token, None, machine=job.machine)
             assert (await runs.get(started.id)).status == "completed"
     finally:
         await redis.aclose()

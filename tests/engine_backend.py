@@ -20,10 +20,15 @@ class EngineBackend:
     function's registered terms as the API does; without, they start as asked."""
 
     def __init__(
-        self, runs: RunEngine, job: LeasedJob, registry: FunctionRegistry | None = None
+        self,
+        runs: RunEngine,
+        job: LeasedJob,
+        machine: str,
+        registry: FunctionRegistry | None = None,
     ) -> None:
         self.runs = runs
         self.job = job
+        self.machine = machine  # the machine the activation's job is leased to
         self.run_id = job.parent or ""
         self.registry = registry
 
@@ -33,6 +38,7 @@ class EngineBackend:
                 self.run_id,
                 self.job.id,
                 self.job.token,
+                machine=self.machine,
                 max_attempts=max_attempts,
                 timeout_ms=timeout_ms,
             )
@@ -42,7 +48,13 @@ class EngineBackend:
     ) -> None:
         with refusals():
             await self.runs.record_step(
-                self.run_id, self.job.id, self.job.token, position, record, logs
+                self.run_id,
+                self.job.id,
+                self.job.token,
+                position,
+                record,
+                logs,
+                machine=self.machine,
             )
 
     async def complete(self, result: Any, logs: list[dict[str, Any]]) -> str:
@@ -50,7 +62,12 @@ class EngineBackend:
         # form, as HttpBackend's encoder sends it.
         with refusals():
             return await self.runs.complete(
-                self.run_id, self.job.id, self.job.token, json_round_trip(result), logs
+                self.run_id,
+                self.job.id,
+                self.job.token,
+                json_round_trip(result),
+                logs,
+                machine=self.machine,
             )
 
     async def fail(
@@ -67,6 +84,7 @@ class EngineBackend:
                 self.job.id,
                 self.job.token,
                 ErrorInfo(**error),
+                machine=self.machine,
                 resume=resume,
                 retryable=retryable,
                 logs=logs,
@@ -75,7 +93,12 @@ class EngineBackend:
     async def continue_as_new(self, input: Any, logs: list[dict[str, Any]]) -> str:
         with refusals():
             return await self.runs.continue_as_new(
-                self.run_id, self.job.id, self.job.token, json_round_trip(input), logs
+                self.run_id,
+                self.job.id,
+                self.job.token,
+                json_round_trip(input),
+                logs,
+                machine=self.machine,
             )
 
     async def suspend(
@@ -89,5 +112,12 @@ class EngineBackend:
             children, refused = child_terms(children, specs, versions)
         with refusals():
             return await self.runs.suspend(
-                self.run_id, self.job.id, self.job.token, wait, children, logs, refused=refused
+                self.run_id,
+                self.job.id,
+                self.job.token,
+                wait,
+                children,
+                logs,
+                machine=self.machine,
+                refused=refused,
             )

@@ -98,8 +98,16 @@ class InvalidTransition(Conflict):
     code = "invalid_transition"
 
 
+class RequestTimeout(InvalidRequest):
+    """The request's headers or body did not arrive in time (a stalled client)."""
+
+    status_code = 408
+    code = "request_timeout"
+
+
 class LeaseNotHeld(TetherError):
-    """The fencing token is stale or unknown: the result was not committed."""
+    """This machine does not hold the job's lease with this token (stale, unknown, or
+    another machine's): nothing was committed."""
 
     status_code = 409
     code = "lease_not_held"
@@ -160,9 +168,16 @@ class RunFailed(TetherError):
 
 
 class ResultTimeout(TetherError, TimeoutError):
-    """The job or run did not finish within the timeout the caller gave (it goes on)."""
+    """The job or run did not finish within the wait the caller gave (it goes on)."""
 
     code = "result_timeout"
+
+
+class NoLiveMachine(ResultTimeout):
+    """``call`` gave up early: its job is still queued and no live machine serves its
+    function (the job stays queued and runs once a machine serving it starts)."""
+
+    code = "no_live_machine"
 
 
 ERRORS_BY_CODE: dict[str, type[TetherError]] = {
@@ -170,6 +185,7 @@ ERRORS_BY_CODE: dict[str, type[TetherError]] = {
     for cls in (
         TetherError,
         InvalidRequest,
+        RequestTimeout,
         ValidationFailed,
         PayloadTooLarge,
         NotFound,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+import pytest
 from api_helpers import Register, error_of, until
 
 from tether.api.notify import Notifier
@@ -76,6 +77,20 @@ async def test_a_delay_creates_a_delayed_job(client: httpx.AsyncClient, register
     assert response.json()["status"] == "delayed"
 
 
+@pytest.mark.parametrize("delay", [0, 30])
+async def test_the_answer_to_a_submit_carries_the_stored_timestamps(
+    client: httpx.AsyncClient, register: Register, delay: float
+) -> None:
+    # Redis's clock is the only clock: what the POST answers is what GET shows later.
+    await register("add")
+    created = (
+        await client.post("/v1/jobs", json={"function": "add", "input": 1, "delay": delay})
+    ).json()
+    stored = (await client.get(f"/v1/jobs/{created['id']}")).json()
+    times = ("enqueued_at", "scheduled_at")
+    assert {k: created[k] for k in times} == {k: stored[k] for k in times}
+
+
 async def test_a_batch_creates_every_job(client: httpx.AsyncClient, register: Register) -> None:
     await register("add")
     body = {"jobs": [{"function": "add", "input": i} for i in range(5)]}
@@ -112,7 +127,7 @@ async def test_get_with_wait_returns_as_soon_as_the_job_completes(
     waiting = asyncio.create_task(client.get(f"/v1/jobs/{job_id}", params={"wait": 30}))
     await until(lambda: notifier.waiting_jobs == 1)
     [claimed] = await api_engine.claim("m1", ["add"], 1)
-    await api_engine.complete(job_id, claimed.token, {"sum": 3})
+    await api_engine.complete(job_id, claimed.token, {"sum": 3}, machine=claimed.machine)
     response = await waiting
     assert response.status_code == 200
     assert response.json()["status"] == "completed"
@@ -156,7 +171,7 @@ async def test_post_with_wait_answers_201_with_the_result_once_the_job_completes
     await until(lambda: notifier.waiting_jobs == 1)
     # The wait begins before the enqueue reaches Redis: claim once the job is there.
     claimed = await claim_when_ready(api_engine, "add")
-    await api_engine.complete(claimed.id, claimed.token, {"sum": 3})
+    await api_engine.complete(claimed.id, claimed.token, {"sum": 3}, machine=claimed.machine)
     response = await waiting
     assert response.status_code == 201
     assert response.json()["id"] == claimed.id
@@ -181,7 +196,7 @@ async def test_post_with_wait_and_a_finished_idempotent_job_answers_200_at_once(
     body = {"function": "add", "idempotency_key": "once"}
     first = (await client.post("/v1/jobs", json=body)).json()
     [claimed] = await api_engine.claim("m1", ["add"], 1)
-    await api_engine.complete(first["id"], claimed.token, 7)
+    await api_engine.complete(first["id"], claimed.token, 7, machine=claimed.machine)
     again = await client.post("/v1/jobs", json=body, params={"wait": 30})
     assert again.status_code == 200
     assert (again.json()["status"], again.json()["result"]) == ("completed", 7)

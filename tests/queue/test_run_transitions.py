@@ -47,7 +47,7 @@ async def running(engine: QueueEngine, runs: RunEngine, *, max_attempts: int = 1
     await queued(runs)
     job = (await engine.claim("m1", [FN], 1))[0]
     await engine.heartbeat("m1")
-    await runs.begin(RUN, job.id, job.token, max_attempts=max_attempts)
+    await runs.begin(RUN, job.id, job.token, max_attempts=max_attempts, machine=job.machine)
     return job
 
 
@@ -55,7 +55,9 @@ async def waiting_on_child(engine: QueueEngine, runs: RunEngine) -> ClaimedJob:
     """The run waits on child ``r:c0`` (one attempt), leased to machine m2."""
     act = await running(engine, runs)
     child = ChildSpec(0, "fn", 1, max_attempts=1)
-    await runs.suspend(RUN, act.id, act.token, Wait("children", positions=(0,)), [child])
+    await runs.suspend(
+        RUN, act.id, act.token, Wait("children", positions=(0,)), [child], machine=act.machine
+    )
     job = (await engine.claim("m2", ["fn"], 1))[0]
     await engine.heartbeat("m2")
     return job
@@ -64,7 +66,7 @@ async def waiting_on_child(engine: QueueEngine, runs: RunEngine) -> ClaimedJob:
 async def sleeping(engine: QueueEngine, runs: RunEngine, kind: str = "sleep") -> None:
     act = await running(engine, runs)
     wait = Wait(kind, position=0, name="k", ms=60_000 if kind == "sleep" else None)
-    await runs.suspend(RUN, act.id, act.token, wait)
+    await runs.suspend(RUN, act.id, act.token, wait, machine=act.machine)
 
 
 async def past_deadline(redis: Redis, engine: QueueEngine) -> None:
@@ -88,7 +90,7 @@ async def assign(engine: QueueEngine, runs: RunEngine, redis: Redis) -> Action:
 async def begin(engine: QueueEngine, runs: RunEngine, redis: Redis) -> Action:
     await queued(runs)
     job = (await engine.claim("m1", [FN], 1))[0]
-    return lambda: runs.begin(RUN, job.id, job.token)
+    return lambda: runs.begin(RUN, job.id, job.token, machine=job.machine)
 
 
 @edge(Q, CANCELLED, "cancel_run")
@@ -114,43 +116,47 @@ async def activation_cancelled(engine: QueueEngine, runs: RunEngine, redis: Redi
 async def record(engine: QueueEngine, runs: RunEngine, redis: Redis) -> Action:
     job = await running(engine, runs)
     step = {"name": "s", "kind": "step", "status": "completed", "result": 1}
-    return lambda: runs.record_step(RUN, job.id, job.token, 0, step)
+    return lambda: runs.record_step(RUN, job.id, job.token, 0, step, machine=job.machine)
 
 
 @edge(R, DONE, "complete_run")
 async def complete_run(engine: QueueEngine, runs: RunEngine, redis: Redis) -> Action:
     job = await running(engine, runs)
-    return lambda: runs.complete(RUN, job.id, job.token, "ok")
+    return lambda: runs.complete(RUN, job.id, job.token, "ok", machine=job.machine)
 
 
 @edge(R, W, "fail_run")
 async def fail_run_retry(engine: QueueEngine, runs: RunEngine, redis: Redis) -> Action:
     job = await running(engine, runs, max_attempts=2)
-    return lambda: runs.fail(RUN, job.id, job.token, BOOM)
+    return lambda: runs.fail(RUN, job.id, job.token, BOOM, machine=job.machine)
 
 
 @edge(R, FAILED, "fail_run")
 async def fail_run_final(engine: QueueEngine, runs: RunEngine, redis: Redis) -> Action:
     job = await running(engine, runs, max_attempts=2)
-    return lambda: runs.fail(RUN, job.id, job.token, BOOM, retryable=False)
+    return lambda: runs.fail(RUN, job.id, job.token, BOOM, retryable=False, machine=job.machine)
 
 
 @edge(R, W, "suspend_run")
 async def suspend_waits(engine: QueueEngine, runs: RunEngine, redis: Redis) -> Action:
     job = await running(engine, runs)
-    return lambda: runs.suspend(RUN, job.id, job.token, Wait("sleep", 0, "nap", 60_000))
+    return lambda: runs.suspend(
+        RUN, job.id, job.token, Wait("sleep", 0, "nap", 60_000), machine=job.machine
+    )
 
 
 @edge(R, Q, "suspend_run")
 async def suspend_satisfied(engine: QueueEngine, runs: RunEngine, redis: Redis) -> Action:
     job = await running(engine, runs)
-    return lambda: runs.suspend(RUN, job.id, job.token, Wait("sleep", 0, "nap", 0))
+    return lambda: runs.suspend(
+        RUN, job.id, job.token, Wait("sleep", 0, "nap", 0), machine=job.machine
+    )
 
 
 @edge(R, Q, "continue_run")
 async def continue_as_new(engine: QueueEngine, runs: RunEngine, redis: Redis) -> Action:
     job = await running(engine, runs)
-    return lambda: runs.continue_as_new(RUN, job.id, job.token, {"n": 2})
+    return lambda: runs.continue_as_new(RUN, job.id, job.token, {"n": 2}, machine=job.machine)
 
 
 @edge(R, CANCELLED, "cancel_run")
@@ -169,7 +175,7 @@ async def expire_running(engine: QueueEngine, runs: RunEngine, redis: Redis) -> 
 @edge(R, FAILED, "fail")
 async def activation_failed(engine: QueueEngine, runs: RunEngine, redis: Redis) -> Action:
     job = await running(engine, runs)
-    return lambda: engine.fail(job.id, job.token, BOOM, retryable=False)
+    return lambda: engine.fail(job.id, job.token, BOOM, retryable=False, machine=job.machine)
 
 
 async def last_attempt(engine: QueueEngine, runs: RunEngine) -> ClaimedJob:
@@ -195,7 +201,7 @@ async def activation_machine_dead(engine: QueueEngine, runs: RunEngine, redis: R
 async def activation_released(engine: QueueEngine, runs: RunEngine, redis: Redis) -> Action:
     job = await running(engine, runs)
     await engine.cancel(job.id)  # requested: it ends when its machine hands it back
-    return lambda: engine.release(job.id, job.token)
+    return lambda: engine.release(job.id, job.token, machine=job.machine)
 
 
 @edge(W, Q, "wake_timers")
@@ -222,20 +228,25 @@ async def signal(engine: QueueEngine, runs: RunEngine, redis: Redis) -> Action:
 @edge(W, Q, "complete")
 async def child_completes(engine: QueueEngine, runs: RunEngine, redis: Redis) -> Action:
     child = await waiting_on_child(engine, runs)
-    return lambda: engine.complete(child.id, child.token, 1)
+    return lambda: engine.complete(child.id, child.token, 1, machine=child.machine)
 
 
 @edge(W, Q, "fail")
 async def child_fails(engine: QueueEngine, runs: RunEngine, redis: Redis) -> Action:
     child = await waiting_on_child(engine, runs)
-    return lambda: engine.fail(child.id, child.token, BOOM)
+    return lambda: engine.fail(child.id, child.token, BOOM, machine=child.machine)
 
 
 @edge(W, Q, "cancel")
 async def child_cancelled(engine: QueueEngine, runs: RunEngine, redis: Redis) -> Action:
     act = await running(engine, runs)
     await runs.suspend(
-        RUN, act.id, act.token, Wait("children", positions=(0,)), [ChildSpec(0, "fn", 1)]
+        RUN,
+        act.id,
+        act.token,
+        Wait("children", positions=(0,)),
+        [ChildSpec(0, "fn", 1)],
+        machine=act.machine,
     )
     return lambda: engine.cancel(f"{RUN}:c0")
 
@@ -258,7 +269,7 @@ async def child_machine_dead(engine: QueueEngine, runs: RunEngine, redis: Redis)
 async def child_released(engine: QueueEngine, runs: RunEngine, redis: Redis) -> Action:
     child = await waiting_on_child(engine, runs)
     await engine.cancel(child.id)
-    return lambda: engine.release(child.id, child.token)
+    return lambda: engine.release(child.id, child.token, machine=child.machine)
 
 
 @edge(W, CANCELLED, "cancel_run")
@@ -277,7 +288,7 @@ async def expire_waiting(engine: QueueEngine, runs: RunEngine, redis: Redis) -> 
 @edge(RunStatus.FAILED, Q, "retry_run")
 async def retry(engine: QueueEngine, runs: RunEngine, redis: Redis) -> Action:
     job = await running(engine, runs)
-    await runs.fail(RUN, job.id, job.token, BOOM, retryable=False)
+    await runs.fail(RUN, job.id, job.token, BOOM, retryable=False, machine=job.machine)
     return lambda: runs.retry(RUN)
 
 
@@ -289,7 +300,7 @@ def kid_spec() -> ChildSpec:
 async def suspend_starts_a_child_run(engine: QueueEngine, runs: RunEngine, redis: Redis) -> Action:
     act = await running(engine, runs)
     wait = Wait("children", positions=(0,))
-    return lambda: runs.suspend(RUN, act.id, act.token, wait, [kid_spec()])
+    return lambda: runs.suspend(RUN, act.id, act.token, wait, [kid_spec()], machine=act.machine)
 
 
 async def waiting_on_child_run(
@@ -297,22 +308,24 @@ async def waiting_on_child_run(
 ) -> ClaimedJob:
     """The run waits on child run ``r:w0``, whose activation is running (its job)."""
     act = await running(engine, runs)
-    await runs.suspend(RUN, act.id, act.token, Wait("children", positions=(0,)), [kid_spec()])
+    await runs.suspend(
+        RUN, act.id, act.token, Wait("children", positions=(0,)), [kid_spec()], machine=act.machine
+    )
     job = (await engine.claim("m2", [KID_FN], 1))[0]
-    await runs.begin(KID, job.id, job.token, max_attempts=max_attempts)
+    await runs.begin(KID, job.id, job.token, max_attempts=max_attempts, machine=job.machine)
     return job
 
 
 @edge(W, Q, "complete_run")
 async def child_run_completes(engine: QueueEngine, runs: RunEngine, redis: Redis) -> Action:
     job = await waiting_on_child_run(engine, runs)
-    return lambda: runs.complete(KID, job.id, job.token, 1)
+    return lambda: runs.complete(KID, job.id, job.token, 1, machine=job.machine)
 
 
 @edge(W, Q, "fail_run")
 async def child_run_fails(engine: QueueEngine, runs: RunEngine, redis: Redis) -> Action:
     job = await waiting_on_child_run(engine, runs)
-    return lambda: runs.fail(KID, job.id, job.token, BOOM, retryable=False)
+    return lambda: runs.fail(KID, job.id, job.token, BOOM, retryable=False, machine=job.machine)
 
 
 @edge(W, Q, "cancel_run")
@@ -399,16 +412,20 @@ def job_edge(
 async def suspend_starts_a_child(engine: QueueEngine, runs: RunEngine, redis: Redis) -> Action:
     act = await running(engine, runs)
     wait = Wait("children", positions=(0,))
-    return lambda: runs.suspend(RUN, act.id, act.token, wait, [ChildSpec(0, "fn", 1)])
+    return lambda: runs.suspend(
+        RUN, act.id, act.token, wait, [ChildSpec(0, "fn", 1)], machine=act.machine
+    )
 
 
 async def child_delayed(engine: QueueEngine, runs: RunEngine) -> None:
     """The run waits on child ``r:c0``, which failed once and waits for its retry."""
     act = await running(engine, runs)
     child = ChildSpec(0, "fn", 1, max_attempts=2)
-    await runs.suspend(RUN, act.id, act.token, Wait("children", positions=(0,)), [child])
+    await runs.suspend(
+        RUN, act.id, act.token, Wait("children", positions=(0,)), [child], machine=act.machine
+    )
     job = (await engine.claim("m2", ["fn"], 1))[0]
-    await engine.fail(job.id, job.token, BOOM)
+    await engine.fail(job.id, job.token, BOOM, machine=job.machine)
 
 
 @job_edge(J.DELAYED, J.CANCELLED, "cancel_run", f"{RUN}:c0")

@@ -67,7 +67,7 @@ async def test_a_run_goes_through_every_primitive_over_http(
     waiting = await client.get_run(run.id)
     await client.approve(run.id, "ship", by="ana")
     await client.signal(run.id, "note", "fragile")
-    result = await client.result(run.id, timeout=10)
+    result = await client.result(run.id, wait=10)
 
     assert waiting.waiting_on == {
         "kind": "approval",
@@ -244,9 +244,9 @@ async def test_a_failed_run_retried_over_http_completes(api: ApiServer) -> None:
         AsyncClient(api.url, timeout=10) as client,
     ):
         run = await client.start("retryable", "o-1", id="retry-1")
-        failed = await client.wait_run(run.id, timeout=10)
+        failed = await client.wait_run(run.id, wait=10)
         retried = await client.retry_run(run.id)
-        result = await client.result(run.id, timeout=10)
+        result = await client.result(run.id, wait=10)
 
     assert failed.status == "failed" and failed.error is not None
     assert "card declined" in failed.error.message
@@ -281,7 +281,7 @@ async def test_over_http_a_child_takes_its_functions_registered_attempts(
         AsyncClient(api.url, timeout=10) as client,
     ):
         run = await client.start("calls_children", "declines")
-        done = await client.wait_run(run.id, timeout=20)
+        done = await client.wait_run(run.id, wait=20)
 
     assert done.status == "failed"
     assert child_tries == [1, 1]  # one try per workflow attempt, not the queue's default
@@ -296,7 +296,7 @@ async def test_over_http_a_child_no_machine_registered_fails_the_run_at_once(
         AsyncClient(api.url, timeout=10) as client,
     ):
         run = await client.start("calls_children", "no_such_fn")
-        done = await client.wait_run(run.id, timeout=10)
+        done = await client.wait_run(run.id, wait=10)
 
     assert done.status == "failed" and done.error is not None
     assert "no_such_fn" in done.error.message
@@ -337,7 +337,7 @@ async def test_over_http_a_workflow_awaits_a_child_run_next_to_a_child_job(api: 
         AsyncClient(api.url, timeout=10) as client,
     ):
         run = await client.start("big", 4)
-        result = await client.result(run.id, timeout=10)
+        result = await client.result(run.id, wait=10)
         kid = await client.get_run(f"{run.id}:w0")
 
     assert result == [5, 8]
@@ -358,7 +358,7 @@ async def test_over_http_a_run_continues_as_new_until_it_returns(api: ApiServer)
         AsyncClient(api.url, timeout=10) as client,
     ):
         run = await client.start("looper", 0)
-        result = await client.result(run.id, timeout=10)
+        result = await client.result(run.id, wait=10)
         done = await client.get_run(run.id)
 
     assert result == 3 and done.continued == 3

@@ -71,8 +71,9 @@ class Machine:
     async def run_job(self, job: ClaimedJob) -> None:
         wf = next((w for w in self.workflows if w.function == job.function), None)
         if wf is not None:
-            summary = await run_activation(wf, EngineBackend(self.runs, leased(job), self.registry))
-            await self.engine.complete(job.id, job.token, summary)
+            backend = EngineBackend(self.runs, leased(job), job.machine, self.registry)
+            summary = await run_activation(wf, backend)
+            await self.engine.complete(job.id, job.token, summary, machine=job.machine)
             return
         fn = self.functions[job.function]
         try:
@@ -85,9 +86,10 @@ class Machine:
                 job.token,
                 ErrorInfo(type=type(exc).__name__, message=str(exc)),
                 retryable=False,
+                machine=job.machine,
             )
             return
-        await self.engine.complete(job.id, job.token, value)
+        await self.engine.complete(job.id, job.token, value, machine=job.machine)
 
     async def turn(self) -> int:
         """Claim what is ready and run it all; returns how many jobs ran."""

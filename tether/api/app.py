@@ -21,6 +21,7 @@ from redis.asyncio import Redis
 
 from tether.api.deps import DEPENDENCIES
 from tether.api.error_handlers import EXCEPTION_HANDLERS
+from tether.api.liveness import Liveness
 from tether.api.metrics import Metrics
 from tether.api.notify import Notifier
 from tether.api.registry import FunctionRegistry
@@ -84,10 +85,13 @@ def create_app(settings: ApiSettings | None = None) -> Litestar:
         app.state.redis = redis
         app.state.engine = engine
         app.state.notifier = notifier
+        liveness = Liveness(engine)
         await notifier.start()
+        await liveness.start()
         try:
             yield
         finally:
+            await liveness.stop()
             await notifier.stop()
             await subscriber.aclose()
             await redis.aclose()

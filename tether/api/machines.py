@@ -18,6 +18,7 @@ from tether.api.polling import poll_jobs
 from tether.api.responses import JsonResponse, shaped_as
 from tether.api.services import Services
 from tether.protocol import (
+    DeregisterResponse,
     HeartbeatRequest,
     HeartbeatResponse,
     MachineList,
@@ -149,11 +150,14 @@ class MachinesController(Controller):
             reported.append(i)
         verdicts: dict[int, Verdict] = {}  # index in the request -> its verdict
         if outcomes:
-            for i, verdict in zip(reported, await engine.report(outcomes), strict=True):
+            for i, verdict in zip(
+                reported, await engine.report(outcomes, machine=machine_id), strict=True
+            ):
                 verdicts[i] = verdict
         if released:
             leases = [(data.results[i].id, data.results[i].token) for i in released]
-            for i, verdict in zip(released, await engine.release_many(leases), strict=True):
+            handed_back = await engine.release_many(leases, machine=machine_id)
+            for i, verdict in zip(released, handed_back, strict=True):
                 verdicts[i] = verdict
         out: list[dict[str, Any]] = []
         for i in range(len(data.results)):
@@ -168,6 +172,20 @@ class MachinesController(Controller):
                 {"id": v.job_id, "accepted": v.accepted, "status": v.status, "reason": v.reason}
             )
         return shaped_as(ResultsResponse, {"results": out})
+
+    @post(
+        "/{machine_id:str}/deregister",
+        operation_id="deregister",
+        responses=error_responses(),
+        status_code=200,
+        summary="A machine leaves: off the live list at once, leases it still holds released",
+    )
+    async def deregister(self, machine_id: str, services: Services) -> DeregisterResponse:
+        # A worker's goodbye on a graceful stop, after it delivered every result: without
+        # it the orchestrator would declare the machine dead a few seconds later.
+        check_id(machine_id, "machine_id")
+        released = await services.engine.machine_dead(machine_id, None) or []
+        return DeregisterResponse(released=released)
 
     @get("/", operation_id="listMachines", responses=error_responses(), summary="Live machines")
     async def list_machines(self, services: Services) -> MachineList:

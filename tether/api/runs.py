@@ -487,9 +487,16 @@ class MachineRunsController(Controller):
         status_code=200,
         summary="Start replaying a run: its input and every recorded step",
     )
-    async def begin(self, run_id: str, data: BeginBody, runs: RunEngine) -> ActivationOut:
+    async def begin(
+        self, machine_id: str, run_id: str, data: BeginBody, runs: RunEngine
+    ) -> ActivationOut:
         state = await runs.begin(
-            run_id, data.job, data.token, max_attempts=data.max_attempts, timeout_ms=data.timeout_ms
+            run_id,
+            data.job,
+            data.token,
+            machine=check_id(machine_id, "machine_id"),
+            max_attempts=data.max_attempts,
+            timeout_ms=data.timeout_ms,
         )
         return ActivationOut(
             run=state.run_id,
@@ -512,11 +519,17 @@ class MachineRunsController(Controller):
         "without pydantic, because a workflow waits on this request.",
     )
     async def record_step(
-        self, run_id: str, request: Request[Any, Any, Any], runs: RunEngine
+        self, machine_id: str, run_id: str, request: Request[Any, Any, Any], runs: RunEngine
     ) -> Response[bytes]:
         data = parse_step(await request.body())
         status = await runs.record_step(
-            run_id, data.job, data.token, data.position, data.record, data.logs
+            run_id,
+            data.job,
+            data.token,
+            data.position,
+            data.record,
+            data.logs,
+            machine=check_id(machine_id, "machine_id"),
         )
         return Response(
             b'{"status":"%s"}' % status.encode(), media_type=MediaType.JSON, status_code=200
@@ -528,8 +541,17 @@ class MachineRunsController(Controller):
         status_code=200,
         summary="The workflow returned: commit the run's result",
     )
-    async def complete(self, run_id: str, data: CompleteBody, runs: RunEngine) -> CommandOut:
-        status = await runs.complete(run_id, data.job, data.token, data.result, data.logs)
+    async def complete(
+        self, machine_id: str, run_id: str, data: CompleteBody, runs: RunEngine
+    ) -> CommandOut:
+        status = await runs.complete(
+            run_id,
+            data.job,
+            data.token,
+            data.result,
+            data.logs,
+            machine=check_id(machine_id, "machine_id"),
+        )
         return CommandOut(status=status)
 
     @post(
@@ -538,7 +560,9 @@ class MachineRunsController(Controller):
         status_code=200,
         summary="The workflow raised: retry it from its resume point, or fail the run",
     )
-    async def fail(self, run_id: str, data: FailBody, runs: RunEngine) -> CommandOut:
+    async def fail(
+        self, machine_id: str, run_id: str, data: FailBody, runs: RunEngine
+    ) -> CommandOut:
         resume = None
         if data.resume_after is not None:
             resume = Resume(tuple(data.reopen), data.resume_after)
@@ -549,6 +573,7 @@ class MachineRunsController(Controller):
             data.job,
             data.token,
             data.error,
+            machine=check_id(machine_id, "machine_id"),
             resume=resume,
             retryable=data.retryable,
             logs=data.logs,
@@ -561,8 +586,17 @@ class MachineRunsController(Controller):
         status_code=200,
         summary="The workflow continues as new: start it over with a new input and history",
     )
-    async def continue_as_new(self, run_id: str, data: ContinueBody, runs: RunEngine) -> CommandOut:
-        status = await runs.continue_as_new(run_id, data.job, data.token, data.input, data.logs)
+    async def continue_as_new(
+        self, machine_id: str, run_id: str, data: ContinueBody, runs: RunEngine
+    ) -> CommandOut:
+        status = await runs.continue_as_new(
+            run_id,
+            data.job,
+            data.token,
+            data.input,
+            data.logs,
+            machine=check_id(machine_id, "machine_id"),
+        )
         return CommandOut(status=status)
 
     @post(
@@ -573,6 +607,7 @@ class MachineRunsController(Controller):
     )
     async def suspend(
         self,
+        machine_id: str,
         run_id: str,
         data: SuspendBody,
         runs: RunEngine,
@@ -603,7 +638,14 @@ class MachineRunsController(Controller):
                 versions = await workflow_versions(registry, await served.get(engine))
             asked, refused = child_terms(asked, specs, versions)
         status = await runs.suspend(
-            run_id, data.job, data.token, wait, asked, data.logs, refused=refused
+            run_id,
+            data.job,
+            data.token,
+            wait,
+            asked,
+            data.logs,
+            machine=check_id(machine_id, "machine_id"),
+            refused=refused,
         )
         return CommandOut(status=status)
 

@@ -10,7 +10,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
-from tether.cli.common import EXIT_OK, positive_float, redis_url, run_until_signalled
+from tether.cli.common import EXIT_OK, positive_float, run_until_signalled
 
 if TYPE_CHECKING:
     from tether.orchestrator.loop import Orchestrator
@@ -26,7 +26,9 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
         description=__doc__,
     )
     parser.add_argument(
-        "--redis-url", help="Redis to use (default: $TETHER_REDIS_URL or redis://127.0.0.1:6379/0)"
+        "--redis-url",
+        help="Redis to use (default: $TETHER_REDIS_URL, else the dev Redis of ./.tether, "
+        "else redis://127.0.0.1:6379/0)",
     )
     parser.add_argument(
         "--interval",
@@ -38,8 +40,11 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    url = redis_url(args.redis_url)
-    return run_until_signalled(lambda stop: orchestrate(url, args.interval, stop))
+    from tether.devstate import find_redis
+
+    redis = find_redis(args.redis_url)
+    log.info("Redis: %s", redis.describe())
+    return run_until_signalled(lambda stop: orchestrate(redis.url, args.interval, stop))
 
 
 def build(engine: QueueEngine, interval: float) -> Orchestrator:

@@ -256,6 +256,7 @@ class RunEngine:
         job_id: str,
         token: str,
         *,
+        machine: str,
         max_attempts: int | None = None,
         timeout_ms: int | None = None,
     ) -> ActivationState:
@@ -269,6 +270,7 @@ class RunEngine:
                     run_id,
                     job_id,
                     token,
+                    machine,
                     max_attempts or "",
                     "" if timeout_ms is None else timeout_ms,
                 ],
@@ -296,6 +298,8 @@ class RunEngine:
         position: int,
         record: dict[str, Any],
         logs: Sequence[dict[str, Any]] = (),
+        *,
+        machine: str,
     ) -> str:
         """Durably record one step (``record`` has name, kind, status, result|error).
         Returns 'recorded', or 'exists' when this step was recorded already."""
@@ -313,6 +317,7 @@ class RunEngine:
                     run_id,
                     job_id,
                     token,
+                    machine,
                     position,
                     name,
                     str(record.get("status", "")),
@@ -335,12 +340,22 @@ class RunEngine:
         token: str,
         result: Any,
         logs: Sequence[dict[str, Any]] = (),
+        *,
+        machine: str,
     ) -> str:
         pk = self._pk(run_id)
         with redis_errors():
             reply = await self._scripts["complete_run"](
                 [pk.run(run_id), pk.job(job_id)],
-                [pk.prefix, run_id, job_id, token, self._dump(result, "result"), *self._logs(logs)],
+                [
+                    pk.prefix,
+                    run_id,
+                    job_id,
+                    token,
+                    machine,
+                    self._dump(result, "result"),
+                    *self._logs(logs),
+                ],
             )
         self._check(reply, run_id, job_id)
         return str(reply[1])
@@ -352,6 +367,7 @@ class RunEngine:
         token: str,
         error: ErrorInfo,
         *,
+        machine: str,
         resume: Resume | None = None,
         retryable: bool = True,
         logs: Sequence[dict[str, Any]] = (),
@@ -368,6 +384,7 @@ class RunEngine:
                     run_id,
                     job_id,
                     token,
+                    machine,
                     self._dump(error.model_dump(exclude_none=True), "error"),
                     "" if resume is None else ",".join(str(p) for p in resume.reopen),
                     "" if resume is None else resume.after,
@@ -386,13 +403,23 @@ class RunEngine:
         token: str,
         input: Any,
         logs: Sequence[dict[str, Any]] = (),
+        *,
+        machine: str,
     ) -> str:
         """Start the run over with ``input`` and an empty history: 'queued'."""
         pk = self._pk(run_id)
         with redis_errors():
             reply = await self._scripts["continue_run"](
                 [pk.run(run_id), pk.job(job_id), pk.steps(run_id)],
-                [pk.prefix, run_id, job_id, token, self._dump(input, "input"), *self._logs(logs)],
+                [
+                    pk.prefix,
+                    run_id,
+                    job_id,
+                    token,
+                    machine,
+                    self._dump(input, "input"),
+                    *self._logs(logs),
+                ],
             )
         self._check(reply, run_id, job_id)
         return str(reply[1])
@@ -405,6 +432,8 @@ class RunEngine:
         wait: Wait,
         children: Sequence[ChildSpec] = (),
         logs: Sequence[dict[str, Any]] = (),
+        *,
+        machine: str,
         refused: Mapping[int, ErrorInfo] | None = None,
     ) -> str:
         """End the activation until ``wait`` is satisfied: 'waiting', or 'queued' when it
@@ -454,6 +483,7 @@ class RunEngine:
                     run_id,
                     job_id,
                     token,
+                    machine,
                     wait.kind,
                     self._dump(wait.waiting_on(), "waiting_on"),
                     "" if wait.position is None else wait.position,

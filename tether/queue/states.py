@@ -38,7 +38,9 @@ RUN_SCRIPTS = frozenset(
 # whose run hook queues the next activation when a child ends (complete, fail, cancel,
 # reap, machine_dead, release) and the run scripts that end a child run (complete_run,
 # fail_run, cancel_run, expire_runs: its parent's next activation). cancel_run and
-# expire_runs cancel a run's waiting jobs.
+# expire_runs cancel a run's waiting jobs. Every move out of RUNNING that a machine asks
+# for (complete, fail, release) is guarded by its lease: the job is leased to that
+# machine with that token; the orchestrator's (reap, machine_dead) by the lease's time.
 _WAKES_A_RUN = ("complete", "fail", "cancel", "reap", "machine_dead", "release")
 TRANSITIONS: dict[tuple[JobStatus | None, JobStatus], frozenset[str]] = {
     (None, JobStatus.QUEUED): frozenset(
