@@ -10,10 +10,11 @@ Durations are seconds (floats); timestamps are ISO 8601 datetimes in UTC.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -363,30 +364,111 @@ class Resume:
 
 
 @dataclass(frozen=True, slots=True)
-class Wait:
-    """What a suspended run waits on.
+class ChildrenWait:
+    """The run waits until none of the child steps at ``positions`` is pending."""
 
-    ``kind`` children: ``positions`` (child steps); sleep: ``position``, ``name``,
-    ``ms`` (duration); approval: ``position``, ``name`` (the key), ``ms`` (timeout or
-    None), ``info`` (prompt, data); signal: ``position``, ``name``, ``ms`` (timeout).
-    """
-
-    kind: str
-    position: int | None = None
-    name: str = ""
-    ms: int | None = None
-    positions: tuple[int, ...] = ()
-    info: dict[str, Any] = field(default_factory=dict)
+    positions: tuple[int, ...]
+    kind: ClassVar[str] = "children"
 
     def waiting_on(self) -> dict[str, Any]:
-        shown: dict[str, Any] = {"kind": self.kind}
-        if self.kind == "children":
-            shown["positions"] = list(self.positions)
-        else:
-            shown["position"] = self.position
-            shown["key" if self.kind == "approval" else "name"] = self.name
-        shown.update(self.info)
+        return {"kind": self.kind, "positions": list(self.positions)}
+
+
+@dataclass(frozen=True, slots=True)
+class SleepWait:
+    """The run sleeps ``ms`` from when the step at ``position`` was first recorded."""
+
+    position: int
+    ms: int
+    name: str = "sleep"
+    kind: ClassVar[str] = "sleep"
+
+    def waiting_on(self) -> dict[str, Any]:
+        return {"kind": self.kind, "position": self.position, "name": self.name}
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalWait:
+    """The run waits for a decision on ``key`` (``timeout_ms``: then WaitTimeout)."""
+
+    position: int
+    key: str
+    timeout_ms: int | None = None
+    prompt: str | None = None
+    data: Any = None
+    kind: ClassVar[str] = "approval"
+
+    def waiting_on(self) -> dict[str, Any]:
+        shown: dict[str, Any] = {"kind": self.kind, "position": self.position, "key": self.key}
+        if self.prompt is not None:
+            shown["prompt"] = self.prompt
+        if self.data is not None:
+            shown["data"] = self.data
         return shown
+
+
+@dataclass(frozen=True, slots=True)
+class SignalWait:
+    """The run waits for signal ``name`` (``timeout_ms``: then WaitTimeout)."""
+
+    position: int
+    name: str
+    timeout_ms: int | None = None
+    kind: ClassVar[str] = "signal"
+
+    def waiting_on(self) -> dict[str, Any]:
+        return {"kind": self.kind, "position": self.position, "name": self.name}
+
+
+# What a suspended run waits on: one of four typed kinds.
+Wait = ChildrenWait | SleepWait | ApprovalWait | SignalWait
+
+
+def wait_to_wire(wait: Wait) -> dict[str, Any]:
+    """The wait as the suspend request carries it (the v1 body: kind, position, name,
+    ms, positions, info)."""
+    if isinstance(wait, ChildrenWait):
+        return {"kind": wait.kind, "positions": list(wait.positions)}
+    if isinstance(wait, SleepWait):
+        return {"kind": wait.kind, "position": wait.position, "name": wait.name, "ms": wait.ms}
+    if isinstance(wait, ApprovalWait):
+        info: dict[str, Any] = {}
+        if wait.prompt is not None:
+            info["prompt"] = wait.prompt
+        if wait.data is not None:
+            info["data"] = wait.data
+        return {
+            "kind": wait.kind,
+            "position": wait.position,
+            "name": wait.key,
+            "ms": wait.timeout_ms,
+            "info": info,
+        }
+    return {"kind": wait.kind, "position": wait.position, "name": wait.name, "ms": wait.timeout_ms}
+
+
+def wait_from_wire(
+    kind: str,
+    position: int | None,
+    name: str,
+    ms: int | None,
+    positions: Sequence[int],
+    info: dict[str, Any],
+) -> Wait:
+    """The typed wait of a suspend request; ``ValueError`` naming what is missing."""
+    if kind == "children":
+        return ChildrenWait(tuple(positions))
+    if position is None or not name:
+        raise ValueError(f"a {kind} wait needs a position and a name")
+    if kind == "sleep":
+        if ms is None:
+            raise ValueError("a sleep needs a duration (ms)")
+        return SleepWait(position, ms, name)
+    if kind == "approval":
+        return ApprovalWait(position, name, ms, info.get("prompt"), info.get("data"))
+    if kind == "signal":
+        return SignalWait(position, name, ms)
+    raise ValueError(f"unknown wait kind {kind!r}")
 
 
 WAIT_KINDS = frozenset({"children", "sleep", "approval", "signal"})

@@ -10,7 +10,18 @@ import pytest
 from queue_helpers import expire_lease, silence_machine
 from redis.asyncio import Redis
 
-from tether.protocol import ChildSpec, ErrorInfo, JobStatus, RunStatus, Wait, activation_function
+from tether.protocol import (
+    ApprovalWait,
+    ChildrenWait,
+    ChildSpec,
+    ErrorInfo,
+    JobStatus,
+    RunStatus,
+    SignalWait,
+    SleepWait,
+    Wait,
+    activation_function,
+)
 from tether.queue.engine import QueueEngine
 from tether.queue.records import ClaimedJob
 from tether.queue.runs import RunEngine
@@ -55,9 +66,7 @@ async def waiting_on_child(engine: QueueEngine, runs: RunEngine) -> ClaimedJob:
     """The run waits on child ``r:c0`` (one attempt), leased to machine m2."""
     act = await running(engine, runs)
     child = ChildSpec(0, "fn", 1, max_attempts=1)
-    await runs.suspend(
-        RUN, act.id, act.token, Wait("children", positions=(0,)), [child], machine=act.machine
-    )
+    await runs.suspend(RUN, act.id, act.token, ChildrenWait((0,)), [child], machine=act.machine)
     job = (await engine.claim("m2", ["fn"], 1))[0]
     await engine.heartbeat("m2")
     return job
@@ -65,7 +74,11 @@ async def waiting_on_child(engine: QueueEngine, runs: RunEngine) -> ClaimedJob:
 
 async def sleeping(engine: QueueEngine, runs: RunEngine, kind: str = "sleep") -> None:
     act = await running(engine, runs)
-    wait = Wait(kind, position=0, name="k", ms=60_000 if kind == "sleep" else None)
+    wait: Wait = SleepWait(0, 60_000, "k")
+    if kind == "approval":
+        wait = ApprovalWait(0, "k")
+    elif kind == "signal":
+        wait = SignalWait(0, "k")
     await runs.suspend(RUN, act.id, act.token, wait, machine=act.machine)
 
 
@@ -141,16 +154,14 @@ async def fail_run_final(engine: QueueEngine, runs: RunEngine, redis: Redis) -> 
 async def suspend_waits(engine: QueueEngine, runs: RunEngine, redis: Redis) -> Action:
     job = await running(engine, runs)
     return lambda: runs.suspend(
-        RUN, job.id, job.token, Wait("sleep", 0, "nap", 60_000), machine=job.machine
+        RUN, job.id, job.token, SleepWait(0, 60_000, "nap"), machine=job.machine
     )
 
 
 @edge(R, Q, "suspend_run")
 async def suspend_satisfied(engine: QueueEngine, runs: RunEngine, redis: Redis) -> Action:
     job = await running(engine, runs)
-    return lambda: runs.suspend(
-        RUN, job.id, job.token, Wait("sleep", 0, "nap", 0), machine=job.machine
-    )
+    return lambda: runs.suspend(RUN, job.id, job.token, SleepWait(0, 0, "nap"), machine=job.machine)
 
 
 @edge(R, Q, "continue_run")
@@ -244,7 +255,7 @@ async def child_cancelled(engine: QueueEngine, runs: RunEngine, redis: Redis) ->
         RUN,
         act.id,
         act.token,
-        Wait("children", positions=(0,)),
+        ChildrenWait((0,)),
         [ChildSpec(0, "fn", 1)],
         machine=act.machine,
     )
@@ -299,7 +310,7 @@ def kid_spec() -> ChildSpec:
 @edge(None, Q, "suspend_run", run=KID)
 async def suspend_starts_a_child_run(engine: QueueEngine, runs: RunEngine, redis: Redis) -> Action:
     act = await running(engine, runs)
-    wait = Wait("children", positions=(0,))
+    wait = ChildrenWait((0,))
     return lambda: runs.suspend(RUN, act.id, act.token, wait, [kid_spec()], machine=act.machine)
 
 
@@ -309,7 +320,7 @@ async def waiting_on_child_run(
     """The run waits on child run ``r:w0``, whose activation is running (its job)."""
     act = await running(engine, runs)
     await runs.suspend(
-        RUN, act.id, act.token, Wait("children", positions=(0,)), [kid_spec()], machine=act.machine
+        RUN, act.id, act.token, ChildrenWait((0,)), [kid_spec()], machine=act.machine
     )
     job = (await engine.claim("m2", [KID_FN], 1))[0]
     await runs.begin(KID, job.id, job.token, max_attempts=max_attempts, machine=job.machine)
@@ -411,7 +422,7 @@ def job_edge(
 @job_edge(None, J.QUEUED, "suspend_run", f"{RUN}:c0")
 async def suspend_starts_a_child(engine: QueueEngine, runs: RunEngine, redis: Redis) -> Action:
     act = await running(engine, runs)
-    wait = Wait("children", positions=(0,))
+    wait = ChildrenWait((0,))
     return lambda: runs.suspend(
         RUN, act.id, act.token, wait, [ChildSpec(0, "fn", 1)], machine=act.machine
     )
@@ -421,9 +432,7 @@ async def child_delayed(engine: QueueEngine, runs: RunEngine) -> None:
     """The run waits on child ``r:c0``, which failed once and waits for its retry."""
     act = await running(engine, runs)
     child = ChildSpec(0, "fn", 1, max_attempts=2)
-    await runs.suspend(
-        RUN, act.id, act.token, Wait("children", positions=(0,)), [child], machine=act.machine
-    )
+    await runs.suspend(RUN, act.id, act.token, ChildrenWait((0,)), [child], machine=act.machine)
     job = (await engine.claim("m2", ["fn"], 1))[0]
     await engine.fail(job.id, job.token, BOOM, machine=job.machine)
 

@@ -362,3 +362,13 @@ async def test_over_http_a_run_continues_as_new_until_it_returns(api: ApiServer)
         done = await client.get_run(run.id)
 
     assert result == 3 and done.continued == 3
+
+
+def test_a_suspend_whose_wait_lacks_what_its_kind_needs_is_a_422(api: ApiServer) -> None:
+    import httpx
+
+    body = {"job": "r:a1", "token": "1", "wait": {"kind": "sleep", "position": 0, "name": "s"}}
+    response = httpx.post(f"{api.url}/v1/machines/m1/runs/r/suspend", json=body)
+
+    assert response.status_code == 422
+    assert "duration" in response.json()["error"]["message"]

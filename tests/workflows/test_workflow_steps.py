@@ -10,8 +10,9 @@ from engine_backend import EngineBackend
 from wf_helpers import Machine, leased
 
 from tether.errors import LeaseNotHeld
+from tether.protocol import SleepWait
 from tether.queue.engine import QueueEngine
-from tether.queue.runs import RunEngine, RunStatus, Wait
+from tether.queue.runs import RunEngine, RunStatus
 from tether.workers.context import NonDeterminismError, StepFailed, WorkflowContext
 from tether.workers.workflow import workflow
 
@@ -194,7 +195,7 @@ async def test_an_activation_whose_lease_moved_on_cannot_record_or_suspend(
             started.id,
             old.id,
             old.token,
-            Wait("sleep", position=0, name="sleep", ms=10),
+            SleepWait(0, 10),
             machine=old.machine,
         )
     assert state.steps == {}

@@ -44,9 +44,9 @@ from tether.protocol import (
     SignalSend,
     Timeline,
     TimelineEvent,
-    Wait,
     activation_function,
     ms_to_datetime,
+    wait_from_wire,
 )
 from tether.queue.engine import QueueEngine, check_id
 from tether.queue.runs import RunEngine, RunRecord, served_versions
@@ -616,7 +616,10 @@ class MachineRunsController(Controller):
         served: _Served,
     ) -> CommandOut:
         w = data.wait
-        wait = Wait(w.kind, w.position, w.name, w.ms, tuple(w.positions), w.info)
+        try:
+            wait = wait_from_wire(w.kind, w.position, w.name, w.ms, w.positions, w.info)
+        except ValueError as exc:
+            raise ValidationFailed(f"wait: {exc}", details={"field": "wait"}) from exc
         asked = [
             ChildSpec(
                 c.position,

@@ -45,6 +45,7 @@ from tether.protocol import (
     Wait,
     activation_function,
     parse_activation_function,
+    wait_to_wire,
 )
 from tether.queue.config import QueueConfig
 from tether.queue.engine import (
@@ -439,14 +440,8 @@ class RunEngine:
         """End the activation until ``wait`` is satisfied: 'waiting', or 'queued' when it
         already is (the next activation is queued at once). A child whose position is in
         ``refused`` is not started: its step is recorded failed with that error."""
-        if wait.kind not in WAIT_KINDS:
-            raise ValidationFailed(f"unknown wait kind {wait.kind!r}", details={"field": "kind"})
-        if wait.kind != "children" and (wait.position is None or not wait.name):
-            raise ValidationFailed(
-                f"a {wait.kind} wait needs a position and a name", details={"field": "position"}
-            )
-        if wait.kind == "sleep" and wait.ms is None:
-            raise ValidationFailed("a sleep needs a duration", details={"field": "ms"})
+        wire = wait_to_wire(wait)
+        position, ms = wire.get("position"), wire.get("ms")
         pk = self._pk(run_id)
         child_args: list[Any] = []
         for child in children:
@@ -486,10 +481,10 @@ class RunEngine:
                     machine,
                     wait.kind,
                     self._dump(wait.waiting_on(), "waiting_on"),
-                    "" if wait.position is None else wait.position,
-                    wait.name,
-                    "" if wait.ms is None else max(0, wait.ms),
-                    ",".join(str(p) for p in wait.positions),
+                    "" if position is None else position,
+                    wire.get("name", ""),
+                    "" if ms is None else max(0, ms),
+                    ",".join(str(p) for p in wire.get("positions", ())),
                     len(children),
                     *child_args,
                     *self._logs(logs),

@@ -29,7 +29,16 @@ import orjson
 
 from tether._client_http import dumps
 from tether.errors import InvalidTransition, LeaseNotHeld, NotFound, PayloadTooLarge
-from tether.protocol import ActivationState, ChildSpec, Resume, Wait
+from tether.protocol import (
+    ActivationState,
+    ApprovalWait,
+    ChildrenWait,
+    ChildSpec,
+    Resume,
+    SignalWait,
+    SleepWait,
+    Wait,
+)
 
 
 class NonDeterminismError(Exception):
@@ -550,7 +559,7 @@ class WorkflowContext:
             elif record.get("status") == "pending":
                 waiting.append(c.position)
         if waiting:
-            raise Suspend(Wait("children", positions=tuple(waiting)), new)
+            raise Suspend(ChildrenWait(tuple(waiting)), new)
         results: list[Any] = []
         for c in calls:
             record = self._replay.steps[c.position]
@@ -569,7 +578,7 @@ class WorkflowContext:
         if record is not None and record.get("status") == "completed":
             return
         ms = max(0, round(_seconds(duration) * 1000))
-        raise Suspend(Wait("sleep", position=pos, name="sleep", ms=ms))
+        raise Suspend(SleepWait(pos, ms))
 
     async def sleep_until(self, when: datetime) -> None:
         """Sleep until ``when`` (timezone-aware; naive means UTC)."""
@@ -598,7 +607,9 @@ class WorkflowContext:
             info["prompt"] = prompt
         if data is not None:
             info["data"] = json_round_trip(data)
-        raise Suspend(Wait("approval", position=pos, name=key, ms=self._ms(timeout), info=info))
+        raise Suspend(
+            ApprovalWait(pos, key, self._ms(timeout), info.get("prompt"), info.get("data"))
+        )
 
     async def wait_for_signal(self, name: str, *, timeout: timedelta | float | None = None) -> Any:
         """Wait for signal ``name`` (``POST /v1/runs/{id}/signals/{name}``) and return its
@@ -608,7 +619,7 @@ class WorkflowContext:
             return record.get("result")
         if record is not None and record.get("status") == "failed":
             raise WaitTimeout("signal", name, pos)
-        raise Suspend(Wait("signal", position=pos, name=name, ms=self._ms(timeout)))
+        raise Suspend(SignalWait(pos, name, self._ms(timeout)))
 
     @staticmethod
     def _ms(timeout: timedelta | float | None) -> int | None:

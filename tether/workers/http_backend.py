@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 
 from tether._client_http import HttpSession, dumps
-from tether.protocol import ActivationState, ChildSpec, LeasedJob, Resume, Wait
+from tether.protocol import ActivationState, ChildSpec, LeasedJob, Resume, Wait, wait_to_wire
 from tether.workers.context import refusals
 from tether.workers.transport import retrying
 
@@ -104,14 +104,7 @@ class HttpBackend:
         self, wait: Wait, children: Sequence[ChildSpec], logs: list[dict[str, Any]]
     ) -> str:
         body = {
-            "wait": {
-                "kind": wait.kind,
-                "position": wait.position,
-                "name": wait.name,
-                "ms": wait.ms,
-                "positions": list(wait.positions),
-                "info": wait.info,
-            },
+            "wait": wait_to_wire(wait),
             "children": [
                 {
                     "position": c.position,
