@@ -43,6 +43,7 @@ from tether.errors import JobFailed, NoLiveMachine, ResultTimeout, RunFailed
 from tether.protocol import (
     MAX_BATCH,
     MAX_GET_WAIT,
+    TERMINAL,
     FunctionList,
     FunctionOut,
     JobBatchOut,
@@ -56,12 +57,14 @@ from tether.protocol import (
     Timeline,
     TimelineEvent,
 )
+from tether.protocol import RUN_TERMINAL as RUN_STATUSES_TERMINAL
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
-JOB_TERMINAL = frozenset({"completed", "failed", "cancelled", "dead"})
-RUN_TERMINAL = frozenset({"completed", "failed", "cancelled"})
+# The terminal statuses, as the strings the API answers with (one definition: protocol).
+JOB_TERMINAL = frozenset(s.value for s in TERMINAL)
+RUN_TERMINAL = frozenset(s.value for s in RUN_STATUSES_TERMINAL)
 WAIT_SLACK = 10.0  # seconds an HTTP request may take beyond the wait it asked for
 # Seconds a call's job may stay queued before the client checks that a live machine
 # serves its function (and fails with NoLiveMachine if none does).
