@@ -31,6 +31,7 @@ from tether.errors import (
     TetherError,
     ValidationFailed,
 )
+from tether.limits import ID_RULE
 from tether.protocol import ID_PATTERN, ErrorInfo
 from tether.queue.config import QueueConfig
 from tether.queue.index import Cursor, Source, page, tags_match
@@ -61,7 +62,7 @@ OK, MISSING, NOT_HELD, WRONG_STATE, ID_CONFLICT = 1, -1, -2, -3, -4
 def check_id(value: str, field: str) -> str:
     if not isinstance(value, str) or not ID_PATTERN.match(value):
         raise ValidationFailed(
-            f"{field} must be 1-200 characters of letters, digits and _ . : @ -",
+            f"{field} must be {ID_RULE}",
             details={"field": field, "value": str(value)[:200]},
         )
     return value
