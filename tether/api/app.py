@@ -21,6 +21,7 @@ from redis.asyncio import Redis
 
 from tether.api.deps import DEPENDENCIES
 from tether.api.error_handlers import EXCEPTION_HANDLERS
+from tether.api.latency import latency_middleware
 from tether.api.metrics import Metrics
 from tether.api.notify import Notifier
 from tether.api.registry import FunctionRegistry
@@ -89,6 +90,7 @@ def create_app(settings: ApiSettings | None = None) -> Litestar:
             yield
         finally:
             await notifier.stop()
+            await metrics.outcomes.close()
             await subscriber.aclose()
             await redis.aclose()
             await redis.connection_pool.disconnect()
@@ -97,6 +99,7 @@ def create_app(settings: ApiSettings | None = None) -> Litestar:
         if message["type"] == "http.response.start":
             route = scope.get("path_template") or "unmatched"
             metrics.count_request(str(scope.get("method", "")), route, message["status"])
+            metrics.observe_latency(scope, route)
 
     return Litestar(
         route_handlers=list(ROUTE_HANDLERS),
@@ -104,6 +107,7 @@ def create_app(settings: ApiSettings | None = None) -> Litestar:
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[redis_lifespan],
         before_send=[count_response],
+        middleware=[latency_middleware],
         response_class=JsonResponse,
         request_max_body_size=settings.max_body_size,
         state=State(

@@ -156,17 +156,22 @@ class MachinesController(Controller):
             for i, verdict in zip(released, await engine.release_many(leases), strict=True):
                 verdicts[i] = verdict
         out: list[dict[str, Any]] = []
+        finished: list[tuple[str, str]] = []  # (job id, status after) for the metrics
         for i in range(len(data.results)):
             v = verdicts[i]  # each item was reported or released above
             if not v.accepted:
                 metrics.results_rejected += 1
             elif data.results[i].status == "completed":
                 metrics.jobs_completed += 1
+                finished.append((v.job_id, v.status))
             elif data.results[i].status == "failed":
                 metrics.jobs_failed += 1
+                finished.append((v.job_id, v.status))
             out.append(
                 {"id": v.job_id, "accepted": v.accepted, "status": v.status, "reason": v.reason}
             )
+        if finished:
+            metrics.outcomes.add(engine, finished)
         return shaped_as(ResultsResponse, {"results": out})
 
     @get("/", operation_id="listMachines", responses=error_responses(), summary="Live machines")
