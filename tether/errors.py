@@ -13,6 +13,7 @@
     ├── RedisUnavailable          503  Redis cannot be reached
     │   └── RedisOutOfMemory      503  Redis refuses writes (maxmemory, noeviction)
     ├── ApiUnavailable            503  the control plane's HTTP API cannot be reached
+    ├── TooManyStreams            503  this process serves its most event streams
     ├── ConfigurationError        -    bad worker settings or client configuration
     ├── JobFailed                 -    a job the caller waited for failed (client)
     ├── RunFailed                 -    a run the caller waited for failed (client)
@@ -125,6 +126,13 @@ class ApiUnavailable(TetherError):
     code = "api_unavailable"
 
 
+class TooManyStreams(TetherError):
+    """This API process serves as many event streams (GET /v1/events) as it may."""
+
+    status_code = 503
+    code = "too_many_streams"
+
+
 class ConfigurationError(TetherError):
     """Worker settings or client configuration are invalid (raised locally)."""
 
@@ -181,6 +189,7 @@ ERRORS_BY_CODE: dict[str, type[TetherError]] = {
         RedisUnavailable,
         RedisOutOfMemory,
         ApiUnavailable,
+        TooManyStreams,
     )
 }
 

@@ -21,6 +21,7 @@ from redis.asyncio import Redis
 
 from tether.api.deps import DEPENDENCIES
 from tether.api.error_handlers import EXCEPTION_HANDLERS
+from tether.api.events import EventHub
 from tether.api.latency import latency_middleware
 from tether.api.metrics import Metrics
 from tether.api.notify import Notifier
@@ -66,6 +67,8 @@ def create_app(settings: ApiSettings | None = None) -> Litestar:
     settings = settings or ApiSettings.from_env()
     config = settings.queue_config()
     metrics = Metrics()
+    events = EventHub(settings.events_max_clients, settings.events_queue, settings.events_heartbeat)
+    metrics.event_stats = events.stats
 
     @asynccontextmanager
     async def redis_lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -89,6 +92,7 @@ def create_app(settings: ApiSettings | None = None) -> Litestar:
         try:
             yield
         finally:
+            events.close()
             await notifier.stop()
             await metrics.outcomes.close()
             await subscriber.aclose()
@@ -114,6 +118,7 @@ def create_app(settings: ApiSettings | None = None) -> Litestar:
             {
                 "settings": settings,
                 "metrics": metrics,
+                "events": events,
                 "max_body_size": settings.max_body_size,
             }
         ),

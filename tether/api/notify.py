@@ -3,10 +3,11 @@
 One API process holds ONE pub/sub connection (``PSUBSCRIBE`` on every partition's notify
 channel). The Lua scripts publish ``q:<function>`` when a job becomes ready
 (``q:<function> <n>`` when n do at once) and ``j:<job id>`` when a job finishes
-(``j:<id> <id> ...`` for a batch reported together). Waiting requests are plain asyncio
-objects in this process: a message wakes them, they run one Redis command on the shared
-pool, and go back to waiting if there was nothing for them. So a thousand waiting polls cost one
-connection and no Redis work until something happens.
+(``j:<id> <id> ...`` for a batch reported together), and ``r:<run id> <status>`` when a
+run's status changes (read only by the event stream, ``events.py``). Waiting requests
+are plain asyncio objects in this process: a message wakes them, they run one Redis
+command on the shared pool, and go back to waiting if there was nothing for them. So a
+thousand waiting polls cost one connection and no Redis work until something happens.
 
 Pub/sub is fire-and-forget, so two safety nets cover lost messages:
 - after every (re)subscription, every waiter re-checks (messages published while the
@@ -23,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from redis import exceptions as redis_exc
 from redis.asyncio import Redis
@@ -167,6 +168,9 @@ class Notifier:
         self.waiting_polls = 0
         self.waiting_jobs = 0
         self.messages = 0
+        # Called with every message (the event stream, events.py), and on close_waits.
+        self.listeners: list[Callable[[str], None]] = []
+        self.closers: list[Callable[[], None]] = []
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -193,6 +197,8 @@ class Notifier:
         shutting down, and a worker had better poll another replica than be cut off."""
         self.closing = True
         self.wake_everyone()
+        for close in self.closers:
+            close()
 
     def close_waits_threadsafe(self) -> None:
         """``close_waits`` from a signal handler or another thread."""
@@ -311,6 +317,8 @@ class Notifier:
         <n>`` (n jobs ready at once), or ``j:<job id> <job id> ...`` (jobs that finished
         together). Names and ids never contain spaces."""
         self.messages += 1
+        for listener in self.listeners:
+            listener(data)
         kind, _, name = data.partition(":")
         if kind == "q":
             function, _, count = name.partition(" ")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from litestar.types import ControllerRouterHandler
 
+from tether.api.events import EventsController
 from tether.api.functions import FunctionsController
 from tether.api.jobs import JobsController
 from tether.api.machines import MachinesController
@@ -15,5 +16,6 @@ ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     JobsController,
     FunctionsController,
     OpsController,
+    EventsController,
     *RUN_HANDLERS,
 ]
