@@ -51,7 +51,8 @@ def test_the_dashboard_fetches_nothing_from_other_origins() -> None:
     for path in DASHBOARD_DIR.iterdir():
         text = path.read_text()
         hosts = re.findall(r"(?:https?:)?//[a-z0-9.-]+\.[a-z]{2,}", text)
-        assert [h for h in hosts if "www.w3.org/2000/svg" not in h] == [], path.name
+        # (an SVG names its XML namespace with a URL; nothing loads it)
+        assert [h for h in hosts if h != "http://www.w3.org"] == [], path.name
 
 
 def test_the_dashboard_builds_no_markup_from_strings() -> None:
