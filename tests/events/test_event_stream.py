@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -15,7 +16,6 @@ from sse import events
 from tether import AsyncClient
 from tether.api.events import EventFilter, EventHub, parse_message
 from tether.api.notify import Notifier
-from tether.api.settings import ApiSettings
 from tether.queue.keys import Keys
 from tether.workers import Worker
 from tether.workers.context import WorkflowContext
@@ -28,8 +28,13 @@ async def gate(ctx: WorkflowContext, n: int) -> dict[str, Any]:
     return {"n": n, "approved": decision.approved}
 
 
+def auth(api: ApiServer) -> dict[str, str]:
+    """The admin's Authorization header where the API wants keys (else none)."""
+    return api.headers() if getattr(api, "keys", None) else {}
+
+
 async def register(api: ApiServer, *functions: str) -> None:
-    async with httpx.AsyncClient(base_url=api.url) as http:
+    async with httpx.AsyncClient(base_url=api.url, headers=auth(api)) as http:
         body = {"functions": [{"name": fn} for fn in functions]}
         response = await http.post("/v1/machines/m1/heartbeat", json=body)
         assert response.status_code == 200
@@ -37,7 +42,7 @@ async def register(api: ApiServer, *functions: str) -> None:
 
 async def run_one(api: ApiServer, function: str) -> str:
     """Enqueue, lease and complete one job of ``function``; its id."""
-    async with httpx.AsyncClient(base_url=api.url) as http:
+    async with httpx.AsyncClient(base_url=api.url, headers=auth(api)) as http:
         job = (await http.post("/v1/jobs", json={"function": function})).json()
         polled = await http.post("/v1/machines/m1/poll", json={"functions": [function], "wait": 1})
         [leased] = polled.json()["jobs"]
@@ -47,25 +52,25 @@ async def run_one(api: ApiServer, function: str) -> str:
         return job_id
 
 
-def server(api_settings: ApiSettings, **changes: Any) -> Iterator[ApiServer]:
-    from dataclasses import replace
-
-    api = ApiServer(replace(api_settings, **changes)).start()
+def server(api: ApiServer, **changes: Any) -> Iterator[ApiServer]:
+    """Another API on the same settings but ``changes`` (and the same test keys)."""
+    keys = {"keys": api.keys} if hasattr(api, "keys") else {}
+    other = ApiServer(replace(api.settings, **changes), **keys).start()
     try:
-        yield api
+        yield other
     finally:
-        api.stop()
+        other.stop()
 
 
 @pytest.fixture
-def small_api(api_settings: ApiSettings) -> Iterator[ApiServer]:
+def small_api(api: ApiServer) -> Iterator[ApiServer]:
     """An API allowing one stream, with a heartbeat every 0.1 s."""
-    yield from server(api_settings, events_max_clients=1, events_heartbeat=0.1)
+    yield from server(api, events_max_clients=1, events_heartbeat=0.1)
 
 
 async def test_a_stream_gets_jobs_ready_and_finished(api: ApiServer) -> None:
     await register(api, "add")
-    async with events(api.url) as stream:
+    async with events(api.url, auth(api)) as stream:
         job_id = await run_one(api, "add")
         ready = await stream.until("job.ready", function="add")
         assert ready["count"] == 1 and isinstance(ready["at"], int)
@@ -78,7 +83,7 @@ async def test_a_run_streams_each_status_to_completed(
     settings = {"workflows": [gate], "shutdown_grace": 1.0}
     async with (
         Worker(settings, url=api.url, machine_id="ev-m1"),
-        events(api.url, kind="run.status", run="r-1") as stream,
+        events(api.url, auth(api), kind="run.status", run="r-1") as stream,
     ):
         await client.start("gate", 3, id="r-1")
         statuses = []
@@ -93,7 +98,7 @@ async def test_a_run_streams_each_status_to_completed(
 
 async def test_filters_keep_only_the_events_asked_for(api: ApiServer) -> None:
     await register(api, "add", "mul")
-    async with events(api.url, kind="job.ready", function="mul") as stream:
+    async with events(api.url, auth(api), kind="job.ready", function="mul") as stream:
         await run_one(api, "add")
         await run_one(api, "mul")
         kind, data = await stream.frame()
@@ -101,33 +106,33 @@ async def test_filters_keep_only_the_events_asked_for(api: ApiServer) -> None:
 
 
 async def test_an_unknown_kind_is_refused_in_the_error_shape(api: ApiServer) -> None:
-    async with httpx.AsyncClient(base_url=api.url) as http:
+    async with httpx.AsyncClient(base_url=api.url, headers=auth(api)) as http:
         response = await http.get("/v1/events", params={"kind": "job.ready,everything"})
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "invalid_request"
 
 
 async def test_a_filter_with_a_malformed_id_is_refused(api: ApiServer) -> None:
-    async with httpx.AsyncClient(base_url=api.url) as http:
+    async with httpx.AsyncClient(base_url=api.url, headers=auth(api)) as http:
         response = await http.get("/v1/events", params={"run": "x" * 5000})
     assert response.status_code in (400, 422)
     assert "error" in response.json()
 
 
 async def test_streams_past_the_limit_are_refused_with_503(small_api: ApiServer) -> None:
-    async with events(small_api.url):
-        async with httpx.AsyncClient(base_url=small_api.url) as http:
+    async with events(small_api.url, auth(small_api)):
+        async with httpx.AsyncClient(base_url=small_api.url, headers=auth(small_api)) as http:
             response = await http.get("/v1/events")
         assert response.status_code == 503
         assert response.json()["error"]["code"] == "too_many_streams"
 
 
 async def test_a_client_that_leaves_frees_its_slot(small_api: ApiServer) -> None:
-    async with events(small_api.url):
+    async with events(small_api.url, auth(small_api)):
         pass
     for _ in range(500):  # the server notices the disconnect asynchronously
         async with (
-            httpx.AsyncClient(base_url=small_api.url) as http,
+            httpx.AsyncClient(base_url=small_api.url, headers=auth(small_api)) as http,
             http.stream("GET", "/v1/events") as response,
         ):
             if response.status_code == 200:
@@ -137,7 +142,7 @@ async def test_a_client_that_leaves_frees_its_slot(small_api: ApiServer) -> None
 
 
 async def test_an_idle_stream_gets_heartbeat_comments(small_api: ApiServer) -> None:
-    async with events(small_api.url) as stream:
+    async with events(small_api.url, auth(small_api)) as stream:
         await stream.comment("ping", timeout=2)
 
 

@@ -49,8 +49,20 @@ def browser() -> Iterator[Any]:
             chromium.close()
 
 
+def keys_of(stack: Stack) -> Any:
+    """The stack's test keys where the API wants keys (else None)."""
+    return getattr(stack, "test_keys", None)
+
+
+def auth(stack: Stack) -> dict[str, str]:
+    keys = keys_of(stack)
+    return {"Authorization": f"Bearer {keys.admin}"} if keys else {}
+
+
 def worker(stack: Stack, machine_id: str, effects: Path) -> Proc:
     env = stack.env | {"TETHER_URL": stack.url, "WF_EFFECTS": str(effects)}
+    if keys_of(stack):
+        env["TETHER_API_KEY"] = keys_of(stack).machine
     proc = stack.spawn(machine_id, ["worker", SPEC, "--machine-id", machine_id], env)
     stack.wait_machines({machine_id})
     return proc
@@ -60,13 +72,15 @@ def start_run(stack: Stack, workflow: str, input: Any, run_id: str) -> None:
     r = httpx.post(
         f"{stack.url}/v1/runs",
         json={"workflow": workflow, "input": input, "id": run_id},
+        headers=auth(stack),
         timeout=10,
     )
     assert r.status_code in (200, 201), r.text
 
 
 def run_status(stack: Stack, run_id: str) -> dict[str, Any]:
-    body: dict[str, Any] = httpx.get(f"{stack.url}/v1/runs/{run_id}", timeout=10).json()
+    response = httpx.get(f"{stack.url}/v1/runs/{run_id}", headers=auth(stack), timeout=10)
+    body: dict[str, Any] = response.json()
     return body
 
 
@@ -87,7 +101,9 @@ class Pages:
             lambda r: self.errors.append(f"{r.status} {r.url}") if r.status >= 400 else None,
         )
 
-    def sign_in(self, key: str = "", shot: str | None = None) -> None:
+    def sign_in(self, shot: str | None = None) -> None:
+        keys = keys_of(self.stack)
+        key = keys.admin if keys else ""  # an API without keys: sign in with none
         page = self.page
         page.goto(f"{self.stack.url}/dashboard/")
         page.wait_for_selector("#api-key")
@@ -160,7 +176,13 @@ def test_approving_from_the_inbox_completes_the_run_page_live(
     job_link = watcher.page.get_attribute("td a[href^='#/jobs/']", "href")
     watcher.open(job_link, "h1 [data-status]")
     watcher.shot("job")
-    watcher.open("#/functions", "td:has-text('wf:outage@1')")
+    watcher.open("#/functions", "td[data-finished='wf:outage@1']")
+    finished = watcher.page.inner_text("td[data-finished='wf:outage@1']")
+    assert int(finished) >= 2  # its two activations, from this API's /metrics
+    # The percentiles follow Prometheus' histogram_quantile (linear in the bucket).
+    buckets = "[{le: 0.1, count: 1}, {le: 1, count: 3}, {le: Infinity, count: 4}]"
+    assert watcher.page.evaluate(f"() => quantile(0.5, {buckets})") == pytest.approx(0.55)
+    assert watcher.page.evaluate(f"() => quantile(0.99, {buckets})") == 1
     watcher.shot("functions")
     watcher.open("#/machines", "td:has-text('dash-m1')")
     watcher.shot("machines")

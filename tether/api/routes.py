@@ -10,7 +10,7 @@ from tether.api.jobs import JobsController
 from tether.api.machines import MachinesController
 from tether.api.ops import OpsController
 from tether.api.runs import RUN_HANDLERS
-from tether.api.ui import dashboard_router
+from tether.api.ui import DashboardController
 
 ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     MachinesController,
@@ -18,6 +18,6 @@ ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     FunctionsController,
     OpsController,
     EventsController,
-    dashboard_router(),
+    DashboardController,
     *RUN_HANDLERS,
 ]

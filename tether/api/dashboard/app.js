@@ -463,17 +463,90 @@ async function jobPage(jobId) {
   return { refresh, onEvent: (kind, data) => kind === "job.finished" && data.job === jobId };
 }
 
+// p50/p99 of queue wait and run time, and finished attempts per second, from this API
+// process's /metrics (its histograms count since it started; other replicas have theirs).
+function parseMetrics(text) {
+  const series = [];
+  for (const line of text.split("\n")) {
+    const m = /^(\w+)(?:\{([^}]*)\})?\s+(\S+)$/.exec(line);
+    if (!m) continue;
+    const labels = {};
+    for (const l of (m[2] || "").matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[l[1]] = l[2];
+    series.push({ name: m[1], labels, value: Number(m[3]) });
+  }
+  return series;
+}
+
+function quantile(q, buckets) {
+  // Prometheus' histogram_quantile: linear within the bucket holding the rank.
+  const sorted = buckets.slice().sort((a, b) => a.le - b.le);
+  const total = sorted.length ? sorted[sorted.length - 1].count : 0;
+  if (!total) return null;
+  const rank = q * total;
+  let lower = 0;
+  let below = 0;
+  for (const b of sorted) {
+    if (b.count >= rank) {
+      if (b.le === Infinity) return lower;
+      return lower + (b.le - lower) * ((rank - below) / Math.max(b.count - below, 1));
+    }
+    lower = b.le;
+    below = b.count;
+  }
+  return lower;
+}
+
+function seconds(value) {
+  if (value === null || value === undefined) return "—";
+  return value < 1 ? Math.round(value * 1000) + " ms" : value.toFixed(2) + " s";
+}
+
+let lastFinished = null; // {at, totals: {function: count}} for rates between reads
+
+async function functionStats() {
+  const response = await fetch("/metrics", { headers: authHeaders() });
+  if (!response.ok) return {};
+  const stats = {};
+  const totals = {};
+  const of = (fn) => (stats[fn] = stats[fn] || { wait: [], run: [] });
+  for (const s of parseMetrics(await response.text())) {
+    const fn = s.labels.function;
+    if (fn === undefined) continue;
+    const le = s.labels.le === "+Inf" ? Infinity : Number(s.labels.le);
+    if (s.name === "tether_job_queue_wait_seconds_bucket") of(fn).wait.push({ le, count: s.value });
+    if (s.name === "tether_job_run_seconds_bucket") of(fn).run.push({ le, count: s.value });
+    if (s.name === "tether_jobs_finished_total") totals[fn] = (totals[fn] || 0) + s.value;
+  }
+  const now = Date.now();
+  for (const [fn, total] of Object.entries(totals)) {
+    const entry = of(fn);
+    entry.finished = total;
+    if (lastFinished && now > lastFinished.at) {
+      entry.rate = (total - (lastFinished.totals[fn] || 0)) / ((now - lastFinished.at) / 1000);
+    }
+  }
+  lastFinished = { at: now, totals };
+  return stats;
+}
+
 async function functionsPage() {
   const holder = el("div");
   show("Functions and queues", holder);
   async function refresh() {
-    const body = await api("/v1/functions");
-    fill(holder, table(["Function", "Kind", "Queued", "Machines serving"],
-      body.functions.map((f) => el("tr", {},
-        el("td", {}, el("a", { href: "#/jobs?function=" + encodeURIComponent(f.name) }, f.name)),
-        el("td", {}, f.kind), el("td", { "data-queued": f.name }, f.queued),
-        el("td", {}, f.machines.length ? f.machines.join(", ") : el("span", { class: "muted" }, "none"))))),
-      el("p", { class: "muted" }, "Rates and p50/p99 of queue wait and run time: see /metrics (tether_job_queue_wait_seconds, tether_job_run_seconds)."));
+    const [body, stats] = await Promise.all([api("/v1/functions"), functionStats().catch(() => ({}))]);
+    fill(holder, table(["Function", "Kind", "Queued", "Machines serving", "Finished", "Per second", "Wait p50", "Wait p99", "Run p50", "Run p99"],
+      body.functions.map((f) => {
+        const s = stats[f.name] || { wait: [], run: [] };
+        return el("tr", {},
+          el("td", {}, el("a", { href: "#/jobs?function=" + encodeURIComponent(f.name) }, f.name)),
+          el("td", {}, f.kind), el("td", { "data-queued": f.name }, f.queued),
+          el("td", {}, f.machines.length ? f.machines.join(", ") : el("span", { class: "muted" }, "none")),
+          el("td", { "data-finished": f.name }, s.finished === undefined ? "—" : s.finished),
+          el("td", {}, s.rate === undefined ? "—" : s.rate.toFixed(1)),
+          el("td", {}, seconds(quantile(0.5, s.wait))), el("td", {}, seconds(quantile(0.99, s.wait))),
+          el("td", {}, seconds(quantile(0.5, s.run))), el("td", {}, seconds(quantile(0.99, s.run))));
+      })),
+      el("p", { class: "muted" }, "Finished, rates and percentiles: attempts committed through this API process since it started (its /metrics); other replicas count their own."));
   }
   return { refresh, onEvent: (kind) => kind === "job.ready" || kind === "job.finished" };
 }
