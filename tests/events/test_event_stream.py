@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 from api_server import ApiServer
+from prometheus_client.parser import text_string_to_metric_families
 from redis.asyncio import Redis
 from sse import events
 
@@ -144,6 +145,19 @@ async def test_a_client_that_leaves_frees_its_slot(small_api: ApiServer) -> None
 async def test_an_idle_stream_gets_heartbeat_comments(small_api: ApiServer) -> None:
     async with events(small_api.url, auth(small_api)) as stream:
         await stream.comment("ping", timeout=2)
+
+
+async def test_open_streams_are_a_gauge_of_metrics(api: ApiServer) -> None:
+    async with (
+        events(api.url, auth(api)),
+        httpx.AsyncClient(base_url=api.url, headers=auth(api)) as http,
+    ):
+        text = (await http.get("/metrics")).text
+    samples = {
+        s.name: s.value for f in text_string_to_metric_families(text) for s in f.samples
+    }
+    assert samples["tether_event_streams"] == 1
+    assert samples["tether_events_dropped_total"] == 0
 
 
 @pytest.fixture
