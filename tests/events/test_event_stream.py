@@ -153,9 +153,7 @@ async def test_open_streams_are_a_gauge_of_metrics(api: ApiServer) -> None:
         httpx.AsyncClient(base_url=api.url, headers=auth(api)) as http,
     ):
         text = (await http.get("/metrics")).text
-    samples = {
-        s.name: s.value for f in text_string_to_metric_families(text) for s in f.samples
-    }
+    samples = {s.name: s.value for f in text_string_to_metric_families(text) for s in f.samples}
     assert samples["tether_event_streams"] == 1
     assert samples["tether_events_dropped_total"] == 0
 
