@@ -331,6 +331,10 @@ class AsyncClient:
     async def health(self) -> Any:
         return await self._http.json("GET", "/healthz")
 
+    async def metrics(self) -> str:
+        """The answering API process's ``/metrics`` (Prometheus text format)."""
+        return (await self._http.request("GET", "/metrics")).decode()
+
     # -- runs (durable workflows) -----------------------------------------------------
 
     async def start(
@@ -564,6 +568,7 @@ class Client:
     machines = _blocking(AsyncClient.machines)
     functions = _blocking(AsyncClient.functions)
     health = _blocking(AsyncClient.health)
+    metrics = _blocking(AsyncClient.metrics)
     start = _blocking(AsyncClient.start)
     get_run = _blocking(AsyncClient.get_run)
     wait_run = _blocking(AsyncClient.wait_run)

@@ -37,6 +37,7 @@ GROUPS: tuple[str, ...] = (
     "jobs",
     "runs",
     "inspect",
+    "top",
 )
 
 __all__ = ["GROUPS", "build_parser", "main"]
