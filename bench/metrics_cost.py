@@ -1,6 +1,7 @@
 """What /metrics adds to a request, in-process: the latency middleware plus the latency
-observation at response start, and the note a results batch leaves for the outcome
-sampler. Prints microseconds per call (best of 5 rounds of N calls).
+observation at response start, the note a results batch leaves for the outcome sampler,
+and (on a Redis server this script starts) the batched read of finished jobs' records
+that feeds the per-function metrics. Prints microseconds per call (best of 5 rounds).
 
     .venv/bin/python bench/metrics_cost.py
 """
@@ -8,11 +9,18 @@ sampler. Prints microseconds per call (best of 5 rounds of N calls).
 from __future__ import annotations
 
 import asyncio
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
+
+from redis.asyncio import Redis
 
 from tether.api.latency import latency_middleware
 from tether.api.metrics import Metrics
+from tether.queue.keys import Keys
+from tether.queue.timings import job_timings
+from tether.redis_server import RedisServer
 
 N = 100_000
 
@@ -55,18 +63,49 @@ async def main() -> None:
         results[name] = min(rounds)
     engine: Any = None
 
+    # A task is draining already (as under load): a note is the append and nothing else.
+    sampler = metrics.outcomes
+    sampler._task = asyncio.get_running_loop().create_future()  # type: ignore[assignment]
+    sampler._max_pending = N + 1
+    finished = [("job", "completed")]
+
     def note() -> None:
-        for i in range(N):
-            metrics.outcomes._pending.clear()
-            metrics.outcomes._task = asyncio.get_running_loop().create_future()  # type: ignore[assignment]
-            metrics.outcomes.add(engine, [(f"job{i}", "completed")])
+        for _ in range(N):
+            sampler.add(engine, finished)
+        sampler._pending.clear()
 
     results["outcome note (1 result)"] = best(note)
+    with tempfile.TemporaryDirectory() as tmp:
+        server = RedisServer(Path(tmp), appendonly=False).start()
+        try:
+            results.update(await read_cost(server.url))
+        finally:
+            server.stop()
     for name, us in results.items():
         print(f"{name:28} {us:6.2f} us")
     print(
         f"latency cost per request: {results['middleware + observe'] - results['bare call']:.2f} us"
     )
+
+
+async def read_cost(url: str, batch: int = 500) -> dict[str, float]:
+    """CPU of this process and wall time per job of ``job_timings`` (one batch)."""
+    redis = Redis.from_url(url, decode_responses=True)
+    keys = Keys(prefix="bench")
+    ids = [f"job{i}" for i in range(batch)]
+    fields = {"fn": "add", "status": "completed", "enqueued_at": 1, "started_at": 5}
+    async with redis.pipeline(transaction=False) as pipe:
+        for job_id in ids:
+            pipe.hset(keys.for_id(job_id).job(job_id), mapping={**fields, "finished_at": 9})
+        await pipe.execute()
+    wall = cpu = float("inf")
+    for _ in range(20):
+        t, c = time.perf_counter(), time.process_time()
+        await job_timings(redis, keys, [(job_id, 10) for job_id in ids])
+        wall = min(wall, (time.perf_counter() - t) / batch * 1e6)
+        cpu = min(cpu, (time.process_time() - c) / batch * 1e6)
+    await redis.aclose()
+    return {"record read, wall": wall, "record read, our CPU": cpu}
 
 
 if __name__ == "__main__":

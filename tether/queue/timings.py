@@ -8,15 +8,17 @@ records read afterwards in batches.
 
 from __future__ import annotations
 
+import weakref
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
 
 from tether.queue.keys import Keys
 from tether.queue.redis_errors import redis_errors
-
-_FIELDS = ("fn", "status", "scheduled_at", "enqueued_at", "started_at", "finished_at")
+from tether.queue.scripts import script_source
 
 
 @dataclass(slots=True)
@@ -42,11 +44,20 @@ async def job_timings(
     record is gone (expired, deleted)."""
     if not reported:
         return []
+    by_partition: dict[int, list[int]] = defaultdict(list)  # partition -> indexes
+    for index, (job_id, _) in enumerate(reported):
+        by_partition[keys.partition_of(job_id)].append(index)
+    script = _script(redis)
+    rows: list[list[str | None]] = [[] for _ in reported]
     with redis_errors():
-        async with redis.pipeline(transaction=False) as pipe:
-            for job_id, _ in reported:
-                pipe.hmget(keys.for_id(job_id).job(job_id), _FIELDS)
-            rows = await pipe.execute()
+        for indexes in by_partition.values():
+            job_keys = [keys.for_id(reported[i][0]).job(reported[i][0]) for i in indexes]
+            # One script call per partition: a redis-py pipeline of HMGETs costs this
+            # process about 16 us per job to pack and parse, this about 1 (bench in the
+            # commit: 500 jobs a batch).
+            flat = await script(job_keys, [])
+            for n, i in enumerate(indexes):
+                rows[i] = flat[6 * n : 6 * n + 6]
     out: list[JobTiming | None] = []
     for (_, reported_ms), row in zip(reported, rows, strict=True):
         fn, status, scheduled, enqueued, started, finished = row
@@ -67,3 +78,14 @@ async def job_timings(
             )
         )
     return out
+
+
+_SCRIPTS: weakref.WeakKeyDictionary[Redis, AsyncScript] = weakref.WeakKeyDictionary()
+
+
+def _script(redis: Redis) -> AsyncScript:
+    """job_timings.lua registered with ``redis`` (once per client; called by SHA)."""
+    script = _SCRIPTS.get(redis)
+    if script is None:
+        script = _SCRIPTS[redis] = redis.register_script(script_source("job_timings"))
+    return script
