@@ -13,7 +13,6 @@ and counted (``tether_metrics_samples_dropped_total``).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import deque
@@ -99,13 +98,11 @@ class OutcomeSampler:
         if task is not None:
             if self._sleeping:
                 task.cancel()  # it holds nothing yet: drain here instead
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await asyncio.wait([task])  # (never raises: a cancel of ours stays ours)
         await self._drain(engine)
 
     async def close(self) -> None:
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await asyncio.wait([task])

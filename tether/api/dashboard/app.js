@@ -12,6 +12,7 @@ const JOB_STATUSES = ["queued", "delayed", "running", "completed", "failed", "ca
 const main = document.getElementById("main");
 let view = null; // {refresh(), onEvent(kind, data)} of the page shown
 let refreshTimer = null;
+let inboxTimer = null;
 
 // -- HTTP -----------------------------------------------------------------------------
 
@@ -202,8 +203,12 @@ function handleFrame(frame) {
   }
   if (!data) return;
   const body = JSON.parse(data);
-  if (kind === "run.status") updateInboxCount();
-  if (view && view.onEvent(kind, body)) {
+  if (kind === "run.status" || kind === "dropped") {
+    clearTimeout(inboxTimer);
+    inboxTimer = setTimeout(updateInboxCount, 300);
+  }
+  // `dropped`: this tab fell behind and missed events; read the page again.
+  if (view && (kind === "dropped" || view.onEvent(kind, body))) {
     // Coalesce bursts: one refresh for many events.
     clearTimeout(refreshTimer);
     refreshTimer = setTimeout(() => view && view.refresh(), 150);
