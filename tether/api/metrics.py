@@ -5,9 +5,10 @@ in this process, gauges of shared state (queue depths, live machines) are read f
 when scraped. Sum counters and histogram buckets over replicas (``sum without
 (instance)``); shared-state gauges are the same on every replica (use ``max``).
 
-Hot-path cost: request counts and job counters stay plain integer increments, exposed by
-a collector at scrape time; histograms observe through label children cached here (no
-``labels()`` lookup per request). Finished attempts are measured off the request path
+Hot-path cost: counters are plain integer increments and histograms plain bucket counts
+(``Histograms``), all written by a collector at scrape time; prometheus_client's own
+metric objects take a lock per observation, which at thousands of jobs a second is a
+visible share of the API's CPU. Finished attempts are measured off the request path
 (``outcomes.py``).
 
 Label cardinality is bounded: ``function`` takes the first ``max_functions`` names this
@@ -18,20 +19,21 @@ template (``unmatched`` for paths no route serves), ``status`` an HTTP status.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable, Iterator
 from time import perf_counter
 from typing import Any
 
-from prometheus_client import (
-    CollectorRegistry,
-    Histogram,
-    disable_created_metrics,
-    generate_latest,
+from prometheus_client import CollectorRegistry, disable_created_metrics, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
 )
-from prometheus_client import Counter as PromCounter
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 from tether.api.notify import Notifier
 from tether.api.outcomes import OutcomeSampler
@@ -54,7 +56,6 @@ _OUTCOMES = {"completed": "completed", "failed": "failed", "cancelled": "cancell
 JOB_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
 # Seconds to the start of the response (long polls wait up to their `wait`).
 HTTP_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 30)
-LATENCY_BATCH = 1024
 # Where the latency middleware leaves a request's start (read when the response starts).
 SCOPE_START = "tether.started"
 
@@ -75,6 +76,35 @@ class LabelCap:
         return OTHER
 
 
+class Histograms:
+    """Histograms of one metric by label values, kept as plain bucket counts and written
+    by a collector at the scrape: an observation is a bisect and two additions (about
+    0.3 us), where a ``prometheus_client.Histogram`` takes a lock per value and a
+    ``labels()`` lookup (about 10 us with both: measured in bench/metrics_cost.py)."""
+
+    def __init__(self, name: str, help_: str, labels: list[str], bounds: tuple[float, ...]):
+        self.name, self.help, self.labels = name, help_, labels
+        self.bounds = bounds
+        self._series: dict[tuple[str, ...], list[float]] = {}  # counts..., +Inf, sum
+
+    def observe(self, labels: tuple[str, ...], value: float) -> None:
+        series = self._series.get(labels)
+        if series is None:
+            series = self._series[labels] = [0.0] * (len(self.bounds) + 2)
+        series[bisect_left(self.bounds, value)] += 1
+        series[-1] += value
+
+    def family(self) -> HistogramMetricFamily:
+        family = HistogramMetricFamily(self.name, self.help, labels=self.labels)
+        for labels, series in sorted(self._series.items()):
+            cumulative, buckets = 0.0, []
+            for bound, count in zip((*self.bounds, float("inf")), series, strict=False):
+                cumulative += count
+                buckets.append((floatToGoString(bound), cumulative))  # type: ignore[no-untyped-call]
+            family.add_metric(list(labels), buckets, sum_value=series[-1])
+        return family
+
+
 class Metrics:
     def __init__(self, max_functions: int = MAX_FUNCTION_LABELS) -> None:
         self.requests: Counter[tuple[str, str, int]] = Counter()  # method, route, status
@@ -85,36 +115,26 @@ class Metrics:
         self.results_rejected = 0  # stale tokens, unknown jobs
         self.function_label = LabelCap(max_functions)
         self.registry = CollectorRegistry(auto_describe=False)
-        self.finished = PromCounter(
-            "tether_jobs_finished",
-            "Attempts whose result this process committed, by function and outcome "
-            "(completed, failed, cancelled, retried).",
-            ["function", "outcome"],
-            registry=self.registry,
-        )
-        self.queue_wait = Histogram(
+        # (function, outcome) -> attempts finished
+        self.finished: Counter[tuple[str, str]] = Counter()
+        self.queue_wait = Histograms(
             "tether_job_queue_wait_seconds",
             "From ready to leased, per finished attempt, by function.",
             ["function"],
-            buckets=JOB_BUCKETS,
-            registry=self.registry,
+            JOB_BUCKETS,
         )
-        self.run_time = Histogram(
+        self.run_time = Histograms(
             "tether_job_run_seconds",
             "From leased to result, per finished attempt, by function.",
             ["function"],
-            buckets=JOB_BUCKETS,
-            registry=self.registry,
+            JOB_BUCKETS,
         )
-        self.latency = Histogram(
+        self.latency = Histograms(
             "tether_http_request_duration_seconds",
             "From request to the start of its response, by method and route template.",
             ["method", "route"],
-            buckets=HTTP_BUCKETS,
-            registry=self.registry,
+            HTTP_BUCKETS,
         )
-        self._latency_children: dict[tuple[str, str], Any] = {}
-        self._latencies: list[tuple[Any, float]] = []  # (histogram child, seconds)
         self.outcomes = OutcomeSampler(self._observe_timing)
         # Set by whoever serves /v1/events: () -> (clients, events dropped).
         self.event_stats: Callable[[], tuple[int, int]] | None = None
@@ -136,28 +156,15 @@ class Metrics:
         method = scope.get("method", "")
         if method not in _METHODS:
             method = OTHER
-        child = self._latency_children.get((method, route))
-        if child is None:
-            child = self._latency_children[(method, route)] = self.latency.labels(method, route)
-        # Observed in batches (at a scrape, or every LATENCY_BATCH requests): a
-        # prometheus_client observation takes ~4 us (a lock per value), an append ~0.1.
-        pending = self._latencies
-        pending.append((child, perf_counter() - started))
-        if len(pending) >= LATENCY_BATCH:
-            self._observe_latencies()
-
-    def _observe_latencies(self) -> None:
-        pending, self._latencies = self._latencies, []
-        for child, seconds in pending:
-            child.observe(seconds)
+        self.latency.observe((method, route), perf_counter() - started)
 
     def _observe_timing(self, timing: JobTiming, status: str) -> None:
         fn = self.function_label(timing.function)
-        self.finished.labels(fn, _OUTCOMES.get(status, "retried")).inc()
+        self.finished[(fn, _OUTCOMES.get(status, "retried"))] += 1
         if timing.waited_ms is not None:
-            self.queue_wait.labels(fn).observe(timing.waited_ms / 1000)
+            self.queue_wait.observe((fn,), timing.waited_ms / 1000)
         if timing.ran_ms is not None:
-            self.run_time.labels(fn).observe(timing.ran_ms / 1000)
+            self.run_time.observe((fn,), timing.ran_ms / 1000)
 
     # -- a scrape ----------------------------------------------------------------------
 
@@ -165,7 +172,6 @@ class Metrics:
         self, engine: QueueEngine, registry: FunctionRegistry, notifier: Notifier
     ) -> str:
         await self.outcomes.flush(engine)
-        self._observe_latencies()
         up = 1
         depth: dict[str, float] = {}
         machines = 0
@@ -239,6 +245,17 @@ class _Collector(Collector):
         ]  # fmt: skip
         for name, help_, value in plain:
             yield CounterMetricFamily(name, help_, value=value)
+        finished = CounterMetricFamily(
+            "tether_jobs_finished",
+            "Attempts whose result this process committed, by function and outcome "
+            "(completed, failed, cancelled, retried).",
+            labels=["function", "outcome"],
+        )
+        for (fn, outcome), n in sorted(m.finished.items()):
+            finished.add_metric([fn, outcome], n)
+        yield finished
+        for histograms in (m.queue_wait, m.run_time, m.latency):
+            yield histograms.family()
         clients, dropped = m.event_stats() if m.event_stats else (0, 0)
         yield GaugeMetricFamily(
             "tether_event_streams", "Clients reading GET /v1/events from this process.", clients
