@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator
 from time import perf_counter
 from typing import Any
 
-from prometheus_client import CollectorRegistry, disable_created_metrics, generate_latest
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -40,10 +40,6 @@ from tether.api.outcomes import OutcomeSampler
 from tether.api.registry import FunctionRegistry
 from tether.queue.engine import QueueEngine
 from tether.queue.timings import JobTiming
-
-# No `*_created` series: they double the series of every counter and histogram, and
-# nothing here reads them (a process-wide switch of prometheus_client).
-disable_created_metrics()  # type: ignore[no-untyped-call]
 
 # prometheus_client writes the text format 0.0.4 (generate_latest).
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"

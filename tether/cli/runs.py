@@ -36,6 +36,11 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
         help="wait up to this many seconds for the run to finish",
     )
     show.add_argument("--timeline", action="store_true", help="print its timeline too")
+    show.add_argument(
+        "--tree",
+        action="store_true",
+        help="print it as a tree of activations, steps, child jobs and waits with durations",
+    )
     show.set_defaults(handler=run_show)
 
     subs = [listing, show]
@@ -124,10 +129,17 @@ def _print_run(run: Any) -> None:
 def run_show(args: argparse.Namespace) -> int:
     async def op(client: Any) -> tuple[Any, Any]:
         run = await client.get_run(args.run_id, wait=args.wait)
-        events = await client.timeline(args.run_id) if args.timeline else None
+        events = await client.timeline(args.run_id) if args.timeline or args.tree else None
         return run, events
 
     run, events = call_api(args.url, op)
+    if args.tree:
+        from rich.console import Console
+
+        from tether.cli.run_tree import build, render
+
+        Console().print(render(build(f"{run.id} ({run.workflow})", events or [])))
+        return EXIT_OK
     _print_run(run)
     for event in events or []:
         fields = " ".join(f"{k}={v}" for k, v in event.fields.items())
