@@ -2,13 +2,17 @@
 
     TetherError
     ├── InvalidRequest            400  the request cannot be understood
+    │   ├── RequestTimeout        408  headers or body did not arrive in time
     │   └── ValidationFailed      422  a field has the wrong type or value
     ├── PayloadTooLarge           413  input, result or body over the size limit
+    ├── UnsupportedMediaType      415  a request body that is not application/json
+    ├── CrossOriginRefused        403  a browser request from an origin not allowed
     ├── NotFound                  404  no such job, run, machine or function
     │   └── UnknownFunction       404  no machine ever registered this function
     ├── Conflict                  409  the request clashes with the current state
     │   ├── IdempotencyConflict   409  the key already names a different request
-    │   └── InvalidTransition     409  e.g. cancelling a finished job
+    │   ├── InvalidTransition     409  e.g. cancelling a finished job
+    │   └── RegistryFull          409  the function registry is at its limit
     ├── LeaseNotHeld              409  stale or unknown fencing token: result rejected
     ├── RedisUnavailable          503  Redis cannot be reached
     │   └── RedisOutOfMemory      503  Redis refuses writes (maxmemory, noeviction)
@@ -67,6 +71,22 @@ class PayloadTooLarge(TetherError):
     code = "payload_too_large"
 
 
+class UnsupportedMediaType(TetherError):
+    """A request body that is not JSON (``Content-Type: application/json``): refused so
+    that a web page cannot send one cross-site without the browser asking first."""
+
+    status_code = 415
+    code = "unsupported_media_type"
+
+
+class CrossOriginRefused(TetherError):
+    """A browser request changing state from an origin that is neither the API's own nor
+    in ``TETHER_CORS_ORIGINS``."""
+
+    status_code = 403
+    code = "cross_origin_refused"
+
+
 class NotFound(TetherError):
     """No such job, run, machine or function."""
 
@@ -99,8 +119,23 @@ class InvalidTransition(Conflict):
     code = "invalid_transition"
 
 
+class RegistryFull(Conflict):
+    """Registering these functions would take the registry past its limit
+    (``tether.limits.MAX_REGISTERED_FUNCTIONS``); nothing was registered."""
+
+    code = "registry_full"
+
+
+class RequestTimeout(InvalidRequest):
+    """The request's headers or body did not arrive in time (a stalled client)."""
+
+    status_code = 408
+    code = "request_timeout"
+
+
 class LeaseNotHeld(TetherError):
-    """The fencing token is stale or unknown: the result was not committed."""
+    """This machine does not hold the job's lease with this token (stale, unknown, or
+    another machine's): nothing was committed."""
 
     status_code = 409
     code = "lease_not_held"
@@ -185,13 +220,17 @@ ERRORS_BY_CODE: dict[str, type[TetherError]] = {
     for cls in (
         TetherError,
         InvalidRequest,
+        RequestTimeout,
         ValidationFailed,
         PayloadTooLarge,
+        UnsupportedMediaType,
+        CrossOriginRefused,
         NotFound,
         UnknownFunction,
         Conflict,
         IdempotencyConflict,
         InvalidTransition,
+        RegistryFull,
         LeaseNotHeld,
         RedisUnavailable,
         RedisOutOfMemory,

@@ -166,7 +166,11 @@ def test_a_malformed_step_report_is_a_422_naming_the_field(
 def test_a_step_report_that_is_not_json_is_a_400(api: ApiServer) -> None:
     import httpx
 
-    response = httpx.post(f"{api.url}/v1/machines/m1/runs/r/steps", content=b"{nope")
+    response = httpx.post(
+        f"{api.url}/v1/machines/m1/runs/r/steps",
+        content=b"{nope",
+        headers={"content-type": "application/json"},
+    )
 
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "invalid_request"

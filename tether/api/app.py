@@ -13,16 +13,20 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from litestar import Litestar
+from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.plugins.pydantic import PydanticPlugin
 from litestar.types import Message, Scope
 from redis.asyncio import Redis
 
+from tether.api.browsers import browser_guard
 from tether.api.deps import DEPENDENCIES
 from tether.api.error_handlers import EXCEPTION_HANDLERS
 from tether.api.events import EventHub
 from tether.api.latency import latency_middleware
+from tether.api.liveness import Liveness
 from tether.api.metrics import Metrics
 from tether.api.notify import Notifier
 from tether.api.registry import FunctionRegistry
@@ -62,6 +66,19 @@ def _redis_clients(settings: ApiSettings) -> tuple[Redis, Redis]:
     return redis, subscriber
 
 
+def _cors(settings: ApiSettings) -> CORSConfig | None:
+    """CORS for the configured origins only; none configured, none answered."""
+    if not settings.cors_origins:
+        return None
+    return CORSConfig(
+        allow_origins=list(settings.cors_origins),
+        allow_methods=["GET", "POST"],
+        allow_headers=["content-type", "authorization"],
+        allow_credentials=False,  # no cookies: nothing ambient may authenticate
+        max_age=600,
+    )
+
+
 def create_app(settings: ApiSettings | None = None) -> Litestar:
     """The tether API for ``settings`` (default: from ``TETHER_*`` environment)."""
     settings = settings or ApiSettings.from_env()
@@ -81,18 +98,21 @@ def create_app(settings: ApiSettings | None = None) -> Litestar:
             recheck_interval=settings.recheck_interval,
             claim_concurrency=max(1, settings.redis_max_connections // 2),
         )
-        registry = FunctionRegistry(redis, config.keys)
+        registry = FunctionRegistry(redis, config.keys, limit=settings.max_registered_functions)
         runs = RunEngine(redis, config)
         app.state.services = Services(settings, redis, engine, notifier, registry, metrics, runs)
         # Tests reach these directly; handlers get them through `services`.
         app.state.redis = redis
         app.state.engine = engine
         app.state.notifier = notifier
+        liveness = Liveness(engine)
         await notifier.start()
+        await liveness.start()
         try:
             yield
         finally:
             events.close()
+            await liveness.stop()
             await notifier.stop()
             await metrics.outcomes.close()
             await subscriber.aclose()
@@ -111,7 +131,12 @@ def create_app(settings: ApiSettings | None = None) -> Litestar:
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[redis_lifespan],
         before_send=[count_response],
-        middleware=[latency_middleware],
+        # Every route: JSON bodies only, no state change from a foreign origin (CSRF).
+        middleware=[latency_middleware, browser_guard(settings.cors_origins)],
+        cors_config=_cors(settings),
+        # Strict validation of every request body: "5" or true is not a number, 0 is not
+        # a flag (pydantic would convert them otherwise: Litestar asks for lax by default).
+        plugins=[PydanticPlugin(validate_strict=True)],
         response_class=JsonResponse,
         request_max_body_size=settings.max_body_size,
         state=State(

@@ -7,9 +7,11 @@ dev mode, so one environment configures a whole deployment.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from tether.limits import MAX_REGISTERED_FUNCTIONS
 from tether.queue.config import QueueConfig
 from tether.queue.keys import Keys
 
@@ -35,6 +37,14 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
         return float(raw)
     except ValueError:
         raise ValueError(f"{name} must be a number, not {raw!r}") from None
+
+
+# scheme://host[:port], nothing after it: what browsers send in ``Origin``.
+_ORIGIN = re.compile(r"^[a-z][a-z0-9+.-]*://[^/\s]+$")
+
+
+def _origins(raw: str) -> tuple[str, ...]:
+    return tuple(o.strip().rstrip("/") for o in raw.split(",") if o.strip())
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,10 +74,18 @@ class ApiSettings:
     # TETHER_RECHECK_INTERVAL: seconds between fallback re-checks of what long polls wait
     # for, in case a notification was lost (one pipeline per interval per process).
     recheck_interval: float = 1.0
+    # Slow clients (tether/api/slow_clients.py, docs/operations.md): seconds a request may
+    # take to send its headers (TETHER_HEADER_TIMEOUT) and then its body
+    # (TETHER_BODY_TIMEOUT), and an idle connection may stay open between requests
+    # (TETHER_KEEP_ALIVE_TIMEOUT: workers keep theirs between polls, so past one poll).
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    keep_alive_timeout: float = 75.0
     # TETHER_REDIS_CLIENT_NAME: how this process's connections appear in CLIENT LIST.
     client_name: str = "tether-api"
     lease_ttl_ms: int = 2000  # TETHER_LEASE_TTL_MS
     machine_dead_after_ms: int = 2000  # TETHER_MACHINE_DEAD_AFTER_MS
+    plane_gap_ms: int = _QUEUE_DEFAULTS.plane_gap_ms  # TETHER_PLANE_GAP_MS
     retention_ms: int = _QUEUE_DEFAULTS.retention_ms  # TETHER_RETENTION_MS
     default_max_attempts: int = _QUEUE_DEFAULTS.default_max_attempts  # TETHER_MAX_ATTEMPTS
     default_timeout_ms: int = _QUEUE_DEFAULTS.default_timeout_ms  # TETHER_JOB_TIMEOUT_MS
@@ -79,6 +97,14 @@ class ApiSettings:
     events_max_clients: int = 100
     events_queue: int = 1000
     events_heartbeat: float = 15.0
+    # TETHER_CORS_ORIGINS: comma-separated origins (``https://app.example.com``) whose web
+    # pages may call the API from a browser; none by default, so CORS is off and state-
+    # changing requests carrying a foreign ``Origin`` are refused (see api/browsers.py).
+    # ``*`` allows every origin (never with credentials: the API uses none).
+    cors_origins: tuple[str, ...] = ()
+    # TETHER_MAX_REGISTERED_FUNCTIONS: names the function registry of this deployment may
+    # hold (a name never leaves it); a heartbeat registering more is refused (409).
+    max_registered_functions: int = MAX_REGISTERED_FUNCTIONS
 
     def __post_init__(self) -> None:
         if self.redis_max_connections < 2:
@@ -87,6 +113,18 @@ class ApiSettings:
             raise ValueError("max_body_size must be at least 1024 bytes")
         if self.recheck_interval <= 0:
             raise ValueError("recheck_interval must be positive")
+        if self.max_registered_functions < 1:
+            raise ValueError("max_registered_functions must be at least 1")
+        for origin in self.cors_origins:
+            if origin != "*" and not _ORIGIN.match(origin):
+                raise ValueError(
+                    f"TETHER_CORS_ORIGINS: {origin!r} is not an origin such as "
+                    "https://app.example.com (scheme, host and port only; or *)"
+                )
+        if self.plane_gap_ms <= 0:
+            raise ValueError("plane_gap_ms must be positive")
+        if min(self.header_timeout, self.body_timeout, self.keep_alive_timeout) <= 0:
+            raise ValueError("header, body and keep-alive timeouts must be positive")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ApiSettings:
@@ -105,11 +143,15 @@ class ApiSettings:
             redis_pool_timeout=_float(env, "TETHER_REDIS_POOL_TIMEOUT", d.redis_pool_timeout),
             redis_timeout=_float(env, "TETHER_REDIS_TIMEOUT", 0.0) or None,
             recheck_interval=_float(env, "TETHER_RECHECK_INTERVAL", d.recheck_interval),
+            header_timeout=_float(env, "TETHER_HEADER_TIMEOUT", d.header_timeout),
+            body_timeout=_float(env, "TETHER_BODY_TIMEOUT", d.body_timeout),
+            keep_alive_timeout=_float(env, "TETHER_KEEP_ALIVE_TIMEOUT", d.keep_alive_timeout),
             client_name=env.get("TETHER_REDIS_CLIENT_NAME") or d.client_name,
             lease_ttl_ms=_int(env, "TETHER_LEASE_TTL_MS", d.lease_ttl_ms),
             machine_dead_after_ms=_int(
                 env, "TETHER_MACHINE_DEAD_AFTER_MS", d.machine_dead_after_ms
             ),
+            plane_gap_ms=_int(env, "TETHER_PLANE_GAP_MS", d.plane_gap_ms),
             retention_ms=_int(env, "TETHER_RETENTION_MS", d.retention_ms),
             default_max_attempts=_int(env, "TETHER_MAX_ATTEMPTS", d.default_max_attempts),
             default_timeout_ms=_int(env, "TETHER_JOB_TIMEOUT_MS", d.default_timeout_ms),
@@ -117,6 +159,10 @@ class ApiSettings:
             events_max_clients=_int(env, "TETHER_EVENTS_MAX_CLIENTS", d.events_max_clients),
             events_queue=_int(env, "TETHER_EVENTS_QUEUE", d.events_queue),
             events_heartbeat=_float(env, "TETHER_EVENTS_HEARTBEAT", d.events_heartbeat),
+            cors_origins=_origins(env.get("TETHER_CORS_ORIGINS", "")),
+            max_registered_functions=_int(
+                env, "TETHER_MAX_REGISTERED_FUNCTIONS", d.max_registered_functions
+            ),
         )
 
     def queue_config(self) -> QueueConfig:
@@ -124,6 +170,7 @@ class ApiSettings:
             keys=Keys(prefix=self.prefix, partitions=self.partitions),
             lease_ttl_ms=self.lease_ttl_ms,
             machine_dead_after_ms=self.machine_dead_after_ms,
+            plane_gap_ms=self.plane_gap_ms,
             retention_ms=self.retention_ms,
             max_payload_bytes=self.max_payload_size,
             default_max_attempts=self.default_max_attempts,
