@@ -202,9 +202,10 @@ async def test_closing_the_hub_ends_every_stream_and_refuses_new_ones(
 
 def test_notifications_map_to_events() -> None:
     assert parse_message("q:add 3") == [("job.ready", {"function": "add", "count": 3})]
-    assert parse_message("j:a b #run:r1") == [
+    assert parse_message("j:a b") == [
         ("job.finished", {"job": "a"}),
         ("job.finished", {"job": "b"}),
     ]
-    assert parse_message("r:r1 waiting") == [("run.status", {"run": "r1", "status": "waiting"})]
+    assert parse_message("s:r1 waiting") == [("run.status", {"run": "r1", "status": "waiting"})]
+    assert parse_message("r:r1") == []  # a run finished: its s: message says how
     assert parse_message("x:whatever") == []

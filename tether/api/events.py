@@ -3,7 +3,7 @@ the dashboard.
 
 The stream is fed by the notifier's one subscription (no Redis connection per client):
 ``q:<fn> [n]`` becomes ``job.ready``, ``j:<id> ...`` one ``job.finished`` per job, and
-``r:<run> <status>`` (published by the run scripts, ``run_timeline.lua``) ``run.status``.
+``s:<run> <status>`` (published by the run scripts, ``run_timeline.lua``) ``run.status``.
 Events are live only: there is no replay (``id:`` counts per process); a client that
 reconnects re-reads what it shows through the JSON API.
 
@@ -34,9 +34,9 @@ from tether.api.notify import Notifier
 from tether.api.services import Services
 from tether.errors import InvalidRequest, TooManyStreams
 from tether.queue.engine import check_id
+from tether.queue.keys import JOB_FINISHED, READY, RUN_STATUS
 
 KINDS = ("job.ready", "job.finished", "run.status")
-_RUN_PREFIX = "#run:"  # j:#run:<id> wakes run waiters; r:<id> <status> says more
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,18 +102,15 @@ class EventStream:
 
 
 def parse_message(data: str) -> list[tuple[str, dict[str, Any]]]:
-    """The events a notification message stands for."""
+    """The events a notification message stands for (``r:<run>``, a run finished, is
+    left out: ``s:<run> <status>`` says the same with the status)."""
     kind, _, rest = data.partition(":")
-    if kind == "q":
+    if kind == READY:
         function, _, count = rest.partition(" ")
         return [("job.ready", {"function": function, "count": int(count or 1)})]
-    if kind == "j":
-        return [
-            ("job.finished", {"job": job_id})
-            for job_id in rest.split(" ")
-            if job_id and not job_id.startswith(_RUN_PREFIX)
-        ]
-    if kind == "r":
+    if kind == JOB_FINISHED:
+        return [("job.finished", {"job": job_id}) for job_id in rest.split(" ") if job_id]
+    if kind == RUN_STATUS:
         run, _, status = rest.partition(" ")
         return [("run.status", {"run": run, "status": status})]
     return []
