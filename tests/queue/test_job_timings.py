@@ -20,7 +20,8 @@ async def finish_one(engine: QueueEngine, function: str, job_id: str) -> None:
     await asyncio.sleep(0.02)  # queued a while
     [job] = await engine.claim("m1", [function], 1)
     await asyncio.sleep(0.02)  # ran a while
-    [verdict] = await engine.report([Outcome(job.id, job.token, ok=True, result=1)])
+    outcome = Outcome(job.id, job.token, ok=True, result=1)
+    [verdict] = await engine.report([outcome], machine="m1")
     assert verdict.accepted
 
 
