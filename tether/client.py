@@ -120,8 +120,12 @@ class AsyncClient:
         timeout: float = 30.0,
         headers: dict[str, str] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        api_key: str | None = None,
     ) -> None:
-        self._http = HttpSession(url, timeout=timeout, headers=headers, transport=transport)
+        # api_key: else $TETHER_API_KEY, else ./.tether/admin.key (`tether dev`).
+        self._http = HttpSession(
+            url, timeout=timeout, headers=headers, transport=transport, api_key=api_key
+        )
 
     @property
     def url(self) -> str:
@@ -296,12 +300,12 @@ class AsyncClient:
         key: str,
         approved: bool = True,
         *,
-        by: str | None = None,
         comment: str | None = None,
         data: Any = None,
     ) -> RunOut:
-        """Decide the approval ``key`` a run waits for (or will wait for)."""
-        body = {"approved": approved, "by": by, "comment": comment, "data": data}
+        """Decide the approval ``key`` a run waits for (or will wait for). The decision
+        records this client's API key name as the decider."""
+        body = {"approved": approved, "comment": comment, "data": data}
         raw = await self._http.request(
             "POST",
             f"/v1/runs/{_seg(run_id)}/approvals/{_seg(key)}",
@@ -314,12 +318,11 @@ class AsyncClient:
         run_id: str,
         key: str,
         *,
-        by: str | None = None,
         comment: str | None = None,
         data: Any = None,
     ) -> RunOut:
         """``approve(..., approved=False)``."""
-        return await self.approve(run_id, key, False, by=by, comment=comment, data=data)
+        return await self.approve(run_id, key, False, comment=comment, data=data)
 
     async def signal(self, run_id: str, name: str, payload: Any = None) -> RunOut:
         """Send the signal ``name`` to a run."""
@@ -415,11 +418,14 @@ class Client:
         timeout: float = 30.0,
         headers: dict[str, str] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        api_key: str | None = None,
     ) -> None:
         self._thread = _LoopThread()
 
         async def make() -> AsyncClient:
-            return AsyncClient(url, timeout=timeout, headers=headers, transport=transport)
+            return AsyncClient(
+                url, timeout=timeout, headers=headers, transport=transport, api_key=api_key
+            )
 
         try:
             self._async = self._thread.run(make())

@@ -4,6 +4,8 @@
     ├── InvalidRequest            400  the request cannot be understood
     │   └── ValidationFailed      422  a field has the wrong type or value
     ├── PayloadTooLarge           413  input, result or body over the size limit
+    ├── Unauthorized              401  no API key, or one that is wrong or revoked
+    ├── Forbidden                 403  the key's role or namespace does not allow this
     ├── NotFound                  404  no such job, run, machine or function
     │   └── UnknownFunction       404  no machine ever registered this function
     ├── Conflict                  409  the request clashes with the current state
@@ -64,6 +66,21 @@ class PayloadTooLarge(TetherError):
 
     status_code = 413
     code = "payload_too_large"
+
+
+class Unauthorized(TetherError):
+    """No API key, or one that is wrong or revoked."""
+
+    status_code = 401
+    code = "unauthorized"
+
+
+class Forbidden(TetherError):
+    """The key is valid, but its role (or the machine id it acts as, or the functions it
+    may serve) does not allow this request."""
+
+    status_code = 403
+    code = "forbidden"
 
 
 class NotFound(TetherError):
@@ -172,6 +189,8 @@ ERRORS_BY_CODE: dict[str, type[TetherError]] = {
         InvalidRequest,
         ValidationFailed,
         PayloadTooLarge,
+        Unauthorized,
+        Forbidden,
         NotFound,
         UnknownFunction,
         Conflict,

@@ -2,13 +2,17 @@
 
 Redis is opened in the lifespan: one bounded pool shared by every request (long polls
 hold no connection while they wait) and one connection of its own for the notification
-subscription. Everything handlers need reaches them through dependency injection from
-``app.state`` (see ``deps.py``); every error leaves in one shape (``error_handlers.py``).
+subscription. Every request is authenticated and authorized before its body is read
+(``auth.authorize``, the ``before_request`` hook, by the table in ``access.py``); what
+handlers need reaches them through dependency injection, from the services of the
+caller's namespace (see ``deps.py``); every error leaves in one shape
+(``error_handlers.py``).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+import logging
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -19,20 +23,21 @@ from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.types import Message, Scope
 from redis.asyncio import BlockingConnectionPool, Redis
 
+from tether.api.auth import SCOPE_SERVICES, Authenticator, authorize
 from tether.api.deps import DEPENDENCIES
 from tether.api.error_handlers import EXCEPTION_HANDLERS
 from tether.api.fastpack import fast_connection_class
 from tether.api.metrics import Metrics
 from tether.api.notify import Notifier
-from tether.api.registry import FunctionRegistry
 from tether.api.responses import JsonResponse
 from tether.api.routes import ROUTE_HANDLERS
-from tether.api.services import Services
 from tether.api.settings import ApiSettings
-from tether.queue.engine import QueueEngine
-from tether.queue.runs import RunEngine
+from tether.api.tenants import Tenants
+from tether.queue.apikeys import KeyStore
 
 API_VERSION = "1.0.0"
+
+log = logging.getLogger("tether.api")
 
 
 def _redis_clients(settings: ApiSettings) -> tuple[Redis, Redis]:
@@ -70,7 +75,11 @@ def create_app(settings: ApiSettings | None = None) -> Litestar:
     @asynccontextmanager
     async def redis_lifespan(app: Litestar) -> AsyncIterator[None]:
         redis, subscriber = _redis_clients(settings)
-        engine = QueueEngine(redis, config)
+        if not settings.auth:
+            log.warning(
+                "UNSAFE: authentication is off (--no-auth): anyone who can reach this API "
+                "can run, read, cancel and approve anything"
+            )
         notifier = Notifier(
             subscriber,
             redis,
@@ -78,12 +87,13 @@ def create_app(settings: ApiSettings | None = None) -> Litestar:
             recheck_interval=settings.recheck_interval,
             claim_concurrency=max(1, settings.redis_max_connections // 2),
         )
-        registry = FunctionRegistry(redis, config.keys)
-        runs = RunEngine(redis, config)
-        app.state.services = Services(settings, redis, engine, notifier, registry, metrics, runs)
+        tenants = Tenants(settings, redis, config, notifier, metrics)
+        app.state.tenants = tenants
+        app.state.authenticator = Authenticator(KeyStore(redis, config.keys), enabled=settings.auth)
+        app.state.services = tenants.default
         # Tests reach these directly; handlers get them through `services`.
         app.state.redis = redis
-        app.state.engine = engine
+        app.state.engine = tenants.default.engine
         app.state.notifier = notifier
         await notifier.start()
         try:
@@ -97,7 +107,9 @@ def create_app(settings: ApiSettings | None = None) -> Litestar:
     async def count_response(message: Message, scope: Scope) -> None:
         if message["type"] == "http.response.start":
             route = scope.get("path_template") or "unmatched"
-            metrics.count_request(str(scope.get("method", "")), route, message["status"])
+            services = scope.get(SCOPE_SERVICES)
+            counted = services.metrics if services is not None else metrics
+            counted.count_request(str(scope.get("method", "")), route, message["status"])
 
     return Litestar(
         route_handlers=list(ROUTE_HANDLERS),
@@ -105,6 +117,7 @@ def create_app(settings: ApiSettings | None = None) -> Litestar:
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[redis_lifespan],
         before_send=[count_response],
+        before_request=authorize,
         response_class=JsonResponse,
         request_max_body_size=settings.max_body_size,
         state=State(

@@ -13,6 +13,7 @@ from typing import Any
 
 from litestar import Controller, Request, get, post
 
+from tether.api.auth import principal_of
 from tether.api.error_handlers import error_responses
 from tether.api.polling import poll_jobs
 from tether.api.responses import JsonResponse, shaped_as
@@ -47,10 +48,13 @@ class MachinesController(Controller):
         self,
         machine_id: str,
         data: HeartbeatRequest,
+        request: Request[Any, Any, Any],
         services: Services,
     ) -> HeartbeatResponse:
         check_id(machine_id, "machine_id")
         engine = services.engine
+        if data.functions:
+            principal_of(request).check_functions(f.name for f in data.functions)
         info: dict[str, Any] | None = None
         # An empty heartbeat only extends leases; the registration it made stays.
         if data.functions or data.meta or data.max_jobs is not None:
@@ -86,6 +90,7 @@ class MachinesController(Controller):
         services: Services,
     ) -> JsonResponse[PollResponse]:
         check_id(machine_id, "machine_id")
+        principal_of(request).check_functions(data.functions)
         jobs = await poll_jobs(
             services.engine,
             services.notifier,

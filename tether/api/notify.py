@@ -159,13 +159,58 @@ class Notifier:
         self.claim_slots = asyncio.Semaphore(claim_concurrency)
         self._conn: AbstractConnection | None = None  # the live subscription's connection
         self._last_read = 0.0  # loop time of the last reply on it
-        self.connected = False
-        self.closing = False  # the process is shutting down: waits end now
+        self._connected = False
+        self._closing = False  # the process is shutting down: waits end now
+        # Namespaces: one Notifier per namespace, all served by the root's subscription
+        # (``for_namespace``); messages go to the namespace their channel names.
+        self.namespace = keys.namespace
+        self._root: Notifier | None = None
+        self._children: dict[str, Notifier] = {}
+        self._by_channel: dict[str, Notifier] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self.subscriptions = 0  # how many times the subscription was (re)established
         self.waiting_polls = 0
         self.waiting_jobs = 0
         self.messages = 0
+
+    # -- namespaces ------------------------------------------------------------------
+
+    def for_namespace(self, namespace: str, keys: Keys) -> Notifier:
+        """The notifier of another namespace: its own waiters, this one's subscription,
+        re-check loop and claim slots (so the bounds stay per process)."""
+        root = self._root or self
+        if namespace == root.namespace:
+            return root
+        child = root._children.get(namespace)
+        if child is None:
+            child = Notifier(
+                root._subscriber, root._redis, keys, recheck_interval=root._recheck_interval
+            )
+            child.claim_slots = root.claim_slots
+            child._root = root
+            root._children[namespace] = child
+        return child
+
+    @property
+    def connected(self) -> bool:
+        return (self._root or self)._connected
+
+    @property
+    def closing(self) -> bool:
+        return (self._root or self)._closing
+
+    def _family(self) -> list[Notifier]:
+        return [self, *self._children.values()]
+
+    def _target(self, channel: str) -> Notifier | None:
+        """The notifier whose waiters a message on ``channel`` is for."""
+        target = self._by_channel.get(channel)
+        if target is None:
+            ns = self._keys.namespace_of_channel(channel)
+            target = self if ns == self.namespace else self._children.get(ns or "")
+            if target is not None:
+                self._by_channel[channel] = target
+        return target
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -184,14 +229,17 @@ class Notifier:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        self.connected = False
-        self.wake_everyone()  # nobody should sleep through a shutdown
+        self._connected = False
+        for notifier in self._family():
+            notifier.wake_everyone()  # nobody should sleep through a shutdown
 
     def close_waits(self) -> None:
         """End every wait now, and every wait that starts from now on: the process is
         shutting down, and a worker had better poll another replica than be cut off."""
-        self.closing = True
-        self.wake_everyone()
+        root = self._root or self
+        root._closing = True
+        for notifier in root._family():
+            notifier.wake_everyone()
 
     def close_waits_threadsafe(self) -> None:
         """``close_waits`` from a signal handler or another thread."""
@@ -343,24 +391,27 @@ class Notifier:
                 loop = asyncio.get_running_loop()
                 self._conn = conn
                 self._last_read = loop.time()
-                self.connected = True
+                self._connected = True
                 self.subscriptions += 1
                 backoff, failures = _BACKOFF_MIN, 0
                 # Whatever was published while we were not subscribed is lost: re-check.
-                self.wake_everyone()
+                for notifier in self._family():
+                    notifier.wake_everyone()
                 while True:
                     reply = await conn.read_response()
                     self._last_read = loop.time()
                     if reply[0] == "pmessage":
-                        self.dispatch(reply[3])
+                        target = self._target(reply[2])
+                        if target is not None:
+                            target.dispatch(reply[3])
             except asyncio.CancelledError:
                 raise
             except (redis_exc.RedisError, OSError) as exc:
-                if self.connected or failures == 0:
+                if self._connected or failures == 0:
                     log.warning("notification subscription down (%s); retrying", exc)
                 failures += 1
             finally:
-                self.connected = False
+                self._connected = False
                 self._conn = None
                 with contextlib.suppress(Exception):
                     await conn.disconnect()
@@ -385,7 +436,8 @@ class Notifier:
             await asyncio.sleep(self._recheck_interval)
             try:
                 await self._check_subscription()
-                await self.recheck()
+                for notifier in self._family():
+                    await notifier.recheck()
             except asyncio.CancelledError:
                 raise
             except (redis_exc.RedisError, OSError) as exc:

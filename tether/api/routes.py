@@ -6,6 +6,7 @@ from litestar.types import ControllerRouterHandler
 
 from tether.api.functions import FunctionsController
 from tether.api.jobs import JobsController
+from tether.api.keys import KeysController
 from tether.api.machines import MachinesController
 from tether.api.ops import OpsController
 from tether.api.runs import RUN_HANDLERS
@@ -15,5 +16,6 @@ ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     JobsController,
     FunctionsController,
     OpsController,
+    KeysController,
     *RUN_HANDLERS,
 ]

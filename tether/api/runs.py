@@ -19,8 +19,10 @@ from litestar import Controller, MediaType, Request, Response, get, post
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.params import Parameter
+from litestar.types import Scope
 from pydantic import BaseModel, Field
 
+from tether.api.auth import SCOPE_SERVICES, principal_of
 from tether.api.notify import Notifier
 from tether.api.polling import wait_until_finished
 from tether.api.registry import FunctionRegistry
@@ -55,8 +57,8 @@ MAX_LIST = 1000
 SERVED_TTL = 0.5  # seconds the list of served versions is reused between requests
 
 
-def provide_runs(state: State) -> RunEngine:
-    runs: RunEngine = state.services.runs
+def provide_runs(scope: Scope) -> RunEngine:
+    runs: RunEngine = scope[SCOPE_SERVICES].runs  # type: ignore[literal-required]
     return runs
 
 
@@ -76,12 +78,16 @@ class _Served:
             return self.value
 
 
-def provide_served(state: State) -> _Served:
-    """One cache per app (apps of different deployments may share a process in tests)."""
-    served: _Served | None = state.get("served_versions")
+def provide_served(state: State, scope: Scope) -> _Served:
+    """One cache per app (apps of different deployments may share a process in tests)
+    and namespace."""
+    namespace: str = scope[SCOPE_SERVICES].namespace  # type: ignore[literal-required]
+    by_namespace: dict[str, _Served] | None = state.get("served_versions")
+    if by_namespace is None:
+        by_namespace = state.served_versions = {}
+    served = by_namespace.get(namespace)
     if served is None:
-        served = _Served()
-        state.served_versions = served
+        served = by_namespace[namespace] = _Served()
     return served
 
 
@@ -247,12 +253,15 @@ class RunsController(Controller):
         run_id: str,
         key: str,
         data: ApprovalDecision,
+        request: Request[Any, Any, Any],
         runs: RunEngine,
         engine: QueueEngine,
         served: _Served,
     ) -> RunOut:
+        # The decider is the key that made the request, never a name from the body.
+        by = principal_of(request).name
         await runs.decide(
-            run_id, key, approved=data.approved, by=data.by, comment=data.comment, data=data.data
+            run_id, key, approved=data.approved, by=by, comment=data.comment, data=data.data
         )
         return await answer(await runs.get(run_id), served, engine)
 
@@ -267,11 +276,12 @@ class RunsController(Controller):
         run_id: str,
         name: str,
         data: SignalSend,
+        request: Request[Any, Any, Any],
         runs: RunEngine,
         engine: QueueEngine,
         served: _Served,
     ) -> RunOut:
-        await runs.signal(run_id, name, data.payload)
+        await runs.signal(run_id, name, data.payload, by=principal_of(request).name)
         return await answer(await runs.get(run_id), served, engine)
 
     @post(

@@ -73,6 +73,9 @@ class ApiSettings:
     default_timeout_ms: int = _QUEUE_DEFAULTS.default_timeout_ms  # TETHER_JOB_TIMEOUT_MS
     # TETHER_JOB_TIMELINES=1: a timeline stream per stand-alone job (costs ~4 KB a job).
     job_timelines: bool = False
+    # TETHER_NO_AUTH=1 (``tether api --no-auth``): serve without API keys, every caller
+    # an admin of the default namespace. Unsafe; logged as such at every start.
+    auth: bool = True
 
     def __post_init__(self) -> None:
         if self.redis_max_connections < 2:
@@ -108,6 +111,7 @@ class ApiSettings:
             default_max_attempts=_int(env, "TETHER_MAX_ATTEMPTS", d.default_max_attempts),
             default_timeout_ms=_int(env, "TETHER_JOB_TIMEOUT_MS", d.default_timeout_ms),
             job_timelines=env.get("TETHER_JOB_TIMELINES", "0").lower() in ("1", "true", "yes"),
+            auth=env.get("TETHER_NO_AUTH", "0").lower() not in ("1", "true", "yes"),
         )
 
     def queue_config(self) -> QueueConfig:
