@@ -61,7 +61,7 @@ async def test_a_run_goes_through_every_primitive_over_http(
 
     await wait_status(client, run.id, "waiting")
     waiting = await client.get_run(run.id)
-    await client.approve(run.id, "ship", by="ana")
+    await client.approve(run.id, "ship")
     await client.signal(run.id, "note", "fragile")
     result = await client.result(run.id, timeout=10)
 
@@ -71,7 +71,8 @@ async def test_a_run_goes_through_every_primitive_over_http(
         "key": "ship",
         "prompt": "ship?",
     }
-    assert result == {"total": 41, "approved": True, "by": "ana", "note": "fragile"}
+    # The decider is the client's key, never a name it could choose.
+    assert result == {"total": 41, "approved": True, "by": "test-admin", "note": "fragile"}
     events = [e.event for e in await client.timeline(run.id)]
     assert events[0] == "created" and events[-1] == "completed"
     assert {"step", "child_started", "child_finished", "approval_decided", "log", "claimed"} <= set(
@@ -92,10 +93,10 @@ async def test_a_second_approval_decision_over_http_is_409(
     client: AsyncClient, worker: Worker
 ) -> None:
     run = await client.start("flow", 1)
-    await client.approve(run.id, "ship", by="ana")
+    await client.approve(run.id, "ship")
 
     with pytest.raises(Conflict):
-        await client.deny(run.id, "ship", by="bo")
+        await client.deny(run.id, "ship")
 
 
 async def test_starting_a_workflow_no_machine_ever_served_is_404(client: AsyncClient) -> None:
@@ -157,7 +158,9 @@ def test_a_malformed_step_report_is_a_422_naming_the_field(
 ) -> None:
     import httpx
 
-    response = httpx.post(f"{api.url}/v1/machines/m1/runs/r/steps", json=body)
+    response = httpx.post(
+        f"{api.url}/v1/machines/m1/runs/r/steps", json=body, headers=api.headers("machine")
+    )
 
     assert response.status_code == 422
     assert response.json()["error"]["details"]["field"] == field
@@ -166,7 +169,9 @@ def test_a_malformed_step_report_is_a_422_naming_the_field(
 def test_a_step_report_that_is_not_json_is_a_400(api: ApiServer) -> None:
     import httpx
 
-    response = httpx.post(f"{api.url}/v1/machines/m1/runs/r/steps", content=b"{nope")
+    response = httpx.post(
+        f"{api.url}/v1/machines/m1/runs/r/steps", content=b"{nope", headers=api.headers("machine")
+    )
 
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "invalid_request"
@@ -177,10 +182,15 @@ def test_a_stale_step_report_over_http_is_a_409_lease_not_held(
 ) -> None:
     import httpx
 
-    httpx.post(f"{api.url}/v1/runs", json={"workflow": "flow", "input": 1, "id": "stale-1"})
+    httpx.post(
+        f"{api.url}/v1/runs",
+        json={"workflow": "flow", "input": 1, "id": "stale-1"},
+        headers=api.headers("app"),
+    )
     response = httpx.post(
         f"{api.url}/v1/machines/m1/runs/stale-1/steps",
         json={"job": "stale-1:a1", "token": "999999999", "position": 0, "record": {"name": "x"}},
+        headers=api.headers("machine"),
     )
 
     assert response.status_code == 409
