@@ -81,3 +81,17 @@ def roles_table(routes: list[tuple[str, str, str]]) -> str:
         roles = "anyone" if permission is Permission.PUBLIC else ", ".join(allowed_roles(permission))
         lines.append(f"| {method} | `{path}` | {permission.value} | {roles} |")
     return "\n".join(lines) + "\n"
+
+
+def print_roles_table() -> None:
+    """Print the table for docs/security.md from the app's OpenAPI document."""
+    from tether.api.app import create_app
+
+    schema = create_app().openapi_schema.to_schema()
+    routes = [
+        (method.upper(), path, op["operationId"])
+        for path, item in schema["paths"].items()
+        for method, op in item.items()
+        if method in ("get", "post", "put", "patch", "delete")
+    ]
+    print(roles_table(routes), end="")

@@ -42,17 +42,14 @@ async def orchestrate(url: str, interval: float, stop: asyncio.Event) -> int:
     from redis.asyncio import Redis
 
     from tether.cli.settings import queue_config
-    from tether.orchestrator.loop import Orchestrator
-    from tether.orchestrator.runs import run_passes
-    from tether.queue.engine import QueueEngine
+    from tether.orchestrator.namespaces import serve_namespaces
 
     redis = Redis.from_url(url, decode_responses=True)
     try:
-        engine = QueueEngine(redis, queue_config())
         log.info("orchestrator running against %s every %.3fs", url, interval)
-        # Job passes (delayed, leases, dead machines) plus the workflow runs' passes.
-        orchestrator = Orchestrator(engine, interval=interval, extra=run_passes(engine))
-        await orchestrator.run(stop)
+        # Job passes (delayed, leases, dead machines) plus the workflow runs' passes, for
+        # every namespace (tenant) a key was made for.
+        await serve_namespaces(redis, queue_config(), stop, interval=interval)
     finally:
         await redis.aclose()
     log.info("orchestrator stopped")
