@@ -19,8 +19,13 @@ Each system is driven by its own client, as its users would:
 - dispatch latency to a waiting worker: from before the enqueue to the moment the job's
   function starts (it returns time.time(); the same clock, the same host).
 
+tether runs with API keys on (workers with a machine key, the client with an app key),
+and, side by side in the same run, with ``tether api --no-auth``: the difference is the
+cost of checking keys.
+
 Each figure is the median over --runs runs. Usage:
     .venv/bin/python bench/end_to_end.py [--jobs 3000] [--runs 3] [--workers 2]
+    .venv/bin/python bench/end_to_end.py --only tether   # keys on vs off only
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ from redis.asyncio import Redis
 from tether.client import AsyncClient
 from tether.dev import die_with_parent
 from tether.errors import ApiUnavailable
+from tether.queue.apikeys import KeyStore
 from tether.queue.keys import Keys
 from tether.redis_server import RedisServer, free_port
 
@@ -165,19 +171,38 @@ async def wait_all_done(
 # -- tether ----------------------------------------------------------------------------
 
 
-async def bench_tether(args: argparse.Namespace, redis_url: str, logs: Path) -> Figures:
-    figures = Figures()
+async def bench_tether(
+    args: argparse.Namespace,
+    redis_url: str,
+    logs: Path,
+    *,
+    auth: bool = True,
+    figures: Figures | None = None,
+) -> Figures:
+    figures = figures if figures is not None else Figures()
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = child_env(redis_url, args.max_jobs, TETHER_URL=url)
+    env.pop("TETHER_API_KEY", None)
     redis = Redis.from_url(redis_url, decode_responses=True)
     pk = Keys().partition(0)
+    api_args = [*CLI, "api", "--host", "127.0.0.1", "--port", str(port)]
+    worker_env, app_key = env, None
+    if auth:
+        store = KeyStore(redis, Keys())
+        app_key, _ = await store.create("bench-app", "app")
+        machine_key, _ = await store.create("bench-machine", "machine")
+        worker_env = env | {"TETHER_API_KEY": machine_key}
+    else:
+        api_args.append("--no-auth")
     with running(Procs(logs)) as procs:
-        procs.start("tether-api", [*CLI, "api", "--host", "127.0.0.1", "--port", str(port)], env)
+        procs.start("tether-api", api_args, env)
         procs.start("tether-orchestrator", [*CLI, "orchestrator"], env)
         for i in range(args.workers):
-            procs.start(f"tether-worker-{i}", [*CLI, "worker", "tether_jobs:WorkerSettings"], env)
-        async with AsyncClient(url, timeout=30) as client:
+            procs.start(
+                f"tether-worker-{i}", [*CLI, "worker", "tether_jobs:WorkerSettings"], worker_env
+            )
+        async with AsyncClient(url, timeout=30, api_key=app_key) as client:
 
             async def registered() -> bool:
                 procs.check_alive()
@@ -339,8 +364,33 @@ async def main() -> None:
     )
     parser.add_argument("--only", choices=["tether", "arq", "saq"], action="append")
     parser.add_argument("--appendfsync", choices=["always", "everysec"], default="always")
+    parser.add_argument(
+        "--auth-rounds",
+        type=int,
+        default=2,
+        help="rounds of tether with keys on / off, alternating (default: 2)",
+    )
     args = parser.parse_args()
-    systems = {"tether (HTTP)": bench_tether, "arq 0.28": bench_arq, "saq": bench_saq}
+
+    Bench = Callable[[argparse.Namespace, str, Path], Awaitable[Figures]]
+    on_figures, off_figures = Figures(), Figures()
+
+    async def tether_keys_on(args: argparse.Namespace, redis_url: str, logs: Path) -> Figures:
+        return await bench_tether(args, redis_url, logs, auth=True, figures=on_figures)
+
+    async def tether_no_auth(args: argparse.Namespace, redis_url: str, logs: Path) -> Figures:
+        return await bench_tether(args, redis_url, logs, auth=False, figures=off_figures)
+
+    # Keys on and off alternate for --auth-rounds rounds (on, off, off, on, ...), so
+    # neither gets the quieter moments of a shared machine; their figures are pooled.
+    tether_rounds: list[tuple[str, Bench]] = []
+    for r in range(args.auth_rounds):
+        pair: list[tuple[str, Bench]] = [
+            ("tether (HTTP, keys on)", tether_keys_on),
+            ("tether (HTTP, --no-auth)", tether_no_auth),
+        ]
+        tether_rounds += pair if r % 2 == 0 else pair[::-1]
+    systems: list[tuple[str, Bench]] = [*tether_rounds, ("arq 0.28", bench_arq), ("saq", bench_saq)]
     wanted = args.only or ["tether", "arq", "saq"]
     with tempfile.TemporaryDirectory(prefix="tether-bench-") as tmp:
         server = RedisServer(Path(tmp) / "redis", appendfsync=args.appendfsync).start()
@@ -354,7 +404,7 @@ async def main() -> None:
         )
         results: dict[str, Figures] = {}
         try:
-            for name, bench in systems.items():
+            for name, bench in systems:
                 if name.split()[0] not in wanted:
                     continue
                 began = time.monotonic()
@@ -367,6 +417,15 @@ async def main() -> None:
             server.stop()
     print()
     print(table(results))
+    on, off = results.get("tether (HTTP, keys on)"), results.get("tether (HTTP, --no-auth)")
+    if on is not None and off is not None:
+        print()
+        print(
+            "cost of checking keys: "
+            f"jobs/s {100 * (1 - median(on.throughput) / median(off.throughput)):+.1f}% lower, "
+            f"enqueue→result p50 {100 * (median(on.e2e_p50) / median(off.e2e_p50) - 1):+.1f}%, "
+            f"dispatch p50 {100 * (median(on.dispatch_p50) / median(off.dispatch_p50) - 1):+.1f}%"
+        )
 
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:

@@ -8,6 +8,7 @@ so dev mode stays one command with authentication on.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,10 +43,8 @@ async def _ensure(store: KeyStore, path: Path, role: str, name: str) -> str:
         if key and await store.lookup(key) is not None:
             return key
     # No file, or a key Redis no longer knows (a wiped data folder): make a new one.
-    try:
+    with contextlib.suppress(NotFound):
         await store.revoke(name)
-    except NotFound:
-        pass
     key, _ = await store.create(name, role)
     _write_secret(path, key)
     return key

@@ -237,9 +237,7 @@ async def test_a_signal_records_the_key_name_of_its_sender(
     assert received and received[-1]["by"] == "test-approver"
 
 
-async def test_an_app_key_cannot_approve(
-    app: Litestar, test_keys: TestKeys, api_runs: Any
-) -> None:
+async def test_an_app_key_cannot_approve(app: Litestar, test_keys: TestKeys, api_runs: Any) -> None:
     run_id = await api_runs()
     async with client_for(app, test_keys.app) as application:
         response = await application.post(
@@ -293,13 +291,17 @@ async def test_heartbeating_as_a_killed_machine_from_another_key_is_403(
 async def test_a_machine_id_stays_with_its_key_across_api_restarts(
     settings: ApiSettings, test_keys: TestKeys, other_machine_key: str
 ) -> None:
-    async with running(create_app(settings)) as first:
-        async with client_for(first, test_keys.machine) as owner:
-            ok = await owner.post("/v1/machines/kept/heartbeat", json={"functions": []})
-            assert ok.status_code == 200
-    async with running(create_app(settings)) as second:
-        async with client_for(second, other_machine_key) as attacker:
-            response = await attacker.post("/v1/machines/kept/poll", json={"functions": ["f"]})
+    async with (
+        running(create_app(settings)) as first,
+        client_for(first, test_keys.machine) as owner,
+    ):
+        ok = await owner.post("/v1/machines/kept/heartbeat", json={"functions": []})
+        assert ok.status_code == 200
+    async with (
+        running(create_app(settings)) as second,
+        client_for(second, other_machine_key) as attacker,
+    ):
+        response = await attacker.post("/v1/machines/kept/poll", json={"functions": ["f"]})
 
     assert response.status_code == 403
 
@@ -401,9 +403,8 @@ async def test_no_auth_is_logged_as_unsafe_at_every_start(settings: ApiSettings)
     logger.addHandler(records)
     try:
         for _ in range(2):
-            async with running(create_app(open_settings)) as app:
-                async with client_for(app) as anyone:
-                    assert (await anyone.get("/v1/jobs")).status_code == 200
+            async with running(create_app(open_settings)) as app, client_for(app) as anyone:
+                assert (await anyone.get("/v1/jobs")).status_code == 200
     finally:
         logger.removeHandler(records)
 

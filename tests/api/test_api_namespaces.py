@@ -62,7 +62,9 @@ async def tenants(
     made = []
     clients = []
     for name, ks in (("default", test_keys), ("acme", acme_keys)):
-        c = [client_for(app, getattr(ks, role)) for role in ("app", "machine", "approver", "viewer")]
+        c = [
+            client_for(app, getattr(ks, role)) for role in ("app", "machine", "approver", "viewer")
+        ]
         clients += c
         made.append(Tenant(name, *c, services=app.state.tenants.get(name)))
     try:

@@ -22,7 +22,9 @@ async def test_a_namespace_created_while_it_runs_gets_its_delayed_jobs_promoted(
     )
     try:
         await KeyStore(redis, config.keys).create("acme-app", "app", "acme")
-        acme = QueueEngine(redis, dataclasses.replace(config, keys=config.keys.for_namespace("acme")))
+        acme = QueueEngine(
+            redis, dataclasses.replace(config, keys=config.keys.for_namespace("acme"))
+        )
         default = QueueEngine(redis, config)
         jobs = [await e.enqueue("f", 1, delay_ms=50) for e in (acme, default)]
 

@@ -61,9 +61,7 @@ class Localized:
             args[args.index("--port") + 1] = str(self.ports[name])
         return [*CLI, *args]
 
-    def env(
-        self, service: dict[str, Any], prefix: str, exported: dict[str, str]
-    ) -> dict[str, str]:
+    def env(self, service: dict[str, Any], prefix: str, exported: dict[str, str]) -> dict[str, str]:
         """The service's environment, with ``${VAR...}`` taken from ``exported`` (what
         the operator exported, as compose interpolates it)."""
         env = base_env("", prefix)

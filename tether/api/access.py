@@ -78,7 +78,9 @@ def roles_table(routes: list[tuple[str, str, str]]) -> str:
     ]
     for method, path, op in sorted(routes, key=lambda r: (r[1], r[0])):
         permission = ROUTE_ACCESS[op]
-        roles = "anyone" if permission is Permission.PUBLIC else ", ".join(allowed_roles(permission))
+        roles = (
+            "anyone" if permission is Permission.PUBLIC else ", ".join(allowed_roles(permission))
+        )
         lines.append(f"| {method} | `{path}` | {permission.value} | {roles} |")
     return "\n".join(lines) + "\n"
 

@@ -11,8 +11,8 @@ caller's namespace (see ``deps.py``); every error leaves in one shape
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 import logging
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -31,6 +31,7 @@ from tether.api.metrics import Metrics
 from tether.api.notify import Notifier
 from tether.api.responses import JsonResponse
 from tether.api.routes import ROUTE_HANDLERS
+from tether.api.services import Services
 from tether.api.settings import ApiSettings
 from tether.api.tenants import Tenants
 from tether.queue.apikeys import KeyStore
@@ -108,7 +109,7 @@ def create_app(settings: ApiSettings | None = None) -> Litestar:
         if message["type"] == "http.response.start":
             route = scope.get("path_template") or "unmatched"
             services = scope.get(SCOPE_SERVICES)
-            counted = services.metrics if services is not None else metrics
+            counted = services.metrics if isinstance(services, Services) else metrics
             counted.count_request(str(scope.get("method", "")), route, message["status"])
 
     return Litestar(

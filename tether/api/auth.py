@@ -205,5 +205,6 @@ async def authorize(request: Request[Any, Any, Any]) -> None:
 
 
 def principal_of(request: Request[Any, Any, Any]) -> Principal:
-    principal: Principal = request.scope.get(SCOPE_PRINCIPAL, ANONYMOUS_ADMIN)  # type: ignore[call-overload]
+    principal = request.scope.get(SCOPE_PRINCIPAL, ANONYMOUS_ADMIN)
+    assert isinstance(principal, Principal)
     return principal

@@ -14,7 +14,6 @@ from litestar.di import Provide
 from litestar.types import Scope
 
 from tether.api.auth import SCOPE_SERVICES
-
 from tether.api.notify import Notifier
 from tether.api.registry import FunctionRegistry
 from tether.api.services import Services

@@ -64,9 +64,7 @@ class KeysController(Controller):
         store: KeyStore = request.app.state.authenticator.store
         return KeyList(
             keys=[
-                KeyOut(**_out(k))
-                for k in await store.list()
-                if _may_manage(principal, k.namespace)
+                KeyOut(**_out(k)) for k in await store.all() if _may_manage(principal, k.namespace)
             ]
         )
 
@@ -80,7 +78,7 @@ class KeysController(Controller):
     async def revoke_key(self, name: str, request: Request[Any, Any, Any]) -> None:
         principal = principal_of(request)
         store: KeyStore = request.app.state.authenticator.store
-        found = next((k for k in await store.list() if k.name == name), None)
+        found = next((k for k in await store.all() if k.name == name), None)
         if found is None or not _may_manage(principal, found.namespace):
             raise NotFound(f"no key named {name!r}", details={"name": name})
         await store.revoke(name)

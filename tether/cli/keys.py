@@ -85,7 +85,7 @@ def run_list(args: argparse.Namespace) -> int:
     from tether.protocol import ms_to_datetime
 
     async def listing(store: Any) -> list[Any]:
-        return list(await store.list())
+        return list(await store.all())
 
     rows = [["NAME", "ROLE", "NAMESPACE", "FUNCTIONS", "CREATED", "LAST USED"]]
     for k in _with_store(args, listing):

@@ -138,9 +138,7 @@ def run_decide(args: argparse.Namespace) -> int:
     data = _json_arg(args.data, "--data")
     run = call_api(
         args.url,
-        lambda c: c.approve(
-            args.run_id, args.key, args.approved, comment=args.comment, data=data
-        ),
+        lambda c: c.approve(args.run_id, args.key, args.approved, comment=args.comment, data=data),
     )
     verb = "approved" if args.approved else "denied"
     print(f"{run.id}: {args.key} {verb}; run is {run.status}")

@@ -126,7 +126,7 @@ class KeyStore:
         )
         return key, record
 
-    async def list(self) -> list[ApiKey]:
+    async def all(self) -> list[ApiKey]:
         """Every key, by name."""
         with redis_errors():
             names: dict[str, str] = await self.redis.hgetall(self.keys.auth_names)  # type: ignore[misc]

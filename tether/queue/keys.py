@@ -25,7 +25,6 @@ import re
 import zlib
 from dataclasses import dataclass
 
-
 DEFAULT_NAMESPACE = "default"
 # Lower-case letters, digits, '-' and '_': no ':' or braces, so a namespace can never
 # reach into another's tag.
