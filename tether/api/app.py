@@ -3,7 +3,7 @@
 Redis is opened in the lifespan: one bounded pool shared by every request (long polls
 hold no connection while they wait) and one connection of its own for the notification
 subscription. Every request is authenticated and authorized before its body is read
-(``auth.authorize``, the ``before_request`` hook, by the table in ``access.py``); what
+(``auth.Gate``, the ``before_request`` hook, by the table in ``access.py``); what
 handlers need reaches them through dependency injection, from the services of the
 caller's namespace (see ``deps.py``); every error leaves in one shape
 (``error_handlers.py``).
@@ -20,10 +20,11 @@ from litestar import Litestar
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
 from litestar.types import Message, Scope
 from redis.asyncio import BlockingConnectionPool, Redis
 
-from tether.api.auth import SCOPE_SERVICES, Authenticator, authorize
+from tether.api.auth import SCOPE_SERVICES, Authenticator, Gate
 from tether.api.deps import DEPENDENCIES
 from tether.api.error_handlers import EXCEPTION_HANDLERS
 from tether.api.fastpack import fast_connection_class
@@ -72,6 +73,7 @@ def create_app(settings: ApiSettings | None = None) -> Litestar:
     settings = settings or ApiSettings.from_env()
     config = settings.queue_config()
     metrics = Metrics()
+    gate = Gate()
 
     @asynccontextmanager
     async def redis_lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -89,8 +91,10 @@ def create_app(settings: ApiSettings | None = None) -> Litestar:
             claim_concurrency=max(1, settings.redis_max_connections // 2),
         )
         tenants = Tenants(settings, redis, config, notifier, metrics)
+        authenticator = Authenticator(KeyStore(redis, config.keys), enabled=settings.auth)
+        gate.tenants, gate.authenticator = tenants, authenticator
         app.state.tenants = tenants
-        app.state.authenticator = Authenticator(KeyStore(redis, config.keys), enabled=settings.auth)
+        app.state.authenticator = authenticator
         app.state.services = tenants.default
         # Tests reach these directly; handlers get them through `services`.
         app.state.redis = redis
@@ -118,7 +122,7 @@ def create_app(settings: ApiSettings | None = None) -> Litestar:
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[redis_lifespan],
         before_send=[count_response],
-        before_request=authorize,
+        before_request=gate,
         response_class=JsonResponse,
         request_max_body_size=settings.max_body_size,
         state=State(
@@ -134,6 +138,15 @@ def create_app(settings: ApiSettings | None = None) -> Litestar:
             description="The v1 HTTP API of the tether control plane.",
             path="/schema",
             render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin()],
+            # Every route but /healthz wants `Authorization: Bearer <key>` (docs/security.md).
+            components=Components(
+                security_schemes={
+                    "apiKey": SecurityScheme(
+                        type="http", scheme="bearer", description="an API key, tk_..."
+                    )
+                }
+            ),
+            security=[{"apiKey": []}],
         ),
         debug=False,
     )

@@ -1,6 +1,6 @@
 """Authentication and authorization of every request, before its body is read.
 
-``authorize`` runs as the app's ``before_request`` hook, after routing and before the
+``Gate`` runs as the app's ``before_request`` hook, after routing and before the
 request's body and parameters are parsed: it finds the route's permission in
 ``access.ROUTE_ACCESS``, the caller's key in ``Authorization: Bearer <key>``, and puts
 the caller (``Principal``) and its namespace's services in the ASGI scope, where the
@@ -144,11 +144,11 @@ class Authenticator:
         """Forbidden unless ``machine`` is bound to the caller's key (binding it if free)."""
         if not self.enabled:
             return
-        check_id(machine, "machine_id")  # before anything is written under that id
         now = time.monotonic()
         slot = (services.namespace, machine)
         cached = self._bindings.get(slot)
         if cached is None or cached[1] <= now:
+            check_id(machine, "machine_id")  # before anything is written under that id
             owner = await self.store.bind_machine(
                 services.engine.keys.partition(0), machine, principal.name
             )
@@ -181,27 +181,43 @@ def permission_of(handler: Any, path: str) -> Permission | None:
     return None
 
 
-async def authorize(request: Request[Any, Any, Any]) -> None:
-    """The ``before_request`` hook: who is calling, and may they call this route."""
-    scope = request.scope
-    state = request.app.state
-    tenants = state.tenants
-    permission = permission_of(scope["route_handler"], scope["path"])
-    if permission is Permission.PUBLIC:
-        scope[SCOPE_SERVICES] = tenants.default  # type: ignore[literal-required]
-        return
-    auth: Authenticator = state.authenticator
-    principal = await auth.principal(_authorization(scope))
-    if permission is None or permission not in principal.permissions:
-        raise Forbidden(
-            f"a key of role {principal.role!r} may not call this route",
-            details={"role": principal.role, "needs": permission.value if permission else None},
-        )
-    services: Services = tenants.get(principal.namespace)
-    scope[SCOPE_PRINCIPAL] = principal  # type: ignore[literal-required]
-    scope[SCOPE_SERVICES] = services  # type: ignore[literal-required]
-    if permission is Permission.MACHINE:
-        await auth.check_machine(services, scope["path_params"]["machine_id"], principal)
+class Gate:
+    """The ``before_request`` hook of one app: who is calling, and may they call this
+    route. ``tenants`` and ``authenticator`` are set by the app's lifespan; holding them
+    here (not on ``app.state``) keeps the hook to a few dict lookups."""
+
+    def __init__(self) -> None:
+        self.tenants: Any = None  # tether.api.tenants.Tenants
+        self.authenticator: Authenticator | None = None
+        self._permissions: dict[int, Permission | None] = {}  # id(handler) -> permission
+
+    async def __call__(self, request: Request[Any, Any, Any]) -> None:
+        scope = request.scope
+        handler = scope["route_handler"]
+        try:
+            permission = self._permissions[id(handler)]
+        except KeyError:
+            permission = self._permissions[id(handler)] = permission_of(handler, scope["path"])
+        tenants = self.tenants
+        if permission is Permission.PUBLIC:
+            scope[SCOPE_SERVICES] = tenants.default  # type: ignore[literal-required]
+            return
+        auth = self.authenticator
+        assert auth is not None and tenants is not None, "the app's lifespan has not run"
+        principal = await auth.principal(_authorization(scope))
+        if permission is None or permission not in principal.permissions:
+            raise Forbidden(
+                f"a key of role {principal.role!r} may not call this route",
+                details={
+                    "role": principal.role,
+                    "needs": permission.value if permission else None,
+                },
+            )
+        services: Services = tenants.get(principal.namespace)
+        scope[SCOPE_PRINCIPAL] = principal  # type: ignore[literal-required]
+        scope[SCOPE_SERVICES] = services  # type: ignore[literal-required]
+        if permission is Permission.MACHINE:
+            await auth.check_machine(services, scope["path_params"]["machine_id"], principal)
 
 
 def principal_of(request: Request[Any, Any, Any]) -> Principal:

@@ -3,7 +3,7 @@
 Each provider is a plain synchronous function (no thread hop). Our handlers take the one
 ``services`` bundle (see ``services.py`` for why one); the single parts stay available
 under their own names for handlers that want just one of them. All of them are the
-caller's namespace's, which ``auth.authorize`` put in the scope before the handler ran.
+caller's namespace's, which ``auth.Gate`` put in the scope before the handler ran.
 """
 
 from __future__ import annotations

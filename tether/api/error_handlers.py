@@ -41,6 +41,8 @@ CODES_BY_STATUS: dict[int, str] = {
 
 _DESCRIPTIONS: dict[int, str] = {
     400: "Malformed JSON, or a body that is not a JSON object (invalid_request)",
+    401: "No API key, or a wrong or revoked one (unauthorized)",
+    403: "The key's role, machine binding or function allow-list forbids this (forbidden)",
     404: "No such record (not_found, unknown_function)",
     409: "Conflicts with the record's state (idempotency_conflict, invalid_transition)",
     413: "Request body or payload over its limit (payload_too_large)",
@@ -51,8 +53,8 @@ _DESCRIPTIONS: dict[int, str] = {
 
 def error_responses(*statuses: int) -> dict[int, ResponseSpec]:
     """OpenAPI entries for the errors a handler can answer, all in the one error shape
-    (400, 422 and 503 are possible everywhere, so they are always included)."""
-    wanted = sorted({400, 422, 503, *statuses})
+    (400, 401, 403, 422 and 503 are possible everywhere, so they are always included)."""
+    wanted = sorted({400, 401, 403, 422, 503, *statuses})
     return {
         status: ResponseSpec(data_container=ErrorBody, description=_DESCRIPTIONS[status])
         for status in wanted
