@@ -114,6 +114,14 @@ async def test_every_route_but_healthz_is_401_without_a_valid_key(
             assert error_of(response)["code"] == "unauthorized"
 
 
+async def test_a_401_names_the_bearer_scheme(client: httpx.AsyncClient) -> None:
+    client.headers.pop("authorization")
+
+    response = await client.get("/v1/jobs")
+
+    assert response.headers["www-authenticate"] == 'Bearer realm="tether"'
+
+
 async def test_cancel_any_run_without_a_key_is_401(client: httpx.AsyncClient) -> None:
     client.headers.pop("authorization")
 

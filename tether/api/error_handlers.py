@@ -115,7 +115,11 @@ def _validation_error(exc: ValidationException) -> Response[bytes]:
 
 
 def handle_tether_error(request: Request[Any, Any, Any], exc: TetherError) -> Response[bytes]:
-    return error_response(exc.status_code, exc.code, exc.message, exc.details)
+    response = error_response(exc.status_code, exc.code, exc.message, exc.details)
+    if exc.status_code == 401:
+        # RFC 9110: a 401 names the scheme that would get in.
+        response.headers["www-authenticate"] = 'Bearer realm="tether"'
+    return response
 
 
 def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:

@@ -25,6 +25,9 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
     parser.add_argument(
         "--redis-url", help="Redis to read (default: $TETHER_REDIS_URL or redis://127.0.0.1:6379/0)"
     )
+    parser.add_argument(
+        "--namespace", default="default", help="the job's namespace (default: default)"
+    )
     parser.set_defaults(handler=run)
 
 
@@ -37,7 +40,14 @@ def run(args: argparse.Namespace) -> int:
         check_id(args.job_id, "JOB_ID")
     except ValidationFailed as exc:
         raise UsageError(exc.message) from None
-    text = asyncio.run(inspect_job(redis_url(args.redis_url), args.job_id, queue_config()))
+    import dataclasses
+
+    config = queue_config()
+    try:
+        config = dataclasses.replace(config, keys=config.keys.for_namespace(args.namespace))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    text = asyncio.run(inspect_job(redis_url(args.redis_url), args.job_id, config))
     print(text)
     return EXIT_OK
 
