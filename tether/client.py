@@ -1,6 +1,7 @@
 """Clients of the tether API: ``AsyncClient``, and ``Client``, its blocking shell.
 
-    async with tether.AsyncClient() as client:          # $TETHER_URL or localhost:8000
+    async with tether.AsyncClient() as client:          # $TETHER_URL or localhost:8000,
+                                                        # key: $TETHER_API_KEY (api_key=)
         job = await client.enqueue("resize", {"w": 64})
         result = await client.call("resize", {"w": 64}, timeout=10)
 
@@ -8,7 +9,8 @@
         result = client.call("resize", {"w": 64}, timeout=10)
 
 Errors come back typed: the API's ``{"error": {...}}`` answers as the matching
-``tether.errors`` class (``NotFound``, ``ValidationFailed``...), an unreachable API as
+``tether.errors`` class (``NotFound``, ``ValidationFailed``, ``Unauthorized`` for a
+missing or wrong key, ``Forbidden`` for a role that may not...), an unreachable API as
 ``ApiUnavailable``, a job that failed as ``JobFailed`` (its error attached), a wait that
 ran out as ``ResultTimeout``.
 
