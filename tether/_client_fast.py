@@ -24,7 +24,12 @@ MAX_HEADER = 64 * 1024
 
 
 class StaleConnection(Exception):
-    """A pooled connection turned out closed before any answer came: safe to retry."""
+    """A pooled connection turned out closed before any answer came.
+
+    The request may or may not have reached the server (it can close an idle connection
+    while our request is on its way, or after it has acted on it), so only a request
+    that is safe to repeat is sent again; any other raises this to the caller.
+    """
 
 
 class FastTransport:
@@ -50,9 +55,17 @@ class FastTransport:
         return urlsplit(url).scheme == "http"
 
     async def request(
-        self, method: str, target: str, body: bytes | None, timeout: float | None
+        self,
+        method: str,
+        target: str,
+        body: bytes | None,
+        timeout: float | None,
+        *,
+        repeatable: bool = False,
     ) -> tuple[int, bytes]:
-        """One exchange; ``target`` is the path with its query string."""
+        """One exchange; ``target`` is the path with its query string. ``repeatable``:
+        the request may be sent twice without harm (a GET, or a POST carrying an
+        idempotency key), so a pooled connection found closed is retried on a new one."""
         head = f"{method} {self.prefix}{target} HTTP/1.1\r\n{self._host_header}{self._extra}"
         if body is not None:
             head += f"content-type: application/json\r\ncontent-length: {len(body)}\r\n"
@@ -67,7 +80,9 @@ class FastTransport:
                 try:
                     status, payload, keep = await self._exchange(conn, data, reused)
                 except StaleConnection:
-                    continue  # closed by the server while idle: on a fresh one
+                    if repeatable:
+                        continue  # closed by the server while idle: on a fresh one
+                    raise
                 if keep and len(self._idle) < self.max_idle:
                     self._idle.append(conn)
                 else:

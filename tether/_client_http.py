@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 import httpx
 import orjson
 
-from tether._client_fast import FastTransport
+from tether._client_fast import FastTransport, StaleConnection
 from tether.errors import ApiUnavailable, ConfigurationError, TetherError, error_from_body
 
 DEFAULT_URL = "http://127.0.0.1:8000"
@@ -70,7 +70,14 @@ def dumps(value: Any) -> bytes:
 
 
 # What the fast backend raises when the API cannot be reached or answers garbage.
-_FAST_ERRORS = (OSError, EOFError, TimeoutError, ValueError, asyncio.LimitOverrunError)
+_FAST_ERRORS = (
+    OSError,
+    EOFError,
+    TimeoutError,
+    ValueError,
+    asyncio.LimitOverrunError,
+    StaleConnection,
+)
 
 
 class HttpSession:
@@ -116,8 +123,15 @@ class HttpSession:
         body: Any = None,
         params: dict[str, Any] | None = None,
         timeout: float | None = None,
+        repeatable: bool | None = None,
     ) -> bytes:
         """Send one request; returns the raw JSON body of a 2xx answer.
+
+        ``repeatable`` (default: only for GET) says the request may be sent twice without
+        harm, e.g. a POST with an idempotency key; only such a request is sent again when
+        the pooled connection it went out on turns out closed. Any other raises
+        ``ApiUnavailable`` then: it may have been carried out (urllib3 and httpx retry
+        only idempotent requests too).
 
         Raises the typed error the API answered with, or ``ApiUnavailable`` when the API
         cannot be reached (connection refused, reset, timed out).
@@ -128,7 +142,11 @@ class HttpSession:
             target = f"{path}?{urlencode(query)}" if query else path
             try:
                 status, raw = await self._fast.request(
-                    method, target, content, self.timeout if timeout is None else timeout
+                    method,
+                    target,
+                    content,
+                    self.timeout if timeout is None else timeout,
+                    repeatable=method == "GET" if repeatable is None else repeatable,
                 )
             except _FAST_ERRORS as exc:
                 raise self._unavailable(exc) from exc
@@ -166,8 +184,11 @@ class HttpSession:
         body: Any = None,
         params: dict[str, Any] | None = None,
         timeout: float | None = None,
+        repeatable: bool | None = None,
     ) -> Any:
-        raw = await self.request(method, path, body=body, params=params, timeout=timeout)
+        raw = await self.request(
+            method, path, body=body, params=params, timeout=timeout, repeatable=repeatable
+        )
         return orjson.loads(raw) if raw else None
 
     async def aclose(self) -> None:

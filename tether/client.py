@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import secrets
 import threading
 import time
 from collections.abc import Awaitable, Callable, Container, Coroutine, Iterable, Mapping
@@ -63,6 +64,13 @@ def _seg(value: str) -> str:
     return quote(str(value), safe="")
 
 
+def _new_key() -> str:
+    """An idempotency key of the client's own (128 random bits): a request carrying one
+    may be sent again when its connection drops before the answer, and still makes one
+    job (``HttpSession.request``'s ``repeatable``)."""
+    return secrets.token_hex(16)
+
+
 def _job_body(
     function: str,
     input: Any,
@@ -71,9 +79,11 @@ def _job_body(
     max_attempts: int | None,
     timeout: float | None,
 ) -> dict[str, Any]:
-    body: dict[str, Any] = {"function": function, "input": input}
-    if idempotency_key is not None:
-        body["idempotency_key"] = idempotency_key
+    body: dict[str, Any] = {
+        "function": function,
+        "input": input,
+        "idempotency_key": idempotency_key or _new_key(),
+    }
     if delay:
         body["delay"] = delay
     if max_attempts is not None:
@@ -160,9 +170,10 @@ class AsyncClient:
         timeout: float | None = None,
     ) -> JobOut:
         """Submit a job; ``delay`` and ``timeout`` are seconds. With an idempotency key
-        already used for this function, returns that job instead of a new one."""
+        already used for this function, returns that job instead of a new one (without
+        one, the client makes one up, so a request it sends again is still one job)."""
         body = _job_body(function, input, idempotency_key, delay, max_attempts, timeout)
-        raw = await self._http.request("POST", "/v1/jobs", body=body)
+        raw = await self._http.request("POST", "/v1/jobs", body=body, repeatable=True)
         return JobOut.model_validate_json(raw)
 
     async def enqueue_many(self, jobs: Iterable[JobCreate | Mapping[str, Any]]) -> list[JobOut]:
@@ -172,10 +183,15 @@ class AsyncClient:
             j.model_dump(exclude_defaults=True) if isinstance(j, JobCreate) else dict(j)
             for j in jobs
         ]
+        for body in bodies:
+            body.setdefault("idempotency_key", None)
+            body["idempotency_key"] = body["idempotency_key"] or _new_key()
         out: list[JobOut] = []
         for start in range(0, len(bodies), MAX_BATCH):
             chunk = bodies[start : start + MAX_BATCH]
-            raw = await self._http.request("POST", "/v1/jobs/batch", body={"jobs": chunk})
+            raw = await self._http.request(
+                "POST", "/v1/jobs/batch", body={"jobs": chunk}, repeatable=True
+            )
             out.extend(JobBatchOut.model_validate_json(raw).jobs)
         return out
 
@@ -216,6 +232,7 @@ class AsyncClient:
             body=body,
             params={"wait": wait or None},
             timeout=wait + WAIT_SLACK if wait else None,
+            repeatable=True,
         )
         job = JobOut.model_validate_json(raw)
         if job.status not in JOB_TERMINAL:
@@ -262,12 +279,12 @@ class AsyncClient:
     ) -> RunOut:
         """Start a run of ``workflow``; ``id`` is its idempotency key (the same id is the
         same run), ``version`` pins a version (default: the newest served)."""
-        body: dict[str, Any] = {"workflow": workflow, "input": input}
-        if id is not None:
-            body["id"] = id
+        # The run's id is its idempotency key: one made up here makes the request safe to
+        # send again if its connection drops before the answer.
+        body: dict[str, Any] = {"workflow": workflow, "input": input, "id": id or _new_key()}
         if version is not None:
             body["version"] = version
-        raw = await self._http.request("POST", "/v1/runs", body=body)
+        raw = await self._http.request("POST", "/v1/runs", body=body, repeatable=True)
         return RunOut.model_validate_json(raw)
 
     async def get_run(self, run_id: str, *, wait: float | None = None) -> RunOut:

@@ -13,11 +13,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from redis.asyncio import Redis
-
 from tether.errors import NotFound
 from tether.queue.apikeys import KeyStore
 from tether.queue.keys import Keys
+from tether.queue.redis_py import redis_client
 
 ADMIN_FILE = "admin.key"
 MACHINE_FILE = "machine.key"
@@ -54,7 +53,7 @@ async def ensure_dev_keys(data_dir: Path, redis_url: str, keys: Keys | None = No
     """The dev admin and machine keys: those in ``data_dir`` if Redis knows them, else
     new ones (written there)."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    redis = Redis.from_url(redis_url, decode_responses=True)
+    redis = redis_client(redis_url, decode_responses=True)
     try:
         store = KeyStore(redis, keys or Keys(prefix=os.environ.get("TETHER_PREFIX") or "tether"))
         admin = await _ensure(store, data_dir / ADMIN_FILE, "admin", "dev-admin")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -15,6 +16,8 @@ from tether.api.notify import Notifier
 from tether.api.polling import poll_jobs
 from tether.api.settings import ApiSettings
 from tether.queue.engine import QueueEngine
+from tether.queue.keys import Keys
+from tether.queue.redis_py import redis_client
 
 
 async def api_connections(redis: Redis, settings: ApiSettings) -> int:
@@ -146,17 +149,28 @@ async def test_waiting_polls_answer_empty_at_once_when_the_process_shuts_down(
     assert (response.status_code, response.json()) == (200, {"jobs": []})
 
 
+@pytest.fixture
+async def quick_pings(redis_url: str, redis: Redis, keys: Keys) -> AsyncIterator[Notifier]:
+    """A notifier that PINGs after 0.2 s of silence (the default is 10 s)."""
+    subscriber = redis_client(redis_url, decode_responses=True)
+    notifier = Notifier(subscriber, redis, keys, ping_after=0.2)
+    await notifier.start()
+    assert await notifier.wait_connected(5.0)
+    yield notifier
+    await notifier.stop()
+    await subscriber.aclose()
+
+
 async def test_a_quiet_subscription_is_pinged_and_its_answer_counts_as_life(
-    notifier: Notifier,
+    quick_pings: Notifier,
 ) -> None:
-    notifier._last_read -= 15  # as if nothing had been published for 15 s
-    await notifier._check_subscription()
-    loop = asyncio.get_running_loop()
-    await until(lambda: loop.time() - notifier._last_read < 5)
-    assert notifier.subscriptions == 1
+    await asyncio.sleep(1.5)  # several PING intervals without a message
+    assert (quick_pings.subscriptions, quick_pings.connected) == (1, True)
 
 
-async def test_a_subscription_silent_even_to_pings_is_replaced(notifier: Notifier) -> None:
-    notifier._last_read -= 100  # as if the connection had died without a reset
-    await notifier._check_subscription()
-    await until(lambda: notifier.subscriptions == 2 and notifier.connected)
+async def test_a_subscription_silent_even_to_pings_is_replaced(
+    quick_pings: Notifier, redis: Redis
+) -> None:
+    # A server that takes commands but answers none for 1 s: the PING goes unanswered.
+    await redis.execute_command("CLIENT", "PAUSE", 1000, "ALL")
+    await until(lambda: quick_pings.subscriptions == 2 and quick_pings.connected, timeout=10)

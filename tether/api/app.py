@@ -22,12 +22,11 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.types import Message, Scope
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import Redis
 
 from tether.api.auth import SCOPE_SERVICES, Authenticator, Gate
 from tether.api.deps import DEPENDENCIES
 from tether.api.error_handlers import EXCEPTION_HANDLERS
-from tether.api.fastpack import fast_connection_class
 from tether.api.metrics import Metrics
 from tether.api.notify import Notifier
 from tether.api.responses import JsonResponse
@@ -36,6 +35,7 @@ from tether.api.services import Services
 from tether.api.settings import ApiSettings
 from tether.api.tenants import Tenants
 from tether.queue.apikeys import KeyStore
+from tether.queue.redis_py import blocking_pool, redis_client
 
 API_VERSION = "1.0.0"
 
@@ -43,7 +43,7 @@ log = logging.getLogger("tether.api")
 
 
 def _redis_clients(settings: ApiSettings) -> tuple[Redis, Redis]:
-    pool = BlockingConnectionPool.from_url(
+    pool = blocking_pool(
         settings.redis_url,
         max_connections=settings.redis_max_connections,
         timeout=settings.redis_pool_timeout,
@@ -53,11 +53,10 @@ def _redis_clients(settings: ApiSettings) -> tuple[Redis, Redis]:
         socket_keepalive=True,
         client_name=settings.client_name,
     )
-    pool.connection_class = fast_connection_class(pool.connection_class)
     redis = Redis(connection_pool=pool)
     # The notifier makes its one subscription connection from this client's settings
     # (address, credentials, TLS); it watches that connection's health itself.
-    subscriber = Redis.from_url(
+    subscriber = redis_client(
         settings.redis_url,
         decode_responses=True,
         socket_connect_timeout=5.0,

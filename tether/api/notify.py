@@ -27,10 +27,10 @@ from collections.abc import Iterator, Sequence
 
 from redis import exceptions as redis_exc
 from redis.asyncio import Redis
-from redis.asyncio.connection import AbstractConnection
 
 from tether.queue.keys import Keys
 from tether.queue.records import ClaimedJob
+from tether.queue.redis_py import read_reply, subscription_connection
 from tether.queue.states import TERMINAL
 
 log = logging.getLogger("tether.api.notify")
@@ -38,7 +38,6 @@ log = logging.getLogger("tether.api.notify")
 _TERMINAL = frozenset(s.value for s in TERMINAL)
 _BACKOFF_MIN = 0.05
 _BACKOFF_MAX = 2.0
-_PING_AFTER = 10.0  # seconds of silence on the subscription before a PING
 
 
 class FunctionWaiter:
@@ -142,6 +141,7 @@ class Notifier:
         *,
         recheck_interval: float = 1.0,
         claim_concurrency: int = 16,
+        ping_after: float = 10.0,
     ) -> None:
         # ``subscriber`` is a client of its own (its one connection is held by the
         # subscription); ``redis`` is the shared pool, used by the periodic re-check.
@@ -149,6 +149,9 @@ class Notifier:
         self._redis = redis
         self._keys = keys
         self._recheck_interval = recheck_interval
+        # Seconds of silence on the subscription before a PING, and after an unanswered
+        # PING before the connection is given up as dead.
+        self._ping_after = ping_after
         # function -> its waiters, in wake order (a dict is an ordered set).
         self._by_function: dict[str, dict[FunctionWaiter, None]] = {}
         self._by_job: dict[str, list[JobWaiter]] = {}
@@ -157,8 +160,6 @@ class Notifier:
         # waiting polls) queues here, leaving the rest of the pool to other requests
         # instead of timing out on it.
         self.claim_slots = asyncio.Semaphore(claim_concurrency)
-        self._conn: AbstractConnection | None = None  # the live subscription's connection
-        self._last_read = 0.0  # loop time of the last reply on it
         self._connected = False
         self._closing = False  # the process is shutting down: waits end now
         # Namespaces: one Notifier per namespace, all served by the root's subscription
@@ -184,7 +185,11 @@ class Notifier:
         child = root._children.get(namespace)
         if child is None:
             child = Notifier(
-                root._subscriber, root._redis, keys, recheck_interval=root._recheck_interval
+                root._subscriber,
+                root._redis,
+                keys,
+                recheck_interval=root._recheck_interval,
+                ping_after=root._ping_after,
             )
             child.claim_slots = root.claim_slots
             child._root = root
@@ -373,33 +378,44 @@ class Notifier:
     async def _listen(self) -> None:
         """Hold the subscription; on any failure, reconnect with capped backoff.
 
-        It reads the connection directly rather than through redis-py's ``PubSub``:
-        at thousands of messages a second that is a quarter of the CPU per message.
+        It reads the connection directly rather than through redis-py's ``PubSub``: at
+        thousands of messages a second that is a quarter of the CPU per message. A quiet
+        subscription is PINGed after ``ping_after`` seconds and dropped if even that goes
+        unanswered as long again, so a connection that died silently (no RST) is
+        replaced instead of waited on.
         """
         backoff = _BACKOFF_MIN
         failures = 0
         while True:
-            conn: AbstractConnection = (
-                self._subscriber.connection_pool.make_connection()  # type: ignore[no-untyped-call]
-            )
+            conn = subscription_connection(self._subscriber)
             try:
                 await conn.connect()  # type: ignore[no-untyped-call]
                 await conn.send_command("PSUBSCRIBE", self._keys.channel_pattern)
                 # Wait for the confirmation: from here on, nothing published is missed.
-                while (await conn.read_response())[0] != "psubscribe":
-                    pass
-                loop = asyncio.get_running_loop()
-                self._conn = conn
-                self._last_read = loop.time()
+                while True:
+                    reply = await read_reply(conn, self._ping_after)
+                    if reply is None:
+                        raise redis_exc.TimeoutError("no PSUBSCRIBE confirmation")
+                    if reply[0] == "psubscribe":
+                        break
                 self._connected = True
                 self.subscriptions += 1
                 backoff, failures = _BACKOFF_MIN, 0
                 # Whatever was published while we were not subscribed is lost: re-check.
                 for notifier in self._family():
                     notifier.wake_everyone()
+                pinged = False
                 while True:
-                    reply = await conn.read_response()
-                    self._last_read = loop.time()
+                    reply = await read_reply(conn, self._ping_after)
+                    if reply is None:
+                        if pinged:
+                            raise redis_exc.TimeoutError(
+                                f"subscription silent for {2 * self._ping_after:g} s"
+                            )
+                        await conn.send_command("PING")
+                        pinged = True
+                        continue
+                    pinged = False
                     if reply[0] == "pmessage":
                         target = self._target(reply[2])
                         if target is not None:
@@ -412,30 +428,15 @@ class Notifier:
                 failures += 1
             finally:
                 self._connected = False
-                self._conn = None
                 with contextlib.suppress(Exception):
                     await conn.disconnect()
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, _BACKOFF_MAX)
 
-    async def _check_subscription(self) -> None:
-        """PING a quiet subscription; drop it if even that goes unanswered, so a
-        connection that died silently (no RST) is replaced instead of waited on."""
-        conn = self._conn
-        if conn is None:
-            return
-        quiet = asyncio.get_running_loop().time() - self._last_read
-        if quiet > 3 * _PING_AFTER:
-            log.warning("notification subscription silent for %.0f s; reconnecting", quiet)
-            await conn.disconnect()
-        elif quiet > _PING_AFTER:
-            await conn.send_command("PING")
-
     async def _recheck_loop(self) -> None:
         while True:
             await asyncio.sleep(self._recheck_interval)
             try:
-                await self._check_subscription()
                 for notifier in self._family():
                     await notifier.recheck()
             except asyncio.CancelledError:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from redis.asyncio import Redis
@@ -74,7 +74,7 @@ class FunctionRegistry:
         if not changed:
             return
         with redis_errors():
-            await self._redis.hset(self._key, mapping=changed)  # type: ignore[misc]
+            await self._redis.hset(self._key, mapping=cast(dict[Any, Any], changed))
         for name, blob in changed.items():
             self._written[name] = (blob, now)
             self._known[name] = RegisteredFunction.from_json(name, blob)
@@ -87,7 +87,7 @@ class FunctionRegistry:
         if known is not None and now - self._fetched[name] < self._refresh:
             return known
         with redis_errors():
-            raw = await self._redis.hget(self._key, name)  # type: ignore[misc]
+            raw = await self._redis.hget(self._key, name)
         if raw is None:
             return known  # never forgotten once seen
         found = RegisteredFunction.from_json(name, raw)
@@ -108,7 +108,7 @@ class FunctionRegistry:
                 missing.append(name)
         if missing:
             with redis_errors():
-                raws = await self._redis.hmget(self._key, missing)  # type: ignore[misc]
+                raws = await self._redis.hmget(self._key, missing)
             for name, raw in zip(missing, raws, strict=True):
                 if raw is None:
                     out[name] = self._known.get(name)
@@ -121,7 +121,7 @@ class FunctionRegistry:
 
     async def all(self) -> list[RegisteredFunction]:
         with redis_errors():
-            rows = await self._redis.hgetall(self._key)  # type: ignore[misc]
+            rows = cast(dict[str, str], await self._redis.hgetall(self._key))
         return sorted(
             (RegisteredFunction.from_json(name, raw) for name, raw in rows.items()),
             key=lambda f: f.name,

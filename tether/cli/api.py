@@ -49,11 +49,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _any_key(settings: Any) -> bool:
-    from redis.asyncio import Redis
-
     from tether.queue.apikeys import KeyStore
+    from tether.queue.redis_py import redis_client
 
-    redis = Redis.from_url(settings.redis_url, decode_responses=True, socket_connect_timeout=5)
+    redis = redis_client(settings.redis_url, decode_responses=True, socket_connect_timeout=5)
     try:
         return await KeyStore(redis, settings.queue_config().keys).any_key()
     finally:

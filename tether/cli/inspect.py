@@ -66,15 +66,14 @@ def job_commands(job_id: str, config: Any) -> list[list[str]]:
 
 async def inspect_job(url: str, job_id: str, config: Any) -> str:
     """Run the commands and render each reply the way redis-cli would."""
-    from redis.asyncio import Redis
-
     from tether.cli.redis_format import render
     from tether.errors import NotFound
     from tether.queue.redis_errors import redis_errors
+    from tether.queue.redis_py import redis_client
 
     commands = job_commands(job_id, config)
     # Raw bytes, and the flat reply of HGETALL as redis-cli sees it (no dict callback).
-    redis = Redis.from_url(url, decode_responses=False)
+    redis = redis_client(url, decode_responses=False)
     for name in ("HGETALL", "XRANGE", "ZSCORE", "PTTL"):
         redis.response_callbacks.pop(name, None)
     try:

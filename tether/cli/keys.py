@@ -49,15 +49,14 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
 
 
 def _with_store(args: argparse.Namespace, op: Callable[[Any], Awaitable[Any]]) -> Any:
-    from redis.asyncio import Redis
-
     from tether.cli.settings import queue_config
     from tether.queue.apikeys import KeyStore
+    from tether.queue.redis_py import redis_client
 
     keys = queue_config().keys
 
     async def go() -> Any:
-        redis = Redis.from_url(
+        redis = redis_client(
             redis_url(args.redis_url), decode_responses=True, socket_connect_timeout=5
         )
         try:

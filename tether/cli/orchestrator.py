@@ -39,12 +39,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def orchestrate(url: str, interval: float, stop: asyncio.Event) -> int:
-    from redis.asyncio import Redis
-
     from tether.cli.settings import queue_config
     from tether.orchestrator.namespaces import serve_namespaces
+    from tether.queue.redis_py import redis_client
 
-    redis = Redis.from_url(url, decode_responses=True)
+    redis = redis_client(url, decode_responses=True)
     try:
         log.info("orchestrator running against %s every %.3fs", url, interval)
         # Job passes (delayed, leases, dead machines) plus the workflow runs' passes, for

@@ -15,7 +15,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from redis.asyncio import Redis
@@ -129,7 +129,7 @@ class KeyStore:
     async def all(self) -> list[ApiKey]:
         """Every key, by name."""
         with redis_errors():
-            names: dict[str, str] = await self.redis.hgetall(self.keys.auth_names)  # type: ignore[misc]
+            names = cast(dict[str, str], await self.redis.hgetall(self.keys.auth_names))
             async with self.redis.pipeline(transaction=False) as pipe:
                 for digest in names.values():
                     pipe.hgetall(self.keys.auth_key(digest))
@@ -142,7 +142,7 @@ class KeyStore:
     async def revoke(self, name: str) -> None:
         """Forget the key named ``name``; NotFound if there is none."""
         with redis_errors():
-            digest = await self.redis.hget(self.keys.auth_names, name)  # type: ignore[misc]
+            digest = cast(str | None, await self.redis.hget(self.keys.auth_names, name))
             done = 0
             if digest is not None:
                 done = await self._scripts["revoke_api_key"](
@@ -155,7 +155,7 @@ class KeyStore:
         """The record of the key presented, or None if no such key exists (or was revoked)."""
         digest = digest_of(key)
         with redis_errors():
-            row: dict[str, str] = await self.redis.hgetall(self.keys.auth_key(digest))  # type: ignore[misc]
+            row = cast(dict[str, str], await self.redis.hgetall(self.keys.auth_key(digest)))
         if not row or "name" not in row:
             return None
         record = ApiKey.from_hash(digest, row)
@@ -172,12 +172,12 @@ class KeyStore:
     async def any_key(self) -> bool:
         """True if at least one key exists (``tether api`` refuses to start otherwise)."""
         with redis_errors():
-            return bool(await self.redis.hlen(self.keys.auth_names))  # type: ignore[misc]
+            return bool(await self.redis.hlen(self.keys.auth_names))
 
     async def namespaces(self) -> list[str]:
         """Every namespace a key was made for, and ``default``."""
         with redis_errors():
-            found: set[str] = await self.redis.smembers(self.keys.namespaces)  # type: ignore[misc]
+            found = cast(set[str], await self.redis.smembers(self.keys.namespaces))
         return sorted(found | {"default"})
 
     async def bind_machine(self, partition: PartitionKeys, machine: str, caller: str) -> str:

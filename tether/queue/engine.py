@@ -17,7 +17,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from redis.asyncio import Redis
@@ -142,6 +142,11 @@ class QueueEngine:
             )
         if timeout_ms < 0:
             raise ValidationFailed("timeout must not be negative", details={"field": "timeout"})
+        idem = req.idempotency_key or ""
+        if idem and job_id == self.key_id(idem):
+            # The job's own record is its idempotency record: its id follows from the
+            # key. Only a key whose job has another id needs {t:p}:idem:<key>.
+            idem = ""
         group: list[Any] = [
             job_id,
             req.function,
@@ -149,7 +154,7 @@ class QueueEngine:
             max_attempts,
             timeout_ms,
             req.delay_ms,
-            req.idempotency_key or "",
+            idem,
             req.parent or "",
             fresh,
         ]
@@ -165,9 +170,14 @@ class QueueEngine:
         if req.idempotency_key is not None:
             # The id follows from the key, so the same key always lands in the same
             # partition (where its idempotency record lives) and names the same job.
-            return uuid.uuid5(_IDEMPOTENCY_NAMESPACE, req.idempotency_key).hex
+            return QueueEngine.key_id(req.idempotency_key)
         # 128 random bits, as in uuid4().hex, without building a UUID object.
         return random_id or secrets.token_hex(16)
+
+    @staticmethod
+    def key_id(idempotency_key: str) -> str:
+        """The id of the job an idempotency key names (the same key, the same id)."""
+        return uuid.uuid5(_IDEMPOTENCY_NAMESPACE, idempotency_key).hex
 
     @staticmethod
     def _enqueued(reply: list[Any], function: str) -> Enqueued:
@@ -642,7 +652,7 @@ class QueueEngine:
         dead: dict[str, list[str]] = {}
         with redis_errors():
             for pk in self.keys.all_partitions():
-                due = await self.redis.zrangebyscore(pk.machines, "-inf", cutoff)
+                due = cast(list[str], await self.redis.zrangebyscore(pk.machines, "-inf", cutoff))
                 for machine in due:
                     released = await self.machine_dead(machine, cutoff)
                     if released is not None:
@@ -670,7 +680,9 @@ class QueueEngine:
     async def get_job(self, job_id: str) -> JobRecord:
         check_id(job_id, "id")
         with redis_errors():
-            data = await self.redis.hgetall(self.keys.for_id(job_id).job(job_id))  # type: ignore[misc]
+            data = cast(
+                dict[str, str], await self.redis.hgetall(self.keys.for_id(job_id).job(job_id))
+            )
         if not data:
             raise NotFound(f"no job {job_id}", details={"id": job_id})
         return JobRecord.from_hash(job_id, data)
@@ -714,8 +726,9 @@ class QueueEngine:
         """Events of a job (or a run), oldest first."""
         check_id(owner_id, "id")
         with redis_errors():
-            rows = await self.redis.xrange(
-                self.keys.for_id(owner_id).timeline(owner_id), count=limit
+            rows = cast(
+                list[tuple[str, dict[str, str]]],
+                await self.redis.xrange(self.keys.for_id(owner_id).timeline(owner_id), count=limit),
             )
         return [{"id": entry_id, **fields} for entry_id, fields in rows]
 
@@ -723,13 +736,16 @@ class QueueEngine:
         """Live machines: last heartbeat, info they registered, and jobs they hold."""
         pk0 = self.keys.partition(0)
         with redis_errors():
-            rows = await self.redis.zrange(pk0.machines, 0, -1, withscores=True)
+            rows = cast(
+                list[tuple[str, float]],
+                await self.redis.zrange(pk0.machines, 0, -1, withscores=True),
+            )
             out: list[dict[str, Any]] = []
             for machine, seen in rows:
-                info = await self.redis.hgetall(pk0.machine(machine))  # type: ignore[misc]
+                info = await self.redis.hgetall(pk0.machine(machine))
                 held = 0
                 for pk in self.keys.all_partitions():
-                    held += await self.redis.scard(pk.machine_jobs(machine))  # type: ignore[misc]
+                    held += await self.redis.scard(pk.machine_jobs(machine))
                 out.append(
                     {
                         "id": machine,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import cast
 
 from redis.asyncio import Redis
 
@@ -15,14 +16,17 @@ async def newest_ids(
 ) -> list[str]:
     """Ids scored before ``before_ms`` (all, if None), newest first, at most
     ``limit * SCAN_FACTOR`` of them."""
-    ids: list[str] = await redis.zrange(
-        index_key,
-        "+inf" if before_ms is None else f"({before_ms}",  # type: ignore[arg-type]
-        "-inf",  # type: ignore[arg-type]
-        byscore=True,
-        desc=True,
-        offset=0,
-        num=limit * SCAN_FACTOR,
+    ids = cast(
+        list[str],
+        await redis.zrange(
+            index_key,
+            "+inf" if before_ms is None else f"({before_ms}",
+            "-inf",
+            byscore=True,
+            desc=True,
+            offset=0,
+            num=limit * SCAN_FACTOR,
+        ),
     )
     return ids
 

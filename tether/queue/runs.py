@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from redis.asyncio import Redis
@@ -561,7 +561,7 @@ class RunEngine:
         found: list[tuple[str, str]] = []
         with redis_errors():
             for pk in self.keys.all_partitions():
-                ids = await self.redis.zrange(pk.unversioned, 0, limit - 1)
+                ids = cast(list[str], await self.redis.zrange(pk.unversioned, 0, limit - 1))
                 if not ids:
                     continue
                 async with self.redis.pipeline(transaction=False) as pipe:
@@ -576,7 +576,7 @@ class RunEngine:
     async def get(self, run_id: str) -> RunRecord:
         pk = self._pk(run_id)
         with redis_errors():
-            data = await self.redis.hgetall(pk.run(run_id))  # type: ignore[misc]
+            data = cast(dict[str, str], await self.redis.hgetall(pk.run(run_id)))
         if not data:
             raise NotFound(f"no run {run_id}", details={"id": run_id})
         return RunRecord.from_hash(data)
@@ -585,13 +585,13 @@ class RunEngine:
         """Recorded steps by position."""
         pk = self._pk(run_id)
         with redis_errors():
-            data = await self.redis.hgetall(pk.steps(run_id))  # type: ignore[misc]
+            data = await self.redis.hgetall(pk.steps(run_id))
         return {int(k): orjson.loads(v) for k, v in sorted(data.items(), key=lambda kv: int(kv[0]))}
 
     async def approvals(self, run_id: str) -> dict[str, dict[str, Any]]:
         pk = self._pk(run_id)
         with redis_errors():
-            data = await self.redis.hgetall(pk.approvals(run_id))  # type: ignore[misc]
+            data = cast(dict[str, str], await self.redis.hgetall(pk.approvals(run_id)))
         return {k: orjson.loads(v) for k, v in data.items()}
 
     async def list_runs(
@@ -622,7 +622,10 @@ class RunEngine:
         """The run's events (its own and its jobs'), oldest first."""
         pk = self._pk(run_id)
         with redis_errors():
-            rows = await self.redis.xrange(pk.timeline(run_id), count=limit)
+            rows = cast(
+                list[tuple[str, dict[str, str]]],
+                await self.redis.xrange(pk.timeline(run_id), count=limit),
+            )
         return [{"id": entry_id, **fields} for entry_id, fields in rows]
 
 
@@ -651,13 +654,9 @@ async def trim_runs_index(runs: RunEngine, limit: int = 1000) -> int:
         seconds, micros = await runs.redis.time()
         cutoff = int(seconds) * 1000 + int(micros) // 1000 - runs.config.retention_ms
         for pk in runs.keys.all_partitions():
-            ids = await runs.redis.zrange(
-                pk.runs,
-                "-inf",  # type: ignore[arg-type]
-                cutoff,
-                byscore=True,
-                offset=0,
-                num=limit,
+            ids = cast(
+                list[str],
+                await runs.redis.zrange(pk.runs, "-inf", cutoff, byscore=True, offset=0, num=limit),
             )
             if not ids:
                 continue

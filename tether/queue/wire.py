@@ -9,19 +9,14 @@ OutOfMemoryError, ...) are exactly redis-py's.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Sequence
 from typing import Any
 
 import hiredis
-from redis.asyncio import ConnectionPool, Redis
+from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-# redis-py < 5.3 requires a command name here; 5.3 deprecates passing one.
-_NAME = inspect.signature(ConnectionPool.get_connection).parameters.get("command_name")
-_NAME_ARGS: tuple[str, ...] = (
-    ("EVALSHA",) if _NAME is not None and _NAME.default is inspect.Parameter.empty else ()
-)
+from tether.queue.redis_py import pooled_connection
 
 
 async def pipelined(redis: Redis, commands: Sequence[Sequence[Any]]) -> list[Any]:
@@ -31,9 +26,7 @@ async def pipelined(redis: Redis, commands: Sequence[Sequence[Any]]) -> list[Any
     reused with unread replies in flight (a cancelled caller too).
     """
     payload = b"".join([hiredis.pack_command(tuple(command)) for command in commands])
-    pool = redis.connection_pool
-    conn = await pool.get_connection(*_NAME_ARGS)
-    try:
+    async with pooled_connection(redis) as conn:
         await conn.send_packed_command(payload)
         replies: list[Any] = []
         for _ in commands:
@@ -41,9 +34,4 @@ async def pipelined(redis: Redis, commands: Sequence[Sequence[Any]]) -> list[Any
                 replies.append(await conn.read_response())
             except ResponseError as exc:
                 replies.append(exc)
-    except BaseException:
-        await conn.disconnect()
-        raise
-    finally:
-        await pool.release(conn)
     return replies

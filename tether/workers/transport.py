@@ -105,7 +105,10 @@ class MachineTransport:
             body["max_jobs"] = max_jobs
         if meta:
             body["meta"] = meta
-        raw = await self.session.request("POST", f"{self._base}/heartbeat", body=body)
+        # A heartbeat sent twice does what one does: safe to repeat on a fresh connection.
+        raw = await self.session.request(
+            "POST", f"{self._base}/heartbeat", body=body, repeatable=True
+        )
         return HeartbeatResponse.model_validate_json(raw)
 
     async def poll(self, functions: Sequence[str], max_jobs: int, wait: float) -> list[LeasedJob]:

@@ -8,7 +8,7 @@ import pytest
 from redis.asyncio.connection import Connection, SSLConnection, UnixDomainSocketConnection
 from redis.exceptions import DataError
 
-from tether.api.fastpack import (
+from tether.queue.redis_py import (
     FastConnection,
     FastSSLConnection,
     FastUnixConnection,
