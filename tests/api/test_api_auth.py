@@ -265,9 +265,10 @@ async def other_machine_key(redis: Redis, keys: Keys) -> str:
     return key
 
 
+@pytest.mark.parametrize("attacker", ["other machine key", "admin key"])
 @pytest.mark.parametrize("action", ["heartbeat", "poll", "results"])
 async def test_acting_as_another_keys_machine_is_403(
-    app: Litestar, test_keys: TestKeys, other_machine_key: str, action: str
+    app: Litestar, test_keys: TestKeys, other_machine_key: str, action: str, attacker: str
 ) -> None:
     body = {
         "heartbeat": {"functions": [{"name": "f"}]},
@@ -277,8 +278,9 @@ async def test_acting_as_another_keys_machine_is_403(
     async with client_for(app, test_keys.machine) as owner:
         first = await owner.post("/v1/machines/victim/heartbeat", json={"functions": []})
         assert first.status_code == 200, first.text
-    async with client_for(app, other_machine_key) as attacker:
-        response = await attacker.post(f"/v1/machines/victim/{action}", json=body)
+    key = other_machine_key if attacker == "other machine key" else test_keys.admin
+    async with client_for(app, key) as impostor:
+        response = await impostor.post(f"/v1/machines/victim/{action}", json=body)
 
     assert response.status_code == 403
     error = error_of(response)
@@ -384,8 +386,10 @@ async def test_an_admin_of_one_namespace_cannot_make_keys_for_another(
             "/v1/keys", json={"name": "acme-ci", "role": "viewer", "namespace": "acme"}
         )
         listed = {k["name"] for k in (await acme.get("/v1/keys")).json()["keys"]}
+        revoke_other = await acme.delete("/v1/keys/test-admin")
 
     assert other.status_code == 403
+    assert revoke_other.status_code == 404
     assert own.status_code == 201
     assert listed == {"acme-root", "acme-ci"}
 
@@ -417,3 +421,20 @@ async def test_no_auth_is_logged_as_unsafe_at_every_start(settings: ApiSettings)
         logger.removeHandler(records)
 
     assert len([m for m in records.messages if "UNSAFE" in m]) == 2
+
+
+async def test_a_machine_key_allow_list_names_workflows_by_their_name(
+    app: Litestar, redis: Redis, keys: Keys
+) -> None:
+    key, _ = await KeyStore(redis, keys).create("billing-flows", "machine", functions=["billing.*"])
+    async with client_for(app, key) as billing:
+        allowed = await billing.post(
+            "/v1/machines/b2/heartbeat",
+            json={"functions": [{"name": "wf:billing.close@3", "kind": "workflow"}]},
+        )
+        refused = await billing.post(
+            "/v1/machines/b2/poll", json={"functions": ["wf:payroll@1"], "wait": 0}
+        )
+
+    assert allowed.status_code == 200, allowed.text
+    assert refused.status_code == 403
