@@ -72,10 +72,12 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 # tether's rows run in .venv (what users install); the peers' rows in .venv-bench.
+# http_transports.py needs no Redis, only the HTTP clients: it runs where aiohttp is.
 bench: $(STAMP) $(BENCH_STAMP)
 	$(BIN)/python bench/queue_engine.py
 	TETHER_BENCH_PEER_PYTHON=$(BENCH)/bin/python $(BIN)/python bench/end_to_end.py
 	TETHER_BENCH_PEER_PYTHON=$(BENCH)/bin/python $(BIN)/python bench/workflows.py
+	$(BENCH)/bin/python bench/http_transports.py
 
 clean:
 	rm -rf $(VENV) $(OLDEST) $(BENCH) .tether .pytest_cache .mypy_cache .ruff_cache

@@ -2,6 +2,13 @@
 this script starts itself (RedisServer, a free port, AOF on; --appendfsync always, as
 tether deploys it, by default).
 
+tether runs once per HTTP client backend of its client and workers (--backends, default
+fast,aiohttp,httpx; TETHER_HTTP_BACKEND, see tether/_client_http.py), one row each, to
+compare the hand-written client (tether/_client_fast.py) with aiohttp's and httpx's.
+The tether rows run in the interpreter that runs this script (.venv under ``make bench``,
+what users install) and the peers in .venv-bench (bench/peers.py). aiohttp comes with the
+dev extra (and the bench extra); without it the aiohttp row is left out, with a note.
+
 For each system, with W worker processes of max_jobs M each (the same W and M for all):
 
 Each system is driven by its own client, as its users would:
@@ -18,14 +25,23 @@ Each system is driven by its own client, as its users would:
   queue.apply(poll_interval=1 ms).
 - dispatch latency to a waiting worker: from before the enqueue to the moment the job's
   function starts (it returns time.time(); the same clock, the same host).
+- tether only, the CPU its HTTP client costs: the workers' CPU time (user + system, from
+  /proc) per job over the throughput runs (batched polls and results) and over the
+  one-at-a-time latency series (a poll answer and a result per job: the hot path), and
+  the bench process's own CPU time (``time.process_time()``) around
+  --cpu-requests sequential ``AsyncClient.get`` calls of one finished job (one GET each).
 
-tether runs with API keys on (workers with a machine key, the client with an app key),
-and, side by side in the same run, with ``tether api --no-auth``: the difference is the
-cost of checking keys.
+tether runs with API keys on (workers with a machine key, the client with an app key);
+with --auth both (the default) the first backend also runs with ``tether api --no-auth``,
+a row of its own, and the last line gives the difference: the cost of checking keys.
 
-Each figure is the median over --runs runs. Usage:
-    .venv/bin/python bench/end_to_end.py [--jobs 3000] [--runs 3] [--workers 2]
-    .venv/bin/python bench/end_to_end.py --only tether   # keys on vs off only
+Each figure is the median over --runs runs of each of --rounds rounds; the systems run one
+after another in each round (in reverse order every other round), so a machine that gets
+busier midway weighs on all of them.
+Usage:
+    .venv/bin/python bench/end_to_end.py [--jobs 3000] [--runs 3] [--rounds 1] [--workers 2]
+        [--only tether] [--backends fast,aiohttp,httpx] [--auth both|on]
+    .venv/bin/python bench/end_to_end.py --only tether --backends fast --rounds 4  # keys
 """
 
 from __future__ import annotations
@@ -34,6 +50,8 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import functools
+import importlib.util
 import json
 import os
 import signal
@@ -49,6 +67,7 @@ from pathlib import Path
 from peers import peer_python
 from redis.asyncio import Redis
 
+from tether._client_http import BACKENDS
 from tether.client import AsyncClient
 from tether.dev import die_with_parent
 from tether.errors import ApiUnavailable
@@ -59,6 +78,7 @@ from tether.redis_server import RedisServer, free_port
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 CLI = [sys.executable, "-m", "tether.cli", "--log-level", "WARNING"]
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
 @dataclass
@@ -68,6 +88,24 @@ class Figures:
     e2e_p99: list[float] = field(default_factory=list)
     dispatch_p50: list[float] = field(default_factory=list)
     dispatch_p99: list[float] = field(default_factory=list)
+    # tether only. The workers' CPU comes from /proc in 10 ms ticks: seconds and jobs are
+    # summed over all runs, not a median of per-run ratios a tick would swing.
+    worker_cpu_batch: list[float] = field(default_factory=list)  # s, per throughput run
+    worker_jobs_batch: list[int] = field(default_factory=list)
+    worker_cpu_single: list[float] = field(default_factory=list)  # s, per latency series
+    worker_jobs_single: list[int] = field(default_factory=list)
+    client_cpu: list[float] = field(default_factory=list)  # client CPU µs per GET
+
+    def last_run(self) -> str:
+        """The latest run's figures, for the progress output (to see the spread)."""
+        return (
+            f"{self.throughput[-1]:,.0f} jobs/s, e2e p50 {self.e2e_p50[-1]:.2f} ms "
+            f"p99 {self.e2e_p99[-1]:.2f} ms, client {self.client_cpu[-1]:.0f} µs/GET"
+        )
+
+    def extend(self, other: Figures) -> None:
+        for name, values in vars(other).items():
+            getattr(self, name).extend(values)
 
     def add_latencies(self, e2e: list[float], dispatch: list[float]) -> None:
         self.e2e_p50.append(pct(e2e, 50))
@@ -174,24 +212,60 @@ async def wait_all_done(
 # -- tether ----------------------------------------------------------------------------
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of processes so far (Linux /proc; NaN elsewhere)."""
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return float("nan")
+        total += (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
+    return total
+
+
+def backend_available(backend: str) -> bool:
+    return backend != "aiohttp" or importlib.util.find_spec("aiohttp") is not None
+
+
+@contextlib.contextmanager
+def http_backend(backend: str) -> Iterator[None]:
+    """TETHER_HTTP_BACKEND for this process's client (and the children it starts)."""
+    before = os.environ.get("TETHER_HTTP_BACKEND")
+    os.environ["TETHER_HTTP_BACKEND"] = backend
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["TETHER_HTTP_BACKEND"]
+        else:
+            os.environ["TETHER_HTTP_BACKEND"] = before
+
+
 async def bench_tether(
     args: argparse.Namespace,
     redis_url: str,
     logs: Path,
-    *,
+    backend: str = "fast",
     auth: bool = True,
-    figures: Figures | None = None,
 ) -> Figures:
-    figures = figures if figures is not None else Figures()
+    with http_backend(backend):
+        return await _bench_tether(args, redis_url, logs, backend, auth)
+
+
+async def _bench_tether(
+    args: argparse.Namespace, redis_url: str, logs: Path, backend: str, auth: bool
+) -> Figures:
+    figures = Figures()
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = child_env(redis_url, args.max_jobs, TETHER_URL=url)
+    env = child_env(redis_url, args.max_jobs, TETHER_URL=url, TETHER_HTTP_BACKEND=backend)
     env.pop("TETHER_API_KEY", None)
     redis = Redis.from_url(redis_url, decode_responses=True)
     pk = Keys().partition(0)
     api_args = [*CLI, "api", "--host", "127.0.0.1", "--port", str(port)]
     worker_env, app_key = env, None
-    if auth:
+    if auth:  # an app key for the client, a machine key for the workers
         store = KeyStore(redis, Keys())
         app_key, _ = await store.create("bench-app", "app")
         machine_key, _ = await store.create("bench-machine", "machine")
@@ -201,10 +275,13 @@ async def bench_tether(
     with running(Procs(logs)) as procs:
         procs.start("tether-api", api_args, env)
         procs.start("tether-orchestrator", [*CLI, "orchestrator"], env)
-        for i in range(args.workers):
+        workers = [
             procs.start(
                 f"tether-worker-{i}", [*CLI, "worker", "tether_jobs:WorkerSettings"], worker_env
             )
+            for i in range(args.workers)
+        ]
+        worker_pids = [proc.pid for proc in workers]
         async with AsyncClient(url, timeout=30, api_key=app_key) as client:
 
             async def registered() -> bool:
@@ -223,14 +300,24 @@ async def bench_tether(
                     statuses = await pipe.execute()
                 return sum(1 for s in statuses if s in ("completed", "failed", "dead"))
 
+            last_id = ""
+
             async def throughput(n: int) -> float:
+                nonlocal last_id
+                cpu_before = cpu_seconds(worker_pids)
                 started = time.perf_counter()
                 ids: list[str] = []
                 for offset in range(0, n, 1000):
                     batch = [{"function": "noop"} for _ in range(min(1000, n - offset))]
                     ids.extend(job.id for job in await client.enqueue_many(batch))
                 await wait_all_done(ids, done)
-                return n / (time.perf_counter() - started)
+                elapsed = time.perf_counter() - started
+                # The workers' CPU for these n jobs (what stays busy after the last result,
+                # heartbeats and an empty poll, is the same for every backend).
+                figures.worker_cpu_batch.append(cpu_seconds(worker_pids) - cpu_before)
+                figures.worker_jobs_batch.append(n)
+                last_id = ids[-1]
+                return n / elapsed
 
             async def one() -> tuple[float, float]:
                 sent = time.time()
@@ -238,11 +325,25 @@ async def bench_tether(
                 finished = time.time()
                 return (finished - sent) * 1000, (started - sent) * 1000
 
+            async def client_cpu(n: int) -> float:
+                """The bench process's CPU µs per GET of one finished job (one round trip)."""
+                before = time.process_time()  # user + system, finer-grained than os.times()
+                for _ in range(n):
+                    await client.get(last_id)
+                return (time.process_time() - before) * 1e6 / n
+
             await throughput(min(500, args.jobs))  # warm up connections and scripts
+            figures.worker_cpu_batch.clear()
+            figures.worker_jobs_batch.clear()
             for _ in range(args.runs):
                 figures.throughput.append(await throughput(args.jobs))
+                cpu_before = cpu_seconds(worker_pids)
                 samples = [await one() for _ in range(args.samples)]
+                figures.worker_cpu_single.append(cpu_seconds(worker_pids) - cpu_before)
+                figures.worker_jobs_single.append(args.samples)
                 figures.add_latencies([s[0] for s in samples], [s[1] for s in samples])
+                figures.client_cpu.append(await client_cpu(args.cpu_requests))
+                print(f"    {figures.last_run()}", flush=True)
     await redis.aclose()
     return figures
 
@@ -340,13 +441,21 @@ async def bench_saq(args: argparse.Namespace, redis_url: str, logs: Path) -> Fig
 
 def table(results: dict[str, Figures]) -> str:
     head = (
-        "| system | no-op jobs/s | enqueue→result p50 | p99 | dispatch p50 | p99 |\n"
-        "|---|---:|---:|---:|---:|---:|"
+        "| system | no-op jobs/s | enqueue→result p50 | p99 | dispatch p50 | p99 "
+        "| worker CPU per job, batch | single | client CPU per GET |\n"
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
     )
+
+    def per_job(seconds: list[float], jobs: list[int]) -> str:
+        return f"{sum(seconds) * 1000 / sum(jobs):.3f} ms" if jobs else "-"
+
     rows = [
         f"| {name} | {median(f.throughput):,.0f} | {median(f.e2e_p50):.2f} ms | "
         f"{median(f.e2e_p99):.2f} ms | {median(f.dispatch_p50):.2f} ms | "
-        f"{median(f.dispatch_p99):.2f} ms |"
+        f"{median(f.dispatch_p99):.2f} ms | "
+        f"{per_job(f.worker_cpu_batch, f.worker_jobs_batch)} | "
+        f"{per_job(f.worker_cpu_single, f.worker_jobs_single)} | "
+        f"{f'{median(f.client_cpu):.0f} µs' if f.client_cpu else '-'} |"
         for name, f in results.items()
     ]
     return "\n".join([head, *rows])
@@ -368,10 +477,21 @@ async def main() -> None:
     parser.add_argument("--only", choices=["tether", "arq", "saq"], action="append")
     parser.add_argument("--appendfsync", choices=["always", "everysec"], default="always")
     parser.add_argument(
-        "--auth-rounds",
-        type=int,
-        default=2,
-        help="rounds of tether with keys on / off, alternating (default: 2)",
+        "--backends",
+        default=",".join(BACKENDS),
+        help="tether's HTTP client backends, one row each (TETHER_HTTP_BACKEND)",
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="times every system runs, one after another"
+    )
+    parser.add_argument(
+        "--cpu-requests", type=int, default=1000, help="GETs per run for the client CPU figure"
+    )
+    parser.add_argument(
+        "--auth",
+        choices=["both", "on"],
+        default="both",
+        help="both: also run the first backend with `tether api --no-auth` (default: both)",
     )
     # Internal: run one peer's bench in this (the peers') interpreter, print its figures.
     parser.add_argument("--peer", choices=["arq", "saq"], help=argparse.SUPPRESS)
@@ -383,26 +503,19 @@ async def main() -> None:
         figures = await bench(args, args.redis_url, Path(args.logs))
         print(json.dumps(dataclasses.asdict(figures)))
         return
-
-    Bench = Callable[[argparse.Namespace, str, Path], Awaitable[Figures]]
-    on_figures, off_figures = Figures(), Figures()
-
-    async def tether_keys_on(args: argparse.Namespace, redis_url: str, logs: Path) -> Figures:
-        return await bench_tether(args, redis_url, logs, auth=True, figures=on_figures)
-
-    async def tether_no_auth(args: argparse.Namespace, redis_url: str, logs: Path) -> Figures:
-        return await bench_tether(args, redis_url, logs, auth=False, figures=off_figures)
-
-    # Keys on and off alternate for --auth-rounds rounds (on, off, off, on, ...), so
-    # neither gets the quieter moments of a shared machine; their figures are pooled.
-    tether_rounds: list[tuple[str, Bench]] = []
-    for r in range(args.auth_rounds):
-        pair: list[tuple[str, Bench]] = [
-            ("tether (HTTP, keys on)", tether_keys_on),
-            ("tether (HTTP, --no-auth)", tether_no_auth),
-        ]
-        tether_rounds += pair if r % 2 == 0 else pair[::-1]
-    systems: list[tuple[str, Bench]] = [*tether_rounds, ("arq 0.28", bench_arq), ("saq", bench_saq)]
+    systems: dict[str, Callable[[argparse.Namespace, str, Path], Awaitable[Figures]]] = {}
+    for backend in args.backends.split(","):
+        if backend not in BACKENDS:
+            parser.error(f"--backends: {backend!r} is not one of {', '.join(BACKENDS)}")
+        if not backend_available(backend):
+            print(f"tether on {backend}: left out ({backend} is not installed)", flush=True)
+            continue
+        systems[f"tether (HTTP, {backend})"] = functools.partial(bench_tether, backend=backend)
+        if args.auth == "both" and not any("--no-auth" in name for name in systems):
+            systems[f"tether (HTTP, {backend}, --no-auth)"] = functools.partial(
+                bench_tether, backend=backend, auth=False
+            )
+    systems.update({"arq 0.28": bench_arq, "saq": bench_saq})
     wanted = args.only or ["tether", "arq", "saq"]
     with tempfile.TemporaryDirectory(prefix="tether-bench-") as tmp:
         server = RedisServer(Path(tmp) / "redis", appendfsync=args.appendfsync).start()
@@ -416,24 +529,31 @@ async def main() -> None:
         )
         results: dict[str, Figures] = {}
         try:
-            for name, bench in systems:
-                if name.split()[0] not in wanted:
-                    continue
-                began = time.monotonic()
-                if name.startswith("tether"):
-                    results[name] = await bench(args, server.url, logs)
-                else:
-                    results[name] = in_peer_venv(name.split()[0], server.url, logs)
-                print(f"  {name}: done in {time.monotonic() - began:.1f} s", flush=True)
-                flush = Redis.from_url(server.url)
-                await flush.flushall()
-                await flush.aclose()
+            for round_ in range(args.rounds):
+                in_order = list(systems.items())
+                for name, bench in in_order if round_ % 2 == 0 else in_order[::-1]:
+                    if name.split()[0] not in wanted:
+                        continue
+                    began = time.monotonic()
+                    if name.startswith("tether"):
+                        figures = await bench(args, server.url, logs)
+                    else:
+                        figures = in_peer_venv(name.split()[0], server.url, logs)
+                    results.setdefault(name, Figures()).extend(figures)
+                    print(
+                        f"  {name}: round {round_ + 1} done in {time.monotonic() - began:.1f} s",
+                        flush=True,
+                    )
+                    flush = Redis.from_url(server.url)
+                    await flush.flushall()
+                    await flush.aclose()
         finally:
             server.stop()
     print()
     print(table(results))
-    on, off = results.get("tether (HTTP, keys on)"), results.get("tether (HTTP, --no-auth)")
-    if on is not None and off is not None:
+    off_name = next((name for name in results if name.endswith("--no-auth)")), None)
+    if off_name is not None:
+        on, off = results[off_name.replace(", --no-auth", "")], results[off_name]
         print()
         print(
             "keys on vs --no-auth: "

@@ -7,6 +7,29 @@ measured with ``os.times()`` around 1,000 requests to the real API; this client 
 about a tenth of that, and a worker makes several requests per job on the latency path.
 httpx stays the backend for ``https://`` and for tests that plug in an httpx transport.
 
+Against aiohttp 3.14.5 (its C parser) and httpx 0.28.1, each behind the same
+``HttpSession`` (``TETHER_HTTP_BACKEND``), on a 2-core machine shared with other jobs
+(load 6-9), Python 3.11, redis-py 8.1.0, 2026-11-29; this client / aiohttp / httpx:
+
+- CPU per GET, the transport alone (``bench/http_transports.py --rounds 5``, medians):
+  38 / 103 / 551 µs on uvloop (as workers run), 39 / 112 / 582 µs on asyncio.
+- In the whole system (``bench/end_to_end.py --runs 3 --rounds 5``: 2 workers x max_jobs
+  100, AOF always; medians of 15 runs, CPU summed over them): worker CPU per job run one
+  at a time 0.52 / 0.99 / 3.03 ms, per job in batches of 1,000 0.015 / 0.020 / 0.042
+  ms; the caller's CPU per ``AsyncClient.get`` (JSON and model included) 148 / 249 /
+  1,037 µs.
+- Wall clock, same runs: no-op jobs/s 4,192 / 3,660 / 3,654; enqueue→result p50 15.6 /
+  17.3 / 22.8 ms, p99 35.0 / 38.5 / 43.7 ms.
+
+Verdict: a clear margin in CPU, none that this machine can show in wall clock. It costs
+about 35-40 % of aiohttp's CPU per request (65-75 µs less; 0.47 ms less per job on a
+worker's one-at-a-time path), but jobs/s and latency tie with aiohttp's within the noise:
+one backend's runs spread 2-10k jobs/s and 3-24 ms at p50; round by round, over these 5
+rounds and 5 earlier ones on redis-py 5.3.1, this client won 6 of 10 on jobs/s and 5 of
+10 on p50 (the earlier run's medians had aiohttp ahead on jobs/s, 5,516 against 5,058).
+httpx is behind on every figure. The margin matters where CPU is the limit: many
+workers or clients per core.
+
 It speaks what the tether API answers: one request written with one ``write`` on a
 pooled connection; a response with ``Content-Length`` or chunked. It raises only
 ``OSError``, ``TimeoutError`` and ``ValueError`` (a malformed answer); ``HttpSession``

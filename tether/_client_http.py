@@ -8,13 +8,17 @@ responses are rebuilt into the typed errors of ``tether.errors`` (from the API's
 Two backends sit behind it: ``_client_fast.FastTransport`` for plain ``http://`` (about a
 tenth of httpx's CPU per request: see that module), and httpx for ``https://`` or when a
 caller hands in an httpx transport (tests use ``httpx.MockTransport``).
+
+``TETHER_HTTP_BACKEND`` (``fast``, the default; ``aiohttp``; ``httpx``) picks the backend
+for ``http://``, for measurement only: ``bench/end_to_end.py`` compares them side by side.
+``aiohttp`` needs the ``bench`` extra (``_client_aiohttp``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 import httpx
@@ -23,7 +27,11 @@ import orjson
 from tether._client_fast import FastTransport, StaleConnection
 from tether.errors import ApiUnavailable, ConfigurationError, TetherError, error_from_body
 
+if TYPE_CHECKING:
+    from tether._client_aiohttp import AiohttpTransport
+
 DEFAULT_URL = "http://127.0.0.1:8000"
+BACKENDS = ("fast", "aiohttp", "httpx")
 _JSON_HEADERS = {"content-type": "application/json"}
 # Where `tether dev` keeps the keys it made (mode 0600), relative to the current folder.
 DEV_KEY_DIR = ".tether"
@@ -57,6 +65,17 @@ def resolve_url(url: str | None) -> str:
     return resolved
 
 
+def http_backend() -> str:
+    """The backend for plain ``http://``: ``$TETHER_HTTP_BACKEND``, else ``fast``."""
+    backend = os.environ.get("TETHER_HTTP_BACKEND") or "fast"
+    if backend not in BACKENDS:
+        raise ConfigurationError(
+            f"TETHER_HTTP_BACKEND must be one of {', '.join(BACKENDS)}, not {backend!r}",
+            details={"backend": backend},
+        )
+    return backend
+
+
 def _orjson_default(value: Any) -> Any:
     # pydantic models (inputs, payloads) travel as their JSON form.
     dump = getattr(value, "model_dump", None)
@@ -69,7 +88,7 @@ def dumps(value: Any) -> bytes:
     return orjson.dumps(value, default=_orjson_default, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
-# What the fast backend raises when the API cannot be reached or answers garbage.
+# What the fast and aiohttp backends raise when the API cannot be reached or answers garbage.
 _FAST_ERRORS = (
     OSError,
     EOFError,
@@ -100,10 +119,20 @@ class HttpSession:
         if key and not any(h.lower() == "authorization" for h in headers):
             headers["authorization"] = f"Bearer {key}"
         self.timeout = timeout
-        self._fast: FastTransport | None = None
+        self._fast: FastTransport | AiohttpTransport | None = None
         self._http: httpx.AsyncClient | None = None
-        if transport is None and FastTransport.supports(self.url):
-            self._fast = FastTransport(self.url, max_connections=max_connections, headers=headers)
+        backend = http_backend()
+        if transport is None and FastTransport.supports(self.url) and backend != "httpx":
+            if backend == "aiohttp":
+                from tether._client_aiohttp import AiohttpTransport  # imported only when chosen
+
+                self._fast = AiohttpTransport(
+                    self.url, max_connections=max_connections, headers=headers
+                )
+            else:
+                self._fast = FastTransport(
+                    self.url, max_connections=max_connections, headers=headers
+                )
             return
         self._http = httpx.AsyncClient(
             base_url=self.url,
