@@ -95,6 +95,9 @@ class Figures:
     worker_cpu_single: list[float] = field(default_factory=list)  # s, per latency series
     worker_jobs_single: list[int] = field(default_factory=list)
     client_cpu: list[float] = field(default_factory=list)  # client CPU µs per GET
+    # The API process's CPU over the same series (what checking keys adds to).
+    api_cpu_batch: list[float] = field(default_factory=list)
+    api_cpu_single: list[float] = field(default_factory=list)
 
     def last_run(self) -> str:
         """The latest run's figures, for the progress output (to see the spread)."""
@@ -273,7 +276,7 @@ async def _bench_tether(
     else:
         api_args.append("--no-auth")
     with running(Procs(logs)) as procs:
-        procs.start("tether-api", api_args, env)
+        api_pid = procs.start("tether-api", api_args, env).pid
         procs.start("tether-orchestrator", [*CLI, "orchestrator"], env)
         workers = [
             procs.start(
@@ -304,7 +307,7 @@ async def _bench_tether(
 
             async def throughput(n: int) -> float:
                 nonlocal last_id
-                cpu_before = cpu_seconds(worker_pids)
+                cpu_before, api_before = cpu_seconds(worker_pids), cpu_seconds([api_pid])
                 started = time.perf_counter()
                 ids: list[str] = []
                 for offset in range(0, n, 1000):
@@ -315,6 +318,7 @@ async def _bench_tether(
                 # The workers' CPU for these n jobs (what stays busy after the last result,
                 # heartbeats and an empty poll, is the same for every backend).
                 figures.worker_cpu_batch.append(cpu_seconds(worker_pids) - cpu_before)
+                figures.api_cpu_batch.append(cpu_seconds([api_pid]) - api_before)
                 figures.worker_jobs_batch.append(n)
                 last_id = ids[-1]
                 return n / elapsed
@@ -334,12 +338,14 @@ async def _bench_tether(
 
             await throughput(min(500, args.jobs))  # warm up connections and scripts
             figures.worker_cpu_batch.clear()
+            figures.api_cpu_batch.clear()
             figures.worker_jobs_batch.clear()
             for _ in range(args.runs):
                 figures.throughput.append(await throughput(args.jobs))
-                cpu_before = cpu_seconds(worker_pids)
+                cpu_before, api_before = cpu_seconds(worker_pids), cpu_seconds([api_pid])
                 samples = [await one() for _ in range(args.samples)]
                 figures.worker_cpu_single.append(cpu_seconds(worker_pids) - cpu_before)
+                figures.api_cpu_single.append(cpu_seconds([api_pid]) - api_before)
                 figures.worker_jobs_single.append(args.samples)
                 figures.add_latencies([s[0] for s in samples], [s[1] for s in samples])
                 figures.client_cpu.append(await client_cpu(args.cpu_requests))
@@ -560,6 +566,19 @@ async def main() -> None:
             f"jobs/s {100 * (median(on.throughput) / median(off.throughput) - 1):+.1f}%, "
             f"enqueue→result p50 {100 * (median(on.e2e_p50) / median(off.e2e_p50) - 1):+.1f}%, "
             f"dispatch p50 {100 * (median(on.dispatch_p50) / median(off.dispatch_p50) - 1):+.1f}%"
+        )
+
+        def api_ms(f: Figures, single: bool) -> float:
+            cpu = f.api_cpu_single if single else f.api_cpu_batch
+            jobs = f.worker_jobs_single if single else f.worker_jobs_batch
+            return sum(cpu) * 1000 / sum(jobs)
+
+        print(
+            "API CPU per job, keys on vs --no-auth: "
+            f"one at a time {api_ms(on, True):.3f} vs {api_ms(off, True):.3f} ms "
+            f"({100 * (api_ms(on, True) / api_ms(off, True) - 1):+.1f}%), "
+            f"batches {api_ms(on, False):.3f} vs {api_ms(off, False):.3f} ms "
+            f"({100 * (api_ms(on, False) / api_ms(off, False) - 1):+.1f}%)"
         )
 
 
