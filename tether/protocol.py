@@ -7,7 +7,7 @@ Durations are seconds (floats); timestamps are ISO 8601 datetimes in UTC.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -247,7 +247,10 @@ class KeyCreate(Body):
     name: str = Field(min_length=1, max_length=100, pattern=r"^\S+$")
     role: Role
     namespace: str = Field(default="default", pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")
-    functions: list[str] | None = Field(default=None, max_length=1000)
+    # Globs a machine key may serve (fnmatch, e.g. "billing.*"); None: any function.
+    functions: list[Annotated[str, Field(min_length=1, max_length=200)]] | None = Field(
+        default=None, max_length=100
+    )
 
 
 class KeyOut(BaseModel):
