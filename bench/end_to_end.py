@@ -42,6 +42,11 @@ Usage:
     .venv/bin/python bench/end_to_end.py [--jobs 3000] [--runs 3] [--rounds 1] [--workers 2]
         [--only tether] [--backends fast,aiohttp,httpx] [--auth both|on]
     .venv/bin/python bench/end_to_end.py --only tether --backends fast --rounds 4  # keys
+
+``--input checked`` (tether only) gives each throughput job the input
+``{"user": "ada", "n": 3}`` for a function with typed arguments, so the API checks it
+against their JSON schema; ``--input unchecked``, the same input for a function without
+a schema: the difference is the cost of the check at the door.
 """
 
 from __future__ import annotations
@@ -304,6 +309,9 @@ async def _bench_tether(
                 return sum(1 for s in statuses if s in ("completed", "failed", "dead"))
 
             last_id = ""
+            template: dict[str, object] = {"function": "noop"}
+            if args.input != "none":
+                template = {"function": args.input, "input": {"user": "ada", "n": 3}}
 
             async def throughput(n: int) -> float:
                 nonlocal last_id
@@ -311,7 +319,7 @@ async def _bench_tether(
                 started = time.perf_counter()
                 ids: list[str] = []
                 for offset in range(0, n, 1000):
-                    batch = [{"function": "noop"} for _ in range(min(1000, n - offset))]
+                    batch = [template for _ in range(min(1000, n - offset))]
                     ids.extend(job.id for job in await client.enqueue_many(batch))
                 await wait_all_done(ids, done)
                 elapsed = time.perf_counter() - started
@@ -325,7 +333,7 @@ async def _bench_tether(
 
             async def one() -> tuple[float, float]:
                 sent = time.time()
-                started: float = await client.call("stamp", timeout=10)
+                started: float = await client.call("stamp", wait=10)
                 finished = time.time()
                 return (finished - sent) * 1000, (started - sent) * 1000
 
@@ -482,6 +490,12 @@ async def main() -> None:
     )
     parser.add_argument("--only", choices=["tether", "arq", "saq"], action="append")
     parser.add_argument("--appendfsync", choices=["always", "everysec"], default="always")
+    parser.add_argument(
+        "--input",
+        choices=["none", "checked", "unchecked"],
+        default="none",
+        help="tether throughput jobs: no input, or an input checked (or not) at the door",
+    )
     parser.add_argument(
         "--backends",
         default=",".join(BACKENDS),

@@ -113,7 +113,7 @@ async def tether_http(url: str, workflows: int) -> tuple[list[float], float]:
     async with Worker(settings, url=url) as _, AsyncClient(url, timeout=60) as client:
         for _ in range(STEP_RUNS):
             run = await client.start("bench_steps", STEPS)
-            await client.result(run.id, timeout=60)
+            await client.result(run.id, wait=60)
         step_ms = list(STEP_TIMES)
         # Few connections at once: httpx's pool costs O(open requests) per request, and
         # a hundred parked long polls would measure the client, not tether.
@@ -126,7 +126,7 @@ async def tether_http(url: str, workflows: int) -> tuple[list[float], float]:
         t0 = time.perf_counter()
         ids = await asyncio.gather(*(start(i) for i in range(workflows)))
         for run_id in ids:  # one waiting request at a time: done when the last is
-            assert (await client.wait_run(run_id, timeout=120)).status == "completed"
+            assert (await client.wait_run(run_id, wait=120)).status == "completed"
         rate = workflows / (time.perf_counter() - t0)
     return step_ms, rate
 

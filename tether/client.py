@@ -3,16 +3,22 @@
     async with tether.AsyncClient() as client:          # $TETHER_URL or localhost:8000,
                                                         # key: $TETHER_API_KEY (api_key=)
         job = await client.enqueue("resize", {"w": 64})
-        result = await client.call("resize", {"w": 64}, timeout=10)
+        result = await client.call("resize", {"w": 64}, wait=10)
 
     with tether.Client() as client:                     # the same, from plain sync code
-        result = client.call("resize", {"w": 64}, timeout=10)
+        result = client.call("resize", {"w": 64}, wait=10)
+
+Two words, never mixed: ``wait=`` is how long this client waits for a job (or run) to
+finish; ``timeout=`` is a job's own time limit on its worker (``enqueue``, as in the HTTP
+body). ``timeout=`` on ``wait``, ``call``, ``wait_run`` and ``result`` still works as the
+old name of ``wait=``, with a DeprecationWarning. docs/client.md is the user's guide.
 
 Errors come back typed: the API's ``{"error": {...}}`` answers as the matching
 ``tether.errors`` class (``NotFound``, ``ValidationFailed``, ``Unauthorized`` for a
 missing or wrong key, ``Forbidden`` for a role that may not...), an unreachable API as
 ``ApiUnavailable``, a job that failed as ``JobFailed`` (its error attached), a wait that
-ran out as ``ResultTimeout``.
+ran out as ``ResultTimeout``, and a ``call`` whose job nobody can run as
+``NoLiveMachine``.
 
 ``Client`` runs one ``AsyncClient`` on a private event-loop thread: every method is the
 async one, called through ``_blocking``, so the two can never drift apart.
@@ -25,6 +31,7 @@ import functools
 import secrets
 import threading
 import time
+import warnings
 from collections.abc import Awaitable, Callable, Container, Coroutine, Iterable, Mapping
 from types import TracebackType
 from typing import Any, Concatenate, ParamSpec, Protocol, Self, TypeVar
@@ -33,7 +40,7 @@ from urllib.parse import quote
 import httpx
 
 from tether._client_http import HttpSession
-from tether.errors import JobFailed, ResultTimeout, RunFailed
+from tether.errors import JobFailed, NoLiveMachine, ResultTimeout, RunFailed
 from tether.protocol import (
     MAX_BATCH,
     MAX_GET_WAIT,
@@ -57,6 +64,36 @@ R = TypeVar("R")
 JOB_TERMINAL = frozenset({"completed", "failed", "cancelled", "dead"})
 RUN_TERMINAL = frozenset({"completed", "failed", "cancelled"})
 WAIT_SLACK = 10.0  # seconds an HTTP request may take beyond the wait it asked for
+# Seconds a call's job may stay queued before the client checks that a live machine
+# serves its function (and fails with NoLiveMachine if none does).
+NO_MACHINE_CHECK = 5.0
+
+
+class _Unset:
+    """The default of a deprecated keyword: tells "not given" from None."""
+
+    def __repr__(self) -> str:
+        return "<unset>"
+
+
+UNSET = _Unset()
+
+
+def _wait_arg(method: str, wait: float | None, timeout: float | _Unset | None) -> float | None:
+    """``wait``, or the deprecated ``timeout`` it replaced on the waiting methods."""
+    if isinstance(timeout, _Unset):
+        return wait
+    warnings.warn(
+        f"{method}(timeout=...) is deprecated: say wait=... (how long to wait for the "
+        "result); timeout= is a job's own time limit, given to enqueue",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    return timeout if wait is None else wait
+
+
+def _waited(started: float) -> str:
+    return f"{time.monotonic() - started:.1f}s"
 
 
 def _seg(value: str) -> str:
@@ -105,11 +142,12 @@ async def _until_finished(
     record_id: str,
     get: Callable[..., Awaitable[S]],
     terminal: Container[str],
-    timeout: float | None,
+    wait: float | None,
 ) -> S:
     """``get(record_id, wait=...)`` in waits of up to MAX_GET_WAIT until the record is
-    finished; ``ResultTimeout`` once ``timeout`` seconds (None: no limit) have passed."""
-    deadline = None if timeout is None else time.monotonic() + timeout
+    finished; ``ResultTimeout`` once ``wait`` seconds (None: no limit) have passed."""
+    started = time.monotonic()
+    deadline = None if wait is None else started + wait
     while True:
         left = MAX_GET_WAIT if deadline is None else deadline - time.monotonic()
         record = await get(record_id, wait=max(0.0, min(left, MAX_GET_WAIT)))
@@ -117,8 +155,9 @@ async def _until_finished(
             return record
         if deadline is not None and time.monotonic() >= deadline:
             raise ResultTimeout(
-                f"{kind} {record_id} is still {record.status} after {timeout:g}s",
-                details={"id": record_id, "status": record.status},
+                f"{kind} {record_id} is still {record.status} after waiting "
+                f"{_waited(started)} (wait={wait:g}); it goes on",
+                details={"id": record_id, "status": record.status, "waited": wait},
             )
 
 
@@ -204,41 +243,72 @@ class AsyncClient:
         )
         return JobOut.model_validate_json(raw)
 
-    async def wait(self, job_id: str, *, timeout: float | None = None) -> JobOut:
+    async def wait(
+        self,
+        job_id: str,
+        *,
+        wait: float | None = None,
+        timeout: float | _Unset | None = UNSET,
+    ) -> JobOut:
         """The job once it has finished (completed, failed, cancelled or dead); raises
-        ``ResultTimeout`` if it has not after ``timeout`` seconds (None: no limit)."""
-        return await _until_finished("job", job_id, self.get, JOB_TERMINAL, timeout)
+        ``ResultTimeout`` if it has not after ``wait`` seconds (None: no limit).
+        ``timeout=`` is the deprecated name of ``wait=``."""
+        wait = _wait_arg("wait", wait, timeout)
+        return await _until_finished("job", job_id, self.get, JOB_TERMINAL, wait)
 
     async def call(
         self,
         function: str,
         input: Any = None,
         *,
-        timeout: float | None = None,
+        wait: float | None = None,
         idempotency_key: str | None = None,
         max_attempts: int | None = None,
+        timeout: float | _Unset | None = UNSET,
     ) -> Any:
         """Enqueue a job and wait for its result. Raises ``JobFailed`` (with the job's
-        error) if it ends any other way than completed, and ``ResultTimeout`` if it has
-        not finished within ``timeout`` seconds (the job itself goes on)."""
+        error) if it ends any other way than completed, ``ResultTimeout`` if it has not
+        finished within ``wait`` seconds (None: no limit; the job itself goes on), and
+        ``NoLiveMachine`` if the job is still queued after 5 s and no live machine
+        serves its function (it stays queued). ``timeout=`` is the deprecated name of
+        ``wait=``; the job's time limit is the one its function registered."""
+        wait = _wait_arg("call", wait, timeout)
         # One request enqueues and waits (POST /v1/jobs?wait=S): a round trip fewer than
         # enqueue-then-GET. A job still unfinished after that wait is waited for by id.
         started = time.monotonic()
-        wait = MAX_GET_WAIT if timeout is None else max(0.0, min(timeout, MAX_GET_WAIT))
+        deadline = None if wait is None else started + wait
+        first = NO_MACHINE_CHECK if wait is None else max(0.0, min(wait, NO_MACHINE_CHECK))
         body = _job_body(function, input, idempotency_key, None, max_attempts, None)
         raw = await self._http.request(
             "POST",
             "/v1/jobs",
             body=body,
-            params={"wait": wait or None},
-            timeout=wait + WAIT_SLACK if wait else None,
+            params={"wait": first or None},
+            timeout=first + WAIT_SLACK if first else None,
             repeatable=True,
         )
         job = JobOut.model_validate_json(raw)
-        if job.status not in JOB_TERMINAL:
-            left = None if timeout is None else timeout - (time.monotonic() - started)
-            job = await self.wait(job.id, timeout=left if left is None else max(0.0, left))
+        while job.status not in JOB_TERMINAL:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise ResultTimeout(
+                    f"job {job.id} ({function}) is still {job.status} after waiting "
+                    f"{_waited(started)} (wait={wait:g}); it goes on",
+                    details={"id": job.id, "status": job.status, "waited": wait},
+                )
+            if job.status == "queued" and not await self._served(function):
+                raise NoLiveMachine(
+                    f"job {job.id} ({function}) is still queued after {_waited(started)} "
+                    f"and no live machine serves {function!r}: start a worker that serves "
+                    "it (the job stays queued and runs then)",
+                    details={"id": job.id, "status": job.status, "function": function},
+                )
+            left = MAX_GET_WAIT if deadline is None else deadline - time.monotonic()
+            job = await self.get(job.id, wait=max(0.0, min(left, MAX_GET_WAIT)))
         return _job_result(job)
+
+    async def _served(self, function: str) -> bool:
+        """Whether some live machine serves ``function`` now."""
+        return any(function in m.functions for m in await self.machines())
 
     async def cancel(self, job_id: str) -> JobOut:
         """Cancel a job: at once if it waits; a running one stops at its machine's next
@@ -295,14 +365,29 @@ class AsyncClient:
         )
         return RunOut.model_validate_json(raw)
 
-    async def wait_run(self, run_id: str, *, timeout: float | None = None) -> RunOut:
-        """The run once it has finished; ``ResultTimeout`` after ``timeout`` seconds."""
-        return await _until_finished("run", run_id, self.get_run, RUN_TERMINAL, timeout)
+    async def wait_run(
+        self,
+        run_id: str,
+        *,
+        wait: float | None = None,
+        timeout: float | _Unset | None = UNSET,
+    ) -> RunOut:
+        """The run once it has finished; ``ResultTimeout`` after ``wait`` seconds (None:
+        no limit). ``timeout=`` is the deprecated name of ``wait=``."""
+        wait = _wait_arg("wait_run", wait, timeout)
+        return await _until_finished("run", run_id, self.get_run, RUN_TERMINAL, wait)
 
-    async def result(self, run_id: str, *, timeout: float | None = None) -> Any:
+    async def result(
+        self,
+        run_id: str,
+        *,
+        wait: float | None = None,
+        timeout: float | _Unset | None = UNSET,
+    ) -> Any:
         """The run's result once it completes; ``RunFailed`` if it failed or was
-        cancelled, ``ResultTimeout`` if it has not finished within ``timeout``."""
-        run = await self.wait_run(run_id, timeout=timeout)
+        cancelled, ``ResultTimeout`` if it has not finished within ``wait`` seconds.
+        ``timeout=`` is the deprecated name of ``wait=``."""
+        run = await self.wait_run(run_id, wait=_wait_arg("result", wait, timeout))
         if run.status == "completed":
             return run.result
         reason = f": {run.error.type}: {run.error.message}" if run.error else ""

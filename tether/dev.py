@@ -4,15 +4,22 @@ A real Redis server (the system binary, else the one a pip package ships) with i
 ``./.tether/``, the API, an orchestrator and, if asked, worker processes. Each runs as a
 child process with its output prefixed by its name, so a crash in one is visible and
 isolated; Ctrl-C (or SIGTERM) stops them in order: workers first (they hand back what
-they hold), then the orchestrator, the API, and Redis last.
+they hold and deregister), then the orchestrator, the API, and Redis last.
+
+Dev mode owns what it uses (``prepare`` below, before anything starts): the folder is
+locked (a second ``tether dev`` on it refuses, naming the first one's PID), the API port
+is checked free (a busy port is an error, not someone else's server reported as ours),
+and the Redis port is the one recorded in ``./.tether/dev.json`` (see
+``tether.devstate``), so it stays the same across restarts. Every child dies with
+``tether dev``, even a kill -9 of it (PR_SET_PDEATHSIG on Linux).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import os
+import shutil
 import signal
 import sys
 import time
@@ -24,7 +31,17 @@ from typing import Any
 import httpx
 
 from tether.dev_keys import DevKeys, ensure_dev_keys
-from tether.redis_server import RedisServer, free_port
+from tether.devstate import (
+    DEFAULT_DATA,
+    DEFAULT_DEV_REDIS_PORT,
+    STATE_FILE,
+    DevLock,
+    read_state,
+    write_state,
+)
+from tether.redis_server import RedisServer, die_with, die_with_parent, free_port, port_is_free
+
+__all__ = ["EXAMPLE_WORKER", "DevError", "DevMode", "die_with_parent", "examples_root"]
 
 EXAMPLE_WORKER = "examples.hello:WorkerSettings"
 STOP_GRACE = {"worker": 15.0}  # seconds before SIGKILL; workers finish in-flight jobs
@@ -44,12 +61,45 @@ def examples_root() -> Path:
     return Path(__file__).resolve().parent.parent
 
 
-def die_with_parent() -> None:
-    """``preexec_fn`` for children: on Linux they get SIGTERM when their parent dies, so
-    a kill -9 of `tether dev` (or of a benchmark) leaves no API or worker behind."""
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(Exception):
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+# Signals whose handler GNU make runs while it waits for its children to end.
+_MAKE_FATAL = (signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGTERM)
+
+
+def _proc_status(pid: int) -> dict[str, str]:
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return {}
+    return dict(line.split(":\t", 1) for line in text.splitlines() if ":\t" in line)
+
+
+def parent_is_make(pid: int) -> bool:
+    return _proc_status(pid).get("Name", "").strip() in ("make", "gmake")
+
+
+def make_is_stopping(pid: int) -> bool:
+    """Whether GNU make ``pid`` is in its fatal-signal handler: there it has the signal
+    blocked (while the handler runs) and waits for its children to end."""
+    blocked = int(_proc_status(pid).get("SigBlk", "0"), 16)
+    return any(blocked & (1 << (sig - 1)) for sig in _MAKE_FATAL)
+
+
+async def stop_with_make(stop: asyncio.Event, out: Callable[[str], None]) -> None:
+    """Under ``make dev``, stop when make is interrupted or gone.
+
+    make forwards SIGTERM to its children, and Ctrl-C in a terminal reaches the whole
+    foreground group, but ``kill -INT <make>`` reaches make alone: it then waits, in its
+    handler, for children that would never end. So ``tether dev`` watches its parent
+    (one /proc read every 0.25 s, Linux only; a no-op when the parent is not make)."""
+    parent = os.getppid()
+    if not parent_is_make(parent):
+        return
+    while not stop.is_set():
+        await asyncio.sleep(0.25)
+        if os.getppid() != parent or make_is_stopping(parent):
+            out("make was interrupted: stopping")
+            stop.set()
+            return
 
 
 @dataclass
@@ -72,7 +122,7 @@ class Child:
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C reaches dev only; dev stops them in order
-            preexec_fn=die_with_parent,
+            preexec_fn=die_with(os.getpid()),
         )
         self.pump = asyncio.create_task(self._pump(out))
 
@@ -161,7 +211,9 @@ class DevMode:
                     healthy = (await http.get(f"{self.url}/healthz")).status_code == 200
                     # Wait for the workers too, so the printed curl line works at once.
                     listed = (await http.get(f"{self.url}/v1/machines")).json()["machines"]
-                    if healthy and len(listed) >= machines:
+                    # Alive after the answer too: the answer must be our API's.
+                    alive = all(k.process is None or k.process.returncode is None for k in kids)
+                    if healthy and alive and len(listed) >= machines:
                         return
                 await asyncio.sleep(0.05)
         raise DevError(f"the API (or a worker) was not ready on {self.url} within {timeout:.0f} s")
@@ -184,25 +236,90 @@ class DevMode:
             f'-d \'{{"function": "{fn}", "input": {{"name": "world"}}}}\'',
             f"  curl -s '{self.url}/v1/jobs/JOB_ID?wait=10'{auth}",
             "",
-            f"  export TETHER_URL={self.url} TETHER_REDIS_URL={redis.url}",
-            f"API keys (admin, machine) are in {self.data}/: the CLI and workers started in "
-            "this folder use them.",
-            "Ctrl-C stops everything.",
-            "",
+            f"  export TETHER_URL={self.url}",
+            f"  (API keys, admin and machine, are in {self.data}/: the CLI and workers started "
+            "in this folder use them)",
         ]
+        if self.data.resolve() == (Path.cwd() / DEFAULT_DATA).resolve():
+            lines.append(
+                f"  (tether inspect, run from {Path.cwd()}, finds this Redis through "
+                f"{DEFAULT_DATA / STATE_FILE})"
+            )
+        else:  # commands look for the dev Redis in ./.tether only
+            lines.append(f"  export TETHER_REDIS_URL={redis.url}   (for tether inspect)")
+        if shutil.which("tether") is None:
+            here = Path(sys.executable).parent
+            lines.append(
+                f"  (tether is not on PATH: use {here / 'tether'}, or `source {here / 'activate'}`)"
+            )
+        lines += ["Ctrl-C stops everything.", ""]
         return "\n".join(lines)
 
+    # -- owning the folder and the ports ------------------------------------------------
+
+    def check_api_port(self) -> None:
+        """A busy API port is an error now, before anything starts: else another server
+        would answer our readiness check and be reported as this one."""
+        if not port_is_free(self.port, self.host):
+            raise DevError(
+                f"port {self.port} on {self.host} is already in use (another server?): "
+                f"choose another with --port N (with make: make dev PORT=N)"
+            )
+
+    def choose_redis_port(self) -> int:
+        """--redis-port, else the port recorded in dev.json (the same one at every start),
+        else DEFAULT_DEV_REDIS_PORT; a free port, said loudly, if that one is taken."""
+        if self.redis_port is not None:
+            if not port_is_free(self.redis_port):
+                raise DevError(f"--redis-port {self.redis_port} is already in use")
+            return self.redis_port
+        recorded = read_state(self.data).get("redis_port")
+        wanted = recorded if isinstance(recorded, int) else DEFAULT_DEV_REDIS_PORT
+        if port_is_free(wanted):
+            return wanted
+        port = free_port()
+        origin = f"recorded in {self.data / STATE_FILE}" if recorded else "the default"
+        self.out(
+            f"note: Redis port {wanted} ({origin}) is in use by another program; the dev "
+            f"Redis takes {port} instead, and keeps it from now on (TETHER_REDIS_URL="
+            f"redis://127.0.0.1:{port}/0)"
+        )
+        return port
+
+    def prepare(self) -> int:
+        """Everything checked or set up in the data folder before a process starts
+        (the lock is already held). Returns the Redis port. Per-folder set-up that other
+        features need at dev start (say, a dev API key) belongs here."""
+        self.check_api_port()
+        return self.choose_redis_port()
+
+    # -- running -------------------------------------------------------------------------
+
     async def run(self, stop: asyncio.Event) -> int:
-        self.data.mkdir(parents=True, exist_ok=True)
-        redis = RedisServer(self.data.resolve(), port=self.redis_port or free_port())
-        redis.start()
+        """Lock the folder, start everything, supervise until ``stop`` or a crash."""
+        with DevLock(self.data):
+            redis = RedisServer(self.data.resolve(), port=self.prepare(), stop_with_parent=True)
+            redis.start()
+            write_state(
+                self.data,
+                redis_port=redis.port,
+                redis_url=redis.url,
+                api_url=self.url,
+                pid=os.getpid(),
+            )
+            watcher = asyncio.create_task(stop_with_make(stop, self.out))
+            try:
+                return await self._run(redis, stop)
+            finally:
+                watcher.cancel()
+                write_state(self.data, pid=None)
+
+    async def _run(self, redis: RedisServer, stop: asyncio.Event) -> int:
+        kids: list[Child] = []
         try:
+            # Keys first: the API refuses to start without one, workers need theirs.
             self.keys = await ensure_dev_keys(self.data, redis.url)
-        except BaseException:
-            redis.stop()
-            raise
-        kids = self.children(redis.url)
-        try:
+            kids = self.children(redis.url)
             # The API first, so workers do not start by retrying against a closed port.
             core, workers = kids[:2], kids[2:]
             for kid in core:

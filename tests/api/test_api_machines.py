@@ -101,6 +101,37 @@ async def test_listing_machines_shows_a_machine_after_its_heartbeat(
     assert [(m["id"], m["functions"], m["jobs"]) for m in machines] == [("box-1", ["add"], 0)]
 
 
+async def test_a_deregistered_machine_leaves_the_list_at_once(
+    client: httpx.AsyncClient, register: Register
+) -> None:
+    await register("add", machine="box-1")
+    await register("add", machine="box-2")
+    response = await client.post("/v1/machines/box-1/deregister")
+    assert response.status_code == 200, response.text
+    assert response.json() == {"released": []}
+    machines = (await client.get("/v1/machines")).json()["machines"]
+    assert [m["id"] for m in machines] == ["box-2"]
+
+
+async def test_deregistering_hands_back_the_jobs_the_machine_still_held(
+    client: httpx.AsyncClient, register: Register
+) -> None:
+    await register("add")
+    job_id = await submit(client)
+    assert [j["id"] for j in await poll(client)] == [job_id]
+    response = await client.post("/v1/machines/m1/deregister")
+    assert response.json() == {"released": [job_id]}
+    assert (await client.get(f"/v1/jobs/{job_id}")).json()["status"] == "queued"
+
+
+async def test_deregistering_a_machine_id_with_forbidden_characters_is_422(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.post("/v1/machines/a%20b/deregister")
+    assert response.status_code == 422
+    assert error_of(response)["details"]["field"] == "machine_id"
+
+
 async def test_a_poll_returns_a_ready_job_at_once_with_its_lease(
     client: httpx.AsyncClient, register: Register
 ) -> None:

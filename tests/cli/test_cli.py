@@ -128,6 +128,35 @@ def test_inspect_prints_the_job_hash_timeline_and_lease_as_redis_cli_would(
     assert lease_block.splitlines()[0].strip('"').isdigit()
 
 
+def test_inspect_of_a_runs_job_shows_the_runs_timeline(
+    redis_server: RedisServer,
+    keys: Keys,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from tether.queue.runs import RunEngine, activation_function
+
+    async def go() -> str:
+        redis = Redis.from_url(redis_server.url, decode_responses=True)
+        try:
+            config = QueueConfig(keys=keys)
+            await RunEngine(redis, config).start("order", {"sku": "A1"}, run_id="r1", version=1)
+            [job] = await QueueEngine(redis, config).claim(
+                "machine-a", [activation_function("order", 1)], 1
+            )
+            return job.id
+        finally:
+            await redis.aclose()
+
+    job_id = asyncio.run(go())
+    monkeypatch.setenv("TETHER_PREFIX", keys.prefix)
+    assert main(["inspect", job_id, "--redis-url", redis_server.url]) == 0
+    out = capsys.readouterr().out
+    # A run's jobs write their events to the run's timeline, not to one of their own.
+    assert f"> XRANGE {keys.for_id('r1').timeline('r1')} - +\n" in out
+    assert '"created"' in out
+
+
 def test_inspect_of_an_unknown_job_exits_1(
     redis_server: RedisServer,
     keys: Keys,

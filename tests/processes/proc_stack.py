@@ -60,6 +60,7 @@ class Proc:
     env: dict[str, str]
     log: Path
     popen: subprocess.Popen[bytes] | None = None
+    cwd: Path = ROOT
 
     def start(self) -> Proc:
         with self.log.open("ab") as out:
@@ -70,7 +71,7 @@ class Proc:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
-                cwd=ROOT,
+                cwd=self.cwd,
             )
         return self
 

@@ -29,7 +29,7 @@ def test_a_call_after_the_api_sat_idle_past_every_timeout_finishes_at_once(stack
     with Client(stack.url) as client:
         for _ in range(5):
             started = time.perf_counter()
-            client.call("noop", timeout=10)
+            client.call("noop", wait=10)
             latencies.append(time.perf_counter() - started)
             time.sleep(0.5)  # idle again: each call finds the plane quiet
     # The failure mode is a 1 s fallback re-check; a working subscription is a few ms.

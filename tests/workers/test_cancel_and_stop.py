@@ -47,7 +47,7 @@ async def test_cancelling_a_running_job_cancels_its_task_and_ends_it_cancelled(
         await blocker.started.wait()
         asked = await client.cancel(job.id)
         await blocker.cancelled.wait()
-        done = await client.wait(job.id, timeout=10)
+        done = await client.wait(job.id, wait=10)
     assert (asked.status, asked.cancel_requested) == ("running", True)
     assert done.status == "cancelled"
 
@@ -67,7 +67,7 @@ async def test_stopping_releases_unfinished_jobs_so_they_run_elsewhere_at_once(
     second = Blocker()
     second.release.set()
     async with make_worker(blocker_func(second)):
-        done = await client.wait(job.id, timeout=10)
+        done = await client.wait(job.id, wait=10)
     assert (done.status, done.result, done.attempt) == ("completed", "finished", 1)
 
 
@@ -86,6 +86,17 @@ async def test_stopping_lets_jobs_finish_within_the_grace_period(
     assert not blocker.cancelled.is_set()
 
 
+async def test_a_worker_that_stops_gracefully_deregisters_so_it_is_not_declared_dead(
+    client: AsyncClient, make_worker: Callable[..., Worker]
+) -> None:
+    blocker = Blocker()
+    worker = make_worker(blocker_func(blocker))
+    async with worker:
+        assert [m.id for m in await client.machines()] == [worker.machine_id]
+    # Off the live list at once: nothing left for the orchestrator to declare dead.
+    assert await client.machines() == []
+
+
 async def test_a_worker_started_before_the_api_retries_and_works_once_it_is_up(
     api_settings: ApiSettings,
 ) -> None:
@@ -101,7 +112,7 @@ async def test_a_worker_started_before_the_api_retries_and_works_once_it_is_up(
     try:
         await worker.started.wait()
         async with AsyncClient(late.url) as client:
-            assert await client.call("echo", {"a": 1}, timeout=10) == {"a": 1}
+            assert await client.call("echo", {"a": 1}, wait=10) == {"a": 1}
     finally:
         worker.stop()
         await runner

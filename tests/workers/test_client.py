@@ -35,7 +35,7 @@ async def test_call_enqueues_and_returns_the_result(
     client: AsyncClient, make_worker: Callable[..., Worker]
 ) -> None:
     async with make_worker(double):
-        assert await client.call("double", 21, timeout=10) == 42
+        assert await client.call("double", 21, wait=10) == 42
 
 
 async def test_call_raises_job_failed_carrying_the_jobs_error(
@@ -43,7 +43,7 @@ async def test_call_raises_job_failed_carrying_the_jobs_error(
 ) -> None:
     async with make_worker(double):
         with pytest.raises(JobFailed) as failed:
-            await client.call("double", -1, timeout=10)
+            await client.call("double", -1, wait=10)
     assert failed.value.job.status == "failed"
     assert failed.value.error.message == "-1 is negative"
     assert "-1 is negative" in str(failed.value)
@@ -59,7 +59,7 @@ async def test_call_raises_result_timeout_when_the_job_outlasts_its_timeout(
 ) -> None:
     async with make_worker(linger):
         with pytest.raises(ResultTimeout) as timed_out:
-            await client.call("linger", 2, timeout=0.2)
+            await client.call("linger", 2, wait=0.2)
         assert timed_out.value.details["status"] in {"queued", "running"}
 
 
@@ -69,7 +69,7 @@ async def test_waiting_past_the_timeout_raises_result_timeout(
     async with make_worker(double):
         job = await client.enqueue("double", 1, delay=60)
         with pytest.raises(ResultTimeout):
-            await client.wait(job.id, timeout=0.1)
+            await client.wait(job.id, wait=0.1)
 
 
 async def test_an_idempotency_key_returns_the_same_job(
@@ -129,10 +129,10 @@ async def test_the_client_and_workers_carry_on_after_the_api_restarts(
     api: ApiServer, client: AsyncClient, make_worker: Callable[..., Worker]
 ) -> None:
     async with make_worker(double):
-        assert await client.call("double", 1, timeout=10) == 2
+        assert await client.call("double", 1, wait=10) == 2
         await asyncio.to_thread(api.stop)  # pooled connections die with it
         await asyncio.to_thread(api.start)
-        assert await client.call("double", 2, timeout=10) == 4
+        assert await client.call("double", 2, wait=10) == 4
 
 
 # -- the blocking client, from plain sync code ----------------------------------------------
@@ -177,10 +177,10 @@ def sync_worker(api: ApiServer) -> Iterator[None]:
 @pytest.mark.usefixtures("sync_worker")
 def test_the_sync_client_works_from_plain_sync_code(api: ApiServer) -> None:
     with tether.Client(api.url) as client:
-        assert client.call("double", 4, timeout=10) == 8
+        assert client.call("double", 4, wait=10) == 8
         job = client.enqueue("double", 5)
-        assert client.wait(job.id, timeout=10).result == 10
+        assert client.wait(job.id, wait=10).result == 10
         with pytest.raises(JobFailed):
-            client.call("double", -3, timeout=10)
+            client.call("double", -3, wait=10)
         with pytest.raises(NotFound):
             client.get("missing")

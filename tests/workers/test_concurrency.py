@@ -30,7 +30,7 @@ async def test_concurrency_reaches_max_jobs_and_never_exceeds_it(
 
     async with make_worker(gated, max_jobs=3):
         jobs = await client.enqueue_many([{"function": "gated"} for _ in range(12)])
-        done = [await client.wait(j.id, timeout=10) for j in jobs]
+        done = [await client.wait(j.id, wait=10) for j in jobs]
     assert {j.status for j in done} == {"completed"}
     assert peak == 3
 
@@ -54,7 +54,7 @@ async def test_results_that_finish_together_are_reported_in_few_requests(
         jobs = await client.enqueue_many([{"function": "noop"} for _ in range(200)])
         await all_started.wait()
         gate.set()  # all 200 finish in the same moment
-        done = await asyncio.gather(*(client.wait(j.id, timeout=10) for j in jobs))
+        done = await asyncio.gather(*(client.wait(j.id, wait=10) for j in jobs))
         stats = worker.stats()
     assert {j.status for j in done} == {"completed"}
     assert stats["accepted"] == 200

@@ -32,7 +32,7 @@ async def test_an_exception_is_retried_up_to_max_tries_then_the_job_is_dead(
 ) -> None:
     async with make_worker(func(flaky, max_tries=2)):
         job = await client.enqueue("flaky")
-        done = await client.wait(job.id, timeout=20)
+        done = await client.wait(job.id, wait=20)
     assert (done.status, done.attempt, done.max_attempts) == ("dead", 2, 2)
     assert done.error is not None
     assert (done.error.type, done.error.message) == ("ValueError", "boom on try 2")
@@ -44,7 +44,7 @@ async def test_a_non_retryable_error_fails_the_job_after_one_attempt(
 ) -> None:
     async with make_worker(func(refuses, max_tries=5)):
         job = await client.enqueue("refuses")
-        done = await client.wait(job.id, timeout=10)
+        done = await client.wait(job.id, wait=10)
     assert (done.status, done.attempt) == ("failed", 1)
     assert done.error is not None and done.error.message == "this input can never work"
 
@@ -54,7 +54,7 @@ async def test_a_job_running_past_its_timeout_is_stopped_and_fails(
 ) -> None:
     async with make_worker(func(sleeps, timeout=0.2, max_tries=1)) as worker:
         job = await client.enqueue("sleeps")
-        done = await client.wait(job.id, timeout=10)
+        done = await client.wait(job.id, wait=10)
         assert worker.executor is not None and not worker.executor.running
     assert done.status == "dead"
     assert done.error is not None
@@ -66,5 +66,5 @@ async def test_a_job_timeout_set_at_enqueue_applies_too(
 ) -> None:
     async with make_worker(func(sleeps, max_tries=1)):
         job = await client.enqueue("sleeps", timeout=0.2)
-        done = await client.wait(job.id, timeout=10)
+        done = await client.wait(job.id, wait=10)
     assert done.error is not None and done.error.type == "TimeoutError"

@@ -43,7 +43,7 @@ async def test_a_job_runs_and_its_result_is_visible(
 ) -> None:
     async with make_worker(add):
         job = await client.enqueue("add", {"x": 2, "y": 3})
-        done = await client.wait(job.id, timeout=10)
+        done = await client.wait(job.id, wait=10)
     assert (done.status, done.result, done.attempt) == ("completed", 5, 1)
 
 
@@ -51,14 +51,14 @@ async def test_a_list_input_is_passed_as_positional_arguments(
     client: AsyncClient, make_worker: Callable[..., Worker]
 ) -> None:
     async with make_worker(add):
-        assert await client.call("add", [40, 2], timeout=10) == 42
+        assert await client.call("add", [40, 2], wait=10) == 42
 
 
 async def test_a_sync_function_runs_in_a_worker_thread(
     client: AsyncClient, make_worker: Callable[..., Worker]
 ) -> None:
     async with make_worker(blocking):
-        result = await client.call("blocking", "ada", timeout=10)
+        result = await client.call("blocking", "ada", wait=10)
     assert result["hello"] == "ada"
     assert result["thread"].startswith("tether-job")
 
@@ -67,7 +67,7 @@ async def test_a_pydantic_typed_input_arrives_validated_as_the_model(
     client: AsyncClient, make_worker: Callable[..., Worker]
 ) -> None:
     async with make_worker(price):
-        result = await client.call("price", {"sku": "tea", "quantity": "4"}, timeout=10)
+        result = await client.call("price", {"sku": "tea", "quantity": "4"}, wait=10)
     assert result == {"sku": "tea", "total": 12}
 
 
@@ -76,7 +76,7 @@ async def test_invalid_input_fails_the_job_at_once_with_a_readable_message(
 ) -> None:
     async with make_worker(func(price, max_tries=5)):
         job = await client.enqueue("price", {"sku": "tea", "quantity": "many"})
-        done = await client.wait(job.id, timeout=10)
+        done = await client.wait(job.id, wait=10)
     assert (done.status, done.attempt) == ("failed", 1)
     assert done.error is not None
     assert done.error.type == "InputError"
@@ -89,7 +89,7 @@ async def test_a_result_that_is_not_json_fails_the_job_without_retries(
 ) -> None:
     async with make_worker(unserializable):
         job = await client.enqueue("unserializable")
-        done = await client.wait(job.id, timeout=10)
+        done = await client.wait(job.id, wait=10)
     assert done.status == "failed"
     assert done.error is not None and "not JSON-serializable" in done.error.message
 
@@ -100,7 +100,7 @@ async def test_ctx_carries_the_job_and_the_machine(
     worker = make_worker(func(whoami, max_tries=3), machine_id="m-ctx")
     async with worker:
         job = await client.enqueue("whoami")
-        done = await client.wait(job.id, timeout=10)
+        done = await client.wait(job.id, wait=10)
     assert done.result == {
         "job_id": job.id,
         "job_try": 1,

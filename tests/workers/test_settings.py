@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 import textwrap
 from pathlib import Path
@@ -9,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from tether import func
+from tether import func, workflow
+from tether.cli import main
 from tether.errors import ConfigurationError
 from tether.workers import Worker, load_settings
 
@@ -77,9 +79,70 @@ def test_an_unknown_setting_is_refused() -> None:
         load_settings({"functions": [task], "max_job": 3})
 
 
-def test_two_functions_with_one_name_are_refused() -> None:
-    with pytest.raises(ConfigurationError, match="two handlers"):
-        Worker({"functions": [task, func(task)]})
+def test_two_functions_with_one_name_are_refused_naming_both_and_the_fix() -> None:
+    async def other(ctx: dict[str, Any]) -> None: ...
+
+    with pytest.raises(ConfigurationError) as refused:
+        Worker({"functions": [task, func(other, name="task")]})
+    assert refused.value.message == (
+        "two functions are registered as 'task': test_settings.task and "
+        "test_settings.test_two_functions_with_one_name_are_refused_naming_both_and_the_fix"
+        ".<locals>.other; give one another name with tether.func(f, name='...')"
+    )
+
+
+def test_a_workflow_listed_among_functions_is_refused_naming_it_and_the_fix() -> None:
+    @workflow(name="approval", version=2)
+    async def approval(ctx: Any, input: Any) -> None: ...
+
+    with pytest.raises(ConfigurationError) as refused:
+        Worker({"functions": [task, approval]})
+    assert refused.value.message == (
+        "the workflow 'approval' (v2) is listed among functions: "
+        "list it in WorkerSettings.workflows instead"
+    )
+
+
+def test_something_not_callable_among_functions_is_refused_naming_it() -> None:
+    with pytest.raises(ConfigurationError, match="'task' is not callable: WorkerSettings"):
+        Worker({"functions": ["task"]})
+
+
+def test_a_callable_without_a_name_is_refused_asking_for_one() -> None:
+    nameless = functools.partial(task)
+    with pytest.raises(ConfigurationError, match=r"has no __name__.*tether.func\(fn, name="):
+        Worker({"functions": [nameless]})
+
+
+def test_a_settings_mistake_stops_tether_worker_with_one_line_and_no_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "mistaken_tasks.py").write_text(
+        textwrap.dedent(
+            """
+            import tether
+
+            @tether.workflow
+            async def onboarding(ctx, input):
+                return input
+
+            class WorkerSettings:
+                functions = [onboarding]
+            """
+        )
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        with pytest.raises(SystemExit) as exited:
+            main(["worker", "mistaken_tasks:WorkerSettings", "--url", "http://127.0.0.1:9"])
+    finally:
+        sys.modules.pop("mistaken_tasks", None)
+    err = capsys.readouterr().err
+    assert exited.value.code == 2
+    assert err == (
+        "tether worker: error: the workflow 'onboarding' (v1) is listed among functions: "
+        "list it in WorkerSettings.workflows instead\n"
+    )
 
 
 def test_a_function_without_ctx_is_refused_at_startup() -> None:

@@ -63,7 +63,7 @@ async def test_a_run_goes_through_every_primitive_over_http(
     waiting = await client.get_run(run.id)
     await client.approve(run.id, "ship")
     await client.signal(run.id, "note", "fragile")
-    result = await client.result(run.id, timeout=10)
+    result = await client.result(run.id, wait=10)
 
     assert waiting.waiting_on == {
         "kind": "approval",
@@ -219,9 +219,9 @@ async def test_a_failed_run_retried_over_http_completes(api: ApiServer) -> None:
         AsyncClient(api.url, timeout=10) as client,
     ):
         run = await client.start("retryable", "o-1", id="retry-1")
-        failed = await client.wait_run(run.id, timeout=10)
+        failed = await client.wait_run(run.id, wait=10)
         retried = await client.retry_run(run.id)
-        result = await client.result(run.id, timeout=10)
+        result = await client.result(run.id, wait=10)
 
     assert failed.status == "failed" and failed.error is not None
     assert "card declined" in failed.error.message

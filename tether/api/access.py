@@ -37,6 +37,7 @@ ROUTE_ACCESS: dict[str, Permission] = {
     "heartbeat": Permission.MACHINE,
     "poll": Permission.MACHINE,
     "reportResults": Permission.MACHINE,
+    "deregister": Permission.MACHINE,
     "beginActivation": Permission.MACHINE,
     "recordStep": Permission.MACHINE,
     "completeRun": Permission.MACHINE,

@@ -10,6 +10,7 @@ from litestar import Controller, get, post
 from litestar.params import Parameter
 
 from tether.api.error_handlers import error_responses
+from tether.api.input_check import check_input
 from tether.api.notify import FunctionWaiter
 from tether.api.polling import release_jobs, wait_for_job, wait_until_finished
 from tether.api.registry import RegisteredFunction
@@ -51,7 +52,9 @@ def _request(job: JobCreate, spec: RegisteredFunction, job_id: str | None) -> En
 
 def _created(e: Enqueued, req: EnqueueRequest, engine: QueueEngine, now: datetime) -> Job:
     # A new job is exactly what was asked for: no need to read it back. Its timestamps
-    # are this process's clock (Redis's differ by the network hop at most).
+    # are the ones stored, Redis's clock (the enqueue script answers with it).
+    if e.enqueued_ms is not None:
+        now = datetime.fromtimestamp(e.enqueued_ms / 1000, UTC)
     return {
         "id": e.id,
         "function": req.function,
@@ -105,14 +108,19 @@ async def _enqueue_and_hand_off(
 
 
 async def _enqueue(
-    jobs: list[JobCreate], services: Services, job_id: str | None = None
+    jobs: list[JobCreate], services: Services, job_id: str | None = None, *, batch: bool = False
 ) -> tuple[list[Enqueued], list[Job]]:
-    """Enqueue ``jobs``; ``job_id`` names the job of a single-job request."""
+    """Enqueue ``jobs``; ``job_id`` names the job of a single-job request. Each input is
+    checked against its function's schema first (422 naming the field, nothing enqueued)."""
     engine = services.engine
     specs = await services.registry.get_many([j.function for j in jobs])
     unknown = [name for name, spec in specs.items() if spec is None]
     if unknown:
         raise _unknown(unknown)
+    for i, j in enumerate(jobs):  # refused as a whole, like an unknown function
+        validate = specs[j.function].validate  # type: ignore[union-attr]
+        if validate is not None:
+            check_input(validate, j.function, j.input, f"jobs.{i}.input" if batch else "input")
     requests = [_request(j, specs[j.function], job_id) for j in jobs]  # type: ignore[arg-type]
     enqueued = await _enqueue_and_hand_off(requests, services)
     now = datetime.now(UTC)
@@ -199,7 +207,7 @@ class JobsController(Controller):
         data: JobBatchCreate,
         services: Services,
     ) -> JsonResponse[JobBatchOut]:
-        enqueued, out = await _enqueue(data.jobs, services)
+        enqueued, out = await _enqueue(data.jobs, services, batch=True)
         return shaped_as(
             JobBatchOut,
             {"jobs": out},

@@ -19,6 +19,7 @@ from tether.api.polling import poll_jobs
 from tether.api.responses import JsonResponse, shaped_as
 from tether.api.services import Services
 from tether.protocol import (
+    DeregisterResponse,
     HeartbeatRequest,
     HeartbeatResponse,
     MachineList,
@@ -173,6 +174,20 @@ class MachinesController(Controller):
                 {"id": v.job_id, "accepted": v.accepted, "status": v.status, "reason": v.reason}
             )
         return shaped_as(ResultsResponse, {"results": out})
+
+    @post(
+        "/{machine_id:str}/deregister",
+        operation_id="deregister",
+        responses=error_responses(),
+        status_code=200,
+        summary="A machine leaves: off the live list at once, leases it still holds released",
+    )
+    async def deregister(self, machine_id: str, services: Services) -> DeregisterResponse:
+        # A worker's goodbye on a graceful stop, after it delivered every result: without
+        # it the orchestrator would declare the machine dead a few seconds later.
+        check_id(machine_id, "machine_id")
+        released = await services.engine.machine_dead(machine_id, None) or []
+        return DeregisterResponse(released=released)
 
     @get("/", operation_id="listMachines", responses=error_responses(), summary="Live machines")
     async def list_machines(self, services: Services) -> MachineList:

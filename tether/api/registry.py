@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 import orjson
 from redis.asyncio import Redis
 
+from tether.api.input_check import Validator, validator_for
 from tether.protocol import FunctionSpec
 from tether.queue.keys import Keys
 from tether.queue.redis_errors import redis_errors
@@ -33,16 +34,20 @@ class RegisteredFunction:
     input_schema: dict[str, Any] | None
     timeout: float | None
     max_attempts: int | None
+    # The compiled check of input_schema (tether.api.input_check), None: unchecked.
+    validate: Validator | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def from_json(cls, name: str, raw: str | bytes) -> RegisteredFunction:
         data = orjson.loads(raw)
+        schema = data.get("input_schema")
         return cls(
             name=name,
             kind=str(data.get("kind", "function")),
-            input_schema=data.get("input_schema"),
+            input_schema=schema,
             timeout=data.get("timeout"),
             max_attempts=data.get("max_attempts"),
+            validate=validator_for(schema if isinstance(schema, dict) else None),
         )
 
 

@@ -4,7 +4,6 @@ running an async main until SIGINT or SIGTERM."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -30,8 +29,11 @@ class UsageError(Exception):
 
 
 def redis_url(explicit: str | None = None) -> str:
-    """``--redis-url``, else ``$TETHER_REDIS_URL``, else the local default."""
-    return explicit or os.environ.get("TETHER_REDIS_URL") or DEFAULT_REDIS_URL
+    """``--redis-url``, else ``$TETHER_REDIS_URL``, else the dev Redis recorded in
+    ./.tether/dev.json, else the local default (``tether.devstate.find_redis``)."""
+    from tether.devstate import resolve_redis_url
+
+    return resolve_redis_url(explicit)
 
 
 def api_url(explicit: str | None = None) -> str:

@@ -1,5 +1,9 @@
 """``tether dev``: Redis (AOF in ./.tether/), the API and an orchestrator in one command;
-with --example-worker, the example worker too. Ctrl-C stops everything."""
+with --example-worker, the example worker too. Ctrl-C stops everything.
+
+One ``tether dev`` per data folder (a second one refuses, naming the first one's PID).
+The dev Redis keeps the port recorded in ./.tether/dev.json across restarts, and
+``tether inspect`` run from this folder finds it there."""
 
 from __future__ import annotations
 
@@ -18,7 +22,10 @@ from tether.cli.common import (
 
 def register(commands: argparse._SubParsersAction[Any]) -> None:
     parser = commands.add_parser(
-        "dev", help="run Redis, the API and an orchestrator locally", description=__doc__
+        "dev",
+        help="run Redis, the API and an orchestrator locally",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--host", default=DEFAULT_HOST, help="API host (default: 127.0.0.1)")
     parser.add_argument(
@@ -34,7 +41,8 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
         "--redis-port",
         type=port_number,
         default=None,
-        help="port of the dev Redis server (default: a free port)",
+        help="port of the dev Redis server (default: the one recorded in DATA/dev.json, "
+        "else 6399, else a free port)",
     )
     parser.add_argument(
         "--example-worker",
@@ -53,6 +61,7 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from tether.dev import EXAMPLE_WORKER, DevError, DevMode, examples_root
+    from tether.devstate import DevLocked
     from tether.redis_server import ServerBinaryNotFound
 
     workers = list(args.worker)
@@ -73,6 +82,6 @@ def run(args: argparse.Namespace) -> int:
     )
     try:
         return run_until_signalled(mode.run)
-    except (DevError, ServerBinaryNotFound) as exc:
+    except (DevError, DevLocked, ServerBinaryNotFound) as exc:
         print(f"error: {exc}", flush=True)
         return 1

@@ -10,7 +10,7 @@ import asyncio
 import logging
 from typing import Any
 
-from tether.cli.common import EXIT_OK, positive_float, redis_url, run_until_signalled
+from tether.cli.common import EXIT_OK, positive_float, run_until_signalled
 
 log = logging.getLogger("tether.orchestrator")
 
@@ -22,7 +22,9 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
         description=__doc__,
     )
     parser.add_argument(
-        "--redis-url", help="Redis to use (default: $TETHER_REDIS_URL or redis://127.0.0.1:6379/0)"
+        "--redis-url",
+        help="Redis to use (default: $TETHER_REDIS_URL, else the dev Redis of ./.tether, "
+        "else redis://127.0.0.1:6379/0)",
     )
     parser.add_argument(
         "--interval",
@@ -34,8 +36,11 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    url = redis_url(args.redis_url)
-    return run_until_signalled(lambda stop: orchestrate(url, args.interval, stop))
+    from tether.devstate import find_redis
+
+    redis = find_redis(args.redis_url)
+    log.info("Redis: %s", redis.describe())
+    return run_until_signalled(lambda stop: orchestrate(redis.url, args.interval, stop))
 
 
 async def orchestrate(url: str, interval: float, stop: asyncio.Event) -> int:

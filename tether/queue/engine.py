@@ -186,7 +186,13 @@ class QueueEngine:
                 f"job {reply[1]} already exists for function {reply[2]!r}, not {function!r}",
                 details={"id": reply[1], "function": reply[2]},
             )
-        return Enqueued(id=reply[1], status=_STATUS[reply[2]], created=reply[3] == 1)
+        created = reply[3] == 1
+        return Enqueued(
+            id=reply[1],
+            status=_STATUS[reply[2]],
+            created=created,
+            enqueued_ms=int(reply[4]) if created and len(reply) > 4 else None,
+        )
 
     async def _pipelined(
         self, calls: Sequence[tuple[str, list[str], list[Any]]], *, raise_errors: bool = True

@@ -81,6 +81,7 @@ class Enqueued:
     id: str
     status: JobStatus
     created: bool
+    enqueued_ms: int | None = None  # a created job's enqueued_at (Redis's clock)
 
 
 @dataclass(slots=True)

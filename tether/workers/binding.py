@@ -9,11 +9,21 @@ parameters after ``ctx``, so it is predictable from the signature alone:
 - two or more parameters: an object is keyword arguments, an array is positional
   arguments, ``null`` calls with the defaults; any other input is an error.
 
+So ``async def shout(ctx, text: str)`` takes ``"input": "hey"`` (not ``{"text": "hey"}``:
+with one parameter the whole input is that parameter), and ``async def add(ctx, a: int,
+b: int)`` takes ``{"a": 1, "b": 2}`` or ``[1, 2]``.
+
 Annotated parameters are validated (and converted) by pydantic, so a ``BaseModel`` or a
 ``list[int]`` parameter receives a real ``BaseModel`` or ``list[int]``. A validation
 error fails the job without retries (the same input would fail again) with a message
 naming each bad field. Unannotated and ``Any`` parameters are passed through untouched,
-at no cost per call. The JSON schema of the accepted input is registered with the API.
+at no cost per call.
+
+The JSON schema of the accepted input is registered with the API, which checks every
+job's input against it before enqueueing (422 naming the field): one parameter, its
+schema (``null`` allowed too when it has a default); several, the object of keyword
+arguments (an array of positional ones is let through to this binder, and ``null`` is
+allowed when every parameter has a default). docs/workers.md says the same for users.
 """
 
 from __future__ import annotations
@@ -90,6 +100,16 @@ def _adapter(annotation: Any, where: str) -> TypeAdapter[Any] | None:
         return None
 
 
+def _or_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema``, or null (its ``$defs`` stay at the root, where its refs point)."""
+    inner = dict(schema)
+    defs = inner.pop("$defs", None)
+    out: dict[str, Any] = {"anyOf": [inner, {"type": "null"}]}
+    if defs is not None:
+        out["$defs"] = defs
+    return out
+
+
 class InputBinder:
     """Turns one input value into ``(args, kwargs)`` for a function, validating it."""
 
@@ -104,13 +124,26 @@ class InputBinder:
             self._single = _adapter(p.annotation, f"{name}({p.name})")
             if self._single is not None:
                 self.schema = self._schema(self._single)
+                if self.schema is not None and p.default is not inspect.Parameter.empty:
+                    self.schema = _or_null(self.schema)  # null: the default
         elif self._params:
             self._model = self._build_model()
             # Only validate per call when something is annotated: untyped stays free.
             annotated = any(p.annotation is not Any for p in self._params)
             self.schema = self._model.model_json_schema() if self._model else None
+            if self.schema is not None:
+                self.schema["type"] = self._many_types()
             if not annotated:
                 self._model = None
+
+    def _many_types(self) -> list[str]:
+        """What ``bind`` takes for several parameters: an object of keyword arguments,
+        an array of positional ones (the schema's ``properties`` apply to objects only),
+        and ``null`` when every parameter has a default."""
+        types = ["object", "array"]
+        if all(p.default is not inspect.Parameter.empty for p in self._params):
+            types.append("null")
+        return types
 
     @property
     def _is_single(self) -> bool:

@@ -17,6 +17,10 @@ A job ends in one of five ways, and each becomes one result item for the batcher
 A job whose lease the API says this machine lost is cancelled and nothing is reported:
 another machine owns it now.
 
+Every ending other than ``completed`` logs one line (``log_end``): job id, function,
+attempt, what happened and why, and what the job becomes (retried, failed, dead, ...),
+e.g. ``job 7f3c... (shout) attempt 1/3: input error, not retried (ends failed): ...``.
+
 Timeouts share timers: deadlines are rounded up to the next ``TICK`` (50 ms) and every
 job due in one tick hangs on one loop timer, so a poll of a thousand jobs arms one timer,
 not a thousand (a job may overrun its timeout by up to one tick).
@@ -82,6 +86,30 @@ def error_info(exc: BaseException, message: str | None = None) -> dict[str, Any]
         "message": message if message is not None else (str(exc) or type(exc).__name__),
         "traceback": text[-MAX_TRACEBACK:],
     }
+
+
+def log_end(job: LeasedJob, what: str, reason: str, level: int = logging.WARNING) -> None:
+    """The one log line of a job that ended here other than completed."""
+    if log.isEnabledFor(level):
+        log.log(
+            level,
+            "job %s (%s) attempt %d/%d: %s: %s",
+            job.id,
+            job.function,
+            job.attempt,
+            job.max_attempts,
+            what,
+            reason,
+        )
+
+
+def _fate(job: LeasedJob, retryable: bool) -> str:
+    """What the API will make of a failure report (it alone decides, by these rules)."""
+    if not retryable:
+        return "not retried (ends failed)"
+    if job.attempt >= job.max_attempts:
+        return "no attempt left (ends dead)"
+    return "will be retried"
 
 
 def _failed(job: LeasedJob, error: dict[str, Any], retryable: bool) -> ResultItem:
@@ -216,7 +244,7 @@ class Executor:
             if item is not None:
                 self.report(item, item.pop(SIZE, 0))
             elif rec.stop is Stop.LOST:
-                log.info("job %s: lease lost, result dropped", rec.job.id)
+                log_end(rec.job, "lease lost", "another machine runs it now; result dropped")
         finally:
             if rec.bucket is not None:
                 rec.bucket.discard(rec)
@@ -230,7 +258,7 @@ class Executor:
     async def _attempt(self, rec: Running) -> ResultItem:
         job, entry = rec.job, rec.entry
         if entry is None:
-            log.error("job %s: function %r is not served here; releasing it", job.id, job.function)
+            log_end(job, "released", "its function is not served here", logging.ERROR)
             return {"id": job.id, "token": job.token, "status": "released"}
         try:
             result = await entry.handler(job, self._ctx(job, rec.timeout))
@@ -240,6 +268,7 @@ class Executor:
             data = dumps(result)
         except TypeError as exc:
             error = error_info(exc, f"the result is not JSON-serializable: {exc}")
+            log_end(job, f"failed, {_fate(job, False)}", error["message"])
             return _failed(job, error, retryable=False)
         # Encoded once: the batch embeds these bytes as they are.
         return {
@@ -253,9 +282,10 @@ class Executor:
     @staticmethod
     def _raised(job: LeasedJob, exc: BaseException) -> ResultItem:
         retryable = getattr(exc, "retryable", True) is not False
-        if retryable and log.isEnabledFor(logging.INFO):
-            log.info("job %s (%s) try %d failed: %r", job.id, job.function, job.attempt, exc)
-        return _failed(job, error_info(exc), retryable)
+        error = error_info(exc)
+        what = "input error" if type(exc).__name__ == "InputError" else "failed"
+        log_end(job, f"{what}, {_fate(job, retryable)}", f"{error['type']}: {error['message']}")
+        return _failed(job, error, retryable)
 
     @staticmethod
     def _stopped(rec: Running) -> ResultItem | None:
@@ -264,8 +294,11 @@ class Executor:
             return None
         if rec.stop is Stop.TIMEOUT:
             error = {"type": "TimeoutError", "message": f"timed out after {rec.timeout:g}s"}
+            log_end(job, f"timed out, {_fate(job, True)}", error["message"])
             return _failed(job, error, retryable=True)
         if rec.stop is Stop.CANCEL:
             error = {"type": "Cancelled", "message": "cancelled while running, as requested"}
+            log_end(job, "cancelled", "the API asked (a cancel request)", logging.INFO)
             return _failed(job, error, retryable=False)
+        log_end(job, "released", "this worker is stopping; it runs elsewhere", logging.INFO)
         return {"id": job.id, "token": job.token, "status": "released"}

@@ -83,15 +83,15 @@ class Heartbeat:
         if reply.heartbeat_interval > 0:
             self.interval = reply.heartbeat_interval
         for job_id in reply.cancel:
-            if self.executor.stop_job(job_id, Stop.CANCEL):
-                log.info("job %s: cancelled at the API's request", job_id)
+            self.executor.stop_job(job_id, Stop.CANCEL)  # the executor logs its end
         if reply.lost:
             # Leases lost wholesale usually mean the API presumed this machine dead and
             # forgot its registration: give it again with the next beat.
             self._registered_at = None
         for job_id in reply.lost:
             dropped = self.results.drop(job_id)
-            if self.executor.stop_job(job_id, Stop.LOST) or dropped:
+            # A running job logs its end in the executor; a finished one, here.
+            if not self.executor.stop_job(job_id, Stop.LOST) and dropped:
                 log.warning("job %s: lease lost; another machine runs it now", job_id)
 
     async def run(self) -> None:

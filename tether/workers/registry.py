@@ -21,10 +21,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+import sys
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+from pydantic import ValidationError
 
 from tether.errors import ConfigurationError
 from tether.protocol import FunctionSpec, LeasedJob
@@ -57,13 +60,33 @@ def func(
     (seconds) and maximum number of attempts, overriding the worker's defaults."""
     if isinstance(fn, Func):
         fn = fn.fn
-    if not callable(fn):
-        raise ConfigurationError(f"tether.func needs a callable, not {fn!r}")
+    check_function(fn)
     if timeout is not None and timeout <= 0:
         raise ConfigurationError(f"timeout must be positive, not {timeout!r}")
     if max_tries is not None and (not isinstance(max_tries, int) or max_tries < 1):
         raise ConfigurationError(f"max_tries must be an integer of at least 1, not {max_tries!r}")
-    return Func(fn, name or str(getattr(fn, "__name__", "")), timeout, max_tries)
+    fn_name = name or str(getattr(fn, "__name__", ""))
+    if not fn_name:
+        raise ConfigurationError(
+            f"{fn!r} has no __name__ to register it under: name it with tether.func(fn, name='...')"
+        )
+    return Func(fn, fn_name, timeout, max_tries)
+
+
+def check_function(fn: Any) -> None:
+    """What ``WorkerSettings.functions`` accepts, with the fix in the message."""
+    # Not imported here (it imports this module): no Workflow exists until it is loaded.
+    workflow_type = getattr(sys.modules.get("tether.workers.workflow"), "Workflow", None)
+    if workflow_type is not None and isinstance(fn, workflow_type):
+        raise ConfigurationError(
+            f"the workflow {fn.name!r} (v{fn.version}) is listed among functions: "
+            "list it in WorkerSettings.workflows instead"
+        )
+    if not callable(fn):
+        raise ConfigurationError(
+            f"{fn!r} is not callable: WorkerSettings.functions takes functions "
+            "(async def f(ctx, ...) or def f(ctx, ...)) or tether.func(f, ...)"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +127,13 @@ class FunctionHandler:
         return asyncio.get_running_loop().run_in_executor(self.threads, call)
 
 
+def _describe(handler: Any) -> str:
+    fn = getattr(handler, "fn", handler)
+    module = getattr(fn, "__module__", None)
+    name = getattr(fn, "__qualname__", None)
+    return f"{module}.{name}" if module and name else repr(fn)
+
+
 class Registry:
     """Handlers by name."""
 
@@ -125,7 +155,11 @@ class Registry:
                 f"{name!r} is not a valid function name: use 1-200 letters, digits and _ . : @ -"
             )
         if name in self._entries:
-            raise ConfigurationError(f"two handlers are registered as {name!r}")
+            raise ConfigurationError(
+                f"two functions are registered as {name!r}: "
+                f"{_describe(self._entries[name].handler)} and {_describe(handler)}; "
+                "give one another name with tether.func(f, name='...')"
+            )
         if spec.name != name:
             raise ConfigurationError(f"the spec of {name!r} is named {spec.name!r}")
         entry = Entry(name, handler, spec, timeout if timeout is not None else spec.timeout)
@@ -148,13 +182,18 @@ class Registry:
             raise ConfigurationError(f"cannot register {f.name!r}: {exc}") from exc
         timeout = f.timeout if f.timeout is not None else job_timeout
         tries = f.max_tries if f.max_tries is not None else max_tries
-        spec = FunctionSpec(
-            name=f.name,
-            input_schema=handler.binder.schema,
-            timeout=timeout,
-            max_attempts=tries,
-            kind="function",
-        )
+        try:
+            spec = FunctionSpec(
+                name=f.name,
+                input_schema=handler.binder.schema,
+                timeout=timeout,
+                max_attempts=tries,
+                kind="function",
+            )
+        except ValidationError as exc:  # one line naming the function, not a traceback
+            errors = exc.errors(include_url=False)
+            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors)
+            raise ConfigurationError(f"cannot register {f.name!r}: {problems}") from None
         return self.add_handler(f.name, handler, spec)
 
     def get(self, name: str) -> Entry | None:

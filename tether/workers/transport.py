@@ -3,6 +3,7 @@
     POST /v1/machines/{id}/heartbeat   register functions, extend leases, learn of cancels
     POST /v1/machines/{id}/poll        long poll for up to max_jobs jobs
     POST /v1/machines/{id}/results     a batch of results, each accepted or rejected
+    POST /v1/machines/{id}/deregister  goodbye, on a graceful stop
 
 Each method makes one request and raises what the API answered (typed) or
 ``ApiUnavailable``. ``retrying`` wraps a call in backoff with jitter for as long as the
@@ -110,6 +111,13 @@ class MachineTransport:
             "POST", f"{self._base}/heartbeat", body=body, repeatable=True
         )
         return HeartbeatResponse.model_validate_json(raw)
+
+    async def deregister(self) -> list[str]:
+        """Leave: the API drops this machine from the live list (and releases any lease
+        it still holds). Returns the released job ids."""
+        raw = await self.session.request("POST", f"{self._base}/deregister", body={})
+        released: list[str] = orjson.loads(raw)["released"]
+        return released
 
     async def poll(self, functions: Sequence[str], max_jobs: int, wait: float) -> list[LeasedJob]:
         body = {"functions": list(functions), "max_jobs": max_jobs, "wait": wait}

@@ -7,8 +7,9 @@ until the API answers), then poll and heartbeat until ``stop()``.
 Stop (SIGTERM/SIGINT, or ``stop()`` in-process): stop polling at once; give in-flight
 jobs ``shutdown_grace`` seconds to finish (heartbeats go on meanwhile, so their leases
 hold); cancel the rest and hand them back as ``released``, so they run elsewhere at once;
-deliver every result; stop heartbeating; ``on_shutdown(ctx)``. ``stop(force=True)`` (a
-second signal) skips the grace period.
+deliver every result; stop heartbeating; deregister (so the orchestrator does not declare
+this machine dead later); ``on_shutdown(ctx)``. ``stop(force=True)`` (a second signal)
+skips the grace period.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing import Any, Self
 
 from tether._client_http import HttpSession
 from tether.client import AsyncClient
-from tether.errors import ConfigurationError
+from tether.errors import ConfigurationError, TetherError
 from tether.workers.executor import Executor, Stop
 from tether.workers.heartbeat import Heartbeat
 from tether.workers.poller import Poller
@@ -38,6 +39,7 @@ from tether.workers.transport import MachineTransport, retrying
 log = logging.getLogger("tether.worker")
 
 FLUSH_TIMEOUT = 10.0  # seconds to deliver the last results when stopping
+DEREGISTER_TIMEOUT = 5.0  # seconds for the goodbye; without it the machine is reaped later
 
 
 def build_registry(config: WorkerConfig, threads: ThreadPoolExecutor, worker: Worker) -> Registry:
@@ -89,6 +91,7 @@ class Worker:
         self.results: ResultBatcher | None = None
         self.heartbeat: Heartbeat | None = None
         self.poller: Poller | None = None
+        self.transport: MachineTransport | None = None
         self._runner: asyncio.Task[None] | None = None
 
     # -- control ---------------------------------------------------------------------
@@ -139,7 +142,7 @@ class Worker:
             api_key=config.api_key,
             key_kind="machine",
         )
-        transport = MachineTransport(session, self.machine_id)
+        self.transport = transport = MachineTransport(session, self.machine_id)
         # Jobs' own client calls carry the worker's key (a machine key cannot submit:
         # give such a worker a key of its own role, see docs/security.md).
         client = AsyncClient(config.tether_url, api_key=session.api_key)
@@ -239,6 +242,24 @@ class Worker:
         if not await self.results.flush(FLUSH_TIMEOUT):
             log.warning("could not deliver every result within %gs", FLUSH_TIMEOUT)
         heartbeat_task.cancel()
+        # No heartbeat may land after the goodbye (it would register the machine again).
+        await asyncio.gather(heartbeat_task, return_exceptions=True)
+        await self._deregister()
+
+    async def _deregister(self) -> None:
+        assert self.transport is not None
+        try:
+            released = await asyncio.wait_for(self.transport.deregister(), DEREGISTER_TIMEOUT)
+        except (TetherError, TimeoutError) as exc:
+            log.warning(
+                "could not deregister (%s): the orchestrator will declare machine %s dead "
+                "once its heartbeats are overdue",
+                getattr(exc, "message", None) or type(exc).__name__,
+                self.machine_id,
+            )
+            return
+        if released:
+            log.warning("deregistered; the API released %d jobs still held", len(released))
 
     # -- introspection ---------------------------------------------------------------
 

@@ -14,7 +14,8 @@
   The job hash {t:p}:job:<id>, ready stream {t:p}:q:<fn> and idempotency string
   {t:p}:idem:<key> of each job are named from the prefix (same hash tag as KEYS).
   Returns one reply per job, in order:
-          {1, id, status, created (1|0)}
+          {1, id, status, created (1|0)}, and for a created job its enqueued_at (ms,
+          Redis's clock) as a 5th item, so the API's answer shows the stored time
           {-4, existing id, existing function}  the id/key already names another function
 ]]
 --@include now_ms
@@ -82,7 +83,7 @@ local function enqueue(jobId, fn, input, maxAttempts, timeoutMs, delayMs, idem, 
   local owner = jobId
   if parent ~= '' then owner = parent end
   timeline_to(p, owner, jobId, maxlen, now, 'enqueued', '', 'status', status)
-  return {1, jobId, status, 1}
+  return {1, jobId, status, 1, now}
 end
 
 local replies = {}
