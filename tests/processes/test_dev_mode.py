@@ -228,7 +228,12 @@ def test_inspect_finds_the_dev_redis_from_the_folder_without_tether_redis_url(
     procs.append(dev)
     dev.wait_for_output("tether dev is running", timeout=60)
     url = f"http://127.0.0.1:{api_port}"
-    job = httpx.post(f"{url}/v1/jobs", json={"function": "hello", "input": {"name": "x"}})
+    admin = (folder / ".tether" / "admin.key").read_text().strip()  # what dev made
+    job = httpx.post(
+        f"{url}/v1/jobs",
+        json={"function": "hello", "input": {"name": "x"}},
+        headers={"authorization": f"Bearer {admin}"},
+    )
     assert job.status_code == 201, job.text
 
     def inspect(job_id: str) -> subprocess.CompletedProcess[str]:
