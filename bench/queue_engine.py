@@ -54,7 +54,7 @@ async def batched(redis: Redis, jobs: int, batch: int) -> float:
         await engine.enqueue_many([EnqueueRequest("noop", i) for i in range(batch)])
         claimed = await engine.claim("m1", ["noop"], batch)
         verdicts = await engine.report(
-            [Outcome(job.id, job.token, ok=True, result=None) for job in claimed]
+            [Outcome(job.id, job.token, ok=True, result=None) for job in claimed], machine="m1"
         )
         assert all(v.accepted for v in verdicts)
         done += len(claimed)
@@ -72,7 +72,8 @@ async def batched_lanes(redis: Redis, jobs: int, batch: int, lanes: int = 4) -> 
             await engine.enqueue_many([EnqueueRequest(f"noop{n}", i) for i in range(batch)])
             claimed = await engine.claim(f"m{n}", [f"noop{n}"], batch)
             verdicts = await engine.report(
-                [Outcome(job.id, job.token, ok=True, result=None) for job in claimed]
+                [Outcome(job.id, job.token, ok=True, result=None) for job in claimed],
+                machine=f"m{n}",
             )
             assert all(v.accepted for v in verdicts)
             done += len(claimed)
@@ -98,7 +99,7 @@ async def one_by_one(redis: Redis, jobs: int) -> float:
     for i in range(jobs):
         await engine.enqueue("noop", i)
         (job,) = await engine.claim("m1", ["noop"], 1)
-        await engine.complete(job.id, job.token, None)
+        await engine.complete(job.id, job.token, None, machine=job.machine)
     return jobs / (time.perf_counter() - started)
 
 
@@ -150,7 +151,7 @@ async def script_costs(redis: Redis, jobs: int, batch: int) -> dict[str, float]:
     async def complete() -> None:
         outcomes = [Outcome(j.id, j.token, ok=True) for j in claimed]
         for i in range(0, len(outcomes), batch):
-            await engine.report(outcomes[i : i + batch])
+            await engine.report(outcomes[i : i + batch], machine="m1")
 
     await measure("enqueue", enqueue)
     await measure("claim", claim)
@@ -172,7 +173,9 @@ async def memory_per_job(redis: Redis, jobs: int, batch: int) -> tuple[float, fl
     queued = (await used() - before) / jobs
     for _ in range(jobs // batch):
         claimed = await engine.claim("m1", ["noop"], batch)
-        await engine.report([Outcome(j.id, j.token, ok=True, result={"ok": True}) for j in claimed])
+        await engine.report(
+            [Outcome(j.id, j.token, ok=True, result={"ok": True}) for j in claimed], machine="m1"
+        )
     finished = (await used() - before) / jobs
     return queued, finished
 

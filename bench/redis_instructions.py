@@ -75,7 +75,8 @@ async def main() -> None:
             engine = QueueEngine(redis, QueueConfig(keys=Keys(prefix="cg")))
             # Scripts loaded and every code path warmed before counting starts.
             await engine.report(
-                [Outcome(j.id, j.token, ok=True) for j in await warm_up(engine, args.batch)]
+                [Outcome(j.id, j.token, ok=True) for j in await warm_up(engine, args.batch)],
+                machine="m0",
             )
             claimed: list[ClaimedJob] = []
 
@@ -91,7 +92,7 @@ async def main() -> None:
             async def complete() -> None:
                 outcomes = [Outcome(j.id, j.token, ok=True) for j in claimed]
                 for i in range(0, len(outcomes), args.batch):
-                    await engine.report(outcomes[i : i + args.batch])
+                    await engine.report(outcomes[i : i + args.batch], machine="m1")
 
             phases: list[tuple[str, Callable[[], Awaitable[None]]]] = [
                 ("enqueue", enqueue),

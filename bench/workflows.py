@@ -153,8 +153,8 @@ async def tether_lua(redis_url: str, keys: Keys) -> list[float]:
                 timeout=None,
                 parent=job.parent,
             )
-            await run_activation(bench_steps, EngineBackend(runs, leased))
-            await engine.complete(job.id, job.token, None)
+            await run_activation(bench_steps, EngineBackend(runs, leased, job.machine))
+            await engine.complete(job.id, job.token, None, machine=job.machine)
             assert (await runs.get(started.id)).status == "completed"
     finally:
         await redis.aclose()

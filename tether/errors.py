@@ -115,8 +115,16 @@ class InvalidTransition(Conflict):
     code = "invalid_transition"
 
 
+class RequestTimeout(InvalidRequest):
+    """The request's headers or body did not arrive in time (a stalled client)."""
+
+    status_code = 408
+    code = "request_timeout"
+
+
 class LeaseNotHeld(TetherError):
-    """The fencing token is stale or unknown: the result was not committed."""
+    """This machine does not hold the job's lease with this token (stale, unknown, or
+    another machine's): nothing was committed."""
 
     status_code = 409
     code = "lease_not_held"
@@ -194,6 +202,7 @@ ERRORS_BY_CODE: dict[str, type[TetherError]] = {
     for cls in (
         TetherError,
         InvalidRequest,
+        RequestTimeout,
         ValidationFailed,
         PayloadTooLarge,
         Unauthorized,

@@ -127,7 +127,7 @@ async def test_get_with_wait_returns_as_soon_as_the_job_completes(
     waiting = asyncio.create_task(client.get(f"/v1/jobs/{job_id}", params={"wait": 30}))
     await until(lambda: notifier.waiting_jobs == 1)
     [claimed] = await api_engine.claim("m1", ["add"], 1)
-    await api_engine.complete(job_id, claimed.token, {"sum": 3})
+    await api_engine.complete(job_id, claimed.token, {"sum": 3}, machine=claimed.machine)
     response = await waiting
     assert response.status_code == 200
     assert response.json()["status"] == "completed"
@@ -171,7 +171,7 @@ async def test_post_with_wait_answers_201_with_the_result_once_the_job_completes
     await until(lambda: notifier.waiting_jobs == 1)
     # The wait begins before the enqueue reaches Redis: claim once the job is there.
     claimed = await claim_when_ready(api_engine, "add")
-    await api_engine.complete(claimed.id, claimed.token, {"sum": 3})
+    await api_engine.complete(claimed.id, claimed.token, {"sum": 3}, machine=claimed.machine)
     response = await waiting
     assert response.status_code == 201
     assert response.json()["id"] == claimed.id
@@ -196,7 +196,7 @@ async def test_post_with_wait_and_a_finished_idempotent_job_answers_200_at_once(
     body = {"function": "add", "idempotency_key": "once"}
     first = (await client.post("/v1/jobs", json=body)).json()
     [claimed] = await api_engine.claim("m1", ["add"], 1)
-    await api_engine.complete(first["id"], claimed.token, 7)
+    await api_engine.complete(first["id"], claimed.token, 7, machine=claimed.machine)
     again = await client.post("/v1/jobs", json=body, params={"wait": 30})
     assert again.status_code == 200
     assert (again.json()["status"], again.json()["result"]) == ("completed", 7)

@@ -23,6 +23,16 @@ async def noop(ctx: dict[str, Any]) -> None:
     return None
 
 
+async def mark(ctx: dict[str, Any], tag: str, seconds: float = 0.05) -> str:
+    """A side effect: appends its tag (and who ran it) to the file the test names, then
+    takes a while. A job that runs twice leaves its tag there twice."""
+    line = f"{tag} {machine_of(ctx)} {ctx.get('job_try')}\n"
+    with open(os.environ["TETHER_TEST_EFFECTS"], "a") as effects:
+        effects.write(line)  # one short O_APPEND write: whole, whatever else appends
+    await asyncio.sleep(seconds)
+    return tag
+
+
 class WorkerSettings:
-    functions = [nap, noop]
+    functions = [nap, noop, mark]
     max_jobs = 10

@@ -56,7 +56,9 @@ async def test_a_requested_cancellation_ends_the_job_when_its_machine_reports_fa
     await engine.cancel(job.id)
     assert (await engine.heartbeat("m1")).cancelled == [job.id]
 
-    status = await engine.fail(job.id, job.token, ErrorInfo(type="Cancelled", message="x"))
+    status = await engine.fail(
+        job.id, job.token, ErrorInfo(type="Cancelled", message="x"), machine=job.machine
+    )
 
     assert status == "cancelled"
     assert (await engine.heartbeat("m1")).cancelled == []
@@ -69,7 +71,7 @@ async def test_a_requested_cancellation_ends_the_job_when_its_machine_releases_i
     job = await claim_one(engine)
     await engine.cancel(job.id)
 
-    assert await engine.release(job.id, job.token) == "cancelled"
+    assert await engine.release(job.id, job.token, machine=job.machine) == "cancelled"
     assert await engine.queue_depth("fn") == 0
 
 
@@ -92,7 +94,7 @@ async def test_a_job_that_completes_after_cancellation_was_requested_keeps_its_r
     job = await claim_one(engine)
     await engine.cancel(job.id)
 
-    await engine.complete(job.id, job.token, "done anyway")
+    await engine.complete(job.id, job.token, "done anyway", machine=job.machine)
 
     assert (await engine.get_job(job.id)).status == "completed"
 
@@ -100,7 +102,7 @@ async def test_a_job_that_completes_after_cancellation_was_requested_keeps_its_r
 async def test_a_finished_job_cannot_be_cancelled(engine: QueueEngine) -> None:
     await engine.enqueue("fn", None)
     job = await claim_one(engine)
-    await engine.complete(job.id, job.token, None)
+    await engine.complete(job.id, job.token, None, machine=job.machine)
 
     with pytest.raises(InvalidTransition) as info:
         await engine.cancel(job.id)
@@ -118,7 +120,7 @@ async def test_a_released_job_is_ready_again_and_the_attempt_does_not_count(
     await engine.enqueue("fn", None, max_attempts=1)
     job = await claim_one(engine)
 
-    assert await engine.release(job.id, job.token) == "queued"
+    assert await engine.release(job.id, job.token, machine=job.machine) == "queued"
 
     record = await engine.get_job(job.id)
     assert (record.status, record.attempt) == ("queued", 0)
@@ -131,7 +133,7 @@ async def test_release_with_a_stale_token_is_rejected(engine: QueueEngine) -> No
     job = await claim_one(engine)
 
     with pytest.raises(LeaseNotHeld):
-        await engine.release(job.id, "0")
+        await engine.release(job.id, "0", machine=job.machine)
     assert (await engine.get_job(job.id)).status == "running"
 
 
@@ -140,7 +142,9 @@ async def test_release_many_judges_each_lease_on_its_own(engine: QueueEngine) ->
     second = await engine.enqueue("fn", 2)
     a, b = await engine.claim("m1", ["fn"], 2)
 
-    verdicts = await engine.release_many([(a.id, a.token), (b.id, "stale"), ("nope", "1")])
+    verdicts = await engine.release_many(
+        [(a.id, a.token), (b.id, "stale"), ("nope", "1")], machine=a.machine
+    )
 
     assert [(v.job_id, v.accepted, v.reason) for v in verdicts] == [
         (first.id, True, None),

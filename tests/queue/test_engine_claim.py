@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from queue_helpers import job_hash
 from redis.asyncio import Redis
@@ -43,16 +45,20 @@ async def test_claim_of_an_empty_queue_returns_nothing(engine: QueueEngine) -> N
     assert await engine.claim("m1", ["fn"], 10) == []
 
 
-async def test_fencing_tokens_increase_with_every_claim(engine: QueueEngine) -> None:
+async def test_every_claim_gives_a_new_unguessable_fencing_token(engine: QueueEngine) -> None:
     for i in range(3):
         await engine.enqueue("fn", i)
     first = await engine.claim("m1", ["fn"], 2)
     second = await engine.claim("m2", ["fn"], 1)
-    await engine.release(first[0].id, first[0].token)
+    await engine.release(first[0].id, first[0].token, machine=first[0].machine)
     again = await engine.claim("m2", ["fn"], 1)
 
-    tokens = [int(j.token) for j in [*first, *second, *again]]
-    assert tokens == sorted(tokens) and len(set(tokens)) == 4
+    tokens = [j.token for j in [*first, *second, *again]]
+    assert len(set(tokens)) == 4
+    # 128 random bits per claim call: no call's tokens tell anything of another's.
+    nonces = {token.split(".")[0] for token in tokens}
+    assert len(nonces) == 3 and all(re.fullmatch(r"[0-9a-f]{32}", n) for n in nonces)
+    assert all(len(token) <= 40 for token in tokens)  # what a result item may carry
 
 
 async def test_claim_marks_the_job_running_with_attempt_plus_one(

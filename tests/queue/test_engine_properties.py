@@ -102,6 +102,7 @@ class QueueModel(RuleBasedStateMachine):
         self.key_owner: dict[str, str] = {}  # idempotency key -> function
         self.latest: dict[str, str] = {}  # job id -> the token of its latest claim
         self.stale: list[tuple[str, str]] = []  # (job id, token) of superseded claims
+        self.claimed_by: dict[str, str] = {}  # token -> the machine it was leased to
         self.cached: Snapshot | None = None
         self.heartbeating: set[str] = set()  # machines seen alive and not declared dead
 
@@ -244,6 +245,7 @@ class QueueModel(RuleBasedStateMachine):
             if job.id in self.latest:
                 self.stale.append((job.id, self.latest[job.id]))
             self.latest[job.id] = job.token
+            self.claimed_by[job.token] = machine
 
     @rule(machine=st.sampled_from(MACHINES), data=st.data())
     def heartbeat(self, machine: str, data: st.DataObject) -> None:
@@ -270,13 +272,21 @@ class QueueModel(RuleBasedStateMachine):
             return "dead"
         return "queued" if immediate else "delayed"
 
-    def report(self, lease: tuple[str, str], outcome: Outcome, script: str) -> None:
+    def holds(self, record: dict[str, str], token: str, machine: str) -> bool:
+        """A lease is (machine, token): both must be the job's current ones."""
+        return (
+            record.get("status") == "running"
+            and record.get("token") == token
+            and record.get("machine") == machine
+        )
+
+    def report(self, lease: tuple[str, str], outcome: Outcome, script: str, by: str) -> None:
         job_id, token = lease
         record = self.view().records[job_id]
-        current = record.get("status") == "running" and record.get("token") == token
+        current = self.holds(record, token, by)
         before = self.statuses()
-        verdict = self.run(self.engine.report([outcome]))[0]
-        assert verdict.accepted == current, "only the current token may commit"
+        verdict = self.run(self.engine.report([outcome], machine=by))[0]
+        assert verdict.accepted == current, "only the current lease may commit"
         after = self.job(job_id)
         if not current:
             assert after == record, "a rejected outcome changed the job"
@@ -287,13 +297,13 @@ class QueueModel(RuleBasedStateMachine):
             assert after["status"] == verdict.status == expected
         self.moved_by({script}, before)
 
-    def release(self, lease: tuple[str, str]) -> None:
+    def release(self, lease: tuple[str, str], by: str) -> None:
         job_id, token = lease
         record = self.view().records[job_id]
-        current = record.get("status") == "running" and record.get("token") == token
+        current = self.holds(record, token, by)
         before = self.statuses()
         try:
-            status = self.run(self.engine.release(job_id, token))
+            status = self.run(self.engine.release(job_id, token, machine=by))
         except LeaseNotHeld:
             assert not current and self.job(job_id) == record
         else:
@@ -313,23 +323,35 @@ class QueueModel(RuleBasedStateMachine):
     def stale_lease(self, data: st.DataObject) -> tuple[str, str]:
         return data.draw(st.sampled_from(self.stale))
 
-    @rule(data=st.data(), stale=st.booleans())
-    @precondition(lambda self: bool(self.latest))
-    def complete(self, data: st.DataObject, stale: bool) -> None:
-        job_id, token = self.stale_lease(data) if stale and self.stale else self.latest_lease(data)
-        self.report((job_id, token), Outcome(job_id, token, ok=True, result=token), "complete")
+    # The reporter is the machine the token was leased to, or (impostor) another one
+    # naming that machine's job and token, which must never commit either.
+    def reporter(self, token: str, impostor: str | None) -> str:
+        return impostor if impostor is not None else self.claimed_by[token]
 
-    @rule(data=st.data(), stale=st.booleans(), retryable=st.booleans())
+    @rule(data=st.data(), stale=st.booleans(), impostor=st.sampled_from([None, *MACHINES]))
     @precondition(lambda self: bool(self.latest))
-    def fail(self, data: st.DataObject, stale: bool, retryable: bool) -> None:
+    def complete(self, data: st.DataObject, stale: bool, impostor: str | None) -> None:
+        job_id, token = self.stale_lease(data) if stale and self.stale else self.latest_lease(data)
+        outcome = Outcome(job_id, token, ok=True, result=token)
+        self.report((job_id, token), outcome, "complete", self.reporter(token, impostor))
+
+    @rule(
+        data=st.data(),
+        stale=st.booleans(),
+        retryable=st.booleans(),
+        impostor=st.sampled_from([None, *MACHINES]),
+    )
+    @precondition(lambda self: bool(self.latest))
+    def fail(self, data: st.DataObject, stale: bool, retryable: bool, impostor: str | None) -> None:
         job_id, token = self.stale_lease(data) if stale and self.stale else self.latest_lease(data)
         outcome = Outcome(job_id, token, ok=False, error=BOOM, retryable=retryable)
-        self.report((job_id, token), outcome, "fail")
+        self.report((job_id, token), outcome, "fail", self.reporter(token, impostor))
 
-    @rule(data=st.data(), stale=st.booleans())
+    @rule(data=st.data(), stale=st.booleans(), impostor=st.sampled_from([None, *MACHINES]))
     @precondition(lambda self: bool(self.latest))
-    def give_back(self, data: st.DataObject, stale: bool) -> None:
-        self.release(self.stale_lease(data) if stale and self.stale else self.latest_lease(data))
+    def give_back(self, data: st.DataObject, stale: bool, impostor: str | None) -> None:
+        lease = self.stale_lease(data) if stale and self.stale else self.latest_lease(data)
+        self.release(lease, self.reporter(lease[1], impostor))
 
     def end_lease(self, job_id: str, timed_out: bool) -> None:
         """Its machine stopped extending the lease (or the job ran past its timeout)."""

@@ -18,7 +18,7 @@ async def test_a_finished_job_expires_after_the_retention(
     job = await claim_one(engine)
     assert await redis.pttl(pk.job(job.id)) == -1  # unfinished jobs never expire
 
-    await engine.complete(job.id, job.token, None)
+    await engine.complete(job.id, job.token, None, machine=job.machine)
 
     retention = engine.config.retention_ms
     assert retention - 60_000 < await redis.pttl(pk.job(job.id)) <= retention
@@ -30,11 +30,13 @@ async def test_timeline_records_each_transition_with_the_state_it_left(
 ) -> None:
     enqueued = await engine.enqueue("fn", None, max_attempts=2)
     first = await claim_one(engine)
-    await engine.fail(first.id, first.token, ErrorInfo(type="E", message="m"))
+    await engine.fail(
+        first.id, first.token, ErrorInfo(type="E", message="m"), machine=first.machine
+    )
     await redis.zadd(engine.keys.for_id(first.id).delayed, {first.id: 0})
     await engine.promote()
     second = await claim_one(engine, machine="m2")
-    await engine.complete(second.id, second.token, None)
+    await engine.complete(second.id, second.token, None, machine=second.machine)
 
     events = await engine.timeline(enqueued.id)
 
@@ -63,7 +65,7 @@ async def test_a_finished_child_job_tells_the_orchestrator(
 ) -> None:
     enqueued = await engine.enqueue("fn", None, job_id="step", parent="run-1")
     job = await claim_one(engine)
-    await engine.complete(job.id, job.token, 1)
+    await engine.complete(job.id, job.token, 1, machine=job.machine)
 
     entries = await redis.xrange(pk.events)
 
@@ -94,7 +96,7 @@ async def test_by_default_a_stand_alone_job_writes_no_timeline_stream(
     engine = QueueEngine(redis, QueueConfig(keys=keys))
     job = await engine.enqueue("fn", None)
     claimed = await engine.claim("m1", ["fn"], 1)
-    await engine.complete(job.id, claimed[0].token, 1)
+    await engine.complete(job.id, claimed[0].token, 1, machine=claimed[0].machine)
 
     assert await redis.exists(keys.for_id(job.id).timeline(job.id)) == 0
     assert (await engine.get_job(job.id)).status == "completed"

@@ -79,7 +79,7 @@ async def test_a_full_redis_still_lets_a_leased_job_complete(full_redis: Redis, 
     job = await claim_one(engine)
     await fill_up(engine, full_redis)
 
-    await engine.complete(job.id, job.token, "done")
+    await engine.complete(job.id, job.token, "done", machine=job.machine)
 
     assert (await engine.get_job(job.id)).status == "completed"
 

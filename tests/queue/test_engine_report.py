@@ -21,7 +21,7 @@ async def test_complete_commits_the_result_and_drops_the_lease(
     await engine.enqueue("fn", None)
     job = await claim_one(engine)
 
-    await engine.complete(job.id, job.token, {"answer": 42})
+    await engine.complete(job.id, job.token, {"answer": 42}, machine=job.machine)
 
     record = await engine.get_job(job.id)
     assert (record.status, record.result) == ("completed", {"answer": 42})
@@ -39,10 +39,29 @@ async def test_stale_token_cannot_complete_a_job(engine: QueueEngine, redis: Red
     before = await job_hash(redis, engine, old.id)
 
     with pytest.raises(LeaseNotHeld):
-        await engine.complete(old.id, old.token, "late")
+        await engine.complete(old.id, old.token, "late", machine=old.machine)
 
     assert await job_hash(redis, engine, old.id) == before
     assert before["token"] == new.token
+
+
+async def test_the_current_token_from_another_machine_commits_nothing(
+    engine: QueueEngine, redis: Redis
+) -> None:
+    await engine.enqueue("fn", None)
+    job = await claim_one(engine, machine="m1")
+    before = await job_hash(redis, engine, job.id)
+
+    with pytest.raises(LeaseNotHeld):
+        await engine.complete(job.id, job.token, "forged", machine="m2")
+    with pytest.raises(LeaseNotHeld):
+        await engine.fail(job.id, job.token, BOOM, machine="m2")
+    with pytest.raises(LeaseNotHeld):
+        await engine.release(job.id, job.token, machine="m2")
+
+    assert await job_hash(redis, engine, job.id) == before
+    await engine.complete(job.id, job.token, "real", machine="m1")
+    assert (await engine.get_job(job.id)).result == "real"
 
 
 async def test_stale_token_cannot_fail_a_job(engine: QueueEngine, redis: Redis) -> None:
@@ -51,7 +70,7 @@ async def test_stale_token_cannot_fail_a_job(engine: QueueEngine, redis: Redis) 
     before = await job_hash(redis, engine, job.id)
 
     with pytest.raises(LeaseNotHeld):
-        await engine.fail(job.id, str(int(job.token) + 1000), BOOM)
+        await engine.fail(job.id, job.token.split(".")[0] + ".2", BOOM, machine=job.machine)
 
     assert await job_hash(redis, engine, job.id) == before
 
@@ -59,11 +78,11 @@ async def test_stale_token_cannot_fail_a_job(engine: QueueEngine, redis: Redis) 
 async def test_a_finished_job_cannot_be_completed_again(engine: QueueEngine, redis: Redis) -> None:
     await engine.enqueue("fn", None)
     job = await claim_one(engine)
-    await engine.complete(job.id, job.token, 1)
+    await engine.complete(job.id, job.token, 1, machine=job.machine)
     before = await job_hash(redis, engine, job.id)
 
     with pytest.raises(LeaseNotHeld) as info:
-        await engine.complete(job.id, job.token, 2)
+        await engine.complete(job.id, job.token, 2, machine=job.machine)
 
     assert info.value.details["status"] == "completed"
     assert await job_hash(redis, engine, job.id) == before
@@ -71,7 +90,7 @@ async def test_a_finished_job_cannot_be_completed_again(engine: QueueEngine, red
 
 async def test_completing_an_unknown_job_is_not_found(engine: QueueEngine) -> None:
     with pytest.raises(NotFound):
-        await engine.complete("nope", "1", None)
+        await engine.complete("nope", "1", None, machine="m1")
 
 
 async def test_report_judges_each_outcome_of_a_batch_on_its_own(
@@ -82,7 +101,8 @@ async def test_report_judges_each_outcome_of_a_batch_on_its_own(
     a, b = await engine.claim("m1", ["fn"], 2)
 
     verdicts = await engine.report(
-        [Outcome(a.id, a.token, ok=True, result=1), Outcome(b.id, "999999", ok=True)]
+        [Outcome(a.id, a.token, ok=True, result=1), Outcome(b.id, "999999", ok=True)],
+        machine=a.machine,
     )
 
     assert [(v.accepted, v.status, v.reason) for v in verdicts] == [
@@ -99,7 +119,11 @@ async def test_a_result_over_the_size_limit_fails_the_job_instead(
     await engine.enqueue("fn", None)
     job = await claim_one(engine)
 
-    verdict = (await engine.report([Outcome(job.id, job.token, ok=True, result="x" * 500)]))[0]
+    verdict = (
+        await engine.report(
+            [Outcome(job.id, job.token, ok=True, result="x" * 500)], machine=job.machine
+        )
+    )[0]
 
     record = await engine.get_job(job.id)
     assert (verdict.accepted, record.status) == (True, "failed")
@@ -110,7 +134,7 @@ async def test_fail_stores_the_error_with_its_traceback(engine: QueueEngine) -> 
     await engine.enqueue("fn", None, max_attempts=1)
     job = await claim_one(engine)
 
-    await engine.fail(job.id, job.token, BOOM)
+    await engine.fail(job.id, job.token, BOOM, machine=job.machine)
 
     assert (await engine.get_job(job.id)).error == BOOM
 
@@ -129,7 +153,7 @@ async def test_a_retryable_failure_is_retried_after_a_jittered_exponential_backo
         job = await claim_one(engine)
         assert job.attempt == attempt
 
-        assert await engine.fail(job.id, job.token, BOOM) == "delayed"
+        assert await engine.fail(job.id, job.token, BOOM, machine=job.machine) == "delayed"
 
         record = await engine.get_job(job.id)
         assert record.scheduled_at is not None and record.finished_at is None
@@ -144,7 +168,7 @@ async def test_a_job_is_dead_when_its_attempts_are_used_up(engine: QueueEngine) 
     await engine.enqueue("fn", None, max_attempts=1)
     job = await claim_one(engine)
 
-    assert await engine.fail(job.id, job.token, BOOM) == "dead"
+    assert await engine.fail(job.id, job.token, BOOM, machine=job.machine) == "dead"
 
     record = await engine.get_job(job.id)
     assert (record.status, record.attempt) == ("dead", 1)
@@ -154,7 +178,9 @@ async def test_a_non_retryable_failure_fails_the_job_at_once(engine: QueueEngine
     await engine.enqueue("fn", None, max_attempts=5)
     job = await claim_one(engine)
 
-    assert await engine.fail(job.id, job.token, BOOM, retryable=False) == "failed"
+    assert (
+        await engine.fail(job.id, job.token, BOOM, retryable=False, machine=job.machine) == "failed"
+    )
 
     assert (await engine.get_job(job.id)).status == "failed"
 
@@ -172,7 +198,7 @@ async def test_a_job_carrying_its_own_backoff_retries_on_it_not_the_engines(
     job = await claim_one(engine)
     before = await engine.server_time_ms()
 
-    assert await engine.fail(job.id, job.token, BOOM) == "delayed"
+    assert await engine.fail(job.id, job.token, BOOM, machine=job.machine) == "delayed"
 
     due = await redis.zscore(pk.delayed, job.id)
     assert due is not None and before + 50 <= due <= await engine.server_time_ms() + 100
@@ -204,9 +230,9 @@ async def test_the_old_token_of_a_reaped_and_requeued_job_commits_nothing(
     before = await job_hash(redis, engine, old.id)
 
     with pytest.raises(LeaseNotHeld):
-        await engine.complete(old.id, old.token, "late")
+        await engine.complete(old.id, old.token, "late", machine=old.machine)
     with pytest.raises(LeaseNotHeld):
-        await engine.fail(old.id, old.token, BOOM)
+        await engine.fail(old.id, old.token, BOOM, machine=old.machine)
 
     assert await job_hash(redis, engine, old.id) == before
     assert (await claim_one(engine, machine="m2")).token != old.token

@@ -131,31 +131,31 @@ async def promote(engine: QueueEngine, redis: Redis) -> tuple[str, Action]:
 @edge(R, JobStatus.COMPLETED, "complete")
 async def complete(engine: QueueEngine, redis: Redis) -> tuple[str, Action]:
     token = await running(engine)
-    return "j", lambda: engine.complete("j", token, 1)
+    return "j", lambda: engine.complete("j", token, 1, machine="m1")
 
 
 @edge(R, D, "fail")
 async def fail_retry(engine: QueueEngine, redis: Redis) -> tuple[str, Action]:
     token = await running(engine)
-    return "j", lambda: engine.fail("j", token, BOOM)
+    return "j", lambda: engine.fail("j", token, BOOM, machine="m1")
 
 
 @edge(R, JobStatus.FAILED, "fail")
 async def fail_final(engine: QueueEngine, redis: Redis) -> tuple[str, Action]:
     token = await running(engine)
-    return "j", lambda: engine.fail("j", token, BOOM, retryable=False)
+    return "j", lambda: engine.fail("j", token, BOOM, machine="m1", retryable=False)
 
 
 @edge(R, JobStatus.DEAD, "fail")
 async def fail_dead(engine: QueueEngine, redis: Redis) -> tuple[str, Action]:
     token = await running(engine, max_attempts=1)
-    return "j", lambda: engine.fail("j", token, BOOM)
+    return "j", lambda: engine.fail("j", token, BOOM, machine="m1")
 
 
 @edge(R, JobStatus.CANCELLED, "fail")
 async def fail_cancelled(engine: QueueEngine, redis: Redis) -> tuple[str, Action]:
     token = await running(engine, cancel=True)
-    return "j", lambda: engine.fail("j", token, BOOM)
+    return "j", lambda: engine.fail("j", token, BOOM, machine="m1")
 
 
 @edge(R, D, "reap")
@@ -189,13 +189,13 @@ async def reap_cancelled(engine: QueueEngine, redis: Redis) -> tuple[str, Action
 @edge(R, Q, "release")
 async def release(engine: QueueEngine, redis: Redis) -> tuple[str, Action]:
     token = await running(engine)
-    return "j", lambda: engine.release("j", token)
+    return "j", lambda: engine.release("j", token, machine="m1")
 
 
 @edge(R, JobStatus.CANCELLED, "release")
 async def release_cancelled(engine: QueueEngine, redis: Redis) -> tuple[str, Action]:
     token = await running(engine, cancel=True)
-    return "j", lambda: engine.release("j", token)
+    return "j", lambda: engine.release("j", token, machine="m1")
 
 
 @edge(R, Q, "machine_dead")

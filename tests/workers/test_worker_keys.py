@@ -44,4 +44,4 @@ async def test_a_worker_runs_jobs_with_its_machine_key(
     make_worker: Callable[..., Worker], api: ApiServer, client: Any
 ) -> None:
     async with make_worker(add):
-        assert await client.call("add", 41, timeout=10) == 42
+        assert await client.call("add", 41, wait=10) == 42

@@ -93,11 +93,11 @@ async def test_a_cancelled_run_refuses_its_running_activation(
 
     started = await runs.start("wf", None, version=1)
     job = (await engine.claim("m1", ["wf:wf@1"], 1))[0]
-    await runs.begin(started.id, job.id, job.token)
+    await runs.begin(started.id, job.id, job.token, machine=job.machine)
     await runs.cancel(started.id)
 
     with pytest.raises((InvalidTransition, LeaseNotHeld)):
-        await runs.complete(started.id, job.id, job.token, "late")
+        await runs.complete(started.id, job.id, job.token, "late", machine=job.machine)
     assert (await runs.get(started.id)).result is None
 
 

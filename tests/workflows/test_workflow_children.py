@@ -60,7 +60,7 @@ async def test_the_last_child_to_finish_wakes_the_run_in_the_same_step(
     await machine_factory([parent]).drain(started.id)
     child = (await engine.claim("m9", ["double"], 1))[0]
 
-    await engine.complete(child.id, child.token, 10)
+    await engine.complete(child.id, child.token, 10, machine=child.machine)
 
     run = await runs.get(started.id)
     assert run.status == RunStatus.QUEUED and run.activations == 2

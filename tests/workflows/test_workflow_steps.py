@@ -143,13 +143,39 @@ async def test_a_stale_activation_cannot_record_a_step(
 ) -> None:
     started = await runs.start("wf", None, version=1)
     job = (await engine.claim("m1", ["wf:wf@1"], 1))[0]
-    await runs.begin(started.id, job.id, job.token)
+    await runs.begin(started.id, job.id, job.token, machine=job.machine)
 
     with pytest.raises(LeaseNotHeld):
         await runs.record_step(
-            started.id, job.id, "999999", 0, {"name": "s", "kind": "step", "status": "completed"}
+            started.id,
+            job.id,
+            "999999",
+            0,
+            {"name": "s", "kind": "step", "status": "completed"},
+            machine=job.machine,
         )
     assert await runs.steps(started.id) == {}
+
+
+async def test_another_machine_cannot_write_to_an_activation_with_its_token(
+    engine: QueueEngine, runs: RunEngine
+) -> None:
+    started = await runs.start("wf", None, version=1)
+    job = (await engine.claim("m1", ["wf:wf@1"], 1))[0]
+    with pytest.raises(LeaseNotHeld):
+        await runs.begin(started.id, job.id, job.token, machine="m2")
+    await runs.begin(started.id, job.id, job.token, machine="m1")
+    step = {"name": "s", "kind": "step", "status": "completed", "result": 1}
+
+    with pytest.raises(LeaseNotHeld):
+        await runs.record_step(started.id, job.id, job.token, 0, step, machine="m2")
+    with pytest.raises(LeaseNotHeld):
+        await runs.complete(started.id, job.id, job.token, "forged", machine="m2")
+
+    assert await runs.steps(started.id) == {}
+    assert (await runs.get(started.id)).status == RunStatus.RUNNING
+    await runs.complete(started.id, job.id, job.token, "real", machine="m1")
+    assert (await runs.get(started.id)).result == "real"
 
 
 async def test_an_activation_whose_lease_moved_on_cannot_record_or_suspend(
@@ -157,14 +183,18 @@ async def test_an_activation_whose_lease_moved_on_cannot_record_or_suspend(
 ) -> None:
     started = await runs.start("wf", None, version=1)
     old = (await engine.claim("m1", ["wf:wf@1"], 1))[0]
-    await runs.begin(started.id, old.id, old.token)
+    await runs.begin(started.id, old.id, old.token, machine=old.machine)
     await engine.machine_dead("m1")  # the lease ends; the activation is queued again
     new = (await engine.claim("m2", ["wf:wf@1"], 1))[0]
-    state = await runs.begin(started.id, new.id, new.token)
+    state = await runs.begin(started.id, new.id, new.token, machine=new.machine)
 
     with pytest.raises(LeaseNotHeld):
-        await EngineBackend(runs, leased(old)).runs.suspend(
-            started.id, old.id, old.token, Wait("sleep", position=0, name="sleep", ms=10)
+        await EngineBackend(runs, leased(old), old.machine).runs.suspend(
+            started.id,
+            old.id,
+            old.token,
+            Wait("sleep", position=0, name="sleep", ms=10),
+            machine=old.machine,
         )
     assert state.steps == {}
     assert (await runs.get(started.id)).status == RunStatus.RUNNING

@@ -48,8 +48,8 @@ class Machine:
     async def run_job(self, job: ClaimedJob) -> None:
         wf = next((w for w in self.workflows if w.function == job.function), None)
         if wf is not None:
-            summary = await run_activation(wf, EngineBackend(self.runs, leased(job)))
-            await self.engine.complete(job.id, job.token, summary)
+            summary = await run_activation(wf, EngineBackend(self.runs, leased(job), job.machine))
+            await self.engine.complete(job.id, job.token, summary, machine=job.machine)
             return
         fn = self.functions[job.function]
         try:
@@ -62,9 +62,10 @@ class Machine:
                 job.token,
                 ErrorInfo(type=type(exc).__name__, message=str(exc)),
                 retryable=False,
+                machine=job.machine,
             )
             return
-        await self.engine.complete(job.id, job.token, value)
+        await self.engine.complete(job.id, job.token, value, machine=job.machine)
 
     async def turn(self) -> int:
         """Claim what is ready and run it all; returns how many jobs ran."""

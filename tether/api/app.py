@@ -12,7 +12,8 @@ caller's namespace (see ``deps.py``); every error leaves in one shape
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -27,6 +28,7 @@ from redis.asyncio import Redis
 from tether.api.auth import SCOPE_SERVICES, Authenticator, Gate
 from tether.api.deps import DEPENDENCIES
 from tether.api.error_handlers import EXCEPTION_HANDLERS
+from tether.api.liveness import Liveness
 from tether.api.metrics import Metrics
 from tether.api.notify import Notifier
 from tether.api.responses import JsonResponse
@@ -35,6 +37,7 @@ from tether.api.services import Services
 from tether.api.settings import ApiSettings
 from tether.api.tenants import Tenants
 from tether.queue.apikeys import KeyStore
+from tether.queue.engine import QueueEngine
 from tether.queue.redis_py import blocking_pool, redis_client
 
 API_VERSION = "1.0.0"
@@ -65,6 +68,28 @@ def _redis_clients(settings: ApiSettings) -> tuple[Redis, Redis]:
         client_name=f"{settings.client_name}-notify",
     )
     return redis, subscriber
+
+
+NAMESPACES_EVERY = 5.0  # seconds between reads of the namespaces set, for liveness
+
+
+def namespaced_engines(
+    tenants: Tenants, authenticator: Authenticator
+) -> Callable[[], Awaitable[list[QueueEngine]]]:
+    """The engines of every namespace a key was made for (the set re-read every
+    ``NAMESPACES_EVERY`` seconds), for the replica's sign of life."""
+    known: list[str] = ["default"]
+    read_at = -NAMESPACES_EVERY
+
+    async def engines() -> list[QueueEngine]:
+        nonlocal known, read_at
+        now = time.monotonic()
+        if now - read_at >= NAMESPACES_EVERY:
+            read_at = now
+            known = await authenticator.store.namespaces()
+        return [tenants.get(ns).engine for ns in known]
+
+    return engines
 
 
 def create_app(settings: ApiSettings | None = None) -> Litestar:
@@ -99,10 +124,15 @@ def create_app(settings: ApiSettings | None = None) -> Litestar:
         app.state.redis = redis
         app.state.engine = tenants.default.engine
         app.state.notifier = notifier
+        liveness = Liveness(
+            tenants.default.engine, engines=namespaced_engines(tenants, authenticator)
+        )
         await notifier.start()
+        await liveness.start()
         try:
             yield
         finally:
+            await liveness.stop()
             await notifier.stop()
             await subscriber.aclose()
             await redis.aclose()

@@ -155,11 +155,14 @@ class MachinesController(Controller):
             reported.append(i)
         verdicts: dict[int, Verdict] = {}  # index in the request -> its verdict
         if outcomes:
-            for i, verdict in zip(reported, await engine.report(outcomes), strict=True):
+            for i, verdict in zip(
+                reported, await engine.report(outcomes, machine=machine_id), strict=True
+            ):
                 verdicts[i] = verdict
         if released:
             leases = [(data.results[i].id, data.results[i].token) for i in released]
-            for i, verdict in zip(released, await engine.release_many(leases), strict=True):
+            handed_back = await engine.release_many(leases, machine=machine_id)
+            for i, verdict in zip(released, handed_back, strict=True):
                 verdicts[i] = verdict
         out: list[dict[str, Any]] = []
         for i in range(len(data.results)):

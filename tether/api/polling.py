@@ -45,9 +45,14 @@ async def _watch_disconnect(receive: Receive, waiter: FunctionWaiter) -> None:
 
 
 async def release_jobs(engine: QueueEngine, jobs: Sequence[ClaimedJob]) -> None:
-    """Hand back jobs leased for a poll that will not deliver them (one round trip)."""
+    """Hand back jobs leased for a poll that will not deliver them (one round trip:
+    they are all leased to the one machine of the poll)."""
+    if not jobs:
+        return
     try:
-        verdicts = await engine.release_many([(job.id, job.token) for job in jobs])
+        verdicts = await engine.release_many(
+            [(job.id, job.token) for job in jobs], machine=jobs[0].machine
+        )
     except TetherError as exc:  # the lease reaper will get them instead
         log.warning("could not hand back %d jobs of a vanished poll: %s", len(jobs), exc)
         return

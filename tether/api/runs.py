@@ -428,9 +428,16 @@ class MachineRunsController(Controller):
         status_code=200,
         summary="Start replaying a run: its input and every recorded step",
     )
-    async def begin(self, run_id: str, data: BeginBody, runs: RunEngine) -> ActivationOut:
+    async def begin(
+        self, machine_id: str, run_id: str, data: BeginBody, runs: RunEngine
+    ) -> ActivationOut:
         state = await runs.begin(
-            run_id, data.job, data.token, max_attempts=data.max_attempts, timeout_ms=data.timeout_ms
+            run_id,
+            data.job,
+            data.token,
+            machine=check_id(machine_id, "machine_id"),
+            max_attempts=data.max_attempts,
+            timeout_ms=data.timeout_ms,
         )
         return ActivationOut(
             run=state.run_id,
@@ -451,11 +458,17 @@ class MachineRunsController(Controller):
         "without pydantic, because a workflow waits on this request.",
     )
     async def record_step(
-        self, run_id: str, request: Request[Any, Any, Any], runs: RunEngine
+        self, machine_id: str, run_id: str, request: Request[Any, Any, Any], runs: RunEngine
     ) -> Response[bytes]:
         data = parse_step(await request.body())
         status = await runs.record_step(
-            run_id, data.job, data.token, data.position, data.record, data.logs
+            run_id,
+            data.job,
+            data.token,
+            data.position,
+            data.record,
+            data.logs,
+            machine=check_id(machine_id, "machine_id"),
         )
         return Response(
             b'{"status":"%s"}' % status.encode(), media_type=MediaType.JSON, status_code=200
@@ -467,8 +480,17 @@ class MachineRunsController(Controller):
         status_code=200,
         summary="The workflow returned: commit the run's result",
     )
-    async def complete(self, run_id: str, data: CompleteBody, runs: RunEngine) -> CommandOut:
-        status = await runs.complete(run_id, data.job, data.token, data.result, data.logs)
+    async def complete(
+        self, machine_id: str, run_id: str, data: CompleteBody, runs: RunEngine
+    ) -> CommandOut:
+        status = await runs.complete(
+            run_id,
+            data.job,
+            data.token,
+            data.result,
+            data.logs,
+            machine=check_id(machine_id, "machine_id"),
+        )
         return CommandOut(status=status)
 
     @post(
@@ -477,12 +499,15 @@ class MachineRunsController(Controller):
         status_code=200,
         summary="The workflow raised: retry it from the failed step, or fail the run",
     )
-    async def fail(self, run_id: str, data: FailBody, runs: RunEngine) -> CommandOut:
+    async def fail(
+        self, machine_id: str, run_id: str, data: FailBody, runs: RunEngine
+    ) -> CommandOut:
         status = await runs.fail(
             run_id,
             data.job,
             data.token,
             data.error,
+            machine=check_id(machine_id, "machine_id"),
             failed_position=data.failed_position,
             retryable=data.retryable,
             logs=data.logs,
@@ -495,14 +520,24 @@ class MachineRunsController(Controller):
         status_code=200,
         summary="The workflow waits: start its children, record the wait, free the slot",
     )
-    async def suspend(self, run_id: str, data: SuspendBody, runs: RunEngine) -> CommandOut:
+    async def suspend(
+        self, machine_id: str, run_id: str, data: SuspendBody, runs: RunEngine
+    ) -> CommandOut:
         w = data.wait
         wait = Wait(w.kind, w.position, w.name, w.ms, tuple(w.positions), w.info)
         children = [
             ChildSpec(c.position, c.function, c.input, c.max_attempts, c.timeout_ms)
             for c in data.children
         ]
-        status = await runs.suspend(run_id, data.job, data.token, wait, children, data.logs)
+        status = await runs.suspend(
+            run_id,
+            data.job,
+            data.token,
+            wait,
+            children,
+            data.logs,
+            machine=check_id(machine_id, "machine_id"),
+        )
         return CommandOut(status=status)
 
 

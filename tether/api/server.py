@@ -11,6 +11,7 @@ from litestar import Litestar
 
 from tether.api.app import create_app
 from tether.api.settings import ApiSettings
+from tether.api.slow_clients import timed_protocol
 
 # Long polls last up to 30 s; on shutdown they are cut after this many seconds (workers
 # simply poll again, elsewhere) rather than holding the process for their full wait.
@@ -40,20 +41,22 @@ def uvicorn_config(
     *,
     log_level: str = "warning",
 ) -> uvicorn.Config:
-    """The uvicorn configuration ``serve`` uses (uvloop and httptools when installed)."""
+    """The uvicorn configuration ``serve`` uses: uvloop when installed, and httptools
+    with deadlines for reading requests (``slow_clients.py``)."""
+    settings = settings or ApiSettings.from_env()
     return uvicorn.Config(
-        create_app(settings or ApiSettings.from_env()),
+        create_app(settings),
         host=host,
         port=port,
         loop="uvloop" if _have("uvloop") else "asyncio",
-        http="httptools" if _have("httptools") else "h11",
+        http=timed_protocol(settings.header_timeout, settings.body_timeout),
         lifespan="on",
         # One line per request would cost more than the request itself on the hot path.
         access_log=False,
         log_level=log_level,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         # Workers keep their connection between polls; keep it open a bit past one poll.
-        timeout_keep_alive=75,
+        timeout_keep_alive=settings.keep_alive_timeout,  # type: ignore[arg-type]
     )
 
 

@@ -64,10 +64,18 @@ class ApiSettings:
     # TETHER_RECHECK_INTERVAL: seconds between fallback re-checks of what long polls wait
     # for, in case a notification was lost (one pipeline per interval per process).
     recheck_interval: float = 1.0
+    # Slow clients (tether/api/slow_clients.py, docs/operations.md): seconds a request may
+    # take to send its headers (TETHER_HEADER_TIMEOUT) and then its body
+    # (TETHER_BODY_TIMEOUT), and an idle connection may stay open between requests
+    # (TETHER_KEEP_ALIVE_TIMEOUT: workers keep theirs between polls, so past one poll).
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    keep_alive_timeout: float = 75.0
     # TETHER_REDIS_CLIENT_NAME: how this process's connections appear in CLIENT LIST.
     client_name: str = "tether-api"
     lease_ttl_ms: int = 2000  # TETHER_LEASE_TTL_MS
     machine_dead_after_ms: int = 2000  # TETHER_MACHINE_DEAD_AFTER_MS
+    plane_gap_ms: int = _QUEUE_DEFAULTS.plane_gap_ms  # TETHER_PLANE_GAP_MS
     retention_ms: int = _QUEUE_DEFAULTS.retention_ms  # TETHER_RETENTION_MS
     default_max_attempts: int = _QUEUE_DEFAULTS.default_max_attempts  # TETHER_MAX_ATTEMPTS
     default_timeout_ms: int = _QUEUE_DEFAULTS.default_timeout_ms  # TETHER_JOB_TIMEOUT_MS
@@ -84,6 +92,10 @@ class ApiSettings:
             raise ValueError("max_body_size must be at least 1024 bytes")
         if self.recheck_interval <= 0:
             raise ValueError("recheck_interval must be positive")
+        if self.plane_gap_ms <= 0:
+            raise ValueError("plane_gap_ms must be positive")
+        if min(self.header_timeout, self.body_timeout, self.keep_alive_timeout) <= 0:
+            raise ValueError("header, body and keep-alive timeouts must be positive")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ApiSettings:
@@ -102,11 +114,15 @@ class ApiSettings:
             redis_pool_timeout=_float(env, "TETHER_REDIS_POOL_TIMEOUT", d.redis_pool_timeout),
             redis_timeout=_float(env, "TETHER_REDIS_TIMEOUT", 0.0) or None,
             recheck_interval=_float(env, "TETHER_RECHECK_INTERVAL", d.recheck_interval),
+            header_timeout=_float(env, "TETHER_HEADER_TIMEOUT", d.header_timeout),
+            body_timeout=_float(env, "TETHER_BODY_TIMEOUT", d.body_timeout),
+            keep_alive_timeout=_float(env, "TETHER_KEEP_ALIVE_TIMEOUT", d.keep_alive_timeout),
             client_name=env.get("TETHER_REDIS_CLIENT_NAME") or d.client_name,
             lease_ttl_ms=_int(env, "TETHER_LEASE_TTL_MS", d.lease_ttl_ms),
             machine_dead_after_ms=_int(
                 env, "TETHER_MACHINE_DEAD_AFTER_MS", d.machine_dead_after_ms
             ),
+            plane_gap_ms=_int(env, "TETHER_PLANE_GAP_MS", d.plane_gap_ms),
             retention_ms=_int(env, "TETHER_RETENTION_MS", d.retention_ms),
             default_max_attempts=_int(env, "TETHER_MAX_ATTEMPTS", d.default_max_attempts),
             default_timeout_ms=_int(env, "TETHER_JOB_TIMEOUT_MS", d.default_timeout_ms),
@@ -119,6 +135,7 @@ class ApiSettings:
             keys=Keys(prefix=self.prefix, partitions=self.partitions),
             lease_ttl_ms=self.lease_ttl_ms,
             machine_dead_after_ms=self.machine_dead_after_ms,
+            plane_gap_ms=self.plane_gap_ms,
             retention_ms=self.retention_ms,
             max_payload_bytes=self.max_payload_size,
             default_max_attempts=self.default_max_attempts,

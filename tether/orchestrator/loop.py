@@ -3,6 +3,12 @@
 Every pass calls scripts that are atomic and check their source state, so any number of
 orchestrators can run at once: two that race for the same due job move it once, and one
 killed mid-pass leaves nothing half done (the next pass picks up what remains).
+
+An outage of the plane is not blamed on the machines. Each pass starts and ends with a
+stamp (``QueueEngine.plane_pass``): when the passes of every orchestrator stopped for a
+while (they were down, or Redis was), or every API replica went silent, no heartbeat could
+arrive meanwhile, so the stamp restarts the clocks of machine deaths and lease expiry
+from now instead of letting them declare healthy machines dead.
 """
 
 from __future__ import annotations
@@ -30,8 +36,14 @@ class Orchestrator:
     extra: list[tuple[str, Task]] = field(default_factory=list)
     ticks: int = 0
     trim_every: int = 600  # ticks between trims of the jobs index
+    # Longest pause between passes that is not an outage (ms): the engine's plane_gap_ms,
+    # or three intervals if those are longer (a slow cadence is not an outage).
+    max_gap_ms: int = 0
+    outage: bool = False  # the last pass found a gap (logged once per outage)
 
     def __post_init__(self) -> None:
+        if self.max_gap_ms <= 0:
+            self.max_gap_ms = max(self.engine.config.plane_gap_ms, int(3000 * self.interval))
         # Workflow runs: timers, workflow timeouts, version assignment (orchestrator/runs.py).
         from tether.orchestrator.runs import run_passes
 
@@ -49,8 +61,25 @@ class Orchestrator:
             log.warning("machine %s declared dead; released %d jobs", machine, len(released))
         return len(dead)
 
+    async def stamp(self, *, begin: bool) -> None:
+        plane = await self.engine.plane_pass(begin=begin, max_gap_ms=self.max_gap_ms)
+        if not begin:
+            return
+        if plane.gap and not self.outage:
+            log.warning(
+                "control plane gap (last pass %d ms ago, newest API sign of life %d ms ago):"
+                " no heartbeat could arrive, so machine deaths and lease expiry count"
+                " from now",
+                plane.since_pass_ms,
+                plane.since_api_ms,
+            )
+        elif self.outage and not plane.gap:
+            log.info("control plane whole again; machines are judged from here on")
+        self.outage = plane.gap
+
     async def tick(self) -> dict[str, int]:
         """One pass over every time-driven transition; returns what each moved."""
+        await self.stamp(begin=True)
         done = {
             "promoted": await self.promote_delayed(),
             "dead_machines": await self.reap_machines(),
@@ -61,6 +90,7 @@ class Orchestrator:
         self.ticks += 1
         if self.ticks % self.trim_every == 0:
             done["trimmed"] = await self.engine.trim_index()
+        await self.stamp(begin=False)
         return done
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
@@ -74,7 +104,8 @@ class Orchestrator:
             except RedisUnavailable as exc:
                 log.warning("Redis unavailable, retrying in %.1fs: %s", backoff, exc)
                 busy = False
-                backoff = min(backoff * 2, 5.0)
+                # Capped low: the first pass after Redis is back is what notices the gap.
+                backoff = min(backoff * 2, 1.0)
             if busy:
                 continue  # more is due: go again at once
             with contextlib.suppress(TimeoutError):

@@ -15,8 +15,14 @@ class QueueConfig:
     # A lease lives this long past the last heartbeat that extended it; with heartbeats
     # every 0.5 s, a machine that stops is noticed in about 2 s.
     lease_ttl_ms: int = 2000
-    # A machine whose last heartbeat is older than this is declared dead.
+    # A machine whose last heartbeat is older than this is declared dead, counting only
+    # the time the plane could hear it (below).
     machine_dead_after_ms: int = 2000
+    # A pause of the orchestrators' passes, or a silence of every API replica, longer than
+    # this is an outage of the plane: heartbeats could not arrive, so the clocks of
+    # machine deaths and lease expiry start again once it is back (lua/plane_pass.lua).
+    # Keep it under machine_dead_after_ms minus one heartbeat interval.
+    plane_gap_ms: int = 1000
     retention_ms: int = 7 * DAY_MS
     timeline_maxlen: int = 1000
     # A timeline stream per stand-alone job costs ~4 KB and three XADDs a job, most of

@@ -43,6 +43,7 @@ from tether.queue.records import (
     HeartbeatReply,
     JobRecord,
     Outcome,
+    PlaneState,
     Verdict,
 )
 from tether.queue.redis_errors import redis_errors
@@ -274,8 +275,8 @@ class QueueEngine:
         with redis_errors():
             replies = await self._pipelined(calls, raise_errors=False)
         claimed = [
-            [] if isinstance(rows, Exception) else self._claimed(rows)
-            for rows in replies[len(answers) :]
+            [] if isinstance(rows, Exception) else self._claimed(rows, h.machine)
+            for h, rows in zip(hand_offs, replies[len(answers) :], strict=True)
         ]
         try:
             for reply in replies[: len(answers)]:
@@ -286,7 +287,7 @@ class QueueEngine:
         except TetherError:
             for job in (job for jobs in claimed for job in jobs):
                 with contextlib.suppress(TetherError):
-                    await self.release(job.id, job.token)
+                    await self.release(job.id, job.token, machine=job.machine)
             raise
 
     def _enqueue_calls(
@@ -357,7 +358,7 @@ class QueueEngine:
                 script, keys, args = self._claim_call(
                     pk, HandOff(machine, functions, want), require_live=require_live
                 )
-                claimed.extend(self._claimed(await self._scripts[script](keys, args)))
+                claimed.extend(self._claimed(await self._scripts[script](keys, args), machine))
         return claimed
 
     def _claim_call(
@@ -368,7 +369,7 @@ class QueueEngine:
         functions = claim.functions
         shift = self._claim_round % len(functions)
         ordered = list(functions[shift:]) + list(functions[:shift])
-        keys = [pk.leases, pk.machine_jobs(claim.machine), pk.token, pk.machines]
+        keys = [pk.leases, pk.machine_jobs(claim.machine), pk.machines]
         keys.extend(pk.ready(fn) for fn in ordered)
         args = [
             pk.prefix,
@@ -377,11 +378,14 @@ class QueueEngine:
             self.config.lease_ttl_ms,
             self.config.job_timeline_maxlen,
             1 if require_live else 0,
+            # 128 random bits per call, from which the script names each job's token
+            # (claim.lua): unguessable by anyone but the machine the reply goes to.
+            secrets.token_hex(16),
         ]
         return "claim", keys, args
 
     @staticmethod
-    def _claimed(rows: list[Any]) -> list[ClaimedJob]:
+    def _claimed(rows: list[Any], machine: str) -> list[ClaimedJob]:
         return [
             ClaimedJob(
                 id=row[0],
@@ -392,6 +396,7 @@ class QueueEngine:
                 token=str(row[5]),
                 timeout_ms=int(row[6]),
                 parent=row[7] or None,
+                machine=machine,
             )
             for row in rows
         ]
@@ -435,17 +440,19 @@ class QueueEngine:
             lost.extend(reply[2])
         return HeartbeatReply(extended=extended, cancelled=cancelled, lost=lost)
 
-    async def complete(self, job_id: str, token: str, result: Any = None) -> None:
-        """Commit a result; raises ``LeaseNotHeld`` for a stale token."""
-        verdict = (await self.report([Outcome(job_id, token, ok=True, result=result)]))[0]
+    async def complete(self, job_id: str, token: str, result: Any = None, *, machine: str) -> None:
+        """Commit a result; raises ``LeaseNotHeld`` unless ``machine`` holds the job's
+        lease with ``token``."""
+        outcome = Outcome(job_id, token, ok=True, result=result)
+        verdict = (await self.report([outcome], machine=machine))[0]
         self._raise_for(verdict)
 
     async def fail(
-        self, job_id: str, token: str, error: ErrorInfo, *, retryable: bool = True
+        self, job_id: str, token: str, error: ErrorInfo, *, machine: str, retryable: bool = True
     ) -> str:
         """Record a failed attempt; returns the job's new status."""
         outcome = Outcome(job_id, token, ok=False, error=error, retryable=retryable)
-        verdict = (await self.report([outcome]))[0]
+        verdict = (await self.report([outcome], machine=machine))[0]
         self._raise_for(verdict)
         return verdict.status
 
@@ -457,14 +464,17 @@ class QueueEngine:
             raise NotFound(f"no job {verdict.job_id}", details={"id": verdict.job_id})
         if verdict.reason == "lease_not_held":
             raise LeaseNotHeld(
-                f"job {verdict.job_id} is not leased with this token (it is {verdict.status})",
+                f"job {verdict.job_id} is not leased to this machine with this token "
+                f"(it is {verdict.status})",
                 details={"id": verdict.job_id, "status": verdict.status},
             )
         raise ValidationFailed(verdict.reason or "rejected", details={"id": verdict.job_id})
 
-    async def report(self, outcomes: Sequence[Outcome]) -> list[Verdict]:
-        """Commit a batch of results and failures in one round trip, each on its own
-        terms: a stale token rejects that item only."""
+    async def report(self, outcomes: Sequence[Outcome], *, machine: str) -> list[Verdict]:
+        """Commit a batch of results and failures of ``machine`` in one round trip, each
+        on its own terms: an item whose lease ``machine`` does not hold with its token
+        (stale, forged, another machine's) is rejected and changes nothing."""
+        check_id(machine, "machine")
         cfg = self.config
         calls: list[tuple[str, list[str], list[Any]]] = []
         # Which outcomes each call answers: a batch of results per partition, one call
@@ -487,7 +497,13 @@ class QueueEngine:
                 o = Outcome(o.job_id, o.token, ok=False, error=err, retryable=False)
             if o.ok:
                 if partition not in completions:
-                    args = [pk.prefix, cfg.retention_ms, pk.channel, cfg.job_timeline_maxlen]
+                    args = [
+                        pk.prefix,
+                        cfg.retention_ms,
+                        pk.channel,
+                        cfg.job_timeline_maxlen,
+                        machine,
+                    ]
                     completions[partition] = (len(calls), args)
                     calls.append(("complete", [pk.leases, pk.events], args))
                     answers.append([])
@@ -511,6 +527,7 @@ class QueueEngine:
                             cfg.job_timeline_maxlen,
                             cfg.backoff_ms,
                             cfg.backoff_max_ms,
+                            machine,
                         ],
                     )
                 )
@@ -527,22 +544,25 @@ class QueueEngine:
                 verdicts[index] = self._verdict(job_id, int(row[0]), str(row[1]))
         return [v for v in verdicts if v is not None]
 
-    async def release(self, job_id: str, token: str) -> str:
+    async def release(self, job_id: str, token: str, *, machine: str) -> str:
         """Hand a leased job back unfinished: ready again at once, attempt not counted."""
-        [verdict] = await self.release_many([(job_id, token)])
+        [verdict] = await self.release_many([(job_id, token)], machine=machine)
         self._raise_for(verdict)
         return verdict.status
 
-    async def release_many(self, leases: Sequence[tuple[str, str]]) -> list[Verdict]:
-        """``release`` of several (job id, token) leases in one round trip, each judged
-        on its own: a stale token refuses that one only."""
+    async def release_many(
+        self, leases: Sequence[tuple[str, str]], *, machine: str
+    ) -> list[Verdict]:
+        """``release`` of several (job id, token) leases of ``machine`` in one round
+        trip, each judged on its own: one it does not hold is refused, that one only."""
         if not leases:
             return []
+        check_id(machine, "machine")
         calls = []
         for job_id, token in leases:
             pk = self.keys.for_id(job_id)
             args = [pk.prefix, job_id, token, pk.channel, self.config.job_timeline_maxlen]
-            args.append(self.config.retention_ms)
+            args += [self.config.retention_ms, machine]
             calls.append(("release", [pk.job(job_id), pk.leases, pk.events], args))
         with redis_errors():
             replies = await self._pipelined(calls)
@@ -604,7 +624,7 @@ class QueueEngine:
         with redis_errors():
             for pk in self.keys.all_partitions():
                 rows = await self._scripts["reap"](
-                    [pk.leases, pk.delayed, pk.events],
+                    [pk.leases, pk.delayed, pk.events, pk.plane],
                     [
                         pk.prefix,
                         limit,
@@ -614,6 +634,7 @@ class QueueEngine:
                         self.config.job_timeline_maxlen,
                         self.config.backoff_ms,
                         self.config.backoff_max_ms,
+                        self.config.lease_ttl_ms,
                     ],
                 )
                 reaped.extend((str(r[0]), str(r[1])) for r in rows)
@@ -637,6 +658,7 @@ class QueueEngine:
                         pk.delayed,
                         pk.events,
                         pk.machine(machine),
+                        pk.plane,
                     ],
                     [
                         pk.prefix,
@@ -652,18 +674,52 @@ class QueueEngine:
         return released if declared else None
 
     async def reap_dead_machines(self) -> dict[str, list[str]]:
-        """Find machines whose heartbeats stopped and release their leases."""
+        """Find machines whose heartbeats stopped and release their leases. Nobody is
+        dead while the plane has not heard for ``machine_dead_after_ms`` since an outage
+        (``plane_pass``); machine_dead checks that again, atomically."""
         now_ms = await self.server_time_ms()
         cutoff = now_ms - self.config.machine_dead_after_ms
         dead: dict[str, list[str]] = {}
         with redis_errors():
             for pk in self.keys.all_partitions():
-                due = cast(list[str], await self.redis.zrangebyscore(pk.machines, "-inf", cutoff))
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    pipe.hget(pk.plane, "heard")
+                    pipe.zrangebyscore(pk.machines, "-inf", cutoff)
+                    heard, due = await pipe.execute()
+                if int(heard or 0) > cutoff:
+                    continue
                 for machine in due:
                     released = await self.machine_dead(machine, cutoff)
                     if released is not None:
                         dead[machine] = released
         return dead
+
+    async def plane_pass(self, *, begin: bool, max_gap_ms: int | None = None) -> PlaneState:
+        """The orchestrator's stamp at the ``begin`` and end of each pass. At the beginning,
+        a gap since the last pass ended, or a silence of every API replica, longer than
+        ``max_gap_ms`` (default: ``plane_gap_ms``) restarts the clocks of machine deaths and
+        lease expiry from now, in every partition (lua/plane_pass.lua)."""
+        limit = self.config.plane_gap_ms if max_gap_ms is None else max_gap_ms
+        calls: list[tuple[str, list[str], list[Any]]] = [
+            ("plane_pass", [pk.plane, pk.apis], ["begin" if begin else "end", limit])
+            for pk in self.keys.all_partitions()
+        ]
+        with redis_errors():
+            replies = await self._pipelined(calls)
+        heard = max(int(r[0]) for r in replies)
+        since_pass = max(int(r[1]) for r in replies)
+        since_api = max(int(r[2]) for r in replies)
+        gap = any(int(r[3]) == 1 for r in replies)
+        return PlaneState(heard, since_pass, since_api, gap)
+
+    async def api_alive(self, replica: str, forget_after_ms: int = 600_000) -> None:
+        """An API replica says it is up, in every partition (one round trip)."""
+        calls: list[tuple[str, list[str], list[Any]]] = [
+            ("api_alive", [pk.apis], [replica, forget_after_ms])
+            for pk in self.keys.all_partitions()
+        ]
+        with redis_errors():
+            await self._pipelined(calls)
 
     async def trim_index(self) -> int:
         """Drop ids of jobs past their retention from the jobs index."""

@@ -123,8 +123,14 @@ class PartitionKeys:
         return f"{self.prefix}machines"
 
     @property
-    def token(self) -> str:
-        return f"{self.prefix}token"
+    def plane(self) -> str:
+        """Hash: when the control plane could last hear machines (lua/plane_pass.lua)."""
+        return f"{self.prefix}plane"
+
+    @property
+    def apis(self) -> str:
+        """Zset of API replica ids by the last time (ms) each said it was up."""
+        return f"{self.prefix}apis"
 
     @property
     def jobs(self) -> str:

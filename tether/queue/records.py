@@ -86,7 +86,8 @@ class Enqueued:
 
 @dataclass(slots=True)
 class ClaimedJob:
-    """A job leased to a machine: run it, then report with ``token``."""
+    """A job leased to a machine: run it, then report as ``machine`` with ``token``
+    (a lease is the pair: the token alone commits nothing)."""
 
     id: str
     function: str
@@ -96,6 +97,19 @@ class ClaimedJob:
     token: str
     timeout_ms: int
     parent: str | None = None
+    machine: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PlaneState:
+    """What the orchestrator's stamp found (QueueEngine.plane_pass): since when the plane
+    has heard machines without a gap (0: never reset), the ms since the last pass and
+    since the newest API liveness record (-1: none), and whether this one found a gap."""
+
+    heard_ms: int
+    since_pass_ms: int
+    since_api_ms: int
+    gap: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -296,6 +296,7 @@ class RunEngine:
         job_id: str,
         token: str,
         *,
+        machine: str,
         max_attempts: int | None = None,
         timeout_ms: int | None = None,
     ) -> ActivationState:
@@ -309,6 +310,7 @@ class RunEngine:
                     run_id,
                     job_id,
                     token,
+                    machine,
                     max_attempts or "",
                     "" if timeout_ms is None else timeout_ms,
                 ],
@@ -334,6 +336,8 @@ class RunEngine:
         position: int,
         record: dict[str, Any],
         logs: Sequence[dict[str, Any]] = (),
+        *,
+        machine: str,
     ) -> str:
         """Durably record one step (``record`` has name, kind, status, result|error).
         Returns 'recorded', or 'exists' when this step was recorded already."""
@@ -351,6 +355,7 @@ class RunEngine:
                     run_id,
                     job_id,
                     token,
+                    machine,
                     position,
                     name,
                     str(record.get("status", "")),
@@ -373,12 +378,22 @@ class RunEngine:
         token: str,
         result: Any,
         logs: Sequence[dict[str, Any]] = (),
+        *,
+        machine: str,
     ) -> str:
         pk = self._pk(run_id)
         with redis_errors():
             reply = await self._scripts["complete_run"](
                 [pk.run(run_id), pk.job(job_id)],
-                [pk.prefix, run_id, job_id, token, self._dump(result, "result"), *self._logs(logs)],
+                [
+                    pk.prefix,
+                    run_id,
+                    job_id,
+                    token,
+                    machine,
+                    self._dump(result, "result"),
+                    *self._logs(logs),
+                ],
             )
         self._check(reply, run_id, job_id)
         return str(reply[1])
@@ -390,6 +405,7 @@ class RunEngine:
         token: str,
         error: ErrorInfo,
         *,
+        machine: str,
         failed_position: int | None = None,
         retryable: bool = True,
         logs: Sequence[dict[str, Any]] = (),
@@ -405,6 +421,7 @@ class RunEngine:
                     run_id,
                     job_id,
                     token,
+                    machine,
                     self._dump(error.model_dump(exclude_none=True), "error"),
                     "" if failed_position is None else failed_position,
                     1 if retryable else 0,
@@ -423,6 +440,8 @@ class RunEngine:
         wait: Wait,
         children: Sequence[ChildSpec] = (),
         logs: Sequence[dict[str, Any]] = (),
+        *,
+        machine: str,
     ) -> str:
         """End the activation until ``wait`` is satisfied: 'waiting', or 'queued' when it
         already is (the next activation is queued at once)."""
@@ -460,6 +479,7 @@ class RunEngine:
                     run_id,
                     job_id,
                     token,
+                    machine,
                     wait.kind,
                     self._dump(wait.waiting_on(), "waiting_on"),
                     "" if wait.position is None else wait.position,

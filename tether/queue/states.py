@@ -12,7 +12,7 @@ from enum import StrEnum
 class JobStatus(StrEnum):
     QUEUED = "queued"  # on its function's ready stream, waiting for a machine
     DELAYED = "delayed"  # waiting for its time (a delay or a retry backoff)
-    RUNNING = "running"  # leased to a machine, which holds its fencing token
+    RUNNING = "running"  # leased to a machine, which alone holds its fencing token
     COMPLETED = "completed"  # result committed (terminal)
     FAILED = "failed"  # failed with an error that is not retried (terminal)
     CANCELLED = "cancelled"  # cancelled before or while it ran (terminal)
@@ -23,7 +23,9 @@ TERMINAL: frozenset[JobStatus] = frozenset(
     {JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.DEAD}
 )
 
-# (from, to) -> the scripts that make that move.
+# (from, to) -> the scripts that make that move. Every move out of RUNNING that a machine
+# asks for (complete, fail, release) is guarded by its lease: the job is leased to that
+# machine with that token; the orchestrator's (reap, machine_dead) by the lease's time.
 TRANSITIONS: dict[tuple[JobStatus | None, JobStatus], frozenset[str]] = {
     (None, JobStatus.QUEUED): frozenset({"enqueue"}),
     (None, JobStatus.DELAYED): frozenset({"enqueue"}),

@@ -109,11 +109,13 @@ def workflow(
 
 
 class EngineBackend:
-    """Reports straight to a ``RunEngine`` (in-process tests, benchmarks)."""
+    """Reports straight to a ``RunEngine`` (in-process tests, benchmarks), as the
+    ``machine`` the activation's job is leased to."""
 
-    def __init__(self, runs: RunEngine, job: LeasedJob) -> None:
+    def __init__(self, runs: RunEngine, job: LeasedJob, machine: str) -> None:
         self.runs = runs
         self.job = job
+        self.machine = machine
         self.run_id = job.parent or ""
 
     async def begin(self, *, max_attempts: int, timeout_ms: int | None) -> ActivationState:
@@ -122,6 +124,7 @@ class EngineBackend:
                 self.run_id,
                 self.job.id,
                 self.job.token,
+                machine=self.machine,
                 max_attempts=max_attempts,
                 timeout_ms=timeout_ms,
             )
@@ -131,7 +134,13 @@ class EngineBackend:
     ) -> None:
         with refusals():
             await self.runs.record_step(
-                self.run_id, self.job.id, self.job.token, position, record, logs
+                self.run_id,
+                self.job.id,
+                self.job.token,
+                position,
+                record,
+                logs,
+                machine=self.machine,
             )
 
     async def complete(self, result: Any, logs: list[dict[str, Any]]) -> str:
@@ -139,7 +148,12 @@ class EngineBackend:
         # form, as HttpBackend's encoder sends it.
         with refusals():
             return await self.runs.complete(
-                self.run_id, self.job.id, self.job.token, json_round_trip(result), logs
+                self.run_id,
+                self.job.id,
+                self.job.token,
+                json_round_trip(result),
+                logs,
+                machine=self.machine,
             )
 
     async def fail(
@@ -156,6 +170,7 @@ class EngineBackend:
                 self.job.id,
                 self.job.token,
                 ErrorInfo(**error),
+                machine=self.machine,
                 failed_position=failed_position,
                 retryable=retryable,
                 logs=logs,
@@ -166,7 +181,13 @@ class EngineBackend:
     ) -> str:
         with refusals():
             return await self.runs.suspend(
-                self.run_id, self.job.id, self.job.token, wait, children, logs
+                self.run_id,
+                self.job.id,
+                self.job.token,
+                wait,
+                children,
+                logs,
+                machine=self.machine,
             )
 
 

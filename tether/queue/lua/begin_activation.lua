@@ -7,7 +7,8 @@
   KEYS[3] activation job hash {t:p}:job:<run>:a<n>
   KEYS[4] run deadlines zset  {t:p}:run_deadlines
   ARGV[1] partition prefix  ARGV[2] run id  ARGV[3] activation job id  ARGV[4] token
-  ARGV[5] workflow max attempts ('' = 1)   ARGV[6] workflow timeout ms ('' = none)
+  ARGV[5] machine id: the lease is (machine, token), both checked
+  ARGV[6] workflow max attempts ('' = 1)   ARGV[7] workflow timeout ms ('' = none)
   Returns {1, workflow, version, input, {pos, record, ...}, failures, retries}
           {-1, ''}          no such run or job
           {-2, job status}  not the current activation, or the lease is not held
@@ -23,17 +24,19 @@ local run = redis.call('HMGET', runKey, 'status', 'act_job', 'workflow', 'versio
 if not run[1] then return {-1, ''} end
 local job = redis.call('HMGET', jobKey, 'status', 'token', 'machine', 'attempt')
 if not job[1] then return {-1, ''} end
-if job[1] ~= 'running' or job[2] ~= token or run[2] ~= jobId then return {-2, job[1]} end
+if job[1] ~= 'running' or job[2] ~= token or job[3] ~= ARGV[5] or run[2] ~= jobId then
+  return {-2, job[1]}
+end
 if run[1] ~= 'queued' and run[1] ~= 'running' then return {-3, run[1]} end
 
 local now = now_ms()
 redis.call('HSET', runKey, 'status', 'running', 'updated_at', now)
 if not run[11] then redis.call('HSET', runKey, 'started_at', now) end
 if not run[8] then
-  redis.call('HSET', runKey, 'max_attempts', tonumber(ARGV[5]) or 1)
-  if ARGV[6] ~= '' then
-    local deadline = tonumber(run[9]) + tonumber(ARGV[6])
-    redis.call('HSET', runKey, 'timeout_ms', ARGV[6], 'deadline', deadline)
+  redis.call('HSET', runKey, 'max_attempts', tonumber(ARGV[6]) or 1)
+  if ARGV[7] ~= '' then
+    local deadline = tonumber(run[9]) + tonumber(ARGV[7])
+    redis.call('HSET', runKey, 'timeout_ms', ARGV[7], 'deadline', deadline)
     redis.call('ZADD', deadlinesKey, deadline, runId)
   end
 end

@@ -1,25 +1,32 @@
 --[[ claim: lease up to N ready jobs of some functions to one machine, oldest first.
   Each claimed job gets a new fencing token, attempt + 1, a lease deadline and a
   timeline event, all in this one step: there is no window in which a job has left its
-  queue but is not leased.
+  queue but is not leased. A lease is (machine, token): the scripts that commit on it
+  check both.
+
+  Tokens are unguessable: ARGV[7] is a nonce of 128 random bits drawn by the caller
+  (Lua's math.random is not a secure source, and scripts must stay deterministic), fresh
+  for every call, and the n-th job of the call gets '<nonce>.<n>'. Only the machine this
+  call leases to ever sees the nonce, so nobody else can name any of its tokens.
 
   KEYS[1] leases zset            {t:p}:leases        (score: lease deadline ms)
   KEYS[2] machine's jobs set     {t:p}:mjobs:<machine>
-  KEYS[3] fencing token counter  {t:p}:token
-  KEYS[4] machines zset          {t:p}:machines
-  KEYS[5..] ready streams        {t:p}:q:<fn>, in the order to serve them
+  KEYS[3] machines zset          {t:p}:machines
+  KEYS[4..] ready streams        {t:p}:q:<fn>, in the order to serve them
   ARGV[1] partition prefix  ARGV[2] machine id  ARGV[3] max jobs  ARGV[4] lease ttl ms
   ARGV[5] timeline maxlen
   ARGV[6] 1: lease only to a machine with a live heartbeat record (a long poll that a
           machine declared dead left open must not take jobs into the void)
+  ARGV[7] nonce: 32 random hex digits, never used for another call
   Returns a list of {id, fn, input, attempt, max_attempts, token, timeout_ms, parent}
 ]]
 --@include now_ms
 --@include keys
 --@include timeline
 --@include call_in_chunks
-local leasesKey, machineJobsKey, tokenKey = KEYS[1], KEYS[2], KEYS[3]
-local p, machine = ARGV[1], ARGV[2]
+if #(ARGV[7] or '') < 32 then return redis.error_reply('claim needs a 128-bit nonce') end
+local leasesKey, machineJobsKey = KEYS[1], KEYS[2]
+local p, machine, nonce = ARGV[1], ARGV[2], ARGV[7] .. '.'
 local want = tonumber(ARGV[3])
 local leaseTtl = tonumber(ARGV[4])
 local maxlen = tonumber(ARGV[5])
@@ -32,11 +39,11 @@ local leaseFor = {}
 local claimed = {}
 -- The new leases (deadline, id, ...) and the ids, added in one ZADD and one SADD at the end.
 local leases, ids = {}, {}
-if ARGV[6] == '1' and not redis.call('ZSCORE', KEYS[4], machine) then
+if ARGV[6] == '1' and not redis.call('ZSCORE', KEYS[3], machine) then
   return claimed
 end
 
-for i = 5, #KEYS do
+for i = 4, #KEYS do
   -- Every job on a function's stream is of that function: its name is the key's tail.
   local fn = string.sub(KEYS[i], #p + 3)
   while #claimed < want do
@@ -57,12 +64,10 @@ for i = 5, #KEYS do
                              'timeout_ms', 'parent')
       if job[1] == 'queued' then ready[#ready + 1] = {jobId, jobKey, job} end
     end
-    -- One INCRBY reserves the round's fencing tokens: last - #ready + 1 .. last.
-    local last = #ready > 0 and redis.call('INCRBY', tokenKey, #ready) or 0
-    for n, item in ipairs(ready) do
+    for _, item in ipairs(ready) do
       local jobId, jobKey, job = item[1], item[2], item[3]
       local attempt = tostring((tonumber(job[3]) or 0) + 1)
-      local token = tostring(last - #ready + n)
+      local token = nonce .. (#claimed + 1)
       local timeoutMs = tonumber(job[5]) or 0
       local lease = leaseFor[timeoutMs]
       if not lease then
@@ -80,10 +85,12 @@ for i = 5, #KEYS do
       leases[#leases + 1] = leaseUntil
       leases[#leases + 1] = jobId
       ids[#ids + 1] = jobId
+      -- The token is a secret of the machine's: it stays out of the timeline, which
+      -- readers of the job or run see.
       timeline_to(p, job[6] or jobId, jobId, maxlen, now, 'claimed', 'queued',
-                  'machine', machine, 'attempt', attempt, 'token', token)
+                  'machine', machine, 'attempt', attempt)
       claimed[#claimed + 1] = {jobId, fn, job[2], tonumber(attempt), tonumber(job[4]),
-                               tonumber(token), timeoutMs, job[6] or ''}
+                               token, timeoutMs, job[6] or ''}
     end
   end
 end

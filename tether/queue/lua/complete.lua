@@ -1,19 +1,21 @@
 --[[ complete: commit the results of one or more jobs of one partition, each if and only
-  if the caller holds its lease. A stale or unknown fencing token changes nothing for
-  that job; every job of the batch is judged on its own.
+  if the caller holds its lease: the job is running, leased to this machine, with this
+  token. Anything else (a stale or forged token, another machine's job) changes nothing
+  for that job; every job of the batch is judged on its own.
 
   KEYS[1] leases zset   {t:p}:leases
   KEYS[2] events stream {t:p}:events   (the orchestrator's)
   ARGV[1] partition prefix  ARGV[2] retention ms  ARGV[3] notify channel
-  ARGV[4] timeline maxlen
-  ARGV[5..] triples: job id, fencing token, result (JSON)
+  ARGV[4] timeline maxlen   ARGV[5] machine id (the reporter)
+  ARGV[6..] triples: job id, fencing token, result (JSON)
   The job hashes {t:p}:job:<id> are named from the prefix (same hash tag as KEYS): one
   call per batch instead of one per job is what makes batched reports cheap. The
   listeners hear of the whole batch in one message: 'j:<id> <id> ...'.
   Returns one reply per triple, in order:
           {1, 'completed'}
           {-1, ''}      no such job
-          {-2, status}  the lease is not held with this token (stale, or not running)
+          {-2, status}  this machine does not hold the lease with this token (stale,
+                        forged, another machine's, or not running)
 ]]
 --@include now_ms
 --@include keys
@@ -23,7 +25,7 @@
 local leasesKey, eventsKey = KEYS[1], KEYS[2]
 -- The retention stays text: a number passed to redis.call is printf-formatted each time.
 local p, retentionMs, channel = ARGV[1], ARGV[2], ARGV[3]
-local maxlen = tonumber(ARGV[4])
+local maxlen, machine = tonumber(ARGV[4]), ARGV[5]
 local now = now_ms()
 local replies = {}
 
@@ -31,7 +33,7 @@ local replies = {}
 -- jobs. Dropping leases first keeps a full Redis (maxmemory, noeviction) from blocking
 -- finished work: a script is refused only if its first write can grow memory.
 local accepted, ended, seen = {}, {}, {}
-for i = 5, #ARGV, 3 do
+for i = 6, #ARGV, 3 do
   local jobId, token = ARGV[i], ARGV[i + 1]
   local jobKey = job_key(p, jobId)
   local job = redis.call('HMGET', jobKey, 'status', 'token', 'attempt', 'machine', 'parent',
@@ -41,7 +43,7 @@ for i = 5, #ARGV, 3 do
   elseif seen[jobId] then
     -- The same job twice in one batch: the first one completed it.
     replies[#replies + 1] = {-2, 'completed'}
-  elseif job[1] ~= 'running' or job[2] ~= token then
+  elseif job[1] ~= 'running' or job[2] ~= token or job[4] ~= machine then
     replies[#replies + 1] = {-2, job[1]}
   else
     seen[jobId] = true

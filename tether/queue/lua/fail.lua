@@ -1,4 +1,5 @@
---[[ fail: record a failed attempt, if and only if the caller holds the job's lease.
+--[[ fail: record a failed attempt, if and only if the caller holds the job's lease (the
+  job is running, leased to this machine, with this token).
   Retryable with attempts left: delayed with exponential backoff and jitter.
   Attempts used up: dead. Not retryable: failed. Cancellation requested: cancelled.
 
@@ -10,9 +11,10 @@
   ARGV[5] retryable (1|0)   ARGV[6] jitter in [0, 1)  ARGV[7] retention ms
   ARGV[8] notify channel    ARGV[9] timeline maxlen
   ARGV[10] backoff ms       ARGV[11] backoff cap ms  (for a job without its own)
+  ARGV[12] machine id (the reporter)
   Returns {1, new status}  ('delayed', 'dead', 'failed' or 'cancelled')
           {-1, ''}      no such job
-          {-2, status}  the lease is not held with this token
+          {-2, status}  this machine does not hold the lease with this token
 ]]
 --@include now_ms
 --@include keys
@@ -25,7 +27,9 @@ local p, jobId, token, errorJson = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local retentionMs, channel, maxlen = tonumber(ARGV[7]), ARGV[8], tonumber(ARGV[9])
 local job = redis.call('HMGET', jobKey, 'status', 'token', 'machine', 'cancel_requested')
 if not job[1] then return {-1, ''} end
-if job[1] ~= 'running' or job[2] ~= token then return {-2, job[1]} end
+if job[1] ~= 'running' or job[2] ~= token or job[3] ~= ARGV[12] then
+  return {-2, job[1]}
+end
 
 local now = now_ms()
 drop_lease_of(p, leasesKey, jobId, job[3], job[4])

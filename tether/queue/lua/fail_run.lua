@@ -7,9 +7,10 @@
   KEYS[3] steps hash          {t:p}:steps:<id>
   KEYS[4] timers zset         {t:p}:timers
   ARGV[1] partition prefix  ARGV[2] run id  ARGV[3] activation job id  ARGV[4] token
-  ARGV[5] error (JSON)      ARGV[6] position of the failed step ('' = none)
-  ARGV[7] retryable (1|0)   ARGV[8] backoff ms before the next attempt
-  ARGV[9..] log lines (JSON)
+  ARGV[5] machine id: the lease is (machine, token), both checked
+  ARGV[6] error (JSON)      ARGV[7] position of the failed step ('' = none)
+  ARGV[8] retryable (1|0)   ARGV[9] backoff ms before the next attempt
+  ARGV[10..] log lines (JSON)
   Returns {1, 'failed'} | {1, 'waiting'} (a retry is scheduled)
           {-1, ''} | {-2, job status} | {-3, run status}
 ]]
@@ -18,20 +19,20 @@
 --@include finish_run
 --@include activation
 local runKey, jobKey, stepsKey, timersKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local p, runId, jobId, token, errorJson = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local refused = check_activation(runKey, jobKey, jobId, token)
+local p, runId, jobId, token, errorJson = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[6]
+local refused = check_activation(runKey, jobKey, jobId, token, ARGV[5])
 if refused then return refused end
 local now = now_ms()
 local r = redis.call('HMGET', runKey, 'maxlen', 'failures', 'max_attempts')
 local maxlen = tonumber(r[1]) or 1000
-run_logs(p, runId, maxlen, now, 9)
+run_logs(p, runId, maxlen, now, 10)
 end_activation(runKey)
 local failures = (tonumber(r[2]) or 0) + 1
 redis.call('HSET', runKey, 'failures', failures)
-if ARGV[7] == '1' and failures < (tonumber(r[3]) or 1) then
+if ARGV[8] == '1' and failures < (tonumber(r[3]) or 1) then
   -- Resume from the failed step: forget its record so it runs again.
-  if ARGV[6] ~= '' then redis.call('HDEL', stepsKey, ARGV[6]) end
-  local due = now + tonumber(ARGV[8])
+  if ARGV[7] ~= '' then redis.call('HDEL', stepsKey, ARGV[7]) end
+  local due = now + tonumber(ARGV[9])
   redis.call('HSET', runKey, 'status', 'waiting', 'wait_kind', 'retry', 'wake_at', due,
     'waiting_on', '{"kind":"retry","attempt":' .. (failures + 1) .. '}',
     'error', errorJson, 'updated_at', now)
@@ -41,5 +42,5 @@ if ARGV[7] == '1' and failures < (tonumber(r[3]) or 1) then
   return {1, 'waiting'}
 end
 finish_run(p, runKey, runId, 'failed', now, {'error', errorJson,
-           'failed_position', ARGV[6]})
+           'failed_position', ARGV[7]})
 return {1, 'failed'}

@@ -1,5 +1,6 @@
 --[[ heartbeat: a machine is alive; extend the leases of the jobs it says it holds, all
-  in one call. A job leased to it that it does not list (the poll reply that carried it
+  in one call. Only jobs leased to this machine are extended: naming another machine's
+  job extends nothing and reports it as lost. A job leased to it that it does not list (the poll reply that carried it
   was lost with a crashed API) is not extended: its lease runs out and the reaper gives
   it to another machine at once, instead of it waiting for its timeout.
 
@@ -38,10 +39,14 @@ for first = 5, #ARGV, 1000 do
   local holds = redis.call('SMISMEMBER', machineJobsKey, unpack(ARGV, first, last))
   for n = 1, last - first + 1 do
     local jobId = ARGV[first + n - 1]
-    if holds[n] == 0 then
+    -- The machine's set of jobs says whose lease it is; the job's own record must
+    -- agree (it always does: claim and every end of a lease write both in one script),
+    -- so no stray member could ever extend another machine's job.
+    local job = holds[n] == 1 and redis.call('HMGET', job_key(p, jobId), 'deadline', 'machine')
+    if not job or job[2] ~= machine then
       lost[#lost + 1] = jobId
     else
-      local deadline = tonumber(redis.call('HGET', job_key(p, jobId), 'deadline') or '0')
+      local deadline = tonumber(job[1] or '0')
       local leaseUntil = now + leaseTtl
       -- Heartbeats keep a job alive, but never past its own timeout.
       if deadline > 0 then leaseUntil = math.min(leaseUntil, deadline) end

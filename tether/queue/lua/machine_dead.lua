@@ -1,6 +1,9 @@
 --[[ machine_dead: a machine missed its heartbeats (or left); release all of its leases at
   once so its jobs run elsewhere now. Checks the heartbeat again inside the script, so a
-  machine that came back in the meantime is left alone.
+  machine that came back in the meantime is left alone. A machine is dead only for
+  heartbeats it missed while the plane could hear it: if the plane has not heard without
+  a gap since the cutoff (KEYS[7]'s `heard` is after it: Redis, the orchestrators or
+  every API were away, lua/plane_pass.lua), nobody is declared dead yet.
 
   KEYS[1] machines zset          {t:p}:machines
   KEYS[2] machine's jobs set     {t:p}:mjobs:<machine>
@@ -8,6 +11,7 @@
   KEYS[4] delayed zset           {t:p}:delayed
   KEYS[5] events stream          {t:p}:events
   KEYS[6] machine info hash      {t:p}:machine:<machine>
+  KEYS[7] plane hash             {t:p}:plane
   ARGV[1] partition prefix  ARGV[2] machine id
   ARGV[3] cutoff ms: dead only if its last heartbeat is at or before this ('+inf': leaving)
   ARGV[4] retention ms      ARGV[5] notify channel  ARGV[6] timeline maxlen
@@ -24,8 +28,10 @@ local machinesKey, machineJobsKey, leasesKey, delayedKey, eventsKey, infoKey =
 local p, machine = ARGV[1], ARGV[2]
 local retentionMs, channel, maxlen = tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6])
 local seen = redis.call('ZSCORE', machinesKey, machine)
-if ARGV[3] ~= '+inf' and (not seen or tonumber(seen) > tonumber(ARGV[3])) then
-  return {0, {}}
+if ARGV[3] ~= '+inf' then
+  local cutoff = tonumber(ARGV[3])
+  local heard = tonumber(redis.call('HGET', KEYS[7], 'heard') or '0')
+  if not seen or tonumber(seen) > cutoff or heard > cutoff then return {0, {}} end
 end
 
 local now = now_ms()

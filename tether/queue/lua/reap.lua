@@ -1,13 +1,18 @@
 --[[ reap: end the leases whose deadline passed. A job past its own timeout counts as a
   failed attempt (retried with backoff, or dead); a job whose machine stopped extending
   its lease is retried at once elsewhere.
+  Nothing is reaped until the plane has heard the machines for a lease ttl (KEYS[4]'s
+  `heard`, lua/plane_pass.lua): after an outage of Redis, the orchestrators or every API,
+  leases ran out only because the heartbeats extending them could not arrive.
 
   KEYS[1] leases zset   {t:p}:leases
   KEYS[2] delayed zset  {t:p}:delayed
   KEYS[3] events stream {t:p}:events
+  KEYS[4] plane hash    {t:p}:plane
   ARGV[1] partition prefix  ARGV[2] max leases to reap  ARGV[3] jitter in [0, 1)
   ARGV[4] retention ms      ARGV[5] notify channel      ARGV[6] timeline maxlen
   ARGV[7] backoff ms        ARGV[8] backoff cap ms  (for a job without its own)
+  ARGV[9] lease ttl ms
   Returns a list of {job id, new status}
 ]]
 --@include now_ms
@@ -20,6 +25,8 @@ local leasesKey, delayedKey, eventsKey = KEYS[1], KEYS[2], KEYS[3]
 local p, jitter = ARGV[1], tonumber(ARGV[3])
 local retentionMs, channel, maxlen = tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6])
 local now = now_ms()
+local heard = tonumber(redis.call('HGET', KEYS[4], 'heard') or '0')
+if now < heard + tonumber(ARGV[9]) then return {} end
 local expired = redis.call('ZRANGE', leasesKey, '-inf', now, 'BYSCORE', 'LIMIT', 0, ARGV[2])
 local reaped = {}
 for _, jobId in ipairs(expired) do

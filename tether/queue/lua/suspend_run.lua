@@ -11,15 +11,16 @@
   KEYS[5] approvals hash      {t:p}:approvals:<id>
   KEYS[6] signals list        {t:p}:signals:<id>
   ARGV[1] partition prefix  ARGV[2] run id  ARGV[3] activation job id  ARGV[4] token
-  ARGV[5] kind: children | sleep | approval | signal
-  ARGV[6] waiting_on (JSON object shown to users)
-  ARGV[7] position of the waiting step ('' for children)
-  ARGV[8] name: sleep step name, approval key or signal name ('' for children)
-  ARGV[9] sleep duration or wait timeout in ms ('' = none)
-  ARGV[10] positions of the awaited children, comma-separated
-  ARGV[11] backoff ms of child jobs  ARGV[12] backoff cap ms  ARGV[13] N new children
-  ARGV[14..13+5N] per child: position, function, input (JSON), max attempts, timeout ms
-  ARGV[14+5N..] log lines (JSON)
+  ARGV[5] machine id: the lease is (machine, token), both checked
+  ARGV[6] kind: children | sleep | approval | signal
+  ARGV[7] waiting_on (JSON object shown to users)
+  ARGV[8] position of the waiting step ('' for children)
+  ARGV[9] name: sleep step name, approval key or signal name ('' for children)
+  ARGV[10] sleep duration or wait timeout in ms ('' = none)
+  ARGV[11] positions of the awaited children, comma-separated
+  ARGV[12] backoff ms of child jobs  ARGV[13] backoff cap ms  ARGV[14] N new children
+  ARGV[15..14+5N] per child: position, function, input (JSON), max attempts, timeout ms
+  ARGV[15+5N..] log lines (JSON)
   Returns {1, 'waiting'} | {1, 'queued'} (woken at once)
           {-1, ''} | {-2, job status} | {-3, run status}
 ]]
@@ -33,19 +34,19 @@
 --@include activation
 local runKey, jobKey, stepsKey, timersKey, approvalsKey, signalsKey =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
-local p, runId, jobId, token, kind = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local pos, name, ms = ARGV[7], ARGV[8], tonumber(ARGV[9])
-local refused = check_activation(runKey, jobKey, jobId, token)
+local p, runId, jobId, token, kind = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[6]
+local pos, name, ms = ARGV[8], ARGV[9], tonumber(ARGV[10])
+local refused = check_activation(runKey, jobKey, jobId, token, ARGV[5])
 if refused then return refused end
 local now = now_ms()
 local r = redis.call('HMGET', runKey, 'maxlen', 'activations')
 local maxlen = tonumber(r[1]) or 1000
-local nChildren = tonumber(ARGV[13])
-run_logs(p, runId, maxlen, now, 14 + 5 * nChildren)
+local nChildren = tonumber(ARGV[14])
+run_logs(p, runId, maxlen, now, 15 + 5 * nChildren)
 end_activation(runKey)
 
 for i = 0, nChildren - 1 do
-  local base = 14 + 5 * i
+  local base = 15 + 5 * i
   local cpos, fn = ARGV[base], ARGV[base + 1]
   if redis.call('HEXISTS', stepsKey, cpos) == 0 then
     -- A deterministic id; a retried run that re-runs a failed child needs a fresh one.
@@ -56,7 +57,7 @@ for i = 0, nChildren - 1 do
     local childKey = job_key(p, childId)
     redis.call('HSET', childKey, 'fn', fn, 'input', ARGV[base + 2],
       'status', 'queued', 'max_attempts', ARGV[base + 3],
-      'timeout_ms', ARGV[base + 4], 'backoff_ms', ARGV[11], 'backoff_max_ms', ARGV[12],
+      'timeout_ms', ARGV[base + 4], 'backoff_ms', ARGV[12], 'backoff_max_ms', ARGV[13],
       'enqueued_at', now, 'parent', runId, 'step', cpos)
     redis.call('ZADD', jobs_index_key(p), now, childId)
     make_ready(p, childKey, childId, notify_channel(p))
@@ -68,8 +69,8 @@ for i = 0, nChildren - 1 do
 end
 
 local function wait(wakeAt)
-  redis.call('HSET', runKey, 'status', 'waiting', 'waiting_on', ARGV[6],
-    'wait_kind', kind, 'wait_key', name, 'wait_pos', pos, 'wait_positions', ARGV[10],
+  redis.call('HSET', runKey, 'status', 'waiting', 'waiting_on', ARGV[7],
+    'wait_kind', kind, 'wait_key', name, 'wait_pos', pos, 'wait_positions', ARGV[11],
     'wake_at', wakeAt or '', 'updated_at', now)
   if wakeAt then redis.call('ZADD', timersKey, wakeAt, runId) end
   run_timeline(p, runId, maxlen, now, 'waiting', 'kind', kind, 'name', name,
@@ -90,7 +91,7 @@ local function deadline_of(recordJson)
 end
 
 if kind == 'children' then
-  for cpos in string.gmatch(ARGV[10], '[^,]+') do
+  for cpos in string.gmatch(ARGV[11], '[^,]+') do
     if step_status(redis.call('HGET', stepsKey, cpos)) == 'pending' then
       return wait(nil)
     end

@@ -1,12 +1,13 @@
--- Checks that the caller runs the run's current activation with a live lease. Returns
--- nil when it does, else the reply to give: {-1} no such run or job, {-2, status} stale
--- token or not the current activation, {-3, run status} the run is no longer running.
-local function check_activation(runKey, jobKey, jobId, token)
+-- Checks that the caller runs the run's current activation with a live lease: the job is
+-- running, leased to `machine` with `token`. Returns nil when it does, else the reply to
+-- give: {-1} no such run or job, {-2, status} stale or forged token, another machine's
+-- lease, or not the current activation, {-3, run status} the run is no longer running.
+local function check_activation(runKey, jobKey, jobId, token, machine)
   local run = redis.call('HMGET', runKey, 'status', 'act_job')
   if not run[1] then return {-1, ''} end
-  local job = redis.call('HMGET', jobKey, 'status', 'token')
+  local job = redis.call('HMGET', jobKey, 'status', 'token', 'machine')
   if not job[1] then return {-1, ''} end
-  if job[1] ~= 'running' or job[2] ~= token or run[2] ~= jobId then
+  if job[1] ~= 'running' or job[2] ~= token or job[3] ~= machine or run[2] ~= jobId then
     return {-2, job[1]}
   end
   if run[1] ~= 'running' then return {-3, run[1]} end
