@@ -211,3 +211,20 @@ async def test_namespaced_keys_live_under_their_own_hash_tag(
     record = Keys(prefix=keys.prefix, namespace="acme").for_id(job["id"]).job(job["id"])
     assert record.startswith(f"{{{keys.prefix}:acme:0}}:")
     assert await redis.hget(record, "status") == "queued"
+
+
+async def test_the_api_signs_of_life_in_every_namespace_for_its_orchestrator(
+    settings: Any, redis: Redis, keys: Keys, acme_keys: TestKeys
+) -> None:
+    from api_helpers import running
+
+    from tether.api.app import create_app
+
+    acme_apis = Keys(prefix=keys.prefix, namespace="acme").partition(0).apis
+    async with running(create_app(settings)):
+        for _ in range(100):
+            if await redis.zcard(acme_apis):
+                break
+            await asyncio.sleep(0.05)
+    assert await redis.zcard(acme_apis) >= 1
+    assert await redis.zcard(keys.partition(0).apis) >= 1
