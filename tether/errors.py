@@ -2,15 +2,19 @@
 
     TetherError
     ├── InvalidRequest            400  the request cannot be understood
+    │   ├── RequestTimeout        408  headers or body did not arrive in time
     │   └── ValidationFailed      422  a field has the wrong type or value
     ├── PayloadTooLarge           413  input, result or body over the size limit
     ├── Unauthorized              401  no API key, or one that is wrong or revoked
     ├── Forbidden                 403  the key's role or namespace does not allow this
+    ├── UnsupportedMediaType      415  a request body that is not application/json
+    ├── CrossOriginRefused        403  a browser request from an origin not allowed
     ├── NotFound                  404  no such job, run, machine or function
     │   └── UnknownFunction       404  no machine ever registered this function
     ├── Conflict                  409  the request clashes with the current state
     │   ├── IdempotencyConflict   409  the key already names a different request
-    │   └── InvalidTransition     409  e.g. cancelling a finished job
+    │   ├── InvalidTransition     409  e.g. cancelling a finished job
+    │   └── RegistryFull          409  the function registry is at its limit
     ├── LeaseNotHeld              409  stale or unknown fencing token: result rejected
     ├── RedisUnavailable          503  Redis cannot be reached
     │   └── RedisOutOfMemory      503  Redis refuses writes (maxmemory, noeviction)
@@ -83,6 +87,22 @@ class Forbidden(TetherError):
     code = "forbidden"
 
 
+class UnsupportedMediaType(TetherError):
+    """A request body that is not JSON (``Content-Type: application/json``): refused so
+    that a web page cannot send one cross-site without the browser asking first."""
+
+    status_code = 415
+    code = "unsupported_media_type"
+
+
+class CrossOriginRefused(TetherError):
+    """A browser request changing state from an origin that is neither the API's own nor
+    in ``TETHER_CORS_ORIGINS``."""
+
+    status_code = 403
+    code = "cross_origin_refused"
+
+
 class NotFound(TetherError):
     """No such job, run, machine or function."""
 
@@ -113,6 +133,13 @@ class InvalidTransition(Conflict):
     """The record is not in a state that allows this change."""
 
     code = "invalid_transition"
+
+
+class RegistryFull(Conflict):
+    """Registering these functions would take the registry past its limit
+    (``tether.limits.MAX_REGISTERED_FUNCTIONS``); nothing was registered."""
+
+    code = "registry_full"
 
 
 class RequestTimeout(InvalidRequest):
@@ -207,11 +234,14 @@ ERRORS_BY_CODE: dict[str, type[TetherError]] = {
         PayloadTooLarge,
         Unauthorized,
         Forbidden,
+        UnsupportedMediaType,
+        CrossOriginRefused,
         NotFound,
         UnknownFunction,
         Conflict,
         IdempotencyConflict,
         InvalidTransition,
+        RegistryFull,
         LeaseNotHeld,
         RedisUnavailable,
         RedisOutOfMemory,

@@ -9,16 +9,43 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+import orjson
+from litestar.params import KwargDefinition
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from tether.limits import (
+    ID_REGEX,
+    MAX_ATTEMPTS,
+    MAX_DELAY,
+    MAX_FUNCTIONS_PER_MACHINE,
+    MAX_FUNCTIONS_PER_POLL,
+    MAX_HELD,
+    MAX_ID_LENGTH,
+    MAX_INPUT_SCHEMA_BYTES,
+    MAX_META_BYTES,
+    MAX_TIMEOUT,
+    MAX_WORKFLOW_VERSION,
+    MIN_TIMEOUT,
+)
+
+# Limits the client and the worker import from here (they were defined here first).
+from tether.limits import MAX_BATCH as MAX_BATCH
+from tether.limits import MAX_GET_WAIT as MAX_GET_WAIT
+from tether.limits import MAX_JOBS_PER_POLL as MAX_JOBS_PER_POLL
+from tether.limits import MAX_POLL_WAIT as MAX_POLL_WAIT
 from tether.queue.records import ErrorInfo, JobRecord
 
-MAX_POLL_WAIT = 30.0
-MAX_GET_WAIT = 60.0
-MAX_JOBS_PER_POLL = 1000
-MAX_BATCH = 1000
-
-ID = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:@\-]+$")
+# An id or a name (``tether.limits``), as a type. Pydantic checks StringConstraints; the
+# KwargDefinition beside it is read only by Litestar's OpenAPI generator, which drops the
+# pattern of a constrained string inside an optional or a list otherwise.
+IdStr = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=MAX_ID_LENGTH, pattern=ID_REGEX),
+    KwargDefinition(min_length=1, max_length=MAX_ID_LENGTH, pattern=ID_REGEX),
+]
+Name = IdStr
+# The same rule as a field default (``name: str = ID``), for code that prefers it.
+ID = Field(min_length=1, max_length=MAX_ID_LENGTH, pattern=ID_REGEX)
 
 # -- identities ------------------------------------------------------------------------
 
@@ -28,9 +55,19 @@ ROLES: tuple[str, ...] = ("admin", "app", "approver", "viewer", "machine")
 
 
 class Body(BaseModel):
-    """Request bodies reject unknown fields, so a typo is an error, not a silent no-op."""
+    """Request bodies reject unknown fields, so a typo is an error, not a silent no-op, and
+    are strict: a number is a JSON number, a flag is true or false (``"5"``, ``true`` for
+    a number, ``0`` for a flag are refused, never read as something else). The API
+    validates them strictly in any case (``PydanticPlugin(validate_strict=True)``)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+def _json_size_at_most(value: Any, limit: int, what: str) -> Any:
+    size = len(orjson.dumps(value))
+    if size > limit:
+        raise ValueError(f"{what} is {size} bytes as JSON; the limit is {limit}")
+    return value
 
 
 def ms_to_datetime(ms: int | None) -> datetime | None:
@@ -43,18 +80,40 @@ def ms_to_datetime(ms: int | None) -> datetime | None:
 class FunctionSpec(Body):
     """A function a machine serves."""
 
-    name: str = ID
+    name: IdStr
     input_schema: dict[str, Any] | None = None  # JSON schema of the input, if typed
-    timeout: float | None = Field(default=None, gt=0)
-    max_attempts: int | None = Field(default=None, ge=1, le=1000)
+    timeout: float | None = Field(default=None, ge=MIN_TIMEOUT, le=MAX_TIMEOUT)  # seconds
+    max_attempts: int | None = Field(default=None, ge=1, le=MAX_ATTEMPTS)
     kind: Literal["function", "workflow"] = "function"
+
+    @field_validator("input_schema")
+    @classmethod
+    def _schema_size(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is None:
+            return None
+        result: dict[str, Any] = _json_size_at_most(value, MAX_INPUT_SCHEMA_BYTES, "the schema")
+        return result
 
 
 class HeartbeatRequest(Body):
-    functions: list[FunctionSpec] = Field(default_factory=list, max_length=10_000)
-    held: list[str] = Field(default_factory=list, max_length=100_000)  # job ids it runs
+    functions: list[FunctionSpec] = Field(
+        default_factory=list, max_length=MAX_FUNCTIONS_PER_MACHINE
+    )
+    # Job ids it runs (only their length is checked here: this is the hot path, and an id
+    # it does not hold is reported back as lost whatever it looks like).
+    held: list[Annotated[str, Field(max_length=MAX_ID_LENGTH)]] = Field(
+        default_factory=list, max_length=MAX_HELD
+    )
     max_jobs: int | None = Field(default=None, ge=1, le=MAX_JOBS_PER_POLL)
     meta: dict[str, Any] = Field(default_factory=dict)  # hostname, pid, version...
+
+    @field_validator("meta")
+    @classmethod
+    def _meta_size(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if not value:
+            return value
+        result: dict[str, Any] = _json_size_at_most(value, MAX_META_BYTES, "meta")
+        return result
 
 
 class HeartbeatResponse(BaseModel):
@@ -65,7 +124,7 @@ class HeartbeatResponse(BaseModel):
 
 
 class PollRequest(Body):
-    functions: list[str] = Field(min_length=1, max_length=10_000)
+    functions: list[Name] = Field(min_length=1, max_length=MAX_FUNCTIONS_PER_POLL)
     max_jobs: int = Field(default=1, ge=1, le=MAX_JOBS_PER_POLL)
     wait: float = Field(default=20.0, ge=0, le=MAX_POLL_WAIT)
 
@@ -88,7 +147,7 @@ class PollResponse(BaseModel):
 class ResultItem(Body):
     """One job's outcome. ``released`` hands the job back unfinished (shutdown)."""
 
-    id: str = ID
+    id: IdStr
     token: str = Field(min_length=1, max_length=40)
     status: Literal["completed", "failed", "released"]
     result: Any = None
@@ -144,12 +203,13 @@ class FunctionList(BaseModel):
 
 
 class JobCreate(Body):
-    function: str = ID
+    function: IdStr
     input: Any = None
-    idempotency_key: str | None = Field(default=None, min_length=1, max_length=200)
-    delay: float = Field(default=0, ge=0, le=366 * 24 * 3600)  # seconds
-    max_attempts: int | None = Field(default=None, ge=1, le=1000)
-    timeout: float | None = Field(default=None, gt=0, le=7 * 24 * 3600)  # seconds
+    idempotency_key: IdStr | None = None
+    delay: float = Field(default=0, ge=0, le=MAX_DELAY)  # seconds
+    max_attempts: int | None = Field(default=None, ge=1, le=MAX_ATTEMPTS)
+    # Seconds; at least 1 ms (timeouts are kept in whole ms, and 0 would mean "none").
+    timeout: float | None = Field(default=None, ge=MIN_TIMEOUT, le=MAX_TIMEOUT)
 
 
 class JobBatchCreate(Body):
@@ -206,12 +266,10 @@ class JobBatchOut(BaseModel):
 
 
 class RunCreate(Body):
-    workflow: str = ID
+    workflow: IdStr
     input: Any = None
-    id: str | None = Field(  # the idempotency key: the same id is the same run
-        default=None, min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:@\-]+$"
-    )
-    version: int | None = Field(default=None, ge=1)
+    id: IdStr | None = None  # the idempotency key: the same id is the same run
+    version: int | None = Field(default=None, ge=1, le=MAX_WORKFLOW_VERSION)
 
 
 class RunOut(BaseModel):

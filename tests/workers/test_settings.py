@@ -58,7 +58,9 @@ def test_a_missing_module_is_a_configuration_error() -> None:
     [
         ("max_jobs", 0, "max_jobs must be an integer from 1 to 1000"),
         ("max_tries", "3", "max_tries must be an integer"),
-        ("job_timeout", -1, "job_timeout must be a positive number"),
+        ("job_timeout", -1, "job_timeout must be a number of seconds"),
+        ("job_timeout", 0.0004, "job_timeout must be a number of seconds from 0.001"),
+        ("max_tries", 1001, "max_tries must be an integer from 1 to 1000"),
         ("shutdown_grace", -1, "shutdown_grace must be a number"),
         ("poll_wait", 31, "poll_wait must be a number"),
         ("machine_id", "has space", "machine_id must be"),
@@ -143,6 +145,14 @@ def test_a_settings_mistake_stops_tether_worker_with_one_line_and_no_traceback(
         "tether worker: error: the workflow 'onboarding' (v1) is listed among functions: "
         "list it in WorkerSettings.workflows instead\n"
     )
+
+
+def test_a_worker_serving_more_functions_than_a_heartbeat_may_register_is_refused() -> None:
+    from tether.limits import MAX_FUNCTIONS_PER_MACHINE
+
+    many = [func(task, name=f"fn{i}") for i in range(MAX_FUNCTIONS_PER_MACHINE + 1)]
+    with pytest.raises(ConfigurationError, match="at most"):
+        Worker({"functions": many})
 
 
 def test_a_function_without_ctx_is_refused_at_startup() -> None:

@@ -170,7 +170,9 @@ def test_a_step_report_that_is_not_json_is_a_400(api: ApiServer) -> None:
     import httpx
 
     response = httpx.post(
-        f"{api.url}/v1/machines/m1/runs/r/steps", content=b"{nope", headers=api.headers("machine")
+        f"{api.url}/v1/machines/m1/runs/r/steps",
+        content=b"{nope",
+        headers={"content-type": "application/json", **api.headers("machine")},
     )
 
     assert response.status_code == 400

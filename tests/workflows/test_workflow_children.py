@@ -139,3 +139,18 @@ async def test_runs_and_their_children_share_a_partition_when_there_are_many(
     assert {config.keys.partition_of(i) for i in ids} == {0, 1, 2, 3}
     assert [r.status for r in finished] == [RunStatus.COMPLETED] * len(ids)
     assert all(r.result == [2, [0, 2, 4]] for r in finished)
+
+
+@workflow(name="hasty")
+async def hasty(ctx: WorkflowContext, n: int) -> Any:
+    return await ctx.call("double", n, timeout=0.0004)
+
+
+async def test_a_child_timeout_below_a_millisecond_fails_the_run_instead_of_meaning_none(
+    runs: RunEngine, machine_factory: Callable[..., Machine]
+) -> None:
+    started = await runs.start("hasty", 5, version=1)
+    run = await machine_factory([hasty], {"double": double}).drain(started.id)
+
+    assert run.status == RunStatus.FAILED
+    assert run.error is not None and "timeout must be from 0.001" in run.error.message

@@ -18,14 +18,17 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from litestar import Litestar
+from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.plugins.pydantic import PydanticPlugin
 from litestar.types import Message, Scope
 from redis.asyncio import Redis
 
 from tether.api.auth import SCOPE_SERVICES, Authenticator, Gate
+from tether.api.browsers import browser_guard
 from tether.api.deps import DEPENDENCIES
 from tether.api.error_handlers import EXCEPTION_HANDLERS
 from tether.api.liveness import Liveness
@@ -92,6 +95,19 @@ def namespaced_engines(
     return engines
 
 
+def _cors(settings: ApiSettings) -> CORSConfig | None:
+    """CORS for the configured origins only; none configured, none answered."""
+    if not settings.cors_origins:
+        return None
+    return CORSConfig(
+        allow_origins=list(settings.cors_origins),
+        allow_methods=["GET", "POST"],
+        allow_headers=["content-type", "authorization"],
+        allow_credentials=False,  # no cookies: nothing ambient may authenticate
+        max_age=600,
+    )
+
+
 def create_app(settings: ApiSettings | None = None) -> Litestar:
     """The tether API for ``settings`` (default: from ``TETHER_*`` environment)."""
     settings = settings or ApiSettings.from_env()
@@ -152,6 +168,12 @@ def create_app(settings: ApiSettings | None = None) -> Litestar:
         lifespan=[redis_lifespan],
         before_send=[count_response],
         before_request=gate,
+        # Every route: JSON bodies only, no state change from a foreign origin (CSRF).
+        middleware=[browser_guard(settings.cors_origins)],
+        cors_config=_cors(settings),
+        # Strict validation of every request body: "5" or true is not a number, 0 is not
+        # a flag (pydantic would convert them otherwise: Litestar asks for lax by default).
+        plugins=[PydanticPlugin(validate_strict=True)],
         response_class=JsonResponse,
         request_max_body_size=settings.max_body_size,
         state=State(

@@ -19,6 +19,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.types import ExceptionHandlersMap
 
 from tether.errors import TetherError
+from tether.limits import ID_RULE
 from tether.protocol import ErrorBody
 
 log = logging.getLogger("tether.api")
@@ -42,23 +43,46 @@ CODES_BY_STATUS: dict[int, str] = {
 _DESCRIPTIONS: dict[int, str] = {
     400: "Malformed JSON, or a body that is not a JSON object (invalid_request)",
     401: "No API key, or a wrong or revoked one (unauthorized)",
-    403: "The key's role, machine binding or function allow-list forbids this (forbidden)",
+    403: "The key's role, machine binding or function allow-list forbids this (forbidden), "
+    "or a browser request from a foreign origin (cross_origin_refused)",
     404: "No such record (not_found, unknown_function)",
-    409: "Conflicts with the record's state (idempotency_conflict, invalid_transition)",
+    409: "Conflicts with the record's state (idempotency_conflict, invalid_transition, "
+    "registry_full, lease_not_held)",
     413: "Request body or payload over its limit (payload_too_large)",
-    422: "A field is missing, unknown, or has the wrong type or value (validation_failed)",
+    415: "A request body that is not application/json (unsupported_media_type)",
+    422: "A field or path parameter is missing, unknown, or has the wrong type or value "
+    "(validation_failed)",
     503: "Redis unreachable or out of memory; nothing changed (redis_unavailable, ...)",
 }
 
+# What any request that may change something can be answered (api/browsers.py, body size).
+_CHANGES = (403, 413, 415)
+
 
 def error_responses(*statuses: int) -> dict[int, ResponseSpec]:
-    """OpenAPI entries for the errors a handler can answer, all in the one error shape
+    """OpenAPI entries for the errors a GET handler can answer, all in the one error shape
     (400, 401, 403, 422 and 503 are possible everywhere, so they are always included)."""
     wanted = sorted({400, 401, 403, 422, 503, *statuses})
     return {
-        status: ResponseSpec(data_container=ErrorBody, description=_DESCRIPTIONS[status])
+        # No generated examples: Litestar would make up random codes and messages.
+        status: ResponseSpec(
+            data_container=ErrorBody,
+            description=_DESCRIPTIONS[status],
+            generate_examples=False,
+        )
         for status in wanted
     }
+
+
+def also_ok(model: type[Any], description: str) -> dict[int, ResponseSpec]:
+    """The 200 of a POST that answers 201 when it creates and 200 when it finds."""
+    return {200: ResponseSpec(data_container=model, description=description)}
+
+
+def change_error_responses(*statuses: int) -> dict[int, ResponseSpec]:
+    """``error_responses`` of a handler that may change something (POST): also 403 for a
+    foreign origin, 413 for a body over the limit and 415 for one that is not JSON."""
+    return error_responses(*_CHANGES, *statuses)
 
 
 def error_response(
@@ -76,10 +100,14 @@ def _field_errors(extra: Any) -> list[dict[str, str]]:
     for item in extra:
         if not isinstance(item, dict):
             continue
-        entry = {"field": str(item.get("key") or ""), "message": str(item.get("message", ""))}
+        message = str(item.get("message", "")).removeprefix("Value error, ")
+        entry = {"field": str(item.get("key") or ""), "message": message}
         if item.get("source") is not None:
             source = item["source"]
             entry["source"] = str(getattr(source, "value", source))
+            if entry["source"] == "path" and ("regex" in message or "length" in message):
+                # An id in the path (api/params.py): say the rule, not the regex.
+                entry["message"] = f"must be {ID_RULE}"
         fields.append(entry)
     return fields
 
@@ -106,11 +134,11 @@ def _validation_error(exc: ValidationException) -> Response[bytes]:
         )
     first = named[0]
     more = f" (and {len(named) - 1} more)" if len(named) > 1 else ""
+    details: dict[str, Any] = {"fields": named}
+    if first.get("source") == "path":
+        details["field"] = first["field"]  # a bad id in the path, named as the engine does
     return error_response(
-        422,
-        "validation_failed",
-        f"{first['field']}: {first['message']}{more}",
-        {"fields": named},
+        422, "validation_failed", f"{first['field']}: {first['message']}{more}", details
     )
 
 

@@ -9,16 +9,17 @@ from typing import Annotated, Any
 from litestar import Controller, get, post
 from litestar.params import Parameter
 
-from tether.api.error_handlers import error_responses
+from tether.api.error_handlers import also_ok, change_error_responses, error_responses
 from tether.api.input_check import check_input
 from tether.api.notify import FunctionWaiter
+from tether.api.params import JobId
 from tether.api.polling import release_jobs, wait_for_job, wait_until_finished
 from tether.api.registry import RegisteredFunction
 from tether.api.responses import JsonResponse, shaped_as
 from tether.api.services import Services
 from tether.errors import UnknownFunction
 from tether.protocol import MAX_GET_WAIT, JobBatchCreate, JobBatchOut, JobCreate, JobList, JobOut
-from tether.queue.engine import EnqueueRequest, HandOff, QueueEngine, check_id
+from tether.queue.engine import EnqueueRequest, HandOff, QueueEngine
 from tether.queue.records import Enqueued, JobRecord
 from tether.queue.states import TERMINAL, JobStatus
 
@@ -148,7 +149,8 @@ class JobsController(Controller):
     @post(
         "/",
         operation_id="createJob",
-        responses=error_responses(404, 409, 413),
+        responses=change_error_responses(404, 409)
+        | also_ok(JobOut, "The job its idempotency key already names"),
         summary=(
             "Submit a job (201), or get the job its idempotency key already names (200); "
             "with ?wait=S, answers as soon as the job finishes or S seconds pass"
@@ -199,7 +201,8 @@ class JobsController(Controller):
     @post(
         "/batch",
         operation_id="createJobs",
-        responses=error_responses(404, 409, 413),
+        responses=change_error_responses(404, 409)
+        | also_ok(JobBatchOut, "Every job of the batch already existed"),
         summary="Submit up to 1,000 jobs in one request (201 if any was created)",
     )
     async def create_jobs(
@@ -222,7 +225,7 @@ class JobsController(Controller):
     )
     async def get_job(
         self,
-        job_id: str,
+        job_id: JobId,
         services: Services,
         wait: Annotated[
             float,
@@ -233,19 +236,17 @@ class JobsController(Controller):
             ),
         ] = 0.0,
     ) -> JobOut:
-        check_id(job_id, "job_id")
         record = await wait_for_job(services.engine, services.notifier, job_id, wait)
         return JobOut.from_record(record)
 
     @post(
         "/{job_id:str}/cancel",
         operation_id="cancelJob",
-        responses=error_responses(404, 409),
+        responses=change_error_responses(404, 409),
         status_code=200,
         summary="Cancel a job; a running job is told to stop at its next heartbeat",
     )
-    async def cancel_job(self, job_id: str, services: Services) -> JobOut:
-        check_id(job_id, "job_id")
+    async def cancel_job(self, job_id: JobId, services: Services) -> JobOut:
         await services.engine.cancel(job_id)
         return JobOut.from_record(await services.engine.get_job(job_id))
 

@@ -11,7 +11,7 @@ from typing import Any
 from litestar import Controller, Request, delete, get, post
 
 from tether.api.auth import Principal, principal_of
-from tether.api.error_handlers import error_responses
+from tether.api.error_handlers import change_error_responses, error_responses
 from tether.errors import Forbidden, NotFound, ValidationFailed
 from tether.protocol import KeyCreate, KeyCreated, KeyList, KeyOut, ms_to_datetime
 from tether.queue.apikeys import ApiKey, KeyStore
@@ -40,7 +40,7 @@ class KeysController(Controller):
     @post(
         "/",
         operation_id="createKey",
-        responses=error_responses(),
+        responses=change_error_responses(409),
         status_code=201,
         summary="Create an API key; the answer is the only time the key is shown",
     )
@@ -71,7 +71,7 @@ class KeysController(Controller):
     @delete(
         "/{name:str}",
         operation_id="revokeKey",
-        responses=error_responses(),
+        responses=change_error_responses(404),
         status_code=204,
         summary="Revoke an API key (refused everywhere within 1 s)",
     )

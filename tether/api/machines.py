@@ -14,10 +14,12 @@ from typing import Any
 from litestar import Controller, Request, get, post
 
 from tether.api.auth import principal_of
-from tether.api.error_handlers import error_responses
+from tether.api.error_handlers import change_error_responses, error_responses
+from tether.api.params import MachineId
 from tether.api.polling import poll_jobs
 from tether.api.responses import JsonResponse, shaped_as
 from tether.api.services import Services
+from tether.errors import RegistryFull
 from tether.protocol import (
     DeregisterResponse,
     HeartbeatRequest,
@@ -30,7 +32,6 @@ from tether.protocol import (
     ResultsResponse,
     ms_to_datetime,
 )
-from tether.queue.engine import check_id
 from tether.queue.records import Outcome, Verdict
 
 
@@ -41,18 +42,17 @@ class MachinesController(Controller):
     @post(
         "/{machine_id:str}/heartbeat",
         operation_id="heartbeat",
-        responses=error_responses(),
+        responses=change_error_responses(409),
         status_code=200,
         summary="Register functions, extend every lease held, learn of cancellations",
     )
     async def heartbeat(
         self,
-        machine_id: str,
+        machine_id: MachineId,
         data: HeartbeatRequest,
         request: Request[Any, Any, Any],
         services: Services,
     ) -> HeartbeatResponse:
-        check_id(machine_id, "machine_id")
         engine = services.engine
         if data.functions:
             principal_of(request).check_functions(f.name for f in data.functions)
@@ -65,9 +65,18 @@ class MachinesController(Controller):
                 "max_jobs": data.max_jobs,
                 "meta": data.meta,
             }
+        full: RegistryFull | None = None
         if data.functions:
-            await services.registry.register(data.functions)
+            try:
+                await services.registry.register(data.functions)
+            except RegistryFull as exc:
+                # The machine is alive and its leases go on all the same (its jobs must not
+                # go elsewhere because the registry is full); only the new names are not
+                # registered, and the machine is told so.
+                full, info = exc, None
         reply = await engine.heartbeat(machine_id, info, data.held)
+        if full is not None:
+            raise full
         ttl = engine.config.lease_ttl_ms / 1000
         return HeartbeatResponse.model_construct(
             cancel=reply.cancelled,
@@ -79,18 +88,17 @@ class MachinesController(Controller):
     @post(
         "/{machine_id:str}/poll",
         operation_id="poll",
-        responses=error_responses(),
+        responses=change_error_responses(),
         status_code=200,
         summary="Long poll: lease up to max_jobs jobs, waiting up to `wait` seconds",
     )
     async def poll(
         self,
-        machine_id: str,
+        machine_id: MachineId,
         data: PollRequest,
         request: Request[Any, Any, Any],
         services: Services,
     ) -> JsonResponse[PollResponse]:
-        check_id(machine_id, "machine_id")
         principal_of(request).check_functions(data.functions)
         jobs = await poll_jobs(
             services.engine,
@@ -123,17 +131,16 @@ class MachinesController(Controller):
     @post(
         "/{machine_id:str}/results",
         operation_id="reportResults",
-        responses=error_responses(413),
+        responses=change_error_responses(),
         status_code=200,
         summary="Report a batch of results; each is accepted or rejected on its own",
     )
     async def results(
         self,
-        machine_id: str,
+        machine_id: MachineId,
         data: ResultsRequest,
         services: Services,
     ) -> JsonResponse[ResultsResponse]:
-        check_id(machine_id, "machine_id")
         engine, metrics = services.engine, services.metrics
         outcomes: list[Outcome] = []
         reported: list[int] = []  # index in the request of each outcome
@@ -181,14 +188,13 @@ class MachinesController(Controller):
     @post(
         "/{machine_id:str}/deregister",
         operation_id="deregister",
-        responses=error_responses(),
+        responses=change_error_responses(),
         status_code=200,
         summary="A machine leaves: off the live list at once, leases it still holds released",
     )
-    async def deregister(self, machine_id: str, services: Services) -> DeregisterResponse:
+    async def deregister(self, machine_id: MachineId, services: Services) -> DeregisterResponse:
         # A worker's goodbye on a graceful stop, after it delivered every result: without
         # it the orchestrator would declare the machine dead a few seconds later.
-        check_id(machine_id, "machine_id")
         released = await services.engine.machine_dead(machine_id, None) or []
         return DeregisterResponse(released=released)
 

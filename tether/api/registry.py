@@ -9,6 +9,11 @@ Machines repeat their functions in heartbeats; this process writes a spec only w
 changed or every ``refresh`` seconds, and remembers names it has seen, so the hot paths
 (heartbeats, enqueues) usually cost no Redis round trip here. A name never leaves the
 registry, so a positive answer can be cached for the life of the process.
+
+So that it cannot grow without bound, the registry holds at most ``limit`` names
+(``tether.limits.MAX_REGISTERED_FUNCTIONS``, ``TETHER_MAX_REGISTERED_FUNCTIONS``): a
+registration that would pass it writes nothing and is refused (``RegistryFull``, 409),
+checked and written by one script (``register_functions.lua``).
 """
 
 from __future__ import annotations
@@ -22,9 +27,12 @@ import orjson
 from redis.asyncio import Redis
 
 from tether.api.input_check import Validator, validator_for
+from tether.errors import RegistryFull
+from tether.limits import MAX_REGISTERED_FUNCTIONS
 from tether.protocol import FunctionSpec
 from tether.queue.keys import Keys
 from tether.queue.redis_errors import redis_errors
+from tether.queue.scripts import script_source
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,10 +60,19 @@ class RegisteredFunction:
 
 
 class FunctionRegistry:
-    def __init__(self, redis: Redis, keys: Keys, *, refresh: float = 60.0) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        keys: Keys,
+        *,
+        refresh: float = 60.0,
+        limit: int = MAX_REGISTERED_FUNCTIONS,
+    ) -> None:
         self._redis = redis
         self._key = keys.partition(0).functions
         self._refresh = refresh
+        self._limit = limit
+        self._register = redis.register_script(script_source("register_functions"))
         self._known: dict[str, RegisteredFunction] = {}
         self._fetched: dict[str, float] = {}  # name -> when its spec was last read
         self._written: dict[str, tuple[bytes, float]] = {}  # name -> (json, when)
@@ -78,8 +95,19 @@ class FunctionRegistry:
                 changed[spec.name] = blob
         if not changed:
             return
+        # One script checks the limit and writes, so racing heartbeats cannot pass it.
+        args: list[Any] = [self._limit]
+        for name, blob in changed.items():
+            args += (name, blob)
         with redis_errors():
-            await self._redis.hset(self._key, mapping=cast(dict[Any, Any], changed))
+            reply = await self._register(keys=[self._key], args=args)
+        if not reply[0]:
+            size, fresh = int(reply[1]), int(reply[2])
+            raise RegistryFull(
+                f"registering {fresh} new function(s) would take the registry past its "
+                f"limit of {self._limit} (it holds {size}); nothing was registered",
+                details={"limit": self._limit, "registered": size, "new": fresh},
+            )
         for name, blob in changed.items():
             self._written[name] = (blob, now)
             self._known[name] = RegisteredFunction.from_json(name, blob)

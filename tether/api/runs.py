@@ -12,27 +12,43 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import orjson
 from litestar import Controller, MediaType, Request, Response, get, post
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody, Schema
+from litestar.openapi.spec.enums import OpenAPIType
 from litestar.params import Parameter
 from litestar.types import Scope
 from pydantic import BaseModel, Field
 
 from tether.api.auth import SCOPE_SERVICES, principal_of
+from tether.api.error_handlers import also_ok, change_error_responses, error_responses
 from tether.api.notify import Notifier
+from tether.api.params import ApprovalKey, MachineId, RunId, SignalName
 from tether.api.polling import wait_until_finished
 from tether.api.registry import FunctionRegistry
 from tether.api.responses import JsonResponse
 from tether.errors import InvalidRequest, UnknownFunction, ValidationFailed
+from tether.limits import (
+    ID_REGEX,
+    ID_REGEX_WITH_LENGTH,
+    ID_RULE,
+    MAX_ATTEMPTS,
+    MAX_DELAY,
+    MAX_ID_LENGTH,
+    MAX_LOG_LINES,
+    MAX_STEP_POSITION,
+    MAX_TIMEOUT,
+)
 from tether.protocol import (
-    ID,
     MAX_GET_WAIT,
     ApprovalDecision,
     Body,
+    IdStr,
     RunCreate,
     RunList,
     RunOut,
@@ -41,7 +57,7 @@ from tether.protocol import (
     TimelineEvent,
     ms_to_datetime,
 )
-from tether.queue.engine import QueueEngine, check_id
+from tether.queue.engine import QueueEngine
 from tether.queue.records import ErrorInfo
 from tether.queue.runs import (
     RUN_TERMINAL,
@@ -156,6 +172,8 @@ class RunsController(Controller):
     @post(
         "/",
         operation_id="startRun",
+        responses=change_error_responses(404, 409)
+        | also_ok(RunOut, "The run its id already names"),
         summary="Start a run (201), or get the run its id already names (200)",
     )
     async def start_run(
@@ -185,11 +203,12 @@ class RunsController(Controller):
     @get(
         "/{run_id:str}",
         operation_id="getRun",
+        responses=error_responses(404),
         summary="A run; with ?wait=S, answers as soon as it finishes or S seconds pass",
     )
     async def get_run(
         self,
-        run_id: str,
+        run_id: RunId,
         runs: RunEngine,
         engine: QueueEngine,
         served: _Served,
@@ -203,11 +222,15 @@ class RunsController(Controller):
             ),
         ] = 0.0,
     ) -> RunOut:
-        check_id(run_id, "run_id")
         record = await wait_for_run(runs, notifier, run_id, wait)
         return await answer(record, served, engine)
 
-    @get("/", operation_id="listRuns", summary="Recent runs, newest first")
+    @get(
+        "/",
+        operation_id="listRuns",
+        responses=error_responses(),
+        summary="Recent runs, newest first",
+    )
     async def list_runs(
         self,
         runs: RunEngine,
@@ -223,11 +246,12 @@ class RunsController(Controller):
     @get(
         "/{run_id:str}/timeline",
         operation_id="getRunTimeline",
+        responses=error_responses(404),
         summary="Every transition of a run and its jobs, oldest first",
     )
     async def timeline(
         self,
-        run_id: str,
+        run_id: RunId,
         runs: RunEngine,
         limit: Annotated[int, Parameter(ge=1, le=10_000)] = 1000,
     ) -> Timeline:
@@ -245,13 +269,14 @@ class RunsController(Controller):
     @post(
         "/{run_id:str}/approvals/{key:str}",
         operation_id="decideApproval",
+        responses=change_error_responses(404, 409),
         status_code=200,
         summary="Decide an approval (once per key); wakes the run if it waits on it",
     )
     async def approve(
         self,
-        run_id: str,
-        key: str,
+        run_id: RunId,
+        key: ApprovalKey,
         data: ApprovalDecision,
         request: Request[Any, Any, Any],
         runs: RunEngine,
@@ -268,13 +293,14 @@ class RunsController(Controller):
     @post(
         "/{run_id:str}/signals/{name:str}",
         operation_id="sendSignal",
+        responses=change_error_responses(404, 409),
         status_code=200,
         summary="Send a signal; buffered until the run waits for it",
     )
     async def signal(
         self,
-        run_id: str,
-        name: str,
+        run_id: RunId,
+        name: SignalName,
         data: SignalSend,
         request: Request[Any, Any, Any],
         runs: RunEngine,
@@ -287,11 +313,12 @@ class RunsController(Controller):
     @post(
         "/{run_id:str}/cancel",
         operation_id="cancelRun",
+        responses=change_error_responses(404, 409),
         status_code=200,
         summary="Cancel a run and every child job it started",
     )
     async def cancel(
-        self, run_id: str, runs: RunEngine, engine: QueueEngine, served: _Served
+        self, run_id: RunId, runs: RunEngine, engine: QueueEngine, served: _Served
     ) -> RunOut:
         await runs.cancel(run_id)
         return await answer(await runs.get(run_id), served, engine)
@@ -299,11 +326,12 @@ class RunsController(Controller):
     @post(
         "/{run_id:str}/retry",
         operation_id="retryRun",
+        responses=change_error_responses(404, 409),
         status_code=200,
         summary="Resume a failed run from its failed step (recorded steps are kept)",
     )
     async def retry(
-        self, run_id: str, runs: RunEngine, engine: QueueEngine, served: _Served
+        self, run_id: RunId, runs: RunEngine, engine: QueueEngine, served: _Served
     ) -> RunOut:
         await runs.retry(run_id)
         return await answer(await runs.get(run_id), served, engine)
@@ -313,57 +341,65 @@ class RunsController(Controller):
 
 
 class ActivationRef(Body):
-    job: str = ID
+    job: IdStr
     token: str = Field(min_length=1, max_length=40)
 
 
+# Integers are bounded: Redis and the JSON encoder take 64 bits at most.
+_TIMEOUT_MS = round(MAX_TIMEOUT * 1000)
+_SLEEP_MS = round(MAX_DELAY * 1000)
+Position = Annotated[int, Field(ge=0, le=MAX_STEP_POSITION)]
+Logs = list[dict[str, Any]]
+
+
 class BeginBody(ActivationRef):
-    max_attempts: int = Field(default=1, ge=1, le=1000)
-    timeout_ms: int | None = Field(default=None, gt=0)
+    max_attempts: int = Field(default=1, ge=1, le=MAX_ATTEMPTS)
+    timeout_ms: int | None = Field(default=None, gt=0, le=_TIMEOUT_MS)
 
 
 class StepBody(ActivationRef):
-    position: int = Field(ge=0, le=1_000_000)
+    position: Position
     record: dict[str, Any]
-    logs: list[dict[str, Any]] = Field(default_factory=list, max_length=10_000)
+    logs: Logs = Field(default_factory=list, max_length=MAX_LOG_LINES)
 
 
 class CompleteBody(ActivationRef):
     result: Any = None
-    logs: list[dict[str, Any]] = Field(default_factory=list, max_length=10_000)
+    logs: Logs = Field(default_factory=list, max_length=MAX_LOG_LINES)
 
 
 class FailBody(ActivationRef):
     error: ErrorInfo
-    failed_position: int | None = Field(default=None, ge=0)
+    failed_position: Position | None = None
     retryable: bool = True
-    logs: list[dict[str, Any]] = Field(default_factory=list, max_length=10_000)
+    logs: Logs = Field(default_factory=list, max_length=MAX_LOG_LINES)
 
 
-class WaitBody(BaseModel):
+class WaitBody(Body):
     kind: Literal["children", "sleep", "approval", "signal"]
-    position: int | None = Field(default=None, ge=0)
-    name: str = ""
-    ms: int | None = Field(default=None, ge=0)
-    positions: list[int] = Field(default_factory=list, max_length=10_000)
+    position: Position | None = None
+    name: str = Field(default="", max_length=MAX_ID_LENGTH)
+    ms: int | None = Field(default=None, ge=0, le=_SLEEP_MS)
+    positions: list[Position] = Field(default_factory=list, max_length=MAX_LOG_LINES)
     info: dict[str, Any] = Field(default_factory=dict)
 
 
-class ChildBody(BaseModel):
-    position: int = Field(ge=0)
-    function: str = ID
+class ChildBody(Body):
+    position: Position
+    function: IdStr
     input: Any = None
-    max_attempts: int | None = Field(default=None, ge=1, le=1000)
-    timeout_ms: int | None = Field(default=None, ge=0)
+    max_attempts: int | None = Field(default=None, ge=1, le=MAX_ATTEMPTS)
+    # None: the default; 0 would mean "no timeout", which no caller asked for.
+    timeout_ms: int | None = Field(default=None, ge=1, le=_TIMEOUT_MS)
 
 
 class SuspendBody(ActivationRef):
     wait: WaitBody
-    children: list[ChildBody] = Field(default_factory=list, max_length=10_000)
-    logs: list[dict[str, Any]] = Field(default_factory=list, max_length=10_000)
+    children: list[ChildBody] = Field(default_factory=list, max_length=MAX_LOG_LINES)
+    logs: Logs = Field(default_factory=list, max_length=MAX_LOG_LINES)
 
 
-_ID_RE = re.compile(r"^[A-Za-z0-9_.:@\-]{1,200}$")
+_ID_RE = re.compile(ID_REGEX_WITH_LENGTH)
 
 
 def _bad(field: str, why: str) -> ValidationFailed:
@@ -385,22 +421,54 @@ def parse_step(raw: bytes) -> StepBody:
     job, token, position = body.get("job"), body.get("token"), body.get("position")
     record, logs = body.get("record"), body.get("logs", [])
     if not isinstance(job, str) or not _ID_RE.match(job):
-        raise _bad("job", "must be 1-200 letters, digits and _ . : @ -")
+        raise _bad("job", f"must be {ID_RULE}")
     if not isinstance(token, str) or not 1 <= len(token) <= 40:
         raise _bad("token", "must be a string of 1-40 characters")
     if (
         not isinstance(position, int)
         or isinstance(position, bool)
-        or not 0 <= position <= 1_000_000
+        or not 0 <= position <= MAX_STEP_POSITION
     ):
-        raise _bad("position", "must be an integer from 0 to 1000000")
+        raise _bad("position", f"must be an integer from 0 to {MAX_STEP_POSITION}")
     if not isinstance(record, dict):
         raise _bad("record", "must be an object")
     if not isinstance(logs, list) or not all(isinstance(line, dict) for line in logs):
         raise _bad("logs", "must be a list of objects")
+    if len(logs) > MAX_LOG_LINES:
+        raise _bad("logs", f"must hold at most {MAX_LOG_LINES} lines")
     return StepBody.model_construct(
         job=job, token=token, position=position, record=record, logs=logs
     )
+
+
+@dataclass
+class StepOperation(Operation):
+    """The OpenAPI operation of ``recordStep``: its body is parsed by hand
+    (``parse_step``), so Litestar cannot see it; this declares it, rule for rule."""
+
+    def __post_init__(self) -> None:
+        self.request_body = RequestBody(
+            required=True,
+            content={"application/json": OpenAPIMediaType(schema=_STEP_SCHEMA)},
+        )
+
+
+_STEP_SCHEMA = Schema(
+    type=OpenAPIType.OBJECT,
+    required=["job", "token", "position", "record"],
+    additional_properties=False,
+    properties={
+        "job": Schema(
+            type=OpenAPIType.STRING, min_length=1, max_length=MAX_ID_LENGTH, pattern=ID_REGEX
+        ),
+        "token": Schema(type=OpenAPIType.STRING, min_length=1, max_length=40),
+        "position": Schema(type=OpenAPIType.INTEGER, minimum=0, maximum=MAX_STEP_POSITION),
+        "record": Schema(type=OpenAPIType.OBJECT),
+        "logs": Schema(
+            type=OpenAPIType.ARRAY, items=Schema(type=OpenAPIType.OBJECT), max_items=MAX_LOG_LINES
+        ),
+    },
+)
 
 
 class ActivationOut(BaseModel):
@@ -425,17 +493,18 @@ class MachineRunsController(Controller):
     @post(
         "/begin",
         operation_id="beginActivation",
+        responses=change_error_responses(404, 409),
         status_code=200,
         summary="Start replaying a run: its input and every recorded step",
     )
     async def begin(
-        self, machine_id: str, run_id: str, data: BeginBody, runs: RunEngine
+        self, machine_id: MachineId, run_id: RunId, data: BeginBody, runs: RunEngine
     ) -> ActivationOut:
         state = await runs.begin(
             run_id,
             data.job,
             data.token,
-            machine=check_id(machine_id, "machine_id"),
+            machine=machine_id,
             max_attempts=data.max_attempts,
             timeout_ms=data.timeout_ms,
         )
@@ -452,13 +521,19 @@ class MachineRunsController(Controller):
     @post(
         "/steps",
         operation_id="recordStep",
+        responses=change_error_responses(404, 409),
         status_code=200,
         summary="Record one step durably (checks the activation's token)",
-        description="Body: StepBody (job, token, position, record, logs); parsed by hand, "
-        "without pydantic, because a workflow waits on this request.",
+        description="Body: job, token, position, record, logs; parsed by hand, without "
+        "pydantic, because a workflow waits on this request.",
+        operation_class=StepOperation,
     )
     async def record_step(
-        self, machine_id: str, run_id: str, request: Request[Any, Any, Any], runs: RunEngine
+        self,
+        machine_id: MachineId,
+        run_id: RunId,
+        request: Request[Any, Any, Any],
+        runs: RunEngine,
     ) -> Response[bytes]:
         data = parse_step(await request.body())
         status = await runs.record_step(
@@ -468,7 +543,7 @@ class MachineRunsController(Controller):
             data.position,
             data.record,
             data.logs,
-            machine=check_id(machine_id, "machine_id"),
+            machine=machine_id,
         )
         return Response(
             b'{"status":"%s"}' % status.encode(), media_type=MediaType.JSON, status_code=200
@@ -477,37 +552,34 @@ class MachineRunsController(Controller):
     @post(
         "/complete",
         operation_id="completeRun",
+        responses=change_error_responses(404, 409),
         status_code=200,
         summary="The workflow returned: commit the run's result",
     )
     async def complete(
-        self, machine_id: str, run_id: str, data: CompleteBody, runs: RunEngine
+        self, machine_id: MachineId, run_id: RunId, data: CompleteBody, runs: RunEngine
     ) -> CommandOut:
         status = await runs.complete(
-            run_id,
-            data.job,
-            data.token,
-            data.result,
-            data.logs,
-            machine=check_id(machine_id, "machine_id"),
+            run_id, data.job, data.token, data.result, data.logs, machine=machine_id
         )
         return CommandOut(status=status)
 
     @post(
         "/fail",
         operation_id="failRun",
+        responses=change_error_responses(404, 409),
         status_code=200,
         summary="The workflow raised: retry it from the failed step, or fail the run",
     )
     async def fail(
-        self, machine_id: str, run_id: str, data: FailBody, runs: RunEngine
+        self, machine_id: MachineId, run_id: RunId, data: FailBody, runs: RunEngine
     ) -> CommandOut:
         status = await runs.fail(
             run_id,
             data.job,
             data.token,
             data.error,
-            machine=check_id(machine_id, "machine_id"),
+            machine=machine_id,
             failed_position=data.failed_position,
             retryable=data.retryable,
             logs=data.logs,
@@ -517,11 +589,12 @@ class MachineRunsController(Controller):
     @post(
         "/suspend",
         operation_id="suspendRun",
+        responses=change_error_responses(404, 409),
         status_code=200,
         summary="The workflow waits: start its children, record the wait, free the slot",
     )
     async def suspend(
-        self, machine_id: str, run_id: str, data: SuspendBody, runs: RunEngine
+        self, machine_id: MachineId, run_id: RunId, data: SuspendBody, runs: RunEngine
     ) -> CommandOut:
         w = data.wait
         wait = Wait(w.kind, w.position, w.name, w.ms, tuple(w.positions), w.info)
@@ -536,7 +609,7 @@ class MachineRunsController(Controller):
             wait,
             children,
             data.logs,
-            machine=check_id(machine_id, "machine_id"),
+            machine=machine_id,
         )
         return CommandOut(status=status)
 

@@ -7,9 +7,11 @@ dev mode, so one environment configures a whole deployment.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from tether.limits import MAX_REGISTERED_FUNCTIONS
 from tether.queue.config import QueueConfig
 from tether.queue.keys import Keys
 
@@ -35,6 +37,14 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
         return float(raw)
     except ValueError:
         raise ValueError(f"{name} must be a number, not {raw!r}") from None
+
+
+# scheme://host[:port], nothing after it: what browsers send in ``Origin``.
+_ORIGIN = re.compile(r"^[a-z][a-z0-9+.-]*://[^/\s]+$")
+
+
+def _origins(raw: str) -> tuple[str, ...]:
+    return tuple(o.strip().rstrip("/") for o in raw.split(",") if o.strip())
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +94,14 @@ class ApiSettings:
     # TETHER_NO_AUTH=1 (``tether api --no-auth``): serve without API keys, every caller
     # an admin of the default namespace. Unsafe; logged as such at every start.
     auth: bool = True
+    # TETHER_CORS_ORIGINS: comma-separated origins (``https://app.example.com``) whose web
+    # pages may call the API from a browser; none by default, so CORS is off and state-
+    # changing requests carrying a foreign ``Origin`` are refused (see api/browsers.py).
+    # ``*`` allows every origin (never with credentials: the API uses none).
+    cors_origins: tuple[str, ...] = ()
+    # TETHER_MAX_REGISTERED_FUNCTIONS: names the function registry of this deployment may
+    # hold (a name never leaves it); a heartbeat registering more is refused (409).
+    max_registered_functions: int = MAX_REGISTERED_FUNCTIONS
 
     def __post_init__(self) -> None:
         if self.redis_max_connections < 2:
@@ -92,6 +110,14 @@ class ApiSettings:
             raise ValueError("max_body_size must be at least 1024 bytes")
         if self.recheck_interval <= 0:
             raise ValueError("recheck_interval must be positive")
+        if self.max_registered_functions < 1:
+            raise ValueError("max_registered_functions must be at least 1")
+        for origin in self.cors_origins:
+            if origin != "*" and not _ORIGIN.match(origin):
+                raise ValueError(
+                    f"TETHER_CORS_ORIGINS: {origin!r} is not an origin such as "
+                    "https://app.example.com (scheme, host and port only; or *)"
+                )
         if self.plane_gap_ms <= 0:
             raise ValueError("plane_gap_ms must be positive")
         if min(self.header_timeout, self.body_timeout, self.keep_alive_timeout) <= 0:
@@ -128,6 +154,10 @@ class ApiSettings:
             default_timeout_ms=_int(env, "TETHER_JOB_TIMEOUT_MS", d.default_timeout_ms),
             job_timelines=env.get("TETHER_JOB_TIMELINES", "0").lower() in ("1", "true", "yes"),
             auth=env.get("TETHER_NO_AUTH", "0").lower() not in ("1", "true", "yes"),
+            cors_origins=_origins(env.get("TETHER_CORS_ORIGINS", "")),
+            max_registered_functions=_int(
+                env, "TETHER_MAX_REGISTERED_FUNCTIONS", d.max_registered_functions
+            ),
         )
 
     def queue_config(self) -> QueueConfig:

@@ -64,7 +64,7 @@ class Tenants:
             self._redis,
             QueueEngine(self._redis, config),
             notifier,
-            FunctionRegistry(self._redis, keys),
+            FunctionRegistry(self._redis, keys, limit=self._settings.max_registered_functions),
             metrics,
             RunEngine(self._redis, config),
             namespace,

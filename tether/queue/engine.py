@@ -32,6 +32,7 @@ from tether.errors import (
     TetherError,
     ValidationFailed,
 )
+from tether.limits import ID_REGEX_WITH_LENGTH, ID_RULE
 from tether.queue.config import QueueConfig
 from tether.queue.index import newest_records
 from tether.queue.keys import PartitionKeys
@@ -51,7 +52,7 @@ from tether.queue.scripts import register_scripts
 from tether.queue.states import JobStatus
 from tether.queue.wire import pipelined
 
-ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:@\-]{1,200}$")
+ID_PATTERN = re.compile(ID_REGEX_WITH_LENGTH)
 
 # A dict lookup instead of an enum call per job in a batch reply.
 _STATUS: dict[str, JobStatus] = {s.value: s for s in JobStatus}
@@ -64,7 +65,7 @@ OK, MISSING, NOT_HELD, WRONG_STATE, ID_CONFLICT = 1, -1, -2, -3, -4
 def check_id(value: str, field: str) -> str:
     if not isinstance(value, str) or not ID_PATTERN.match(value):
         raise ValidationFailed(
-            f"{field} must be 1-200 characters of letters, digits and _ . : @ -",
+            f"{field} must be {ID_RULE}",
             details={"field": field, "value": str(value)[:200]},
         )
     return value

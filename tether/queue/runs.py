@@ -238,9 +238,10 @@ class RunEngine:
             )
         raise Conflict(f"run {run_id}: rejected ({reply})", details={"id": run_id})
 
-    @staticmethod
-    def _logs(logs: Sequence[dict[str, Any]]) -> list[str]:
-        return [orjson.dumps(line).decode() for line in logs]
+    def _logs(self, logs: Sequence[dict[str, Any]]) -> list[str]:
+        # Each line as a payload: one that is not JSON (an integer past 64 bits) is a 422
+        # naming ``logs``, not a 500.
+        return [self._dump(line, "logs") for line in logs]
 
     # -- transitions ---------------------------------------------------------------
 

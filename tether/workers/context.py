@@ -28,6 +28,7 @@ import orjson
 
 from tether._client_http import dumps
 from tether.errors import InvalidTransition, LeaseNotHeld, NotFound
+from tether.limits import MAX_TIMEOUT, MIN_TIMEOUT
 from tether.queue.runs import ActivationState, ChildSpec, Wait
 
 
@@ -312,8 +313,13 @@ class WorkflowContext:
     ) -> ChildCall:
         """A child job of ``function`` that may run on any machine serving it. Await the
         result; its failure (after its retries) raises ``ChildFailed``."""
-        pos, _ = self._take("call", function)
         timeout_ms = None if timeout is None else round(_seconds(timeout) * 1000)
+        if timeout_ms is not None and not 1 <= timeout_ms <= round(MAX_TIMEOUT * 1000):
+            # Under 1 ms it would round to 0, which means no timeout at all.
+            raise ValueError(
+                f"timeout must be from {MIN_TIMEOUT} to {MAX_TIMEOUT:g} seconds, not {timeout!r}"
+            )
+        pos, _ = self._take("call", function)
         return ChildCall(self, pos, function, input, max_attempts, timeout_ms)
 
     async def gather(self, *calls: ChildCall, return_exceptions: bool = False) -> list[Any]:

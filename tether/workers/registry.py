@@ -30,6 +30,7 @@ from typing import Any, Protocol
 from pydantic import ValidationError
 
 from tether.errors import ConfigurationError
+from tether.limits import MAX_ATTEMPTS, MAX_FUNCTIONS_PER_MACHINE, MAX_TIMEOUT, MIN_TIMEOUT
 from tether.protocol import FunctionSpec, LeasedJob
 from tether.queue.engine import ID_PATTERN
 from tether.workers.binding import InputBinder
@@ -61,10 +62,16 @@ def func(
     if isinstance(fn, Func):
         fn = fn.fn
     check_function(fn)
-    if timeout is not None and timeout <= 0:
-        raise ConfigurationError(f"timeout must be positive, not {timeout!r}")
-    if max_tries is not None and (not isinstance(max_tries, int) or max_tries < 1):
-        raise ConfigurationError(f"max_tries must be an integer of at least 1, not {max_tries!r}")
+    if timeout is not None and not MIN_TIMEOUT <= timeout <= MAX_TIMEOUT:
+        raise ConfigurationError(
+            f"timeout must be from {MIN_TIMEOUT} to {MAX_TIMEOUT:g} seconds, not {timeout!r}"
+        )
+    if max_tries is not None and (
+        not isinstance(max_tries, int) or not 1 <= max_tries <= MAX_ATTEMPTS
+    ):
+        raise ConfigurationError(
+            f"max_tries must be an integer from 1 to {MAX_ATTEMPTS}, not {max_tries!r}"
+        )
     fn_name = name or str(getattr(fn, "__name__", ""))
     if not fn_name:
         raise ConfigurationError(
@@ -159,6 +166,11 @@ class Registry:
                 f"two functions are registered as {name!r}: "
                 f"{_describe(self._entries[name].handler)} and {_describe(handler)}; "
                 "give one another name with tether.func(f, name='...')"
+            )
+        if len(self._entries) >= MAX_FUNCTIONS_PER_MACHINE:
+            raise ConfigurationError(
+                f"a worker serves at most {MAX_FUNCTIONS_PER_MACHINE} functions and workflow "
+                "versions (tether.limits.MAX_FUNCTIONS_PER_MACHINE): split it in two"
             )
         if spec.name != name:
             raise ConfigurationError(f"the spec of {name!r} is named {spec.name!r}")

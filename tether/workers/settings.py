@@ -34,6 +34,7 @@ from typing import Any
 
 from tether._client_http import resolve_url
 from tether.errors import ConfigurationError
+from tether.limits import MAX_ATTEMPTS, MAX_TIMEOUT, MIN_TIMEOUT
 from tether.protocol import MAX_JOBS_PER_POLL, MAX_POLL_WAIT
 
 Hook = Callable[[dict[str, Any]], Awaitable[None]]
@@ -79,12 +80,16 @@ class WorkerConfig:
 
         if not isinstance(self.max_jobs, int) or not 1 <= self.max_jobs <= MAX_JOBS_PER_POLL:
             raise bad("max_jobs", f"must be an integer from 1 to {MAX_JOBS_PER_POLL}")
-        if not isinstance(self.max_tries, int) or self.max_tries < 1:
-            raise bad("max_tries", "must be an integer of at least 1")
+        if not isinstance(self.max_tries, int) or not 1 <= self.max_tries <= MAX_ATTEMPTS:
+            raise bad("max_tries", f"must be an integer from 1 to {MAX_ATTEMPTS}")
         if self.job_timeout is not None and (
-            not isinstance(self.job_timeout, int | float) or self.job_timeout <= 0
+            not isinstance(self.job_timeout, int | float)
+            or not MIN_TIMEOUT <= self.job_timeout <= MAX_TIMEOUT
         ):
-            raise bad("job_timeout", "must be a positive number of seconds or None")
+            raise bad(
+                "job_timeout",
+                f"must be a number of seconds from {MIN_TIMEOUT} to {MAX_TIMEOUT:g}, or None",
+            )
         if not isinstance(self.shutdown_grace, int | float) or self.shutdown_grace < 0:
             raise bad("shutdown_grace", "must be a number of seconds of at least 0")
         if not isinstance(self.poll_wait, int | float) or not 0 < self.poll_wait <= MAX_POLL_WAIT:

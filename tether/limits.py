@@ -1,0 +1,54 @@
+"""Every limit on what one request may ask for or leave behind, in one place.
+
+The API checks each of these before anything is written (a 4xx in the one error shape:
+422 for a field over its limit, 409 ``registry_full`` for the registry), so no caller can
+grow shared state without bound or make one request cost Redis more than a bounded
+amount. docs/http-api.md ("Limits") lists them with their reasons; the worker and the
+client read the same constants, so they never send what the API would refuse.
+"""
+
+from __future__ import annotations
+
+# -- names and ids ---------------------------------------------------------------------
+# Job, run, machine and idempotency ids, function and workflow names, approval keys and
+# signal names: they end up in Redis key names and log lines, so they are short and plain.
+MAX_ID_LENGTH = 200
+ID_CHARS = r"A-Za-z0-9_.:@\-"
+# The pattern as OpenAPI documents it (the length is declared beside it).
+ID_REGEX = rf"^[{ID_CHARS}]+$"
+# The same with its length, for code that checks both at once.
+ID_REGEX_WITH_LENGTH = rf"^[{ID_CHARS}]{{1,{MAX_ID_LENGTH}}}$"
+ID_RULE = f"1-{MAX_ID_LENGTH} characters of letters, digits and _ . : @ -"
+
+# -- machines --------------------------------------------------------------------------
+# Functions one machine may register in one heartbeat (workflow versions count too).
+MAX_FUNCTIONS_PER_MACHINE = 1000
+# Functions one poll may name: the claim visits each, so this bounds its cost (measured,
+# nothing ready: 0.15 ms for 10 names, 2 ms for 1,000, 21 ms for 10,000).
+MAX_FUNCTIONS_PER_POLL = 1000
+# Functions the registry of one deployment (key prefix) may hold. A name never leaves the
+# registry, and /v1/functions and /metrics list every one, so this bounds both.
+MAX_REGISTERED_FUNCTIONS = 5000
+# The JSON schema of one function's input, serialized (it is stored in the registry).
+MAX_INPUT_SCHEMA_BYTES = 64 * 1024
+# A machine's ``meta`` (hostname, pid, version...), serialized: stored and listed.
+MAX_META_BYTES = 16 * 1024
+# Job ids one heartbeat may list as held.
+MAX_HELD = 100_000
+MAX_JOBS_PER_POLL = 1000
+MAX_POLL_WAIT = 30.0  # seconds
+
+# -- jobs ------------------------------------------------------------------------------
+MAX_BATCH = 1000  # jobs per batch submission, results per report
+MAX_GET_WAIT = 60.0  # seconds a GET ?wait= may hold
+# Timeouts are kept in whole milliseconds: anything shorter would round to 0, which means
+# "no timeout", so it is refused instead.
+MIN_TIMEOUT = 0.001  # seconds
+MAX_TIMEOUT = 7 * 24 * 3600.0  # seconds
+MAX_DELAY = 366 * 24 * 3600.0  # seconds
+MAX_ATTEMPTS = 1000
+
+# -- runs ------------------------------------------------------------------------------
+MAX_WORKFLOW_VERSION = 2**31 - 1
+MAX_STEP_POSITION = 1_000_000  # steps of one run
+MAX_LOG_LINES = 10_000  # log lines reported with one step or command
