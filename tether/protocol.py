@@ -306,7 +306,7 @@ class SignalSend(Body):
 class KeyCreate(Body):
     """``POST /v1/keys`` (admins): a new API key, shown once in the answer."""
 
-    name: str = Field(min_length=1, max_length=100, pattern=r"^\S+$")
+    name: str = ID
     role: Role
     namespace: str = Field(default="default", pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")
     # Globs a machine key may serve (fnmatch, e.g. "billing.*"); None: any function.

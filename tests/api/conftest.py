@@ -74,7 +74,7 @@ def register(client: httpx.AsyncClient) -> Register:
 
 
 @pytest.fixture
-def api_headers() -> dict[str, str]:
-    """Headers every request of a test that uses this fixture sends, such as credentials
-    (none are needed yet): the schemathesis run over the OpenAPI document takes them."""
-    return {}
+def api_headers(test_keys: TestKeys) -> dict[str, str]:
+    """Headers every request of a test that uses this fixture sends: the test's admin
+    key (the schemathesis run over the OpenAPI document takes them)."""
+    return test_keys.headers("admin")

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, Request, delete, get, post
+from litestar import Controller, Request, get, post
 
 from tether.api.auth import Principal, principal_of
 from tether.api.error_handlers import change_error_responses, error_responses
+from tether.api.params import KeyName
 from tether.errors import Forbidden, NotFound, ValidationFailed
 from tether.protocol import KeyCreate, KeyCreated, KeyList, KeyOut, ms_to_datetime
 from tether.queue.apikeys import ApiKey, KeyStore
@@ -68,17 +69,18 @@ class KeysController(Controller):
             ]
         )
 
-    @delete(
-        "/{name:str}",
+    @post(
+        "/{name:str}/revoke",
         operation_id="revokeKey",
         responses=change_error_responses(404),
-        status_code=204,
+        status_code=200,
         summary="Revoke an API key (refused everywhere within 1 s)",
     )
-    async def revoke_key(self, name: str, request: Request[Any, Any, Any]) -> None:
+    async def revoke_key(self, name: KeyName, request: Request[Any, Any, Any]) -> KeyOut:
         principal = principal_of(request)
         store: KeyStore = request.app.state.authenticator.store
         found = next((k for k in await store.all() if k.name == name), None)
         if found is None or not _may_manage(principal, found.namespace):
             raise NotFound(f"no key named {name!r}", details={"name": name})
         await store.revoke(name)
+        return KeyOut(**_out(found))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
 from typing import Any, cast
@@ -21,6 +22,7 @@ import orjson
 from redis.asyncio import Redis
 
 from tether.errors import Conflict, NotFound
+from tether.limits import ID_REGEX_WITH_LENGTH, ID_RULE
 from tether.protocol import ROLES
 from tether.queue.keys import Keys, PartitionKeys, check_namespace
 from tether.queue.redis_errors import redis_errors
@@ -42,8 +44,9 @@ def digest_of(key: str) -> str:
 
 
 def check_name(name: str) -> str:
-    if not (1 <= len(name) <= 100) or any(c.isspace() or not c.isprintable() for c in name):
-        raise ValueError(f"bad key name {name!r}: 1-100 printable characters, no spaces")
+    """A key's name follows the id rule (it appears in paths: DELETE /v1/keys/{name})."""
+    if not re.fullmatch(ID_REGEX_WITH_LENGTH, name):
+        raise ValueError(f"bad key name {name!r}: {ID_RULE}")
     return name
 
 
