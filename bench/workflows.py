@@ -44,7 +44,10 @@ from tether.queue.runs import RunEngine
 from tether.redis_server import RedisServer, free_port
 from tether.workers import Worker
 from tether.workers.context import WorkflowContext
-from tether.workers.workflow import EngineBackend, run_activation, workflow
+from tether.workers.workflow import run_activation, workflow
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from engine_backend import EngineBackend  # a test helper
 
 HERE = Path(__file__).resolve().parent
 CLI = [sys.executable, "-m", "tether.cli", "--log-level", "WARNING"]
@@ -73,6 +76,58 @@ async def bench_three(ctx: WorkflowContext, x: int) -> int:
     a = await ctx.step("a", noop, x)
     b = await ctx.step("b", noop, a + 1)
     return int(await ctx.step("c", noop, b + 1))
+
+
+STAMPS: dict[int, float] = {}  # iteration -> when its step ran (live, once)
+
+
+def stamp(i: int) -> int:
+    STAMPS[i] = time.perf_counter()
+    return i
+
+
+@workflow(name="bench_loop")
+async def bench_loop(ctx: WorkflowContext, state: dict[str, int]) -> int:
+    """A step+sleep(0) loop; with ``every``, it continues as new every that many."""
+    i, n, every = state["i"], state["n"], state["every"]
+    while i < n:
+        await ctx.step("stamp", stamp, i)
+        await ctx.sleep(0)
+        i += 1
+        if every and i % every == 0 and i < n:
+            ctx.continue_as_new({"i": i, "n": n, "every": every})
+    return i
+
+
+def iteration_ms(around: int, width: int = 20) -> float:
+    """Median time of one loop iteration (step, sleep, next activation) near ``around``."""
+    lo = max(1, around - width)
+    gaps = [(STAMPS[i] - STAMPS[i - 1]) * 1000 for i in range(lo, around) if i - 1 in STAMPS]
+    return statistics.median(gaps)
+
+
+async def loop_costs(url: str, n: int, every: int) -> tuple[float, float]:
+    """Iteration cost at iteration 100 and at ``n`` of one loop run to ``n``."""
+    STAMPS.clear()
+    settings = {"workflows": [bench_loop], "max_jobs": 10, "shutdown_grace": 1}
+    async with Worker(settings, url=url) as _, AsyncClient(url, timeout=60) as client:
+        run = await client.start("bench_loop", {"i": 0, "n": n, "every": every}, version=1)
+        await client.result(run.id, wait=3600)
+    return iteration_ms(100), iteration_ms(n)
+
+
+async def sequential_latency(url: str, count: int) -> list[float]:
+    """A 3-step workflow started and awaited one at a time (Client.start + result)."""
+    settings = {"workflows": [bench_three], "max_jobs": 10, "shutdown_grace": 1}
+    latencies: list[float] = []
+    async with Worker(settings, url=url) as _, AsyncClient(url, timeout=60) as client:
+        for i in range(count + 5):
+            t0 = time.perf_counter()
+            run = await client.start("bench_three", i, version=1)
+            await client.result(run.id, wait=60)
+            if i >= 5:  # warm-up: connections, script loads
+                latencies.append((time.perf_counter() - t0) * 1000)
+    return latencies
 
 
 def pct(values: list[float], q: float) -> float:
@@ -112,7 +167,7 @@ async def tether_http(url: str, workflows: int) -> tuple[list[float], float]:
     settings = {"workflows": [bench_steps, bench_three], "max_jobs": 50, "shutdown_grace": 1}
     async with Worker(settings, url=url) as _, AsyncClient(url, timeout=60) as client:
         for _ in range(STEP_RUNS):
-            run = await client.start("bench_steps", STEPS)
+            run = await client.start("bench_steps", STEPS, version=1)
             await client.result(run.id, wait=60)
         step_ms = list(STEP_TIMES)
         # Few connections at once: httpx's pool costs O(open requests) per request, and
@@ -121,7 +176,7 @@ async def tether_http(url: str, workflows: int) -> tuple[list[float], float]:
 
         async def start(i: int) -> str:
             async with gate:
-                return (await client.start("bench_three", i)).id
+                return (await client.start("bench_three", i, version=1)).id
 
         t0 = time.perf_counter()
         ids = await asyncio.gather(*(start(i) for i in range(workflows)))
@@ -188,6 +243,10 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--workflows", type=int, default=300)
+    parser.add_argument("--sequential", type=int, default=50, help="3-step runs one at a time")
+    parser.add_argument("--loop", type=int, default=10_000, help="iterations of the loop")
+    parser.add_argument("--naive-loop", type=int, default=600, help="... without continue")
+    parser.add_argument("--only-latency", action="store_true", help="skip the other figures")
     args = parser.parse_args()
 
     results: dict[str, tuple[list[float], list[float], list[float]]] = {}
@@ -199,9 +258,53 @@ async def main() -> None:
         if rate is not None:
             rates.append(rate)
 
+    latency_rows: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
+        for fsync in ("always", "everysec"):
+            server = RedisServer(Path(tmp) / f"redis-{fsync}", appendonly=True, appendfsync=fsync)
+            server.start()
+            try:
+                with api_process(server.url, f"lat{fsync}", Path(tmp)) as url:
+                    lat = await sequential_latency(url, args.sequential)
+                    STEP_TIMES.clear()
+                    async with (
+                        Worker({"workflows": [bench_steps]}, url=url) as _,
+                        AsyncClient(url, timeout=60) as client,
+                    ):
+                        for _ in range(5):
+                            await client.result(
+                                (await client.start("bench_steps", STEPS, version=1)).id
+                            )
+                    step = pct(STEP_TIMES, 50)
+                latency_rows.append(
+                    f"| appendfsync {fsync} | {pct(lat, 50):.1f} | {pct(lat, 90):.1f} | "
+                    f"{step:.2f} |"
+                )
+            finally:
+                server.stop()
+        print(
+            "\n3-step workflow, started and awaited one at a time over HTTP "
+            f"({args.sequential} runs), and the step p50 (100 steps)\n"
+        )
+        print("| Redis | start+result p50 (ms) | p90 (ms) | step p50 (ms) |")
+        print("|---|---|---|---|")
+        print("\n".join(latency_rows))
+        if args.only_latency:
+            return
+
         server = RedisServer(Path(tmp) / "redis", appendonly=True, appendfsync="everysec").start()
         try:
+            with api_process(server.url, "loops", Path(tmp)) as url:
+                naive = await loop_costs(url, args.naive_loop, 0)
+                flat = await loop_costs(url, args.loop, 100)
+            print("\nOne step+sleep(0) loop iteration (ms; median of the 20 before it)\n")
+            print("| loop | at 100 | at the end |")
+            print("|---|---|---|")
+            print(f"| plain, {args.naive_loop} iterations | {naive[0]:.2f} | {naive[1]:.2f} |")
+            print(
+                f"| continue_as_new every 100, {args.loop} iterations | {flat[0]:.2f} | "
+                f"{flat[1]:.2f} |"
+            )
             for i in range(args.runs):
                 keys = Keys(prefix=f"bench{i}")
                 with api_process(server.url, keys.prefix, Path(tmp)) as url:

@@ -168,7 +168,7 @@ class HttpSession:
         content = None if body is None else dumps(body)
         query = {k: v for k, v in (params or {}).items() if v is not None}
         if self._fast is not None:
-            target = f"{path}?{urlencode(query)}" if query else path
+            target = f"{path}?{urlencode(query, doseq=True)}" if query else path
             try:
                 status, raw = await self._fast.request(
                     method,

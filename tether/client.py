@@ -33,6 +33,7 @@ import threading
 import time
 import warnings
 from collections.abc import Awaitable, Callable, Container, Coroutine, Iterable, Mapping
+from datetime import datetime
 from types import TracebackType
 from typing import Any, Concatenate, ParamSpec, Protocol, Self, TypeVar
 from urllib.parse import quote
@@ -44,6 +45,7 @@ from tether.errors import JobFailed, NoLiveMachine, ResultTimeout, RunFailed
 from tether.protocol import (
     MAX_BATCH,
     MAX_GET_WAIT,
+    TERMINAL,
     FunctionList,
     FunctionOut,
     JobBatchOut,
@@ -57,12 +59,14 @@ from tether.protocol import (
     Timeline,
     TimelineEvent,
 )
+from tether.protocol import RUN_TERMINAL as RUN_STATUSES_TERMINAL
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
-JOB_TERMINAL = frozenset({"completed", "failed", "cancelled", "dead"})
-RUN_TERMINAL = frozenset({"completed", "failed", "cancelled"})
+# The terminal statuses, as the strings the API answers with (one definition: protocol).
+JOB_TERMINAL = frozenset(s.value for s in TERMINAL)
+RUN_TERMINAL = frozenset(s.value for s in RUN_STATUSES_TERMINAL)
 WAIT_SLACK = 10.0  # seconds an HTTP request may take beyond the wait it asked for
 # Seconds a call's job may stay queued before the client checks that a live machine
 # serves its function (and fails with NoLiveMachine if none does).
@@ -316,13 +320,51 @@ class AsyncClient:
         raw = await self._http.request("POST", f"/v1/jobs/{_seg(job_id)}/cancel")
         return JobOut.model_validate_json(raw)
 
-    async def list_jobs(
-        self, *, status: str | None = None, function: str | None = None, limit: int = 50
-    ) -> list[JobOut]:
-        """Recent jobs, newest first."""
-        params = {"status": status, "function": function, "limit": limit}
+    async def list_jobs_page(
+        self,
+        *,
+        status: str | None = None,
+        function: str | None = None,
+        tags: dict[str, str] | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> JobList:
+        """One page of jobs, newest first; ``next_cursor`` reads the next."""
+        params = _listing_params(tags, created_after, created_before, limit, cursor)
+        params.update(status=status, function=function)
         raw = await self._http.request("GET", "/v1/jobs", params=params)
-        return JobList.model_validate_json(raw).jobs
+        return JobList.model_validate_json(raw)
+
+    async def list_jobs(
+        self,
+        *,
+        status: str | None = None,
+        function: str | None = None,
+        tags: dict[str, str] | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        limit: int = 50,
+    ) -> list[JobOut]:
+        """Up to ``limit`` jobs, newest first, following the pages' cursors."""
+        found: list[JobOut] = []
+        cursor: str | None = None
+        while len(found) < limit:
+            page = await self.list_jobs_page(
+                status=status,
+                function=function,
+                tags=tags,
+                created_after=created_after,
+                created_before=created_before,
+                limit=min(1000, limit - len(found)),
+                cursor=cursor,
+            )
+            found += page.jobs
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        return found[:limit]
 
     # -- machines, functions, health --------------------------------------------------
 
@@ -346,12 +388,16 @@ class AsyncClient:
         *,
         id: str | None = None,
         version: int | None = None,
+        tags: dict[str, str] | None = None,
     ) -> RunOut:
         """Start a run of ``workflow``; ``id`` is its idempotency key (the same id is the
-        same run), ``version`` pins a version (default: the newest served)."""
+        same run), ``version`` pins a version (default: the newest served), ``tags``
+        label it for listings."""
         # The run's id is its idempotency key: one made up here makes the request safe to
         # send again if its connection drops before the answer.
         body: dict[str, Any] = {"workflow": workflow, "input": input, "id": id or _new_key()}
+        if tags:
+            body["tags"] = tags
         if version is not None:
             body["version"] = version
         raw = await self._http.request("POST", "/v1/runs", body=body, repeatable=True)
@@ -450,12 +496,68 @@ class AsyncClient:
         raw = await self._http.request("GET", f"/v1/runs/{_seg(run_id)}/timeline")
         return Timeline.model_validate_json(raw).events
 
-    async def list_runs(
-        self, *, status: str | None = None, workflow: str | None = None, limit: int = 50
-    ) -> list[RunOut]:
-        params = {"status": status, "workflow": workflow, "limit": limit}
+    async def list_runs_page(
+        self,
+        *,
+        status: str | None = None,
+        workflow: str | None = None,
+        tags: dict[str, str] | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> RunList:
+        """One page of runs, newest first; ``next_cursor`` reads the next."""
+        params = _listing_params(tags, created_after, created_before, limit, cursor)
+        params.update(status=status, workflow=workflow)
         raw = await self._http.request("GET", "/v1/runs", params=params)
-        return RunList.model_validate_json(raw).runs
+        return RunList.model_validate_json(raw)
+
+    async def list_runs(
+        self,
+        *,
+        status: str | None = None,
+        workflow: str | None = None,
+        tags: dict[str, str] | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        limit: int = 50,
+    ) -> list[RunOut]:
+        """Up to ``limit`` runs, newest first, following the pages' cursors."""
+        found: list[RunOut] = []
+        cursor: str | None = None
+        while len(found) < limit:
+            page = await self.list_runs_page(
+                status=status,
+                workflow=workflow,
+                tags=tags,
+                created_after=created_after,
+                created_before=created_before,
+                limit=min(1000, limit - len(found)),
+                cursor=cursor,
+            )
+            found += page.runs
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        return found[:limit]
+
+
+def _listing_params(
+    tags: dict[str, str] | None,
+    created_after: datetime | None,
+    created_before: datetime | None,
+    limit: int,
+    cursor: str | None,
+) -> dict[str, Any]:
+    params: dict[str, Any] = {"limit": limit, "cursor": cursor}
+    if created_after is not None:
+        params["created_after"] = created_after.isoformat()
+    if created_before is not None:
+        params["created_before"] = created_before.isoformat()
+    if tags:
+        params["tag"] = [f"{k}:{v}" for k, v in tags.items()]
+    return params
 
 
 def _job_result(job: JobOut) -> Any:
@@ -569,6 +671,7 @@ class Client:
     call = _blocking(AsyncClient.call)
     cancel = _blocking(AsyncClient.cancel)
     list_jobs = _blocking(AsyncClient.list_jobs)
+    list_jobs_page = _blocking(AsyncClient.list_jobs_page)
     machines = _blocking(AsyncClient.machines)
     functions = _blocking(AsyncClient.functions)
     health = _blocking(AsyncClient.health)
@@ -583,3 +686,4 @@ class Client:
     retry_run = _blocking(AsyncClient.retry_run)
     timeline = _blocking(AsyncClient.timeline)
     list_runs = _blocking(AsyncClient.list_runs)
+    list_runs_page = _blocking(AsyncClient.list_runs_page)

@@ -6,8 +6,12 @@ Durations are seconds (floats); timestamps are ISO 8601 datetimes in UTC.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from enum import StrEnum
+from typing import Annotated, Any, ClassVar, Literal
 
 import orjson
 from litestar.params import KwargDefinition
@@ -15,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 
 from tether.limits import (
     ID_REGEX,
+    ID_REGEX_WITH_LENGTH,
     MAX_ATTEMPTS,
     MAX_DELAY,
     MAX_FUNCTIONS_PER_MACHINE,
@@ -33,7 +38,6 @@ from tether.limits import MAX_BATCH as MAX_BATCH
 from tether.limits import MAX_GET_WAIT as MAX_GET_WAIT
 from tether.limits import MAX_JOBS_PER_POLL as MAX_JOBS_PER_POLL
 from tether.limits import MAX_POLL_WAIT as MAX_POLL_WAIT
-from tether.queue.records import ErrorInfo, JobRecord
 
 # An id or a name (``tether.limits``), as a type. Pydantic checks StringConstraints; the
 # KwargDefinition beside it is read only by Litestar's OpenAPI generator, which drops the
@@ -46,6 +50,14 @@ IdStr = Annotated[
 Name = IdStr
 # The same rule as a field default (``name: str = ID``), for code that prefers it.
 ID = Field(min_length=1, max_length=MAX_ID_LENGTH, pattern=ID_REGEX)
+ID_PATTERN = re.compile(ID_REGEX_WITH_LENGTH)  # the same rule, for hand-written checks
+
+# User tags on jobs and runs, given at creation and filtered on in listings
+# (``?tag=key:value``): at most 20, keys like ids (at most 64), values at most 200.
+TagKey = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=ID_REGEX)]
+Tags = Annotated[
+    dict[TagKey, Annotated[str, StringConstraints(max_length=200)]], Field(max_length=20)
+]
 
 # -- identities ------------------------------------------------------------------------
 
@@ -72,6 +84,46 @@ def _json_size_at_most(value: Any, limit: int, what: str) -> Any:
 
 def ms_to_datetime(ms: int | None) -> datetime | None:
     return datetime.fromtimestamp(ms / 1000, UTC) if ms is not None else None
+
+
+# -- the shared vocabulary: statuses and errors -------------------------------------------
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"  # on its function's ready stream, waiting for a machine
+    DELAYED = "delayed"  # waiting for its time (a delay or a retry backoff)
+    RUNNING = "running"  # leased to a machine, which holds its fencing token
+    COMPLETED = "completed"  # result committed (terminal)
+    FAILED = "failed"  # failed with an error that is not retried (terminal)
+    CANCELLED = "cancelled"  # cancelled before or while it ran (terminal)
+    DEAD = "dead"  # every attempt failed (terminal)
+
+
+TERMINAL: frozenset[JobStatus] = frozenset(
+    {JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.DEAD}
+)
+
+
+class RunStatus(StrEnum):
+    QUEUED = "queued"  # an activation is queued (or no machine serves its version yet)
+    RUNNING = "running"  # an activation replays it on a machine
+    WAITING = "waiting"  # holds no machine: waits on children, a timer, approval, signal
+    COMPLETED = "completed"  # the workflow returned (terminal)
+    FAILED = "failed"  # it raised, timed out or its activation was lost (terminal)
+    CANCELLED = "cancelled"  # cancelled by request (terminal)
+
+
+RUN_TERMINAL: frozenset[RunStatus] = frozenset(
+    {RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED}
+)
+
+
+class ErrorInfo(BaseModel):
+    """Why an attempt failed."""
+
+    type: str
+    message: str
+    traceback: str | None = None
 
 
 # -- machines --------------------------------------------------------------------------
@@ -210,6 +262,7 @@ class JobCreate(Body):
     max_attempts: int | None = Field(default=None, ge=1, le=MAX_ATTEMPTS)
     # Seconds; at least 1 ms (timeouts are kept in whole ms, and 0 would mean "none").
     timeout: float | None = Field(default=None, ge=MIN_TIMEOUT, le=MAX_TIMEOUT)
+    tags: Tags | None = None
 
 
 class JobBatchCreate(Body):
@@ -233,29 +286,14 @@ class JobOut(BaseModel):
     finished_at: datetime | None = None
     cancel_requested: bool = False
 
-    @classmethod
-    def from_record(cls, r: JobRecord) -> JobOut:
-        return cls(
-            id=r.id,
-            function=r.function,
-            status=r.status.value,
-            input=r.input,
-            result=r.result,
-            error=r.error,
-            attempt=r.attempt,
-            max_attempts=r.max_attempts,
-            machine=r.machine,
-            parent=r.parent,
-            enqueued_at=ms_to_datetime(r.enqueued_at),
-            scheduled_at=ms_to_datetime(r.scheduled_at),
-            started_at=ms_to_datetime(r.started_at),
-            finished_at=ms_to_datetime(r.finished_at),
-            cancel_requested=r.cancel_requested,
-        )
+    tags: dict[str, str] | None = None
 
 
 class JobList(BaseModel):
     jobs: list[JobOut]
+    # Pass as ?cursor= for the next page; None: there is none. A page may hold fewer
+    # than `limit` jobs and still have a next one (each page reads a bounded number).
+    next_cursor: str | None = None
 
 
 class JobBatchOut(BaseModel):
@@ -270,6 +308,7 @@ class RunCreate(Body):
     input: Any = None
     id: IdStr | None = None  # the idempotency key: the same id is the same run
     version: int | None = Field(default=None, ge=1, le=MAX_WORKFLOW_VERSION)
+    tags: Tags | None = None
 
 
 class RunOut(BaseModel):
@@ -284,10 +323,21 @@ class RunOut(BaseModel):
     created_at: datetime | None = None
     updated_at: datetime | None = None
     finished_at: datetime | None = None
+    # Decisions and signals sent to the run that its code has not consumed (yet), e.g.
+    # {"approvals": ["ship"], "signals": ["note"]}: a name the code never waits on stays
+    # here. None when there are none.
+    buffered: dict[str, list[str]] | None = None
+    tags: dict[str, str] | None = None
+    parent: str | None = None  # the run that started this one with ctx.child
+    continued: int = 0  # times it continued as new (ctx.continue_as_new)
+    # Only in the answer to a decision or a signal: "woken" (the run waited on it and
+    # goes on now) or "buffered" (kept until the run waits for it, maybe never).
+    delivery: Literal["woken", "buffered"] | None = None
 
 
 class RunList(BaseModel):
     runs: list[RunOut]
+    next_cursor: str | None = None  # as JobList.next_cursor
 
 
 class ApprovalDecision(Body):
@@ -341,6 +391,180 @@ class TimelineEvent(BaseModel):
 
 class Timeline(BaseModel):
     events: list[TimelineEvent]
+
+
+# -- what a workflow's activation and the control plane exchange -------------------------
+
+
+ACTIVATION_PREFIX = "wf:"
+
+
+def activation_function(workflow: str, version: int) -> str:
+    """The queue function an activation of ``workflow`` at ``version`` is dispatched on:
+    a machine serving v1 polls ``wf:name@1`` only, so versions never mix."""
+    return f"{ACTIVATION_PREFIX}{workflow}@{version}"
+
+
+def parse_activation_function(function: str) -> tuple[str, int] | None:
+    """``wf:name@3`` -> ("name", 3); anything else -> None."""
+    if not function.startswith(ACTIVATION_PREFIX) or "@" not in function:
+        return None
+    name, _, version = function[len(ACTIVATION_PREFIX) :].rpartition("@")
+    return (name, int(version)) if version.isdigit() and name else None
+
+
+@dataclass(frozen=True, slots=True)
+class ActivationState:
+    """What a machine needs to replay a run: its input and every recorded step."""
+
+    run_id: str
+    workflow: str
+    version: int
+    input: Any
+    steps: dict[int, dict[str, Any]]
+    failures: int  # failed attempts so far under the workflow's retry policy
+    retries: int  # manual retries so far
+    log_mark: int = -1  # number of the last ctx.log line written (see context.LOG_SLOTS)
+    max_payload_bytes: int | None = None  # the limit on one step's result, in bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ChildSpec:
+    """A child to start as the step at ``position``: a job of ``function``, or with
+    ``workflow``, a run of the workflow named ``function`` (``version``: None, the
+    newest served; the API fills it in before the engine sees it)."""
+
+    position: int
+    function: str
+    input: Any = None
+    max_attempts: int | None = None
+    timeout_ms: int | None = None
+    workflow: bool = False
+    version: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Resume:
+    """Where a retry of a failed run resumes: the unhandled failure's position(s).
+
+    ``reopen``: the records to drop so they run again (a failed step or wait, or every
+    failed child of one ``gather``); ``after``: the last position kept, so what the code
+    recorded after the failure (compensations, say) is dropped too. Records before, and
+    failures that the code handled, are kept."""
+
+    reopen: tuple[int, ...]
+    after: int
+
+
+@dataclass(frozen=True, slots=True)
+class ChildrenWait:
+    """The run waits until none of the child steps at ``positions`` is pending."""
+
+    positions: tuple[int, ...]
+    kind: ClassVar[str] = "children"
+
+    def waiting_on(self) -> dict[str, Any]:
+        return {"kind": self.kind, "positions": list(self.positions)}
+
+
+@dataclass(frozen=True, slots=True)
+class SleepWait:
+    """The run sleeps ``ms`` from when the step at ``position`` was first recorded."""
+
+    position: int
+    ms: int
+    name: str = "sleep"
+    kind: ClassVar[str] = "sleep"
+
+    def waiting_on(self) -> dict[str, Any]:
+        return {"kind": self.kind, "position": self.position, "name": self.name}
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalWait:
+    """The run waits for a decision on ``key`` (``timeout_ms``: then WaitTimeout)."""
+
+    position: int
+    key: str
+    timeout_ms: int | None = None
+    prompt: str | None = None
+    data: Any = None
+    kind: ClassVar[str] = "approval"
+
+    def waiting_on(self) -> dict[str, Any]:
+        shown: dict[str, Any] = {"kind": self.kind, "position": self.position, "key": self.key}
+        if self.prompt is not None:
+            shown["prompt"] = self.prompt
+        if self.data is not None:
+            shown["data"] = self.data
+        return shown
+
+
+@dataclass(frozen=True, slots=True)
+class SignalWait:
+    """The run waits for signal ``name`` (``timeout_ms``: then WaitTimeout)."""
+
+    position: int
+    name: str
+    timeout_ms: int | None = None
+    kind: ClassVar[str] = "signal"
+
+    def waiting_on(self) -> dict[str, Any]:
+        return {"kind": self.kind, "position": self.position, "name": self.name}
+
+
+# What a suspended run waits on: one of four typed kinds.
+Wait = ChildrenWait | SleepWait | ApprovalWait | SignalWait
+
+
+def wait_to_wire(wait: Wait) -> dict[str, Any]:
+    """The wait as the suspend request carries it (the v1 body: kind, position, name,
+    ms, positions, info)."""
+    if isinstance(wait, ChildrenWait):
+        return {"kind": wait.kind, "positions": list(wait.positions)}
+    if isinstance(wait, SleepWait):
+        return {"kind": wait.kind, "position": wait.position, "name": wait.name, "ms": wait.ms}
+    if isinstance(wait, ApprovalWait):
+        info: dict[str, Any] = {}
+        if wait.prompt is not None:
+            info["prompt"] = wait.prompt
+        if wait.data is not None:
+            info["data"] = wait.data
+        return {
+            "kind": wait.kind,
+            "position": wait.position,
+            "name": wait.key,
+            "ms": wait.timeout_ms,
+            "info": info,
+        }
+    return {"kind": wait.kind, "position": wait.position, "name": wait.name, "ms": wait.timeout_ms}
+
+
+def wait_from_wire(
+    kind: str,
+    position: int | None,
+    name: str,
+    ms: int | None,
+    positions: Sequence[int],
+    info: dict[str, Any],
+) -> Wait:
+    """The typed wait of a suspend request; ``ValueError`` naming what is missing."""
+    if kind == "children":
+        return ChildrenWait(tuple(positions))
+    if position is None or not name:
+        raise ValueError(f"a {kind} wait needs a position and a name")
+    if kind == "sleep":
+        if ms is None:
+            raise ValueError("a sleep needs a duration (ms)")
+        return SleepWait(position, ms, name)
+    if kind == "approval":
+        return ApprovalWait(position, name, ms, info.get("prompt"), info.get("data"))
+    if kind == "signal":
+        return SignalWait(position, name, ms)
+    raise ValueError(f"unknown wait kind {kind!r}")
+
+
+WAIT_KINDS = frozenset({"children", "sleep", "approval", "signal"})
 
 
 # -- errors ----------------------------------------------------------------------------

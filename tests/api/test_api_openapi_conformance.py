@@ -64,7 +64,9 @@ def seeded(api: Any, api_headers: dict[str, str]) -> Iterator[dict[str, str]]:
     """Records that exist, so some requests reach past the 404s: a machine serving
     ``add``, a job of it, a run. Returns path parameters naming them."""
     with httpx.Client(base_url=api.url, headers=api_headers, timeout=10) as http:
-        beat = http.post("/v1/machines/m1/heartbeat", json={"functions": [{"name": "add"}]})
+        # A version no machine ever registered is refused: m1 registers flow v1 too.
+        functions = [{"name": "add"}, {"name": "wf:flow@1", "kind": "workflow"}]
+        beat = http.post("/v1/machines/m1/heartbeat", json={"functions": functions})
         assert beat.status_code == 200, beat.text
         job = http.post("/v1/jobs", json={"function": "add", "input": {"a": 1}})
         assert job.status_code == 201, job.text

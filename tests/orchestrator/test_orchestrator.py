@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
+from typing import Any
 
+import pytest
 from redis.asyncio import Redis
 
+from tether.cli.orchestrator import build
+from tether.errors import ConfigurationError
 from tether.orchestrator.loop import Orchestrator
+from tether.orchestrator.runs import run_passes
 from tether.queue.engine import QueueEngine
+from tether.queue.runs import RunEngine
 
 
 async def _make_due(redis: Redis, zset: str, member: str) -> None:
@@ -82,3 +89,31 @@ async def test_run_stops_when_asked(engine: QueueEngine) -> None:
     stop.set()
     await asyncio.wait_for(task, timeout=5)
     assert task.done() and task.exception() is None
+
+
+async def test_the_cli_orchestrator_runs_each_pass_once_per_tick(
+    engine: QueueEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    counts: Counter[str] = Counter()
+    passes = {
+        QueueEngine: ("promote", "reap", "reap_dead_machines"),
+        RunEngine: ("wake_timers", "expire_runs", "unversioned"),
+    }
+    for cls, names in passes.items():
+        for name in names:
+            original = getattr(cls, name)
+
+            async def counted(self: Any, *args: Any, _f: Any = original, _n: str = name) -> Any:
+                counts[_n] += 1
+                return await _f(self, *args)
+
+            monkeypatch.setattr(cls, name, counted)
+
+    await build(engine, interval=0.1).tick()
+
+    assert counts == {name: 1 for names in passes.values() for name in names}
+
+
+def test_passing_the_run_passes_again_is_refused(engine: QueueEngine) -> None:
+    with pytest.raises(ConfigurationError, match="run_timers"):
+        Orchestrator(engine, extra=run_passes(engine))

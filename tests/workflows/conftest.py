@@ -26,7 +26,9 @@ def machine_factory(engine: QueueEngine, runs: RunEngine) -> Callable[..., Machi
         workflows: Sequence[Workflow] = (),
         functions: dict[str, Any] | None = None,
         name: str = "m1",
+        specs: dict[str, dict[str, Any]] | None = None,
+        known: Sequence[str] = (),
     ) -> Machine:
-        return Machine(engine, runs, workflows, functions or {}, name)
+        return Machine(engine, runs, workflows, functions or {}, name, specs or {}, known)
 
     return make

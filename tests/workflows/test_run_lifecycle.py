@@ -64,7 +64,7 @@ async def test_cancelling_a_run_cancels_its_children(
     engine: QueueEngine, runs: RunEngine, machine_factory: Callable[..., Machine]
 ) -> None:
     started = await runs.start("slow", None, version=1)
-    await machine_factory([slow]).drain(started.id)
+    await machine_factory([slow], known=["never"]).drain(started.id)
     running_child = (await engine.claim("m2", ["never"], 1))[0]
 
     assert await runs.cancel(started.id) == "cancelled"
@@ -179,7 +179,7 @@ async def test_a_run_past_its_timeout_fails_and_its_children_are_cancelled(
     machine_factory: Callable[..., Machine],
 ) -> None:
     started = await runs.start("bounded", None, version=1)
-    await machine_factory([bounded]).drain(started.id)
+    await machine_factory([bounded], known=["never"]).drain(started.id)
     pk = config.keys.for_id(started.id)
     await redis.zadd(pk.run_deadlines, {started.id: 0})
     await redis.hset(pk.run(started.id), "deadline", 0)  # type: ignore[misc]

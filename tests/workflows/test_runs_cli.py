@@ -94,3 +94,22 @@ async def test_runs_cancel_and_show_from_the_command_line(
 
     out = capsys.readouterr().out
     assert "cli-4: cancelled" in out and '"status": "cancelled"' in out
+
+
+async def test_runs_list_follows_the_cursor_and_filters_by_tag(
+    api: ApiServer, client: AsyncClient, worker: Worker, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for i in range(3):
+        await client.start("cli_gate", None, id=f"tagged-{i}", tags={"batch": "b7"})
+    await client.start("cli_gate", None, id="untagged")
+    capsys.readouterr()
+
+    code = await cli("runs", "--url", api.url, "list", "--tag", "batch:b7", "--json")
+
+    out = capsys.readouterr().out
+    assert code == 0
+    assert sorted(line.split('"id":"')[1].split('"')[0] for line in out.splitlines()) == [
+        "tagged-0",
+        "tagged-1",
+        "tagged-2",
+    ]

@@ -8,10 +8,14 @@ from typing import Any
 
 import pytest
 from api_server import ApiServer
+from redis.asyncio import Redis
 
-from tether import AsyncClient
+from tether import AsyncClient, func
+from tether.api.registry import FunctionRegistry
 from tether.errors import Conflict, UnknownFunction, ValidationFailed
 from tether.orchestrator.loop import Orchestrator
+from tether.protocol import FunctionSpec
+from tether.queue.keys import Keys
 from tether.workers import Worker
 from tether.workers.context import WorkflowContext
 from tether.workers.workflow import workflow
@@ -105,13 +109,44 @@ async def test_starting_a_workflow_no_machine_ever_served_is_404(client: AsyncCl
 
 
 async def test_a_run_pinned_to_a_version_nobody_serves_waits_and_says_so(
-    client: AsyncClient, worker: Worker
+    client: AsyncClient, worker: Worker, redis: Redis, keys: Keys
 ) -> None:
+    # v7 was registered once (by a machine since gone): not served now, but not a typo.
+    await FunctionRegistry(redis, keys).register([FunctionSpec(name="wf:flow@7", kind="workflow")])
     run = await client.start("flow", 1, version=7)
 
     assert run.status == "queued"
     assert run.waiting_on is not None and run.waiting_on["kind"] == "version"
     assert "flow v7" in run.waiting_on["message"]
+
+
+async def test_starting_a_version_no_machine_ever_registered_is_404(
+    client: AsyncClient, worker: Worker
+) -> None:
+    with pytest.raises(UnknownFunction) as caught:
+        await client.start("flow", 1, version=99)
+
+    assert "version 99" in caught.value.message
+    assert await client.list_runs() == []
+
+
+async def test_a_decision_or_signal_says_whether_it_woke_the_run_or_was_buffered(
+    client: AsyncClient, worker: Worker
+) -> None:
+    run = await client.start("flow", 20)
+    await wait_status(client, run.id, "waiting")
+
+    early_signal = await client.signal(run.id, "note", "fragile")
+    typo = await client.approve(run.id, "shipp")
+    decided = await client.approve(run.id, "ship")
+
+    assert early_signal.delivery == "buffered"
+    assert early_signal.buffered == {"signals": ["note"]}
+    assert typo.delivery == "buffered"
+    assert decided.delivery == "woken"
+    later = await client.get_run(run.id)
+    assert later.delivery is None
+    assert later.buffered is not None and later.buffered["approvals"] == ["shipp"]
 
 
 async def test_cancel_over_http_ends_the_run(client: AsyncClient, worker: Worker) -> None:
@@ -229,3 +264,123 @@ async def test_a_failed_run_retried_over_http_completes(api: ApiServer) -> None:
     assert "card declined" in failed.error.message
     assert retried.status in ("queued", "running", "completed")
     assert result == "charged o-1"
+
+
+child_tries: list[int] = []
+
+
+async def declines(ctx: dict[str, Any], x: int) -> int:
+    child_tries.append(x)
+    raise RuntimeError("declined")
+
+
+@workflow(name="calls_children", max_attempts=2)
+async def calls_children(ctx: WorkflowContext, name: str) -> Any:
+    return await ctx.call(name, 1)
+
+
+async def test_over_http_a_child_takes_its_functions_registered_attempts(
+    api: ApiServer, orchestrator: Orchestrator
+) -> None:
+    child_tries.clear()
+    settings = {
+        "functions": [func(declines, max_tries=1)],
+        "workflows": [calls_children],
+        "shutdown_grace": 1.0,
+    }
+    async with (
+        Worker(settings, url=api.url, machine_id="wf-terms") as _,
+        AsyncClient(api.url, timeout=10) as client,
+    ):
+        run = await client.start("calls_children", "declines")
+        done = await client.wait_run(run.id, wait=20)
+
+    assert done.status == "failed"
+    assert child_tries == [1, 1]  # one try per workflow attempt, not the queue's default
+
+
+async def test_over_http_a_child_no_machine_registered_fails_the_run_at_once(
+    api: ApiServer,
+) -> None:
+    settings = {"workflows": [calls_children], "shutdown_grace": 1.0}
+    async with (
+        Worker(settings, url=api.url, machine_id="wf-typo") as _,
+        AsyncClient(api.url, timeout=10) as client,
+    ):
+        run = await client.start("calls_children", "no_such_fn")
+        done = await client.wait_run(run.id, wait=10)
+
+    assert done.status == "failed" and done.error is not None
+    assert "no_such_fn" in done.error.message
+
+
+async def test_listing_runs_over_http_follows_the_cursor_and_shows_what_they_wait_on(
+    client: AsyncClient, worker: Worker
+) -> None:
+    a = await client.start("flow", 1, tags={"env": "prod"})
+    b = await client.start("flow", 2, tags={"env": "dev"})
+    await wait_status(client, a.id, "waiting")
+    await wait_status(client, b.id, "waiting")
+
+    first = await client.list_runs_page(limit=1)
+    everything = await client.list_runs(limit=10)
+    prod = await client.list_runs(tags={"env": "prod"})
+
+    assert len(first.runs) == 1 and first.next_cursor is not None
+    assert {r.id for r in everything} == {a.id, b.id}
+    assert [(r.id, r.tags) for r in prod] == [(a.id, {"env": "prod"})]
+    assert all(r.waiting_on and r.waiting_on["kind"] == "approval" for r in everything)
+
+
+@workflow(name="little")
+async def little(ctx: WorkflowContext, n: int) -> int:
+    return int(await ctx.step("inc", lambda: n + 1))
+
+
+@workflow(name="big")
+async def big(ctx: WorkflowContext, n: int) -> list[Any]:
+    return list(await ctx.gather(ctx.child("little", n), ctx.call("add", {"a": n, "b": n})))
+
+
+async def test_over_http_a_workflow_awaits_a_child_run_next_to_a_child_job(api: ApiServer) -> None:
+    settings = {"functions": [add], "workflows": [big, little], "shutdown_grace": 1.0}
+    async with (
+        Worker(settings, url=api.url, machine_id="wf-kids") as _,
+        AsyncClient(api.url, timeout=10) as client,
+    ):
+        run = await client.start("big", 4)
+        result = await client.result(run.id, wait=10)
+        kid = await client.get_run(f"{run.id}:w0")
+
+    assert result == [5, 8]
+    assert kid.parent == run.id and kid.status == "completed" and kid.result == 5
+
+
+@workflow(name="looper")
+async def looper(ctx: WorkflowContext, n: int) -> int:
+    if n >= 3:
+        return n
+    ctx.continue_as_new(int(await ctx.step("next", lambda: n + 1)))
+
+
+async def test_over_http_a_run_continues_as_new_until_it_returns(api: ApiServer) -> None:
+    settings = {"workflows": [looper], "shutdown_grace": 1.0}
+    async with (
+        Worker(settings, url=api.url, machine_id="wf-loop") as _,
+        AsyncClient(api.url, timeout=10) as client,
+    ):
+        run = await client.start("looper", 0)
+        result = await client.result(run.id, wait=10)
+        done = await client.get_run(run.id)
+
+    assert result == 3 and done.continued == 3
+
+
+def test_a_suspend_whose_wait_lacks_what_its_kind_needs_is_a_422(api: ApiServer) -> None:
+    import httpx
+
+    body = {"job": "r:a1", "token": "1", "wait": {"kind": "sleep", "position": 0, "name": "s"}}
+    response = httpx.post(f"{api.url}/v1/machines/m1/runs/r/suspend", json=body)
+
+    assert response.status_code == 422
+    assert "duration" in response.json()["error"]["message"]

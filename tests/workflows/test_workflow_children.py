@@ -45,7 +45,7 @@ async def test_a_run_waits_on_its_children_without_holding_a_machine(
     runs: RunEngine, machine_factory: Callable[..., Machine]
 ) -> None:
     started = await runs.start("parent", 5, version=1)
-    await machine_factory([parent]).drain(started.id)  # serves no "double"
+    await machine_factory([parent], known=["double"]).drain(started.id)  # runs no "double"
 
     run = await runs.get(started.id)
     assert run.status == RunStatus.WAITING
@@ -57,7 +57,7 @@ async def test_the_last_child_to_finish_wakes_the_run_in_the_same_step(
     engine: QueueEngine, runs: RunEngine, machine_factory: Callable[..., Machine]
 ) -> None:
     started = await runs.start("parent", 5, version=1)
-    await machine_factory([parent]).drain(started.id)
+    await machine_factory([parent], known=["double"]).drain(started.id)
     child = (await engine.claim("m9", ["double"], 1))[0]
 
     await engine.complete(child.id, child.token, 10, machine=child.machine)

@@ -6,13 +6,15 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from engine_backend import EngineBackend
 from wf_helpers import Machine, leased
 
 from tether.errors import LeaseNotHeld
+from tether.protocol import SleepWait
 from tether.queue.engine import QueueEngine
-from tether.queue.runs import RunEngine, RunStatus, Wait
+from tether.queue.runs import RunEngine, RunStatus
 from tether.workers.context import NonDeterminismError, StepFailed, WorkflowContext
-from tether.workers.workflow import EngineBackend, workflow
+from tether.workers.workflow import workflow
 
 
 def counting() -> tuple[dict[str, int], Callable[[str], Any]]:
@@ -193,7 +195,7 @@ async def test_an_activation_whose_lease_moved_on_cannot_record_or_suspend(
             started.id,
             old.id,
             old.token,
-            Wait("sleep", position=0, name="sleep", ms=10),
+            SleepWait(0, 10),
             machine=old.machine,
         )
     assert state.steps == {}
@@ -212,3 +214,17 @@ async def test_workflow_input_is_validated_against_its_annotation(
 
     assert run.status == RunStatus.FAILED
     assert run.error is not None and "count" in run.error.message
+
+
+@pytest.mark.parametrize("name", ["run_id", "input", "attempt", "steps", "position", "backend"])
+def test_workflow_code_cannot_write_the_context_or_its_replay_state(name: str) -> None:
+    from typing import cast
+
+    from tether.protocol import ActivationState
+    from tether.workers.context import RunBackend
+
+    state = ActivationState("r", "wf", 1, None, {}, failures=0, retries=0)
+    ctx = WorkflowContext.for_activation(state, cast(RunBackend, None))
+
+    with pytest.raises(AttributeError):
+        setattr(ctx, name, 1)

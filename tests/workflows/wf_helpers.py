@@ -8,11 +8,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tether.protocol import LeasedJob
+from engine_backend import EngineBackend
+
+from tether.api.registry import FunctionRegistry
+from tether.protocol import FunctionSpec, LeasedJob
 from tether.queue.engine import QueueEngine
 from tether.queue.records import ClaimedJob, ErrorInfo
 from tether.queue.runs import RunEngine, RunRecord
-from tether.workers.workflow import EngineBackend, Workflow, run_activation
+from tether.workers.workflow import Workflow, run_activation
 
 
 def leased(job: ClaimedJob) -> LeasedJob:
@@ -30,25 +33,46 @@ def leased(job: ClaimedJob) -> LeasedJob:
 
 @dataclass
 class Machine:
-    """Claims and runs activations of ``workflows`` and jobs of ``functions``."""
+    """Claims and runs activations of ``workflows`` and jobs of ``functions``, which it
+    registers first (as a worker's first heartbeat does), with ``specs`` as their terms."""
 
     engine: QueueEngine
     runs: RunEngine
     workflows: Sequence[Workflow] = ()
     functions: dict[str, Callable[..., Any]] = field(default_factory=dict)
     name: str = "m1"
+    specs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    known: Sequence[str] = ()  # functions other machines serve: registered, not run here
+    registered: bool = False
+
+    @property
+    def registry(self) -> FunctionRegistry:
+        return FunctionRegistry(self.engine.redis, self.engine.config.keys, refresh=0)
+
+    async def register(self, *names: str, **terms: Any) -> None:
+        """Register functions (``names``, else those it serves) as a heartbeat would."""
+        await self.registry.register(
+            [
+                FunctionSpec(name=n, **{**self.specs.get(n, {}), **terms})
+                for n in names or [*self.serves, *self.known]
+            ]
+        )
 
     @property
     def serves(self) -> list[str]:
         return [w.function for w in self.workflows] + list(self.functions)
 
     async def claim(self) -> list[ClaimedJob]:
+        if not self.registered:
+            await self.register()
+            self.registered = True
         return await self.engine.claim(self.name, self.serves, 100)
 
     async def run_job(self, job: ClaimedJob) -> None:
         wf = next((w for w in self.workflows if w.function == job.function), None)
         if wf is not None:
-            summary = await run_activation(wf, EngineBackend(self.runs, leased(job), job.machine))
+            backend = EngineBackend(self.runs, leased(job), job.machine, self.registry)
+            summary = await run_activation(wf, backend)
             await self.engine.complete(job.id, job.token, summary, machine=job.machine)
             return
         fn = self.functions[job.function]

@@ -43,6 +43,7 @@ ROUTE_ACCESS: dict[str, Permission] = {
     "completeRun": Permission.MACHINE,
     "failRun": Permission.MACHINE,
     "suspendRun": Permission.MACHINE,
+    "continueRunAsNew": Permission.MACHINE,
     "listMachines": Permission.READ,
     # jobs
     "createJob": Permission.SUBMIT,

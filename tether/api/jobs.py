@@ -11,6 +11,7 @@ from litestar.params import Parameter
 
 from tether.api.error_handlers import also_ok, change_error_responses, error_responses
 from tether.api.input_check import check_input
+from tether.api.listing import AFTER_DOC, BEFORE_DOC, CURSOR_DOC, TAG_DOC, listing
 from tether.api.notify import FunctionWaiter
 from tether.api.params import JobId
 from tether.api.polling import release_jobs, wait_for_job, wait_until_finished
@@ -18,10 +19,19 @@ from tether.api.registry import RegisteredFunction
 from tether.api.responses import JsonResponse, shaped_as
 from tether.api.services import Services
 from tether.errors import UnknownFunction
-from tether.protocol import MAX_GET_WAIT, JobBatchCreate, JobBatchOut, JobCreate, JobList, JobOut
+from tether.protocol import (
+    MAX_GET_WAIT,
+    TERMINAL,
+    JobBatchCreate,
+    JobBatchOut,
+    JobCreate,
+    JobList,
+    JobOut,
+    JobStatus,
+    ms_to_datetime,
+)
 from tether.queue.engine import EnqueueRequest, HandOff, QueueEngine
 from tether.queue.records import Enqueued, JobRecord
-from tether.queue.states import TERMINAL, JobStatus
 
 MAX_LIST = 1000
 
@@ -48,6 +58,28 @@ def _request(job: JobCreate, spec: RegisteredFunction, job_id: str | None) -> En
         delay_ms=round(job.delay * 1000),
         max_attempts=job.max_attempts or spec.max_attempts,
         timeout_ms=round(timeout * 1000) if timeout is not None else None,
+        tags=job.tags,
+    )
+
+
+def job_out(r: JobRecord) -> JobOut:
+    return JobOut(
+        id=r.id,
+        function=r.function,
+        status=r.status.value,
+        input=r.input,
+        result=r.result,
+        error=r.error,
+        attempt=r.attempt,
+        max_attempts=r.max_attempts,
+        machine=r.machine,
+        parent=r.parent,
+        enqueued_at=ms_to_datetime(r.enqueued_at),
+        scheduled_at=ms_to_datetime(r.scheduled_at),
+        started_at=ms_to_datetime(r.started_at),
+        finished_at=ms_to_datetime(r.finished_at),
+        cancel_requested=r.cancel_requested,
+        tags=r.tags,
     )
 
 
@@ -72,6 +104,7 @@ def _created(e: Enqueued, req: EnqueueRequest, engine: QueueEngine, now: datetim
         "started_at": None,
         "finished_at": None,
         "cancel_requested": False,
+        "tags": req.tags,
     }
 
 
@@ -135,7 +168,7 @@ async def _enqueue(
         records = await engine.get_jobs([enqueued[i].id for i in existing])
         for i, record in zip(existing, records, strict=True):
             e = enqueued[i]
-            out[i] = JobOut.from_record(
+            out[i] = job_out(
                 record or JobRecord(id=e.id, function=jobs[i].function, status=e.status)
             ).model_dump()
     services.metrics.jobs_enqueued += len(jobs) - len(existing)
@@ -191,7 +224,7 @@ class JobsController(Controller):
             return out[0]
 
         async def read() -> Job:
-            return JobOut.from_record(await services.engine.get_job(found)).model_dump()
+            return job_out(await services.engine.get_job(found)).model_dump()
 
         job = await wait_until_finished(
             services.notifier, job_id, read, lambda j: j["status"] in TERMINAL, wait, first=submit
@@ -237,7 +270,7 @@ class JobsController(Controller):
         ] = 0.0,
     ) -> JobOut:
         record = await wait_for_job(services.engine, services.notifier, job_id, wait)
-        return JobOut.from_record(record)
+        return job_out(record)
 
     @post(
         "/{job_id:str}/cancel",
@@ -248,13 +281,13 @@ class JobsController(Controller):
     )
     async def cancel_job(self, job_id: JobId, services: Services) -> JobOut:
         await services.engine.cancel(job_id)
-        return JobOut.from_record(await services.engine.get_job(job_id))
+        return job_out(await services.engine.get_job(job_id))
 
     @get(
         "/",
         operation_id="listJobs",
         responses=error_responses(),
-        summary="Recent jobs, newest first",
+        summary="Jobs, newest first, a page at a time (follow next_cursor)",
     )
     async def list_jobs(
         self,
@@ -264,6 +297,21 @@ class JobsController(Controller):
             str | None, Parameter(description="only jobs of this function", max_length=200)
         ] = None,
         limit: Annotated[int, Parameter(ge=1, le=MAX_LIST, description="at most this many")] = 50,
+        cursor: Annotated[str | None, Parameter(description=CURSOR_DOC, max_length=240)] = None,
+        created_after: Annotated[datetime | None, Parameter(description=AFTER_DOC)] = None,
+        created_before: Annotated[datetime | None, Parameter(description=BEFORE_DOC)] = None,
+        tag: Annotated[list[str] | None, Parameter(description=TAG_DOC)] = None,
     ) -> JobList:
-        records = await services.engine.list_jobs(status=status, function=function, limit=limit)
-        return JobList(jobs=[JobOut.from_record(r) for r in records])
+        query = listing(cursor, created_after, created_before, tag)
+        records, after = await services.engine.list_jobs(
+            status=status,
+            function=function,
+            tags=query.tags,
+            limit=limit,
+            cursor=query.cursor,
+            created_after_ms=query.created_after_ms,
+            created_before_ms=query.created_before_ms,
+        )
+        return JobList(
+            jobs=[job_out(r) for r in records], next_cursor=after.encode() if after else None
+        )

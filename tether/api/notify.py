@@ -28,7 +28,8 @@ from collections.abc import Iterator, Sequence
 from redis import exceptions as redis_exc
 from redis.asyncio import Redis
 
-from tether.queue.keys import Keys
+from tether.protocol import RUN_TERMINAL
+from tether.queue.keys import JOB_FINISHED, READY, RUN_FINISHED, Keys
 from tether.queue.records import ClaimedJob
 from tether.queue.redis_py import read_reply, subscription_connection
 from tether.queue.states import TERMINAL
@@ -36,6 +37,7 @@ from tether.queue.states import TERMINAL
 log = logging.getLogger("tether.api.notify")
 
 _TERMINAL = frozenset(s.value for s in TERMINAL)
+_RUN_TERMINAL = frozenset(s.value for s in RUN_TERMINAL)
 _BACKOFF_MIN = 0.05
 _BACKOFF_MAX = 2.0
 
@@ -155,6 +157,7 @@ class Notifier:
         # function -> its waiters, in wake order (a dict is an ordered set).
         self._by_function: dict[str, dict[FunctionWaiter, None]] = {}
         self._by_job: dict[str, list[JobWaiter]] = {}
+        self._by_run: dict[str, list[JobWaiter]] = {}  # GET /v1/runs/{id}?wait=
         self._tasks: list[asyncio.Task[None]] = []
         # Long polls claim through this: a burst of wake-ups (1,000 jobs for 1,000
         # waiting polls) queues here, leaving the rest of the pool to other requests
@@ -304,6 +307,21 @@ class Notifier:
                 if not waiters:
                     del self._by_job[job_id]
 
+    @contextlib.contextmanager
+    def run_waiter(self, run_id: str) -> Iterator[JobWaiter]:
+        """Register a request waiting for run ``run_id`` to finish."""
+        waiter = JobWaiter(run_id)
+        self._by_run.setdefault(run_id, []).append(waiter)
+        try:
+            yield waiter
+        finally:
+            waiters = self._by_run.get(run_id)
+            if waiters is not None:
+                with contextlib.suppress(ValueError):
+                    waiters.remove(waiter)
+                if not waiters:
+                    del self._by_run[run_id]
+
     @property
     def parked_polls(self) -> int:
         """Polls sitting in their wait (not claiming for themselves)."""
@@ -350,11 +368,15 @@ class Notifier:
         for waiter in self._by_job.get(job_id, ()):
             waiter.event.set()
 
+    def wake_run(self, run_id: str) -> None:
+        for waiter in self._by_run.get(run_id, ()):
+            waiter.event.set()
+
     def wake_everyone(self) -> None:
         for waiters in self._by_function.values():
             for waiter in waiters:
                 waiter.event.set()
-        for job_waiters in self._by_job.values():
+        for job_waiters in (*self._by_job.values(), *self._by_run.values()):
             for job_waiter in job_waiters:
                 job_waiter.event.set()
 
@@ -364,14 +386,16 @@ class Notifier:
         together). Names and ids never contain spaces."""
         self.messages += 1
         kind, _, name = data.partition(":")
-        if kind == "q":
+        if kind == READY:
             function, _, count = name.partition(" ")
             for _ in range(int(count) if count.isdigit() else 1):
                 if not self.wake_function(function):
                     break
-        elif kind == "j":
+        elif kind == JOB_FINISHED:
             for job_id in name.split(" "):
                 self.wake_job(job_id)
+        elif kind == RUN_FINISHED:
+            self.wake_run(name)
 
     # -- background tasks --------------------------------------------------------------
 
@@ -448,7 +472,8 @@ class Notifier:
         """The fallback: one pipeline for every function and job someone waits on."""
         functions = list(self._by_function)
         jobs = list(self._by_job)
-        if not functions and not jobs:
+        runs = list(self._by_run)
+        if not functions and not jobs and not runs:
             return
         partitions = self._keys.all_partitions()
         async with self._redis.pipeline(transaction=False) as pipe:
@@ -457,6 +482,8 @@ class Notifier:
                     pipe.xlen(pk.ready(fn))
             for job_id in jobs:
                 pipe.hget(self._keys.for_id(job_id).job(job_id), "status")
+            for run_id in runs:
+                pipe.hget(self._keys.for_id(run_id).run(run_id), "status")
             replies = await pipe.execute()
         n = len(partitions)
         for i, fn in enumerate(functions):
@@ -464,7 +491,11 @@ class Notifier:
             for _ in range(depth):
                 if not self.wake_function(fn):
                     break
-        for job_id, status in zip(jobs, replies[len(functions) * n :], strict=True):
+        statuses = replies[len(functions) * n :]
+        for job_id, status in zip(jobs, statuses[: len(jobs)], strict=True):
             # Missing (expired) counts too: the waiter will answer 404.
             if status is None or status in _TERMINAL:
                 self.wake_job(job_id)
+        for run_id, status in zip(runs, statuses[len(jobs) :], strict=True):
+            if status is None or status in _RUN_TERMINAL:
+                self.wake_run(run_id)

@@ -25,9 +25,9 @@ from litestar.types import Receive
 
 from tether.api.notify import FunctionWaiter, Notifier
 from tether.errors import TetherError
+from tether.protocol import TERMINAL
 from tether.queue.engine import QueueEngine
 from tether.queue.records import ClaimedJob, JobRecord
-from tether.queue.states import TERMINAL
 
 R = TypeVar("R")
 
@@ -116,18 +116,19 @@ async def wait_until_finished(
     wait: float,
     *,
     first: Callable[[], Awaitable[R]] | None = None,
+    run: bool = False,
 ) -> R:
     """``read()`` as soon as ``finished`` holds for it, or as it is when ``wait`` elapses.
-    ``key`` is what the finishing script publishes (``j:<key>``): a job id, or
-    ``#run:<id>`` for a run. ``first``, if given, replaces the first read: a call that
-    answers with the record, such as the enqueue that creates it."""
+    ``key`` is the job id (or with ``run``, the run id) whose finish is published.
+    ``first``, if given, replaces the first read: a call that answers with the record,
+    such as the enqueue that creates it."""
     if wait <= 0:
         return await (first or read)()
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
     # The waiter is registered before the first read (in-process, free), so that one
     # read serves both "already finished?" and "finished since we started waiting?".
-    with notifier.job_waiter(key) as waiter:
+    with notifier.run_waiter(key) if run else notifier.job_waiter(key) as waiter:
         while True:
             waiter.event.clear()
             record = await (first or read)()

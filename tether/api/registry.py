@@ -19,8 +19,8 @@ checked and written by one script (``register_functions.lua``).
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
 import orjson
@@ -29,7 +29,13 @@ from redis.asyncio import Redis
 from tether.api.input_check import Validator, validator_for
 from tether.errors import RegistryFull
 from tether.limits import MAX_REGISTERED_FUNCTIONS
-from tether.protocol import FunctionSpec
+from tether.protocol import (
+    ACTIVATION_PREFIX,
+    ChildSpec,
+    ErrorInfo,
+    FunctionSpec,
+    parse_activation_function,
+)
 from tether.queue.keys import Keys
 from tether.queue.redis_errors import redis_errors
 from tether.queue.scripts import script_source
@@ -159,3 +165,72 @@ class FunctionRegistry:
             (RegisteredFunction.from_json(name, raw) for name, raw in rows.items()),
             key=lambda f: f.name,
         )
+
+
+async def workflow_versions(
+    registry: FunctionRegistry, served: Mapping[str, set[int]]
+) -> dict[str, tuple[set[int], set[int]]]:
+    """Workflow -> (versions live machines serve now, versions ever registered)."""
+    found: dict[str, tuple[set[int], set[int]]] = {}
+    for spec in await registry.all():
+        parsed = parse_activation_function(spec.name)
+        if parsed is not None:
+            found.setdefault(parsed[0], (set(served.get(parsed[0], ())), set()))[1].add(parsed[1])
+    return found
+
+
+def child_terms(
+    children: Sequence[ChildSpec],
+    specs: Mapping[str, RegisteredFunction | None],
+    workflows: Mapping[str, tuple[set[int], set[int]]] | None = None,
+) -> tuple[list[ChildSpec], dict[int, ErrorInfo]]:
+    """The children a workflow asked for (all of them, in order), on the terms a job of
+    their function gets, and those refused by position: a
+    child without its own limits takes those its function registered (``max_attempts``,
+    ``timeout``), like ``POST /v1/jobs``. A child that cannot run is refused: its step
+    fails at once, not retried, naming why, instead of the run waiting forever on a job
+    no machine will ever take."""
+    out: list[ChildSpec] = []
+    refused: dict[int, ErrorInfo] = {}
+    for child in children:
+        if child.workflow:
+            served, registered = (workflows or {}).get(child.function, (set(), set()))
+            version = child.version or max(served or registered or {0})
+            if version not in registered:
+                what = f" version {child.version}" if child.version else ""
+                refused[child.position] = ErrorInfo(
+                    type="UnknownFunction",
+                    message=f"ctx.child({child.function!r}): no machine has registered "
+                    f"workflow {child.function!r}{what}; start a worker that serves it, "
+                    "then retry the run",
+                )
+            out.append(replace(child, version=version))
+            continue
+        if child.function.startswith(ACTIVATION_PREFIX):
+            refused[child.position] = ErrorInfo(
+                type="UnsupportedChild",
+                message=f"ctx.call({child.function!r}): {child.function!r} is a workflow's "
+                "activation queue; start a child run with ctx.child(workflow, input)",
+            )
+            out.append(child)
+            continue
+        spec = specs.get(child.function)
+        if spec is None:
+            refused[child.position] = ErrorInfo(
+                type="UnknownFunction",
+                message=f"ctx.call({child.function!r}): no machine has registered function "
+                f"{child.function!r}; start a worker that serves it, then retry the run",
+            )
+            out.append(child)
+            continue
+        timeout_ms = child.timeout_ms
+        if timeout_ms is None and spec.timeout is not None:
+            timeout_ms = round(spec.timeout * 1000)
+        out.append(
+            replace(
+                child,
+                max_attempts=child.max_attempts or spec.max_attempts,
+                timeout_ms=timeout_ms,
+            )
+        )
+    return out, refused

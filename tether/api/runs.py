@@ -13,6 +13,7 @@ import asyncio
 import re
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -27,10 +28,11 @@ from pydantic import BaseModel, Field
 
 from tether.api.auth import SCOPE_SERVICES, principal_of
 from tether.api.error_handlers import also_ok, change_error_responses, error_responses
+from tether.api.listing import AFTER_DOC, BEFORE_DOC, CURSOR_DOC, TAG_DOC, listing
 from tether.api.notify import Notifier
 from tether.api.params import ApprovalKey, MachineId, RunId, SignalName
 from tether.api.polling import wait_until_finished
-from tether.api.registry import FunctionRegistry
+from tether.api.registry import FunctionRegistry, child_terms, workflow_versions
 from tether.api.responses import JsonResponse
 from tether.errors import InvalidRequest, UnknownFunction, ValidationFailed
 from tether.limits import (
@@ -46,28 +48,26 @@ from tether.limits import (
 )
 from tether.protocol import (
     MAX_GET_WAIT,
+    RUN_TERMINAL,
     ApprovalDecision,
     Body,
+    ChildSpec,
+    ErrorInfo,
     IdStr,
+    Resume,
     RunCreate,
     RunList,
     RunOut,
+    RunStatus,
     SignalSend,
     Timeline,
     TimelineEvent,
+    activation_function,
     ms_to_datetime,
+    wait_from_wire,
 )
 from tether.queue.engine import QueueEngine
-from tether.queue.records import ErrorInfo
-from tether.queue.runs import (
-    RUN_TERMINAL,
-    ChildSpec,
-    RunEngine,
-    RunRecord,
-    RunStatus,
-    Wait,
-    served_versions,
-)
+from tether.queue.runs import RunEngine, RunRecord, served_versions
 
 MAX_LIST = 1000
 SERVED_TTL = 0.5  # seconds the list of served versions is reused between requests
@@ -134,7 +134,16 @@ def run_out(record: RunRecord, served: dict[str, set[int]] | None = None) -> Run
             "version": record.version,
             "message": f"no live machine serves {record.workflow} v{record.version}",
         }
+    buffered: dict[str, list[str]] = {}
+    if record.held_approvals:
+        buffered["approvals"] = list(record.held_approvals)
+    if record.held_signals:
+        buffered["signals"] = list(record.held_signals)
     return RunOut(
+        buffered=buffered or None,
+        tags=record.tags,
+        parent=record.parent,
+        continued=record.continued,
         id=record.id,
         workflow=record.workflow,
         version=record.version,
@@ -150,14 +159,15 @@ def run_out(record: RunRecord, served: dict[str, set[int]] | None = None) -> Run
 
 
 async def wait_for_run(runs: RunEngine, notifier: Notifier, run_id: str, wait: float) -> RunRecord:
-    """The run as soon as it is finished, or as it is when ``wait`` elapses. Runs
-    publish ``j:#run:<id>`` when they finish, so the notifier's job waiters serve here."""
+    """The run as soon as it is finished, or as it is when ``wait`` elapses (a finishing
+    run publishes ``r:<id>``; the notifier's re-check reads the run's status)."""
     return await wait_until_finished(
         notifier,
-        f"#run:{run_id}",
+        run_id,
         lambda: runs.get(run_id),
         lambda r: r.status in RUN_TERMINAL,
         wait,
+        run=True,
     )
 
 
@@ -196,7 +206,19 @@ class RunsController(Controller):
                     "that serves it, then start the run again",
                     details={"workflow": data.workflow},
                 )
-        started = await runs.start(data.workflow, data.input, run_id=data.id, version=version)
+        elif version not in serving.get(data.workflow, ()) and (
+            await registry.get(activation_function(data.workflow, version)) is None
+        ):
+            # A version that is registered but not served now waits for a machine; one
+            # that no machine ever registered is a typo (or a deploy that never happened).
+            raise UnknownFunction(
+                f"no machine has registered workflow {data.workflow!r} version {version}: "
+                "start a worker that serves it, or leave out the version",
+                details={"workflow": data.workflow, "version": version},
+            )
+        started = await runs.start(
+            data.workflow, data.input, run_id=data.id, version=version, tags=data.tags
+        )
         record = await runs.get(started.id)
         return JsonResponse(run_out(record, serving), status_code=201 if started.created else 200)
 
@@ -229,19 +251,40 @@ class RunsController(Controller):
         "/",
         operation_id="listRuns",
         responses=error_responses(),
-        summary="Recent runs, newest first",
+        summary="Runs, newest first, a page at a time (follow next_cursor)",
     )
     async def list_runs(
         self,
         runs: RunEngine,
+        engine: QueueEngine,
+        served: _Served,
         status: Annotated[RunStatus | None, Parameter(description="only this status")] = None,
         workflow: Annotated[
             str | None, Parameter(description="only runs of this workflow", max_length=200)
         ] = None,
         limit: Annotated[int, Parameter(ge=1, le=MAX_LIST, description="at most this many")] = 50,
+        cursor: Annotated[str | None, Parameter(description=CURSOR_DOC, max_length=240)] = None,
+        created_after: Annotated[datetime | None, Parameter(description=AFTER_DOC)] = None,
+        created_before: Annotated[datetime | None, Parameter(description=BEFORE_DOC)] = None,
+        tag: Annotated[list[str] | None, Parameter(description=TAG_DOC)] = None,
     ) -> RunList:
-        records = await runs.list_runs(status=status, workflow=workflow, limit=limit)
-        return RunList(runs=[run_out(r) for r in records])
+        query = listing(cursor, created_after, created_before, tag)
+        records, after = await runs.list_runs(
+            status=status,
+            workflow=workflow,
+            tags=query.tags,
+            limit=limit,
+            cursor=query.cursor,
+            created_after_ms=query.created_after_ms,
+            created_before_ms=query.created_before_ms,
+        )
+        # Which versions are served matters for queued runs only (their waiting_on).
+        queued = any(r.status == RunStatus.QUEUED for r in records)
+        serving = await served.get(engine) if queued else None
+        return RunList(
+            runs=[run_out(r, serving) for r in records],
+            next_cursor=after.encode() if after else None,
+        )
 
     @get(
         "/{run_id:str}/timeline",
@@ -272,6 +315,9 @@ class RunsController(Controller):
         responses=change_error_responses(404, 409),
         status_code=200,
         summary="Decide an approval (once per key); wakes the run if it waits on it",
+        description="The answer is the run, with `delivery`: `woken` (the run waited on "
+        "this key and goes on now) or `buffered` (kept until the run waits on it; the key "
+        "is listed in the run's `buffered.approvals` meanwhile).",
     )
     async def approve(
         self,
@@ -285,10 +331,12 @@ class RunsController(Controller):
     ) -> RunOut:
         # The decider is the key that made the request, never a name from the body.
         by = principal_of(request).name
-        await runs.decide(
+        decided = await runs.decide(
             run_id, key, approved=data.approved, by=by, comment=data.comment, data=data.data
         )
-        return await answer(await runs.get(run_id), served, engine)
+        out = await answer(await runs.get(run_id), served, engine)
+        out.delivery = "woken" if decided["delivered"] else "buffered"
+        return out
 
     @post(
         "/{run_id:str}/signals/{name:str}",
@@ -296,6 +344,9 @@ class RunsController(Controller):
         responses=change_error_responses(404, 409),
         status_code=200,
         summary="Send a signal; buffered until the run waits for it",
+        description="The answer is the run, with `delivery`: `woken` (the run waited for "
+        "this signal and goes on now) or `buffered` (kept, in arrival order, until the run "
+        "waits for it; listed in the run's `buffered.signals` meanwhile).",
     )
     async def signal(
         self,
@@ -307,8 +358,10 @@ class RunsController(Controller):
         engine: QueueEngine,
         served: _Served,
     ) -> RunOut:
-        await runs.signal(run_id, name, data.payload, by=principal_of(request).name)
-        return await answer(await runs.get(run_id), served, engine)
+        delivered = await runs.signal(run_id, name, data.payload, by=principal_of(request).name)
+        out = await answer(await runs.get(run_id), served, engine)
+        out.delivery = "woken" if delivered == "woken" else "buffered"
+        return out
 
     @post(
         "/{run_id:str}/cancel",
@@ -328,7 +381,7 @@ class RunsController(Controller):
         operation_id="retryRun",
         responses=change_error_responses(404, 409),
         status_code=200,
-        summary="Resume a failed run from its failed step (recorded steps are kept)",
+        summary="Resume a failed run where its unhandled failure happened",
     )
     async def retry(
         self, run_id: RunId, runs: RunEngine, engine: QueueEngine, served: _Served
@@ -370,8 +423,16 @@ class CompleteBody(ActivationRef):
 
 class FailBody(ActivationRef):
     error: ErrorInfo
-    failed_position: Position | None = None
+    # Where a retry resumes (see Resume): positions to run again, and the last one kept.
+    reopen: list[Position] = Field(default_factory=list, max_length=MAX_LOG_LINES)
+    resume_after: Position | None = None
+    failed_position: Position | None = None  # older workers: one position
     retryable: bool = True
+    logs: Logs = Field(default_factory=list, max_length=MAX_LOG_LINES)
+
+
+class ContinueBody(ActivationRef):
+    input: Any = None
     logs: Logs = Field(default_factory=list, max_length=MAX_LOG_LINES)
 
 
@@ -386,11 +447,13 @@ class WaitBody(Body):
 
 class ChildBody(Body):
     position: Position
-    function: IdStr
+    function: IdStr  # or the workflow's name, for a child run (workflow: true)
     input: Any = None
     max_attempts: int | None = Field(default=None, ge=1, le=MAX_ATTEMPTS)
     # None: the default; 0 would mean "no timeout", which no caller asked for.
     timeout_ms: int | None = Field(default=None, ge=1, le=_TIMEOUT_MS)
+    workflow: bool = False
+    version: int | None = Field(default=None, ge=1)
 
 
 class SuspendBody(ActivationRef):
@@ -479,6 +542,8 @@ class ActivationOut(BaseModel):
     steps: dict[str, Any]
     failures: int
     retries: int
+    log_mark: int = -1  # number of the last log line the run has (ctx.log skips up to it)
+    max_payload_bytes: int | None = None  # the limit on one step's result
 
 
 class CommandOut(BaseModel):
@@ -488,7 +553,10 @@ class CommandOut(BaseModel):
 class MachineRunsController(Controller):
     path = "/v1/machines/{machine_id:str}/runs/{run_id:str}"
     tags = ["machines"]
-    dependencies = {"runs": Provide(provide_runs, sync_to_thread=False)}
+    dependencies = {
+        "runs": Provide(provide_runs, sync_to_thread=False),
+        "served": Provide(provide_served, sync_to_thread=False),
+    }
 
     @post(
         "/begin",
@@ -516,6 +584,8 @@ class MachineRunsController(Controller):
             steps={str(k): v for k, v in state.steps.items()},
             failures=state.failures,
             retries=state.retries,
+            log_mark=state.log_mark,
+            max_payload_bytes=state.max_payload_bytes,
         )
 
     @post(
@@ -569,20 +639,45 @@ class MachineRunsController(Controller):
         operation_id="failRun",
         responses=change_error_responses(404, 409),
         status_code=200,
-        summary="The workflow raised: retry it from the failed step, or fail the run",
+        summary="The workflow raised: retry it from its resume point, or fail the run",
     )
     async def fail(
         self, machine_id: MachineId, run_id: RunId, data: FailBody, runs: RunEngine
     ) -> CommandOut:
+        resume = None
+        if data.resume_after is not None:
+            resume = Resume(tuple(data.reopen), data.resume_after)
+        elif data.failed_position is not None:
+            resume = Resume((data.failed_position,), data.failed_position)
         status = await runs.fail(
             run_id,
             data.job,
             data.token,
             data.error,
             machine=machine_id,
-            failed_position=data.failed_position,
+            resume=resume,
             retryable=data.retryable,
             logs=data.logs,
+        )
+        return CommandOut(status=status)
+
+    @post(
+        "/continue",
+        operation_id="continueRunAsNew",
+        responses=change_error_responses(404, 409),
+        status_code=200,
+        summary="The workflow continues as new: start it over with a new input and history",
+    )
+    async def continue_as_new(
+        self, machine_id: MachineId, run_id: RunId, data: ContinueBody, runs: RunEngine
+    ) -> CommandOut:
+        status = await runs.continue_as_new(
+            run_id,
+            data.job,
+            data.token,
+            data.input,
+            data.logs,
+            machine=machine_id,
         )
         return CommandOut(status=status)
 
@@ -594,22 +689,49 @@ class MachineRunsController(Controller):
         summary="The workflow waits: start its children, record the wait, free the slot",
     )
     async def suspend(
-        self, machine_id: MachineId, run_id: RunId, data: SuspendBody, runs: RunEngine
+        self,
+        machine_id: MachineId,
+        run_id: RunId,
+        data: SuspendBody,
+        runs: RunEngine,
+        registry: FunctionRegistry,
+        engine: QueueEngine,
+        served: _Served,
     ) -> CommandOut:
         w = data.wait
-        wait = Wait(w.kind, w.position, w.name, w.ms, tuple(w.positions), w.info)
-        children = [
-            ChildSpec(c.position, c.function, c.input, c.max_attempts, c.timeout_ms)
+        try:
+            wait = wait_from_wire(w.kind, w.position, w.name, w.ms, w.positions, w.info)
+        except ValueError as exc:
+            raise ValidationFailed(f"wait: {exc}", details={"field": "wait"}) from exc
+        asked = [
+            ChildSpec(
+                c.position,
+                c.function,
+                c.input,
+                c.max_attempts,
+                c.timeout_ms,
+                c.workflow,
+                c.version,
+            )
             for c in data.children
         ]
+        refused: dict[int, ErrorInfo] = {}
+        if asked:
+            # Cached by the registry: usually no Redis round trip.
+            specs = await registry.get_many([c.function for c in asked if not c.workflow])
+            versions = {}
+            if any(c.workflow for c in asked):  # child runs: rare, so a registry read is fine
+                versions = await workflow_versions(registry, await served.get(engine))
+            asked, refused = child_terms(asked, specs, versions)
         status = await runs.suspend(
             run_id,
             data.job,
             data.token,
             wait,
-            children,
+            asked,
             data.logs,
             machine=machine_id,
+            refused=refused,
         )
         return CommandOut(status=status)
 

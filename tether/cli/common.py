@@ -83,6 +83,16 @@ def run_until_signalled(main: Callable[[asyncio.Event], Awaitable[int]]) -> int:
     return asyncio.run(runner())
 
 
+def tag(text: str) -> tuple[str, str]:
+    """``--tag key:value`` (a listing filter)."""
+    import argparse
+
+    key, sep, value = text.partition(":")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"{text!r} is not key:value")
+    return key, value
+
+
 def call_api(url: str | None, op: Callable[[Any], Awaitable[Any]]) -> Any:
     """``op(client)`` with a client of the API at ``url`` (``api_url`` rules)."""
     resolved = api_url(url)

@@ -7,8 +7,8 @@ import argparse
 import json
 from typing import Any
 
-from tether.cli.common import EXIT_OK, call_api, positive_float, table, when
-from tether.queue.states import JobStatus
+from tether.cli.common import EXIT_OK, call_api, positive_float, table, tag, when
+from tether.protocol import JobStatus
 
 STATUSES = [s.value for s in JobStatus]
 
@@ -21,7 +21,12 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
     listing = actions.add_parser("list", help="newest jobs first")
     listing.add_argument("--status", choices=STATUSES)
     listing.add_argument("--function")
-    listing.add_argument("--limit", type=int, default=50, help="at most this many (default: 50)")
+    listing.add_argument(
+        "--tag", type=tag, action="append", help="key:value given at submit (repeatable)"
+    )
+    listing.add_argument(
+        "--limit", type=int, default=50, help="at most this many, following pages (default: 50)"
+    )
     listing.add_argument("--json", action="store_true", help="print JSON, one job per line")
     listing.set_defaults(handler=run_list)
 
@@ -51,7 +56,7 @@ def run_list(args: argparse.Namespace) -> int:
     jobs: list[Any] = call_api(
         args.url,
         lambda client: client.list_jobs(
-            status=args.status, function=args.function, limit=args.limit
+            status=args.status, function=args.function, tags=dict(args.tag or []), limit=args.limit
         ),
     )
     if args.json:

@@ -8,9 +8,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tether.cli.common import EXIT_OK, positive_float, run_until_signalled
+
+if TYPE_CHECKING:
+    from tether.orchestrator.loop import Orchestrator
+    from tether.queue.engine import QueueEngine
 
 log = logging.getLogger("tether.orchestrator")
 
@@ -43,6 +47,14 @@ def run(args: argparse.Namespace) -> int:
     return run_until_signalled(lambda stop: orchestrate(redis.url, args.interval, stop))
 
 
+def build(engine: QueueEngine, interval: float) -> Orchestrator:
+    """The orchestrator ``tether orchestrator`` runs: the job passes (delayed, leases,
+    dead machines) and the workflow runs' passes, which ``Orchestrator`` adds itself."""
+    from tether.orchestrator.loop import Orchestrator
+
+    return Orchestrator(engine, interval=interval)
+
+
 async def orchestrate(url: str, interval: float, stop: asyncio.Event) -> int:
     from tether.cli.settings import queue_config
     from tether.orchestrator.namespaces import serve_namespaces
@@ -51,9 +63,8 @@ async def orchestrate(url: str, interval: float, stop: asyncio.Event) -> int:
     redis = redis_client(url, decode_responses=True)
     try:
         log.info("orchestrator running against %s every %.3fs", url, interval)
-        # Job passes (delayed, leases, dead machines) plus the workflow runs' passes, for
-        # every namespace (tenant) a key was made for.
-        await serve_namespaces(redis, queue_config(), stop, interval=interval)
+        # One orchestrator (``build``) for every namespace (tenant) a key was made for.
+        await serve_namespaces(redis, queue_config(), stop, interval=interval, build=build)
     finally:
         await redis.aclose()
     log.info("orchestrator stopped")

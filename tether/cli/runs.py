@@ -7,8 +7,8 @@ import argparse
 import json
 from typing import Any
 
-from tether.cli.common import EXIT_OK, UsageError, call_api, positive_float, table, when
-from tether.queue.runs import RunStatus
+from tether.cli.common import EXIT_OK, UsageError, call_api, positive_float, table, tag, when
+from tether.protocol import RunStatus
 
 STATUSES = [s.value for s in RunStatus]
 
@@ -23,7 +23,12 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
     listing = actions.add_parser("list", help="newest runs first")
     listing.add_argument("--status", choices=STATUSES)
     listing.add_argument("--workflow")
-    listing.add_argument("--limit", type=int, default=50, help="at most this many (default: 50)")
+    listing.add_argument(
+        "--tag", type=tag, action="append", help="key:value given at start (repeatable)"
+    )
+    listing.add_argument(
+        "--limit", type=int, default=50, help="at most this many, following pages (default: 50)"
+    )
     listing.add_argument("--json", action="store_true", help="print JSON, one run per line")
     listing.set_defaults(handler=run_list)
 
@@ -63,7 +68,7 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
 
     for name, text in (
         ("cancel", "cancel a run and its child jobs"),
-        ("retry", "resume a failed run from its failed step"),
+        ("retry", "resume a failed run where its unhandled failure happened"),
     ):
         sub = actions.add_parser(name, help=text)
         sub.add_argument("run_id", metavar="ID")
@@ -94,7 +99,12 @@ def _waiting(run: Any) -> str:
 def run_list(args: argparse.Namespace) -> int:
     runs = call_api(
         args.url,
-        lambda c: c.list_runs(status=args.status, workflow=args.workflow, limit=args.limit),
+        lambda c: c.list_runs(
+            status=args.status,
+            workflow=args.workflow,
+            tags=dict(args.tag or []),
+            limit=args.limit,
+        ),
     )
     if args.json:
         for run in runs:

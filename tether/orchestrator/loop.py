@@ -19,7 +19,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from tether.errors import RedisUnavailable
+from tether.errors import ConfigurationError, RedisUnavailable
 from tether.queue.engine import QueueEngine
 
 log = logging.getLogger("tether.orchestrator")
@@ -48,6 +48,12 @@ class Orchestrator:
         from tether.orchestrator.runs import run_passes
 
         self.extra = [*run_passes(self.engine, self.batch), *self.extra]
+        names = [name for name, _ in self.extra]
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            # A pass added twice would run twice per tick (and hide it: tick() reports
+            # by name). The run passes are added here; do not pass them as extra.
+            raise ConfigurationError(f"orchestrator passes given twice: {', '.join(twice)}")
 
     async def promote_delayed(self) -> int:
         return await self.engine.promote(self.batch)

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+from collections.abc import Callable
 
 from redis.asyncio import Redis
 
@@ -30,6 +31,7 @@ async def serve_namespaces(
     *,
     interval: float = 0.1,
     discover_every: float = 2.0,
+    build: Callable[[QueueEngine, float], Orchestrator] | None = None,
 ) -> None:
     """Run an orchestrator loop for every namespace until ``stop`` is set."""
     store = KeyStore(redis, config.keys)
@@ -45,7 +47,11 @@ async def serve_namespaces(
                 if ns not in loops:
                     keys = config.keys.for_namespace(ns)
                     engine = QueueEngine(redis, dataclasses.replace(config, keys=keys))
-                    orch = Orchestrator(engine, interval=interval)  # adds the run passes
+                    orch = (
+                        build(engine, interval)
+                        if build is not None
+                        else Orchestrator(engine, interval=interval)  # adds the run passes
+                    )
                     loops[ns] = asyncio.create_task(orch.run(stop), name=f"orchestrator-{ns}")
                     log.info("serving namespace %s", ns)
             for task in loops.values():

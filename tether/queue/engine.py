@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import random
-import re
 import secrets
 import uuid
 from collections import defaultdict
@@ -32,15 +31,15 @@ from tether.errors import (
     TetherError,
     ValidationFailed,
 )
-from tether.limits import ID_REGEX_WITH_LENGTH, ID_RULE
+from tether.limits import ID_RULE
+from tether.protocol import ID_PATTERN, ErrorInfo
 from tether.queue.config import QueueConfig
-from tether.queue.index import newest_records
+from tether.queue.index import Cursor, Source, page, tags_match
 from tether.queue.keys import PartitionKeys
 from tether.queue.payload import dump_payload
 from tether.queue.records import (
     ClaimedJob,
     Enqueued,
-    ErrorInfo,
     HeartbeatReply,
     JobRecord,
     Outcome,
@@ -51,8 +50,6 @@ from tether.queue.redis_errors import redis_errors
 from tether.queue.scripts import register_scripts
 from tether.queue.states import JobStatus
 from tether.queue.wire import pipelined
-
-ID_PATTERN = re.compile(ID_REGEX_WITH_LENGTH)
 
 # A dict lookup instead of an enum call per job in a batch reply.
 _STATUS: dict[str, JobStatus] = {s.value: s for s in JobStatus}
@@ -97,6 +94,7 @@ class EnqueueRequest:
     max_attempts: int | None = None
     timeout_ms: int | None = None
     parent: str | None = None
+    tags: dict[str, str] | None = None  # the caller's labels, for listings
 
 
 class QueueEngine:
@@ -159,6 +157,7 @@ class QueueEngine:
             idem,
             req.parent or "",
             fresh,
+            orjson.dumps(req.tags).decode() if req.tags else "",
         ]
         return job_id, group
 
@@ -239,10 +238,19 @@ class QueueEngine:
         max_attempts: int | None = None,
         timeout_ms: int | None = None,
         parent: str | None = None,
+        tags: dict[str, str] | None = None,
     ) -> Enqueued:
         """Create a job (or return the existing one with this id or idempotency key)."""
         req = EnqueueRequest(
-            function, input, job_id, idempotency_key, delay_ms, max_attempts, timeout_ms, parent
+            function,
+            input,
+            job_id,
+            idempotency_key,
+            delay_ms,
+            max_attempts,
+            timeout_ms,
+            parent,
+            tags,
         )
         return (await self.enqueue_many([req]))[0]
 
@@ -506,7 +514,7 @@ class QueueEngine:
                         machine,
                     ]
                     completions[partition] = (len(calls), args)
-                    calls.append(("complete", [pk.leases, pk.events], args))
+                    calls.append(("complete", [pk.leases], args))
                     answers.append([])
                 call, args = completions[partition]
                 args.extend((o.job_id, o.token, payload))
@@ -515,7 +523,7 @@ class QueueEngine:
                 calls.append(
                     (
                         "fail",
-                        [pk.job(o.job_id), pk.leases, pk.delayed, pk.events],
+                        [pk.job(o.job_id), pk.leases, pk.delayed],
                         [
                             pk.prefix,
                             o.job_id,
@@ -564,7 +572,7 @@ class QueueEngine:
             pk = self.keys.for_id(job_id)
             args = [pk.prefix, job_id, token, pk.channel, self.config.job_timeline_maxlen]
             args += [self.config.retention_ms, machine]
-            calls.append(("release", [pk.job(job_id), pk.leases, pk.events], args))
+            calls.append(("release", [pk.job(job_id), pk.leases], args))
         with redis_errors():
             replies = await self._pipelined(calls)
         return [
@@ -587,7 +595,7 @@ class QueueEngine:
         error = orjson.dumps({"type": "Cancelled", "message": reason}).decode()
         with redis_errors():
             code, status = await self._scripts["cancel"](
-                [pk.job(job_id), pk.delayed, pk.events],
+                [pk.job(job_id), pk.delayed],
                 [
                     pk.prefix,
                     job_id,
@@ -625,7 +633,7 @@ class QueueEngine:
         with redis_errors():
             for pk in self.keys.all_partitions():
                 rows = await self._scripts["reap"](
-                    [pk.leases, pk.delayed, pk.events, pk.plane],
+                    [pk.leases, pk.delayed, pk.plane],
                     [
                         pk.prefix,
                         limit,
@@ -657,7 +665,6 @@ class QueueEngine:
                         pk.machine_jobs(machine),
                         pk.leases,
                         pk.delayed,
-                        pk.events,
                         pk.machine(machine),
                         pk.plane,
                     ],
@@ -766,24 +773,34 @@ class QueueEngine:
         *,
         status: JobStatus | None = None,
         function: str | None = None,
+        tags: dict[str, str] | None = None,
         limit: int = 50,
-        before_ms: int | None = None,
-    ) -> list[JobRecord]:
-        """Newest first; filters apply to the records read (scans at most 20x limit)."""
-        found: list[JobRecord] = []
-        for pk in self.keys.all_partitions():
-            with redis_errors():
-                rows = await newest_records(
-                    self.redis, pk.jobs, pk.job, limit=limit, before_ms=before_ms
-                )
-            for record in (JobRecord.from_hash(job_id, row) for job_id, row in rows):
-                if status is not None and record.status != status:
-                    continue
-                if function is not None and record.function != function:
-                    continue
-                found.append(record)
-        found.sort(key=lambda r: r.enqueued_at or 0, reverse=True)
-        return found[:limit]
+        cursor: Cursor | None = None,
+        created_after_ms: int | None = None,
+        created_before_ms: int | None = None,
+    ) -> tuple[list[JobRecord], Cursor | None]:
+        """Newest first, from after ``cursor``; and the next page's cursor (see
+        ``index.page``: a page may hold fewer than ``limit`` and still have a next)."""
+        wanted = tags or {}
+
+        def keep(job_id: str, row: dict[str, str]) -> bool:
+            return (
+                (status is None or row.get("status") == status)
+                and (function is None or row.get("fn") == function)
+                and tags_match(row.get("tags"), wanted)
+            )
+
+        with redis_errors():
+            rows, after = await page(
+                self.redis,
+                [Source(pk.jobs, pk.job) for pk in self.keys.all_partitions()],
+                keep,
+                limit=limit,
+                cursor=cursor,
+                created_after_ms=created_after_ms,
+                created_before_ms=created_before_ms,
+            )
+        return [JobRecord.from_hash(job_id, row) for job_id, row in rows], after
 
     async def timeline(self, owner_id: str, limit: int = 1000) -> list[dict[str, str]]:
         """Events of a job (or a run), oldest first."""

@@ -90,6 +90,10 @@ class PartitionKeys:
         """List of signals not yet consumed, oldest first: "<name>\\n<payload JSON>"."""
         return f"{self.prefix}signals:{run_id}"
 
+    def logs(self, run_id: str) -> str:
+        """Stream of a run's ctx.log lines, bounded (its timeline is not, while open)."""
+        return f"{self.prefix}logs:{run_id}"
+
     @property
     def runs(self) -> str:
         """Zset of run ids by creation time (ms): the runs index."""
@@ -137,17 +141,20 @@ class PartitionKeys:
         return f"{self.prefix}jobs"
 
     @property
-    def events(self) -> str:
-        return f"{self.prefix}events"
-
-    @property
     def functions(self) -> str:
         return f"{self.prefix}functions"
 
     @property
     def channel(self) -> str:
-        """Pub/sub channel that wakes long polls: messages ``q:<fn>`` and ``j:<id>``."""
+        """Pub/sub channel that wakes waiting requests (messages: see ``READY``)."""
         return f"{self.prefix}notify"
+
+
+# The messages on a partition's notify channel (published by the Lua scripts, read by
+# tether/api/notify.py), "<kind>:<names>", names space-separated (never in an id):
+READY = "q"  # q:<function>, or q:<function> <n>: n jobs of the function became ready
+JOB_FINISHED = "j"  # j:<job id> <job id> ...: jobs that reached a terminal state
+RUN_FINISHED = "r"  # r:<run id>: a workflow run reached a terminal state
 
 
 @dataclass(frozen=True, slots=True)

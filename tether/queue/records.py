@@ -8,15 +8,8 @@ from typing import Any
 import orjson
 from pydantic import BaseModel
 
-from tether.queue.states import JobStatus
-
-
-class ErrorInfo(BaseModel):
-    """Why an attempt failed."""
-
-    type: str
-    message: str
-    traceback: str | None = None
+from tether.protocol import ErrorInfo as ErrorInfo  # shared: lives in tether.protocol
+from tether.protocol import JobStatus
 
 
 class JobRecord(BaseModel):
@@ -38,6 +31,7 @@ class JobRecord(BaseModel):
     started_at: int | None = None
     finished_at: int | None = None
     cancel_requested: bool = False
+    tags: dict[str, str] | None = None
 
     @classmethod
     def from_hash(cls, job_id: str, data: dict[str, str]) -> JobRecord:
@@ -68,6 +62,7 @@ class JobRecord(BaseModel):
             started_at=num("started_at"),
             finished_at=num("finished_at"),
             cancel_requested=data.get("cancel_requested") == "1",
+            tags=orjson.loads(data["tags"]) if data.get("tags") else None,
         )
 
 

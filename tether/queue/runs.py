@@ -10,7 +10,7 @@ Run states::
 
     queued -> running -> completed | failed | cancelled
     running -> waiting -> queued          (children, timer, approval, signal, retry)
-    failed -> queued                      (retry from the failed step)
+    failed -> queued                      (retry from the unhandled failure)
     queued | waiting -> cancelled | failed (workflow timeout)
 """
 
@@ -18,9 +18,8 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from enum import StrEnum
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
 import orjson
@@ -34,6 +33,20 @@ from tether.errors import (
     NotFound,
     ValidationFailed,
 )
+from tether.protocol import (
+    ACTIVATION_PREFIX,
+    RUN_TERMINAL,
+    WAIT_KINDS,
+    ActivationState,
+    ChildSpec,
+    ErrorInfo,
+    Resume,
+    RunStatus,
+    Wait,
+    activation_function,
+    parse_activation_function,
+    wait_to_wire,
+)
 from tether.queue.config import QueueConfig
 from tether.queue.engine import (
     ID_CONFLICT,
@@ -45,45 +58,34 @@ from tether.queue.engine import (
     check_id,
     check_name,
 )
-from tether.queue.index import newest_records
+from tether.queue.index import Cursor, Source, page, tags_match
 from tether.queue.keys import PartitionKeys
 from tether.queue.payload import dump_payload
-from tether.queue.records import ErrorInfo
 from tether.queue.redis_errors import redis_errors
 from tether.queue.scripts import register_scripts
 
+# Shared with the API, the workers and the client (tether/protocol.py); named here too
+# for the engine's callers.
+__all__ = [
+    "ACTIVATION_PREFIX",
+    "RUN_TERMINAL",
+    "WAIT_KINDS",
+    "ActivationState",
+    "ChildSpec",
+    "Resume",
+    "RunEngine",
+    "RunRecord",
+    "RunStatus",
+    "Started",
+    "Wait",
+    "activation_function",
+    "parse_activation_function",
+    "served_versions",
+    "trim_runs_index",
+]
+
 # Reply codes of the run scripts beyond those of the job scripts (engine.py).
 OTHER_STEP, DECIDED = -5, -6
-
-ACTIVATION_PREFIX = "wf:"
-
-
-class RunStatus(StrEnum):
-    QUEUED = "queued"  # an activation is queued (or no machine serves its version yet)
-    RUNNING = "running"  # an activation replays it on a machine
-    WAITING = "waiting"  # holds no machine: waits on children, a timer, approval, signal
-    COMPLETED = "completed"  # the workflow returned (terminal)
-    FAILED = "failed"  # it raised, timed out or its activation was lost (terminal)
-    CANCELLED = "cancelled"  # cancelled by request (terminal)
-
-
-RUN_TERMINAL: frozenset[RunStatus] = frozenset(
-    {RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED}
-)
-
-
-def activation_function(workflow: str, version: int) -> str:
-    """The queue function an activation of ``workflow`` at ``version`` is dispatched on:
-    a machine serving v1 polls ``wf:name@1`` only, so versions never mix."""
-    return f"{ACTIVATION_PREFIX}{workflow}@{version}"
-
-
-def parse_activation_function(function: str) -> tuple[str, int] | None:
-    """``wf:name@3`` -> ("name", 3); anything else -> None."""
-    if not function.startswith(ACTIVATION_PREFIX) or "@" not in function:
-        return None
-    name, _, version = function[len(ACTIVATION_PREFIX) :].rpartition("@")
-    return (name, int(version)) if version.isdigit() and name else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +108,12 @@ class RunRecord:
     wake_at: int | None
     retries: int
     failures: int
+    # Decisions and signals the run holds that its code has not consumed (yet).
+    held_approvals: tuple[str, ...] = ()
+    held_signals: tuple[str, ...] = ()
+    tags: dict[str, str] | None = None  # the caller's labels, given at start
+    parent: str | None = None  # the run that started it with ctx.child, if any
+    continued: int = 0  # times it continued as new (ctx.continue_as_new)
 
     @classmethod
     def from_hash(cls, data: dict[str, str]) -> RunRecord:
@@ -135,6 +143,11 @@ class RunRecord:
             wake_at=num("wake_at"),
             retries=num("retries") or 0,
             failures=num("failures") or 0,
+            held_approvals=tuple(filter(None, data.get("held_approvals", "").split(","))),
+            held_signals=tuple(filter(None, data.get("held_signals", "").split(","))),
+            tags=js("tags"),
+            parent=data.get("parent") or None,
+            continued=num("continued") or 0,
         )
 
 
@@ -144,60 +157,6 @@ class Started:
     status: RunStatus
     created: bool
     version: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class ActivationState:
-    """What a machine needs to replay a run: its input and every recorded step."""
-
-    run_id: str
-    workflow: str
-    version: int
-    input: Any
-    steps: dict[int, dict[str, Any]]
-    failures: int  # failed attempts so far under the workflow's retry policy
-    retries: int  # manual retries so far
-
-
-@dataclass(frozen=True, slots=True)
-class ChildSpec:
-    """A child job to start as the step at ``position``."""
-
-    position: int
-    function: str
-    input: Any = None
-    max_attempts: int | None = None
-    timeout_ms: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Wait:
-    """What a suspended run waits on.
-
-    ``kind`` children: ``positions`` (child steps); sleep: ``position``, ``name``,
-    ``ms`` (duration); approval: ``position``, ``name`` (the key), ``ms`` (timeout or
-    None), ``info`` (prompt, data); signal: ``position``, ``name``, ``ms`` (timeout).
-    """
-
-    kind: str
-    position: int | None = None
-    name: str = ""
-    ms: int | None = None
-    positions: tuple[int, ...] = ()
-    info: dict[str, Any] = field(default_factory=dict)
-
-    def waiting_on(self) -> dict[str, Any]:
-        shown: dict[str, Any] = {"kind": self.kind}
-        if self.kind == "children":
-            shown["positions"] = list(self.positions)
-        else:
-            shown["position"] = self.position
-            shown["key" if self.kind == "approval" else "name"] = self.name
-        shown.update(self.info)
-        return shown
-
-
-WAIT_KINDS = frozenset({"children", "sleep", "approval", "signal"})
 
 
 class RunEngine:
@@ -252,6 +211,7 @@ class RunEngine:
         *,
         run_id: str | None = None,
         version: int | None = None,
+        tags: dict[str, str] | None = None,
     ) -> Started:
         """Create a run (or return the one with this id). ``version`` None: the run
         waits until a machine serving the workflow is known (see ``assign_version``)."""
@@ -272,6 +232,7 @@ class RunEngine:
                     self.config.retention_ms,
                     self.config.timeline_maxlen,
                     self.activation_max_attempts,
+                    orjson.dumps(tags).decode() if tags else "",
                 ],
             )
         if int(reply[0]) == ID_CONFLICT:
@@ -327,6 +288,8 @@ class RunEngine:
             steps=steps,
             failures=int(reply[5]),
             retries=int(reply[6]),
+            log_mark=int(reply[7]),
+            max_payload_bytes=self.config.max_payload_bytes,
         )
 
     async def record_step(
@@ -407,11 +370,12 @@ class RunEngine:
         error: ErrorInfo,
         *,
         machine: str,
-        failed_position: int | None = None,
+        resume: Resume | None = None,
         retryable: bool = True,
         logs: Sequence[dict[str, Any]] = (),
     ) -> str:
-        """The workflow raised: 'waiting' (a retry is scheduled) or 'failed'."""
+        """The workflow raised: 'waiting' (a retry is scheduled) or 'failed'. ``resume``
+        says where a retry resumes (None: after the last record, nothing is dropped)."""
         pk = self._pk(run_id)
         backoff = min(self.config.backoff_max_ms, self.config.backoff_ms)
         with redis_errors():
@@ -424,9 +388,38 @@ class RunEngine:
                     token,
                     machine,
                     self._dump(error.model_dump(exclude_none=True), "error"),
-                    "" if failed_position is None else failed_position,
+                    "" if resume is None else ",".join(str(p) for p in resume.reopen),
+                    "" if resume is None else resume.after,
                     1 if retryable else 0,
                     int(backoff * (0.5 + random.random() / 2)),
+                    *self._logs(logs),
+                ],
+            )
+        self._check(reply, run_id, job_id)
+        return str(reply[1])
+
+    async def continue_as_new(
+        self,
+        run_id: str,
+        job_id: str,
+        token: str,
+        input: Any,
+        logs: Sequence[dict[str, Any]] = (),
+        *,
+        machine: str,
+    ) -> str:
+        """Start the run over with ``input`` and an empty history: 'queued'."""
+        pk = self._pk(run_id)
+        with redis_errors():
+            reply = await self._scripts["continue_run"](
+                [pk.run(run_id), pk.job(job_id), pk.steps(run_id)],
+                [
+                    pk.prefix,
+                    run_id,
+                    job_id,
+                    token,
+                    machine,
+                    self._dump(input, "input"),
                     *self._logs(logs),
                 ],
             )
@@ -443,27 +436,33 @@ class RunEngine:
         logs: Sequence[dict[str, Any]] = (),
         *,
         machine: str,
+        refused: Mapping[int, ErrorInfo] | None = None,
     ) -> str:
         """End the activation until ``wait`` is satisfied: 'waiting', or 'queued' when it
-        already is (the next activation is queued at once)."""
-        if wait.kind not in WAIT_KINDS:
-            raise ValidationFailed(f"unknown wait kind {wait.kind!r}", details={"field": "kind"})
-        if wait.kind != "children" and (wait.position is None or not wait.name):
-            raise ValidationFailed(
-                f"a {wait.kind} wait needs a position and a name", details={"field": "position"}
-            )
-        if wait.kind == "sleep" and wait.ms is None:
-            raise ValidationFailed("a sleep needs a duration", details={"field": "ms"})
+        already is (the next activation is queued at once). A child whose position is in
+        ``refused`` is not started: its step is recorded failed with that error."""
+        wire = wait_to_wire(wait)
+        position, ms = wire.get("position"), wire.get("ms")
         pk = self._pk(run_id)
         child_args: list[Any] = []
         for child in children:
             check_name(child.function, "function")
+            refusal = (refused or {}).get(child.position)
+            if child.workflow and child.version is None and refusal is None:
+                raise ValidationFailed(
+                    f"child run of {child.function!r} at {child.position} needs a version",
+                    details={"field": "version"},
+                )
             child_args += [
                 child.position,
                 child.function,
                 self._dump(child.input, "input"),
                 child.max_attempts or self.config.default_max_attempts,
                 self.config.default_timeout_ms if child.timeout_ms is None else child.timeout_ms,
+                ""
+                if refusal is None
+                else self._dump(refusal.model_dump(exclude_none=True), "error"),
+                (child.version or 0) if child.workflow else "",
             ]
         with redis_errors():
             reply = await self._scripts["suspend_run"](
@@ -483,12 +482,10 @@ class RunEngine:
                     machine,
                     wait.kind,
                     self._dump(wait.waiting_on(), "waiting_on"),
-                    "" if wait.position is None else wait.position,
-                    wait.name,
-                    "" if wait.ms is None else max(0, wait.ms),
-                    ",".join(str(p) for p in wait.positions),
-                    self.config.backoff_ms,
-                    self.config.backoff_max_ms,
+                    "" if position is None else position,
+                    wire.get("name", ""),
+                    "" if ms is None else max(0, ms),
+                    ",".join(str(p) for p in wire.get("positions", ())),
                     len(children),
                     *child_args,
                     *self._logs(logs),
@@ -620,34 +617,50 @@ class RunEngine:
         *,
         status: RunStatus | None = None,
         workflow: str | None = None,
+        tags: dict[str, str] | None = None,
         limit: int = 50,
-        before_ms: int | None = None,
-    ) -> list[RunRecord]:
-        """Newest first; filters apply to the records read (scans at most 20x limit)."""
-        found: list[RunRecord] = []
+        cursor: Cursor | None = None,
+        created_after_ms: int | None = None,
+        created_before_ms: int | None = None,
+    ) -> tuple[list[RunRecord], Cursor | None]:
+        """Newest first, from after ``cursor``; and the next page's cursor (see
+        ``index.page``: a page may hold fewer than ``limit`` and still have a next)."""
+        wanted = tags or {}
+
+        def keep(run_id: str, row: dict[str, str]) -> bool:
+            return (
+                (status is None or row.get("status") == status)
+                and (workflow is None or row.get("workflow") == workflow)
+                and tags_match(row.get("tags"), wanted)
+            )
+
         with redis_errors():
-            for pk in self.keys.all_partitions():
-                rows = await newest_records(
-                    self.redis, pk.runs, pk.run, limit=limit, before_ms=before_ms
-                )
-                for record in (RunRecord.from_hash(row) for _, row in rows):
-                    if status is not None and record.status != status:
-                        continue
-                    if workflow is not None and record.workflow != workflow:
-                        continue
-                    found.append(record)
-        found.sort(key=lambda r: r.created_at or 0, reverse=True)
-        return found[:limit]
+            rows, after = await page(
+                self.redis,
+                [Source(pk.runs, pk.run) for pk in self.keys.all_partitions()],
+                keep,
+                limit=limit,
+                cursor=cursor,
+                created_after_ms=created_after_ms,
+                created_before_ms=created_before_ms,
+            )
+        return [RunRecord.from_hash(row) for _, row in rows], after
 
     async def timeline(self, run_id: str, limit: int = 1000) -> list[dict[str, str]]:
-        """The run's events (its own and its jobs'), oldest first."""
+        """The run's events (its own and its jobs') and its log lines, oldest first."""
         pk = self._pk(run_id)
         with redis_errors():
-            rows = cast(
-                list[tuple[str, dict[str, str]]],
-                await self.redis.xrange(pk.timeline(run_id), count=limit),
-            )
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.xrange(pk.timeline(run_id), count=limit)
+                pipe.xrange(pk.logs(run_id), count=limit)
+                events, logs = cast(list[list[tuple[str, dict[str, str]]]], await pipe.execute())
+        rows = sorted([*events, *logs], key=lambda row: _stream_order(row[0]))[:limit]
         return [{"id": entry_id, **fields} for entry_id, fields in rows]
+
+
+def _stream_order(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
 
 
 async def served_versions(engine: QueueEngine) -> dict[str, set[int]]:

@@ -18,18 +18,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import math
 import random
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 
 import orjson
 
 from tether._client_http import dumps
-from tether.errors import InvalidTransition, LeaseNotHeld, NotFound
+from tether.errors import InvalidTransition, LeaseNotHeld, NotFound, PayloadTooLarge
 from tether.limits import MAX_TIMEOUT, MIN_TIMEOUT
-from tether.queue.runs import ActivationState, ChildSpec, Wait
+from tether.protocol import (
+    ActivationState,
+    ApprovalWait,
+    ChildrenWait,
+    ChildSpec,
+    Resume,
+    SignalWait,
+    SleepWait,
+    Wait,
+)
 
 
 class NonDeterminismError(Exception):
@@ -43,25 +53,39 @@ class StepFailed(Exception):
     """A step raised (after its retries); on replay the recorded error is raised again
     as this same type, so workflow code sees the same thing live and on replay."""
 
-    def __init__(self, name: str, position: int, error: dict[str, Any]) -> None:
+    def __init__(
+        self, name: str, position: int, error: dict[str, Any], *, retryable: bool = True
+    ) -> None:
         self.name = name
         self.position = position
         self.error = error
+        # A result that is not JSON fails the same way on every retry: the run does not
+        # retry it automatically (a manual retry still can, after a fix).
+        self.retryable = retryable and error.get("type") != "NotJsonSerializable"
         self.error_type = str(error.get("type", "Error"))
+        self.resume = Resume((position,), position)
         super().__init__(f"step {name!r} failed: {self.error_type}: {error.get('message', '')}")
 
 
 class ChildFailed(Exception):
-    """A child job ended failed, dead (its attempts used up) or cancelled."""
+    """A child job (or child run) ended failed, dead (its attempts used up) or
+    cancelled, or it was
+    ``refused`` (no machine ever registered its function: no job was started). A
+    refused child fails a run that does not handle it at once, without the workflow's
+    automatic retries; a manual retry tries it again."""
 
     def __init__(self, function: str, position: int, record: dict[str, Any]) -> None:
         self.function = function
         self.position = position
-        self.job_id = str(record.get("job", ""))
+        self.job_id = str(record.get("job") or record.get("run") or "")
         self.status = str(record.get("job_status", "failed"))
         self.error: dict[str, Any] = record.get("error") or {}
+        self.retryable = self.status != "refused"
+        # A retry reruns this child; ctx.gather widens it to every failed child it waited on.
+        self.resume = Resume((position,), position)
+        what = "was refused" if self.status == "refused" else f"({self.job_id}) ended {self.status}"
         super().__init__(
-            f"child {function!r} ({self.job_id}) ended {self.status}: "
+            f"child {function!r} {what}: "
             f"{self.error.get('type', 'Error')}: {self.error.get('message', '')}"
         )
 
@@ -73,7 +97,29 @@ class WaitTimeout(TimeoutError):
         self.kind = kind
         self.name = name
         self.position = position
+        self.resume = Resume((position,), position)
         super().__init__(f"no {kind} {name!r} arrived before its timeout")
+
+
+def resume_point(exc: BaseException) -> Resume | None:
+    """Where a retry of a run that ``exc`` failed resumes: at the step, wait or gather
+    whose failure went unhandled, found in ``exc`` or the exceptions it was raised from or
+    while handling (a compensation that re-raises). None when no primitive failed
+    (plain code raised): a retry replays every record and runs the code after them. A
+    failure the code caught and got past is never a resume point: Python clears it."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, StepFailed | ChildFailed | WaitTimeout):
+            return current.resume
+        if current.__cause__ is not None:
+            current = current.__cause__
+        elif not current.__suppress_context__:
+            current = current.__context__
+        else:
+            current = None
+    return None
 
 
 class Suspend(BaseException):
@@ -84,6 +130,15 @@ class Suspend(BaseException):
         super().__init__(wait.kind)
         self.wait = wait
         self.children = list(children)
+
+
+class ContinueAsNew(BaseException):
+    """Raised by ``ctx.continue_as_new``; the runner starts the run over with ``input``.
+    Not an ``Exception``, so workflow code does not catch it."""
+
+    def __init__(self, input: Any) -> None:
+        super().__init__("continue as new")
+        self.input = input
 
 
 class Abandon(BaseException):
@@ -140,7 +195,7 @@ class RunBackend(Protocol):
         self,
         error: dict[str, Any],
         *,
-        failed_position: int | None,
+        resume: Resume | None,
         retryable: bool,
         logs: list[dict[str, Any]],
     ) -> str: ...
@@ -149,9 +204,36 @@ class RunBackend(Protocol):
         self, wait: Wait, children: Sequence[ChildSpec], logs: list[dict[str, Any]]
     ) -> str: ...
 
+    async def continue_as_new(self, input: Any, logs: list[dict[str, Any]]) -> str: ...
+
 
 def _seconds(value: timedelta | float | int) -> float:
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+class _Unrecordable(Exception):
+    def __init__(self, error: dict[str, Any], *, retryable: bool) -> None:
+        super().__init__(error["message"])
+        self.error = error
+        self.retryable = retryable
+
+
+def _non_finite(value: Any) -> bool:
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, dict):
+        return any(_non_finite(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(_non_finite(v) for v in value)
+    return False
+
+
+# Log lines are numbered (position * LOG_SLOTS + their rank at that position); the run
+# keeps the number of the last one written (``log_mark``), so a replay skips exactly
+# the lines already on the timeline, wherever they stand. The number travels as the
+# line's first field, "@", which the scripts strip off.
+LOG_SLOTS = 1_000_000
+LOG_MARK = "@"
 
 
 def json_round_trip(value: Any) -> Any:
@@ -161,8 +243,9 @@ def json_round_trip(value: Any) -> Any:
 
 
 class ChildCall:
-    """A child job requested with ``ctx.call``: await it alone, or pass several to
-    ``ctx.gather``. Its position is taken when it is created."""
+    """A child job requested with ``ctx.call``, or a child run with ``ctx.child``: await
+    it alone, or pass several (of either kind) to ``ctx.gather``. Its position is taken
+    when it is created."""
 
     def __init__(
         self,
@@ -172,6 +255,9 @@ class ChildCall:
         input: Any,
         max_attempts: int | None,
         timeout_ms: int | None,
+        *,
+        workflow: bool = False,
+        version: int | None = None,
     ) -> None:
         self.ctx = ctx
         self.position = position
@@ -179,46 +265,113 @@ class ChildCall:
         self.input = input
         self.max_attempts = max_attempts
         self.timeout_ms = timeout_ms
+        self.workflow = workflow
+        self.version = version
 
     def __await__(self) -> Generator[Any, None, Any]:
         return self.ctx._children([self], return_exceptions=False).__await__()
 
     def spec(self) -> ChildSpec:
         return ChildSpec(
-            self.position, self.function, self.input, self.max_attempts, self.timeout_ms
+            self.position,
+            self.function,
+            self.input,
+            self.max_attempts,
+            self.timeout_ms,
+            self.workflow,
+            self.version,
         )
 
 
-@dataclass
-class WorkflowContext:
-    """What a workflow function gets as ``ctx``."""
+@dataclass(slots=True)
+class _Replay:
+    """The runner's state of one activation's replay, kept off ``WorkflowContext`` so
+    workflow code cannot change it: where the report goes, the history, the next
+    position, the log lines waiting for the next durable write."""
 
-    run_id: str
-    workflow: str
-    version: int
-    input: Any
     backend: RunBackend
     steps: dict[int, dict[str, Any]]
-    attempt: int = 1  # 1 + failed attempts under the workflow's retry policy
-    worker: dict[str, Any] = field(default_factory=dict)  # the worker's arq-style ctx
     position: int = 0
-    failed_position: int | None = None
-    fatal: NonDeterminismError | None = None
+    fatal: NonDeterminismError | None = None  # set once the code diverged from its history
     logs: list[dict[str, Any]] = field(default_factory=list)
+    log_mark: int = -1  # number of the last log line the run has (see LOG_SLOTS)
+    max_payload_bytes: int | None = None  # the API's limit on one step's result
+    log_at: tuple[int, int] = (-1, -1)  # (position, rank) of the last ctx.log call
+
+    def drain_logs(self) -> list[dict[str, Any]]:
+        logs, self.logs = self.logs, []
+        return logs
+
+
+class WorkflowContext:
+    """What a workflow function gets as ``ctx``: who it is (read-only) and the durable
+    primitives. Replay state is the runner's (``_replay``), not the workflow's."""
+
+    __slots__ = ("_attempt", "_input", "_replay", "_run_id", "_version", "_worker", "_workflow")
+
+    def __init__(
+        self,
+        run_id: str,
+        workflow: str,
+        version: int,
+        input: Any,
+        replay: _Replay,
+        *,
+        attempt: int = 1,
+        worker: dict[str, Any] | None = None,
+    ) -> None:
+        self._run_id = run_id
+        self._workflow = workflow
+        self._version = version
+        self._input = input
+        self._replay = replay
+        self._attempt = attempt
+        self._worker = worker or {}
+
+    @property
+    def run_id(self) -> str:
+        return self._run_id
+
+    @property
+    def workflow(self) -> str:
+        return self._workflow
+
+    @property
+    def version(self) -> int:
+        return self._version
+
+    @property
+    def input(self) -> Any:
+        return self._input
+
+    @property
+    def attempt(self) -> int:
+        """1 + failed attempts under the workflow's retry policy."""
+        return self._attempt
+
+    @property
+    def worker(self) -> dict[str, Any]:
+        """The worker's arq-style ctx (its startup hook's resources)."""
+        return self._worker
 
     @classmethod
     def for_activation(
         cls, state: ActivationState, backend: RunBackend, worker: dict[str, Any] | None = None
     ) -> WorkflowContext:
+        replay = _Replay(
+            backend,
+            dict(state.steps),
+            log_mark=state.log_mark,
+            max_payload_bytes=state.max_payload_bytes,
+        )
         return cls(
-            run_id=state.run_id,
-            workflow=state.workflow,
-            version=state.version,
-            input=state.input,
-            backend=backend,
-            steps=dict(state.steps),
+            state.run_id,
+            state.workflow,
+            state.version,
+            state.input,
+            replay,
             attempt=state.failures + 1,
-            worker=worker or {},
+            worker=worker,
         )
 
     # -- replay ---------------------------------------------------------------------
@@ -226,27 +379,26 @@ class WorkflowContext:
     @property
     def replaying(self) -> bool:
         """True while the code walks through positions the history already has."""
-        return self.position in self.steps
+        return self._replay.position in self._replay.steps
 
     def _take(self, kind: str, name: str) -> tuple[int, dict[str, Any] | None]:
-        if self.fatal is not None:
-            raise self.fatal  # the run is failing: nothing more may happen
-        pos = self.position
-        self.position += 1
-        record = self.steps.get(pos)
+        if self._replay.fatal is not None:
+            raise self._replay.fatal  # the run is failing: nothing more may happen
+        pos = self._replay.position
+        self._replay.position += 1
+        record = self._replay.steps.get(pos)
         if record is not None and (record.get("kind") != kind or record.get("name") != name):
-            self.fatal = NonDeterminismError(
+            self._replay.fatal = NonDeterminismError(
                 f"run {self.run_id} ({self.workflow} v{self.version}) diverged from its "
                 f"history at position {pos}: the history has {record.get('kind')} "
                 f"{record.get('name')!r} there, but the code now asks for {kind} {name!r}. "
                 "Changing the steps of a running workflow needs a new workflow version."
             )
-            raise self.fatal
+            raise self._replay.fatal
         return pos, record
 
     def _drain_logs(self) -> list[dict[str, Any]]:
-        logs, self.logs = self.logs, []
-        return logs
+        return self._replay.drain_logs()
 
     # -- primitives -----------------------------------------------------------------
 
@@ -267,8 +419,8 @@ class WorkflowContext:
         if record is not None:
             if record.get("status") == "completed":
                 return record.get("result")
-            self.failed_position = pos
             raise StepFailed(name, pos, record.get("error") or {})
+        value: Any = None
         for attempt in range(retries + 1):
             try:
                 if inspect.iscoroutinefunction(fn):
@@ -277,7 +429,6 @@ class WorkflowContext:
                     value = await asyncio.to_thread(fn, *args, **kwargs)
                     if inspect.isawaitable(value):
                         value = await value
-                result = json_round_trip(value)
                 break
             except Exception as exc:
                 if attempt < retries:
@@ -292,16 +443,72 @@ class WorkflowContext:
                 await self._record(
                     pos, {"name": name, "kind": "step", "status": "failed", "error": error}
                 )
-                self.failed_position = pos
                 raise StepFailed(name, pos, error) from exc
-        await self._record(
-            pos, {"name": name, "kind": "step", "status": "completed", "result": result}
-        )
+        # The function ran: a result that cannot be recorded fails the step without
+        # running it again (its side effects happened; it would return the same).
+        try:
+            result = self._recordable(name, value)
+        except _Unrecordable as bad:
+            await self._record(
+                pos, {"name": name, "kind": "step", "status": "failed", "error": bad.error}
+            )
+            raise StepFailed(name, pos, bad.error, retryable=bad.retryable) from None
+        try:
+            await self._record(
+                pos, {"name": name, "kind": "step", "status": "completed", "result": result}
+            )
+        except PayloadTooLarge as exc:  # the record's envelope tipped it over the limit
+            error = {"type": "PayloadTooLarge", "message": f"step {name!r}: {exc.message}"}
+            await self._record(
+                pos, {"name": name, "kind": "step", "status": "failed", "error": error}
+            )
+            raise StepFailed(name, pos, error) from None
         return result
 
+    def _recordable(self, name: str, value: Any) -> Any:
+        """``value`` as the JSON a replay returns, or ``_Unrecordable``: not JSON (a set,
+        Decimal, bytes, int keys, an integer over 64 bits), NaN or Infinity (JSON has
+        neither: they would come back as null), or over the API's payload limit."""
+        try:
+            data = dumps(value)
+        except TypeError as exc:
+            raise _Unrecordable(
+                {
+                    "type": "NotJsonSerializable",
+                    "message": f"step {name!r} returned a {type(value).__name__} that is "
+                    f"not JSON-serializable: {exc}",
+                },
+                retryable=False,
+            ) from None
+        # orjson writes NaN and Infinity as null: look for them only if a null is there.
+        if b"null" in data and _non_finite(value):
+            raise _Unrecordable(
+                {
+                    "type": "NotJsonSerializable",
+                    "message": f"step {name!r} returned NaN or Infinity, which JSON cannot "
+                    "hold (they would come back as null)",
+                },
+                retryable=False,
+            )
+        if (
+            self._replay.max_payload_bytes is not None
+            and len(data) > self._replay.max_payload_bytes
+        ):
+            raise _Unrecordable(
+                {
+                    "type": "PayloadTooLarge",
+                    "message": f"step {name!r} returned {len(data)} bytes of JSON; the "
+                    f"limit is {self._replay.max_payload_bytes}",
+                    "size": len(data),
+                    "limit": self._replay.max_payload_bytes,
+                },
+                retryable=True,
+            )
+        return orjson.loads(data)
+
     async def _record(self, pos: int, record: dict[str, Any]) -> None:
-        await self.backend.record_step(pos, record, self._drain_logs())
-        self.steps[pos] = record
+        await self._replay.backend.record_step(pos, record, self._drain_logs())
+        self._replay.steps[pos] = record
 
     def call(
         self,
@@ -322,6 +529,13 @@ class WorkflowContext:
         pos, _ = self._take("call", function)
         return ChildCall(self, pos, function, input, max_attempts, timeout_ms)
 
+    def child(self, workflow: str, input: Any = None, *, version: int | None = None) -> ChildCall:
+        """A child run of ``workflow`` (a durable run of its own, ``<run>:w<position>``;
+        ``version`` None: the newest a live machine serves). Await its result; its
+        failure (or cancellation) raises ``ChildFailed``. Cancelling this run cancels it."""
+        pos, _ = self._take("child", workflow)
+        return ChildCall(self, pos, workflow, input, None, None, workflow=True, version=version)
+
     async def gather(self, *calls: ChildCall, return_exceptions: bool = False) -> list[Any]:
         """Wait for several children started with ``call`` (fan-out, fan-in): their
         results in order. With ``return_exceptions``, a failed child's ``ChildFailed``
@@ -330,33 +544,36 @@ class WorkflowContext:
             if not isinstance(c, ChildCall):
                 raise TypeError(f"ctx.gather takes ctx.call(...) objects, not {c!r}")
         results: list[Any] = await self._children(list(calls), return_exceptions=True)
-        for item in results:
-            if isinstance(item, ChildFailed) and not return_exceptions:
-                self.failed_position = item.position
-                raise item
+        failures = [item for item in results if isinstance(item, ChildFailed)]
+        if failures:
+            # One retry reruns every child of this gather that failed (and only those).
+            resume = Resume(tuple(f.position for f in failures), max(c.position for c in calls))
+            for failure in failures:
+                failure.resume = resume
+            if not return_exceptions:
+                raise failures[0]
         return results
 
     async def _children(self, calls: list[ChildCall], *, return_exceptions: bool) -> Any:
         new: list[ChildSpec] = []
         waiting: list[int] = []
         for c in calls:
-            record = self.steps.get(c.position)
+            record = self._replay.steps.get(c.position)
             if record is None:
                 new.append(c.spec())
                 waiting.append(c.position)
             elif record.get("status") == "pending":
                 waiting.append(c.position)
         if waiting:
-            raise Suspend(Wait("children", positions=tuple(waiting)), new)
+            raise Suspend(ChildrenWait(tuple(waiting)), new)
         results: list[Any] = []
         for c in calls:
-            record = self.steps[c.position]
+            record = self._replay.steps[c.position]
             if record.get("status") == "completed":
                 results.append(record.get("result"))
                 continue
             failure = ChildFailed(c.function, c.position, record)
             if not return_exceptions:
-                self.failed_position = c.position
                 raise failure
             results.append(failure)
         return results[0] if len(calls) == 1 and not return_exceptions else results
@@ -367,7 +584,7 @@ class WorkflowContext:
         if record is not None and record.get("status") == "completed":
             return
         ms = max(0, round(_seconds(duration) * 1000))
-        raise Suspend(Wait("sleep", position=pos, name="sleep", ms=ms))
+        raise Suspend(SleepWait(pos, ms))
 
     async def sleep_until(self, when: datetime) -> None:
         """Sleep until ``when`` (timezone-aware; naive means UTC)."""
@@ -390,14 +607,15 @@ class WorkflowContext:
         if record is not None and record.get("status") == "completed":
             return Approval.from_record(record.get("result") or {})
         if record is not None and record.get("status") == "failed":
-            self.failed_position = pos
             raise WaitTimeout("approval", key, pos)
         info: dict[str, Any] = {}
         if prompt is not None:
             info["prompt"] = prompt
         if data is not None:
             info["data"] = json_round_trip(data)
-        raise Suspend(Wait("approval", position=pos, name=key, ms=self._ms(timeout), info=info))
+        raise Suspend(
+            ApprovalWait(pos, key, self._ms(timeout), info.get("prompt"), info.get("data"))
+        )
 
     async def wait_for_signal(self, name: str, *, timeout: timedelta | float | None = None) -> Any:
         """Wait for signal ``name`` (``POST /v1/runs/{id}/signals/{name}``) and return its
@@ -406,17 +624,32 @@ class WorkflowContext:
         if record is not None and record.get("status") == "completed":
             return record.get("result")
         if record is not None and record.get("status") == "failed":
-            self.failed_position = pos
             raise WaitTimeout("signal", name, pos)
-        raise Suspend(Wait("signal", position=pos, name=name, ms=self._ms(timeout)))
+        raise Suspend(SignalWait(pos, name, self._ms(timeout)))
 
     @staticmethod
     def _ms(timeout: timedelta | float | None) -> int | None:
         return None if timeout is None else max(0, round(_seconds(timeout) * 1000))
 
+    def continue_as_new(self, input: Any = None) -> NoReturn:
+        """End this run's history here and start it over from the top with ``input``:
+        the same run id, an empty history (so a replay costs what one iteration costs),
+        decisions and buffered signals kept. For unbounded loops: do one iteration, then
+        ``ctx.continue_as_new(state)``."""
+        if self._replay.fatal is not None:
+            raise self._replay.fatal
+        raise ContinueAsNew(json_round_trip(input))
+
     def log(self, message: str, **fields: Any) -> None:
         """A structured line on the run's timeline, sent with the next durable write.
-        Lines from code that is only being replayed are not logged again."""
-        if self.replaying:
+        Each line is written once: a replay skips the lines the run already has,
+        wherever they stand (between ``call`` and its ``await`` too). A retry writes
+        again the lines of the code it runs again."""
+        pos, rank = self._replay.log_at
+        rank = rank + 1 if pos == self._replay.position else 0
+        self._replay.log_at = (self._replay.position, rank)
+        number = self._replay.position * LOG_SLOTS + min(rank, LOG_SLOTS - 1)
+        if number <= self._replay.log_mark:
             return
-        self.logs.append({"message": message, **json_round_trip(fields)})
+        fields.pop(LOG_MARK, None)
+        self._replay.logs.append({LOG_MARK: number, "message": message, **json_round_trip(fields)})

@@ -18,8 +18,7 @@ from typing import Any
 import orjson
 
 from tether._client_http import HttpSession, dumps
-from tether.protocol import LeasedJob
-from tether.queue.runs import ActivationState, ChildSpec, Wait
+from tether.protocol import ActivationState, ChildSpec, LeasedJob, Resume, Wait, wait_to_wire
 from tether.workers.context import refusals
 from tether.workers.transport import retrying
 
@@ -64,6 +63,8 @@ class HttpBackend:
             steps={int(k): v for k, v in data["steps"].items()},
             failures=data["failures"],
             retries=data["retries"],
+            log_mark=data.get("log_mark", -1),
+            max_payload_bytes=data.get("max_payload_bytes"),
         )
 
     async def record_step(
@@ -79,7 +80,7 @@ class HttpBackend:
         self,
         error: dict[str, Any],
         *,
-        failed_position: int | None,
+        resume: Resume | None,
         retryable: bool,
         logs: list[dict[str, Any]],
     ) -> str:
@@ -87,25 +88,23 @@ class HttpBackend:
             "fail",
             {
                 "error": error,
-                "failed_position": failed_position,
+                "reopen": [] if resume is None else list(resume.reopen),
+                "resume_after": None if resume is None else resume.after,
                 "retryable": retryable,
                 "logs": logs,
             },
         )
         return str(data["status"])
 
+    async def continue_as_new(self, input: Any, logs: list[dict[str, Any]]) -> str:
+        data = await self._post("continue", {"input": input, "logs": logs})
+        return str(data["status"])
+
     async def suspend(
         self, wait: Wait, children: Sequence[ChildSpec], logs: list[dict[str, Any]]
     ) -> str:
         body = {
-            "wait": {
-                "kind": wait.kind,
-                "position": wait.position,
-                "name": wait.name,
-                "ms": wait.ms,
-                "positions": list(wait.positions),
-                "info": wait.info,
-            },
+            "wait": wait_to_wire(wait),
             "children": [
                 {
                     "position": c.position,
@@ -113,6 +112,8 @@ class HttpBackend:
                     "input": c.input,
                     "max_attempts": c.max_attempts,
                     "timeout_ms": c.timeout_ms,
+                    "workflow": c.workflow,
+                    "version": c.version,
                 }
                 for c in children
             ],

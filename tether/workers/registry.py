@@ -31,8 +31,7 @@ from pydantic import ValidationError
 
 from tether.errors import ConfigurationError
 from tether.limits import MAX_ATTEMPTS, MAX_FUNCTIONS_PER_MACHINE, MAX_TIMEOUT, MIN_TIMEOUT
-from tether.protocol import FunctionSpec, LeasedJob
-from tether.queue.engine import ID_PATTERN
+from tether.protocol import ID_PATTERN, FunctionSpec, LeasedJob
 from tether.workers.binding import InputBinder
 
 

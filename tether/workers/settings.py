@@ -35,7 +35,7 @@ from typing import Any
 from tether._client_http import resolve_url
 from tether.errors import ConfigurationError
 from tether.limits import MAX_ATTEMPTS, MAX_TIMEOUT, MIN_TIMEOUT
-from tether.protocol import MAX_JOBS_PER_POLL, MAX_POLL_WAIT
+from tether.protocol import ID_PATTERN, MAX_JOBS_PER_POLL, MAX_POLL_WAIT
 
 Hook = Callable[[dict[str, Any]], Awaitable[None]]
 
@@ -107,7 +107,7 @@ class WorkerConfig:
             raise ConfigurationError(
                 "WorkerSettings lists no functions and no workflows: nothing to serve"
             )
-        if not re.fullmatch(r"[A-Za-z0-9_.:@\-]{1,200}", str(self.machine_id)):
+        if not ID_PATTERN.match(str(self.machine_id)):
             raise bad("machine_id", "must be 1-200 letters, digits and _ . : @ -")
         self.tether_url = resolve_url(self.tether_url)
         self.functions = list(self.functions)

@@ -8,8 +8,8 @@ only ever gets activations of the versions it serves). Its handler:
    and returns its input and every recorded step;
 2. replays the workflow from the top with a ``WorkflowContext`` (``context.py``): recorded
    positions return their records, new steps run and are recorded (one call each);
-3. ends with one command: ``complete`` (the result), ``fail`` (the error, and the
-   position that failed, so a retry resumes there) or ``suspend`` (what to wait on and
+3. ends with one command: ``complete`` (the result), ``fail`` (the error, and where the
+   unhandled failure happened, so a retry resumes there) or ``suspend`` (what to wait on and
    the child jobs to start), each one atomic Lua transition that checks the token.
 
 The job itself is then reported like any job. If the control plane refuses a write (the
@@ -28,24 +28,21 @@ from typing import Any
 from tether.errors import (
     ConfigurationError,
 )
-from tether.protocol import FunctionSpec, LeasedJob
-from tether.queue.engine import ID_PATTERN
-from tether.queue.records import ErrorInfo
-from tether.queue.runs import (
+from tether.protocol import (
+    ID_PATTERN,
     ActivationState,
-    ChildSpec,
-    RunEngine,
-    Wait,
+    FunctionSpec,
+    LeasedJob,
     activation_function,
 )
 from tether.workers.binding import InputBinder
 from tether.workers.context import (
     Abandon,
+    ContinueAsNew,
     RunBackend,
     Suspend,
     WorkflowContext,
-    json_round_trip,
-    refusals,
+    resume_point,
 )
 from tether.workers.executor import error_info
 from tether.workers.registry import Registry
@@ -85,7 +82,8 @@ def workflow(
     ``async def order(ctx, input)``. List it in ``WorkerSettings.workflows``.
 
     ``timeout`` bounds the whole run (it fails with WorkflowTimeout and its children are
-    cancelled); ``max_attempts`` > 1 resumes a run that raised from its failed step."""
+    cancelled); ``max_attempts`` > 1 retries a run that raised, resuming where its
+    unhandled failure happened."""
 
     def wrap(f: WorkflowFn) -> Workflow:
         wf_name = str(name or getattr(f, "__name__", ""))
@@ -103,92 +101,6 @@ def workflow(
         return Workflow(f, wf_name, version, seconds, max_attempts)
 
     return wrap(fn) if fn is not None else wrap
-
-
-# -- backends ----------------------------------------------------------------------------
-
-
-class EngineBackend:
-    """Reports straight to a ``RunEngine`` (in-process tests, benchmarks), as the
-    ``machine`` the activation's job is leased to."""
-
-    def __init__(self, runs: RunEngine, job: LeasedJob, machine: str) -> None:
-        self.runs = runs
-        self.job = job
-        self.machine = machine
-        self.run_id = job.parent or ""
-
-    async def begin(self, *, max_attempts: int, timeout_ms: int | None) -> ActivationState:
-        with refusals():
-            return await self.runs.begin(
-                self.run_id,
-                self.job.id,
-                self.job.token,
-                machine=self.machine,
-                max_attempts=max_attempts,
-                timeout_ms=timeout_ms,
-            )
-
-    async def record_step(
-        self, position: int, record: dict[str, Any], logs: list[dict[str, Any]]
-    ) -> None:
-        with refusals():
-            await self.runs.record_step(
-                self.run_id,
-                self.job.id,
-                self.job.token,
-                position,
-                record,
-                logs,
-                machine=self.machine,
-            )
-
-    async def complete(self, result: Any, logs: list[dict[str, Any]]) -> str:
-        # The engine stores plain JSON: a pydantic model or the like goes in as its JSON
-        # form, as HttpBackend's encoder sends it.
-        with refusals():
-            return await self.runs.complete(
-                self.run_id,
-                self.job.id,
-                self.job.token,
-                json_round_trip(result),
-                logs,
-                machine=self.machine,
-            )
-
-    async def fail(
-        self,
-        error: dict[str, Any],
-        *,
-        failed_position: int | None,
-        retryable: bool,
-        logs: list[dict[str, Any]],
-    ) -> str:
-        with refusals():
-            return await self.runs.fail(
-                self.run_id,
-                self.job.id,
-                self.job.token,
-                ErrorInfo(**error),
-                machine=self.machine,
-                failed_position=failed_position,
-                retryable=retryable,
-                logs=logs,
-            )
-
-    async def suspend(
-        self, wait: Wait, children: Sequence[ChildSpec], logs: list[dict[str, Any]]
-    ) -> str:
-        with refusals():
-            return await self.runs.suspend(
-                self.run_id,
-                self.job.id,
-                self.job.token,
-                wait,
-                children,
-                logs,
-                machine=self.machine,
-            )
 
 
 # -- running one activation --------------------------------------------------------------
@@ -222,17 +134,21 @@ def _binder(wf: Workflow) -> InputBinder:
 
 
 async def _replay(wf: Workflow, ctx: WorkflowContext, state: ActivationState) -> dict[str, Any]:
+    replay = ctx._replay  # the runner's side of the context
     try:
         args, kwargs = _binder(wf).bind(state.input)
     except Exception as exc:  # a run whose input does not fit fails, never retried
-        await ctx.backend.fail(
-            _error(exc), failed_position=None, retryable=False, logs=ctx._drain_logs()
+        await replay.backend.fail(
+            _error(exc), resume=None, retryable=False, logs=replay.drain_logs()
         )
         return {"run": ctx.run_id, "command": "failed"}
     try:
         result = await wf.fn(ctx, *args, **kwargs)
+    except ContinueAsNew as again:
+        status = await replay.backend.continue_as_new(again.input, replay.drain_logs())
+        return {"run": ctx.run_id, "command": "continued", "status": status}
     except Suspend as suspend:
-        status = await ctx.backend.suspend(suspend.wait, suspend.children, ctx._drain_logs())
+        status = await replay.backend.suspend(suspend.wait, suspend.children, replay.drain_logs())
         return {
             "run": ctx.run_id,
             "command": "suspended",
@@ -240,23 +156,23 @@ async def _replay(wf: Workflow, ctx: WorkflowContext, state: ActivationState) ->
             "status": status,
         }
     except Exception as exc:
-        fatal = ctx.fatal
+        fatal = replay.fatal
         cause: BaseException = fatal if fatal is not None else exc
         retryable = fatal is None and getattr(exc, "retryable", True) is not False
-        status = await ctx.backend.fail(
+        status = await replay.backend.fail(
             _error(cause),
-            failed_position=None if fatal else ctx.failed_position,
+            resume=None if fatal else resume_point(exc),
             retryable=retryable,
-            logs=ctx._drain_logs(),
+            logs=replay.drain_logs(),
         )
         return {"run": ctx.run_id, "command": "failed", "status": status}
-    if ctx.fatal is not None:
+    if replay.fatal is not None:
         # The code caught the NonDeterminismError: the run fails all the same.
-        await ctx.backend.fail(
-            _error(ctx.fatal), failed_position=None, retryable=False, logs=ctx._drain_logs()
+        await replay.backend.fail(
+            _error(replay.fatal), resume=None, retryable=False, logs=replay.drain_logs()
         )
         return {"run": ctx.run_id, "command": "failed"}
-    await ctx.backend.complete(result, ctx._drain_logs())
+    await replay.backend.complete(result, replay.drain_logs())
     return {"run": ctx.run_id, "command": "completed"}
 
 

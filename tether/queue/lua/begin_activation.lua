@@ -9,7 +9,7 @@
   ARGV[1] partition prefix  ARGV[2] run id  ARGV[3] activation job id  ARGV[4] token
   ARGV[5] machine id: the lease is (machine, token), both checked
   ARGV[6] workflow max attempts ('' = 1)   ARGV[7] workflow timeout ms ('' = none)
-  Returns {1, workflow, version, input, {pos, record, ...}, failures, retries}
+  Returns {1, workflow, version, input, {pos, record, ...}, failures, retries, log mark}
           {-1, ''}          no such run or job
           {-2, job status}  not the current activation, or the lease is not held
           {-3, run status}  the run is finished
@@ -20,7 +20,8 @@
 local runKey, stepsKey, jobKey, deadlinesKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local p, runId, jobId, token = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local run = redis.call('HMGET', runKey, 'status', 'act_job', 'workflow', 'version',
-  'input', 'failures', 'retries', 'max_attempts', 'created_at', 'maxlen', 'started_at')
+  'input', 'failures', 'retries', 'max_attempts', 'created_at', 'maxlen', 'started_at',
+  'log_mark')
 if not run[1] then return {-1, ''} end
 local job = redis.call('HMGET', jobKey, 'status', 'token', 'machine', 'attempt')
 if not job[1] then return {-1, ''} end
@@ -43,4 +44,4 @@ end
 run_timeline(p, runId, tonumber(run[10]) or 1000, now, 'activation_started', 'job', jobId,
              'machine', job[3] or '', 'attempt', job[4] or '', 'prev', run[1])
 return {1, run[3], run[4], run[5], redis.call('HGETALL', stepsKey),
-        tonumber(run[6]) or 0, tonumber(run[7]) or 0}
+        tonumber(run[6]) or 0, tonumber(run[7]) or 0, tonumber(run[12]) or -1}

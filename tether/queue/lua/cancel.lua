@@ -3,7 +3,6 @@
 
   KEYS[1] job hash      {t:p}:job:<id>
   KEYS[2] delayed zset  {t:p}:delayed
-  KEYS[3] events stream {t:p}:events
   ARGV[1] partition prefix  ARGV[2] job id  ARGV[3] retention ms
   ARGV[4] notify channel    ARGV[5] timeline maxlen  ARGV[6] reason (JSON error)
   Returns {1, 'cancelled'}      done
@@ -15,7 +14,7 @@
 --@include keys
 --@include timeline
 --@include finish_job
-local jobKey, delayedKey, eventsKey = KEYS[1], KEYS[2], KEYS[3]
+local jobKey, delayedKey = KEYS[1], KEYS[2]
 local p, jobId = ARGV[1], ARGV[2]
 local maxlen = tonumber(ARGV[5])
 local job = redis.call('HMGET', jobKey, 'status', 'machine', 'fn', 'entry')
@@ -37,7 +36,7 @@ if status == 'queued' or status == 'delayed' then
     redis.call('ZREM', delayedKey, jobId)
   end
   timeline(p, jobKey, jobId, maxlen, now, 'cancelled', status)
-  finish_job(p, jobKey, eventsKey, jobId, 'cancelled', now, tonumber(ARGV[3]), ARGV[4],
+  finish_job(p, jobKey, jobId, 'cancelled', now, tonumber(ARGV[3]), ARGV[4],
              {'error', ARGV[6]}, maxlen)
   return {1, 'cancelled'}
 end

@@ -4,7 +4,6 @@
   for that job; every job of the batch is judged on its own.
 
   KEYS[1] leases zset   {t:p}:leases
-  KEYS[2] events stream {t:p}:events   (the orchestrator's)
   ARGV[1] partition prefix  ARGV[2] retention ms  ARGV[3] notify channel
   ARGV[4] timeline maxlen   ARGV[5] machine id (the reporter)
   ARGV[6..] triples: job id, fencing token, result (JSON)
@@ -22,7 +21,7 @@
 --@include timeline
 --@include drop_lease
 --@include finish_job
-local leasesKey, eventsKey = KEYS[1], KEYS[2]
+local leasesKey = KEYS[1]
 -- The retention stays text: a number passed to redis.call is printf-formatted each time.
 local p, retentionMs, channel = ARGV[1], ARGV[2], ARGV[3]
 local maxlen, machine = tonumber(ARGV[4]), ARGV[5]
@@ -59,7 +58,7 @@ for n, item in ipairs(accepted) do
   local jobId, job = item[1], item[2]
   timeline_to(p, job[5] or jobId, jobId, maxlen, now, 'completed', 'running',
               'attempt', job[3])
-  finish_job_quietly(p, item[4], eventsKey, jobId, job[5], 'completed', now,
+  finish_job_quietly(p, item[4], jobId, job[5], 'completed', now,
                      retentionMs, {'result', item[3]}, maxlen)
   finished[n] = jobId
 end

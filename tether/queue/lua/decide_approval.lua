@@ -1,6 +1,7 @@
 --[[ decide_approval: record a human's decision on an approval key of a run, once. If the
   run waits on that key, its step gets the decision and the run wakes, in this one step;
-  otherwise the decision is kept until the run asks for it.
+  otherwise the decision is kept until the run asks for it, and its key is listed in
+  the run's held_approvals.
 
   KEYS[1] run hash         {t:p}:run:<id>
   KEYS[2] approvals hash   {t:p}:approvals:<id>
@@ -16,6 +17,7 @@
 --@include enqueue_activation
 --@include resolve_wait
 --@include finish_run
+--@include held
 local runKey, approvalsKey = KEYS[1], KEYS[2]
 local p, runId, key = ARGV[1], ARGV[2], ARGV[3]
 local run = redis.call('HMGET', runKey, 'status', 'wait_kind', 'wait_key', 'wait_pos',
@@ -35,4 +37,5 @@ if run[1] == 'waiting' and run[2] == 'approval' and run[3] == key then
                ',"result":' .. decision, 'approval_decided')
   return {1, decision, 'woken'}
 end
+held_add(runKey, 'held_approvals', key, false)
 return {1, decision, 'stored'}

@@ -7,10 +7,11 @@
   ARGV[1] partition prefix  ARGV[2] retention ms  ARGV[3] notify channel
             (one message per function that got ready jobs: 'q:<fn>' or 'q:<fn> <n>')
   ARGV[4] timeline maxlen
-  ARGV[5..] groups of 9, one per job: job id, function, input (JSON), max attempts,
+  ARGV[5..] groups of 10, one per job: job id, function, input (JSON), max attempts,
             timeout ms (0 = none), delay ms, idempotency key ('' = none),
             parent run id ('' = none), fresh (1: the id was just drawn at random by
-            the caller, so no job can have it yet and the lookup is skipped; else 0)
+            the caller, so no job can have it yet and the lookup is skipped; else 0),
+            tags (a JSON object of the caller's labels, '' = none)
   The job hash {t:p}:job:<id>, ready stream {t:p}:q:<fn> and idempotency string
   {t:p}:idem:<key> of each job are named from the prefix (same hash tag as KEYS).
   Returns one reply per job, in order:
@@ -22,6 +23,7 @@
 --@include keys
 --@include timeline
 --@include call_in_chunks
+--@include new_job
 local delayedKey, indexKey = KEYS[1], KEYS[2]
 local p, retentionMs, channel, maxlen = ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
 local now = now_ms()
@@ -40,7 +42,7 @@ local function existing(id, fn)
 end
 
 local function enqueue(jobId, fn, input, maxAttempts, timeoutMs, delayMs, idem, parent,
-                       fresh)
+                       fresh, tags)
   local idemKey = idem ~= '' and idempotency_key(p, idem)
   if idemKey then
     local known = redis.call('GET', idemKey)
@@ -55,10 +57,6 @@ local function enqueue(jobId, fn, input, maxAttempts, timeoutMs, delayMs, idem, 
   end
 
   local jobKey = job_key(p, jobId)
-  -- Every field is paid for on the hottest path (about 5,000 Redis instructions each,
-  -- bench/redis_instructions.py), so a record leaves out what its absence says: no
-  -- `attempt` is 0, no `scheduled_at` is its `enqueued_at`, and no backoff fields are
-  -- the engine's backoff (lua/includes/retry_or_die.lua).
   local status, field, value = 'queued', 'entry', nil
   if delayMs > 0 then
     status, field, value = 'delayed', 'scheduled_at', now + delayMs
@@ -69,12 +67,9 @@ local function enqueue(jobId, fn, input, maxAttempts, timeoutMs, delayMs, idem, 
     if not queue then queue = queue_key(p, fn); queues[fn] = queue end
     value = redis.call('XADD', queue, '*', 'id', jobId)
   end
-  redis.call('HSET', jobKey, 'fn', fn, 'input', input, 'status', status,
-    'max_attempts', maxAttempts, 'timeout_ms', timeoutMs, 'enqueued_at', nowText,
-    field, value)
-  if parent ~= '' then
-    redis.call('HSET', jobKey, 'parent', parent)
-  end
+  local fields = {field, value}
+  if tags ~= '' then fields[3], fields[4] = 'tags', tags end
+  new_job(jobKey, fn, input, status, maxAttempts, timeoutMs, nowText, parent, fields)
   if idemKey then
     redis.call('SET', idemKey, jobId, 'PX', retentionMs)
   end
@@ -90,9 +85,9 @@ local replies = {}
 -- Functions that got ready jobs, in order, and how many: one message per function
 -- ('q:<fn>', or 'q:<fn> <n>' for n > 1 jobs), however big the batch.
 local woken, readyCount = {}, {}
-for i = 5, #ARGV, 9 do
+for i = 5, #ARGV, 10 do
   local reply = enqueue(ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3],
-    ARGV[i + 4], tonumber(ARGV[i + 5]), ARGV[i + 6], ARGV[i + 7], ARGV[i + 8])
+    ARGV[i + 4], tonumber(ARGV[i + 5]), ARGV[i + 6], ARGV[i + 7], ARGV[i + 8], ARGV[i + 9])
   replies[#replies + 1] = reply
   local fn = ARGV[i + 1]
   if reply[4] == 1 and reply[3] == 'queued' then

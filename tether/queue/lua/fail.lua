@@ -6,7 +6,6 @@
   KEYS[1] job hash      {t:p}:job:<id>
   KEYS[2] leases zset   {t:p}:leases
   KEYS[3] delayed zset  {t:p}:delayed
-  KEYS[4] events stream {t:p}:events
   ARGV[1] partition prefix  ARGV[2] job id  ARGV[3] fencing token  ARGV[4] error (JSON)
   ARGV[5] retryable (1|0)   ARGV[6] jitter in [0, 1)  ARGV[7] retention ms
   ARGV[8] notify channel    ARGV[9] timeline maxlen
@@ -22,7 +21,7 @@
 --@include drop_lease
 --@include finish_job
 --@include retry_or_die
-local jobKey, leasesKey, delayedKey, eventsKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local jobKey, leasesKey, delayedKey = KEYS[1], KEYS[2], KEYS[3]
 local p, jobId, token, errorJson = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local retentionMs, channel, maxlen = tonumber(ARGV[7]), ARGV[8], tonumber(ARGV[9])
 local job = redis.call('HMGET', jobKey, 'status', 'token', 'machine', 'cancel_requested')
@@ -33,7 +32,7 @@ end
 
 local now = now_ms()
 drop_lease_of(p, leasesKey, jobId, job[3], job[4])
-local status = retry_or_die(p, jobKey, delayedKey, eventsKey, jobId, now, errorJson,
+local status = retry_or_die(p, jobKey, delayedKey, jobId, now, errorJson,
   tonumber(ARGV[5]), 0, tonumber(ARGV[6]), retentionMs, channel, maxlen,
   {ARGV[10], ARGV[11]})
 return {1, status}

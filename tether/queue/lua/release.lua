@@ -4,7 +4,6 @@
 
   KEYS[1] job hash      {t:p}:job:<id>
   KEYS[2] leases zset   {t:p}:leases
-  KEYS[3] events stream {t:p}:events
   ARGV[1] partition prefix  ARGV[2] job id  ARGV[3] fencing token
   ARGV[4] notify channel    ARGV[5] timeline maxlen  ARGV[6] retention ms
   ARGV[7] machine id (the one handing it back)
@@ -30,7 +29,7 @@ local now = now_ms()
 drop_lease_of(p, leasesKey, jobId, job[5], job[4])
 if job[4] == '1' then
   timeline(p, jobKey, jobId, tonumber(ARGV[5]), now, 'cancelled', 'running')
-  finish_job(p, jobKey, KEYS[3], jobId, 'cancelled', now, tonumber(ARGV[6]), ARGV[4], {},
+  finish_job(p, jobKey, jobId, 'cancelled', now, tonumber(ARGV[6]), ARGV[4], {},
              tonumber(ARGV[5]))
   return {1, 'cancelled'}
 end

@@ -1,6 +1,7 @@
 --[[ send_signal: deliver a named signal to a run. If the run waits on it, its step gets
   the payload and the run wakes, in this one step; otherwise the signal is buffered (in
-  arrival order) until the run waits for that name.
+  arrival order) until the run waits for that name, and its name is listed in the run's
+  held_signals.
 
   KEYS[1] run hash      {t:p}:run:<id>
   KEYS[2] signals list  {t:p}:signals:<id>   (entries "<name>\n<payload JSON>")
@@ -15,6 +16,7 @@
 --@include enqueue_activation
 --@include resolve_wait
 --@include finish_run
+--@include held
 local runKey, signalsKey = KEYS[1], KEYS[2]
 local p, runId, name, payload = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local run = redis.call('HMGET', runKey, 'status', 'wait_kind', 'wait_key', 'wait_pos',
@@ -30,4 +32,5 @@ if run[1] == 'waiting' and run[2] == 'signal' and run[3] == name then
   return {1, 'woken'}
 end
 redis.call('RPUSH', signalsKey, name .. '\n' .. payload)
+held_add(runKey, 'held_signals', name, false)
 return {1, 'buffered'}

@@ -8,11 +8,12 @@
   live machine serves the workflow yet: the run waits for one)
   ARGV[5] input (JSON)      ARGV[6] retention ms  ARGV[7] timeline maxlen
   ARGV[8] max attempts of each activation job (lost machines)
+  ARGV[9] tags (a JSON object of the caller's labels, '' = none)
   Returns {1, status, created (1|0), version}
           {-4, existing workflow}   the id already names a run of another workflow
 ]]
 --@include now_ms
---@include enqueue_activation
+--@include new_run
 local runKey, indexKey, unversionedKey = KEYS[1], KEYS[2], KEYS[3]
 local p, runId, workflow, version = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local found = redis.call('HMGET', runKey, 'workflow', 'status', 'version')
@@ -21,19 +22,6 @@ if found[1] then
   return {1, found[2], 0, found[3]}
 end
 
-local now = now_ms()
-redis.call('HSET', runKey, 'id', runId, 'workflow', workflow, 'version', version,
-  'status', 'queued', 'input', ARGV[5], 'created_at', now, 'updated_at', now,
-  'activations', 0, 'act_job', '', 'retries', 0, 'failures', 0,
-  'retention_ms', ARGV[6], 'maxlen', ARGV[7], 'act_max_attempts', ARGV[8])
-redis.call('ZADD', indexKey, now, runId)
-run_timeline(p, runId, tonumber(ARGV[7]), now, 'created', 'workflow', workflow,
-             'version', version)
-if version == '' then
-  redis.call('HSET', runKey, 'waiting_on',
-    cjson.encode({kind = 'version', workflow = workflow}), 'wait_kind', 'version')
-  redis.call('ZADD', unversionedKey, now, runId)
-else
-  enqueue_activation(p, runKey, runId, now, 'started')
-end
+new_run(p, runKey, indexKey, unversionedKey, runId, workflow, version, ARGV[5], now_ms(),
+        ARGV[6], ARGV[7], ARGV[8], ARGV[9], {})
 return {1, 'queued', 1, version}

@@ -1,6 +1,6 @@
 --[[ suspend_run: the workflow cannot go on until something happens (children finish, a
-  timer, an approval, a signal). In one step: start the new child jobs (recorded as
-  pending steps), record the wait, end the activation and free the machine's slot.
+  timer, an approval, a signal). In one step: start the new child jobs and child runs
+  (recorded as pending steps), record the wait, end the activation and free the machine's slot.
   If what it waits for has already happened (a child finished meanwhile, a decision or a
   signal came early, a timer is past due), the next activation is queued at once instead.
 
@@ -18,9 +18,13 @@
   ARGV[9] name: sleep step name, approval key or signal name ('' for children)
   ARGV[10] sleep duration or wait timeout in ms ('' = none)
   ARGV[11] positions of the awaited children, comma-separated
-  ARGV[12] backoff ms of child jobs  ARGV[13] backoff cap ms  ARGV[14] N new children
-  ARGV[15..14+5N] per child: position, function, input (JSON), max attempts, timeout ms
-  ARGV[15+5N..] log lines (JSON)
+  ARGV[12] N new children
+  ARGV[13..12+7N] per child: position, function (or workflow), input (JSON), max
+    attempts, timeout ms, refusal ('' or an error JSON: the child cannot run, e.g. no
+    machine ever registered its function; its step is recorded failed at once and
+    nothing is started), version ('' for a job; else the child is a run of that
+    workflow version, `<run>:w<position>`, in this run's partition; 0 if refused)
+  ARGV[13+7N..] log lines (JSON)
   Returns {1, 'waiting'} | {1, 'queued'} (woken at once)
           {-1, ''} | {-2, job status} | {-3, run status}
 ]]
@@ -32,6 +36,9 @@
 --@include enqueue_activation
 --@include resolve_wait
 --@include activation
+--@include new_job
+--@include new_run
+--@include make_ready
 local runKey, jobKey, stepsKey, timersKey, approvalsKey, signalsKey =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local p, runId, jobId, token, kind = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[6]
@@ -41,24 +48,45 @@ if refused then return refused end
 local now = now_ms()
 local r = redis.call('HMGET', runKey, 'maxlen', 'activations')
 local maxlen = tonumber(r[1]) or 1000
-local nChildren = tonumber(ARGV[14])
-run_logs(p, runId, maxlen, now, 15 + 5 * nChildren)
+local nChildren = tonumber(ARGV[12])
+run_logs(p, runId, maxlen, now, 13 + 7 * nChildren)
 end_activation(runKey)
 
 for i = 0, nChildren - 1 do
-  local base = 15 + 5 * i
-  local cpos, fn = ARGV[base], ARGV[base + 1]
-  if redis.call('HEXISTS', stepsKey, cpos) == 0 then
+  local base = 13 + 7 * i
+  local cpos, fn, refusal, version = ARGV[base], ARGV[base + 1], ARGV[base + 5], ARGV[base + 6]
+  if redis.call('HEXISTS', stepsKey, cpos) == 1 then
+    -- recorded already (a replay asking again): nothing to start
+  elseif refusal ~= '' then
+    local kind = 'call'
+    if version ~= '' then kind = 'child' end
+    redis.call('HSET', stepsKey, cpos, step_json(fn, kind, 'failed', now,
+               ',"job":"","job_status":"refused","error":' .. refusal))
+    run_timeline(p, runId, maxlen, now, 'child_refused', 'function', fn, 'position', cpos,
+                 'error', refusal)
+  elseif version ~= '' then
+    -- A child run. A retried parent that re-runs a failed child needs a fresh id.
+    local childId = runId .. ':w' .. cpos
+    if redis.call('EXISTS', run_key(p, childId)) == 1 then
+      childId = childId .. '.' .. r[2]
+    end
+    local pr = redis.call('HMGET', runKey, 'retention_ms', 'maxlen', 'act_max_attempts')
+    new_run(p, run_key(p, childId), runs_index_key(p), unversioned_key(p), childId, fn,
+            version, ARGV[base + 2], now, pr[1], pr[2], pr[3], '',
+            {'parent', runId, 'parent_step', cpos})
+    redis.call('HSET', stepsKey, cpos, step_json(fn, 'child', 'pending', now,
+               ',"run":' .. cjson.encode(childId)))
+    run_timeline(p, runId, maxlen, now, 'child_started', 'child_run', childId, 'workflow', fn,
+                 'version', version, 'position', cpos)
+  else
     -- A deterministic id; a retried run that re-runs a failed child needs a fresh one.
     local childId = runId .. ':c' .. cpos
     if redis.call('EXISTS', job_key(p, childId)) == 1 then
       childId = childId .. '.' .. r[2]
     end
     local childKey = job_key(p, childId)
-    redis.call('HSET', childKey, 'fn', fn, 'input', ARGV[base + 2],
-      'status', 'queued', 'max_attempts', ARGV[base + 3],
-      'timeout_ms', ARGV[base + 4], 'backoff_ms', ARGV[12], 'backoff_max_ms', ARGV[13],
-      'enqueued_at', now, 'parent', runId, 'step', cpos)
+    new_job(childKey, fn, ARGV[base + 2], 'queued', ARGV[base + 3], ARGV[base + 4], now,
+            runId, {'step', cpos})
     redis.call('ZADD', jobs_index_key(p), now, childId)
     make_ready(p, childKey, childId, notify_channel(p))
     redis.call('HSET', stepsKey, cpos, step_json(fn, 'call', 'pending', now,
@@ -109,12 +137,13 @@ local due = deadline_of(current)
 if kind == 'approval' then
   local decision = redis.call('HGET', approvalsKey, name)
   if decision then
+    held_remove(runKey, 'held_approvals', name)
     resolve_wait(p, runKey, runId, pos, name, kind, 'completed', now,
                  ',"result":' .. decision, 'approval_decided')
     return {1, 'queued'}
   end
 elseif kind == 'signal' then
-  local payload = pop_signal(signalsKey, name)
+  local payload = pop_signal(runKey, signalsKey, name)
   if payload then
     resolve_wait(p, runKey, runId, pos, name, kind, 'completed', now,
                  ',"result":' .. payload, 'signal_received')

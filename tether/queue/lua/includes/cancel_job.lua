@@ -21,13 +21,14 @@ local function cancel_job(p, jobId, now, retentionMs, maxlen, errorJson)
       redis.call('ZREM', delayed_key(p), jobId)
     end
     timeline(p, jobKey, jobId, maxlen, now, 'cancelled', status)
-    finish_job(p, jobKey, events_key(p), jobId, 'cancelled', now, retentionMs,
+    finish_job(p, jobKey, jobId, 'cancelled', now, retentionMs,
                notify_channel(p), {'error', errorJson}, maxlen)
   end
 end
 
 -- Stop a run for good (cancelled, or failed by its workflow timeout): the run ends
 -- first, so its children finishing as cancelled find it terminal and wake nothing.
+-- Its child runs (ctx.child) still going are cancelled the same way, depth first.
 local function stop_run(p, runKey, runId, status, now, errorJson)
   local r = redis.call('HMGET', runKey, 'act_job', 'retention_ms', 'maxlen')
   local retention, maxlen = tonumber(r[2]) or 604800000, tonumber(r[3]) or 1000
@@ -38,6 +39,12 @@ local function stop_run(p, runKey, runId, status, now, errorJson)
     local rec = cjson.decode(fields[i])
     if rec.kind == 'call' and rec.status == 'pending' then
       cancel_job(p, rec.job, now, retention, maxlen, errorJson)
+    elseif rec.kind == 'child' and rec.status == 'pending' then
+      local childKey = run_key(p, rec.run)
+      local childStatus = redis.call('HGET', childKey, 'status')
+      if childStatus and not RUN_TERMINAL[childStatus] then
+        stop_run(p, childKey, rec.run, 'cancelled', now, errorJson)
+      end
     end
   end
   if r[1] and r[1] ~= '' then cancel_job(p, r[1], now, retention, maxlen, errorJson) end

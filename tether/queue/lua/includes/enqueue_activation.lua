@@ -2,6 +2,7 @@
 --@include run_keys
 --@include run_timeline
 --@include make_ready
+--@include new_job
 -- Queue the run's next activation: an ordinary job `<run>:a<n>` on the function
 -- `wf:<workflow>@<version>`, so only machines serving that version ever see it. The run
 -- becomes `queued` and forgets what it waited on. Returns the activation job id.
@@ -11,10 +12,10 @@ local function enqueue_activation(p, runKey, runId, now, reason)
   local n = (tonumber(r[3]) or 0) + 1
   local jobId = runId .. ':a' .. n
   local jobKey = job_key(p, jobId)
-  redis.call('HSET', jobKey, 'fn', 'wf:' .. r[1] .. '@' .. r[2],
-    'input', cjson.encode({run = runId, activation = n}), 'status', 'queued',
-    'max_attempts', r[4] or 10, 'timeout_ms', 0, 'backoff_ms', 1000,
-    'backoff_max_ms', 30000, 'enqueued_at', now, 'parent', runId, 'activation', n)
+  -- No timeout of its own (a workflow's limit is its run's); attempts: lost machines
+  -- in a row (RunEngine.activation_max_attempts, kept on the run by start_run).
+  new_job(jobKey, 'wf:' .. r[1] .. '@' .. r[2], cjson.encode({run = runId, activation = n}),
+          'queued', r[4], 0, now, runId, {'activation', n})
   redis.call('ZADD', jobs_index_key(p), now, jobId)
   make_ready(p, jobKey, jobId, notify_channel(p))
   redis.call('HSET', runKey, 'status', 'queued', 'activations', n, 'act_job', jobId,

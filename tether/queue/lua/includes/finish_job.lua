@@ -18,22 +18,20 @@ end
 -- and publish the news themselves, one message for a whole batch (complete.lua).
 -- `maxlen` is the caller's timeline maxlen: negative, stand-alone jobs have no timeline
 -- of their own to expire (lua/includes/timeline.lua).
-local function finish_job_quietly(p, jobKey, eventsKey, jobId, parent, status, now,
-                                  retentionMs, fields, maxlen)
+local function finish_job_quietly(p, jobKey, jobId, parent, status, now, retentionMs,
+                                  fields, maxlen)
   redis.call('HSET', jobKey, 'status', status, 'finished_at', stamp(now), unpack(fields))
   redis.call('PEXPIRE', jobKey, retentionMs)
   if parent then
-    redis.call('XADD', eventsKey, 'MAXLEN', '~', 100000, '*',
-      'event', 'child_finished', 'job', jobId, 'run', parent, 'status', status)
     run_job_finished(p, jobKey, jobId, parent, status, now)
   elseif maxlen >= 0 then
     redis.call('PEXPIRE', timeline_key(p, jobId), retentionMs)
   end
 end
 
-local function finish_job(p, jobKey, eventsKey, jobId, status, now, retentionMs,
-                          channel, fields, maxlen)
-  finish_job_quietly(p, jobKey, eventsKey, jobId, redis.call('HGET', jobKey, 'parent'),
+local function finish_job(p, jobKey, jobId, status, now, retentionMs, channel, fields,
+                          maxlen)
+  finish_job_quietly(p, jobKey, jobId, redis.call('HGET', jobKey, 'parent'),
                      status, now, retentionMs, fields, maxlen)
   redis.call('PUBLISH', channel, 'j:' .. jobId)
 end

@@ -2,6 +2,7 @@
 --@include run_keys
 --@include step_json
 --@include run_timeline
+--@include held
 -- Record the outcome of the step a run waits on (an approval decided, a signal arrived,
 -- a timer fired) and queue its next activation, all in the caller's one script.
 -- `extra` is spliced into the step record (',"result":...' or ',"error":...').
@@ -11,11 +12,12 @@ local function resolve_wait(p, runKey, runId, pos, name, kind, status, now, extr
 end
 
 -- Take the oldest buffered signal `name` of a run: its payload (JSON text), or nil.
-local function pop_signal(signalsKey, name)
+local function pop_signal(runKey, signalsKey, name)
   local prefix = name .. '\n'
   for _, entry in ipairs(redis.call('LRANGE', signalsKey, 0, -1)) do
     if string.sub(entry, 1, #prefix) == prefix then
       redis.call('LREM', signalsKey, 1, entry)
+      held_remove(runKey, 'held_signals', name)
       return string.sub(entry, #prefix + 1)
     end
   end

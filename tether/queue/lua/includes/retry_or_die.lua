@@ -10,7 +10,7 @@
 -- The backoff is the job's own (`backoff_ms`, `backoff_max_ms`: a run's jobs carry
 -- theirs) or else the engine's, `backoff` = {base ms, cap ms} from the caller's ARGV.
 -- Returns the job's new status.
-local function retry_or_die(p, jobKey, delayedKey, eventsKey, jobId, now, errorJson,
+local function retry_or_die(p, jobKey, delayedKey, jobId, now, errorJson,
                             retryable, immediate, jitter, retentionMs, channel, maxlen,
                             backoff)
   local job = redis.call('HMGET', jobKey, 'attempt', 'max_attempts', 'backoff_ms',
@@ -23,7 +23,7 @@ local function retry_or_die(p, jobKey, delayedKey, eventsKey, jobId, now, errorJ
   if job[5] == '1' then
     -- Somebody asked for this job to stop: it ends here, whatever the attempt count.
     timeline_to(p, owner, jobId, maxlen, now, 'cancelled', 'running', 'attempt', attempt)
-    finish_job_quietly(p, jobKey, eventsKey, jobId, parent, 'cancelled', now, retentionMs, {},
+    finish_job_quietly(p, jobKey, jobId, parent, 'cancelled', now, retentionMs, {},
                        maxlen)
     redis.call('PUBLISH', channel, 'j:' .. jobId)
     return 'cancelled'
@@ -50,7 +50,7 @@ local function retry_or_die(p, jobKey, delayedKey, eventsKey, jobId, now, errorJ
     status = 'failed'
   end
   timeline_to(p, owner, jobId, maxlen, now, status, 'running', 'attempt', attempt)
-  finish_job_quietly(p, jobKey, eventsKey, jobId, parent, status, now, retentionMs, {}, maxlen)
+  finish_job_quietly(p, jobKey, jobId, parent, status, now, retentionMs, {}, maxlen)
   redis.call('PUBLISH', channel, 'j:' .. jobId)
   return status
 end

@@ -1,13 +1,28 @@
 --@include keys
--- Append one event to a run's timeline (the same stream its jobs write to).
+--@include run_keys
+-- Append one event to a run's timeline (the same stream its jobs write to). A run's
+-- history is never trimmed while it is open (its `created` event stays however long it
+-- runs; ctx.continue_as_new keeps a loop's replay flat, not its timeline): it expires
+-- with the run's other records after the retention. `maxlen` bounds its log lines.
 local function run_timeline(p, runId, maxlen, now, event, ...)
-  redis.call('XADD', timeline_key(p, runId), 'MAXLEN', '~', maxlen, '*',
-    'event', event, 'run', runId, 'at', now, ...)
+  redis.call('XADD', timeline_key(p, runId), '*', 'event', event, 'run', runId, 'at', now,
+             ...)
 end
 
--- Log lines the workflow emitted (ctx.log), each a JSON object, in order.
+-- Log lines the workflow emitted (ctx.log), each a JSON object, in order, on the run's
+-- own bounded log stream (GET .../timeline merges it in). A line that
+-- opens with its number ({"@":N,...}) has it stripped, and the run keeps the last N as
+-- `log_mark`, so replays do not write the line again (see context.LOG_SLOTS).
 local function run_logs(p, runId, maxlen, now, first)
+  local mark = nil
   for i = first, #ARGV do
-    run_timeline(p, runId, maxlen, now, 'log', 'line', ARGV[i])
+    local line = ARGV[i]
+    local n, rest = string.match(line, '^{"@":(%d+),?(.*)$')
+    if n then
+      mark, line = n, '{' .. rest
+    end
+    redis.call('XADD', logs_key(p, runId), 'MAXLEN', '~', maxlen, '*', 'event', 'log',
+               'run', runId, 'at', now, 'line', line)
   end
+  if mark then redis.call('HSET', run_key(p, runId), 'log_mark', mark) end
 end

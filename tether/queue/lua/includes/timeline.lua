@@ -5,12 +5,15 @@
 -- it saves the HGET of the parent on the hot paths (enqueue, claim, complete).
 -- A negative maxlen turns off the timelines of stand-alone jobs (the default: a stream
 -- per job costs about 4 KB and three XADDs); events of a run's jobs still go to the
--- run's timeline, trimmed at -maxlen (QueueConfig.job_timeline_maxlen).
+-- run's timeline, never trimmed while the run is open (QueueConfig.job_timeline_maxlen).
 local function timeline_to(p, owner, jobId, maxlen, now, event, prev, ...)
-  if maxlen < 0 then
-    if owner == jobId then return end
-    maxlen = -maxlen
+  if owner ~= jobId then
+    -- A run's history is not trimmed while the run is open (run_timeline.lua).
+    redis.call('XADD', timeline_key(p, owner), '*',
+      'event', event, 'job', jobId, 'prev', prev, 'at', now, ...)
+    return
   end
+  if maxlen < 0 then return end
   redis.call('XADD', timeline_key(p, owner), 'MAXLEN', '~', maxlen, '*',
     'event', event, 'job', jobId, 'prev', prev, 'at', now, ...)
 end

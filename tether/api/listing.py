@@ -1,0 +1,55 @@
+"""The query of a listing (``GET /v1/jobs``, ``GET /v1/runs``): the cursor of the page to
+read and the filters every listing shares (creation time, user tags)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from tether.errors import ValidationFailed
+from tether.protocol import ID_PATTERN
+from tether.queue.index import Cursor
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    cursor: Cursor | None
+    created_after_ms: int | None
+    created_before_ms: int | None
+    tags: dict[str, str]
+
+
+def _ms(value: datetime | None) -> int | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)  # naive means UTC, as everywhere in the API
+    return round(value.timestamp() * 1000)
+
+
+def listing(
+    cursor: str | None,
+    created_after: datetime | None,
+    created_before: datetime | None,
+    tag: list[str] | None,
+) -> Listing:
+    tags: dict[str, str] = {}
+    for item in tag or []:
+        key, sep, value = item.partition(":")
+        if not sep or not ID_PATTERN.match(key) or len(key) > 64:
+            raise ValidationFailed(
+                f"tag: {item!r} is not key:value", details={"field": "tag", "value": item[:200]}
+            )
+        tags[key] = value
+    return Listing(
+        Cursor.decode(cursor) if cursor else None,
+        _ms(created_after),
+        _ms(created_before),
+        tags,
+    )
+
+
+CURSOR_DOC = "the next_cursor of the previous page"
+AFTER_DOC = "only those created at or after this time (ISO 8601)"
+BEFORE_DOC = "only those created before this time (ISO 8601)"
+TAG_DOC = "only those tagged key:value (repeat for several: all must match)"
