@@ -380,7 +380,9 @@ def test_a_suspend_whose_wait_lacks_what_its_kind_needs_is_a_422(api: ApiServer)
     import httpx
 
     body = {"job": "r:a1", "token": "1", "wait": {"kind": "sleep", "position": 0, "name": "s"}}
-    response = httpx.post(f"{api.url}/v1/machines/m1/runs/r/suspend", json=body)
+    response = httpx.post(
+        f"{api.url}/v1/machines/m1/runs/r/suspend", json=body, headers=api.headers("machine")
+    )
 
     assert response.status_code == 422
     assert "duration" in response.json()["error"]["message"]
