@@ -5,6 +5,8 @@
     │   ├── RequestTimeout        408  headers or body did not arrive in time
     │   └── ValidationFailed      422  a field has the wrong type or value
     ├── PayloadTooLarge           413  input, result or body over the size limit
+    ├── Unauthorized              401  no API key, or one that is wrong or revoked
+    ├── Forbidden                 403  the key's role or namespace does not allow this
     ├── UnsupportedMediaType      415  a request body that is not application/json
     ├── CrossOriginRefused        403  a browser request from an origin not allowed
     ├── NotFound                  404  no such job, run, machine or function
@@ -69,6 +71,21 @@ class PayloadTooLarge(TetherError):
 
     status_code = 413
     code = "payload_too_large"
+
+
+class Unauthorized(TetherError):
+    """No API key, or one that is wrong or revoked."""
+
+    status_code = 401
+    code = "unauthorized"
+
+
+class Forbidden(TetherError):
+    """The key is valid, but its role (or the machine id it acts as, or the functions it
+    may serve) does not allow this request."""
+
+    status_code = 403
+    code = "forbidden"
 
 
 class UnsupportedMediaType(TetherError):
@@ -223,6 +240,8 @@ ERRORS_BY_CODE: dict[str, type[TetherError]] = {
         RequestTimeout,
         ValidationFailed,
         PayloadTooLarge,
+        Unauthorized,
+        Forbidden,
         UnsupportedMediaType,
         CrossOriginRefused,
         NotFound,

@@ -209,3 +209,21 @@ def test_notifications_map_to_events() -> None:
     assert parse_message("s:r1 waiting") == [("run.status", {"run": "r1", "status": "waiting"})]
     assert parse_message("r:r1") == []  # a run finished: its s: message says how
     assert parse_message("x:whatever") == []
+
+
+@pytest.mark.parametrize(("role", "status"), [("viewer", 200), ("machine", 403)])
+async def test_the_stream_is_open_to_keys_that_may_read_and_only_those(
+    api: ApiServer, role: str, status: int
+) -> None:
+    async with (
+        httpx.AsyncClient(base_url=api.url, headers=api.headers(role)) as http,
+        http.stream("GET", "/v1/events") as response,
+    ):
+        assert response.status_code == status
+
+
+async def test_the_stream_without_a_key_is_401(api: ApiServer) -> None:
+    async with httpx.AsyncClient(base_url=api.url) as http:
+        response = await http.get("/v1/events")
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "unauthorized"

@@ -23,8 +23,10 @@ from litestar.di import Provide
 from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody, Schema
 from litestar.openapi.spec.enums import OpenAPIType
 from litestar.params import Parameter
+from litestar.types import Scope
 from pydantic import BaseModel, Field
 
+from tether.api.auth import SCOPE_SERVICES, principal_of
 from tether.api.error_handlers import also_ok, change_error_responses, error_responses
 from tether.api.listing import AFTER_DOC, BEFORE_DOC, CURSOR_DOC, TAG_DOC, listing
 from tether.api.notify import Notifier
@@ -71,8 +73,8 @@ MAX_LIST = 1000
 SERVED_TTL = 0.5  # seconds the list of served versions is reused between requests
 
 
-def provide_runs(state: State) -> RunEngine:
-    runs: RunEngine = state.services.runs
+def provide_runs(scope: Scope) -> RunEngine:
+    runs: RunEngine = scope[SCOPE_SERVICES].runs  # type: ignore[literal-required]
     return runs
 
 
@@ -92,12 +94,16 @@ class _Served:
             return self.value
 
 
-def provide_served(state: State) -> _Served:
-    """One cache per app (apps of different deployments may share a process in tests)."""
-    served: _Served | None = state.get("served_versions")
+def provide_served(state: State, scope: Scope) -> _Served:
+    """One cache per app (apps of different deployments may share a process in tests)
+    and namespace."""
+    namespace: str = scope[SCOPE_SERVICES].namespace  # type: ignore[literal-required]
+    by_namespace: dict[str, _Served] | None = state.get("served_versions")
+    if by_namespace is None:
+        by_namespace = state.served_versions = {}
+    served = by_namespace.get(namespace)
     if served is None:
-        served = _Served()
-        state.served_versions = served
+        served = by_namespace[namespace] = _Served()
     return served
 
 
@@ -318,12 +324,15 @@ class RunsController(Controller):
         run_id: RunId,
         key: ApprovalKey,
         data: ApprovalDecision,
+        request: Request[Any, Any, Any],
         runs: RunEngine,
         engine: QueueEngine,
         served: _Served,
     ) -> RunOut:
+        # The decider is the key that made the request, never a name from the body.
+        by = principal_of(request).name
         decided = await runs.decide(
-            run_id, key, approved=data.approved, by=data.by, comment=data.comment, data=data.data
+            run_id, key, approved=data.approved, by=by, comment=data.comment, data=data.data
         )
         out = await answer(await runs.get(run_id), served, engine)
         out.delivery = "woken" if decided["delivered"] else "buffered"
@@ -344,11 +353,12 @@ class RunsController(Controller):
         run_id: RunId,
         name: SignalName,
         data: SignalSend,
+        request: Request[Any, Any, Any],
         runs: RunEngine,
         engine: QueueEngine,
         served: _Served,
     ) -> RunOut:
-        delivered = await runs.signal(run_id, name, data.payload)
+        delivered = await runs.signal(run_id, name, data.payload, by=principal_of(request).name)
         out = await answer(await runs.get(run_id), served, engine)
         out.delivery = "woken" if delivered == "woken" else "buffered"
         return out

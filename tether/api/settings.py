@@ -97,6 +97,9 @@ class ApiSettings:
     events_max_clients: int = 100
     events_queue: int = 1000
     events_heartbeat: float = 15.0
+    # TETHER_NO_AUTH=1 (``tether api --no-auth``): serve without API keys, every caller
+    # an admin of the default namespace. Unsafe; logged as such at every start.
+    auth: bool = True
     # TETHER_CORS_ORIGINS: comma-separated origins (``https://app.example.com``) whose web
     # pages may call the API from a browser; none by default, so CORS is off and state-
     # changing requests carrying a foreign ``Origin`` are refused (see api/browsers.py).
@@ -159,6 +162,7 @@ class ApiSettings:
             events_max_clients=_int(env, "TETHER_EVENTS_MAX_CLIENTS", d.events_max_clients),
             events_queue=_int(env, "TETHER_EVENTS_QUEUE", d.events_queue),
             events_heartbeat=_float(env, "TETHER_EVENTS_HEARTBEAT", d.events_heartbeat),
+            auth=env.get("TETHER_NO_AUTH", "0").lower() not in ("1", "true", "yes"),
             cors_origins=_origins(env.get("TETHER_CORS_ORIGINS", "")),
             max_registered_functions=_int(
                 env, "TETHER_MAX_REGISTERED_FUNCTIONS", d.max_registered_functions

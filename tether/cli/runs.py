@@ -53,7 +53,6 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
         decide = actions.add_parser(name, help=f"{verb} an approval a run waits for")
         decide.add_argument("run_id", metavar="ID")
         decide.add_argument("key", metavar="KEY")
-        decide.add_argument("--by", help="who decides (recorded with the decision)")
         decide.add_argument("--comment")
         decide.add_argument("--data", help="JSON data to attach to the decision")
         decide.set_defaults(handler=run_decide, approved=name == "approve")
@@ -161,9 +160,7 @@ def run_decide(args: argparse.Namespace) -> int:
     data = _json_arg(args.data, "--data")
     run = call_api(
         args.url,
-        lambda c: c.approve(
-            args.run_id, args.key, args.approved, by=args.by, comment=args.comment, data=data
-        ),
+        lambda c: c.approve(args.run_id, args.key, args.approved, comment=args.comment, data=data),
     )
     verb = "approved" if args.approved else "denied"
     print(f"{run.id}: {args.key} {verb}; run is {run.status}")
