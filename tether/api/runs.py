@@ -13,7 +13,6 @@ import asyncio
 import re
 import time
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -28,7 +27,14 @@ from pydantic import BaseModel, Field
 
 from tether.api.auth import SCOPE_SERVICES, principal_of
 from tether.api.error_handlers import also_ok, change_error_responses, error_responses
-from tether.api.listing import AFTER_DOC, BEFORE_DOC, CURSOR_DOC, TAG_DOC, listing
+from tether.api.listing import (
+    AFTER_DOC,
+    BEFORE_DOC,
+    CURSOR_DOC,
+    TAG_DOC,
+    TIME_PATTERN,
+    listing,
+)
 from tether.api.notify import Notifier
 from tether.api.params import ApprovalKey, MachineId, RunId, SignalName
 from tether.api.polling import wait_until_finished
@@ -264,8 +270,12 @@ class RunsController(Controller):
         ] = None,
         limit: Annotated[int, Parameter(ge=1, le=MAX_LIST, description="at most this many")] = 50,
         cursor: Annotated[str | None, Parameter(description=CURSOR_DOC, max_length=240)] = None,
-        created_after: Annotated[datetime | None, Parameter(description=AFTER_DOC)] = None,
-        created_before: Annotated[datetime | None, Parameter(description=BEFORE_DOC)] = None,
+        created_after: Annotated[
+            str | None, Parameter(description=AFTER_DOC, pattern=TIME_PATTERN, max_length=40)
+        ] = None,
+        created_before: Annotated[
+            str | None, Parameter(description=BEFORE_DOC, pattern=TIME_PATTERN, max_length=40)
+        ] = None,
         tag: Annotated[list[str] | None, Parameter(description=TAG_DOC)] = None,
     ) -> RunList:
         query = listing(cursor, created_after, created_before, tag)
