@@ -54,6 +54,8 @@ dev: $(STAMP)
 # again on the oldest allowed versions.
 test: $(STAMP) $(OLDEST_STAMP)
 	@$(BIN)/python -c 'import redis, litestar, pydantic; print("== newest: redis-py", redis.__version__, "litestar", litestar.__version__ if hasattr(litestar, "__version__") else "", "pydantic", pydantic.VERSION)'
+	@if command -v chromium >/dev/null 2>&1; then echo "== browser tests on $$(command -v chromium)"; \
+	else echo "== no chromium on PATH: the dashboard's browser test is skipped (apt-get install -y chromium)"; fi
 	$(BIN)/pytest -q
 	$(MAKE) --no-print-directory test-valkey
 	$(MAKE) --no-print-directory test-oldest

@@ -31,11 +31,17 @@ Each system is driven by its own client, as its users would:
   the bench process's own CPU time (``time.process_time()``) around
   --cpu-requests sequential ``AsyncClient.get`` calls of one finished job (one GET each).
 
+tether runs with API keys on (workers with a machine key, the client with an app key);
+with --auth both (the default) the first backend also runs with ``tether api --no-auth``,
+a row of its own, and the last line gives the difference: the cost of checking keys.
+
 Each figure is the median over --runs runs of each of --rounds rounds; the systems run one
-after another in each round, so a machine that gets busier midway weighs on all of them.
+after another in each round (in reverse order every other round), so a machine that gets
+busier midway weighs on all of them.
 Usage:
     .venv/bin/python bench/end_to_end.py [--jobs 3000] [--runs 3] [--rounds 1] [--workers 2]
-        [--only tether] [--backends fast,aiohttp,httpx]
+        [--only tether] [--backends fast,aiohttp,httpx] [--auth both|on]
+    .venv/bin/python bench/end_to_end.py --only tether --backends fast --rounds 4  # keys
 
 ``--input checked`` (tether only) gives each throughput job the input
 ``{"user": "ada", "n": 3}`` for a function with typed arguments, so the API checks it
@@ -70,6 +76,7 @@ from tether._client_http import BACKENDS
 from tether.client import AsyncClient
 from tether.dev import die_with_parent
 from tether.errors import ApiUnavailable
+from tether.queue.apikeys import KeyStore
 from tether.queue.keys import Keys
 from tether.redis_server import RedisServer, free_port
 
@@ -93,6 +100,9 @@ class Figures:
     worker_cpu_single: list[float] = field(default_factory=list)  # s, per latency series
     worker_jobs_single: list[int] = field(default_factory=list)
     client_cpu: list[float] = field(default_factory=list)  # client CPU µs per GET
+    # The API process's CPU over the same series (what checking keys adds to).
+    api_cpu_batch: list[float] = field(default_factory=list)
+    api_cpu_single: list[float] = field(default_factory=list)
 
     def last_run(self) -> str:
         """The latest run's figures, for the progress output (to see the spread)."""
@@ -241,30 +251,46 @@ def http_backend(backend: str) -> Iterator[None]:
 
 
 async def bench_tether(
-    args: argparse.Namespace, redis_url: str, logs: Path, backend: str = "fast"
+    args: argparse.Namespace,
+    redis_url: str,
+    logs: Path,
+    backend: str = "fast",
+    auth: bool = True,
 ) -> Figures:
     with http_backend(backend):
-        return await _bench_tether(args, redis_url, logs, backend)
+        return await _bench_tether(args, redis_url, logs, backend, auth)
 
 
 async def _bench_tether(
-    args: argparse.Namespace, redis_url: str, logs: Path, backend: str
+    args: argparse.Namespace, redis_url: str, logs: Path, backend: str, auth: bool
 ) -> Figures:
     figures = Figures()
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = child_env(redis_url, args.max_jobs, TETHER_URL=url, TETHER_HTTP_BACKEND=backend)
+    env.pop("TETHER_API_KEY", None)
     redis = Redis.from_url(redis_url, decode_responses=True)
     pk = Keys().partition(0)
+    api_args = [*CLI, "api", "--host", "127.0.0.1", "--port", str(port)]
+    worker_env, app_key = env, None
+    if auth:  # an app key for the client, a machine key for the workers
+        store = KeyStore(redis, Keys())
+        app_key, _ = await store.create("bench-app", "app")
+        machine_key, _ = await store.create("bench-machine", "machine")
+        worker_env = env | {"TETHER_API_KEY": machine_key}
+    else:
+        api_args.append("--no-auth")
     with running(Procs(logs)) as procs:
-        procs.start("tether-api", [*CLI, "api", "--host", "127.0.0.1", "--port", str(port)], env)
+        api_pid = procs.start("tether-api", api_args, env).pid
         procs.start("tether-orchestrator", [*CLI, "orchestrator"], env)
         workers = [
-            procs.start(f"tether-worker-{i}", [*CLI, "worker", "tether_jobs:WorkerSettings"], env)
+            procs.start(
+                f"tether-worker-{i}", [*CLI, "worker", "tether_jobs:WorkerSettings"], worker_env
+            )
             for i in range(args.workers)
         ]
         worker_pids = [proc.pid for proc in workers]
-        async with AsyncClient(url, timeout=30) as client:
+        async with AsyncClient(url, timeout=30, api_key=app_key) as client:
 
             async def registered() -> bool:
                 procs.check_alive()
@@ -289,7 +315,7 @@ async def _bench_tether(
 
             async def throughput(n: int) -> float:
                 nonlocal last_id
-                cpu_before = cpu_seconds(worker_pids)
+                cpu_before, api_before = cpu_seconds(worker_pids), cpu_seconds([api_pid])
                 started = time.perf_counter()
                 ids: list[str] = []
                 for offset in range(0, n, 1000):
@@ -300,6 +326,7 @@ async def _bench_tether(
                 # The workers' CPU for these n jobs (what stays busy after the last result,
                 # heartbeats and an empty poll, is the same for every backend).
                 figures.worker_cpu_batch.append(cpu_seconds(worker_pids) - cpu_before)
+                figures.api_cpu_batch.append(cpu_seconds([api_pid]) - api_before)
                 figures.worker_jobs_batch.append(n)
                 last_id = ids[-1]
                 return n / elapsed
@@ -319,12 +346,14 @@ async def _bench_tether(
 
             await throughput(min(500, args.jobs))  # warm up connections and scripts
             figures.worker_cpu_batch.clear()
+            figures.api_cpu_batch.clear()
             figures.worker_jobs_batch.clear()
             for _ in range(args.runs):
                 figures.throughput.append(await throughput(args.jobs))
-                cpu_before = cpu_seconds(worker_pids)
+                cpu_before, api_before = cpu_seconds(worker_pids), cpu_seconds([api_pid])
                 samples = [await one() for _ in range(args.samples)]
                 figures.worker_cpu_single.append(cpu_seconds(worker_pids) - cpu_before)
+                figures.api_cpu_single.append(cpu_seconds([api_pid]) - api_before)
                 figures.worker_jobs_single.append(args.samples)
                 figures.add_latencies([s[0] for s in samples], [s[1] for s in samples])
                 figures.client_cpu.append(await client_cpu(args.cpu_requests))
@@ -478,6 +507,12 @@ async def main() -> None:
     parser.add_argument(
         "--cpu-requests", type=int, default=1000, help="GETs per run for the client CPU figure"
     )
+    parser.add_argument(
+        "--auth",
+        choices=["both", "on"],
+        default="both",
+        help="both: also run the first backend with `tether api --no-auth` (default: both)",
+    )
     # Internal: run one peer's bench in this (the peers') interpreter, print its figures.
     parser.add_argument("--peer", choices=["arq", "saq"], help=argparse.SUPPRESS)
     parser.add_argument("--redis-url", help=argparse.SUPPRESS)
@@ -496,6 +531,10 @@ async def main() -> None:
             print(f"tether on {backend}: left out ({backend} is not installed)", flush=True)
             continue
         systems[f"tether (HTTP, {backend})"] = functools.partial(bench_tether, backend=backend)
+        if args.auth == "both" and not any("--no-auth" in name for name in systems):
+            systems[f"tether (HTTP, {backend}, --no-auth)"] = functools.partial(
+                bench_tether, backend=backend, auth=False
+            )
     systems.update({"arq 0.28": bench_arq, "saq": bench_saq})
     wanted = args.only or ["tether", "arq", "saq"]
     with tempfile.TemporaryDirectory(prefix="tether-bench-") as tmp:
@@ -511,7 +550,8 @@ async def main() -> None:
         results: dict[str, Figures] = {}
         try:
             for round_ in range(args.rounds):
-                for name, bench in systems.items():
+                in_order = list(systems.items())
+                for name, bench in in_order if round_ % 2 == 0 else in_order[::-1]:
                     if name.split()[0] not in wanted:
                         continue
                     began = time.monotonic()
@@ -531,6 +571,29 @@ async def main() -> None:
             server.stop()
     print()
     print(table(results))
+    off_name = next((name for name in results if name.endswith("--no-auth)")), None)
+    if off_name is not None:
+        on, off = results[off_name.replace(", --no-auth", "")], results[off_name]
+        print()
+        print(
+            "keys on vs --no-auth: "
+            f"jobs/s {100 * (median(on.throughput) / median(off.throughput) - 1):+.1f}%, "
+            f"enqueue→result p50 {100 * (median(on.e2e_p50) / median(off.e2e_p50) - 1):+.1f}%, "
+            f"dispatch p50 {100 * (median(on.dispatch_p50) / median(off.dispatch_p50) - 1):+.1f}%"
+        )
+
+        def api_ms(f: Figures, single: bool) -> float:
+            cpu = f.api_cpu_single if single else f.api_cpu_batch
+            jobs = f.worker_jobs_single if single else f.worker_jobs_batch
+            return sum(cpu) * 1000 / sum(jobs)
+
+        print(
+            "API CPU per job, keys on vs --no-auth: "
+            f"one at a time {api_ms(on, True):.3f} vs {api_ms(off, True):.3f} ms "
+            f"({100 * (api_ms(on, True) / api_ms(off, True) - 1):+.1f}%), "
+            f"batches {api_ms(on, False):.3f} vs {api_ms(off, False):.3f} ms "
+            f"({100 * (api_ms(on, False) / api_ms(off, False) - 1):+.1f}%)"
+        )
 
 
 def in_peer_venv(peer: str, redis_url: str, logs: Path) -> Figures:

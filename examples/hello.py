@@ -1,12 +1,16 @@
 """The example worker `make dev` runs: ``tether worker examples.hello:WorkerSettings``.
 
+Every call needs the key `make dev` wrote: ``AUTH="authorization: Bearer $(cat
+.tether/admin.key)"``.
+
 Try a job: ``curl -s -X POST localhost:8000/v1/jobs -H 'content-type: application/json'
--d '{"function": "hello", "input": {"name": "world"}}'``
+-H "$AUTH" -d '{"function": "hello", "input": {"name": "world"}}'``
 
 Try a workflow that waits for a person: ``curl -s -X POST localhost:8000/v1/runs -H
-'content-type: application/json' -d '{"workflow": "greet", "input": {"name": "ada"}, "id":
-"r1"}'``, then ``curl -s -X POST localhost:8000/v1/runs/r1/approvals/send -H
-'content-type: application/json' -d '{"approved": true, "by": "me"}'``.
+'content-type: application/json' -H "$AUTH" -d '{"workflow": "greet", "input": {"name":
+"ada"}, "id": "r1"}'``, then ``curl -s -X POST localhost:8000/v1/runs/r1/approvals/send
+-H 'content-type: application/json' -H "$AUTH" -d '{"approved": true}'`` (the decider
+recorded is the key's name, ``dev-admin``).
 """
 
 from __future__ import annotations

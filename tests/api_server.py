@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 
 import uvicorn
+from auth_helpers import TestKeys
 
 from tether.api.server import uvicorn_config
 from tether.api.settings import ApiSettings
@@ -15,8 +16,11 @@ from tether.redis_server import free_port
 class ApiServer:
     """One API process's worth of server, in a thread; start and stop it at will."""
 
-    def __init__(self, settings: ApiSettings, port: int | None = None) -> None:
+    def __init__(
+        self, settings: ApiSettings, port: int | None = None, keys: TestKeys | None = None
+    ) -> None:
         self.settings = settings
+        self.keys = keys
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._server: uvicorn.Server | None = None
@@ -35,6 +39,11 @@ class ApiServer:
                 raise RuntimeError("the API server failed to start")
             threading.Event().wait(0.005)
         return self
+
+    def headers(self, role: str = "admin") -> dict[str, str]:
+        """The Authorization header of this test's key of ``role``."""
+        assert self.keys is not None, "this server was made without test keys"
+        return self.keys.headers(role)
 
     def stop(self) -> None:
         if self._server is not None and self._thread is not None:

@@ -11,6 +11,7 @@ from pathlib import Path
 import litestar.exceptions
 import pytest
 from api_server import ApiServer
+from auth_helpers import TestKeys, create_keys_sync
 from redis.asyncio import Redis
 
 from tether import AsyncClient
@@ -79,14 +80,27 @@ def data_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def api_settings(redis_url: str, keys: Keys) -> ApiSettings:
+def test_keys(redis_url: str, keys: Keys) -> TestKeys:
+    """An API key of each role (names ``test-<role>``) in this test's deployment."""
+    return create_keys_sync(redis_url, keys.prefix)
+
+
+@pytest.fixture
+def api_settings(
+    redis_url: str, keys: Keys, test_keys: TestKeys, monkeypatch: pytest.MonkeyPatch
+) -> ApiSettings:
+    """Settings of an API with authentication on. $TETHER_API_KEY is the admin key for
+    the test, so clients and workers made without a key still get in (make_worker
+    hands workers the machine key)."""
+    monkeypatch.setenv("TETHER_API_KEY", test_keys.admin)
     return ApiSettings(redis_url=redis_url, prefix=keys.prefix, recheck_interval=0.2)
 
 
 @pytest.fixture
-def api(api_settings: ApiSettings) -> Iterator[ApiServer]:
-    """The real API app, served over HTTP in this process, on this test's keys."""
-    server = ApiServer(api_settings).start()
+def api(api_settings: ApiSettings, test_keys: TestKeys) -> Iterator[ApiServer]:
+    """The real API app, served over HTTP in this process, on this test's keys;
+    ``api.keys`` holds a key of each role, ``api.headers()`` the admin's header."""
+    server = ApiServer(api_settings, keys=test_keys).start()
     yield server
     server.stop()
 

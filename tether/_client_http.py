@@ -33,6 +33,25 @@ if TYPE_CHECKING:
 DEFAULT_URL = "http://127.0.0.1:8000"
 BACKENDS = ("fast", "aiohttp", "httpx")
 _JSON_HEADERS = {"content-type": "application/json"}
+# Where `tether dev` keeps the keys it made (mode 0600), relative to the current folder.
+DEV_KEY_DIR = ".tether"
+DEV_KEY_FILES = {"client": "admin.key", "machine": "machine.key"}
+
+
+def resolve_api_key(key: str | None = None, kind: str = "client") -> str | None:
+    """The API key to send: the argument, else ``$TETHER_API_KEY``, else the key `tether
+    dev` wrote to ``./.tether/`` (``admin.key`` for clients and the CLI, ``machine.key``
+    for workers), else None (no Authorization header)."""
+    if key:
+        return key
+    from_env = os.environ.get("TETHER_API_KEY")
+    if from_env:
+        return from_env.strip()
+    try:
+        with open(os.path.join(DEV_KEY_DIR, DEV_KEY_FILES[kind])) as f:
+            return f.read().strip() or None
+    except OSError:
+        return None
 
 
 def resolve_url(url: str | None) -> str:
@@ -91,8 +110,14 @@ class HttpSession:
         max_connections: int = 100,
         transport: httpx.AsyncBaseTransport | None = None,
         headers: dict[str, str] | None = None,
+        api_key: str | None = None,
+        key_kind: str = "client",
     ) -> None:
         self.url = resolve_url(url)
+        headers = dict(headers or {})
+        self.api_key = key = resolve_api_key(api_key, key_kind)
+        if key and not any(h.lower() == "authorization" for h in headers):
+            headers["authorization"] = f"Bearer {key}"
         self.timeout = timeout
         self._fast: FastTransport | AiohttpTransport | None = None
         self._http: httpx.AsyncClient | None = None

@@ -1,6 +1,7 @@
 """Clients of the tether API: ``AsyncClient``, and ``Client``, its blocking shell.
 
-    async with tether.AsyncClient() as client:          # $TETHER_URL or localhost:8000
+    async with tether.AsyncClient() as client:          # $TETHER_URL or localhost:8000,
+                                                        # key: $TETHER_API_KEY (api_key=)
         job = await client.enqueue("resize", {"w": 64})
         result = await client.call("resize", {"w": 64}, wait=10)
 
@@ -13,7 +14,8 @@ body). ``timeout=`` on ``wait``, ``call``, ``wait_run`` and ``result`` still wor
 old name of ``wait=``, with a DeprecationWarning. docs/client.md is the user's guide.
 
 Errors come back typed: the API's ``{"error": {...}}`` answers as the matching
-``tether.errors`` class (``NotFound``, ``ValidationFailed``...), an unreachable API as
+``tether.errors`` class (``NotFound``, ``ValidationFailed``, ``Unauthorized`` for a
+missing or wrong key, ``Forbidden`` for a role that may not...), an unreachable API as
 ``ApiUnavailable``, a job that failed as ``JobFailed`` (its error attached), a wait that
 ran out as ``ResultTimeout``, and a ``call`` whose job nobody can run as
 ``NoLiveMachine``.
@@ -176,8 +178,12 @@ class AsyncClient:
         timeout: float = 30.0,
         headers: dict[str, str] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        api_key: str | None = None,
     ) -> None:
-        self._http = HttpSession(url, timeout=timeout, headers=headers, transport=transport)
+        # api_key: else $TETHER_API_KEY, else ./.tether/admin.key (`tether dev`).
+        self._http = HttpSession(
+            url, timeout=timeout, headers=headers, transport=transport, api_key=api_key
+        )
 
     @property
     def url(self) -> str:
@@ -376,6 +382,10 @@ class AsyncClient:
     async def health(self) -> Any:
         return await self._http.json("GET", "/healthz")
 
+    async def metrics(self) -> str:
+        """The answering API process's ``/metrics`` (Prometheus text format)."""
+        return (await self._http.request("GET", "/metrics")).decode()
+
     # -- runs (durable workflows) -----------------------------------------------------
 
     async def start(
@@ -447,12 +457,12 @@ class AsyncClient:
         key: str,
         approved: bool = True,
         *,
-        by: str | None = None,
         comment: str | None = None,
         data: Any = None,
     ) -> RunOut:
-        """Decide the approval ``key`` a run waits for (or will wait for)."""
-        body = {"approved": approved, "by": by, "comment": comment, "data": data}
+        """Decide the approval ``key`` a run waits for (or will wait for). The decision
+        records this client's API key name as the decider."""
+        body = {"approved": approved, "comment": comment, "data": data}
         raw = await self._http.request(
             "POST",
             f"/v1/runs/{_seg(run_id)}/approvals/{_seg(key)}",
@@ -465,12 +475,11 @@ class AsyncClient:
         run_id: str,
         key: str,
         *,
-        by: str | None = None,
         comment: str | None = None,
         data: Any = None,
     ) -> RunOut:
         """``approve(..., approved=False)``."""
-        return await self.approve(run_id, key, False, by=by, comment=comment, data=data)
+        return await self.approve(run_id, key, False, comment=comment, data=data)
 
     async def signal(self, run_id: str, name: str, payload: Any = None) -> RunOut:
         """Send the signal ``name`` to a run."""
@@ -677,11 +686,14 @@ class Client:
         timeout: float = 30.0,
         headers: dict[str, str] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        api_key: str | None = None,
     ) -> None:
         self._thread = _LoopThread()
 
         async def make() -> AsyncClient:
-            return AsyncClient(url, timeout=timeout, headers=headers, transport=transport)
+            return AsyncClient(
+                url, timeout=timeout, headers=headers, transport=transport, api_key=api_key
+            )
 
         try:
             self._async = self._thread.run(make())
@@ -725,6 +737,7 @@ class Client:
     machines = _blocking(AsyncClient.machines)
     functions = _blocking(AsyncClient.functions)
     health = _blocking(AsyncClient.health)
+    metrics = _blocking(AsyncClient.metrics)
     start = _blocking(AsyncClient.start)
     get_run = _blocking(AsyncClient.get_run)
     wait_run = _blocking(AsyncClient.wait_run)

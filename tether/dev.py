@@ -30,6 +30,7 @@ from typing import Any
 
 import httpx
 
+from tether.dev_keys import DevKeys, ensure_dev_keys
 from tether.devstate import (
     DEFAULT_DATA,
     DEFAULT_DEV_REDIS_PORT,
@@ -163,6 +164,7 @@ class DevMode:
     workers: list[str] = field(default_factory=list)
     log_level: str = "INFO"
     out: Callable[[str], None] = _print
+    keys: DevKeys | None = None  # made (or found) in `data` once Redis is up
 
     @property
     def url(self) -> str:
@@ -185,13 +187,22 @@ class DevMode:
             Child("api", [*cli, "api", "--host", self.host, "--port", str(self.port)], env),
             Child("orchestrator", [*cli, "orchestrator"], env),
         ]
+        worker_env = dict(env)
+        if self.keys is not None:
+            worker_env["TETHER_API_KEY"] = self.keys.machine
         for index, spec in enumerate(self.workers, start=1):
-            kids.append(Child(f"worker-{index}", [*cli, "worker", spec, "--url", self.url], env))
+            kids.append(
+                Child(f"worker-{index}", [*cli, "worker", spec, "--url", self.url], worker_env)
+            )
         return kids
+
+    @property
+    def _auth_headers(self) -> dict[str, str]:
+        return {"authorization": f"Bearer {self.keys.admin}"} if self.keys else {}
 
     async def _wait_ready(self, kids: list[Child], machines: int, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
-        async with httpx.AsyncClient(timeout=1.0) as http:
+        async with httpx.AsyncClient(timeout=1.0, headers=self._auth_headers) as http:
             while time.monotonic() < deadline:
                 for kid in kids:
                     if kid.process is not None and kid.process.returncode is not None:
@@ -217,14 +228,17 @@ class DevMode:
         ]
         lines += [f"  worker        {spec}" for spec in self.workers]
         fn = "hello" if EXAMPLE_WORKER in self.workers else "YOUR_FUNCTION"
+        auth = f" -H 'authorization: Bearer {self.keys.admin}'" if self.keys else ""
         lines += [
             "",
             "Run a job:",
-            f"  curl -s -X POST {self.url}/v1/jobs -H 'content-type: application/json' "
+            f"  curl -s -X POST {self.url}/v1/jobs -H 'content-type: application/json'{auth} "
             f'-d \'{{"function": "{fn}", "input": {{"name": "world"}}}}\'',
-            f"  curl -s '{self.url}/v1/jobs/JOB_ID?wait=10'",
+            f"  curl -s '{self.url}/v1/jobs/JOB_ID?wait=10'{auth}",
             "",
             f"  export TETHER_URL={self.url}",
+            f"  (API keys, admin and machine, are in {self.data}/: the CLI and workers started "
+            "in this folder use them)",
         ]
         if self.data.resolve() == (Path.cwd() / DEFAULT_DATA).resolve():
             lines.append(
@@ -301,8 +315,11 @@ class DevMode:
                 write_state(self.data, pid=None)
 
     async def _run(self, redis: RedisServer, stop: asyncio.Event) -> int:
-        kids = self.children(redis.url)
+        kids: list[Child] = []
         try:
+            # Keys first: the API refuses to start without one, workers need theirs.
+            self.keys = await ensure_dev_keys(self.data, redis.url)
+            kids = self.children(redis.url)
             # The API first, so workers do not start by retrying against a closed port.
             core, workers = kids[:2], kids[2:]
             for kid in core:

@@ -5,6 +5,8 @@
     │   ├── RequestTimeout        408  headers or body did not arrive in time
     │   └── ValidationFailed      422  a field has the wrong type or value
     ├── PayloadTooLarge           413  input, result or body over the size limit
+    ├── Unauthorized              401  no API key, or one that is wrong or revoked
+    ├── Forbidden                 403  the key's role or namespace does not allow this
     ├── UnsupportedMediaType      415  a request body that is not application/json
     ├── CrossOriginRefused        403  a browser request from an origin not allowed
     ├── NotFound                  404  no such job, run, machine or function
@@ -17,6 +19,7 @@
     ├── RedisUnavailable          503  Redis cannot be reached
     │   └── RedisOutOfMemory      503  Redis refuses writes (maxmemory, noeviction)
     ├── ApiUnavailable            503  the control plane's HTTP API cannot be reached
+    ├── TooManyStreams            503  this process serves its most event streams
     ├── ConfigurationError        -    bad worker settings or client configuration
     ├── JobFailed                 -    a job the caller waited for failed (client)
     ├── RunFailed                 -    a run the caller waited for failed (client)
@@ -68,6 +71,21 @@ class PayloadTooLarge(TetherError):
 
     status_code = 413
     code = "payload_too_large"
+
+
+class Unauthorized(TetherError):
+    """No API key, or one that is wrong or revoked."""
+
+    status_code = 401
+    code = "unauthorized"
+
+
+class Forbidden(TetherError):
+    """The key is valid, but its role (or the machine id it acts as, or the functions it
+    may serve) does not allow this request."""
+
+    status_code = 403
+    code = "forbidden"
 
 
 class UnsupportedMediaType(TetherError):
@@ -160,6 +178,13 @@ class ApiUnavailable(TetherError):
     code = "api_unavailable"
 
 
+class TooManyStreams(TetherError):
+    """This API process serves as many event streams (GET /v1/events) as it may."""
+
+    status_code = 503
+    code = "too_many_streams"
+
+
 class ConfigurationError(TetherError):
     """Worker settings or client configuration are invalid (raised locally)."""
 
@@ -215,6 +240,8 @@ ERRORS_BY_CODE: dict[str, type[TetherError]] = {
         RequestTimeout,
         ValidationFailed,
         PayloadTooLarge,
+        Unauthorized,
+        Forbidden,
         UnsupportedMediaType,
         CrossOriginRefused,
         NotFound,
@@ -227,6 +254,7 @@ ERRORS_BY_CODE: dict[str, type[TetherError]] = {
         RedisUnavailable,
         RedisOutOfMemory,
         ApiUnavailable,
+        TooManyStreams,
     )
 }
 

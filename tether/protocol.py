@@ -80,6 +80,13 @@ def idempotency_job_id(key: str) -> str:
     return uuid.uuid5(_IDEMPOTENCY_NAMESPACE, key).hex
 
 
+# -- identities ------------------------------------------------------------------------
+
+# What each role may do: docs/security.md and tether/api/access.py (the route table).
+Role = Literal["admin", "app", "approver", "viewer", "machine"]
+ROLES: tuple[str, ...] = ("admin", "app", "approver", "viewer", "machine")
+
+
 class Body(BaseModel):
     """Request bodies reject unknown fields, so a typo is an error, not a silent no-op, and
     are strict: a number is a JSON number, a flag is true or false (``"5"``, ``true`` for
@@ -359,14 +366,45 @@ class RunList(BaseModel):
 
 
 class ApprovalDecision(Body):
+    """The decider is the authenticated key (recorded as ``by``): a body naming one is
+    refused (422), so nobody can decide in another's name."""
+
     approved: bool
-    by: str | None = Field(default=None, max_length=200)
     comment: str | None = Field(default=None, max_length=10_000)
     data: Any = None
 
 
 class SignalSend(Body):
     payload: Any = None
+
+
+class KeyCreate(Body):
+    """``POST /v1/keys`` (admins): a new API key, shown once in the answer."""
+
+    name: str = ID
+    role: Role
+    namespace: str = Field(default="default", pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")
+    # Globs a machine key may serve (fnmatch, e.g. "billing.*"); None: any function.
+    functions: list[Annotated[str, Field(min_length=1, max_length=200)]] | None = Field(
+        default=None, max_length=100
+    )
+
+
+class KeyOut(BaseModel):
+    name: str
+    role: Role
+    namespace: str
+    functions: list[str] | None = None
+    created_at: datetime | None = None
+    last_used_at: datetime | None = None
+
+
+class KeyCreated(KeyOut):
+    key: str  # the only time the key is ever shown
+
+
+class KeyList(BaseModel):
+    keys: list[KeyOut]
 
 
 class TimelineEvent(BaseModel):

@@ -14,10 +14,12 @@ from litestar import Litestar
 Register = Callable[..., Awaitable[dict[str, Any]]]
 
 
-def client_for(app: Litestar) -> httpx.AsyncClient:
-    """An httpx client calling ``app`` in-process (no socket, no server)."""
+def client_for(app: Litestar, key: str | None = None) -> httpx.AsyncClient:
+    """An httpx client calling ``app`` in-process (no socket, no server), sending
+    ``key`` as its bearer token when given."""
     transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
-    return httpx.AsyncClient(transport=transport, base_url="http://tether.test")
+    headers = {"authorization": f"Bearer {key}"} if key else None
+    return httpx.AsyncClient(transport=transport, base_url="http://tether.test", headers=headers)
 
 
 @asynccontextmanager
@@ -42,6 +44,18 @@ async def running(app: Litestar) -> AsyncIterator[Litestar]:
     finally:
         stop.set()
         await task
+
+
+async def admin_key(redis_url: str, prefix: str) -> str:
+    """A new admin key of the deployment with key prefix ``prefix``."""
+    from auth_helpers import create_keys
+    from redis.asyncio import Redis
+
+    redis = Redis.from_url(redis_url, decode_responses=True)
+    try:
+        return (await create_keys(redis, prefix)).admin
+    finally:
+        await redis.aclose()
 
 
 async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:

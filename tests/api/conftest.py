@@ -1,5 +1,6 @@
 """Fixtures of the API tests: the app on the session's Redis, with a fresh key prefix and
-client name per test, driven in-process through httpx's ASGI transport."""
+client name per test, driven in-process through httpx's ASGI transport. Authentication
+is on: ``client`` carries the test's admin key (``test_keys`` has one of each role)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 from api_helpers import Register, client_for, running
+from auth_helpers import TestKeys
 from litestar import Litestar
 
 from tether.api.app import create_app
@@ -39,8 +41,8 @@ async def app(settings: ApiSettings) -> AsyncIterator[Litestar]:
 
 
 @pytest.fixture
-async def client(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
-    async with client_for(app) as c:
+async def client(app: Litestar, test_keys: TestKeys) -> AsyncIterator[httpx.AsyncClient]:
+    async with client_for(app, test_keys.admin) as c:
         yield c
 
 
@@ -72,7 +74,7 @@ def register(client: httpx.AsyncClient) -> Register:
 
 
 @pytest.fixture
-def api_headers() -> dict[str, str]:
-    """Headers every request of a test that uses this fixture sends, such as credentials
-    (none are needed yet): the schemathesis run over the OpenAPI document takes them."""
-    return {}
+def api_headers(test_keys: TestKeys) -> dict[str, str]:
+    """Headers every request of a test that uses this fixture sends: the test's admin
+    key (the schemathesis run over the OpenAPI document takes them)."""
+    return test_keys.headers("admin")

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 from api_helpers import Register, client_for, error_of, running
+from auth_helpers import TestKeys
 from litestar import Litestar
 
 from tether.api.app import create_app
@@ -160,8 +161,9 @@ async def cors_app(redis_url: str, keys: Keys) -> AsyncIterator[Litestar]:
 
 async def test_an_allowed_origin_gets_its_preflight_answered_without_credentials(
     cors_app: Litestar,
+    test_keys: TestKeys,
 ) -> None:
-    async with client_for(cors_app) as client:
+    async with client_for(cors_app, test_keys.admin) as client:
         response = await client.options(
             "/v1/jobs",
             headers={
@@ -175,8 +177,10 @@ async def test_an_allowed_origin_gets_its_preflight_answered_without_credentials
     assert "access-control-allow-credentials" not in response.headers
 
 
-async def test_an_allowed_origin_may_submit_and_another_may_not(cors_app: Litestar) -> None:
-    async with client_for(cors_app) as client:
+async def test_an_allowed_origin_may_submit_and_another_may_not(
+    cors_app: Litestar, test_keys: TestKeys
+) -> None:
+    async with client_for(cors_app, test_keys.admin) as client:
         beat = await client.post("/v1/machines/m1/heartbeat", json={"functions": [{"name": "f"}]})
         assert beat.status_code == 200
         ok = await client.post(

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from api_helpers import Register, client_for, error_of, running
+from api_helpers import Register, admin_key, client_for, error_of, running
 from litestar import Litestar
 
 from tether.api.app import create_app
@@ -88,7 +88,8 @@ async def test_a_wrong_method_is_405_in_our_shape(client: httpx.AsyncClient) -> 
 
 async def test_a_body_over_the_size_limit_is_413(redis_url: str, keys_prefix: str) -> None:
     app = create_app(ApiSettings(redis_url=redis_url, prefix=keys_prefix, max_body_size=2048))
-    async with client_for(app) as client:
+    key = await admin_key(redis_url, keys_prefix)
+    async with running(app), client_for(app, key) as client:
         response = await client.post("/v1/jobs", json={"function": "f", "input": "x" * 4096})
     assert response.status_code == 413
     error = error_of(response)
@@ -99,7 +100,8 @@ async def test_a_body_over_the_size_limit_is_413(redis_url: str, keys_prefix: st
 async def test_an_input_over_the_payload_limit_is_413(redis_url: str, keys_prefix: str) -> None:
     settings = ApiSettings(redis_url=redis_url, prefix=keys_prefix, max_payload_size=1000)
     app = create_app(settings)
-    async with app.lifespan(), client_for(app) as client:
+    key = await admin_key(redis_url, keys_prefix)
+    async with app.lifespan(), client_for(app, key) as client:
         await client.post("/v1/machines/m1/heartbeat", json={"functions": [{"name": "f"}]})
         response = await client.post("/v1/jobs", json={"function": "f", "input": "x" * 2000})
     assert response.status_code == 413
@@ -122,7 +124,8 @@ async def app_without_redis(keys_prefix: str) -> AsyncIterator[Litestar]:
 async def test_submitting_a_job_while_redis_is_unreachable_is_503(
     app_without_redis: Litestar,
 ) -> None:
-    async with client_for(app_without_redis) as client:
+    # (Checking the key needs Redis too: that is what answers 503.)
+    async with client_for(app_without_redis, "tk_unchecked") as client:
         response = await client.post("/v1/jobs", json={"function": "add"})
     assert response.status_code == 503
     assert error_of(response)["code"] == "redis_unavailable"
@@ -136,7 +139,7 @@ async def test_healthz_is_503_while_redis_is_unreachable(app_without_redis: Lite
 
 
 async def test_a_poll_while_redis_is_unreachable_is_503(app_without_redis: Litestar) -> None:
-    async with client_for(app_without_redis) as client:
+    async with client_for(app_without_redis, "tk_unchecked") as client:
         response = await client.post(POLL, json={"functions": ["add"], "wait": 1})
     assert response.status_code == 503
 
@@ -145,7 +148,8 @@ async def test_a_write_while_redis_is_out_of_memory_is_503(tmp_path: Path) -> No
     server = RedisServer(tmp_path, appendonly=False).start()
     try:
         app = create_app(ApiSettings(redis_url=server.url, prefix="oom"))
-        async with app.lifespan(), client_for(app) as client:
+        key = await admin_key(server.url, "oom")
+        async with app.lifespan(), client_for(app, key) as client:
             await client.post("/v1/machines/m1/heartbeat", json={"functions": [{"name": "f"}]})
             await app.state.redis.config_set("maxmemory", 1)
             response = await client.post("/v1/jobs", json={"function": "f"})

@@ -275,3 +275,18 @@ async def test_listing_jobs_with_an_unknown_status_is_422(client: httpx.AsyncCli
     response = await client.get("/v1/jobs", params={"status": "sleeping"})
     assert response.status_code == 422
     assert error_of(response)["details"]["fields"][0]["field"] == "status"
+
+
+@pytest.mark.parametrize("path", ["/v1/jobs", "/v1/runs"])
+@pytest.mark.parametrize("value", ["0.0", "1700000000", "yesterday", "2026-13-45T00:00"])
+async def test_a_listing_time_that_is_not_iso_8601_is_422_naming_it(
+    client: httpx.AsyncClient, path: str, value: str
+) -> None:
+    response = await client.get(path, params={"created_before": value})
+    assert response.status_code == 422, response.text
+    assert "created_before" in response.text
+
+
+async def test_a_listing_time_in_iso_8601_filters(client: httpx.AsyncClient) -> None:
+    response = await client.get("/v1/jobs", params={"created_after": "2026-01-01T00:00:00Z"})
+    assert response.status_code == 200, response.text

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 from api_helpers import Register, client_for, error_of, running
+from auth_helpers import TestKeys
 from litestar import Litestar
 from redis.asyncio import Redis
 
@@ -71,9 +72,9 @@ async def small_registry_app(redis_url: str, keys: Keys) -> AsyncIterator[Litest
 
 
 async def test_a_heartbeat_past_the_registry_limit_is_409_and_registers_none_of_its_names(
-    small_registry_app: Litestar, redis: Redis, keys: Keys
+    small_registry_app: Litestar, test_keys: TestKeys, redis: Redis, keys: Keys
 ) -> None:
-    async with client_for(small_registry_app) as client:
+    async with client_for(small_registry_app, test_keys.admin) as client:
         first = await client.post("/v1/machines/m1/heartbeat", json=heartbeat_of(["a", "b", "c"]))
         assert first.status_code == 200
         over = await client.post("/v1/machines/m2/heartbeat", json=heartbeat_of(["d", "e", "f"]))
@@ -88,10 +89,10 @@ async def test_a_heartbeat_past_the_registry_limit_is_409_and_registers_none_of_
 
 
 async def test_a_full_registry_still_takes_names_it_holds(
-    small_registry_app: Litestar, redis: Redis, keys: Keys
+    small_registry_app: Litestar, test_keys: TestKeys, redis: Redis, keys: Keys
 ) -> None:
     names = ["a", "b", "c", "d", "e"]
-    async with client_for(small_registry_app) as client:
+    async with client_for(small_registry_app, test_keys.admin) as client:
         assert (
             await client.post("/v1/machines/m1/heartbeat", json=heartbeat_of(names))
         ).status_code == 200
@@ -103,8 +104,9 @@ async def test_a_full_registry_still_takes_names_it_holds(
 
 async def test_a_machine_refused_for_a_full_registry_keeps_its_leases(
     small_registry_app: Litestar,
+    test_keys: TestKeys,
 ) -> None:
-    async with client_for(small_registry_app) as client:
+    async with client_for(small_registry_app, test_keys.admin) as client:
         await client.post("/v1/machines/m1/heartbeat", json=heartbeat_of(["a"]))
         job = (await client.post("/v1/jobs", json={"function": "a"})).json()
         polled = await client.post("/v1/machines/m1/poll", json={"functions": ["a"], "wait": 0})
@@ -119,9 +121,9 @@ async def test_a_machine_refused_for_a_full_registry_keeps_its_leases(
 
 
 async def test_racing_heartbeats_never_take_the_registry_past_its_limit(
-    small_registry_app: Litestar, redis: Redis, keys: Keys
+    small_registry_app: Litestar, test_keys: TestKeys, redis: Redis, keys: Keys
 ) -> None:
-    async with client_for(small_registry_app) as client:
+    async with client_for(small_registry_app, test_keys.admin) as client:
         replies = await asyncio.gather(
             *(
                 client.post(f"/v1/machines/m{i}/heartbeat", json=heartbeat_of([f"m{i}a", f"m{i}b"]))

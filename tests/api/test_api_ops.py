@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import httpx
-from api_helpers import Register
 
 from tether.api.routes import ROUTE_HANDLERS
 
@@ -29,49 +28,6 @@ async def test_healthz_is_ok_when_redis_answers(client: httpx.AsyncClient) -> No
     response = await client.get("/healthz")
     assert response.status_code == 200
     assert response.json() == {"status": "ok", "redis": "ok", "notifications": True}
-
-
-async def test_metrics_count_requests_by_route_and_status(
-    client: httpx.AsyncClient, register: Register
-) -> None:
-    await register("add")
-    await client.get("/v1/jobs/missing")
-    text = (await client.get("/metrics")).text
-    assert (
-        'tether_http_requests_total{method="POST",route="/v1/machines/{machine_id}/heartbeat",'
-        'status="200"} 1'
-    ) in text
-    assert 'tether_http_requests_total{method="GET",route="/v1/jobs/{job_id}",status="404"} 1' in (
-        text
-    )
-
-
-async def test_metrics_count_jobs_and_show_queue_depths_and_machines(
-    client: httpx.AsyncClient, register: Register
-) -> None:
-    await register("add")
-    await client.post("/v1/jobs/batch", json={"jobs": [{"function": "add"}] * 3})
-    response = await client.get("/metrics")
-    assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
-    lines = set(response.text.splitlines())
-    assert "tether_jobs_enqueued_total 3" in lines
-    assert 'tether_queue_depth{function="add"} 3' in lines
-    assert "tether_machines_live 1" in lines
-    assert "tether_long_polls_waiting 0" in lines
-    assert "tether_redis_up 1" in lines
-
-
-async def test_metrics_count_completed_jobs_and_rejected_results(
-    client: httpx.AsyncClient, register: Register
-) -> None:
-    await register("add")
-    await client.post("/v1/jobs", json={"function": "add"})
-    [job] = (await client.post("/v1/machines/m1/poll", json={"functions": ["add"]})).json()["jobs"]
-    done = {"id": job["id"], "token": job["token"], "status": "completed"}
-    await client.post("/v1/machines/m1/results", json={"results": [done, done]})
-    lines = set((await client.get("/metrics")).text.splitlines())
-    assert "tether_jobs_completed_total 1" in lines
-    assert "tether_results_rejected_total 1" in lines
 
 
 async def test_the_openapi_schema_lists_every_v1_path(client: httpx.AsyncClient) -> None:

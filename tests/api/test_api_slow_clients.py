@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from api_server import ApiServer
+from auth_helpers import TestKeys
 
 from tether.api.settings import ApiSettings
 
@@ -22,16 +23,22 @@ SLACK = 1.0  # scheduling on a loaded test machine
 
 
 @pytest.fixture
-def server(settings: ApiSettings) -> Iterator[ApiServer]:
+def server(settings: ApiSettings, test_keys: TestKeys) -> Iterator[ApiServer]:
     timed = dataclasses.replace(
         settings,
         header_timeout=HEADER_TIMEOUT,
         body_timeout=BODY_TIMEOUT,
         keep_alive_timeout=KEEP_ALIVE_TIMEOUT,
     )
-    api = ApiServer(timed).start()
+    api = ApiServer(timed, keys=test_keys).start()
     yield api
     api.stop()
+
+
+def auth_line(server: ApiServer) -> bytes:
+    """The request's Authorization header line (the test's admin key)."""
+    assert server.keys is not None
+    return b"Authorization: Bearer %s\r\n" % server.keys.admin.encode()
 
 
 def connect(server: ApiServer) -> socket.socket:
@@ -80,7 +87,8 @@ def test_a_body_shorter_than_its_content_length_is_dropped_within_the_body_timeo
         started = time.monotonic()
         stalled.sendall(
             b"POST /v1/jobs HTTP/1.1\r\nHost: tether\r\n"
-            b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+            + auth_line(server)
+            + b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n"
             b'{"function":'
         )
         served = served_meanwhile(server, started + BODY_TIMEOUT / 2)
@@ -120,7 +128,7 @@ def test_a_slow_request_that_finishes_within_its_bounds_is_served(server: ApiSer
     body = b'{"held": [], "meta": {"note": "a slow link"}}'
     with connect(server) as slow:
         for piece in (
-            b"POST /v1/machines/slow-1/heartbeat HTTP/1.1\r\nHost: tether\r\n",
+            b"POST /v1/machines/slow-1/heartbeat HTTP/1.1\r\nHost: tether\r\n" + auth_line(server),
             b"Content-Type: application",
         ):
             slow.sendall(piece)

@@ -191,3 +191,19 @@ def test_a_bad_partitions_setting_is_a_usage_error(
         main(["inspect", "job1"])
     assert exit_.value.code == EXIT_USAGE
     assert "TETHER_PARTITIONS" in capsys.readouterr().err
+
+
+def test_inspect_reads_the_job_in_the_namespace_it_is_told(
+    redis_server: RedisServer,
+    keys: Keys,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("TETHER_REDIS_URL", redis_server.url)
+    monkeypatch.setenv("TETHER_PREFIX", keys.prefix)
+    acme = keys.for_namespace("acme")
+    job_id = _enqueue_and_claim(redis_server.url, acme)
+
+    assert main(["inspect", job_id]) == EXIT_FAILED  # not in the default namespace
+    assert main(["inspect", job_id, "--namespace", "acme"]) == 0
+    assert f"> HGETALL {acme.for_id(job_id).job(job_id)}\n" in capsys.readouterr().out

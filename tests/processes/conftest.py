@@ -16,9 +16,17 @@ from tether.redis_server import RedisServer
 
 @pytest.fixture
 def stack(
-    redis_server: RedisServer, keys: Keys, tmp_path: Path, request: pytest.FixtureRequest
+    redis_server: RedisServer,
+    keys: Keys,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[Stack]:
+    """A stack with a key of each role; this test's own clients get the admin key in
+    $TETHER_API_KEY (its processes get theirs from ``Stack.env``)."""
     s = Stack(redis_server.url, keys, tmp_path)
+    assert s.test_keys is not None
+    monkeypatch.setenv("TETHER_API_KEY", s.test_keys.admin)
     yield s
     report = getattr(request.node, "rep_call", None)
     s.close(show_logs=report is None or report.failed)

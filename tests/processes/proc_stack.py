@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from auth_helpers import TestKeys, create_keys_sync
 
 from tether.queue.keys import Keys
 from tether.redis_server import free_port
@@ -134,10 +135,23 @@ class Stack:
     tmp: Path
     procs: list[Proc] = field(default_factory=list)
     api_port: int = field(default_factory=free_port)
+    # A key of each role in this stack's deployment (made in Redis at once): processes
+    # get the admin key in $TETHER_API_KEY, workers the machine key.
+    test_keys: TestKeys | None = None
+
+    def __post_init__(self) -> None:
+        if self.test_keys is None:
+            self.test_keys = create_keys_sync(self.redis_url, self.keys.prefix)
 
     @property
     def env(self) -> dict[str, str]:
-        return base_env(self.redis_url, self.keys.prefix)
+        assert self.test_keys is not None
+        return base_env(self.redis_url, self.keys.prefix) | {"TETHER_API_KEY": self.test_keys.admin}
+
+    def headers(self, role: str = "admin") -> dict[str, str]:
+        """The Authorization header of this stack's key of ``role``."""
+        assert self.test_keys is not None
+        return self.test_keys.headers(role)
 
     @property
     def url(self) -> str:
@@ -168,7 +182,8 @@ class Stack:
         return self.spawn(name, ["orchestrator"])
 
     def worker(self, machine_id: str, spec: str = JOBS) -> Proc:
-        env = self.env | {"TETHER_URL": self.url}
+        assert self.test_keys is not None
+        env = self.env | {"TETHER_URL": self.url, "TETHER_API_KEY": self.test_keys.machine}
         proc = self.spawn(machine_id, ["worker", spec, "--machine-id", machine_id], env)
         self.wait_machines({machine_id})
         return proc
@@ -176,7 +191,9 @@ class Stack:
     def wait_machines(self, ids: set[str], timeout: float = 30.0) -> None:
         def listed() -> bool:
             try:
-                body = httpx.get(f"{self.url}/v1/machines", timeout=2).json()
+                body = httpx.get(
+                    f"{self.url}/v1/machines", headers=self.headers(), timeout=2
+                ).json()
             except httpx.HTTPError:
                 return False
             return ids <= {m["id"] for m in body["machines"]}
@@ -187,7 +204,10 @@ class Stack:
 
     def submit(self, function: str, input: Any = None, **extra: Any) -> dict[str, Any]:
         response = httpx.post(
-            f"{self.url}/v1/jobs", json={"function": function, "input": input, **extra}, timeout=10
+            f"{self.url}/v1/jobs",
+            json={"function": function, "input": input, **extra},
+            headers=self.headers(),
+            timeout=10,
         )
         assert response.status_code in (200, 201), response.text
         body: dict[str, Any] = response.json()
@@ -196,7 +216,10 @@ class Stack:
     def job(self, job_id: str, wait: float | None = None) -> dict[str, Any]:
         params = {"wait": wait} if wait is not None else {}
         response = httpx.get(
-            f"{self.url}/v1/jobs/{job_id}", params=params, timeout=(wait or 0) + 10
+            f"{self.url}/v1/jobs/{job_id}",
+            params=params,
+            headers=self.headers(),
+            timeout=(wait or 0) + 10,
         )
         assert response.status_code == 200, response.text
         body: dict[str, Any] = response.json()

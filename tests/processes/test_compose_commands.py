@@ -4,6 +4,7 @@ needed), serve a job end to end. Hostnames become 127.0.0.1, ports free local on
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -60,10 +61,25 @@ class Localized:
             args[args.index("--port") + 1] = str(self.ports[name])
         return [*CLI, *args]
 
-    def env(self, service: dict[str, Any], prefix: str) -> dict[str, str]:
+    def env(self, service: dict[str, Any], prefix: str, exported: dict[str, str]) -> dict[str, str]:
+        """The service's environment, with ``${VAR...}`` taken from ``exported`` (what
+        the operator exported, as compose interpolates it)."""
         env = base_env("", prefix)
-        env.update({k: self.text(str(v)) for k, v in service.get("environment", {}).items()})
+        for k, v in service.get("environment", {}).items():
+            value = re.sub(r"\$\{(\w+)[^}]*\}", lambda m: exported[m.group(1)], str(v))
+            env[k] = self.text(value)
         return env
+
+
+def make_key(redis_url: str, prefix: str, role: str, name: str) -> str:
+    """What the compose.yaml comment says to run first: `tether keys create`."""
+    env = base_env(redis_url, prefix)
+    done = subprocess.run(
+        [*CLI, "keys", "create", "--role", role, "--name", name],
+        env=env, cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
 
 
 def test_the_compose_commands_run_a_job_end_to_end(tmp_path: Path, keys: Keys) -> None:
@@ -76,12 +92,15 @@ def test_the_compose_commands_run_a_job_end_to_end(tmp_path: Path, keys: Keys) -
     ).start()
     local = Localized(services, redis.port)
     procs: list[Proc] = []
+    admin = make_key(redis.url, keys.prefix, "admin", "ops")
+    exported = {"TETHER_MACHINE_KEY": make_key(redis.url, keys.prefix, "machine", "worker")}
+    auth = {"authorization": f"Bearer {admin}"}
     try:
         for name, service in services.items():
             if name == "redis":
                 continue
             argv = local.command(name, service["command"])
-            env = local.env(service, keys.prefix)
+            env = local.env(service, keys.prefix, exported)
             procs.append(Proc(name, argv, env, tmp_path / f"{name}.log").start())
         apis = [f"http://127.0.0.1:{local.ports[n]}" for n in services if n.startswith("api")]
 
@@ -94,17 +113,19 @@ def test_the_compose_commands_run_a_job_end_to_end(tmp_path: Path, keys: Keys) -
         wait_until(all_healthy, 60, "both APIs to answer /healthz", every=0.1)
 
         def worker_registered() -> bool:
-            return bool(httpx.get(f"{apis[0]}/v1/machines", timeout=2).json()["machines"])
+            listed = httpx.get(f"{apis[0]}/v1/machines", headers=auth, timeout=2)
+            return bool(listed.json()["machines"])
 
         wait_until(worker_registered, 60, "the worker to register", every=0.1)
         # Submit to api-1; the worker polls api-2: the replicas share everything in Redis.
         created = httpx.post(
             f"{apis[0]}/v1/jobs",
             json={"function": "hello", "input": {"name": "compose"}},
+            headers=auth,
             timeout=10,
         ).json()
         done = httpx.get(
-            f"{apis[1]}/v1/jobs/{created['id']}", params={"wait": 30}, timeout=40
+            f"{apis[1]}/v1/jobs/{created['id']}", params={"wait": 30}, headers=auth, timeout=40
         ).json()
         assert done["status"] == "completed", done
         assert done["result"]["message"] == "hello, compose!"

@@ -29,8 +29,9 @@ class Load:
     """Submits a side-effecting job every ``every`` seconds from a thread, keeping the
     tags of the jobs the API acknowledged (the others may or may not exist)."""
 
-    def __init__(self, url: str, every: float = 0.03) -> None:
+    def __init__(self, url: str, headers: dict[str, str], every: float = 0.03) -> None:
         self.url = url
+        self.headers = headers  # the API key's header
         self.every = every
         self.acked: list[str] = []
         self.refused = 0
@@ -47,7 +48,7 @@ class Load:
 
     def _run(self) -> None:
         n = 0
-        with httpx.Client(base_url=self.url, timeout=2) as client:
+        with httpx.Client(base_url=self.url, headers=self.headers, timeout=2) as client:
             while not self._stop.is_set():
                 tag = f"t{n}"
                 n += 1
@@ -126,7 +127,7 @@ def test_outages_of_redis_every_api_and_the_orchestrator_rerun_nothing(
     orchestrator = stack.orchestrator()
     workers = [stack.worker("machine-a"), stack.worker("machine-b")]
 
-    with Load(stack.url) as load:
+    with Load(stack.url, stack.headers("app")) as load:
         time.sleep(1)
         redis.kill()  # kill -9: whatever it acknowledged is in the AOF
         time.sleep(3)
@@ -184,7 +185,9 @@ def test_a_worker_killed_during_an_api_outage_is_found_dead_once_the_plane_is_ba
     back = time.monotonic()
 
     def gone() -> bool:
-        machines = httpx.get(f"{stack.url}/v1/machines", timeout=2).json()["machines"]
+        machines = httpx.get(f"{stack.url}/v1/machines", headers=stack.headers(), timeout=2).json()[
+            "machines"
+        ]
         return holder not in {m["id"] for m in machines}
 
     wait_until(gone, 15, f"{holder} to be declared dead", every=0.05)

@@ -98,13 +98,29 @@ def test_a_job_submitted_over_http_runs_on_the_example_worker_and_ctrl_c_stops_a
         dev.wait_for_output("tether dev is running", timeout=60)
         dev.wait_for_output("curl -s -X POST", timeout=5)
         url = f"http://127.0.0.1:{api_port}"
-        # What the printed curl line does.
+        # Dev mode made its keys in the data folder, for its owner's eyes only, and the
+        # printed curl lines carry the admin key.
+        admin = (data / "admin.key").read_text().strip()
+        assert admin.startswith("tk_") and (data / "machine.key").read_text().startswith("tk_")
+        assert (data / "admin.key").stat().st_mode & 0o777 == 0o600
+        assert (data / "machine.key").stat().st_mode & 0o777 == 0o600
+        assert f"-H 'authorization: Bearer {admin}'" in dev.output()
+        auth = {"authorization": f"Bearer {admin}"}
+        # What the printed curl line does (and without the key: 401).
+        anonymous = httpx.post(f"{url}/v1/jobs", json={"function": "hello"}, timeout=10)
+        assert anonymous.status_code == 401
         created = httpx.post(
-            f"{url}/v1/jobs", json={"function": "hello", "input": {"name": "world"}}, timeout=10
+            f"{url}/v1/jobs",
+            json={"function": "hello", "input": {"name": "world"}},
+            headers=auth,
+            timeout=10,
         )
         assert created.status_code in (200, 201), created.text
         done = httpx.get(
-            f"{url}/v1/jobs/{created.json()['id']}", params={"wait": 20}, timeout=30
+            f"{url}/v1/jobs/{created.json()['id']}",
+            params={"wait": 20},
+            headers=auth,
+            timeout=30,
         ).json()
 
         dev.signal(signal.SIGINT)  # what Ctrl-C sends
@@ -212,7 +228,12 @@ def test_inspect_finds_the_dev_redis_from_the_folder_without_tether_redis_url(
     procs.append(dev)
     dev.wait_for_output("tether dev is running", timeout=60)
     url = f"http://127.0.0.1:{api_port}"
-    job = httpx.post(f"{url}/v1/jobs", json={"function": "hello", "input": {"name": "x"}})
+    admin = (folder / ".tether" / "admin.key").read_text().strip()  # what dev made
+    job = httpx.post(
+        f"{url}/v1/jobs",
+        json={"function": "hello", "input": {"name": "x"}},
+        headers={"authorization": f"Bearer {admin}"},
+    )
     assert job.status_code == 201, job.text
 
     def inspect(job_id: str) -> subprocess.CompletedProcess[str]:

@@ -10,6 +10,8 @@ the long-running dev plane or a server, ids only a real poll gives). Before a bl
   Redis) its Redis; ``$TETHER_URL`` and ``$TETHER_REDIS_URL`` are set;
 - ``JOB_ID`` becomes the id of the last job an earlier ``curl`` answered with (a fresh
   ``hello`` job at the start of each document), ``MACHINE_ID`` the example worker's id;
+- the block runs in a folder holding ``.tether/admin.key`` (the plane's admin key), as
+  the folder `tether dev` ran in would, and ``$TETHER_API_KEY`` is that key;
 - ``curl`` fails on an HTTP error (``--fail-with-body``), and the block on any failure
   (``set -euo pipefail``); ``tether`` is this interpreter's.
 """
@@ -141,6 +143,9 @@ def test_the_docs_have_shell_blocks_and_skip_few() -> None:
 @pytest.mark.parametrize("doc", DOCS, ids=[d.name for d in DOCS])
 def test_every_shell_block_of_the_doc_runs(plane: Plane, doc: Path, tmp_path: Path) -> None:
     plane.fresh_job()
+    assert plane.stack.test_keys is not None
+    (tmp_path / ".tether").mkdir()
+    (tmp_path / ".tether" / "admin.key").write_text(plane.stack.test_keys.admin + "\n")
     for block in blocks(doc):
         if block.skip:
             continue

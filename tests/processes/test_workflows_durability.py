@@ -43,14 +43,22 @@ class Runs:
 
     def start(self, workflow: str, input: Any = None, **extra: Any) -> dict[str, Any]:
         r = httpx.post(
-            f"{self.url}/v1/runs", json={"workflow": workflow, "input": input, **extra}, timeout=10
+            f"{self.url}/v1/runs",
+            json={"workflow": workflow, "input": input, **extra},
+            headers=self.stack.headers(),
+            timeout=10,
         )
         assert r.status_code in (200, 201), r.text
         body: dict[str, Any] = r.json()
         return body
 
     def get(self, run_id: str, wait: float = 0) -> dict[str, Any]:
-        r = httpx.get(f"{self.url}/v1/runs/{run_id}", params={"wait": wait}, timeout=wait + 10)
+        r = httpx.get(
+            f"{self.url}/v1/runs/{run_id}",
+            params={"wait": wait},
+            headers=self.stack.headers(),
+            timeout=wait + 10,
+        )
         assert r.status_code == 200, r.text
         body: dict[str, Any] = r.json()
         return body
@@ -85,10 +93,12 @@ class Runs:
             timeout,
         )
 
-    def approve(self, run_id: str, key: str, by: str = "ana") -> dict[str, Any]:
+    def approve(self, run_id: str, key: str, role: str = "approver") -> dict[str, Any]:
+        """Approve with the stack's key of ``role`` (its name is recorded as ``by``)."""
         r = httpx.post(
             f"{self.url}/v1/runs/{run_id}/approvals/{key}",
-            json={"approved": True, "by": by},
+            json={"approved": True},
+            headers=self.stack.headers(role),
             timeout=10,
         )
         assert r.status_code == 200, r.text
@@ -96,7 +106,9 @@ class Runs:
         return body
 
     def timeline(self, run_id: str) -> list[dict[str, Any]]:
-        r = httpx.get(f"{self.url}/v1/runs/{run_id}/timeline", timeout=10)
+        r = httpx.get(
+            f"{self.url}/v1/runs/{run_id}/timeline", headers=self.stack.headers(), timeout=10
+        )
         assert r.status_code == 200, r.text
         events: list[dict[str, Any]] = r.json()["events"]
         return events
@@ -130,7 +142,8 @@ def test_an_approval_survives_a_full_outage_and_no_completed_step_runs_twice(
     effects = tmp_path / "effects.txt"
     before = Stack(aof_redis.url, keys, tmp_path / "before")
     (tmp_path / "before").mkdir()
-    after = Stack(aof_redis.url, keys, tmp_path / "after")
+    # The same deployment: the same keys (they live in Redis's AOF too).
+    after = Stack(aof_redis.url, keys, tmp_path / "after", test_keys=before.test_keys)
     (tmp_path / "after").mkdir()
     try:
         first = Runs(before, effects)
@@ -149,12 +162,12 @@ def test_an_approval_survives_a_full_outage_and_no_completed_step_runs_twice(
         after.orchestrator("orchestrator-2")
         worker_b = second.worker("machine-b")
         assert second.get(run["id"])["status"] == "waiting"
-        second.approve(run["id"], "ship", by="ops")
+        second.approve(run["id"], "ship")
         done = second.finished(run["id"])
 
         assert done["status"] == "completed", done
         assert done["result"]["steps"] == ["reserve", "charge", "ship"]
-        assert done["result"]["by"] == "ops" and done["result"]["pid"] == worker_b.pid
+        assert done["result"]["by"] == "test-approver" and done["result"]["pid"] == worker_b.pid
         lines = second.effect_lines()
         assert [name for name, _ in lines] == ["reserve", "charge", "ship"]
         assert [pid for _, pid in lines] == [worker_a.pid, worker_a.pid, worker_b.pid]
@@ -225,7 +238,12 @@ def test_a_run_keeps_its_version_while_new_runs_take_the_newest_served(
     runs.worker("machine-v2", WF_DEPLOY_VERSION="2")  # ...v2 deployed
     wait_until(
         lambda: (
-            {m["id"] for m in httpx.get(f"{runs.url}/v1/machines").json()["machines"]}
+            {
+                m["id"]
+                for m in httpx.get(f"{runs.url}/v1/machines", headers=runs.stack.headers()).json()[
+                    "machines"
+                ]
+            }
             == {"machine-v2"}
         ),
         15,

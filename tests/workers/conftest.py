@@ -18,6 +18,9 @@ from tether.workers import Worker
 @pytest.fixture
 def make_worker(api: ApiServer) -> Callable[..., Worker]:
     def make(*functions: Any, **options: Any) -> Worker:
+        # Workers carry the machine key; the test's clients the admin key.
+        assert api.keys is not None
+        options.setdefault("api_key", api.keys.machine)
         return Worker(settings(*functions, **options), url=api.url)
 
     return make

@@ -65,7 +65,7 @@ async def test_a_run_goes_through_every_primitive_over_http(
 
     await wait_status(client, run.id, "waiting")
     waiting = await client.get_run(run.id)
-    await client.approve(run.id, "ship", by="ana")
+    await client.approve(run.id, "ship")
     await client.signal(run.id, "note", "fragile")
     result = await client.result(run.id, wait=10)
 
@@ -75,7 +75,8 @@ async def test_a_run_goes_through_every_primitive_over_http(
         "key": "ship",
         "prompt": "ship?",
     }
-    assert result == {"total": 41, "approved": True, "by": "ana", "note": "fragile"}
+    # The decider is the client's key, never a name it could choose.
+    assert result == {"total": 41, "approved": True, "by": "test-admin", "note": "fragile"}
     events = [e.event for e in await client.timeline(run.id)]
     assert events[0] == "created" and events[-1] == "completed"
     assert {"step", "child_started", "child_finished", "approval_decided", "log", "claimed"} <= set(
@@ -96,10 +97,10 @@ async def test_a_second_approval_decision_over_http_is_409(
     client: AsyncClient, worker: Worker
 ) -> None:
     run = await client.start("flow", 1)
-    await client.approve(run.id, "ship", by="ana")
+    await client.approve(run.id, "ship")
 
     with pytest.raises(Conflict):
-        await client.deny(run.id, "ship", by="bo")
+        await client.deny(run.id, "ship")
 
 
 async def test_starting_a_workflow_no_machine_ever_served_is_404(client: AsyncClient) -> None:
@@ -192,7 +193,9 @@ def test_a_malformed_step_report_is_a_422_naming_the_field(
 ) -> None:
     import httpx
 
-    response = httpx.post(f"{api.url}/v1/machines/m1/runs/r/steps", json=body)
+    response = httpx.post(
+        f"{api.url}/v1/machines/m1/runs/r/steps", json=body, headers=api.headers("machine")
+    )
 
     assert response.status_code == 422
     assert response.json()["error"]["details"]["field"] == field
@@ -204,7 +207,7 @@ def test_a_step_report_that_is_not_json_is_a_400(api: ApiServer) -> None:
     response = httpx.post(
         f"{api.url}/v1/machines/m1/runs/r/steps",
         content=b"{nope",
-        headers={"content-type": "application/json"},
+        headers={"content-type": "application/json", **api.headers("machine")},
     )
 
     assert response.status_code == 400
@@ -216,10 +219,15 @@ def test_a_stale_step_report_over_http_is_a_409_lease_not_held(
 ) -> None:
     import httpx
 
-    httpx.post(f"{api.url}/v1/runs", json={"workflow": "flow", "input": 1, "id": "stale-1"})
+    httpx.post(
+        f"{api.url}/v1/runs",
+        json={"workflow": "flow", "input": 1, "id": "stale-1"},
+        headers=api.headers("app"),
+    )
     response = httpx.post(
         f"{api.url}/v1/machines/m1/runs/stale-1/steps",
         json={"job": "stale-1:a1", "token": "999999999", "position": 0, "record": {"name": "x"}},
+        headers=api.headers("machine"),
     )
 
     assert response.status_code == 409
@@ -372,7 +380,9 @@ def test_a_suspend_whose_wait_lacks_what_its_kind_needs_is_a_422(api: ApiServer)
     import httpx
 
     body = {"job": "r:a1", "token": "1", "wait": {"kind": "sleep", "position": 0, "name": "s"}}
-    response = httpx.post(f"{api.url}/v1/machines/m1/runs/r/suspend", json=body)
+    response = httpx.post(
+        f"{api.url}/v1/machines/m1/runs/r/suspend", json=body, headers=api.headers("machine")
+    )
 
     assert response.status_code == 422
     assert "duration" in response.json()["error"]["message"]

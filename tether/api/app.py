@@ -2,13 +2,18 @@
 
 Redis is opened in the lifespan: one bounded pool shared by every request (long polls
 hold no connection while they wait) and one connection of its own for the notification
-subscription. Everything handlers need reaches them through dependency injection from
-``app.state`` (see ``deps.py``); every error leaves in one shape (``error_handlers.py``).
+subscription. Every request is authenticated and authorized before its body is read
+(``auth.Gate``, the ``before_request`` hook, by the table in ``access.py``); what
+handlers need reaches them through dependency injection, from the services of the
+caller's namespace (see ``deps.py``); every error leaves in one shape
+(``error_handlers.py``).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -17,26 +22,32 @@ from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.pydantic import PydanticPlugin
 from litestar.types import Message, Scope
 from redis.asyncio import Redis
 
+from tether.api.auth import SCOPE_SERVICES, Authenticator, Gate
 from tether.api.browsers import browser_guard
 from tether.api.deps import DEPENDENCIES
 from tether.api.error_handlers import EXCEPTION_HANDLERS
+from tether.api.events import EventHub
+from tether.api.latency import latency_middleware
 from tether.api.liveness import Liveness
 from tether.api.metrics import Metrics
 from tether.api.notify import Notifier
-from tether.api.registry import FunctionRegistry
 from tether.api.responses import JsonResponse
 from tether.api.routes import ROUTE_HANDLERS
 from tether.api.services import Services
 from tether.api.settings import ApiSettings
+from tether.api.tenants import Tenants
+from tether.queue.apikeys import KeyStore
 from tether.queue.engine import QueueEngine
 from tether.queue.redis_py import blocking_pool, redis_client
-from tether.queue.runs import RunEngine
 
 API_VERSION = "1.0.0"
+
+log = logging.getLogger("tether.api")
 
 
 def _redis_clients(settings: ApiSettings) -> tuple[Redis, Redis]:
@@ -64,6 +75,28 @@ def _redis_clients(settings: ApiSettings) -> tuple[Redis, Redis]:
     return redis, subscriber
 
 
+NAMESPACES_EVERY = 5.0  # seconds between reads of the namespaces set, for liveness
+
+
+def namespaced_engines(
+    tenants: Tenants, authenticator: Authenticator
+) -> Callable[[], Awaitable[list[QueueEngine]]]:
+    """The engines of every namespace a key was made for (the set re-read every
+    ``NAMESPACES_EVERY`` seconds), for the replica's sign of life."""
+    known: list[str] = ["default"]
+    read_at = -NAMESPACES_EVERY
+
+    async def engines() -> list[QueueEngine]:
+        nonlocal known, read_at
+        now = time.monotonic()
+        if now - read_at >= NAMESPACES_EVERY:
+            read_at = now
+            known = await authenticator.store.namespaces()
+        return [tenants.get(ns).engine for ns in known]
+
+    return engines
+
+
 def _cors(settings: ApiSettings) -> CORSConfig | None:
     """CORS for the configured origins only; none configured, none answered."""
     if not settings.cors_origins:
@@ -82,11 +115,18 @@ def create_app(settings: ApiSettings | None = None) -> Litestar:
     settings = settings or ApiSettings.from_env()
     config = settings.queue_config()
     metrics = Metrics()
+    events = EventHub(settings.events_max_clients, settings.events_queue, settings.events_heartbeat)
+    metrics.event_stats = events.stats
+    gate = Gate()
 
     @asynccontextmanager
     async def redis_lifespan(app: Litestar) -> AsyncIterator[None]:
         redis, subscriber = _redis_clients(settings)
-        engine = QueueEngine(redis, config)
+        if not settings.auth:
+            log.warning(
+                "UNSAFE: authentication is off (--no-auth): anyone who can reach this API "
+                "can run, read, cancel and approve anything"
+            )
         notifier = Notifier(
             subscriber,
             redis,
@@ -94,21 +134,28 @@ def create_app(settings: ApiSettings | None = None) -> Litestar:
             recheck_interval=settings.recheck_interval,
             claim_concurrency=max(1, settings.redis_max_connections // 2),
         )
-        registry = FunctionRegistry(redis, config.keys, limit=settings.max_registered_functions)
-        runs = RunEngine(redis, config)
-        app.state.services = Services(settings, redis, engine, notifier, registry, metrics, runs)
+        tenants = Tenants(settings, redis, config, notifier, metrics)
+        authenticator = Authenticator(KeyStore(redis, config.keys), enabled=settings.auth)
+        gate.tenants, gate.authenticator = tenants, authenticator
+        app.state.tenants = tenants
+        app.state.authenticator = authenticator
+        app.state.services = tenants.default
         # Tests reach these directly; handlers get them through `services`.
         app.state.redis = redis
-        app.state.engine = engine
+        app.state.engine = tenants.default.engine
         app.state.notifier = notifier
-        liveness = Liveness(engine)
+        liveness = Liveness(
+            tenants.default.engine, engines=namespaced_engines(tenants, authenticator)
+        )
         await notifier.start()
         await liveness.start()
         try:
             yield
         finally:
+            events.close()
             await liveness.stop()
             await notifier.stop()
+            await metrics.outcomes.close()
             await subscriber.aclose()
             await redis.aclose()
             await redis.connection_pool.disconnect()
@@ -116,7 +163,10 @@ def create_app(settings: ApiSettings | None = None) -> Litestar:
     async def count_response(message: Message, scope: Scope) -> None:
         if message["type"] == "http.response.start":
             route = scope.get("path_template") or "unmatched"
-            metrics.count_request(str(scope.get("method", "")), route, message["status"])
+            services = scope.get(SCOPE_SERVICES)
+            counted = services.metrics if isinstance(services, Services) else metrics
+            counted.count_request(str(scope.get("method", "")), route, message["status"])
+            counted.observe_latency(scope, route)
 
     return Litestar(
         route_handlers=list(ROUTE_HANDLERS),
@@ -124,8 +174,9 @@ def create_app(settings: ApiSettings | None = None) -> Litestar:
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[redis_lifespan],
         before_send=[count_response],
+        before_request=gate,
         # Every route: JSON bodies only, no state change from a foreign origin (CSRF).
-        middleware=[browser_guard(settings.cors_origins)],
+        middleware=[latency_middleware, browser_guard(settings.cors_origins)],
         cors_config=_cors(settings),
         # Strict validation of every request body: "5" or true is not a number, 0 is not
         # a flag (pydantic would convert them otherwise: Litestar asks for lax by default).
@@ -136,6 +187,7 @@ def create_app(settings: ApiSettings | None = None) -> Litestar:
             {
                 "settings": settings,
                 "metrics": metrics,
+                "events": events,
                 "max_body_size": settings.max_body_size,
             }
         ),
@@ -145,6 +197,18 @@ def create_app(settings: ApiSettings | None = None) -> Litestar:
             description="The v1 HTTP API of the tether control plane.",
             path="/schema",
             render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin()],
+            # Every route but /healthz and /schema wants `Authorization: Bearer <key>`
+            # (docs/security.md); the scheme is described, not required per operation,
+            # so a generated request without it is not taken for invalid data.
+            components=Components(
+                security_schemes={
+                    "apiKey": SecurityScheme(
+                        type="http",
+                        scheme="bearer",
+                        description="an API key, tk_...: every route but /healthz needs one",
+                    )
+                }
+            ),
         ),
         debug=False,
     )

@@ -42,7 +42,9 @@ CODES_BY_STATUS: dict[int, str] = {
 
 _DESCRIPTIONS: dict[int, str] = {
     400: "Malformed JSON, or a body that is not a JSON object (invalid_request)",
-    403: "A browser request from a foreign origin (cross_origin_refused)",
+    401: "No API key, or a wrong or revoked one (unauthorized)",
+    403: "The key's role, machine binding or function allow-list forbids this (forbidden), "
+    "or a browser request from a foreign origin (cross_origin_refused)",
     404: "No such record (not_found, unknown_function)",
     409: "Conflicts with the record's state (idempotency_conflict, invalid_transition, "
     "registry_full, lease_not_held)",
@@ -59,8 +61,8 @@ _CHANGES = (403, 413, 415)
 
 def error_responses(*statuses: int) -> dict[int, ResponseSpec]:
     """OpenAPI entries for the errors a GET handler can answer, all in the one error shape
-    (400, 422 and 503 are possible everywhere, so they are always included)."""
-    wanted = sorted({400, 422, 503, *statuses})
+    (400, 401, 403, 422 and 503 are possible everywhere, so they are always included)."""
+    wanted = sorted({400, 401, 403, 422, 503, *statuses})
     return {
         # No generated examples: Litestar would make up random codes and messages.
         status: ResponseSpec(
@@ -141,7 +143,11 @@ def _validation_error(exc: ValidationException) -> Response[bytes]:
 
 
 def handle_tether_error(request: Request[Any, Any, Any], exc: TetherError) -> Response[bytes]:
-    return error_response(exc.status_code, exc.code, exc.message, exc.details)
+    response = error_response(exc.status_code, exc.code, exc.message, exc.details)
+    if exc.status_code == 401:
+        # RFC 9110: a 401 names the scheme that would get in.
+        response.headers["www-authenticate"] = 'Bearer realm="tether"'
+    return response
 
 
 def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:

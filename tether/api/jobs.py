@@ -11,7 +11,14 @@ from litestar.params import Parameter
 
 from tether.api.error_handlers import also_ok, change_error_responses, error_responses
 from tether.api.input_check import check_input
-from tether.api.listing import AFTER_DOC, BEFORE_DOC, CURSOR_DOC, TAG_DOC, listing
+from tether.api.listing import (
+    AFTER_DOC,
+    BEFORE_DOC,
+    CURSOR_DOC,
+    TAG_DOC,
+    TIME_PATTERN,
+    listing,
+)
 from tether.api.notify import FunctionWaiter
 from tether.api.params import JobId
 from tether.api.polling import release_jobs, wait_for_job, wait_until_finished
@@ -298,8 +305,12 @@ class JobsController(Controller):
         ] = None,
         limit: Annotated[int, Parameter(ge=1, le=MAX_LIST, description="at most this many")] = 50,
         cursor: Annotated[str | None, Parameter(description=CURSOR_DOC, max_length=240)] = None,
-        created_after: Annotated[datetime | None, Parameter(description=AFTER_DOC)] = None,
-        created_before: Annotated[datetime | None, Parameter(description=BEFORE_DOC)] = None,
+        created_after: Annotated[
+            str | None, Parameter(description=AFTER_DOC, pattern=TIME_PATTERN, max_length=40)
+        ] = None,
+        created_before: Annotated[
+            str | None, Parameter(description=BEFORE_DOC, pattern=TIME_PATTERN, max_length=40)
+        ] = None,
         tag: Annotated[list[str] | None, Parameter(description=TAG_DOC)] = None,
     ) -> JobList:
         query = listing(cursor, created_after, created_before, tag)

@@ -19,9 +19,23 @@ class Listing:
     tags: dict[str, str]
 
 
-def _ms(value: datetime | None) -> int | None:
-    if value is None:
+# An RFC 3339 / ISO 8601 time, as the OpenAPI document declares it: a bare number such as
+# "0.0" is not one (Litestar would read it as seconds since 1970).
+TIME_PATTERN = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([Tt ][0-9]{2}:[0-9]{2}(:[0-9]{2}([.][0-9]{1,6})?)?"
+    r"([Zz]|[+-][0-9]{2}:[0-9]{2})?)?$"
+)
+
+
+def _ms(text: str | None, field: str) -> int | None:
+    if text is None:
         return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValidationFailed(
+            f"{field}: {text[:64]!r} is not an ISO 8601 time", details={"field": field}
+        ) from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)  # naive means UTC, as everywhere in the API
     return round(value.timestamp() * 1000)
@@ -29,8 +43,8 @@ def _ms(value: datetime | None) -> int | None:
 
 def listing(
     cursor: str | None,
-    created_after: datetime | None,
-    created_before: datetime | None,
+    created_after: str | None,
+    created_before: str | None,
     tag: list[str] | None,
 ) -> Listing:
     tags: dict[str, str] = {}
@@ -43,8 +57,8 @@ def listing(
         tags[key] = value
     return Listing(
         Cursor.decode(cursor) if cursor else None,
-        _ms(created_after),
-        _ms(created_before),
+        _ms(created_after, "created_after"),
+        _ms(created_before, "created_before"),
         tags,
     )
 

@@ -18,6 +18,7 @@ import logging
 import os
 import secrets
 import socket
+from collections.abc import Awaitable, Callable
 
 from tether.errors import TetherError
 from tether.queue.engine import QueueEngine
@@ -30,8 +31,17 @@ def replica_id() -> str:
 
 
 class Liveness:
-    def __init__(self, engine: QueueEngine, replica: str | None = None) -> None:
+    def __init__(
+        self,
+        engine: QueueEngine,
+        replica: str | None = None,
+        *,
+        engines: Callable[[], Awaitable[list[QueueEngine]]] | None = None,
+    ) -> None:
         self.engine = engine
+        # Namespaces: the sign goes into every namespace's keys (``engines`` lists their
+        # engines), since each namespace's orchestrator loop reads its own.
+        self._engines = engines
         self.replica = replica or replica_id()
         self.interval = engine.config.plane_gap_ms / 4000
         self._task: asyncio.Task[None] | None = None
@@ -50,7 +60,8 @@ class Liveness:
     async def _beat(self) -> None:
         while True:
             try:
-                await self.engine.api_alive(self.replica)
+                for engine in await self._engines() if self._engines else [self.engine]:
+                    await engine.api_alive(self.replica)
             except TetherError as exc:  # Redis is away: the orchestrator sees the gap
                 log.debug("could not record this replica's sign of life: %s", exc)
             await asyncio.sleep(self.interval)

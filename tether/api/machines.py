@@ -13,6 +13,7 @@ from typing import Any
 
 from litestar import Controller, Request, get, post
 
+from tether.api.auth import principal_of
 from tether.api.error_handlers import change_error_responses, error_responses
 from tether.api.params import MachineId
 from tether.api.polling import poll_jobs
@@ -49,9 +50,12 @@ class MachinesController(Controller):
         self,
         machine_id: MachineId,
         data: HeartbeatRequest,
+        request: Request[Any, Any, Any],
         services: Services,
     ) -> HeartbeatResponse:
         engine = services.engine
+        if data.functions:
+            principal_of(request).check_functions(f.name for f in data.functions)
         info: dict[str, Any] | None = None
         # An empty heartbeat only extends leases; the registration it made stays.
         if data.functions or data.meta or data.max_jobs is not None:
@@ -95,6 +99,7 @@ class MachinesController(Controller):
         request: Request[Any, Any, Any],
         services: Services,
     ) -> JsonResponse[PollResponse]:
+        principal_of(request).check_functions(data.functions)
         jobs = await poll_jobs(
             services.engine,
             services.notifier,
@@ -169,17 +174,22 @@ class MachinesController(Controller):
             for i, verdict in zip(released, handed_back, strict=True):
                 verdicts[i] = verdict
         out: list[dict[str, Any]] = []
+        finished: list[tuple[str, str]] = []  # (job id, status after) for the metrics
         for i in range(len(data.results)):
             v = verdicts[i]  # each item was reported or released above
             if not v.accepted:
                 metrics.results_rejected += 1
             elif data.results[i].status == "completed":
                 metrics.jobs_completed += 1
+                finished.append((v.job_id, v.status))
             elif data.results[i].status == "failed":
                 metrics.jobs_failed += 1
+                finished.append((v.job_id, v.status))
             out.append(
                 {"id": v.job_id, "accepted": v.accepted, "status": v.status, "reason": v.reason}
             )
+        if finished:
+            metrics.outcomes.add(engine, finished)
         return shaped_as(ResultsResponse, {"results": out})
 
     @post(

@@ -3,10 +3,12 @@
 One API process holds ONE pub/sub connection (``PSUBSCRIBE`` on every partition's notify
 channel). The Lua scripts publish ``q:<function>`` when a job becomes ready
 (``q:<function> <n>`` when n do at once) and ``j:<job id>`` when a job finishes
-(``j:<id> <id> ...`` for a batch reported together). Waiting requests are plain asyncio
-objects in this process: a message wakes them, they run one Redis command on the shared
-pool, and go back to waiting if there was nothing for them. So a thousand waiting polls cost one
-connection and no Redis work until something happens.
+(``j:<id> <id> ...`` for a batch reported together), ``r:<run id>`` when a run
+finishes, and ``s:<run id> <status>`` when a run's status changes (read only by the
+event stream, ``events.py``); the kinds are defined in tether/queue/keys.py. Waiting requests
+are plain asyncio objects in this process: a message wakes them, they run one Redis
+command on the shared pool, and go back to waiting if there was nothing for them. So a
+thousand waiting polls cost one connection and no Redis work until something happens.
 
 Pub/sub is fire-and-forget, so two safety nets cover lost messages:
 - after every (re)subscription, every waiter re-checks (messages published while the
@@ -23,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from redis import exceptions as redis_exc
 from redis.asyncio import Redis
@@ -163,13 +165,65 @@ class Notifier:
         # waiting polls) queues here, leaving the rest of the pool to other requests
         # instead of timing out on it.
         self.claim_slots = asyncio.Semaphore(claim_concurrency)
-        self.connected = False
-        self.closing = False  # the process is shutting down: waits end now
+        self._connected = False
+        self._closing = False  # the process is shutting down: waits end now
+        # Namespaces: one Notifier per namespace, all served by the root's subscription
+        # (``for_namespace``); messages go to the namespace their channel names.
+        self.namespace = keys.namespace
+        self._root: Notifier | None = None
+        self._children: dict[str, Notifier] = {}
+        self._by_channel: dict[str, Notifier] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self.subscriptions = 0  # how many times the subscription was (re)established
         self.waiting_polls = 0
         self.waiting_jobs = 0
         self.messages = 0
+        # Called with every message (the event stream, events.py), and on close_waits.
+        self.listeners: list[Callable[[str], None]] = []
+        self.closers: list[Callable[[], None]] = []
+
+    # -- namespaces ------------------------------------------------------------------
+
+    def for_namespace(self, namespace: str, keys: Keys) -> Notifier:
+        """The notifier of another namespace: its own waiters, this one's subscription,
+        re-check loop and claim slots (so the bounds stay per process)."""
+        root = self._root or self
+        if namespace == root.namespace:
+            return root
+        child = root._children.get(namespace)
+        if child is None:
+            child = Notifier(
+                root._subscriber,
+                root._redis,
+                keys,
+                recheck_interval=root._recheck_interval,
+                ping_after=root._ping_after,
+            )
+            child.claim_slots = root.claim_slots
+            child._root = root
+            root._children[namespace] = child
+        return child
+
+    @property
+    def connected(self) -> bool:
+        return (self._root or self)._connected
+
+    @property
+    def closing(self) -> bool:
+        return (self._root or self)._closing
+
+    def _family(self) -> list[Notifier]:
+        return [self, *self._children.values()]
+
+    def _target(self, channel: str) -> Notifier | None:
+        """The notifier whose waiters a message on ``channel`` is for."""
+        target = self._by_channel.get(channel)
+        if target is None:
+            ns = self._keys.namespace_of_channel(channel)
+            target = self if ns == self.namespace else self._children.get(ns or "")
+            if target is not None:
+                self._by_channel[channel] = target
+        return target
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -188,14 +242,19 @@ class Notifier:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        self.connected = False
-        self.wake_everyone()  # nobody should sleep through a shutdown
+        self._connected = False
+        for notifier in self._family():
+            notifier.wake_everyone()  # nobody should sleep through a shutdown
 
     def close_waits(self) -> None:
         """End every wait now, and every wait that starts from now on: the process is
         shutting down, and a worker had better poll another replica than be cut off."""
-        self.closing = True
-        self.wake_everyone()
+        root = self._root or self
+        root._closing = True
+        for notifier in root._family():
+            notifier.wake_everyone()
+            for close in notifier.closers:  # event streams (events.py) end too
+                close()
 
     def close_waits_threadsafe(self) -> None:
         """``close_waits`` from a signal handler or another thread."""
@@ -333,6 +392,8 @@ class Notifier:
         <n>`` (n jobs ready at once), or ``j:<job id> <job id> ...`` (jobs that finished
         together). Names and ids never contain spaces."""
         self.messages += 1
+        for listener in self.listeners:
+            listener(data)
         kind, _, name = data.partition(":")
         if kind == READY:
             function, _, count = name.partition(" ")
@@ -370,11 +431,12 @@ class Notifier:
                         raise redis_exc.TimeoutError("no PSUBSCRIBE confirmation")
                     if reply[0] == "psubscribe":
                         break
-                self.connected = True
+                self._connected = True
                 self.subscriptions += 1
                 backoff, failures = _BACKOFF_MIN, 0
                 # Whatever was published while we were not subscribed is lost: re-check.
-                self.wake_everyone()
+                for notifier in self._family():
+                    notifier.wake_everyone()
                 pinged = False
                 while True:
                     reply = await read_reply(conn, self._ping_after)
@@ -388,15 +450,17 @@ class Notifier:
                         continue
                     pinged = False
                     if reply[0] == "pmessage":
-                        self.dispatch(reply[3])
+                        target = self._target(reply[2])
+                        if target is not None:
+                            target.dispatch(reply[3])
             except asyncio.CancelledError:
                 raise
             except (redis_exc.RedisError, OSError) as exc:
-                if self.connected or failures == 0:
+                if self._connected or failures == 0:
                     log.warning("notification subscription down (%s); retrying", exc)
                 failures += 1
             finally:
-                self.connected = False
+                self._connected = False
                 with contextlib.suppress(Exception):
                     await conn.disconnect()
             await asyncio.sleep(backoff)
@@ -406,7 +470,8 @@ class Notifier:
         while True:
             await asyncio.sleep(self._recheck_interval)
             try:
-                await self.recheck()
+                for notifier in self._family():
+                    await notifier.recheck()
             except asyncio.CancelledError:
                 raise
             except (redis_exc.RedisError, OSError) as exc:

@@ -26,5 +26,6 @@ JobId = Annotated[str, _id("the job's id")]
 RunId = Annotated[str, _id("the run's id")]
 ApprovalKey = Annotated[str, _id("the approval's key")]
 SignalName = Annotated[str, _id("the signal's name")]
+KeyName = Annotated[str, _id("the API key's name")]
 # Any id passes the door; a name no schedule can have (an '@', over 150) is then not found.
 ScheduleName = Annotated[str, _id("the schedule's name")]

@@ -4,18 +4,24 @@ from __future__ import annotations
 
 from litestar.types import ControllerRouterHandler
 
+from tether.api.events import EventsController
 from tether.api.functions import FunctionsController
 from tether.api.jobs import JobsController
+from tether.api.keys import KeysController
 from tether.api.machines import MachinesController
 from tether.api.ops import OpsController
 from tether.api.runs import RUN_HANDLERS
 from tether.api.schedules import SchedulesController
+from tether.api.ui import DashboardController
 
 ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     MachinesController,
     JobsController,
     FunctionsController,
     OpsController,
+    EventsController,
+    DashboardController,
+    KeysController,
     *RUN_HANDLERS,
     SchedulesController,
 ]

@@ -13,7 +13,6 @@ import asyncio
 import re
 import time
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -23,10 +22,19 @@ from litestar.di import Provide
 from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody, Schema
 from litestar.openapi.spec.enums import OpenAPIType
 from litestar.params import Parameter
+from litestar.types import Scope
 from pydantic import BaseModel, Field
 
+from tether.api.auth import SCOPE_SERVICES, principal_of
 from tether.api.error_handlers import also_ok, change_error_responses, error_responses
-from tether.api.listing import AFTER_DOC, BEFORE_DOC, CURSOR_DOC, TAG_DOC, listing
+from tether.api.listing import (
+    AFTER_DOC,
+    BEFORE_DOC,
+    CURSOR_DOC,
+    TAG_DOC,
+    TIME_PATTERN,
+    listing,
+)
 from tether.api.notify import Notifier
 from tether.api.params import ApprovalKey, MachineId, RunId, SignalName
 from tether.api.polling import wait_until_finished
@@ -73,8 +81,8 @@ SCHEDULE_ID_PREFIX = SCHEDULE_ROOT + ":"
 SERVED_TTL = 0.5  # seconds the list of served versions is reused between requests
 
 
-def provide_runs(state: State) -> RunEngine:
-    runs: RunEngine = state.services.runs
+def provide_runs(scope: Scope) -> RunEngine:
+    runs: RunEngine = scope[SCOPE_SERVICES].runs  # type: ignore[literal-required]
     return runs
 
 
@@ -94,12 +102,16 @@ class _Served:
             return self.value
 
 
-def provide_served(state: State) -> _Served:
-    """One cache per app (apps of different deployments may share a process in tests)."""
-    served: _Served | None = state.get("served_versions")
+def provide_served(state: State, scope: Scope) -> _Served:
+    """One cache per app (apps of different deployments may share a process in tests)
+    and namespace."""
+    namespace: str = scope[SCOPE_SERVICES].namespace  # type: ignore[literal-required]
+    by_namespace: dict[str, _Served] | None = state.get("served_versions")
+    if by_namespace is None:
+        by_namespace = state.served_versions = {}
+    served = by_namespace.get(namespace)
     if served is None:
-        served = _Served()
-        state.served_versions = served
+        served = by_namespace[namespace] = _Served()
     return served
 
 
@@ -267,8 +279,12 @@ class RunsController(Controller):
         ] = None,
         limit: Annotated[int, Parameter(ge=1, le=MAX_LIST, description="at most this many")] = 50,
         cursor: Annotated[str | None, Parameter(description=CURSOR_DOC, max_length=240)] = None,
-        created_after: Annotated[datetime | None, Parameter(description=AFTER_DOC)] = None,
-        created_before: Annotated[datetime | None, Parameter(description=BEFORE_DOC)] = None,
+        created_after: Annotated[
+            str | None, Parameter(description=AFTER_DOC, pattern=TIME_PATTERN, max_length=40)
+        ] = None,
+        created_before: Annotated[
+            str | None, Parameter(description=BEFORE_DOC, pattern=TIME_PATTERN, max_length=40)
+        ] = None,
         tag: Annotated[list[str] | None, Parameter(description=TAG_DOC)] = None,
     ) -> RunList:
         query = listing(cursor, created_after, created_before, tag)
@@ -327,12 +343,15 @@ class RunsController(Controller):
         run_id: RunId,
         key: ApprovalKey,
         data: ApprovalDecision,
+        request: Request[Any, Any, Any],
         runs: RunEngine,
         engine: QueueEngine,
         served: _Served,
     ) -> RunOut:
+        # The decider is the key that made the request, never a name from the body.
+        by = principal_of(request).name
         decided = await runs.decide(
-            run_id, key, approved=data.approved, by=data.by, comment=data.comment, data=data.data
+            run_id, key, approved=data.approved, by=by, comment=data.comment, data=data.data
         )
         out = await answer(await runs.get(run_id), served, engine)
         out.delivery = "woken" if decided["delivered"] else "buffered"
@@ -353,11 +372,12 @@ class RunsController(Controller):
         run_id: RunId,
         name: SignalName,
         data: SignalSend,
+        request: Request[Any, Any, Any],
         runs: RunEngine,
         engine: QueueEngine,
         served: _Served,
     ) -> RunOut:
-        delivered = await runs.signal(run_id, name, data.payload)
+        delivered = await runs.signal(run_id, name, data.payload, by=principal_of(request).name)
         out = await answer(await runs.get(run_id), served, engine)
         out.delivery = "woken" if delivered == "woken" else "buffered"
         return out

@@ -10,11 +10,14 @@ from __future__ import annotations
 from litestar import Controller, delete, get, post
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.types import Scope
 
+from tether.api.auth import SCOPE_SERVICES
 from tether.api.error_handlers import also_ok, change_error_responses, error_responses
 from tether.api.params import ScheduleName
 from tether.api.registry import FunctionRegistry
 from tether.api.responses import JsonResponse
+from tether.api.services import Services
 from tether.errors import ValidationFailed
 from tether.protocol import (
     ScheduleCreate,
@@ -30,13 +33,16 @@ from tether.queue.runs import served_versions
 from tether.queue.schedules import ScheduleDef, ScheduleEngine, ScheduleRecord
 
 
-def provide_schedules(state: State) -> ScheduleEngine:
-    """One per app, on the services' pool and keys (built at the first request)."""
-    schedules: ScheduleEngine | None = state.get("schedules")
+def provide_schedules(state: State, scope: Scope) -> ScheduleEngine:
+    """One per app and namespace, on that namespace's pool and keys (built at first use)."""
+    services: Services = scope[SCOPE_SERVICES]  # type: ignore[literal-required]
+    by_namespace: dict[str, ScheduleEngine] | None = state.get("schedules")
+    if by_namespace is None:
+        by_namespace = state.schedules = {}
+    schedules = by_namespace.get(services.namespace)
     if schedules is None:
-        engine: QueueEngine = state.services.engine
-        schedules = ScheduleEngine(engine.redis, engine.config)
-        state.schedules = schedules
+        engine = services.engine
+        schedules = by_namespace[services.namespace] = ScheduleEngine(engine.redis, engine.config)
     return schedules
 
 

@@ -1,4 +1,5 @@
-"""What every handler works with, built once per process in the lifespan."""
+"""What every handler works with: one ``Services`` per namespace, built on first use and
+kept for the life of the process (``Tenants``)."""
 
 from __future__ import annotations
 
@@ -27,3 +28,4 @@ class Services:
     registry: FunctionRegistry
     metrics: Metrics
     runs: RunEngine  # workflow runs, on the same pool and keys as ``engine``
+    namespace: str = "default"

@@ -91,6 +91,15 @@ class ApiSettings:
     default_timeout_ms: int = _QUEUE_DEFAULTS.default_timeout_ms  # TETHER_JOB_TIMEOUT_MS
     # TETHER_JOB_TIMELINES=1: a timeline stream per stand-alone job (costs ~4 KB a job).
     job_timelines: bool = False
+    # GET /v1/events (events.py): TETHER_EVENTS_MAX_CLIENTS streams per process (more
+    # are answered 503), TETHER_EVENTS_QUEUE events buffered per stream (past that they
+    # are dropped and counted), a comment every TETHER_EVENTS_HEARTBEAT seconds.
+    events_max_clients: int = 100
+    events_queue: int = 1000
+    events_heartbeat: float = 15.0
+    # TETHER_NO_AUTH=1 (``tether api --no-auth``): serve without API keys, every caller
+    # an admin of the default namespace. Unsafe; logged as such at every start.
+    auth: bool = True
     # TETHER_CORS_ORIGINS: comma-separated origins (``https://app.example.com``) whose web
     # pages may call the API from a browser; none by default, so CORS is off and state-
     # changing requests carrying a foreign ``Origin`` are refused (see api/browsers.py).
@@ -150,6 +159,10 @@ class ApiSettings:
             default_max_attempts=_int(env, "TETHER_MAX_ATTEMPTS", d.default_max_attempts),
             default_timeout_ms=_int(env, "TETHER_JOB_TIMEOUT_MS", d.default_timeout_ms),
             job_timelines=env.get("TETHER_JOB_TIMELINES", "0").lower() in ("1", "true", "yes"),
+            events_max_clients=_int(env, "TETHER_EVENTS_MAX_CLIENTS", d.events_max_clients),
+            events_queue=_int(env, "TETHER_EVENTS_QUEUE", d.events_queue),
+            events_heartbeat=_float(env, "TETHER_EVENTS_HEARTBEAT", d.events_heartbeat),
+            auth=env.get("TETHER_NO_AUTH", "0").lower() not in ("1", "true", "yes"),
             cors_origins=_origins(env.get("TETHER_CORS_ORIGINS", "")),
             max_registered_functions=_int(
                 env, "TETHER_MAX_REGISTERED_FUNCTIONS", d.max_registered_functions

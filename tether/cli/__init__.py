@@ -38,6 +38,8 @@ GROUPS: tuple[str, ...] = (
     "runs",
     "schedules",
     "inspect",
+    "top",
+    "keys",
 )
 
 __all__ = ["GROUPS", "build_parser", "main"]
@@ -47,8 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tether",
         description="tether: a durable, Redis-backed control plane for jobs and workflows.",
-        epilog="Configuration: TETHER_REDIS_URL (API, orchestrator, inspect), TETHER_URL "
-        "(workers, jobs). See docs/operations.md.",
+        epilog="Configuration: TETHER_REDIS_URL (API, orchestrator, inspect, keys), TETHER_URL "
+        "and TETHER_API_KEY (workers, jobs, runs). See docs/operations.md and "
+        "docs/security.md.",
     )
     parser.add_argument(
         "--log-level",

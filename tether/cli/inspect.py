@@ -29,6 +29,9 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
         help="Redis to read (default: $TETHER_REDIS_URL, else the dev Redis of ./.tether, "
         "else redis://127.0.0.1:6379/0)",
     )
+    parser.add_argument(
+        "--namespace", default="default", help="the job's namespace (default: default)"
+    )
     parser.set_defaults(handler=run)
 
 
@@ -42,9 +45,16 @@ def run(args: argparse.Namespace) -> int:
         check_id(args.job_id, "JOB_ID")
     except ValidationFailed as exc:
         raise UsageError(exc.message) from None
+    import dataclasses
+
+    config = queue_config()
+    try:
+        config = dataclasses.replace(config, keys=config.keys.for_namespace(args.namespace))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     redis = find_redis(args.redis_url)
     try:
-        text = asyncio.run(inspect_job(redis.url, args.job_id, queue_config(), redis.source))
+        text = asyncio.run(inspect_job(redis.url, args.job_id, config, redis.source))
     except RedisUnavailable as exc:
         hint = "; is `tether dev` running?" if "dev Redis" in redis.source else ""
         raise RedisUnavailable(

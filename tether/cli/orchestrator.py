@@ -57,14 +57,14 @@ def build(engine: QueueEngine, interval: float) -> Orchestrator:
 
 async def orchestrate(url: str, interval: float, stop: asyncio.Event) -> int:
     from tether.cli.settings import queue_config
-    from tether.queue.engine import QueueEngine
+    from tether.orchestrator.namespaces import serve_namespaces
     from tether.queue.redis_py import redis_client
 
     redis = redis_client(url, decode_responses=True)
     try:
-        engine = QueueEngine(redis, queue_config())
         log.info("orchestrator running against %s every %.3fs", url, interval)
-        await build(engine, interval).run(stop)
+        # One orchestrator (``build``) for every namespace (tenant) a key was made for.
+        await serve_namespaces(redis, queue_config(), stop, interval=interval, build=build)
     finally:
         await redis.aclose()
     log.info("orchestrator stopped")

@@ -41,6 +41,11 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
         help="wait up to this many seconds for the run to finish",
     )
     show.add_argument("--timeline", action="store_true", help="print its timeline too")
+    show.add_argument(
+        "--tree",
+        action="store_true",
+        help="print it as a tree of activations, steps, child jobs and waits with durations",
+    )
     show.set_defaults(handler=run_show)
 
     subs = [listing, show]
@@ -48,7 +53,6 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
         decide = actions.add_parser(name, help=f"{verb} an approval a run waits for")
         decide.add_argument("run_id", metavar="ID")
         decide.add_argument("key", metavar="KEY")
-        decide.add_argument("--by", help="who decides (recorded with the decision)")
         decide.add_argument("--comment")
         decide.add_argument("--data", help="JSON data to attach to the decision")
         decide.set_defaults(handler=run_decide, approved=name == "approve")
@@ -134,10 +138,17 @@ def _print_run(run: Any) -> None:
 def run_show(args: argparse.Namespace) -> int:
     async def op(client: Any) -> tuple[Any, Any]:
         run = await client.get_run(args.run_id, wait=args.wait)
-        events = await client.timeline(args.run_id) if args.timeline else None
+        events = await client.timeline(args.run_id) if args.timeline or args.tree else None
         return run, events
 
     run, events = call_api(args.url, op)
+    if args.tree:
+        from rich.console import Console
+
+        from tether.cli.run_tree import build, render
+
+        Console().print(render(build(f"{run.id} ({run.workflow})", events or [])))
+        return EXIT_OK
     _print_run(run)
     for event in events or []:
         fields = " ".join(f"{k}={v}" for k, v in event.fields.items())
@@ -149,9 +160,7 @@ def run_decide(args: argparse.Namespace) -> int:
     data = _json_arg(args.data, "--data")
     run = call_api(
         args.url,
-        lambda c: c.approve(
-            args.run_id, args.key, args.approved, by=args.by, comment=args.comment, data=data
-        ),
+        lambda c: c.approve(args.run_id, args.key, args.approved, comment=args.comment, data=data),
     )
     verb = "approved" if args.approved else "denied"
     print(f"{run.id}: {args.key} {verb}; run is {run.status}")

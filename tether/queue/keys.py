@@ -8,13 +8,39 @@ with its run's id and a colon, and partitions are chosen by that first segment.
 Scripts build the names of records they discover at run time (a job id read from a
 stream) from the partition prefix with the helpers in ``lua/includes/keys.lua``, which
 mirror the methods here.
+
+Namespaces (tenants) are a segment of the hash tag: the default namespace keeps the
+plain ``{<prefix>:<partition>}`` tag, namespace ``acme`` uses ``{<prefix>:acme:<partition>}``.
+Every record of a namespace therefore lives under its own tag (Redis Cluster still sees
+one slot per partition), and one ``PSUBSCRIBE {<prefix>:*}:notify`` covers them all.
+
+A few keys belong to the deployment, not to a namespace: the API keys and the set of
+namespaces, under the tag ``{<prefix>}`` (``Keys.auth_*``, ``Keys.namespaces``).
 """
 
 from __future__ import annotations
 
 import functools
+import re
 import zlib
 from dataclasses import dataclass
+
+DEFAULT_NAMESPACE = "default"
+# Lower-case letters, digits, '-' and '_': no ':' or braces, so a namespace can never
+# reach into another's tag.
+NAMESPACE_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,39}$"
+_NAMESPACE = re.compile(NAMESPACE_PATTERN)
+
+
+def check_namespace(namespace: str) -> str:
+    """``namespace`` if it is a valid name, else ValueError."""
+    if not _NAMESPACE.match(namespace):
+        raise ValueError(
+            f"bad namespace {namespace!r}: 1-40 of a-z, 0-9, '-', '_', starting with a "
+            "letter or digit"
+        )
+    return namespace
+
 
 # The first segment of the ids of schedules' jobs and runs: it picks their partition.
 SCHEDULE_ROOT = "sched"
@@ -46,6 +72,10 @@ class PartitionKeys:
 
     def idempotency(self, key: str) -> str:
         return f"{self.prefix}idem:{key}"
+
+    def machine_owner(self, machine: str) -> str:
+        """String: the name of the API key that machine id is bound to (partition 0)."""
+        return f"{self.prefix}owner:{machine}"
 
     # -- workflow runs (tether/queue/runs.py); mirrored in lua/includes/run_keys.lua --
 
@@ -139,6 +169,7 @@ class PartitionKeys:
 READY = "q"  # q:<function>, or q:<function> <n>: n jobs of the function became ready
 JOB_FINISHED = "j"  # j:<job id> <job id> ...: jobs that reached a terminal state
 RUN_FINISHED = "r"  # r:<run id>: a workflow run reached a terminal state
+RUN_STATUS = "s"  # s:<run id> <status>: a run's status changed (read by GET /v1/events)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,15 +178,39 @@ class Keys:
 
     prefix: str = "tether"
     partitions: int = 1
+    namespace: str = DEFAULT_NAMESPACE
 
     def __post_init__(self) -> None:
         if self.partitions < 1:
             raise ValueError("partitions must be at least 1")
         if any(c in self.prefix for c in "{}"):
             raise ValueError("the key prefix may not contain braces")
+        check_namespace(self.namespace)
+
+    @property
+    def tag(self) -> str:
+        """The hash tag's text before the partition: ``tether`` or ``tether:acme``."""
+        if self.namespace == DEFAULT_NAMESPACE:
+            return self.prefix
+        return f"{self.prefix}:{self.namespace}"
+
+    def for_namespace(self, namespace: str) -> Keys:
+        """The same deployment's keys for ``namespace``."""
+        if namespace == self.namespace:
+            return self
+        return _namespace_keys(self.prefix, self.partitions, namespace)
+
+    def namespace_of_channel(self, channel: str) -> str | None:
+        """The namespace whose notify channel this is (None: not one of ours)."""
+        head = f"{{{self.prefix}:"
+        if not channel.startswith(head):
+            return None
+        inner = channel[len(head) : channel.find("}")]
+        ns, sep, _ = inner.rpartition(":")
+        return ns if sep else DEFAULT_NAMESPACE
 
     def partition(self, index: int) -> PartitionKeys:
-        return _partition_keys(self.prefix, index)
+        return _partition_keys(self.tag, index)
 
     def partition_of(self, record_id: str) -> int:
         """The partition of a job or run: by the id's first colon-separated segment."""
@@ -178,8 +233,31 @@ class Keys:
 
     @property
     def channel_pattern(self) -> str:
-        """Matches every partition's notify channel, for one subscription per process."""
+        """Matches every partition's notify channel of every namespace, for one
+        subscription per process."""
         return f"{{{self.prefix}:*}}:notify"
+
+    # -- the deployment's own keys (one tag, whatever the namespace) ------------------
+
+    def auth_key(self, digest: str) -> str:
+        """Hash: one API key's record (name, role, namespace, functions, created_ms,
+        last_used_ms), found by the SHA-256 of the key; the key itself is never stored."""
+        return f"{{{self.prefix}}}:apikey:{digest}"
+
+    @property
+    def auth_names(self) -> str:
+        """Hash: key name -> the digest of that key (names are unique per deployment)."""
+        return f"{{{self.prefix}}}:apikeys"
+
+    @property
+    def namespaces(self) -> str:
+        """Set: every namespace some key was ever made for (the orchestrator serves each)."""
+        return f"{{{self.prefix}}}:namespaces"
+
+
+@functools.lru_cache(maxsize=1024)
+def _namespace_keys(prefix: str, partitions: int, namespace: str) -> Keys:
+    return Keys(prefix=prefix, partitions=partitions, namespace=namespace)
 
 
 @functools.lru_cache(maxsize=1024)

@@ -524,14 +524,17 @@ class RunEngine:
         stored["delivered"] = reply[2] == "woken"
         return stored
 
-    async def signal(self, run_id: str, name: str, payload: Any = None) -> str:
-        """Deliver a signal: 'woken' (the run waited on it) or 'buffered'."""
+    async def signal(
+        self, run_id: str, name: str, payload: Any = None, *, by: str | None = None
+    ) -> str:
+        """Deliver a signal: 'woken' (the run waited on it) or 'buffered'. ``by`` (the
+        sending key's name) goes on the run's timeline."""
         check_id(name, "name")
         pk = self._pk(run_id)
         with redis_errors():
             reply = await self._scripts["send_signal"](
                 [pk.run(run_id), pk.signals(run_id)],
-                [pk.prefix, run_id, name, self._dump(payload, "payload")],
+                [pk.prefix, run_id, name, self._dump(payload, "payload"), by or ""],
             )
         self._check(reply, run_id)
         return str(reply[1])

@@ -14,6 +14,7 @@
         max_tries = 5             # attempts, for functions without their own
         ctx = {}                  # copied into every job's ctx
         tether_url = None         # default: $TETHER_URL, else http://127.0.0.1:8000
+        api_key = None            # default: $TETHER_API_KEY, else ./.tether/machine.key
         machine_id = None         # default: $TETHER_MACHINE_ID, else <hostname>-<pid>-<rand>
         shutdown_grace = 10       # seconds in-flight jobs get to finish on SIGTERM
         poll_wait = 20            # seconds a long poll waits for work
@@ -71,6 +72,7 @@ class WorkerConfig:
     ctx: dict[str, Any] = field(default_factory=dict)
     tether_url: str = field(default_factory=lambda: resolve_url(None))
     machine_id: str = field(default_factory=default_machine_id)
+    api_key: str | None = None  # None: $TETHER_API_KEY, else ./.tether/machine.key
     shutdown_grace: float = 10.0
     poll_wait: float = 20.0
     settings: Any = None  # the object these came from, for hooks that want more
@@ -143,6 +145,7 @@ _FIELDS = (
     "max_tries",
     "ctx",
     "machine_id",
+    "api_key",
     "shutdown_grace",
     "poll_wait",
 )
@@ -178,6 +181,7 @@ def load_settings(
     *,
     url: str | None = None,
     machine_id: str | None = None,
+    api_key: str | None = None,
 ) -> WorkerConfig:
     """Resolve settings given as ``"module:Attr"``, a ``WorkerConfig``, a dict, or a
     class/object with attributes; ``url`` and ``machine_id`` override what they say."""
@@ -216,4 +220,6 @@ def load_settings(
     if machine_id is not None:
         config.machine_id = machine_id
         config.validate()
+    if api_key is not None:
+        config.api_key = api_key
     return config

@@ -80,8 +80,9 @@ class Worker:
         *,
         url: str | None = None,
         machine_id: str | None = None,
+        api_key: str | None = None,
     ) -> None:
-        self.config = load_settings(settings, url=url, machine_id=machine_id)
+        self.config = load_settings(settings, url=url, machine_id=machine_id, api_key=api_key)
         self.machine_id = self.config.machine_id
         self.threads = ThreadPoolExecutor(
             max_workers=self.config.max_jobs, thread_name_prefix="tether-job"
@@ -144,9 +145,16 @@ class Worker:
         config = self.config
         # The machine endpoints get a pool of their own, so jobs waiting on results
         # through ctx["client"] can never hold up this machine's polls and reports.
-        self.session = session = HttpSession(config.tether_url, max_connections=config.max_jobs + 8)
+        self.session = session = HttpSession(
+            config.tether_url,
+            max_connections=config.max_jobs + 8,
+            api_key=config.api_key,
+            key_kind="machine",
+        )
         self.transport = transport = MachineTransport(session, self.machine_id)
-        client = AsyncClient(config.tether_url)
+        # Jobs' own client calls carry the worker's key (a machine key cannot submit:
+        # give such a worker a key of its own role, see docs/security.md).
+        client = AsyncClient(config.tether_url, api_key=session.api_key)
         self.ctx["client"] = client
         self.results = results = ResultBatcher(transport)
         self.executor = executor = Executor(

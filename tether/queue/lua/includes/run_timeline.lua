@@ -1,5 +1,12 @@
 --@include keys
 --@include run_keys
+-- Timeline events that change a run's status, and the status they leave: each is also
+-- published as `s:<run id> <status>` (RUN_STATUS in tether/queue/keys.py) for the API's
+-- event stream (GET /v1/events). One PUBLISH per status change, none per step or log.
+local RUN_STATUS_OF = {activation_queued = 'queued', activation_started = 'running',
+  waiting = 'waiting', retry_scheduled = 'waiting', completed = 'completed',
+  failed = 'failed', cancelled = 'cancelled'}
+
 -- Append one event to a run's timeline (the same stream its jobs write to). A run's
 -- history is never trimmed while it is open (its `created` event stays however long it
 -- runs; ctx.continue_as_new keeps a loop's replay flat, not its timeline): it expires
@@ -7,6 +14,10 @@
 local function run_timeline(p, runId, maxlen, now, event, ...)
   redis.call('XADD', timeline_key(p, runId), '*', 'event', event, 'run', runId, 'at', now,
              ...)
+  local status = RUN_STATUS_OF[event]
+  if status then
+    redis.call('PUBLISH', notify_channel(p), 's:' .. runId .. ' ' .. status)
+  end
 end
 
 -- Log lines the workflow emitted (ctx.log), each a JSON object, in order, on the run's
