@@ -49,6 +49,8 @@ def concrete(path: str, role: str) -> str:
 async def call(client: httpx.AsyncClient, method: str, path: str) -> httpx.Response:
     if method == "GET":
         return await client.get(path)
+    if method == "DELETE":
+        return await client.delete(path)
     return await client.post(path, json={})
 
 

@@ -214,3 +214,46 @@ async def test_a_schedule_name_with_an_at_sign_is_refused_at_the_door(
     )
 
     assert response.status_code == 422
+
+
+# -- a worker's cron_jobs, through its machine route ------------------------------------
+
+
+async def test_a_worker_puts_its_cron_jobs_through_its_machine_route(
+    client: httpx.AsyncClient,
+) -> None:
+    body = {
+        "schedules": [{"name": "cron:tidy", "function": "cron:tidy", "cron": "0 3 * * *"}],
+        "trigger": ["cron:tidy"],
+    }
+
+    response = await client.post("/v1/machines/m1/schedules", json=body)
+
+    assert response.status_code == 200, response.text
+    [put] = response.json()["schedules"]
+    assert put["source"] == "worker"
+    listed = (await client.get("/v1/schedules/cron:tidy")).json()
+    assert listed["last_id"].startswith("sched:cron:tidy@")
+
+
+async def test_a_worker_may_not_redefine_a_schedule_an_app_declared(
+    client: httpx.AsyncClient,
+) -> None:
+    await _put(client, {"name": "nightly", "function": "nightly", "cron": "0 3 * * *"})
+    body = {"schedules": [{"name": "nightly", "function": "nightly", "cron": "* * * * *"}]}
+
+    response = await client.post("/v1/machines/m1/schedules", json=body)
+
+    assert response.status_code == 409
+    assert (await client.get("/v1/schedules/nightly")).json()["cron"] == "0 3 * * *"
+
+
+async def test_a_worker_schedule_starts_only_the_function_of_its_own_name(
+    client: httpx.AsyncClient,
+) -> None:
+    body = {"schedules": [{"name": "cron:tidy", "function": "delete_everything", "every": 60}]}
+
+    response = await client.post("/v1/machines/m1/schedules", json=body)
+
+    assert response.status_code == 422
+    assert (await client.get("/v1/schedules")).json()["schedules"] == []

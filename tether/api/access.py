@@ -65,7 +65,7 @@ ROUTE_ACCESS: dict[str, Permission] = {
     "getRunTimeline": Permission.READ,
     "decideApproval": Permission.DECIDE,
     "sendSignal": Permission.DECIDE,
-    # schedules (a worker putting its cron_jobs needs a key that may submit: app)
+    # schedules
     "putSchedule": Permission.SUBMIT,
     "pauseSchedule": Permission.SUBMIT,
     "resumeSchedule": Permission.SUBMIT,
@@ -73,6 +73,7 @@ ROUTE_ACCESS: dict[str, Permission] = {
     "deleteSchedule": Permission.SUBMIT,
     "listSchedules": Permission.READ,
     "getSchedule": Permission.READ,
+    "putMachineSchedules": Permission.MACHINE,  # a worker's cron_jobs (its own functions)
     # keys
     "createKey": Permission.ADMIN,
     "listKeys": Permission.ADMIN,

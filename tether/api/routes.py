@@ -11,7 +11,7 @@ from tether.api.keys import KeysController
 from tether.api.machines import MachinesController
 from tether.api.ops import OpsController
 from tether.api.runs import RUN_HANDLERS
-from tether.api.schedules import SchedulesController
+from tether.api.schedules import MachineSchedulesController, SchedulesController
 from tether.api.ui import DashboardController
 
 ROUTE_HANDLERS: list[ControllerRouterHandler] = [
@@ -24,4 +24,5 @@ ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     KeysController,
     *RUN_HANDLERS,
     SchedulesController,
+    MachineSchedulesController,
 ]

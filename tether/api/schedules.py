@@ -14,12 +14,13 @@ from litestar.types import Scope
 
 from tether.api.auth import SCOPE_SERVICES
 from tether.api.error_handlers import also_ok, change_error_responses, error_responses
-from tether.api.params import ScheduleName
+from tether.api.params import MachineId, ScheduleName
 from tether.api.registry import FunctionRegistry
 from tether.api.responses import JsonResponse
 from tether.api.services import Services
-from tether.errors import ValidationFailed
+from tether.errors import Conflict, NotFound, ValidationFailed
 from tether.protocol import (
+    MachineSchedules,
     ScheduleCreate,
     ScheduleDeleted,
     ScheduleFired,
@@ -102,6 +103,60 @@ async def _definition(data: ScheduleCreate, registry: FunctionRegistry) -> Sched
         max_attempts=max_attempts,
         timeout_ms=timeout_ms,
     )
+
+
+class MachineSchedulesController(Controller):
+    """A worker puts its ``cron_jobs`` with its machine key (a machine may not call the
+    app's schedule routes): only schedules of jobs of a function of the schedule's own
+    name, never one an app declared."""
+
+    path = "/v1/machines"
+    tags = ["machines"]
+    dependencies = {"schedules": Provide(provide_schedules, sync_to_thread=False)}
+
+    @post(
+        "/{machine_id:str}/schedules",
+        operation_id="putMachineSchedules",
+        responses=change_error_responses(409),
+        status_code=200,
+        summary="A worker's cron jobs, put as schedules (unchanged ones stay as they are)",
+    )
+    async def put_machine_schedules(
+        self,
+        machine_id: MachineId,
+        data: MachineSchedules,
+        schedules: ScheduleEngine,
+        registry: FunctionRegistry,
+    ) -> ScheduleList:
+        put: list[ScheduleOut] = []
+        for item in data.schedules:
+            if item.function != item.name or item.workflow is not None:
+                raise ValidationFailed(
+                    "a worker's schedule starts jobs of the function of its own name",
+                    details={"field": "schedules", "name": item.name},
+                )
+            try:
+                existing = await schedules.get(item.name)
+            except NotFound:
+                existing = None
+            if existing is not None and existing.source != "worker":
+                raise Conflict(
+                    f"schedule {item.name} was declared through the API: a worker may not "
+                    "redefine it",
+                    details={"name": item.name},
+                )
+            definition = await _definition(item, registry)
+            record, _ = await schedules.put(definition, source="worker")
+            put.append(schedule_out(record))
+        names = {item.name for item in data.schedules}
+        for name in data.trigger:
+            if name not in names:
+                raise ValidationFailed(
+                    f"trigger names {name!r}, which is not among the schedules put",
+                    details={"field": "trigger", "name": name},
+                )
+            await schedules.trigger(name)
+        return ScheduleList(schedules=put)
 
 
 class SchedulesController(Controller):

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 from tether.errors import ConfigurationError
 
 if TYPE_CHECKING:
-    from tether.client import AsyncClient
+    from tether.workers.transport import MachineTransport
 
 log = logging.getLogger("tether.worker")
 
@@ -172,17 +172,22 @@ def cron_jobs_of(values: Iterable[Any]) -> list[CronJob]:
     return jobs
 
 
-async def register_cron_jobs(client: AsyncClient, jobs: Iterable[CronJob], timezone: str) -> None:
-    """Put each cron job's schedule (unchanged ones stay as they are), then trigger
-    those that run at startup."""
-    for job in jobs:
-        await client.schedule(
-            job.name, function=job.name, cron=job.expression, timezone=timezone, source="worker"
-        )
+async def register_cron_jobs(
+    transport: MachineTransport, jobs: Iterable[CronJob], timezone: str
+) -> None:
+    """Put each cron job's schedule through the machine's own route (unchanged ones stay
+    as they are), and trigger those that run at startup."""
+    jobs = list(jobs)
+    await transport.put_schedules(
+        [
+            {"name": j.name, "function": j.name, "cron": j.expression, "timezone": timezone}
+            for j in jobs
+        ],
+        [j.name for j in jobs if j.run_at_startup],
+    )
     for job in jobs:
         if job.run_at_startup:
-            fired = await client.trigger_schedule(job.name)
-            log.info("cron job %s run at startup: %s", job.name, fired.id)
+            log.info("cron job %s triggered at startup", job.name)
 
 
 def zone_name(value: Any) -> str:

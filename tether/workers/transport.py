@@ -112,6 +112,14 @@ class MachineTransport:
         )
         return HeartbeatResponse.model_validate_json(raw)
 
+    async def put_schedules(
+        self, schedules: Sequence[dict[str, Any]], trigger: Sequence[str]
+    ) -> None:
+        """Put this worker's cron jobs as schedules (``cron_jobs``), and trigger those
+        that run at startup."""
+        body = {"schedules": list(schedules), "trigger": list(trigger)}
+        await self.session.request("POST", f"{self._base}/schedules", body=body)
+
     async def deregister(self) -> list[str]:
         """Leave: the API drops this machine from the live list (and releases any lease
         it still holds). Returns the released job ids."""

@@ -186,7 +186,7 @@ class Worker:
                 return
             if config.cron_jobs and not await self._until_stopped(
                 retrying(
-                    lambda: register_cron_jobs(client, config.cron_jobs, config.timezone),
+                    lambda: register_cron_jobs(transport, config.cron_jobs, config.timezone),
                     what="registering cron jobs",
                 )
             ):
