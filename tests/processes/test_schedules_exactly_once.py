@@ -18,7 +18,10 @@ STARTED = re.compile(r"schedule every-second started (sched:every-second:(\d+))"
 
 def _jobs(stack: Stack) -> list[str]:
     response = httpx.get(
-        f"{stack.url}/v1/jobs", params={"function": "probe", "limit": 1000}, timeout=10
+        f"{stack.url}/v1/jobs",
+        params={"function": "probe", "limit": 1000},
+        headers=stack.headers(),
+        timeout=10,
     )
     return [job["id"] for job in response.json()["jobs"]]
 
@@ -28,6 +31,7 @@ def test_two_orchestrators_and_a_restart_fire_each_tick_exactly_once(stack: Stac
     response = httpx.post(
         f"{stack.url}/v1/schedules",
         json={"name": "every-second", "function": "probe", "every": 1},
+        headers=stack.headers(),
         timeout=10,
     )
     assert response.status_code == 201, response.text
@@ -52,7 +56,9 @@ def test_two_orchestrators_and_a_restart_fire_each_tick_exactly_once(stack: Stac
         if proc.name.startswith("orchestrator")
     }
     logged = [job_id for started in by_process.values() for job_id in started]
-    schedule = httpx.get(f"{stack.url}/v1/schedules/every-second", timeout=10).json()
+    schedule = httpx.get(
+        f"{stack.url}/v1/schedules/every-second", headers=stack.headers(), timeout=10
+    ).json()
     print(f"\n{len(jobs)} ticks; started by:", {n: len(s) for n, s in by_process.items()})
 
     # One job per tick, every tick from the first to the last (none lost to the kill).
