@@ -650,7 +650,7 @@ class MachineSchedules(Body):
     """A worker's cron_jobs: schedules of jobs of the functions it serves (each named as
     its function), and those to trigger once now (``run_at_startup``)."""
 
-    schedules: list[ScheduleCreate] = Field(max_length=1000)
+    schedules: list[ScheduleCreate] = Field(default_factory=list, max_length=1000)
     trigger: list[str] = Field(default_factory=list, max_length=1000)
 
 
