@@ -60,6 +60,7 @@ test: $(STAMP) $(OLDEST_STAMP)
 	$(MAKE) --no-print-directory test-valkey
 	$(MAKE) --no-print-directory test-oldest
 	$(MAKE) --no-print-directory test-arq
+	$(MAKE) --no-print-directory lint typecheck
 
 test-valkey: $(STAMP)
 	@VK="$$($(BIN)/python -c 'from tether.redis_server import valkey_binary as v; print(v() or "")')"; \
