@@ -112,7 +112,8 @@ class MachineSchedulesController(Controller):
 
     path = "/v1/machines"
     tags = ["machines"]
-    dependencies = {"schedules": Provide(provide_schedules, sync_to_thread=False)}
+    # Not "schedules": a dependency named like a body field made a bad body a 500.
+    dependencies = {"schedule_engine": Provide(provide_schedules, sync_to_thread=False)}
 
     @post(
         "/{machine_id:str}/schedules",
@@ -125,7 +126,7 @@ class MachineSchedulesController(Controller):
         self,
         machine_id: MachineId,
         data: MachineSchedules,
-        schedules: ScheduleEngine,
+        schedule_engine: ScheduleEngine,
         registry: FunctionRegistry,
     ) -> ScheduleList:
         put: list[ScheduleOut] = []
@@ -136,7 +137,7 @@ class MachineSchedulesController(Controller):
                     details={"field": "schedules", "name": item.name},
                 )
             try:
-                existing = await schedules.get(item.name)
+                existing = await schedule_engine.get(item.name)
             except NotFound:
                 existing = None
             if existing is not None and existing.source != "worker":
@@ -146,7 +147,7 @@ class MachineSchedulesController(Controller):
                     details={"name": item.name},
                 )
             definition = await _definition(item, registry)
-            record, _ = await schedules.put(definition, source="worker")
+            record, _ = await schedule_engine.put(definition, source="worker")
             put.append(schedule_out(record))
         names = {item.name for item in data.schedules}
         for name in data.trigger:
@@ -155,7 +156,7 @@ class MachineSchedulesController(Controller):
                     f"trigger names {name!r}, which is not among the schedules put",
                     details={"field": "trigger", "name": name},
                 )
-            await schedules.trigger(name)
+            await schedule_engine.trigger(name)
         return ScheduleList(schedules=put)
 
 
