@@ -137,6 +137,24 @@ def _job_body(
     return body
 
 
+T = TypeVar("T")
+
+
+async def _follow_cursor(
+    page: Callable[[int, str | None], Awaitable[tuple[list[T], str | None]]], limit: int
+) -> list[T]:
+    """Up to ``limit`` items from ``page(n, cursor)``, following next cursors (1,000 a page
+    at most, the API's cap)."""
+    found: list[T] = []
+    cursor: str | None = None
+    while len(found) < limit:
+        items, cursor = await page(min(1000, limit - len(found)), cursor)
+        found += items
+        if cursor is None:
+            break
+    return found[:limit]
+
+
 class _HasStatus(Protocol):
     status: str
 
@@ -351,23 +369,20 @@ class AsyncClient:
         limit: int = 50,
     ) -> list[JobOut]:
         """Up to ``limit`` jobs, newest first, following the pages' cursors."""
-        found: list[JobOut] = []
-        cursor: str | None = None
-        while len(found) < limit:
-            page = await self.list_jobs_page(
+
+        async def page(n: int, cursor: str | None) -> tuple[list[JobOut], str | None]:
+            got = await self.list_jobs_page(
                 status=status,
                 function=function,
                 tags=tags,
                 created_after=created_after,
                 created_before=created_before,
-                limit=min(1000, limit - len(found)),
+                limit=n,
                 cursor=cursor,
             )
-            found += page.jobs
-            cursor = page.next_cursor
-            if cursor is None:
-                break
-        return found[:limit]
+            return got.jobs, got.next_cursor
+
+        return await _follow_cursor(page, limit)
 
     # -- machines, functions, health --------------------------------------------------
 
@@ -531,23 +546,20 @@ class AsyncClient:
         limit: int = 50,
     ) -> list[RunOut]:
         """Up to ``limit`` runs, newest first, following the pages' cursors."""
-        found: list[RunOut] = []
-        cursor: str | None = None
-        while len(found) < limit:
-            page = await self.list_runs_page(
+
+        async def page(n: int, cursor: str | None) -> tuple[list[RunOut], str | None]:
+            got = await self.list_runs_page(
                 status=status,
                 workflow=workflow,
                 tags=tags,
                 created_after=created_after,
                 created_before=created_before,
-                limit=min(1000, limit - len(found)),
+                limit=n,
                 cursor=cursor,
             )
-            found += page.runs
-            cursor = page.next_cursor
-            if cursor is None:
-                break
-        return found[:limit]
+            return got.runs, got.next_cursor
+
+        return await _follow_cursor(page, limit)
 
     # -- schedules --------------------------------------------------------------------
 
