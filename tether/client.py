@@ -32,7 +32,15 @@ import secrets
 import threading
 import time
 import warnings
-from collections.abc import Awaitable, Callable, Container, Coroutine, Iterable, Mapping
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Container,
+    Coroutine,
+    Iterable,
+    Mapping,
+)
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Concatenate, Literal, ParamSpec, Protocol, Self, TypeVar
@@ -52,6 +60,8 @@ from tether.protocol import (
     JobCreate,
     JobList,
     JobOut,
+    LogLine,
+    LogPage,
     MachineList,
     MachineOut,
     RunList,
@@ -518,6 +528,41 @@ class AsyncClient:
         raw = await self._http.request("GET", f"/v1/runs/{_seg(run_id)}/timeline")
         return Timeline.model_validate_json(raw).events
 
+    async def logs(
+        self,
+        id: str,
+        *,
+        run: bool = False,
+        after: str | None = None,
+        limit: int = 100,
+        wait: float | None = None,
+    ) -> LogPage:
+        """A page of a job's log lines (a run's with ``run=True``), oldest first, after
+        cursor ``after``; with ``wait`` (seconds, up to 60) the API answers as soon as
+        there is a line or the job or run has ended. The page's ``cursor`` reads on."""
+        kind = "runs" if run else "jobs"
+        timeout = None if not wait else wait + WAIT_SLACK
+        raw = await self._http.request(
+            "GET",
+            f"/v1/{kind}/{_seg(id)}/logs",
+            params={"after": after, "limit": limit, "wait": wait or None},
+            timeout=timeout,
+        )
+        return LogPage.model_validate_json(raw)
+
+    async def follow_logs(
+        self, id: str, *, run: bool = False, after: str | None = None, wait: float = 20.0
+    ) -> AsyncIterator[LogLine]:
+        """Every log line of a job (or run) from after ``after``, as they arrive (long
+        polls of ``wait`` seconds), until it has ended and every line is read."""
+        while True:
+            page = await self.logs(id, run=run, after=after, limit=1000, wait=wait)
+            for line in page.lines:
+                yield line
+            after = page.cursor
+            if page.finished and not page.lines:
+                return
+
     async def list_runs_page(
         self,
         *,
@@ -760,6 +805,7 @@ class Client:
     cancel_run = _blocking(AsyncClient.cancel_run)
     retry_run = _blocking(AsyncClient.retry_run)
     timeline = _blocking(AsyncClient.timeline)
+    logs = _blocking(AsyncClient.logs)
     list_runs = _blocking(AsyncClient.list_runs)
     schedule = _blocking(AsyncClient.schedule)
     list_schedules = _blocking(AsyncClient.list_schedules)

@@ -52,3 +52,17 @@ MAX_ATTEMPTS = 1000
 MAX_WORKFLOW_VERSION = 2**31 - 1
 MAX_STEP_POSITION = 1_000_000  # steps of one run
 MAX_LOG_LINES = 10_000  # log lines reported with one step or command
+
+# -- logs (POST /v1/machines/{id}/logs, GET /v1/jobs|runs/{id}/logs) ---------------------
+# Lines one ingest request may carry, over all of its jobs: one Lua call per job, each
+# XADDing its lines, so this bounds the Redis time one request costs. More: 422.
+MAX_LOG_BATCH_LINES = 1000
+# Jobs one ingest request may name.
+MAX_LOG_BATCH_JOBS = 1000
+# A line's message and its exception text are cut to these many characters (the end of a
+# traceback is kept, where the error is), marked "…[N chars cut]": truncated, never refused,
+# so one huge line does not lose its neighbours.
+MAX_LOG_MESSAGE_CHARS = 8192
+MAX_LOG_EXC_CHARS = 16_000
+MAX_LOG_LOGGER_CHARS = 200  # a logger's name: cut, not refused
+MAX_LOG_PAGE = 1000  # lines one read may return

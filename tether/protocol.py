@@ -28,6 +28,8 @@ from tether.limits import (
     MAX_HELD,
     MAX_ID_LENGTH,
     MAX_INPUT_SCHEMA_BYTES,
+    MAX_LOG_BATCH_JOBS,
+    MAX_LOG_BATCH_LINES,
     MAX_META_BYTES,
     MAX_TIMEOUT,
     MAX_WORKFLOW_VERSION,
@@ -232,8 +234,82 @@ class ResultItem(Body):
     retry_in: float | None = Field(default=None, ge=0, le=366 * 24 * 3600)
 
 
+class LogLineIn(Body):
+    """One line a machine captured (Python ``logging`` inside a job or a workflow). The
+    API cuts ``message``, ``exc`` and ``logger`` to their limits (tether/limits.py)."""
+
+    ts: float  # seconds since the epoch, when the line was logged
+    level: str = Field(min_length=1, max_length=16)  # "INFO", "WARNING", ...
+    logger: str = Field(default="", max_length=10_000)
+    message: str = Field(max_length=10_000_000)
+    exc: str | None = Field(default=None, max_length=10_000_000)  # the traceback, if any
+    step: int | None = Field(default=None, ge=0)  # a workflow's step position
+    step_name: str | None = Field(default=None, max_length=MAX_ID_LENGTH)
+    attempt: int | None = Field(default=None, ge=0)
+
+
+class LogBatch(Body):
+    """The lines of one job (or workflow activation) held under ``token``, and how many
+    lines the machine dropped for that job since its last batch (its buffer was full)."""
+
+    job: IdStr
+    token: str = Field(min_length=1, max_length=40)
+    lines: list[LogLineIn] = Field(default_factory=list, max_length=MAX_LOG_BATCH_LINES)
+    dropped: int = Field(default=0, ge=0, le=2**53)
+
+
+class LogsRequest(Body):
+    batches: list[LogBatch] = Field(min_length=1, max_length=MAX_LOG_BATCH_JOBS)
+
+
+class LogsVerdict(BaseModel):
+    job: str
+    accepted: bool
+    # Lines cut off the far end of the job's (or run's) stream to keep it bounded.
+    trimmed: int = 0
+    reason: str | None = None  # "not_found", "lease_not_held"
+
+
+class LogsResponse(BaseModel):
+    batches: list[LogsVerdict]
+
+
+class LogLine(BaseModel):
+    """One stored line: captured from ``logging`` (``source`` "logging") or written by a
+    workflow's ``ctx.log`` (``source`` "ctx")."""
+
+    cursor: str  # pass as ``after`` to read the lines after this one
+    at: datetime  # when the API stored it
+    ts: datetime | None = None  # when the machine logged it
+    source: Literal["logging", "ctx"] = "logging"
+    level: str = "INFO"
+    logger: str = ""
+    message: str = ""
+    exc: str | None = None
+    job: str | None = None
+    run: str | None = None
+    step: int | None = None
+    step_name: str | None = None
+    attempt: int | None = None
+    fields: dict[str, Any] = Field(default_factory=dict)  # ctx.log's keyword fields
+
+
+class LogPage(BaseModel):
+    lines: list[LogLine]
+    # Where the next read starts (``after``); the last line's cursor, or the one given.
+    cursor: str | None
+    # Lines lost: dropped by machines whose buffer was full, and cut off the stream's far
+    # end to keep it bounded (its length per job or run is the deployment's setting).
+    dropped: int = 0
+    trimmed: int = 0
+    finished: bool  # the job or run has ended: no more lines will come (bar late ones)
+
+
 class ResultsRequest(Body):
     results: list[ResultItem] = Field(min_length=1, max_length=MAX_BATCH)
+    # Log lines of these (or other held) jobs, stored before the results are committed:
+    # a job's lines ride its result, no extra round trip (as POST .../logs, same rules).
+    logs: list[LogBatch] | None = Field(default=None, max_length=MAX_LOG_BATCH_JOBS)
 
 
 class ResultVerdict(BaseModel):

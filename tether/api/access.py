@@ -48,12 +48,14 @@ ROUTE_ACCESS: dict[str, Permission] = {
     "failRun": Permission.MACHINE,
     "suspendRun": Permission.MACHINE,
     "continueRunAsNew": Permission.MACHINE,
+    "shipLogs": Permission.MACHINE,  # only lines of jobs the machine holds or last held
     "listMachines": Permission.READ,
     # jobs
     "createJob": Permission.SUBMIT,
     "createJobs": Permission.SUBMIT,
     "cancelJob": Permission.SUBMIT,
     "getJob": Permission.READ,
+    "getJobLogs": Permission.READ,
     "listJobs": Permission.READ,
     "listFunctions": Permission.READ,
     # runs
@@ -63,6 +65,7 @@ ROUTE_ACCESS: dict[str, Permission] = {
     "getRun": Permission.READ,
     "listRuns": Permission.READ,
     "getRunTimeline": Permission.READ,
+    "getRunLogs": Permission.READ,
     "decideApproval": Permission.DECIDE,
     "sendSignal": Permission.DECIDE,
     # schedules

@@ -15,6 +15,7 @@ from litestar import Controller, Request, get, post
 
 from tether.api.auth import principal_of
 from tether.api.error_handlers import change_error_responses, error_responses
+from tether.api.logs import check_lines, ingest
 from tether.api.params import MachineId
 from tether.api.polling import poll_jobs
 from tether.api.responses import JsonResponse, shaped_as
@@ -143,6 +144,10 @@ class MachinesController(Controller):
         services: Services,
     ) -> JsonResponse[ResultsResponse]:
         engine, metrics = services.engine, services.metrics
+        if data.logs:
+            # First: a job's lines are stored before its end is (followers stop there).
+            check_lines(sum(len(b.lines) for b in data.logs))
+            await ingest(services, machine_id, data.logs)
         outcomes: list[Outcome] = []
         reported: list[int] = []  # index in the request of each outcome
         released: list[int] = []

@@ -109,6 +109,9 @@ class Metrics:
         self.jobs_completed = 0
         self.jobs_failed = 0  # failed attempts (retried or not)
         self.results_rejected = 0  # stale tokens, unknown jobs
+        # Log lines lost, by reason: "buffer" (a machine's buffer was full), "trimmed"
+        # (cut off a job's or run's bounded stream), "rejected" (not the machine's job).
+        self.log_lines_dropped: Counter[str] = Counter()
         self.function_label = LabelCap(max_functions)
         self.registry = CollectorRegistry(auto_describe=False)
         # (function, outcome) -> attempts finished
@@ -250,6 +253,15 @@ class _Collector(Collector):
         for (fn, outcome), n in sorted(m.finished.items()):
             finished.add_metric([fn, outcome], n)
         yield finished
+        log_dropped = CounterMetricFamily(
+            "tether_log_lines_dropped",
+            "Log lines of jobs and runs lost, by reason: buffer (a worker's buffer was full), "
+            "trimmed (cut off a bounded log stream), rejected (not the reporting machine's job).",
+            labels=["reason"],
+        )
+        for reason in ("buffer", "trimmed", "rejected"):
+            log_dropped.add_metric([reason], m.log_lines_dropped[reason])
+        yield log_dropped
         for histograms in (m.queue_wait, m.run_time, m.latency):
             yield histograms.family()
         clients, dropped = m.event_stats() if m.event_stats else (0, 0)

@@ -31,7 +31,7 @@ from redis import exceptions as redis_exc
 from redis.asyncio import Redis
 
 from tether.protocol import RUN_TERMINAL
-from tether.queue.keys import JOB_FINISHED, READY, RUN_FINISHED, Keys
+from tether.queue.keys import JOB_FINISHED, LOGS, READY, RUN_FINISHED, Keys
 from tether.queue.records import ClaimedJob
 from tether.queue.redis_py import read_reply, subscription_connection
 from tether.queue.states import TERMINAL
@@ -160,6 +160,9 @@ class Notifier:
         self._by_function: dict[str, dict[FunctionWaiter, None]] = {}
         self._by_job: dict[str, list[JobWaiter]] = {}
         self._by_run: dict[str, list[JobWaiter]] = {}  # GET /v1/runs/{id}?wait=
+        # GET /v1/jobs|runs/{id}/logs followers, by topic: "j/<job id>" or "r/<run id>".
+        # Woken by new lines (``l:<topic>``) and by the job's or run's end.
+        self._by_logs: dict[str, list[JobWaiter]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         # Long polls claim through this: a burst of wake-ups (1,000 jobs for 1,000
         # waiting polls) queues here, leaving the rest of the pool to other requests
@@ -329,6 +332,26 @@ class Notifier:
                 if not waiters:
                     del self._by_run[run_id]
 
+    @contextlib.contextmanager
+    def logs_waiter(self, topic: str) -> Iterator[JobWaiter]:
+        """Register a request following the log lines of ``topic`` ("j/<job id>" or
+        "r/<run id>"): woken when lines arrive or the job or run ends."""
+        waiter = JobWaiter(topic)
+        self._by_logs.setdefault(topic, []).append(waiter)
+        try:
+            yield waiter
+        finally:
+            waiters = self._by_logs.get(topic)
+            if waiters is not None:
+                with contextlib.suppress(ValueError):
+                    waiters.remove(waiter)
+                if not waiters:
+                    del self._by_logs[topic]
+
+    def wake_logs(self, topic: str) -> None:
+        for waiter in self._by_logs.get(topic, ()):
+            waiter.event.set()
+
     @property
     def parked_polls(self) -> int:
         """Polls sitting in their wait (not claiming for themselves)."""
@@ -383,7 +406,11 @@ class Notifier:
         for waiters in self._by_function.values():
             for waiter in waiters:
                 waiter.event.set()
-        for job_waiters in (*self._by_job.values(), *self._by_run.values()):
+        for job_waiters in (
+            *self._by_job.values(),
+            *self._by_run.values(),
+            *self._by_logs.values(),
+        ):
             for job_waiter in job_waiters:
                 job_waiter.event.set()
 
@@ -403,8 +430,13 @@ class Notifier:
         elif kind == JOB_FINISHED:
             for job_id in name.split(" "):
                 self.wake_job(job_id)
+                if self._by_logs:
+                    self.wake_logs("j/" + job_id)
         elif kind == RUN_FINISHED:
             self.wake_run(name)
+            self.wake_logs("r/" + name)
+        elif kind == LOGS:
+            self.wake_logs(name)
 
     # -- background tasks --------------------------------------------------------------
 
@@ -482,6 +514,10 @@ class Notifier:
         functions = list(self._by_function)
         jobs = list(self._by_job)
         runs = list(self._by_run)
+        # Log followers just look again (one XRANGE each): a lost message costs a
+        # follower at most one re-check interval.
+        for topic in list(self._by_logs):
+            self.wake_logs(topic)
         if not functions and not jobs and not runs:
             return
         partitions = self._keys.all_partitions()

@@ -12,6 +12,7 @@ from tether.api.notify import Notifier
 from tether.api.registry import FunctionRegistry
 from tether.api.settings import ApiSettings
 from tether.queue.engine import QueueEngine
+from tether.queue.logs import LogStore
 from tether.queue.runs import RunEngine
 
 
@@ -29,3 +30,4 @@ class Services:
     metrics: Metrics
     runs: RunEngine  # workflow runs, on the same pool and keys as ``engine``
     namespace: str = "default"
+    logs: LogStore | None = None  # job and run log lines (tether/api/logs.py); set by Tenants

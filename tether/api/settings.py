@@ -91,6 +91,8 @@ class ApiSettings:
     default_timeout_ms: int = _QUEUE_DEFAULTS.default_timeout_ms  # TETHER_JOB_TIMEOUT_MS
     # TETHER_JOB_TIMELINES=1: a timeline stream per stand-alone job (costs ~4 KB a job).
     job_timelines: bool = False
+    # TETHER_LOG_MAXLEN: captured log lines kept per job (older ones cut and counted).
+    log_maxlen: int = _QUEUE_DEFAULTS.log_maxlen
     # GET /v1/events (events.py): TETHER_EVENTS_MAX_CLIENTS streams per process (more
     # are answered 503), TETHER_EVENTS_QUEUE events buffered per stream (past that they
     # are dropped and counted), a comment every TETHER_EVENTS_HEARTBEAT seconds.
@@ -124,6 +126,8 @@ class ApiSettings:
                     f"TETHER_CORS_ORIGINS: {origin!r} is not an origin such as "
                     "https://app.example.com (scheme, host and port only; or *)"
                 )
+        if self.log_maxlen < 1:
+            raise ValueError("log_maxlen must be at least 1")
         if self.plane_gap_ms <= 0:
             raise ValueError("plane_gap_ms must be positive")
         if min(self.header_timeout, self.body_timeout, self.keep_alive_timeout) <= 0:
@@ -159,6 +163,7 @@ class ApiSettings:
             default_max_attempts=_int(env, "TETHER_MAX_ATTEMPTS", d.default_max_attempts),
             default_timeout_ms=_int(env, "TETHER_JOB_TIMEOUT_MS", d.default_timeout_ms),
             job_timelines=env.get("TETHER_JOB_TIMELINES", "0").lower() in ("1", "true", "yes"),
+            log_maxlen=_int(env, "TETHER_LOG_MAXLEN", d.log_maxlen),
             events_max_clients=_int(env, "TETHER_EVENTS_MAX_CLIENTS", d.events_max_clients),
             events_queue=_int(env, "TETHER_EVENTS_QUEUE", d.events_queue),
             events_heartbeat=_float(env, "TETHER_EVENTS_HEARTBEAT", d.events_heartbeat),
@@ -180,4 +185,5 @@ class ApiSettings:
             default_max_attempts=self.default_max_attempts,
             default_timeout_ms=self.default_timeout_ms,
             job_timelines=self.job_timelines,
+            log_maxlen=self.log_maxlen,
         )

@@ -20,6 +20,7 @@ from tether.api.settings import ApiSettings
 from tether.queue.config import QueueConfig
 from tether.queue.engine import QueueEngine
 from tether.queue.keys import DEFAULT_NAMESPACE, check_namespace
+from tether.queue.logs import LogStore
 from tether.queue.runs import RunEngine
 
 
@@ -68,4 +69,5 @@ class Tenants:
             metrics,
             RunEngine(self._redis, config),
             namespace,
+            LogStore(self._redis, config),
         )

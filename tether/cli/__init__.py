@@ -36,6 +36,7 @@ GROUPS: tuple[str, ...] = (
     "worker",
     "jobs",
     "runs",
+    "logs",
     "schedules",
     "inspect",
     "top",

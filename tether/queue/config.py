@@ -25,6 +25,9 @@ class QueueConfig:
     plane_gap_ms: int = 1000
     retention_ms: int = 7 * DAY_MS
     timeline_maxlen: int = 1000
+    # Captured log lines kept per stand-alone job (MAXLEN ~: a few more may stay); older
+    # ones are cut and counted. A run's log stream keeps its run's ``timeline_maxlen``.
+    log_maxlen: int = 1000
     # A timeline stream per stand-alone job costs ~4 KB and three XADDs a job, most of
     # the engine's memory and a third of its Redis time, for history the job record
     # mostly holds already (timestamps, attempt, machine, error). Off by default; a run's

@@ -95,8 +95,14 @@ class PartitionKeys:
         return f"{self.prefix}signals:{run_id}"
 
     def logs(self, run_id: str) -> str:
-        """Stream of a run's ctx.log lines, bounded (its timeline is not, while open)."""
+        """Stream of a run's log lines (ctx.log and the ``logging`` of its activations),
+        bounded (its timeline is not, while open). Mirrored in lua/includes/run_keys.lua."""
         return f"{self.prefix}logs:{run_id}"
+
+    def job_logs(self, job_id: str) -> str:
+        """Stream of a job's captured ``logging`` lines, bounded; expires with the job.
+        Apart from ``logs``: a job and a run may share an id. Mirrored in lua/includes/keys.lua."""
+        return f"{self.prefix}jlogs:{job_id}"
 
     @property
     def runs(self) -> str:
@@ -170,6 +176,7 @@ READY = "q"  # q:<function>, or q:<function> <n>: n jobs of the function became 
 JOB_FINISHED = "j"  # j:<job id> <job id> ...: jobs that reached a terminal state
 RUN_FINISHED = "r"  # r:<run id>: a workflow run reached a terminal state
 RUN_STATUS = "s"  # s:<run id> <status>: a run's status changed (read by GET /v1/events)
+LOGS = "l"  # l:j/<job id> or l:r/<run id>: log lines were stored (wakes log followers)
 
 
 @dataclass(frozen=True, slots=True)

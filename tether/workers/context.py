@@ -40,6 +40,7 @@ from tether.protocol import (
     SleepWait,
     Wait,
 )
+from tether.workers.logs import step_scope
 
 
 class NonDeterminismError(Exception):
@@ -423,12 +424,14 @@ class WorkflowContext:
         value: Any = None
         for attempt in range(retries + 1):
             try:
-                if inspect.iscoroutinefunction(fn):
-                    value = await fn(*args, **kwargs)
-                else:
-                    value = await asyncio.to_thread(fn, *args, **kwargs)
-                    if inspect.isawaitable(value):
-                        value = await value
+                # Its log lines carry the step (to_thread copies the context along).
+                with step_scope(pos, name):
+                    if inspect.iscoroutinefunction(fn):
+                        value = await fn(*args, **kwargs)
+                    else:
+                        value = await asyncio.to_thread(fn, *args, **kwargs)
+                        if inspect.isawaitable(value):
+                            value = await value
                 break
             except Exception as exc:
                 if attempt < retries:

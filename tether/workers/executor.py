@@ -42,6 +42,7 @@ import orjson
 
 from tether._client_http import dumps
 from tether.protocol import LeasedJob
+from tether.workers.logs import SCOPE, LogScope, LogShipper
 from tether.workers.registry import Entry, Registry
 
 log = logging.getLogger("tether.worker")
@@ -149,8 +150,10 @@ class Executor:
         base_ctx: dict[str, Any],
         on_job_start: JobHook | None = None,
         on_job_end: JobHook | None = None,
+        logs: LogShipper | None = None,
     ) -> None:
         self.registry = registry
+        self.logs = logs  # None: lines logged in jobs are not captured
         self.on_job_start = on_job_start
         self.on_job_end = on_job_end
         self.max_jobs = max_jobs
@@ -282,6 +285,9 @@ class Executor:
             log_end(job, "released", "its function is not served here", logging.ERROR)
             return {"id": job.id, "token": job.token, "status": "released"}
         ctx = self._ctx(job, rec.timeout)
+        if self.logs is not None:
+            # This task's own context: concurrent jobs never see each other's scope.
+            SCOPE.set(LogScope(self.logs, job.id, job.token, job.attempt))
         try:
             if self.on_job_start is not None:
                 await self.on_job_start(ctx)

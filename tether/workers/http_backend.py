@@ -20,6 +20,7 @@ import orjson
 from tether._client_http import HttpSession, dumps
 from tether.protocol import ActivationState, ChildSpec, LeasedJob, Resume, Wait, wait_to_wire
 from tether.workers.context import refusals
+from tether.workers.logs import SCOPE
 from tether.workers.transport import retrying
 
 # POST (path, JSON body) -> raw JSON answer.
@@ -43,6 +44,11 @@ class HttpBackend:
         self._base = f"/v1/machines/{machine_id}/runs/{self.run_id}"
 
     async def _post(self, path: str, body: dict[str, Any]) -> Any:
+        where = SCOPE.get()
+        if where is not None and path != "begin":
+            # Lines logged so far land before this write (and its ctx.log lines), so a
+            # run's log reads in the order things happened (one request, only if any).
+            await where.shipper.ship_job(self.job.id)
         body["job"] = self.job.id
         body["token"] = self.job.token
         payload = dumps(body)

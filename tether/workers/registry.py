@@ -19,6 +19,7 @@ workflow version.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import inspect
 import sys
@@ -143,8 +144,10 @@ class FunctionHandler:
             return self.fn(ctx, *args, **kwargs)  # type: ignore[no-any-return]
         call = functools.partial(self.fn, ctx, *args, **kwargs)
         # A thread cannot be interrupted: on timeout or cancellation the job is reported
-        # at once and the thread finishes on its own (as in arq).
-        return asyncio.get_running_loop().run_in_executor(self.threads, call)
+        # at once and the thread finishes on its own (as in arq). It runs in a copy of the
+        # job's context, so its log lines are the job's (tether/workers/logs.py).
+        run = contextvars.copy_context().run
+        return asyncio.get_running_loop().run_in_executor(self.threads, run, call)
 
 
 def _describe(handler: Any) -> str:

@@ -21,6 +21,7 @@ from typing import Any
 from tether.errors import TetherError
 from tether.protocol import MAX_BATCH
 from tether.workers.executor import ResultItem
+from tether.workers.logs import LogShipper
 from tether.workers.transport import MachineTransport, retrying
 
 log = logging.getLogger("tether.worker")
@@ -36,8 +37,11 @@ class ResultBatcher:
         senders: int = 2,
         max_batch: int = MAX_BATCH,
         max_bytes: int = MAX_BATCH_BYTES,
+        logs: LogShipper | None = None,
     ) -> None:
         self.transport = transport
+        # Captured log lines of the jobs in a batch ride it (tether/workers/logs.py).
+        self.logs = logs
         self.senders = senders
         self.max_batch = max_batch
         self.max_bytes = max_bytes
@@ -117,11 +121,33 @@ class ResultBatcher:
                 continue
             batch = self._take()
             try:
-                await self._deliver(batch)
+                await self._deliver_with_logs(batch)
             finally:
                 self._sending.difference_update(item["id"] for item in batch)
                 if not self._pending and not self._sending:
                     self._settled.set()
+
+    async def _deliver_with_logs(self, batch: list[ResultItem]) -> None:
+        logs = self.logs
+        if logs is None or not logs.held:
+            await self._deliver(batch)
+            return
+        lines, count = logs.take([item["id"] for item in batch])
+        if not lines:
+            await self._deliver(batch)
+            return
+        try:
+            self.requests += 1
+            verdicts = await retrying(
+                lambda: self.transport.results(batch, lines), what="reporting results"
+            )
+        except TetherError as exc:  # refused for good: without the lines, then as usual
+            log.warning("results with %d log lines refused (%s); lines dropped", count, exc)
+            logs.done(lines, count, None)
+            await self._deliver(batch)
+            return
+        logs.done(lines, count, [{"accepted": True}] * len(lines))
+        self._tally(verdicts)
 
     async def _deliver(self, batch: list[ResultItem]) -> None:
         try:

@@ -18,6 +18,8 @@
         machine_id = None         # default: $TETHER_MACHINE_ID, else <hostname>-<pid>-<rand>
         shutdown_grace = 10       # seconds in-flight jobs get to finish on SIGTERM
         poll_wait = 20            # seconds a long poll waits for work
+        log_capture = "INFO"      # logging in jobs/workflows shipped from this level (None: off)
+        log_buffer = 10_000       # captured lines held at most; past it dropped and counted
 
 ``load_settings("app.tasks:WorkerSettings")`` imports the module and reads the attribute;
 every missing attribute keeps its default, and a bad value raises ``ConfigurationError``
@@ -27,6 +29,7 @@ naming it.
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import re
 import secrets
@@ -75,10 +78,25 @@ class WorkerConfig:
     api_key: str | None = None  # None: $TETHER_API_KEY, else ./.tether/machine.key
     shutdown_grace: float = 10.0
     poll_wait: float = 20.0
+    log_capture: str | int | None = "INFO"
+    log_buffer: int = 10_000
     settings: Any = None  # the object these came from, for hooks that want more
 
     def __post_init__(self) -> None:
         self.validate()
+
+    @property
+    def capture_level(self) -> int | None:
+        """The level from which logging inside jobs is captured (None: off, or invalid)."""
+        value = self.log_capture
+        if value is None or value is False:
+            return None
+        if isinstance(value, bool):
+            return logging.INFO
+        if isinstance(value, int):
+            return value
+        level = logging.getLevelName(str(value).upper())
+        return level if isinstance(level, int) else None
 
     def validate(self) -> None:
         def bad(name: str, why: str) -> ConfigurationError:
@@ -103,6 +121,10 @@ class WorkerConfig:
             raise bad("shutdown_grace", "must be a number of seconds of at least 0")
         if not isinstance(self.poll_wait, int | float) or not 0 < self.poll_wait <= MAX_POLL_WAIT:
             raise bad("poll_wait", f"must be a number of seconds in (0, {MAX_POLL_WAIT}]")
+        if self.log_capture is not None and self.capture_level is None:
+            raise bad("log_capture", "must be a logging level (e.g. 'INFO' or 20) or None")
+        if not isinstance(self.log_buffer, int) or self.log_buffer < 0:
+            raise bad("log_buffer", "must be an integer of at least 0")
         if not isinstance(self.ctx, dict):
             raise bad("ctx", "must be a dict")
         if not isinstance(self.functions, list | tuple):
@@ -148,6 +170,8 @@ _FIELDS = (
     "api_key",
     "shutdown_grace",
     "poll_wait",
+    "log_capture",
+    "log_buffer",
 )
 
 
@@ -207,7 +231,9 @@ def load_settings(
         # An attribute set to None means None (job_timeout = None: no timeout), except
         # where None is documented as "the default".
         values = {name: get(name) for name in _FIELDS if get(name) is not _MISSING}
-        values = {k: v for k, v in values.items() if v is not None or k == "job_timeout"}
+        values = {
+            k: v for k, v in values.items() if v is not None or k in ("job_timeout", "log_capture")
+        }
         configured_url = get("tether_url")
         values["tether_url"] = resolve_url(None if configured_url is _MISSING else configured_url)
         if isinstance(values.get("job_timeout"), timedelta):  # arq takes either

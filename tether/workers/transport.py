@@ -4,6 +4,7 @@
     POST /v1/machines/{id}/poll        long poll for up to max_jobs jobs
     POST /v1/machines/{id}/results     a batch of results, each accepted or rejected
     POST /v1/machines/{id}/deregister  goodbye, on a graceful stop
+    POST /v1/machines/{id}/logs        captured log lines of jobs still running
 
 Each method makes one request and raises what the API answered (typed) or
 ``ApiUnavailable``. ``retrying`` wraps a call in backoff with jitter for as long as the
@@ -135,12 +136,25 @@ class MachineTransport:
         # Validated in one pass in pydantic-core: faster than building models by hand.
         return PollResponse.model_validate_json(raw).jobs
 
-    async def results(self, items: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    async def results(
+        self, items: Sequence[dict[str, Any]], logs: Sequence[dict[str, Any]] = ()
+    ) -> list[dict[str, Any]]:
         """Report a batch; ``items`` are ResultItem-shaped dicts whose ``result`` may be
-        pre-serialized (``orjson.Fragment``), so a result is encoded once. Returns the
-        verdicts as ResultVerdict-shaped dicts (no model per item on this hot path)."""
-        raw = await self.session.request(
-            "POST", f"{self._base}/results", body={"results": list(items)}
-        )
+        pre-serialized (``orjson.Fragment``), so a result is encoded once. ``logs``
+        (LogBatch-shaped) ride along, stored first. Returns the verdicts as
+        ResultVerdict-shaped dicts (no model per item on this hot path)."""
+        body: dict[str, Any] = {"results": list(items)}
+        if logs:
+            body["logs"] = list(logs)
+        raw = await self.session.request("POST", f"{self._base}/results", body=body)
         verdicts: list[dict[str, Any]] = orjson.loads(raw)["results"]
+        return verdicts
+
+    async def logs(self, batches: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Ship LogBatch-shaped dicts; returns LogsVerdict-shaped dicts, in order. Storing
+        a line twice is harmless next to losing it: safe to repeat."""
+        raw = await self.session.request(
+            "POST", f"{self._base}/logs", body={"batches": list(batches)}, repeatable=True
+        )
+        verdicts: list[dict[str, Any]] = orjson.loads(raw)["batches"]
         return verdicts

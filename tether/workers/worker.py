@@ -31,6 +31,7 @@ from tether.errors import ConfigurationError, TetherError
 from tether.workers.cron import register_cron_jobs
 from tether.workers.executor import Executor, Stop
 from tether.workers.heartbeat import Heartbeat
+from tether.workers.logs import LogShipper, capturing
 from tether.workers.poller import Poller
 from tether.workers.registry import Registry, func
 from tether.workers.results import ResultBatcher
@@ -40,6 +41,7 @@ from tether.workers.transport import MachineTransport, retrying
 log = logging.getLogger("tether.worker")
 
 FLUSH_TIMEOUT = 10.0  # seconds to deliver the last results when stopping
+LOGS_FLUSH_TIMEOUT = 5.0  # seconds to ship the last captured log lines when stopping
 DEREGISTER_TIMEOUT = 5.0  # seconds for the goodbye; without it the machine is reaped later
 
 
@@ -98,6 +100,7 @@ class Worker:
         self.session: HttpSession | None = None
         self.executor: Executor | None = None
         self.results: ResultBatcher | None = None
+        self.logs: LogShipper | None = None
         self.heartbeat: Heartbeat | None = None
         self.poller: Poller | None = None
         self.transport: MachineTransport | None = None
@@ -156,7 +159,10 @@ class Worker:
         # give such a worker a key of its own role, see docs/security.md).
         client = AsyncClient(config.tether_url, api_key=session.api_key)
         self.ctx["client"] = client
-        self.results = results = ResultBatcher(transport)
+        level = config.capture_level
+        logs = LogShipper(transport, max_lines=config.log_buffer) if level is not None else None
+        self.logs = logs
+        self.results = results = ResultBatcher(transport, logs=logs)
         self.executor = executor = Executor(
             self.registry,
             max_jobs=config.max_jobs,
@@ -164,6 +170,7 @@ class Worker:
             base_ctx=self.ctx,
             on_job_start=config.on_job_start,
             on_job_end=config.on_job_end,
+            logs=logs,
         )
         self.heartbeat = heartbeat = Heartbeat(
             transport,
@@ -177,6 +184,10 @@ class Worker:
             transport, executor, self.registry.names, wait=config.poll_wait
         )
         tasks: list[asyncio.Task[None]] = []
+        capture = contextlib.ExitStack()
+        if logs is not None and level is not None:
+            capture.enter_context(capturing(level))
+            logs.start()
         try:
             if config.on_startup is not None:
                 await config.on_startup(self.ctx)
@@ -216,6 +227,9 @@ class Worker:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await results.close()
+            if logs is not None:
+                await logs.close()
+            capture.close()
             try:
                 if config.on_shutdown is not None:
                     await config.on_shutdown(self.ctx)
@@ -262,6 +276,12 @@ class Worker:
             await executor.stop_all(Stop.SHUTDOWN)
         if not await self.results.flush(FLUSH_TIMEOUT):
             log.warning("could not deliver every result within %gs", FLUSH_TIMEOUT)
+        if self.logs is not None and not await self.logs.flush(LOGS_FLUSH_TIMEOUT):
+            log.warning(
+                "could not ship %d captured log lines within %gs",
+                self.logs.held,
+                LOGS_FLUSH_TIMEOUT,
+            )
         heartbeat_task.cancel()
         # No heartbeat may land after the goodbye (it would register the machine again).
         await asyncio.gather(heartbeat_task, return_exceptions=True)
@@ -294,4 +314,7 @@ class Worker:
             "rejected": self.results.rejected if self.results else 0,
             "result_requests": self.results.requests if self.results else 0,
             "heartbeats": self.heartbeat.beats if self.heartbeat else 0,
+            "log_lines_shipped": self.logs.shipped if self.logs else 0,
+            "log_lines_dropped": self.logs.dropped if self.logs else 0,
+            "log_requests": self.logs.requests if self.logs else 0,
         }

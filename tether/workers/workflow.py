@@ -45,6 +45,7 @@ from tether.workers.context import (
     resume_point,
 )
 from tether.workers.executor import error_info
+from tether.workers.logs import workflow_scope
 from tether.workers.registry import Registry
 
 log = logging.getLogger("tether.workflow")
@@ -122,6 +123,8 @@ async def run_activation(
             timeout_ms=None if wf.timeout is None else round(wf.timeout * 1000),
         )
         ctx = WorkflowContext.for_activation(state, backend, worker_ctx)
+        # Its log lines go to the run; none again while it replays its history.
+        workflow_scope(state.run_id, lambda: ctx.replaying)
         return await _replay(wf, ctx, state)
     except Abandon as exc:
         log.info("activation of %s abandoned: %s", wf.function, exc)

@@ -4,6 +4,7 @@
 local function job_key(p, id) return p .. 'job:' .. id end
 local function queue_key(p, fn) return p .. 'q:' .. fn end
 local function timeline_key(p, id) return p .. 'tl:' .. id end
+local function job_logs_key(p, id) return p .. 'jlogs:' .. id end
 local function machine_jobs_key(p, machine) return p .. 'mjobs:' .. machine end
 local function cancels_key(p, machine) return p .. 'cancels:' .. machine end
 local function idempotency_key(p, key) return p .. 'idem:' .. key end

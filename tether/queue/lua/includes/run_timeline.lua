@@ -25,15 +25,22 @@ end
 -- opens with its number ({"@":N,...}) has it stripped, and the run keeps the last N as
 -- `log_mark`, so replays do not write the line again (see context.LOG_SLOTS).
 local function run_logs(p, runId, maxlen, now, first)
+  if first > #ARGV then return end
   local mark = nil
+  local logsKey = logs_key(p, runId)
+  local before = redis.call('XLEN', logsKey)
   for i = first, #ARGV do
     local line = ARGV[i]
     local n, rest = string.match(line, '^{"@":(%d+),?(.*)$')
     if n then
       mark, line = n, '{' .. rest
     end
-    redis.call('XADD', logs_key(p, runId), 'MAXLEN', '~', maxlen, '*', 'event', 'log',
+    redis.call('XADD', logsKey, 'MAXLEN', '~', maxlen, '*', 'event', 'log',
                'run', runId, 'at', now, 'line', line)
   end
   if mark then redis.call('HSET', run_key(p, runId), 'log_mark', mark) end
+  -- Lines the bound cut off the far end are counted on the run (GET .../logs says so).
+  local trimmed = before + (#ARGV - first + 1) - redis.call('XLEN', logsKey)
+  if trimmed > 0 then redis.call('HINCRBY', run_key(p, runId), 'logs_trimmed', trimmed) end
+  redis.call('PUBLISH', notify_channel(p), 'l:r/' .. runId)  -- wakes log followers
 end

@@ -1,0 +1,380 @@
+"""Log lines of jobs and runs: machines ship them in, people and programs read them.
+
+``POST /v1/machines/{id}/logs`` (machine role): batches of lines per job, each stored
+only if the machine holds or last held that job under the token it names (a forged id,
+another machine's job or another namespace's writes nothing). Small batches usually ride
+the results request instead (``ResultsRequest.logs``), so a job that logs costs no
+extra round trip; this route carries the lines of jobs still running.
+
+``GET /v1/jobs/{id}/logs`` and ``GET /v1/runs/{id}/logs`` (viewer role): a page of lines
+after a cursor (``after``, ``limit``). Followable:
+- as a long poll: ``?wait=S`` answers as soon as a line arrives or the job or run ends
+  (woken by the notification the ingest script publishes, as job waits are);
+- as server-sent events: ``Accept: text/event-stream`` or ``?follow=sse``; one ``log``
+  event per line (``id:`` is its cursor, so a reconnecting client resumes with
+  ``Last-Event-ID``), and one ``end`` event when the job or run has ended.
+
+Bounds (tether/limits.py): lines per request and jobs per request over their limit are
+422; a message, exception text or logger name over its limit is cut (marked), not
+refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+from typing import Annotated, Any, Literal
+
+import orjson
+from litestar import Controller, Request, get, post
+from litestar.params import Parameter
+from litestar.response import Stream
+
+from tether.api.error_handlers import change_error_responses, error_responses
+from tether.api.notify import Notifier
+from tether.api.params import JobId, MachineId, RunId
+from tether.api.services import Services
+from tether.errors import NotFound, TooManyStreams, ValidationFailed
+from tether.limits import (
+    MAX_GET_WAIT,
+    MAX_LOG_BATCH_LINES,
+    MAX_LOG_EXC_CHARS,
+    MAX_LOG_LOGGER_CHARS,
+    MAX_LOG_MESSAGE_CHARS,
+    MAX_LOG_PAGE,
+)
+from tether.protocol import (
+    RUN_TERMINAL,
+    TERMINAL,
+    LogBatch,
+    LogLine,
+    LogPage,
+    LogsRequest,
+    LogsResponse,
+    LogsVerdict,
+    ms_to_datetime,
+)
+from tether.queue.logs import IngestVerdict, LogIngest, LogRead, LogStore
+
+_CURSOR = re.compile(r"^\d{1,20}-\d{1,20}$")
+_TERMINAL = frozenset(s.value for s in TERMINAL)
+_RUN_TERMINAL = frozenset(s.value for s in RUN_TERMINAL)
+SSE_HEARTBEAT = 15.0  # seconds between comments on a quiet stream (proxies cut idle ones)
+MAX_FOLLOWERS = 1000  # SSE log streams per process (more: 503)
+
+
+def log_store(services: Services) -> LogStore:
+    assert services.logs is not None, "Tenants builds every Services with its LogStore"
+    return services.logs
+
+
+def cut(text: str, limit: int, *, keep_end: bool = False) -> str:
+    """``text`` within ``limit`` characters, marked where it was cut (a traceback keeps
+    its end, where the error is)."""
+    if len(text) <= limit:
+        return text
+    mark = f"…[{len(text) - limit} chars cut]"
+    if keep_end:
+        return mark + text[-limit:]
+    return text[:limit] + mark
+
+
+def encode_batch(batch: LogBatch) -> LogIngest:
+    """One job's lines as the stored JSON objects, cut to their limits."""
+    lines = []
+    for line in batch.lines:
+        obj: dict[str, Any] = {
+            "ts": line.ts,
+            "level": line.level,
+            "logger": cut(line.logger, MAX_LOG_LOGGER_CHARS),
+            "message": cut(line.message, MAX_LOG_MESSAGE_CHARS),
+            "job": batch.job,
+        }
+        if line.exc is not None:
+            obj["exc"] = cut(line.exc, MAX_LOG_EXC_CHARS, keep_end=True)
+        if line.step is not None:
+            obj["step"] = line.step
+        if line.step_name is not None:
+            obj["step_name"] = line.step_name
+        if line.attempt is not None:
+            obj["attempt"] = line.attempt
+        lines.append(orjson.dumps(obj).decode())
+    return LogIngest(batch.job, batch.token, lines, batch.dropped)
+
+
+async def ingest(services: Services, machine: str, batches: list[LogBatch]) -> list[IngestVerdict]:
+    """Store the batches; count what machines dropped and what the bounds cut."""
+    verdicts = await log_store(services).ingest(machine, [encode_batch(b) for b in batches])
+    metrics = services.metrics
+    for batch, verdict in zip(batches, verdicts, strict=True):
+        if verdict.accepted:
+            metrics.log_lines_dropped["buffer"] += batch.dropped
+            metrics.log_lines_dropped["trimmed"] += verdict.trimmed
+        else:
+            metrics.log_lines_dropped["rejected"] += len(batch.lines) + batch.dropped
+    return verdicts
+
+
+class MachineLogsController(Controller):
+    path = "/v1/machines"
+    tags = ["machines"]
+
+    @post(
+        "/{machine_id:str}/logs",
+        operation_id="shipLogs",
+        responses=change_error_responses(),
+        status_code=200,
+        summary="Store captured log lines of jobs this machine holds or held",
+        description="Each batch is judged on its own: accepted if the job is, or was last, "
+        "leased to this machine under `token`; otherwise rejected (`not_found`, "
+        "`lease_not_held`) and nothing of it is stored.",
+    )
+    async def ship_logs(
+        self, machine_id: MachineId, data: LogsRequest, services: Services
+    ) -> LogsResponse:
+        total = sum(len(b.lines) for b in data.batches)
+        check_lines(total)
+        verdicts = await ingest(services, machine_id, data.batches)
+        return LogsResponse(
+            batches=[
+                LogsVerdict(job=v.job_id, accepted=v.accepted, trimmed=v.trimmed, reason=v.reason)
+                for v in verdicts
+            ]
+        )
+
+
+def check_lines(total: int) -> None:
+    if total > MAX_LOG_BATCH_LINES:
+        raise ValidationFailed(
+            f"a request may carry at most {MAX_LOG_BATCH_LINES} log lines; this one has "
+            f"{total}: split it",
+            details={"field": "batches", "lines": total, "limit": MAX_LOG_BATCH_LINES},
+        )
+
+
+# -- reading ---------------------------------------------------------------------------
+
+
+def _line_out(kind: str, record_id: str, stored: Any) -> LogLine:
+    line: dict[str, Any] = stored.line
+    at = ms_to_datetime(stored.at_ms)
+    assert at is not None
+    ts = line.get("ts")
+    if stored.captured:
+        return LogLine(
+            cursor=stored.cursor,
+            at=at,
+            ts=ms_to_datetime(round(ts * 1000)) if isinstance(ts, int | float) else None,
+            source="logging",
+            level=str(line.get("level")),
+            logger=str(line.get("logger", "")),
+            message=str(line.get("message", "")),
+            exc=line.get("exc"),
+            job=line.get("job"),
+            run=stored.run or (record_id if kind == "run" else None),
+            step=line.get("step"),
+            step_name=line.get("step_name"),
+            attempt=line.get("attempt"),
+        )
+    fields = {k: v for k, v in line.items() if k != "message"}
+    return LogLine(
+        cursor=stored.cursor,
+        at=at,
+        source="ctx",
+        level="INFO",
+        logger="ctx.log",
+        message=str(line.get("message", "")),
+        run=stored.run or record_id,
+        fields=fields,
+    )
+
+
+def _finished(kind: str, read: LogRead) -> bool:
+    return read.status in (_RUN_TERMINAL if kind == "run" else _TERMINAL)
+
+
+def _page(kind: str, record_id: str, read: LogRead, after: str | None) -> LogPage:
+    lines = [_line_out(kind, record_id, s) for s in read.lines]
+    return LogPage(
+        lines=lines,
+        cursor=lines[-1].cursor if lines else after,
+        dropped=read.dropped,
+        trimmed=read.trimmed,
+        finished=_finished(kind, read),
+    )
+
+
+def _check_cursor(after: str | None) -> str | None:
+    if after is not None and not _CURSOR.match(after):
+        raise ValidationFailed(
+            "after must be a cursor from a previous page (digits-digits)",
+            details={"field": "after", "value": after[:100]},
+        )
+    return after
+
+
+async def _read(
+    store: LogStore, kind: str, record_id: str, after: str | None, limit: int
+) -> LogRead:
+    return await store.read(kind, record_id, after=after, limit=limit)
+
+
+async def read_logs(
+    services: Services, kind: str, record_id: str, after: str | None, limit: int, wait: float
+) -> LogPage:
+    """A page after ``after``; with ``wait``, as soon as it has a line or the record has
+    ended (the waiter is registered before the first read, so nothing is missed)."""
+    store, notifier = log_store(services), services.notifier
+    if wait <= 0:
+        return _page(kind, record_id, await _read(store, kind, record_id, after, limit), after)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    with notifier.logs_waiter(_topic(kind, record_id)) as waiter:
+        while True:
+            waiter.event.clear()
+            read = await _read(store, kind, record_id, after, limit)
+            remaining = deadline - loop.time()
+            if read.lines or _finished(kind, read) or remaining <= 0 or notifier.closing:
+                return _page(kind, record_id, read, after)
+            await waiter.wait(remaining)
+
+
+def _topic(kind: str, record_id: str) -> str:
+    return ("r/" if kind == "run" else "j/") + record_id
+
+
+class Followers:
+    """How many SSE log streams this process serves (bounded)."""
+
+    count = 0
+
+
+async def sse_frames(
+    store: LogStore, notifier: Notifier, kind: str, record_id: str, after: str | None
+) -> AsyncIterator[str]:
+    """``log`` events for every line after ``after``, then ``end`` once the record has
+    ended and every line so far is sent."""
+    Followers.count += 1
+    try:
+        with notifier.logs_waiter(_topic(kind, record_id)) as waiter:
+            yield "retry: 2000\n: connected\n\n"
+            while True:
+                waiter.event.clear()
+                try:
+                    read = await _read(store, kind, record_id, after, MAX_LOG_PAGE)
+                except NotFound:
+                    yield 'event: end\ndata: {"status":"gone"}\n\n'
+                    return
+                for stored in read.lines:
+                    line = _line_out(kind, record_id, stored)
+                    after = line.cursor
+                    yield f"id: {after}\nevent: log\ndata: {line.model_dump_json()}\n\n"
+                if len(read.lines) == MAX_LOG_PAGE:
+                    continue  # more to send at once
+                if _finished(kind, read) or notifier.closing:
+                    end = {"status": read.status, "dropped": read.dropped, "trimmed": read.trimmed}
+                    yield f"event: end\ndata: {orjson.dumps(end).decode()}\n\n"
+                    return
+                await waiter.wait(SSE_HEARTBEAT)
+                if not waiter.event.is_set():
+                    yield ": ping\n\n"
+    finally:
+        Followers.count -= 1
+
+
+def _wants_sse(request: Request[Any, Any, Any], follow: str | None) -> bool:
+    return follow == "sse" or "text/event-stream" in request.headers.get("accept", "")
+
+
+async def logs_response(
+    request: Request[Any, Any, Any],
+    services: Services,
+    kind: str,
+    record_id: str,
+    after: str | None,
+    limit: int,
+    wait: float,
+    follow: str | None,
+) -> LogPage | Stream:
+    after = _check_cursor(after or request.headers.get("last-event-id") or None)
+    if not _wants_sse(request, follow):
+        return await read_logs(services, kind, record_id, after, limit, wait)
+    store = log_store(services)
+    await _read(store, kind, record_id, after, 1)  # 404 now, not inside the stream
+    if Followers.count >= MAX_FOLLOWERS or services.notifier.closing:
+        raise TooManyStreams(
+            "this API process follows as many log streams as it may",
+            details={"max_followers": MAX_FOLLOWERS},
+        )
+    return Stream(
+        sse_frames(store, services.notifier, kind, record_id, after),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+_LIMIT = Parameter(ge=1, le=MAX_LOG_PAGE, description=f"lines per page (1-{MAX_LOG_PAGE})")
+_WAIT = Parameter(
+    ge=0,
+    le=MAX_GET_WAIT,
+    description=f"long poll: seconds to wait for a line or the end (0-{MAX_GET_WAIT:g})",
+)
+_AFTER = Parameter(description="the cursor of the last line read (a page's `cursor`)")
+_FOLLOW = Parameter(
+    description="`sse`: follow as server-sent events (as `Accept: text/event-stream`)"
+)
+_DESCRIPTION = (
+    "A page of lines, oldest first, after `after`. `?wait=S` long-polls for the next "
+    "line; `Accept: text/event-stream` (or `?follow=sse`) streams `log` events and one "
+    "`end` event when the {what} has ended. `dropped` and `trimmed` count lines lost to "
+    "full machine buffers and to the stream's bound."
+)
+
+
+class JobLogsController(Controller):
+    path = "/v1/jobs"
+    tags = ["jobs"]
+
+    @get(
+        "/{job_id:str}/logs",
+        operation_id="getJobLogs",
+        responses=error_responses(404),
+        summary="A job's captured log lines, paged and followable",
+        description=_DESCRIPTION.format(what="job"),
+    )
+    async def job_logs(
+        self,
+        job_id: JobId,
+        request: Request[Any, Any, Any],
+        services: Services,
+        after: Annotated[str | None, _AFTER] = None,
+        limit: Annotated[int, _LIMIT] = 100,
+        wait: Annotated[float, _WAIT] = 0.0,
+        follow: Annotated[Literal["sse"] | None, _FOLLOW] = None,
+    ) -> LogPage | Stream:
+        return await logs_response(request, services, "job", job_id, after, limit, wait, follow)
+
+
+class RunLogsController(Controller):
+    path = "/v1/runs"
+    tags = ["runs"]
+
+    @get(
+        "/{run_id:str}/logs",
+        operation_id="getRunLogs",
+        responses=error_responses(404),
+        summary="A run's log lines (ctx.log, and logging in its activations and steps)",
+        description=_DESCRIPTION.format(what="run"),
+    )
+    async def run_logs(
+        self,
+        run_id: RunId,
+        request: Request[Any, Any, Any],
+        services: Services,
+        after: Annotated[str | None, _AFTER] = None,
+        limit: Annotated[int, _LIMIT] = 100,
+        wait: Annotated[float, _WAIT] = 0.0,
+        follow: Annotated[Literal["sse"] | None, _FOLLOW] = None,
+    ) -> LogPage | Stream:
+        return await logs_response(request, services, "run", run_id, after, limit, wait, follow)
