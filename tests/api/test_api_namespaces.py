@@ -228,3 +228,22 @@ async def test_the_api_signs_of_life_in_every_namespace_for_its_orchestrator(
             await asyncio.sleep(0.05)
     assert await redis.zcard(acme_apis) >= 1
     assert await redis.zcard(keys.partition(0).apis) >= 1
+
+
+async def test_log_lines_cannot_be_written_or_read_across_namespaces(
+    tenants: tuple[Tenant, Tenant],
+) -> None:
+    default, acme = tenants
+    await default.register("f")
+    await acme.register("f")
+    job = await default.submit()
+    (leased,) = await default.poll()
+    batch = {"job": job["id"], "token": leased["token"], "lines": [
+        {"ts": 1.0, "level": "INFO", "message": "forged from acme"}
+    ]}  # fmt: skip
+
+    response = await acme.machine.post("/v1/machines/m1/logs", json={"batches": [batch]})
+
+    assert response.json()["batches"][0]["reason"] == "not_found"
+    assert (await acme.viewer.get(f"/v1/jobs/{job['id']}/logs")).status_code == 404
+    assert (await default.viewer.get(f"/v1/jobs/{job['id']}/logs")).json()["lines"] == []

@@ -30,6 +30,7 @@ import orjson
 from litestar import Controller, Request, get, post
 from litestar.params import Parameter
 from litestar.response import Stream
+from litestar.response.base import ASGIResponse
 
 from tether.api.error_handlers import change_error_responses, error_responses
 from tether.api.notify import Notifier
@@ -283,6 +284,15 @@ async def sse_frames(
         Followers.count -= 1
 
 
+class SseStream(Stream):
+    """A stream that keeps its own media type: the route's (JSON, for its pages) would
+    otherwise win when Litestar renders it."""
+
+    def to_asgi_response(self, *args: Any, **kwargs: Any) -> ASGIResponse:
+        kwargs["media_type"] = self.media_type
+        return super().to_asgi_response(*args, **kwargs)
+
+
 def _wants_sse(request: Request[Any, Any, Any], follow: str | None) -> bool:
     return follow == "sse" or "text/event-stream" in request.headers.get("accept", "")
 
@@ -307,7 +317,7 @@ async def logs_response(
             "this API process follows as many log streams as it may",
             details={"max_followers": MAX_FOLLOWERS},
         )
-    return Stream(
+    return SseStream(
         sse_frames(store, services.notifier, kind, record_id, after),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},

@@ -118,6 +118,10 @@ class LogShipper:
         self._settled: asyncio.Event | None = None
         self._urgent = False
         self._task: asyncio.Task[None] | None = None
+        # Jobs with lines in a request now, and an event set when a request ends: a
+        # job's later lines wait for its earlier ones, so they are stored in order.
+        self._in_flight: dict[str, int] = {}
+        self._sent: asyncio.Event | None = None
         self.dropped = 0  # lines dropped here (buffer full), over the worker's life
         self.rejected = 0  # lines the API refused (not this machine's job any more)
         self.shipped = 0  # lines the API accepted
@@ -205,6 +209,7 @@ class LogShipper:
         self._loop_thread = threading.get_ident()
         self._wake = asyncio.Event()
         self._settled = asyncio.Event()
+        self._sent = asyncio.Event()
         if self._held or self._jobs:
             self._wake.set()
         self._task = self._loop.create_task(self._run(), name="tether-logs")
@@ -249,9 +254,34 @@ class LogShipper:
             if self._settled is not None and not self._held and not self._jobs:
                 self._settled.set()
 
+    async def after_in_flight(self, job_ids: Sequence[str]) -> None:
+        """Until no line of ``job_ids`` is in a request (their next lines go after)."""
+        while self._in_flight and self._sent is not None:
+            if not any(j in self._in_flight for j in job_ids):
+                return
+            await self._sent.wait()
+
+    def sending(self, batches: Sequence[dict[str, Any]]) -> None:
+        for batch in batches:
+            self._in_flight[batch["job"]] = self._in_flight.get(batch["job"], 0) + 1
+
+    def sent(self, batches: Sequence[dict[str, Any]]) -> None:
+        for batch in batches:
+            left = self._in_flight.get(batch["job"], 0) - 1
+            if left > 0:
+                self._in_flight[batch["job"]] = left
+            else:
+                self._in_flight.pop(batch["job"], None)
+        if self._sent is not None:
+            done, self._sent = self._sent, asyncio.Event()
+            done.set()
+
     async def ship_job(self, job_id: str) -> None:
         """Ship the lines buffered for ``job_id`` now (a workflow, before a durable write)."""
-        if self.transport is None or job_id not in self._jobs:
+        if self.transport is None:
+            return
+        await self.after_in_flight([job_id])
+        if job_id not in self._jobs:
             return
         batches, count = self.take([job_id])
         if batches:
@@ -261,12 +291,14 @@ class LogShipper:
         transport = self.transport
         assert transport is not None
         verdicts: list[dict[str, Any]] | None = None
+        self.sending(batches)
         try:
             self.requests += 1
             verdicts = await retrying(lambda: transport.logs(batches), what="shipping log lines")
         except TetherError as exc:  # refused for good: these lines are lost, say so once
             log.warning("the API refused %d log lines: %s", count, exc.message)
         finally:
+            self.sent(batches)
             self.done(batches, count, verdicts)
 
 

@@ -132,10 +132,13 @@ class ResultBatcher:
         if logs is None or not logs.held:
             await self._deliver(batch)
             return
-        lines, count = logs.take([item["id"] for item in batch])
+        ids = [item["id"] for item in batch]
+        await logs.after_in_flight(ids)  # a job's earlier lines are stored first
+        lines, count = logs.take(ids)
         if not lines:
             await self._deliver(batch)
             return
+        logs.sending(lines)
         try:
             self.requests += 1
             verdicts = await retrying(
@@ -143,9 +146,11 @@ class ResultBatcher:
             )
         except TetherError as exc:  # refused for good: without the lines, then as usual
             log.warning("results with %d log lines refused (%s); lines dropped", count, exc)
+            logs.sent(lines)
             logs.done(lines, count, None)
             await self._deliver(batch)
             return
+        logs.sent(lines)
         logs.done(lines, count, [{"accepted": True}] * len(lines))
         self._tally(verdicts)
 
