@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from typing import Any
 
@@ -33,6 +34,14 @@ async def mark(ctx: dict[str, Any], tag: str, seconds: float = 0.05) -> str:
     return tag
 
 
+async def chatter(ctx: dict[str, Any], lines: int = 5, every: float = 0.2) -> int:
+    """Logs ``lines`` lines, one every ``every`` seconds (captured by the worker)."""
+    for i in range(lines):
+        logging.getLogger("proc.chatter").info("chatter %d of %d", i + 1, lines)
+        await asyncio.sleep(every)
+    return lines
+
+
 class WorkerSettings:
-    functions = [nap, noop, mark]
+    functions = [nap, noop, mark, chatter]
     max_jobs = 10

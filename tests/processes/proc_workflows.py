@@ -10,6 +10,7 @@ Environment knobs (set per worker process by the tests):
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from typing import Any
 
@@ -18,6 +19,7 @@ from tether.workers.workflow import workflow
 
 
 async def effect(name: str) -> str:
+    logging.getLogger("proc.effects").info("effect %s", name)  # captured: the run's logs
     with open(os.environ["WF_EFFECTS"], "a") as out:
         out.write(f"{name} {os.getpid()}\n")
     if os.environ.get("WF_SLOW_STEP") == name:

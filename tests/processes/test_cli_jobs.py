@@ -74,3 +74,43 @@ def test_jobs_show_of_an_unknown_job_exits_1(served: Stack) -> None:
     shown = tether(served, "jobs", "show", "no-such-job")
     assert shown.returncode == 1
     assert "no-such-job" in shown.stderr
+
+
+def test_tether_logs_follow_prints_a_jobs_lines_as_they_come_and_exits_when_it_ends(
+    served: Stack,
+) -> None:
+    job = served.submit("chatter", {"lines": 5, "every": 0.3})
+    env = served.env | {"TETHER_URL": served.url}
+    follower = subprocess.Popen(
+        [*CLI, "logs", job["id"], "--follow"],
+        env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    out, err = follower.communicate(timeout=60)
+
+    assert follower.returncode == 0, err
+    printed = [line for line in out.splitlines() if "chatter" in line]
+    assert [line.split("proc.chatter: ")[1] for line in printed] == [
+        f"chatter {i} of 5" for i in range(1, 6)
+    ]
+    assert served.job(job["id"])["status"] == "completed"  # it ended: so did the follow
+
+
+def test_tether_logs_finds_a_job_by_its_id_and_prints_json_lines(served: Stack) -> None:
+    job = served.submit("chatter", {"lines": 2, "every": 0})
+    served.job(job["id"], wait=30)
+
+    shown = tether(served, "logs", job["id"], "--json")
+
+    assert shown.returncode == 0, shown.stderr
+    lines = [json.loads(line) for line in shown.stdout.splitlines()]
+    assert [(x["message"], x["job"], x["level"]) for x in lines] == [
+        ("chatter 1 of 2", job["id"], "INFO"),
+        ("chatter 2 of 2", job["id"], "INFO"),
+    ]
+
+
+def test_tether_logs_of_an_unknown_id_fails_with_not_found(served: Stack) -> None:
+    shown = tether(served, "logs", "no-such-id")
+
+    assert shown.returncode == 1
+    assert "no job no-such-id" in shown.stderr

@@ -167,6 +167,11 @@ def test_approving_from_the_inbox_completes_the_run_page_live(
     watcher.page.wait_for_selector("h1 [data-status='completed']", timeout=20_000)
     assert watcher.page.evaluate("() => window.__notReloaded") is True
     watcher.page.wait_for_selector("#run-status-value:has-text('completed')")
+    # Its log lines, followed live on the open page: the last step's came in after it.
+    watcher.page.wait_for_selector("#log-lines .log-line:has-text('effect ship')", timeout=20_000)
+    steps = watcher.page.inner_text("#log-lines")
+    assert steps.index("effect reserve") < steps.index("effect charge") < steps.index("effect ship")
+    assert "[step 0 reserve]" in steps
     watcher.shot("run-completed")
     assert run_status(stack, "order-1")["result"]["steps"] == ["reserve", "charge", "ship"]
 
@@ -175,6 +180,7 @@ def test_approving_from_the_inbox_completes_the_run_page_live(
     watcher.shot("jobs")
     job_link = watcher.page.get_attribute("td a[href^='#/jobs/']", "href")
     watcher.open(job_link, "h1 [data-status]")
+    watcher.page.wait_for_selector("#log-note:not(:has-text('Loading'))")
     watcher.shot("job")
     watcher.open("#/functions", "td[data-finished='wf:outage@1']")
     finished = watcher.page.inner_text("td[data-finished='wf:outage@1']")

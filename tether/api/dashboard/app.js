@@ -325,8 +325,61 @@ function waterfall(events) {
   return el("div", { class: "wf card" }, rows);
 }
 
+// A job's or run's log lines, followed live with long polls (GET .../logs?wait=) while
+// its page is the one shown, until the job or run has ended. Lines are text, never HTML.
+function logLine(line) {
+  const where = [];
+  if (line.step !== null && line.step !== undefined) where.push("step " + line.step + (line.step_name ? " " + line.step_name : ""));
+  if (line.attempt && line.attempt > 1) where.push("attempt " + line.attempt);
+  const fields = Object.entries(line.fields || {}).map(([k, v]) => k + "=" + JSON.stringify(v)).join(" ");
+  return el("div", { class: "log-line level-" + String(line.level).toLowerCase(), "data-cursor": line.cursor },
+    el("span", { class: "log-time" }, new Date(line.ts || line.at).toLocaleTimeString()), " ",
+    el("span", { class: "log-level" }, line.level), " ",
+    where.length ? el("span", { class: "log-where" }, "[" + where.join(", ") + "] ") : null,
+    line.logger ? el("span", { class: "log-logger" }, line.logger + ": ") : null,
+    el("span", { class: "log-message" }, line.message),
+    fields ? el("span", { class: "muted" }, " " + fields) : null,
+    line.exc ? el("pre", { class: "log-exc" }, line.exc) : null);
+}
+
+function logPanel(kind, id) {
+  const lines = el("div", { class: "log-lines", id: "log-lines", role: "log", "aria-label": "Log lines" });
+  const note = el("p", { class: "muted", id: "log-note" }, "Loading log lines…");
+  const panel = el("section", { class: "logs" }, el("h2", {}, "Logs"), note, lines);
+  const base = "/v1/" + kind + "/" + encodeURIComponent(id) + "/logs";
+  let started = false;
+  let after = null;
+  let count = 0;
+  async function follow(mine) {
+    while (view === mine) {
+      const query = new URLSearchParams({ limit: "1000", wait: "20" });
+      if (after) query.set("after", after);
+      let page;
+      try { page = await api(base + "?" + query); }
+      catch (error) {
+        note.textContent = "Log lines unavailable: " + error.message;
+        await new Promise((resolve) => setTimeout(resolve, 2000));
+        continue;
+      }
+      if (view !== mine) return;
+      for (const line of page.lines) lines.append(logLine(line));
+      count += page.lines.length;
+      after = page.cursor || after;
+      const lost = [];
+      if (page.dropped) lost.push(page.dropped + " dropped by a full worker buffer");
+      if (page.trimmed) lost.push(page.trimmed + " cut by the stream's bound");
+      note.textContent = (count ? count + " lines" : "No log lines") +
+        (lost.length ? " · lost: " + lost.join(", ") : "") + (page.finished ? "" : " · following");
+      if (page.finished && !page.lines.length) return;
+    }
+  }
+  panel.start = () => { if (!started) { started = true; follow(view); } };
+  return panel;
+}
+
 async function runPage(runId) {
   const holder = el("div");
+  const logs = logPanel("runs", runId);
   show(el("span", {}, "Run ", el("code", {}, runId)), holder);
   async function act(path, body, done) {
     try {
@@ -371,7 +424,8 @@ async function runPage(runId) {
       run.error ? el("section", {}, el("h2", {}, "Error"), el("div", { class: "card" },
         el("p", {}, el("strong", {}, run.error.type), ": ", run.error.message),
         run.error.traceback ? el("pre", {}, run.error.traceback) : null)) : null,
-      el("h2", {}, "Timeline"), waterfall(timeline.events));
+      el("h2", {}, "Timeline"), waterfall(timeline.events), logs);
+    logs.start();
   }
   return { refresh, onEvent: (kind, data) => kind === "run.status" && data.run === runId };
 }
@@ -441,6 +495,7 @@ async function jobsPage() {
 
 async function jobPage(jobId) {
   const holder = el("div");
+  const logs = logPanel("jobs", jobId);
   show(el("span", {}, "Job ", el("code", {}, jobId)), holder);
   async function refresh() {
     const job = await api("/v1/jobs/" + encodeURIComponent(jobId));
@@ -463,7 +518,9 @@ async function jobPage(jobId) {
         el("section", {}, el("h2", {}, "Result"), json(job.result))),
       job.error ? el("section", {}, el("h2", {}, "Error"), el("div", { class: "card" },
         el("p", {}, el("strong", {}, job.error.type), ": ", job.error.message),
-        job.error.traceback ? el("pre", {}, job.error.traceback) : null)) : null);
+        job.error.traceback ? el("pre", {}, job.error.traceback) : null)) : null,
+      logs);
+    logs.start();
   }
   return { refresh, onEvent: (kind, data) => kind === "job.finished" && data.job === jobId };
 }
