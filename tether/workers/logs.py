@@ -109,7 +109,7 @@ class LogShipper:
         self.transport = transport
         self.max_lines = max_lines
         self.linger = linger
-        self._jobs: dict[str, _JobLines] = {}
+        self._jobs: dict[tuple[str, str], _JobLines] = {}  # (job id, token) -> lines
         self._lock = threading.Lock()
         self._held = 0  # lines buffered or in flight
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -131,16 +131,17 @@ class LogShipper:
 
     def put(self, where: LogScope, line: dict[str, Any]) -> None:
         """Buffer one line, or count it dropped; never blocks."""
+        key = (where.job_id, where.token)  # a job's attempts ship apart, each its token
         with self._lock:
-            entry = self._jobs.get(where.job_id)
-            if entry is None or entry.token != where.token:
-                entry = self._jobs[where.job_id] = _JobLines(where.token)
+            entry = self._jobs.get(key)
+            if entry is None:
+                entry = self._jobs[key] = _JobLines(where.token)
             if self._held >= self.max_lines:
                 entry.dropped += 1
                 self.dropped += 1
-                return
-            entry.lines.append(line)
-            self._held += 1
+            else:
+                entry.lines.append(line)
+                self._held += 1
         self._poke()
 
     def _poke(self) -> None:
@@ -159,6 +160,11 @@ class LogShipper:
     def held(self) -> int:
         return self._held
 
+    @property
+    def pending(self) -> bool:
+        """Lines, or counts of dropped lines, wait to be shipped."""
+        return bool(self._jobs)
+
     def take(
         self, job_ids: Sequence[str] | None = None, limit: int = MAX_LOG_BATCH_LINES
     ) -> tuple[list[dict[str, Any]], int]:
@@ -167,14 +173,16 @@ class LogShipper:
         batches: list[dict[str, Any]] = []
         count = 0
         with self._lock:
-            ids = list(self._jobs) if job_ids is None else [j for j in job_ids if j in self._jobs]
-            for job_id in ids:
+            wanted = None if job_ids is None else set(job_ids)
+            keys = [k for k in self._jobs if wanted is None or k[0] in wanted]
+            for key in keys:
                 if count >= limit:
                     break
-                entry = self._jobs[job_id]
+                job_id = key[0]
+                entry = self._jobs[key]
                 lines = entry.lines[: limit - count]
                 if len(lines) == len(entry.lines):
-                    del self._jobs[job_id]
+                    del self._jobs[key]
                 else:
                     entry.lines = entry.lines[len(lines) :]
                 batch: dict[str, Any] = {"job": job_id, "token": entry.token, "lines": lines}
@@ -281,8 +289,6 @@ class LogShipper:
         if self.transport is None:
             return
         await self.after_in_flight([job_id])
-        if job_id not in self._jobs:
-            return
         batches, count = self.take([job_id])
         if batches:
             await self._send(batches, count)

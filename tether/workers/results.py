@@ -129,7 +129,7 @@ class ResultBatcher:
 
     async def _deliver_with_logs(self, batch: list[ResultItem]) -> None:
         logs = self.logs
-        if logs is None or not logs.held:
+        if logs is None or not (logs.pending or logs.held):
             await self._deliver(batch)
             return
         ids = [item["id"] for item in batch]
