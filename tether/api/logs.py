@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 import orjson
 from litestar import Controller, Request, get, post
@@ -306,7 +306,10 @@ async def logs_response(
     limit: int,
     wait: float,
     follow: str | None,
-) -> LogPage | Stream:
+) -> LogPage:
+    """The page, or (asked for SSE) the stream: a Response, which Litestar sends as it is;
+    the route declares the page only, so OpenAPI documents the page's shape (the
+    stream is described in words)."""
     after = _check_cursor(after or request.headers.get("last-event-id") or None)
     if not _wants_sse(request, follow):
         return await read_logs(services, kind, record_id, after, limit, wait)
@@ -317,11 +320,12 @@ async def logs_response(
             "this API process follows as many log streams as it may",
             details={"max_followers": MAX_FOLLOWERS},
         )
-    return SseStream(
+    stream = SseStream(
         sse_frames(store, services.notifier, kind, record_id, after),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+    return cast(LogPage, stream)
 
 
 _LIMIT = Parameter(ge=1, le=MAX_LOG_PAGE, description=f"lines per page (1-{MAX_LOG_PAGE})")
@@ -362,7 +366,7 @@ class JobLogsController(Controller):
         limit: Annotated[int, _LIMIT] = 100,
         wait: Annotated[float, _WAIT] = 0.0,
         follow: Annotated[Literal["sse"] | None, _FOLLOW] = None,
-    ) -> LogPage | Stream:
+    ) -> LogPage:
         return await logs_response(request, services, "job", job_id, after, limit, wait, follow)
 
 
@@ -386,5 +390,5 @@ class RunLogsController(Controller):
         limit: Annotated[int, _LIMIT] = 100,
         wait: Annotated[float, _WAIT] = 0.0,
         follow: Annotated[Literal["sse"] | None, _FOLLOW] = None,
-    ) -> LogPage | Stream:
+    ) -> LogPage:
         return await logs_response(request, services, "run", run_id, after, limit, wait, follow)
