@@ -97,6 +97,7 @@ bench: $(STAMP) $(BENCH_STAMP)
 	TETHER_BENCH_PEER_PYTHON=$(BENCH)/bin/python $(BIN)/python bench/end_to_end.py
 	TETHER_BENCH_PEER_PYTHON=$(BENCH)/bin/python $(BIN)/python bench/workflows.py
 	$(BENCH)/bin/python bench/http_transports.py
+	$(BIN)/python bench/log_cost.py
 
 clean:
 	rm -rf $(VENV) $(OLDEST) $(BENCH) $(ARQ) .tether .pytest_cache .mypy_cache .ruff_cache
