@@ -12,10 +12,12 @@
   ARGV[6] lines the machine dropped for this job (its buffer was full), counted on the
           record as `logs_dropped`
   ARGV[7..] the lines, each a JSON object, in order
-  Each line is XADDed (event `logging`; ctx.log's lines are event `log`) with MAXLEN ~ (the stream stays bounded); lines cut off its far end
-  are counted on the record as `logs_trimmed`. A record that already expires (finished)
-  gives its remaining time to the stream, so lines never outlive it. Followers hear
-  `l:j/<job id>` or `l:r/<run id>` on the partition's notify channel.
+  Each line is XADDed (event `logging`; ctx.log's lines are event `log`) with MAXLEN ~
+  (the stream stays bounded); lines cut off its far end are counted on the record as
+  `logs_trimmed`. A record that already expires (finished) gives its remaining time to
+  the stream, so lines never outlive it; a job not finished yet is marked `logs` = 1, so
+  the script that finishes it gives its stream the retention (includes/finish_job.lua).
+  Followers hear `l:j/<job id>` or `l:r/<run id>` on the partition's notify channel.
   Returns {1, trimmed} | {-1, ''} no such job (or its run is gone)
           {-2, status} this machine never held this job under this token
 ]]
@@ -24,7 +26,8 @@
 --@include run_keys
 local jobKey = KEYS[1]
 local p, jobId, token, machine = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local job = redis.call('HMGET', jobKey, 'status', 'token', 'machine', 'parent', 'activation')
+local job = redis.call('HMGET', jobKey, 'status', 'token', 'machine', 'parent', 'activation',
+                       'logs')
 if not job[1] then return {-1, ''} end
 if job[2] ~= token or job[3] ~= machine then return {-2, job[1]} end
 local streamKey, recordKey, maxlen, topic
@@ -50,7 +53,12 @@ if n > 0 then
   trimmed = before + n - redis.call('XLEN', streamKey)
   if trimmed > 0 then redis.call('HINCRBY', recordKey, 'logs_trimmed', trimmed) end
   local ttl = redis.call('PTTL', recordKey)
-  if ttl > 0 then redis.call('PEXPIRE', streamKey, ttl) end
+  if ttl > 0 then
+    redis.call('PEXPIRE', streamKey, ttl)
+  elseif recordKey == jobKey and not job[6] then
+    -- The job is not finished: mark it, so finishing gives its log the retention.
+    redis.call('HSET', jobKey, 'logs', '1')
+  end
 end
 local dropped = tonumber(ARGV[6]) or 0
 if dropped > 0 then redis.call('HINCRBY', recordKey, 'logs_dropped', dropped) end
