@@ -66,4 +66,7 @@ MAX_LOG_BATCH_JOBS = 1000
 MAX_LOG_MESSAGE_CHARS = 8192
 MAX_LOG_EXC_CHARS = 16_000
 MAX_LOG_LOGGER_CHARS = 200  # a logger's name: cut, not refused
+# A line (its JSON text) longer than this is read and cut to the limits above; shorter
+# ones are stored as they came, without parsing (what keeps a logging job cheap).
+MAX_LOG_LINE_CHARS = 4096
 MAX_LOG_PAGE = 1000  # lines one read may return

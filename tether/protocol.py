@@ -234,27 +234,19 @@ class ResultItem(Body):
     retry_in: float | None = Field(default=None, ge=0, le=366 * 24 * 3600)
 
 
-class LogLineIn(Body):
-    """One line a machine captured (Python ``logging`` inside a job or a workflow). The
-    API cuts ``message``, ``exc`` and ``logger`` to their limits (tether/limits.py)."""
-
-    ts: float  # seconds since the epoch, when the line was logged
-    level: str = Field(min_length=1, max_length=16)  # "INFO", "WARNING", ...
-    logger: str = Field(default="", max_length=10_000)
-    message: str = Field(max_length=10_000_000)
-    exc: str | None = Field(default=None, max_length=10_000_000)  # the traceback, if any
-    step: int | None = Field(default=None, ge=0)  # a workflow's step position
-    step_name: str | None = Field(default=None, max_length=MAX_ID_LENGTH)
-    attempt: int | None = Field(default=None, ge=0)
-
-
 class LogBatch(Body):
     """The lines of one job (or workflow activation) held under ``token``, and how many
-    lines the machine dropped for that job since its last batch (its buffer was full)."""
+    lines the machine dropped for that job since its last batch (its buffer was full).
+
+    Each line is one JSON object, sent as text (encoded once by the worker, stored as it
+    is): ``{"ts", "level", "logger", "message", "exc"?, "job", "attempt", "step"?,
+    "step_name"?}`` (docs/observability.md, Logs). The API stores a line as it is unless
+    it is over ``MAX_LOG_LINE_CHARS``, then cuts its message and traceback; readers
+    accept any line (a machine writes only its own jobs' logs)."""
 
     job: IdStr
     token: str = Field(min_length=1, max_length=40)
-    lines: list[LogLineIn] = Field(default_factory=list, max_length=MAX_LOG_BATCH_LINES)
+    lines: list[str] = Field(default_factory=list, max_length=MAX_LOG_BATCH_LINES)
     dropped: int = Field(default=0, ge=0, le=2**53)
 
 

@@ -8,6 +8,7 @@ import asyncio
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 from api_helpers import client_for, error_of
 from auth_helpers import TestKeys
@@ -16,8 +17,10 @@ from litestar import Litestar
 from tether.limits import MAX_LOG_BATCH_LINES, MAX_LOG_EXC_CHARS, MAX_LOG_MESSAGE_CHARS
 
 
-def line(message: str, **extra: Any) -> dict[str, Any]:
-    return {"ts": 1_800_000_000.5, "level": "INFO", "logger": "app", "message": message, **extra}
+def line(message: str, **extra: Any) -> str:
+    """One line as a worker sends it: a JSON object's text."""
+    fields = {"ts": 1_800_000_000.5, "level": "INFO", "logger": "app", "message": message}
+    return orjson.dumps({**fields, **extra}).decode()
 
 
 @pytest.fixture
@@ -49,7 +52,7 @@ async def lease(
 
 
 async def ship(
-    machine: httpx.AsyncClient, job: dict[str, Any], *lines: dict[str, Any], m: str = "m1",
+    machine: httpx.AsyncClient, job: dict[str, Any], *lines: str, m: str = "m1",
     token: str | None = None, dropped: int = 0,
 ) -> httpx.Response:  # fmt: skip
     batch = {"job": job["id"], "token": token or job["token"], "lines": list(lines)}
@@ -218,3 +221,19 @@ async def test_dropped_lines_reported_by_a_machine_show_with_the_logs_and_in_met
     assert (await viewer.get(f"/v1/jobs/{job['id']}/logs")).json()["dropped"] == 41
     metrics = (await client.get("/metrics")).text
     assert 'tether_log_lines_dropped_total{reason="buffer"} 41.0' in metrics
+
+
+async def test_odd_lines_from_a_machine_are_shown_as_text_never_a_500(
+    client: httpx.AsyncClient, machine: httpx.AsyncClient, viewer: httpx.AsyncClient
+) -> None:
+    job = await lease(client, machine)
+    odd = ["not json {", "[1, 2]", '{"level": 5, "step": "x", "ts": "soon", "job": "other"}']
+
+    assert (await ship(machine, job, *odd)).json()["batches"][0]["accepted"]
+    response = await viewer.get(f"/v1/jobs/{job['id']}/logs")
+
+    assert response.status_code == 200
+    shown = response.json()["lines"]
+    assert [x["message"] for x in shown[:2]] == ["not json {", "[1, 2]"]
+    assert (shown[2]["level"], shown[2]["step"], shown[2]["ts"]) == ("5", None, None)
+    assert shown[2]["job"] == job["id"]  # a job's log names the job, whatever a line says

@@ -239,7 +239,7 @@ async def test_log_lines_cannot_be_written_or_read_across_namespaces(
     job = await default.submit()
     (leased,) = await default.poll()
     batch = {"job": job["id"], "token": leased["token"], "lines": [
-        {"ts": 1.0, "level": "INFO", "message": "forged from acme"}
+        '{"ts": 1.0, "level": "INFO", "message": "forged from acme"}'
     ]}  # fmt: skip
 
     response = await acme.machine.post("/v1/machines/m1/logs", json={"batches": [batch]})

@@ -199,4 +199,3 @@ async def test_a_workflow_logs_to_its_run_with_steps_and_ctx_log_and_no_replayed
     assert (step_line.run, step_line.step, step_line.step_name) == (run.id, 0, "work")
     assert lines[0].job == f"{run.id}:a1" and lines[3].job == f"{run.id}:a2"
     assert lines[2].fields == {"value": 2}
-

@@ -7,6 +7,8 @@ import asyncio
 import threading
 from typing import Any
 
+import orjson
+
 from tether.workers.logs import LogScope, LogShipper
 
 
@@ -25,8 +27,12 @@ def scope(shipper: LogShipper, job: str = "j1", token: str = "t1") -> LogScope:
     return LogScope(shipper, job, token, 1)
 
 
-def line(message: str) -> dict[str, Any]:
-    return {"ts": 0.0, "level": "INFO", "logger": "x", "message": message}
+def line(message: str) -> str:
+    return orjson.dumps({"ts": 0.0, "level": "INFO", "logger": "x", "message": message}).decode()
+
+
+def messages(batch: dict[str, Any]) -> list[str]:
+    return [orjson.loads(text)["message"] for text in batch["lines"]]
 
 
 async def test_lines_past_the_bound_are_dropped_at_once_and_reported_with_the_next_batch() -> None:
@@ -40,7 +46,7 @@ async def test_lines_past_the_bound_are_dropped_at_once_and_reported_with_the_ne
     await shipper.close()
 
     (batch,) = [b for request in api.requests for b in request]
-    assert [x["message"] for x in batch["lines"]] == ["0", "1", "2"]
+    assert messages(batch) == ["0", "1", "2"]
     assert batch["dropped"] == 2 and shipper.dropped == 2
 
 
@@ -54,7 +60,7 @@ async def test_two_attempts_of_a_job_ship_their_lines_under_their_own_tokens() -
     assert await shipper.flush(5)
     await shipper.close()
 
-    sent = {b["token"]: [x["message"] for x in b["lines"]] for r in api.requests for b in r}
+    sent = {b["token"]: messages(b) for r in api.requests for b in r}
     assert sent == {"first": ["attempt 1"], "second": ["attempt 2"]}
 
 
@@ -72,4 +78,4 @@ async def test_lines_logged_from_another_thread_wake_the_shipper() -> None:
             await asyncio.sleep(0.01)
     await shipper.close()
 
-    assert api.requests[0][0]["lines"][0]["message"] == "from a thread"
+    assert messages(api.requests[0][0]) == ["from a thread"]

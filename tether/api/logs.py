@@ -15,8 +15,10 @@ after a cursor (``after``, ``limit``). Followable:
   ``Last-Event-ID``), and one ``end`` event when the job or run has ended.
 
 Bounds (tether/limits.py): lines per request and jobs per request over their limit are
-422; a message, exception text or logger name over its limit is cut (marked), not
-refused.
+422; a line over ``MAX_LOG_LINE_CHARS`` has its message, exception text and logger name
+cut to their limits (marked), never refused. Shorter lines are stored as they came,
+without parsing: a machine writes only its own jobs' logs, and every reader takes any
+line (``_line_out``).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from tether.limits import (
     MAX_GET_WAIT,
     MAX_LOG_BATCH_LINES,
     MAX_LOG_EXC_CHARS,
+    MAX_LOG_LINE_CHARS,
     MAX_LOG_LOGGER_CHARS,
     MAX_LOG_MESSAGE_CHARS,
     MAX_LOG_PAGE,
@@ -81,32 +84,41 @@ def cut(text: str, limit: int, *, keep_end: bool = False) -> str:
     return text[:limit] + mark
 
 
-def encode_batch(batch: LogBatch) -> LogIngest:
-    """One job's lines as the stored JSON objects, cut to their limits."""
-    lines = []
-    for line in batch.lines:
-        obj: dict[str, Any] = {
-            "ts": line.ts,
-            "level": line.level,
-            "logger": cut(line.logger, MAX_LOG_LOGGER_CHARS),
-            "message": cut(line.message, MAX_LOG_MESSAGE_CHARS),
-            "job": batch.job,
-        }
-        if line.exc is not None:
-            obj["exc"] = cut(line.exc, MAX_LOG_EXC_CHARS, keep_end=True)
-        if line.step is not None:
-            obj["step"] = line.step
-        if line.step_name is not None:
-            obj["step_name"] = line.step_name
-        if line.attempt is not None:
-            obj["attempt"] = line.attempt
-        lines.append(orjson.dumps(obj).decode())
-    return LogIngest(batch.job, batch.token, lines, batch.dropped)
+def bounded_line(text: str) -> str:
+    """A line as stored: as it came if it is short (no parsing: the common case), else
+    read and cut to the limits (a message, a traceback, a logger name), or kept as a cut
+    message if it is not a JSON object."""
+    if len(text) <= MAX_LOG_LINE_CHARS:
+        return text
+    try:
+        obj = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        obj = None
+    if not isinstance(obj, dict):
+        return orjson.dumps({"message": cut(text, MAX_LOG_MESSAGE_CHARS)}).decode()
+    for key, limit, keep_end in (
+        ("message", MAX_LOG_MESSAGE_CHARS, False),
+        ("exc", MAX_LOG_EXC_CHARS, True),
+        ("logger", MAX_LOG_LOGGER_CHARS, False),
+    ):
+        value = obj.get(key)
+        if isinstance(value, str):
+            obj[key] = cut(value, limit, keep_end=keep_end)
+    text = orjson.dumps(obj).decode()
+    if len(text) > MAX_LOG_MESSAGE_CHARS + MAX_LOG_EXC_CHARS + 4 * MAX_LOG_LINE_CHARS:
+        # Other fields were large: keep what a reader shows.
+        keep = {k: obj.get(k) for k in ("ts", "level", "logger", "message", "exc", "job")}
+        text = orjson.dumps(keep).decode()
+    return text
+
+
+def prepared(batch: LogBatch) -> LogIngest:
+    return LogIngest(batch.job, batch.token, [bounded_line(t) for t in batch.lines], batch.dropped)
 
 
 async def ingest(services: Services, machine: str, batches: list[LogBatch]) -> list[IngestVerdict]:
     """Store the batches; count what machines dropped and what the bounds cut."""
-    verdicts = await log_store(services).ingest(machine, [encode_batch(b) for b in batches])
+    verdicts = await log_store(services).ingest(machine, [prepared(b) for b in batches])
     metrics = services.metrics
     for batch, verdict in zip(batches, verdicts, strict=True):
         if verdict.accepted:
@@ -157,26 +169,42 @@ def check_lines(total: int) -> None:
 # -- reading ---------------------------------------------------------------------------
 
 
+def _str(value: Any, default: str = "") -> str:
+    return value if isinstance(value, str) else default if value is None else str(value)
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def _line_out(kind: str, record_id: str, stored: Any) -> LogLine:
+    """A stored line as the API shows it. Lines are stored as machines sent them, so
+    every field is read defensively: a wrong type shows as text or not at all."""
     line: dict[str, Any] = stored.line
     at = ms_to_datetime(stored.at_ms)
     assert at is not None
-    ts = line.get("ts")
     if stored.captured:
+        ts = line.get("ts")
+        exc = line.get("exc")
         return LogLine(
             cursor=stored.cursor,
             at=at,
-            ts=ms_to_datetime(round(ts * 1000)) if isinstance(ts, int | float) else None,
+            ts=(
+                ms_to_datetime(round(ts * 1000))
+                if isinstance(ts, int | float) and not isinstance(ts, bool) and 0 <= ts < 1e11
+                else None
+            ),
             source="logging",
-            level=str(line.get("level")),
-            logger=str(line.get("logger", "")),
-            message=str(line.get("message", "")),
-            exc=line.get("exc"),
-            job=line.get("job"),
+            level=_str(line.get("level"), "INFO")[:16],
+            logger=_str(line.get("logger")),
+            message=_str(line.get("message")),
+            exc=_str(exc) if exc is not None else None,
+            # A job's own log names the job itself, whatever a line says.
+            job=record_id if kind == "job" else _str(line.get("job")) or None,
             run=stored.run or (record_id if kind == "run" else None),
-            step=line.get("step"),
-            step_name=line.get("step_name"),
-            attempt=line.get("attempt"),
+            step=_int(line.get("step")),
+            step_name=_str(line.get("step_name")) or None,
+            attempt=_int(line.get("attempt")),
         )
     fields = {k: v for k, v in line.items() if k != "message"}
     return LogLine(
@@ -185,7 +213,7 @@ def _line_out(kind: str, record_id: str, stored: Any) -> LogLine:
         source="ctx",
         level="INFO",
         logger="ctx.log",
-        message=str(line.get("message", "")),
+        message=_str(line.get("message")),
         run=stored.run or record_id,
         fields=fields,
     )

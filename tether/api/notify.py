@@ -436,7 +436,8 @@ class Notifier:
             self.wake_run(name)
             self.wake_logs("r/" + name)
         elif kind == LOGS:
-            self.wake_logs(name)
+            for topic in name.split(" "):
+                self.wake_logs(topic)
 
     # -- background tasks --------------------------------------------------------------
 

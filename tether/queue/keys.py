@@ -176,7 +176,9 @@ READY = "q"  # q:<function>, or q:<function> <n>: n jobs of the function became 
 JOB_FINISHED = "j"  # j:<job id> <job id> ...: jobs that reached a terminal state
 RUN_FINISHED = "r"  # r:<run id>: a workflow run reached a terminal state
 RUN_STATUS = "s"  # s:<run id> <status>: a run's status changed (read by GET /v1/events)
-LOGS = "l"  # l:j/<job id> or l:r/<run id>: log lines were stored (wakes log followers)
+# l:j/<job id> r/<run id> ...: log lines of these jobs and runs were stored (wakes
+# log followers)
+LOGS = "l"
 
 
 @dataclass(frozen=True, slots=True)

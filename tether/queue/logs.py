@@ -80,16 +80,25 @@ class LogStore:
         if not batches:
             return []
         maxlen = self.config.log_maxlen
+        # One script call per partition for all its jobs (what makes a batch cheap).
+        groups: dict[int, list[int]] = {}
+        for n, b in enumerate(batches):
+            groups.setdefault(self.keys.partition_of(b.job_id), []).append(n)
+        replies: list[list[Any]] = [[]] * len(batches)
         with redis_errors():
             async with self.redis.pipeline(transaction=False) as pipe:
-                for b in batches:
-                    pk = self.keys.for_id(b.job_id)
-                    await self._ingest(
-                        keys=[pk.job(b.job_id)],
-                        args=[pk.prefix, b.job_id, b.token, machine, maxlen, b.dropped, *b.lines],
-                        client=pipe,
-                    )
-                replies = cast(list[list[Any]], await pipe.execute())
+                for partition, members in groups.items():
+                    pk = self.keys.partition(partition)
+                    args: list[Any] = [pk.prefix, machine, maxlen]
+                    for n in members:
+                        b = batches[n]
+                        args += [b.job_id, b.token, b.dropped, len(b.lines), *b.lines]
+                    first = batches[members[0]].job_id
+                    await self._ingest(keys=[pk.job(first)], args=args, client=pipe)
+                answers = cast(list[list[list[Any]]], await pipe.execute())
+        for members, answer in zip(groups.values(), answers, strict=True):
+            for n, reply in zip(members, answer, strict=True):
+                replies[n] = reply
         out: list[IngestVerdict] = []
         for b, (code, value) in zip(batches, replies, strict=True):
             code = int(code)

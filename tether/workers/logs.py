@@ -31,6 +31,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from typing import Any
 
+import orjson
+
 from tether.errors import TetherError
 from tether.limits import MAX_LOG_BATCH_LINES
 from tether.workers.transport import MachineTransport, retrying
@@ -92,7 +94,7 @@ class _JobLines:
 
     def __init__(self, token: str) -> None:
         self.token = token
-        self.lines: list[dict[str, Any]] = []
+        self.lines: list[str] = []  # each a JSON object's text
         self.dropped = 0
 
 
@@ -129,7 +131,7 @@ class LogShipper:
 
     # -- from any thread -------------------------------------------------------------
 
-    def put(self, where: LogScope, line: dict[str, Any]) -> None:
+    def put(self, where: LogScope, line: str) -> None:
         """Buffer one line, or count it dropped; never blocks."""
         key = (where.job_id, where.token)  # a job's attempts ship apart, each its token
         with self._lock:
@@ -336,6 +338,7 @@ class LogCapture(logging.Handler):
             "level": record.levelname,
             "logger": record.name,
             "message": message,
+            "job": where.job_id,
             "attempt": where.attempt,
         }
         if record.exc_info and record.exc_info[1] is not None:
@@ -345,7 +348,8 @@ class LogCapture(logging.Handler):
         if where.step is not None:
             line["step"] = where.step
             line["step_name"] = where.step_name
-        where.shipper.put(where, line)
+        # Encoded once, here: the API stores the text as it is.
+        where.shipper.put(where, orjson.dumps(line, default=str).decode())
 
 
 _installed: list[tuple[LogCapture, int, list[logging.Handler]]] = []
