@@ -12,6 +12,10 @@ Every figure is the median over --runs runs; the last row is chatty over quiet.
 The workers run with ``--log-level WARNING`` (as end_to_end.py does): the captured INFO
 lines are shipped, not also written to stderr, so the row measures capture and shipping.
 
+Then, in this process, the CPU one ``log.info(...)`` line costs (median of 3): filtered
+out, at INFO to a NullHandler (what Python's logging costs by itself), to a formatted
+file, and captured by tether (buffered, encoded once): what capture adds to logging.
+
 Usage:
     .venv/bin/python bench/log_cost.py [--jobs 3000] [--runs 5] [--workers 2] [--samples 200]
 """
@@ -131,6 +135,50 @@ async def bench(
     return figures
 
 
+def per_line_table() -> str:
+    """CPU µs per log line in this process: what logging costs, with and without tether."""
+    import logging
+
+    from tether.workers.logs import SCOPE, LogScope, LogShipper, capturing
+
+    log = logging.getLogger("bench.chatty")
+    root = logging.getLogger()
+
+    def cost(n: int = 50_000) -> float:
+        started = time.process_time()
+        for i in range(n):
+            log.info("step %d of job %s", i, "0123456789abcdef")
+        return (time.process_time() - started) / n * 1e6
+
+    results: dict[str, list[float]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for _ in range(3):
+            root.setLevel(logging.WARNING)
+            results.setdefault("filtered out (root at WARNING)", []).append(cost())
+            root.setLevel(logging.INFO)
+            null = logging.NullHandler()
+            root.addHandler(null)
+            results.setdefault("INFO, to a NullHandler", []).append(cost())
+            to_file = logging.FileHandler(Path(tmp) / "lines.log")
+            to_file.setFormatter(
+                logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+            )
+            root.addHandler(to_file)
+            results.setdefault("INFO, to a file, formatted", []).append(cost(20_000))
+            root.removeHandler(to_file)
+            to_file.close()
+            root.removeHandler(null)
+            root.setLevel(logging.WARNING)
+            shipper = LogShipper(None, max_lines=10**9)
+            with capturing(logging.INFO):
+                token = SCOPE.set(LogScope(shipper, "job", "token", 1))
+                results.setdefault("INFO, captured by tether", []).append(cost())
+                SCOPE.reset(token)
+    rows = ["| one log.info line | CPU |", "|---|---|"]
+    rows += [f"| {what} | {statistics.median(v):.2f} µs |" for what, v in results.items()]
+    return "\n".join(rows)
+
+
 def table(figures: dict[str, dict[str, list[float]]]) -> str:
     med = {k: {name: statistics.median(v) for name, v in f.items()} for k, f in figures.items()}
     rows = [
@@ -174,6 +222,8 @@ async def main() -> None:
         f"median of {args.runs} runs"
     )
     print(table(figures))
+    print()
+    print(per_line_table())
 
 
 if __name__ == "__main__":
