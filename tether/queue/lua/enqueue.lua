@@ -42,13 +42,16 @@ local indexed = {}
 -- Ready-stream key by function: a batch's jobs mostly share one.
 local queues = {}
 
--- Only a reused id or key reads the existing job's input: a new job costs nothing more.
+-- A new id (the common case: a key's first use) costs one HGET of a missing key; only a
+-- reused one reads the existing job's status and input.
 local function existing(id, fn, input)
-  local found = redis.call('HMGET', job_key(p, id), 'fn', 'status', 'input')
-  if not found[1] then return nil end
-  if found[1] ~= fn then return {-4, id, found[1]} end
-  if found[3] and found[3] ~= input then return {-5, id, found[2], found[3]} end
-  return {1, id, found[2], 0}
+  local key = job_key(p, id)
+  local known = redis.call('HGET', key, 'fn')
+  if not known then return nil end
+  if known ~= fn then return {-4, id, known} end
+  local found = redis.call('HMGET', key, 'status', 'input')
+  if found[2] and found[2] ~= input then return {-5, id, found[1], found[2]} end
+  return {1, id, found[1], 0}
 end
 
 local function enqueue(jobId, fn, input, maxAttempts, timeoutMs, delayMs, idem, parent,
