@@ -226,7 +226,8 @@ class ArqPool:
             until = _defer_until if _defer_until.tzinfo else _defer_until.replace(tzinfo=UTC)
             delay = (until - datetime.now(UTC)).total_seconds()
         delay = max(0.0, delay)
-        expires = _seconds(_expires)
+        # As in arq, an `_expires` of 0 is no expiry of its own: the default applies.
+        expires = _seconds(_expires) or None
         if expires is None and self.expires_extra_ms > 0:
             expires = delay + self.expires_extra_ms / 1000
         body = _job_body(

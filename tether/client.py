@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import math
 import secrets
 import threading
 import time
@@ -127,6 +128,9 @@ def _expires(value: Expires) -> float | str:
             # A naive time is ambiguous (local? UTC?): refused here, not guessed.
             raise ValueError("expires= needs an aware datetime (with a tzinfo) or seconds")
         return value.isoformat()
+    if not math.isfinite(value):
+        # orjson would send NaN as null, i.e. "never expires": refused, not turned around.
+        raise ValueError(f"expires= must be a finite number of seconds, not {value!r}")
     return value
 
 
@@ -281,6 +285,8 @@ class AsyncClient:
         for body in bodies:
             body.setdefault("idempotency_key", None)
             body["idempotency_key"] = body["idempotency_key"] or _new_key()
+            if body.get("expires") is not None:
+                body["expires"] = _expires(body["expires"])
         out: list[JobOut] = []
         for start in range(0, len(bodies), MAX_BATCH):
             chunk = bodies[start : start + MAX_BATCH]

@@ -114,6 +114,24 @@ async def test_expires_refuses_a_naive_datetime_before_sending(client: AsyncClie
         await client.enqueue("double", 1, expires=datetime.now())
 
 
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+async def test_expires_refuses_nan_and_infinity_rather_than_send_them_as_never(
+    client: AsyncClient, value: float
+) -> None:
+    with pytest.raises(ValueError, match="finite"):
+        await client.enqueue("double", 1, expires=value)
+
+
+async def test_enqueue_many_takes_a_timedelta_as_expires(
+    client: AsyncClient, make_worker: Callable[..., Worker]
+) -> None:
+    async with make_worker(double):
+        [job] = await client.enqueue_many(
+            [{"function": "double", "input": 1, "delay": 60, "expires": timedelta(seconds=30)}]
+        )
+    assert job.expires_at is not None
+
+
 async def test_call_of_a_job_whose_expiry_has_passed_raises_job_failed_expired(
     client: AsyncClient, make_worker: Callable[..., Worker]
 ) -> None:
