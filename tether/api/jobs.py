@@ -128,7 +128,13 @@ async def _enqueue_and_hand_off(
     # One waiting poll per new ready job at most: each claims up to its max_jobs.
     idle: list[FunctionWaiter] = []
     hand_offs: list[HandOff] = []
-    for function, count in Counter(r.function for r in requests if r.delay_ms <= 0).items():
+    ready_now = (
+        r.function
+        for r in requests
+        # A job created expired (its expiry already past) is never ready.
+        if r.delay_ms <= 0 and (r.expires_ms is None or r.expires_ms > 0)
+    )
+    for function, count in Counter(ready_now).items():
         for _ in range(count):
             waiter = notifier.take_idle(function)
             if waiter is None:
