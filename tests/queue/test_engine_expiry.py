@@ -131,6 +131,14 @@ async def test_an_expiry_already_past_creates_the_job_expired(
     assert await redis.pttl(pk.job(job.id)) > 0
 
 
+async def test_a_job_created_expired_keeps_its_tags_for_listings(engine: QueueEngine) -> None:
+    job = await engine.enqueue("fn", 1, expires_ms=0, tags={"team": "a"})
+
+    listed, _ = await engine.list_jobs(tags={"team": "a"})
+
+    assert [r.id for r in listed] == [job.id]
+
+
 async def test_the_same_key_answers_with_a_job_created_expired(engine: QueueEngine) -> None:
     first = await engine.enqueue("fn", 1, idempotency_key="late", expires_ms=0)
     again = await engine.enqueue("fn", 1, idempotency_key="late", expires_ms=0)

@@ -74,8 +74,9 @@ local function enqueue(jobId, fn, input, maxAttempts, timeoutMs, delayMs, idem, 
   if expiresAt and expiresAt <= now then
     -- Its time is already past (an absolute `expires` before now): the job is created
     -- ended, so the caller learns at once, and the same key keeps answering with it.
-    new_job(jobKey, fn, input, 'expired', maxAttempts, timeoutMs, nowText, parent,
-            {'expires_at', tostring(expiresAt)})
+    local ended = {'expires_at', tostring(expiresAt)}
+    if tags ~= '' then ended[3], ended[4] = 'tags', tags end
+    new_job(jobKey, fn, input, 'expired', maxAttempts, timeoutMs, nowText, parent, ended)
     if idemKey then redis.call('SET', idemKey, jobId, 'PX', retentionMs) end
     indexed[#indexed + 1] = nowText
     indexed[#indexed + 1] = jobId
