@@ -8,3 +8,4 @@ local function job_logs_key(p, id) return p .. 'jlogs:' .. id end
 local function machine_jobs_key(p, machine) return p .. 'mjobs:' .. machine end
 local function cancels_key(p, machine) return p .. 'cancels:' .. machine end
 local function idempotency_key(p, key) return p .. 'idem:' .. key end
+local function expiring_key(p) return p .. 'expiring' end
