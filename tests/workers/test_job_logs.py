@@ -199,3 +199,25 @@ async def test_a_workflow_logs_to_its_run_with_steps_and_ctx_log_and_no_replayed
     assert (step_line.run, step_line.step, step_line.step_name) == (run.id, 0, "work")
     assert lines[0].job == f"{run.id}:a1" and lines[3].job == f"{run.id}:a2"
     assert lines[2].fields == {"value": 2}
+
+
+async def test_a_stopping_worker_ships_the_lines_of_jobs_it_hands_back(
+    client: AsyncClient, make_worker: Callable[..., Worker]
+) -> None:
+    started = asyncio.Event()
+
+    async def forever(ctx: dict[str, Any]) -> None:
+        app_log.info("working on it")
+        started.set()
+        await asyncio.Event().wait()
+
+    worker = make_worker(forever, shutdown_grace=0.1)
+    async with worker:
+        job = await client.enqueue("forever")
+        async with asyncio.timeout(10):
+            await started.wait()
+    # Stopped at once (its linger not yet up): the line left with the shutdown's flush.
+    page = await client.logs(job.id)
+
+    assert [line.message for line in page.lines] == ["working on it"]
+    assert worker.logs is not None and worker.logs.held == 0

@@ -285,18 +285,26 @@ class Executor:
             log_end(job, "released", "its function is not served here", logging.ERROR)
             return {"id": job.id, "token": job.token, "status": "released"}
         ctx = self._ctx(job, rec.timeout)
-        if self.logs is not None:
-            # This task's own context: concurrent jobs never see each other's scope.
-            SCOPE.set(LogScope(self.logs, job.id, job.token, job.attempt))
+        # Lines logged from here to the end of on_job_end are the job's, in this task's
+        # own context (concurrent jobs never see each other's scope); the worker's own
+        # line about how the job ended is not.
+        scope = (
+            SCOPE.set(LogScope(self.logs, job.id, job.token, job.attempt)) if self.logs else None
+        )
+        raised: Exception | SystemExit | None = None
         try:
             if self.on_job_start is not None:
                 await self.on_job_start(ctx)
             result = await entry.handler(job, ctx)
         except (Exception, SystemExit) as exc:  # SystemExit: a job's sys.exit() fails it
-            return self._raised(job, exc)
+            raised = exc
         finally:
             if self.on_job_end is not None:
                 await self._job_end(job, ctx)
+            if scope is not None:
+                SCOPE.reset(scope)
+        if raised is not None:
+            return self._raised(job, raised)
         try:
             data = dumps(result)
         except TypeError as exc:
