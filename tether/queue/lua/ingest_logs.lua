@@ -6,7 +6,8 @@
   nothing. Lines of a workflow activation (a job with an `activation` field) go to its
   run's stream, beside the run's ctx.log lines; any other job's go to its own stream.
 
-  KEYS[1] any key of the partition (the job hash of the first job), for routing
+  KEYS[1] the job hash of the first job: it routes the call to the partition's slot;
+          the other jobs' hashes are built from the prefix (same hash tag)
   ARGV[1] partition prefix  ARGV[2] machine id
   ARGV[3] maxlen of a job's stream (a run's stream keeps its run's `maxlen`)
   ARGV[4..] per job: job id, fencing token, lines the machine dropped for it (its buffer
@@ -33,8 +34,8 @@ while i <= #ARGV do
   local jobId, token, dropped, n = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]) or 0,
                                    tonumber(ARGV[i + 3]) or 0
   local first, last = i + 4, i + 3 + n
+  local jobKey = i == 4 and KEYS[1] or job_key(p, jobId)
   i = last + 1
-  local jobKey = job_key(p, jobId)
   local job = redis.call('HMGET', jobKey, 'status', 'token', 'machine', 'parent',
                          'activation', 'logs')
   local streamKey, recordKey, maxlen, topic
