@@ -17,7 +17,7 @@ class Permission(StrEnum):
     SUBMIT = "submit"  # submit and cancel jobs, start, cancel and retry runs
     DECIDE = "decide"  # decide approvals, send signals
     MACHINE = "machine"  # act as a machine: heartbeat, poll, results, activations
-    ADMIN = "admin"  # manage API keys
+    ADMIN = "admin"  # manage API keys and webhooks
 
 
 ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
@@ -78,6 +78,13 @@ ROUTE_ACCESS: dict[str, Permission] = {
     "createKey": Permission.ADMIN,
     "listKeys": Permission.ADMIN,
     "revokeKey": Permission.ADMIN,
+    # webhooks: admins only, since a webhook makes the orchestrator POST the namespace's
+    # runs (results, approval data) to a URL of the caller's choosing
+    "createWebhook": Permission.ADMIN,
+    "listWebhooks": Permission.ADMIN,
+    "getWebhook": Permission.ADMIN,
+    "deleteWebhook": Permission.ADMIN,
+    "listWebhookDeliveries": Permission.ADMIN,
 }
 
 

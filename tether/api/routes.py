@@ -13,6 +13,7 @@ from tether.api.ops import OpsController
 from tether.api.runs import RUN_HANDLERS
 from tether.api.schedules import MachineSchedulesController, SchedulesController
 from tether.api.ui import DashboardController
+from tether.api.webhooks import WebhooksController
 
 ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     MachinesController,
@@ -25,4 +26,5 @@ ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     *RUN_HANDLERS,
     SchedulesController,
     MachineSchedulesController,
+    WebhooksController,
 ]
