@@ -407,6 +407,15 @@ class KeyList(BaseModel):
     keys: list[KeyOut]
 
 
+class WhoAmI(BaseModel):
+    """``GET /v1/whoami``: the calling key, and what its role may do."""
+
+    name: str
+    role: str
+    namespace: str
+    permissions: list[str]  # public, self, read, submit, decide, machine, admin
+
+
 class TimelineEvent(BaseModel):
     id: str  # stream entry id
     event: str

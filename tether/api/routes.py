@@ -7,7 +7,7 @@ from litestar.types import ControllerRouterHandler
 from tether.api.events import EventsController
 from tether.api.functions import FunctionsController
 from tether.api.jobs import JobsController
-from tether.api.keys import KeysController
+from tether.api.keys import KeysController, whoami
 from tether.api.machines import MachinesController
 from tether.api.ops import OpsController
 from tether.api.runs import RUN_HANDLERS
@@ -23,6 +23,7 @@ ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     EventsController,
     DashboardController,
     KeysController,
+    whoami,
     *RUN_HANDLERS,
     SchedulesController,
     MachineSchedulesController,
