@@ -21,7 +21,7 @@ from tether.queue.config import QueueConfig
 from tether.queue.engine import QueueEngine
 from tether.queue.keys import Keys
 from tether.queue.runs import RunEngine
-from tether.queue.scripts import SCRIPT_NAMES, script_source
+from tether.queue.scripts import LUA_DIR, SCRIPT_NAMES, script_source
 from tether.queue.webhooks import (
     DELIVERY_TRANSITIONS,
     HOOK_EVENT_SCRIPTS,
@@ -441,3 +441,15 @@ def test_every_webhook_script_is_in_the_tables() -> None:
 @pytest.mark.parametrize("script", sorted(HOOK_EVENT_SCRIPTS))
 def test_every_script_that_ends_or_parks_a_run_records_its_events(script: str) -> None:
     assert "hook_event(p, runId, status, now)" in script_source(script)
+
+
+async def test_lua_hook_key_helpers_match_the_python_key_builder(redis: Redis, keys: Keys) -> None:
+    pk = keys.partition(0)
+    source = (LUA_DIR / "includes" / "hook_keys.lua").read_text() + (
+        "\nreturn {hooks_key(ARGV[1]), hook_delivery_key(ARGV[1], 'd'),"
+        " hook_due_key(ARGV[1]), hook_log_key(ARGV[1], 'h')}"
+    )
+
+    built = await redis.eval(source, 0, pk.prefix)  # type: ignore[misc]
+
+    assert built == [pk.hooks, pk.hook_delivery("d"), pk.hook_due, pk.hook_log("h")]

@@ -7,7 +7,8 @@ that changes it (``lua/includes/hook_event.lua``, called from ``run_timeline``) 
 delivery per webhook that wants the event, ``{t:p}:hookd:<event>.<hook>``, in the run's
 partition, and puts it in that partition's due set ``{t:p}:hook_due``: an event is
 recorded if and only if the transition happened. With no webhook in the namespace this
-costs one EXISTS per run status change, and nothing on job claims, heartbeats or results.
+costs one EXISTS each time a run starts waiting or ends, and nothing on job claims,
+heartbeats or results (bench/webhook_cost.py counts it).
 
 The orchestrator (tether/orchestrator/webhooks.py) claims due deliveries under a lease
 (``claim_deliveries``), POSTs them, and records the outcome with the lease's token

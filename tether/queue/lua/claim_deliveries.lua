@@ -9,13 +9,14 @@
   Returns {id, token, attempts, ...} for each delivery claimed
 ]]
 --@include now_ms
+--@include hook_keys
 local dueKey, p = KEYS[1], ARGV[1]
 local leaseMs, token = tonumber(ARGV[3]), ARGV[4]
 local now = now_ms()
 local due = redis.call('ZRANGE', dueKey, '-inf', now, 'BYSCORE', 'LIMIT', 0, tonumber(ARGV[2]))
 local out = {}
 for _, id in ipairs(due) do
-  local key = p .. 'hookd:' .. id
+  local key = hook_delivery_key(p, id)
   local d = redis.call('HMGET', key, 'state', 'attempts')
   if not d[1] then
     redis.call('ZREM', dueKey, id)  -- expired or gone: nothing to send

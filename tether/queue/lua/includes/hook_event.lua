@@ -3,14 +3,17 @@
 -- that changed the run's status, so an event is recorded exactly when it happens or not
 -- at all. `<p>hooks` is this partition's copy of the namespace's webhooks (id -> the
 -- event names it wants, space-separated); while a namespace has none, the cost is one
--- EXISTS per run status change and nothing on job claims, heartbeats or results.
--- Key names mirror PartitionKeys.hooks / hook_delivery / hook_due / hook_log.
+-- EXISTS each time a run starts waiting or ends (not on queued or running), and nothing
+-- on job claims, heartbeats or results.
+--@include run_keys
+--@include hook_keys
 local HOOK_EVENT_OF = {completed = 'run.completed', failed = 'run.failed',
   cancelled = 'run.cancelled'}
 local HOOK_LOG_KEEP = 200  -- deliveries listed per webhook and partition (the newest)
 
 local function hook_event(p, runId, status, now)
-  local hooksKey = p .. 'hooks'
+  if status ~= 'waiting' and not HOOK_EVENT_OF[status] then return end  -- queued, running
+  local hooksKey = hooks_key(p)
   if redis.call('EXISTS', hooksKey) == 0 then return end
   local r = redis.call('HMGET', run_key(p, runId), 'wait_kind', 'waiting_on', 'workflow',
                        'version')
@@ -24,15 +27,15 @@ local function hook_event(p, runId, status, now)
     if string.find(wants, ' ' .. event .. ' ', 1, true) then
       if not eventId then
         eventId = 'ev_' .. string.match(p, '(%d+)}:$') .. '_' ..
-                  redis.call('INCR', p .. 'hook_seq')
+                  redis.call('INCR', hook_seq_key(p))
       end
       local id = eventId .. '.' .. hookId
-      redis.call('HSET', p .. 'hookd:' .. id, 'id', id, 'hook', hookId, 'event', event,
+      redis.call('HSET', hook_delivery_key(p, id), 'id', id, 'hook', hookId, 'event', event,
         'event_id', eventId, 'run', runId, 'run_status', status, 'workflow', r[3] or '',
         'version', r[4] or '', 'waiting_on', (status == 'waiting' and r[2]) or '',
         'at', now, 'state', 'pending', 'attempts', 0, 'next_at', now, 'created_at', now)
-      redis.call('ZADD', p .. 'hook_due', now, id)
-      local logKey = p .. 'hook_log:' .. hookId
+      redis.call('ZADD', hook_due_key(p), now, id)
+      local logKey = hook_log_key(p, hookId)
       redis.call('ZADD', logKey, now, id)
       redis.call('ZREMRANGEBYRANK', logKey, 0, -(HOOK_LOG_KEEP + 1))
     end
