@@ -453,3 +453,23 @@ async def test_lua_hook_key_helpers_match_the_python_key_builder(redis: Redis, k
     built = await redis.eval(source, 0, pk.prefix)  # type: ignore[misc]
 
     assert built == [pk.hooks, pk.hook_delivery("d"), pk.hook_due, pk.hook_log("h")]
+
+
+async def test_a_receiver_that_never_answers_is_a_failed_attempt_after_the_timeout(
+    redis: Redis, config: QueueConfig, runs: RunEngine
+) -> None:
+    server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    quick = dataclasses.replace(config, webhook_timeout_ms=200)
+    engine = QueueEngine(redis, quick)
+    hook = await WebhookEngine(redis, quick).create(f"http://127.0.0.1:{port}/slow")
+    await completed(engine, runs, "r1")
+    orch = Orchestrator(engine)
+
+    await orch.tick()
+    await asyncio.wait_for(orch.webhooks.drain(), timeout=5)
+    server.close()
+
+    [d] = await WebhookEngine(redis, quick).deliveries(hook.id)
+    assert d.state is DeliveryState.RETRYING and d.last_code is None
+    assert "Timeout" in d.last_error or "no answer" in d.last_error

@@ -149,13 +149,18 @@ class WebhookPasses:
             timeout = self.config.webhook_timeout_ms / 1000
             # Redirects are not followed (a receiver could bounce us into the private
             # network), and the answer's body is never read (it could be endless).
+            # httpx's timeout bounds each read and write; this bounds the whole attempt,
+            # so a receiver dripping its headers byte by byte cannot outlast the lease.
             async with (
+                asyncio.timeout(timeout),
                 httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client,
                 client.stream("POST", hook.url, content=body, headers=headers) as response,
             ):
                 code = response.status_code
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}: {exc}"[:500]
+        except TimeoutError:
+            error = f"no answer within {timeout:g} s"
         if code is not None and 200 <= code < 300:
             await self.hooks.finish(claimed, DeliveryState.DELIVERED, code=code, body=body)
             return
