@@ -281,7 +281,9 @@ class WebhookEngine:
             if code == ID_CONFLICT:  # 64 random bits taken: never in practice
                 raise Conflict("webhook id taken; try again", details={"id": hook_id})
             for pk in self.keys.all_partitions()[1:]:
-                await self._scripts["mirror_webhook"]([pk.hooks], [hook_id, joined])
+                await self._scripts["mirror_webhook"](
+                    [pk.hooks, pk.hook_log(hook_id)], [hook_id, joined]
+                )
         return await self.get(hook_id)
 
     async def get(self, hook_id: str) -> Webhook:
@@ -309,9 +311,12 @@ class WebhookEngine:
         with redis_errors():
             # The copies first: a webhook still listed in partition 0 can be deleted again.
             for pk in self.keys.all_partitions()[1:]:
-                await self._scripts["mirror_webhook"]([pk.hooks], [hook_id, ""])
+                await self._scripts["mirror_webhook"](
+                    [pk.hooks, pk.hook_log(hook_id)], [hook_id, ""]
+                )
             reply = await self._scripts["delete_webhook"](
-                [self.home.hook(hook_id), self.home.hooks], [hook_id]
+                [self.home.hook(hook_id), self.home.hooks, self.home.hook_log(hook_id)],
+                [hook_id],
             )
         if int(reply[0]) == MISSING:
             raise NotFound(f"no webhook {hook_id}", details={"id": hook_id})
