@@ -687,7 +687,9 @@ class ScheduleFired(BaseModel):
 
 # -- webhooks (docs/webhooks.md) ---------------------------------------------------------
 
-WebhookEvent = Literal["run.awaiting_approval", "run.completed", "run.failed", "run.cancelled"]
+WebhookEvent = Literal[
+    "run.awaiting_approval", "run.completed", "run.failed", "run.cancelled", "job.failed"
+]
 
 
 def _default_webhook_events() -> list[WebhookEvent]:
@@ -702,7 +704,7 @@ class WebhookCreate(Body):
     events: list[WebhookEvent] = Field(
         default_factory=_default_webhook_events,
         min_length=1,
-        max_length=4,
+        max_length=5,
     )
     secret: str | None = Field(default=None, min_length=16, max_length=256)
     description: str = Field(default="", max_length=200)
@@ -734,7 +736,8 @@ class DeliveryOut(BaseModel):
     id: str  # the same on every attempt (header Tether-Delivery)
     event_id: str
     event: str
-    run: str
+    run: str | None  # None for job.failed
+    job: str | None  # job.failed: the job
     state: Literal["pending", "delivering", "retrying", "delivered", "failed", "dropped"]
     attempts: int
     last_status_code: int | None  # the receiver's last answer (None: none came)

@@ -159,6 +159,51 @@ async def test_a_failed_run_is_delivered_with_its_error_but_not_its_traceback(
     assert body["run"]["error"] == {"type": "ValueError", "message": "no stock"}
 
 
+async def test_a_stand_alone_job_that_fails_for_good_is_delivered_with_its_error(
+    engine: QueueEngine, hooks: WebhookEngine, receiver: Receiver
+) -> None:
+    await hooks.create(receiver.url, ["job.failed"])
+    job = await engine.enqueue("charge", {"order": 7}, max_attempts=1)
+    [claimed] = await engine.claim("m1", ["charge"], 1)
+    await engine.fail(
+        job.id, claimed.token, ErrorInfo(type="Declined", message="card"), machine="m1"
+    )
+
+    await deliver(Orchestrator(engine))
+
+    [body] = [r.json() for r in receiver.received]
+    assert body["type"] == "job.failed"
+    assert body["job"]["id"] == job.id and body["job"]["function"] == "charge"
+    assert body["job"]["status"] == "dead" and body["job"]["attempt"] == 1
+    assert body["job"]["error"] == {"type": "Declined", "message": "card"}
+    assert body["links"]["dashboard"] == f"https://tether.example.com/dashboard/#/jobs/{job.id}"
+
+
+async def test_a_job_with_attempts_left_is_no_job_failed_event(
+    engine: QueueEngine, hooks: WebhookEngine, receiver: Receiver, redis: Redis
+) -> None:
+    await hooks.create(receiver.url, ["job.failed"])
+    job = await engine.enqueue("charge", None, max_attempts=2)
+    [claimed] = await engine.claim("m1", ["charge"], 1)
+    await engine.fail(job.id, claimed.token, ErrorInfo(type="E", message="m"), machine="m1")
+
+    assert await redis.zcard(engine.keys.partition(0).hook_due) == 0
+
+
+async def test_a_runs_job_failing_for_good_is_left_to_the_runs_own_events(
+    engine: QueueEngine, runs: RunEngine, hooks: WebhookEngine, redis: Redis
+) -> None:
+    await hooks.create("https://a.example.com/", ["job.failed"])
+    await running(engine, runs, "r1")  # its activation job: attempt 1, leased to m1
+    [act_id] = [j async for j in redis.scan_iter(match=engine.keys.partition(0).job("r1:*"))]
+    job_id = act_id.rsplit("job:", 1)[1]
+    token = await redis.hget(act_id, "token")
+    await redis.hset(act_id, "max_attempts", 1)  # type: ignore[misc]
+    await engine.fail(job_id, token, ErrorInfo(type="E", message="m"), machine="m1")
+
+    assert await redis.zcard(engine.keys.partition(0).hook_due) == 0
+
+
 async def test_an_event_no_webhook_asked_for_is_not_recorded(
     engine: QueueEngine, runs: RunEngine, hooks: WebhookEngine, receiver: Receiver, redis: Redis
 ) -> None:

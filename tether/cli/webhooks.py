@@ -9,7 +9,7 @@ from typing import Any
 
 from tether.cli.common import EXIT_OK, call_api, table, when
 
-EVENTS = ("run.awaiting_approval", "run.completed", "run.failed", "run.cancelled")
+EVENTS = ("run.awaiting_approval", "run.completed", "run.failed", "run.cancelled", "job.failed")
 
 
 def register(commands: argparse._SubParsersAction[Any]) -> None:
@@ -92,12 +92,12 @@ def run_deliveries(args: argparse.Namespace) -> int:
         for d in found:
             print(d.model_dump_json())
         return EXIT_OK
-    rows = [["DELIVERY", "EVENT", "RUN", "STATE", "ATTEMPTS", "LAST", "NEXT TRY"]]
+    rows = [["DELIVERY", "EVENT", "RUN/JOB", "STATE", "ATTEMPTS", "LAST", "NEXT TRY"]]
     rows += [
         [
             d.id,
             d.event,
-            d.run,
+            d.run or d.job or "",
             d.state,
             str(d.attempts),
             str(d.last_status_code or d.last_error[:40] or "-"),

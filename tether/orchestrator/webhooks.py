@@ -29,6 +29,7 @@ import orjson
 
 from tether.errors import NotFound, TetherError
 from tether.queue.engine import QueueEngine
+from tether.queue.records import JobRecord
 from tether.queue.runs import RunEngine, RunRecord
 from tether.queue.webhooks import Claimed, Delivery, DeliveryState, WebhookEngine
 from tether.webhooks import DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, sign
@@ -85,12 +86,41 @@ def build_payload(d: Delivery, run: RunRecord | None, namespace: str, public_url
     return orjson.dumps(payload)
 
 
+def build_job_payload(d: Delivery, job: JobRecord | None, namespace: str, public_url: str) -> bytes:
+    """The JSON body of a ``job.failed`` delivery: the job, its last error, a link."""
+    job_out: dict[str, Any] = {"id": d.job, "function": d.function, "status": d.run_status}
+    if job is not None:
+        job_out |= {
+            "attempt": job.attempt,
+            "max_attempts": job.max_attempts,
+            "tags": job.tags,
+            "enqueued_at": _iso(job.enqueued_at),
+            "finished_at": _iso(job.finished_at),
+        }
+        if job.error is not None:
+            job_out["error"] = {
+                "type": job.error.type,
+                "message": job.error.message[:MAX_ERROR_MESSAGE],
+            }
+    link = f"{public_url}/dashboard/#/jobs/{quote(d.job, safe='')}" if public_url else None
+    payload = {
+        "id": d.event_id,
+        "type": d.event,
+        "created_at": _iso(d.at),
+        "namespace": namespace,
+        "job": job_out,
+        "links": {"dashboard": link},
+    }
+    return orjson.dumps(payload)
+
+
 class WebhookPasses:
     def __init__(self, engine: QueueEngine, batch: int = 1000) -> None:
         cfg = engine.config
         self.config = cfg
         self.hooks = WebhookEngine(engine.redis, cfg)
         self.runs = RunEngine(engine.redis, cfg)
+        self.engine = engine
         self.batch = batch
         self.concurrency = cfg.webhook_concurrency
         # Past the POST's own limit, with room for the Redis calls around it.
@@ -130,12 +160,19 @@ class WebhookPasses:
             await self.hooks.finish(claimed, DeliveryState.DROPPED, error="webhook deleted")
             return
         body = d.body
+        namespace, public_url = self.config.keys.namespace, self.config.public_url
+        if body is None and d.job:
+            try:
+                job: JobRecord | None = await self.engine.get_job(d.job)
+            except NotFound:
+                job = None
+            body = build_job_payload(d, job, namespace, public_url)
         if body is None:
             try:
                 run: RunRecord | None = await self.runs.get(d.run)
             except NotFound:
                 run = None  # expired: the event's own fields still say what happened
-            body = build_payload(d, run, self.config.keys.namespace, self.config.public_url)
+            body = build_payload(d, run, namespace, public_url)
         headers = {
             "Content-Type": "application/json",
             "User-Agent": USER_AGENT,

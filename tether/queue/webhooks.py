@@ -56,6 +56,7 @@ EVENTS: tuple[str, ...] = (
     "run.completed",
     "run.failed",
     "run.cancelled",
+    "job.failed",  # a stand-alone job failed for good (dead, or failed not retryable)
 )
 DEFAULT_EVENTS: tuple[str, ...] = ("run.awaiting_approval", "run.completed", "run.failed")
 FULL = -5  # put_webhook: the namespace holds MAX_WEBHOOKS_PER_NAMESPACE already
@@ -169,7 +170,9 @@ class Delivery:
     hook: str
     event: str
     event_id: str
-    run: str
+    run: str  # '' for job.failed
+    job: str  # job.failed: the job ('' otherwise)
+    function: str  # job.failed: its function
     run_status: str
     workflow: str
     version: int | None
@@ -197,7 +200,9 @@ class Delivery:
             hook=data["hook"],
             event=data["event"],
             event_id=data["event_id"],
-            run=data["run"],
+            run=data.get("run", ""),
+            job=data.get("job", ""),
+            function=data.get("function", ""),
             run_status=data["run_status"],
             workflow=data.get("workflow", ""),
             version=num("version"),

@@ -41,3 +41,33 @@ local function hook_event(p, runId, status, now)
     end
   end
 end
+
+-- A stand-alone job that failed for good (`dead`: attempts used up, or `failed`: not
+-- retryable) is the event `job.failed` (a run's jobs are its run's business: the run's
+-- own events say how it ended). Called by retry_or_die: one EXISTS per such job.
+local function hook_job_event(p, jobKey, jobId, status, now)
+  local hooksKey = hooks_key(p)
+  if redis.call('EXISTS', hooksKey) == 0 then return end
+  local hooks = redis.call('HGETALL', hooksKey)
+  local fn = nil
+  local eventId = nil
+  for i = 1, #hooks, 2 do
+    local hookId, wants = hooks[i], ' ' .. hooks[i + 1] .. ' '
+    if string.find(wants, ' job.failed ', 1, true) then
+      if not eventId then
+        eventId = 'ev_' .. string.match(p, '(%d+)}:$') .. '_' ..
+                  redis.call('INCR', hook_seq_key(p))
+        fn = redis.call('HGET', jobKey, 'fn') or ''
+      end
+      local id = eventId .. '.' .. hookId
+      redis.call('HSET', hook_delivery_key(p, id), 'id', id, 'hook', hookId,
+        'event', 'job.failed', 'event_id', eventId, 'run', '', 'job', jobId,
+        'function', fn, 'run_status', status, 'at', now, 'state', 'pending',
+        'attempts', 0, 'next_at', now, 'created_at', now)
+      redis.call('ZADD', hook_due_key(p), now, id)
+      local logKey = hook_log_key(p, hookId)
+      redis.call('ZADD', logKey, now, id)
+      redis.call('ZREMRANGEBYRANK', logKey, 0, -(HOOK_LOG_KEEP + 1))
+    end
+  end
+end
