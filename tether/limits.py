@@ -52,3 +52,6 @@ MAX_ATTEMPTS = 1000
 MAX_WORKFLOW_VERSION = 2**31 - 1
 MAX_STEP_POSITION = 1_000_000  # steps of one run
 MAX_LOG_LINES = 10_000  # log lines reported with one step or command
+# Positions a machine keeping a run in memory may ask for at once (sticky replay); one
+# waiting on more replays in full instead.
+MAX_STICKY_POSITIONS = 1_000

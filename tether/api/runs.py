@@ -50,6 +50,7 @@ from tether.limits import (
     MAX_ID_LENGTH,
     MAX_LOG_LINES,
     MAX_STEP_POSITION,
+    MAX_STICKY_POSITIONS,
     MAX_TIMEOUT,
 )
 from tether.protocol import (
@@ -427,6 +428,10 @@ Logs = list[dict[str, Any]]
 class BeginBody(ActivationRef):
     max_attempts: int = Field(default=1, ge=1, le=MAX_ATTEMPTS)
     timeout_ms: int | None = Field(default=None, gt=0, le=_TIMEOUT_MS)
+    # Sticky replay: the activation after which this machine kept the run in memory,
+    # and the positions it lacks (what it waits on); see begin_activation.lua.
+    resume: IdStr | None = None
+    positions: list[Position] = Field(default_factory=list, max_length=MAX_STICKY_POSITIONS)
 
 
 class StepBody(ActivationRef):
@@ -563,6 +568,7 @@ class ActivationOut(BaseModel):
     retries: int
     log_mark: int = -1  # number of the last log line the run has (ctx.log skips up to it)
     max_payload_bytes: int | None = None  # the limit on one step's result
+    delta: bool = False  # steps holds only the positions asked for (sticky replay)
 
 
 class CommandOut(BaseModel):
@@ -594,6 +600,8 @@ class MachineRunsController(Controller):
             machine=machine_id,
             max_attempts=data.max_attempts,
             timeout_ms=data.timeout_ms,
+            resume=data.resume,
+            positions=data.positions,
         )
         return ActivationOut(
             run=state.run_id,
@@ -605,6 +613,7 @@ class MachineRunsController(Controller):
             retries=state.retries,
             log_mark=state.log_mark,
             max_payload_bytes=state.max_payload_bytes,
+            delta=state.delta,
         )
 
     @post(

@@ -261,8 +261,13 @@ class RunEngine:
         machine: str,
         max_attempts: int | None = None,
         timeout_ms: int | None = None,
+        resume: str | None = None,
+        positions: Sequence[int] = (),
     ) -> ActivationState:
-        """Start replaying: the run becomes running; returns input and recorded steps."""
+        """Start replaying: the run becomes running; returns input and recorded steps.
+        ``resume``: the activation after which this machine kept the run's replay in
+        memory; if nothing but waits changed since, the answer holds only the records
+        at ``positions`` (``delta``), else the whole history."""
         pk = self._pk(run_id)
         with redis_errors():
             reply = await self._scripts["begin_activation"](
@@ -275,6 +280,8 @@ class RunEngine:
                     machine,
                     max_attempts or "",
                     "" if timeout_ms is None else timeout_ms,
+                    resume or "",
+                    ",".join(str(int(p)) for p in positions) if resume else "",
                 ],
             )
         self._check(reply, run_id, job_id)
@@ -290,6 +297,7 @@ class RunEngine:
             retries=int(reply[6]),
             log_mark=int(reply[7]),
             max_payload_bytes=self.config.max_payload_bytes,
+            delta=int(reply[8]) == 1,
         )
 
     async def record_step(
