@@ -12,8 +12,15 @@ tether: Redis started here (AOF on, appendfsync everysec), one API process
 DBOS: measured side by side when a Postgres server answers at 127.0.0.1:5432 and the
 `dbos` package is installed (`pip install -e '.[bench]'`), in its own process.
 
+- loop cost: one step+sleep(0) loop iteration (step, suspend, next activation) near
+  iteration 100 and near the last, for a plain loop on a worker with sticky replay
+  (the default: flat), on one without (``max_cached_runs=0``: grows with the history)
+  and for a loop that continues as new every 100 iterations.
+
 Each figure is the median over --runs runs. Usage:
     .venv/bin/python bench/workflows.py [--runs 3] [--workflows 300]
+    .venv/bin/python bench/workflows.py --only-latency --sequential 50
+    .venv/bin/python bench/workflows.py --only-loops --loop 100 1000 5000 10000
 """
 
 from __future__ import annotations
@@ -106,10 +113,16 @@ def iteration_ms(around: int, width: int = 20) -> float:
     return statistics.median(gaps)
 
 
-async def loop_costs(url: str, n: int, every: int) -> tuple[float, float]:
-    """Iteration cost at iteration 100 and at ``n`` of one loop run to ``n``."""
+async def loop_costs(url: str, n: int, every: int, cached: int = 1000) -> tuple[float, float]:
+    """Iteration cost at iteration 100 and at ``n`` of one loop run to ``n``; ``cached``
+    is the worker's max_cached_runs (0: no sticky replay, every activation replays)."""
     STAMPS.clear()
-    settings = {"workflows": [bench_loop], "max_jobs": 10, "shutdown_grace": 1}
+    settings = {
+        "workflows": [bench_loop],
+        "max_jobs": 10,
+        "shutdown_grace": 1,
+        "max_cached_runs": cached,
+    }
     async with Worker(settings, url=url) as _, AsyncClient(url, timeout=60) as client:
         run = await client.start("bench_loop", {"i": 0, "n": n, "every": every}, version=1)
         await client.result(run.id, wait=3600)
@@ -141,7 +154,8 @@ def api_process(redis_url: str, prefix: str, logs: Path) -> Iterator[str]:
     env = dict(os.environ, TETHER_REDIS_URL=redis_url, TETHER_PREFIX=prefix)
     with (logs / "api.log").open("ab") as out:
         proc = subprocess.Popen(
-            [*CLI, "api", "--host", "127.0.0.1", "--port", str(port)],
+            # No API keys: this measures workflows, not auth (bench/auth_check.py does).
+            [*CLI, "api", "--host", "127.0.0.1", "--port", str(port), "--no-auth"],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -154,7 +168,7 @@ def api_process(redis_url: str, prefix: str, logs: Path) -> Iterator[str]:
                 if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
                     break
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the API did not start; see {logs / 'api.log'}")
+                raise RuntimeError(f"the API did not start:\n{(logs / 'api.log').read_text()}")
             time.sleep(0.05)
         yield url
     finally:
@@ -244,9 +258,18 @@ async def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--workflows", type=int, default=300)
     parser.add_argument("--sequential", type=int, default=50, help="3-step runs one at a time")
-    parser.add_argument("--loop", type=int, default=10_000, help="iterations of the loop")
-    parser.add_argument("--naive-loop", type=int, default=600, help="... without continue")
+    parser.add_argument(
+        "--loop",
+        type=int,
+        nargs="+",
+        default=[10_000],
+        help="iterations of the plain loop (several: one run each)",
+    )
+    parser.add_argument(
+        "--naive-loop", type=int, default=600, help="... on a worker without sticky replay"
+    )
     parser.add_argument("--only-latency", action="store_true", help="skip the other figures")
+    parser.add_argument("--only-loops", action="store_true", help="only the loop figures")
     args = parser.parse_args()
 
     results: dict[str, tuple[list[float], list[float], list[float]]] = {}
@@ -260,7 +283,7 @@ async def main() -> None:
 
     latency_rows: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
-        for fsync in ("always", "everysec"):
+        for fsync in () if args.only_loops else ("always", "everysec"):
             server = RedisServer(Path(tmp) / f"redis-{fsync}", appendonly=True, appendfsync=fsync)
             server.start()
             try:
@@ -282,29 +305,44 @@ async def main() -> None:
                 )
             finally:
                 server.stop()
-        print(
-            "\n3-step workflow, started and awaited one at a time over HTTP "
-            f"({args.sequential} runs), and the step p50 (100 steps)\n"
-        )
-        print("| Redis | start+result p50 (ms) | p90 (ms) | step p50 (ms) |")
-        print("|---|---|---|---|")
-        print("\n".join(latency_rows))
+        if latency_rows:
+            print(
+                "\n3-step workflow, started and awaited one at a time over HTTP "
+                f"({args.sequential} runs), and the step p50 (100 steps)\n"
+            )
+            print("| Redis | start+result p50 (ms) | p90 (ms) | step p50 (ms) |")
+            print("|---|---|---|---|")
+            print("\n".join(latency_rows))
         if args.only_latency:
             return
 
         server = RedisServer(Path(tmp) / "redis", appendonly=True, appendfsync="everysec").start()
         try:
             with api_process(server.url, "loops", Path(tmp)) as url:
-                naive = await loop_costs(url, args.naive_loop, 0)
-                flat = await loop_costs(url, args.loop, 100)
+                loops = [
+                    (f"plain, sticky replay, {n:,} iterations", await loop_costs(url, n, 0))
+                    for n in args.loop
+                ]
+                loops.append(
+                    (
+                        f"plain, no sticky replay (max_cached_runs=0), {args.naive_loop:,} "
+                        "iterations",
+                        await loop_costs(url, args.naive_loop, 0, cached=0),
+                    )
+                )
+                loops.append(
+                    (
+                        f"continue_as_new every 100, {args.loop[-1]:,} iterations",
+                        await loop_costs(url, args.loop[-1], 100),
+                    )
+                )
             print("\nOne step+sleep(0) loop iteration (ms; median of the 20 before it)\n")
             print("| loop | at 100 | at the end |")
             print("|---|---|---|")
-            print(f"| plain, {args.naive_loop} iterations | {naive[0]:.2f} | {naive[1]:.2f} |")
-            print(
-                f"| continue_as_new every 100, {args.loop} iterations | {flat[0]:.2f} | "
-                f"{flat[1]:.2f} |"
-            )
+            for name, (at_100, at_end) in loops:
+                print(f"| {name} | {at_100:.2f} | {at_end:.2f} |")
+            if args.only_loops:
+                return
             for i in range(args.runs):
                 keys = Keys(prefix=f"bench{i}")
                 with api_process(server.url, keys.prefix, Path(tmp)) as url:
