@@ -275,3 +275,84 @@ async def test_a_worker_keeping_no_runs_replays_every_activation_in_full(
     assert run.status == RunStatus.COMPLETED and run.result == 1
     assert await replays(runs, started.id) == ["full", "full", "full"]
     assert steps_ran(started.id) == ["s0", "s1"]
+
+
+# -- routing: the next activation goes to the machine that keeps the run --------------
+
+WF = "wf:two_signals@1"
+
+
+async def kept_on_m1(engine: QueueEngine, runs: RunEngine) -> str:
+    """A run kept on a live m1, woken (its next activation queued); returns its id."""
+    await engine.heartbeat("m1")
+    started = await runs.start("two_signals", None, version=1)
+    await begin_signal_wait(engine, runs, started.id, "m1")
+    await runs.signal(started.id, "go", 1)
+    return started.id
+
+
+async def test_the_next_activation_of_a_kept_run_goes_to_the_machine_that_keeps_it(
+    engine: QueueEngine, runs: RunEngine
+) -> None:
+    run_id = await kept_on_m1(engine, runs)
+
+    assert await engine.claim("m2", [WF], 10) == []
+    claimed = await engine.claim("m1", [WF], 10)
+
+    assert [job.parent for job in claimed] == [run_id] and claimed[0].function == WF
+
+
+async def test_an_activation_unclaimed_by_its_machine_goes_to_any_after_the_sticky_timeout(
+    engine: QueueEngine, runs: RunEngine, redis: Redis, config: QueueConfig
+) -> None:
+    run_id = await kept_on_m1(engine, runs)
+    pk = config.keys.for_id(run_id)
+    assert await engine.unstick() == 0  # not yet: m1 has its sticky timeout to take it
+    await redis.zadd(pk.sticky, {f"{run_id}:a2": 0})  # the timeout is up
+
+    assert await engine.unstick() == 1
+
+    claimed = await engine.claim("m2", [WF], 10)
+    assert [job.parent for job in claimed] == [run_id]
+    assert await engine.claim("m1", [WF], 10) == []  # its sticky entry is stale now
+
+
+async def test_a_dead_machines_kept_runs_go_to_any_machine_at_once(
+    engine: QueueEngine, runs: RunEngine
+) -> None:
+    run_id = await kept_on_m1(engine, runs)
+
+    await engine.machine_dead("m1")  # (it left: no cutoff)
+
+    assert [job.parent for job in await engine.claim("m2", [WF], 10)] == [run_id]
+
+
+async def test_an_activation_for_a_version_its_machine_no_longer_serves_goes_to_any(
+    engine: QueueEngine, runs: RunEngine
+) -> None:
+    run_id = await kept_on_m1(engine, runs)
+
+    # m1 now serves another version only (a new deploy under the same machine id).
+    assert await engine.claim("m1", ["wf:two_signals@2"], 10) == []
+
+    assert [job.parent for job in await engine.claim("m2", [WF], 10)] == [run_id]
+
+
+async def test_a_run_kept_by_a_machine_without_a_heartbeat_record_is_not_routed_to_it(
+    engine: QueueEngine, runs: RunEngine
+) -> None:
+    started = await runs.start("two_signals", None, version=1)
+    await begin_signal_wait(engine, runs, started.id, "m1")  # m1 never sent a heartbeat
+    await runs.signal(started.id, "go", 1)
+
+    assert [job.parent for job in await engine.claim("m2", [WF], 10)] == [started.id]
+
+
+async def test_a_machine_serving_no_workflow_never_reads_a_sticky_queue(
+    engine: QueueEngine, runs: RunEngine
+) -> None:
+    run_id = await kept_on_m1(engine, runs)
+
+    assert await engine.claim("m1", ["plain_function"], 10) == []
+
+    assert [job.parent for job in await engine.claim("m1", [WF], 10)] == [run_id]

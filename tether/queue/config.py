@@ -35,6 +35,9 @@ class QueueConfig:
     default_timeout_ms: int = 300_000
     backoff_ms: int = 1000
     backoff_max_ms: int = 300_000
+    # Sticky replay: a run's next activation waits this long for the machine that keeps
+    # the run in memory (on its own queue) before any machine serving it may take it.
+    sticky_timeout_ms: int = 1000
 
     @property
     def job_timeline_maxlen(self) -> int:

@@ -31,7 +31,7 @@ from tether.errors import (
     ValidationFailed,
 )
 from tether.limits import ID_RULE
-from tether.protocol import ID_PATTERN, ErrorInfo, idempotency_job_id
+from tether.protocol import ACTIVATION_PREFIX, ID_PATTERN, ErrorInfo, idempotency_job_id
 from tether.queue.config import QueueConfig
 from tether.queue.index import Cursor, Source, page, tags_match
 from tether.queue.keys import PartitionKeys
@@ -377,6 +377,11 @@ class QueueEngine:
         shift = self._claim_round % len(functions)
         ordered = list(functions[shift:]) + list(functions[:shift])
         keys = [pk.leases, pk.machine_jobs(claim.machine), pk.machines]
+        # A machine serving workflows looks at its sticky queue first (runs it keeps in
+        # memory, sticky.py); one serving none pays nothing for it.
+        sticky = any(fn.startswith(ACTIVATION_PREFIX) for fn in functions)
+        if sticky:
+            keys.append(pk.sticky_queue(claim.machine))
         keys.extend(pk.ready(fn) for fn in ordered)
         args = [
             pk.prefix,
@@ -388,6 +393,7 @@ class QueueEngine:
             # 128 random bits per call, from which the script names each job's token
             # (claim.lua): unguessable by anyone but the machine the reply goes to.
             secrets.token_hex(16),
+            1 if sticky else 0,
         ]
         return "claim", keys, args
 
@@ -637,6 +643,15 @@ class QueueEngine:
                 )
         return moved
 
+    async def unstick(self, limit: int = 1000) -> int:
+        """Activations that waited on a sticky queue past their sticky timeout go to
+        their function's queue (any machine); returns how many."""
+        moved = 0
+        with redis_errors():
+            for pk in self.keys.all_partitions():
+                moved += int(await self._scripts["unstick"]([pk.sticky], [pk.prefix, limit]))
+        return moved
+
     async def reap(self, limit: int = 1000) -> list[tuple[str, str]]:
         """End expired leases; returns (job id, new status) pairs."""
         reaped: list[tuple[str, str]] = []
@@ -677,6 +692,7 @@ class QueueEngine:
                         pk.delayed,
                         pk.machine(machine),
                         pk.plane,
+                        pk.sticky_queue(machine),
                     ],
                     [
                         pk.prefix,

@@ -282,6 +282,7 @@ class RunEngine:
                     "" if timeout_ms is None else timeout_ms,
                     resume or "",
                     ",".join(str(int(p)) for p in positions) if resume else "",
+                    self.config.sticky_timeout_ms,
                 ],
             )
         self._check(reply, run_id, job_id)

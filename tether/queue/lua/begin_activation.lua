@@ -19,6 +19,8 @@
   ARGV[6] workflow max attempts ('' = 1)   ARGV[7] workflow timeout ms ('' = none)
   ARGV[8] the activation job id after which this machine parked the run ('' = none)
   ARGV[9] positions wanted in a delta, comma-separated
+  ARGV[10] sticky timeout ms: how long the run's next activations wait for the machine
+           that keeps the run before any machine may take them (stored on the run)
   Returns {1, workflow, version, input, {pos, record, ...}, failures, retries, log mark,
            delta (1: the records are only those asked for; 0: the whole history)}
           {-1, ''}          no such run or job
@@ -43,7 +45,8 @@ if run[1] ~= 'queued' and run[1] ~= 'running' then return {-3, run[1]} end
 
 local now = now_ms()
 -- Whoever begins, no replay kept in memory elsewhere matches the history any more.
-redis.call('HSET', runKey, 'status', 'running', 'updated_at', now, 'parked', '')
+redis.call('HSET', runKey, 'status', 'running', 'updated_at', now, 'parked', '',
+           'sticky_ms', ARGV[10])
 if not run[11] then redis.call('HSET', runKey, 'started_at', now) end
 if not run[8] then
   redis.call('HSET', runKey, 'max_attempts', tonumber(ARGV[6]) or 1)
