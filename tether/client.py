@@ -528,10 +528,12 @@ class AsyncClient:
         created_before: datetime | None = None,
         limit: int = 50,
         cursor: str | None = None,
+        parent: str | None = None,
     ) -> RunList:
-        """One page of runs, newest first; ``next_cursor`` reads the next."""
+        """One page of runs, newest first; ``next_cursor`` reads the next. ``parent``:
+        only the child runs of that run (``ctx.child``)."""
         params = _listing_params(tags, created_after, created_before, limit, cursor)
-        params.update(status=status, workflow=workflow)
+        params.update(status=status, workflow=workflow, parent=parent)
         raw = await self._http.request("GET", "/v1/runs", params=params)
         return RunList.model_validate_json(raw)
 
@@ -544,13 +546,16 @@ class AsyncClient:
         created_after: datetime | None = None,
         created_before: datetime | None = None,
         limit: int = 50,
+        parent: str | None = None,
     ) -> list[RunOut]:
-        """Up to ``limit`` runs, newest first, following the pages' cursors."""
+        """Up to ``limit`` runs, newest first, following the pages' cursors. ``parent``:
+        only the child runs of that run."""
 
         async def page(n: int, cursor: str | None) -> tuple[list[RunOut], str | None]:
             got = await self.list_runs_page(
                 status=status,
                 workflow=workflow,
+                parent=parent,
                 tags=tags,
                 created_after=created_after,
                 created_before=created_before,

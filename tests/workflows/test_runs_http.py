@@ -356,6 +356,26 @@ async def test_over_http_a_workflow_awaits_a_child_run_next_to_a_child_job(api: 
     assert kid.parent == run.id and kid.status == "completed" and kid.result == 5
 
 
+async def test_over_http_runs_list_by_parent_gives_its_child_runs(api: ApiServer) -> None:
+    settings = {"functions": [add], "workflows": [big, little], "shutdown_grace": 1.0}
+    async with (
+        Worker(settings, url=api.url, machine_id="wf-kids-list") as _,
+        AsyncClient(api.url, timeout=10) as client,
+    ):
+        run = await client.start("big", 1)
+        other = await client.start("big", 2)
+        await client.result(run.id, wait=10)
+        await client.result(other.id, wait=10)
+        children = await client.list_runs(parent=run.id)
+
+    assert [(r.id, r.parent) for r in children] == [(f"{run.id}:w0", run.id)]
+
+
+async def test_a_malformed_parent_in_the_runs_listing_is_a_422(client: AsyncClient) -> None:
+    with pytest.raises(ValidationFailed):
+        await client.list_runs(parent="no spaces")
+
+
 @workflow(name="looper")
 async def looper(ctx: WorkflowContext, n: int) -> int:
     if n >= 3:

@@ -287,11 +287,20 @@ class RunsController(Controller):
             str | None, Parameter(description=BEFORE_DOC, pattern=TIME_PATTERN, max_length=40)
         ] = None,
         tag: Annotated[list[str] | None, Parameter(description=TAG_DOC)] = None,
+        parent: Annotated[
+            str | None,
+            Parameter(
+                description="only the child runs of this run (started with ctx.child)",
+                pattern=ID_REGEX,
+                max_length=MAX_ID_LENGTH,
+            ),
+        ] = None,
     ) -> RunList:
         query = listing(cursor, created_after, created_before, tag)
         records, after = await runs.list_runs(
             status=status,
             workflow=workflow,
+            parent=parent,
             tags=query.tags,
             limit=limit,
             cursor=query.cursor,

@@ -631,22 +631,27 @@ class RunEngine:
         cursor: Cursor | None = None,
         created_after_ms: int | None = None,
         created_before_ms: int | None = None,
+        parent: str | None = None,
     ) -> tuple[list[RunRecord], Cursor | None]:
         """Newest first, from after ``cursor``; and the next page's cursor (see
-        ``index.page``: a page may hold fewer than ``limit`` and still have a next)."""
+        ``index.page``: a page may hold fewer than ``limit`` and still have a next).
+        ``parent``: only its child runs, which live in its partition (only that one is
+        read)."""
         wanted = tags or {}
 
         def keep(run_id: str, row: dict[str, str]) -> bool:
             return (
                 (status is None or row.get("status") == status)
                 and (workflow is None or row.get("workflow") == workflow)
+                and (parent is None or row.get("parent") == parent)
                 and tags_match(row.get("tags"), wanted)
             )
 
+        partitions = [self._pk(parent)] if parent is not None else self.keys.all_partitions()
         with redis_errors():
             rows, after = await page(
                 self.redis,
-                [Source(pk.runs, pk.run) for pk in self.keys.all_partitions()],
+                [Source(pk.runs, pk.run) for pk in partitions],
                 keep,
                 limit=limit,
                 cursor=cursor,
