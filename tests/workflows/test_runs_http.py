@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 
 from tether import AsyncClient, func
 from tether.api.registry import FunctionRegistry
-from tether.errors import Conflict, UnknownFunction, ValidationFailed
+from tether.errors import Conflict, ResultTimeout, RunFailed, UnknownFunction, ValidationFailed
 from tether.orchestrator.loop import Orchestrator
 from tether.protocol import FunctionSpec
 from tether.queue.keys import Keys
@@ -406,3 +406,33 @@ def test_a_suspend_whose_wait_lacks_what_its_kind_needs_is_a_422(api: ApiServer)
 
     assert response.status_code == 422
     assert "duration" in response.json()["error"]["message"]
+
+
+@workflow(name="breaks")
+async def breaks(ctx: WorkflowContext, n: int) -> int:
+    raise ValueError(f"broken {n}")
+
+
+async def test_execute_starts_a_run_and_answers_with_its_result_in_one_request(
+    api: ApiServer,
+) -> None:
+    settings = {"workflows": [little, breaks], "shutdown_grace": 1.0}
+    async with (
+        Worker(settings, url=api.url, machine_id="wf-execute") as _,
+        AsyncClient(api.url, timeout=10) as client,
+    ):
+        assert await client.execute("little", 4, wait=10) == 5
+        with pytest.raises(RunFailed) as failed:
+            await client.execute("breaks", 1, wait=10)
+
+    assert failed.value.run is not None and failed.value.run.status == "failed"
+    assert "broken 1" in str(failed.value)
+
+
+async def test_execute_raises_result_timeout_for_a_run_still_waiting_after_its_wait(
+    client: AsyncClient, worker: Worker
+) -> None:
+    with pytest.raises(ResultTimeout) as late:
+        await client.execute("flow", 2, wait=0.3)  # flow waits for an approval
+
+    assert late.value.details["status"] == "waiting"

@@ -34,7 +34,7 @@ from tether.limits import ID_RULE
 from tether.protocol import ACTIVATION_PREFIX, ID_PATTERN, ErrorInfo, idempotency_job_id
 from tether.queue.config import QueueConfig
 from tether.queue.index import Cursor, Source, page, tags_match
-from tether.queue.keys import PartitionKeys
+from tether.queue.keys import STICKY_PREFIX, PartitionKeys
 from tether.queue.payload import dump_payload
 from tether.queue.records import (
     ClaimedJob,
@@ -373,7 +373,9 @@ class QueueEngine:
     ) -> tuple[str, list[str], list[Any]]:
         self._claim_round += 1
         # Rotate where we start, so no function or partition starves the others.
-        functions = claim.functions
+        # A poll's waiter also waits on its sticky queue (a pseudo-function): it is not a
+        # function to claim by name; the flag below reads it.
+        functions = [fn for fn in claim.functions if not fn.startswith(STICKY_PREFIX)]
         shift = self._claim_round % len(functions)
         ordered = list(functions[shift:]) + list(functions[:shift])
         keys = [pk.leases, pk.machine_jobs(claim.machine), pk.machines]
