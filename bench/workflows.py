@@ -106,7 +106,7 @@ async def bench_loop(ctx: WorkflowContext, state: dict[str, int]) -> int:
     return i
 
 
-def iteration_ms(around: int, width: int = 20) -> float:
+def iteration_ms(around: int, width: int = 50) -> float:
     """Median time of one loop iteration (step, sleep, next activation) near ``around``."""
     lo = max(1, around - width)
     gaps = [(STAMPS[i] - STAMPS[i - 1]) * 1000 for i in range(lo, around) if i - 1 in STAMPS]
@@ -129,18 +129,28 @@ async def loop_costs(url: str, n: int, every: int, cached: int = 1000) -> tuple[
     return iteration_ms(100), iteration_ms(n)
 
 
-async def sequential_latency(url: str, count: int) -> list[float]:
-    """A 3-step workflow started and awaited one at a time (Client.start + result)."""
+async def sequential_latency(url: str, count: int) -> tuple[list[float], list[float]]:
+    """A 3-step workflow started and awaited one at a time: ``Client.start`` +
+    ``result`` (two requests), and ``Client.execute`` (one, ``POST /v1/runs?wait``;
+    empty where the client has none), interleaved so both see the same load."""
     settings = {"workflows": [bench_three], "max_jobs": 10, "shutdown_grace": 1}
-    latencies: list[float] = []
+    two: list[float] = []
+    one: list[float] = []
     async with Worker(settings, url=url) as _, AsyncClient(url, timeout=60) as client:
+        execute = getattr(client, "execute", None)
         for i in range(count + 5):
             t0 = time.perf_counter()
             run = await client.start("bench_three", i, version=1)
             await client.result(run.id, wait=60)
+            t1 = time.perf_counter()
+            if execute is not None:
+                await execute("bench_three", i, version=1, wait=60)
+            t2 = time.perf_counter()
             if i >= 5:  # warm-up: connections, script loads
-                latencies.append((time.perf_counter() - t0) * 1000)
-    return latencies
+                two.append((t1 - t0) * 1000)
+                if execute is not None:
+                    one.append((t2 - t1) * 1000)
+    return two, one
 
 
 def pct(values: list[float], q: float) -> float:
@@ -288,7 +298,7 @@ async def main() -> None:
             server.start()
             try:
                 with api_process(server.url, f"lat{fsync}", Path(tmp)) as url:
-                    lat = await sequential_latency(url, args.sequential)
+                    lat, lat_one = await sequential_latency(url, args.sequential)
                     STEP_TIMES.clear()
                     async with (
                         Worker({"workflows": [bench_steps]}, url=url) as _,
@@ -299,9 +309,10 @@ async def main() -> None:
                                 (await client.start("bench_steps", STEPS, version=1)).id
                             )
                     step = pct(STEP_TIMES, 50)
+                one = f"{pct(lat_one, 50):.1f} | {pct(lat_one, 90):.1f}" if lat_one else "- | -"
                 latency_rows.append(
                     f"| appendfsync {fsync} | {pct(lat, 50):.1f} | {pct(lat, 90):.1f} | "
-                    f"{step:.2f} |"
+                    f"{one} | {step:.2f} |"
                 )
             finally:
                 server.stop()
@@ -310,8 +321,11 @@ async def main() -> None:
                 "\n3-step workflow, started and awaited one at a time over HTTP "
                 f"({args.sequential} runs), and the step p50 (100 steps)\n"
             )
-            print("| Redis | start+result p50 (ms) | p90 (ms) | step p50 (ms) |")
-            print("|---|---|---|---|")
+            print(
+                "| Redis | start+result p50 (ms) | p90 (ms) | execute p50 (ms) | p90 (ms) "
+                "| step p50 (ms) |"
+            )
+            print("|---|---|---|---|---|---|")
             print("\n".join(latency_rows))
         if args.only_latency:
             return
@@ -336,7 +350,7 @@ async def main() -> None:
                         await loop_costs(url, args.loop[-1], 100),
                     )
                 )
-            print("\nOne step+sleep(0) loop iteration (ms; median of the 20 before it)\n")
+            print("\nOne step+sleep(0) loop iteration (ms; median of the 50 before it)\n")
             print("| loop | at 100 | at the end |")
             print("|---|---|---|")
             for name, (at_100, at_end) in loops:
