@@ -8,6 +8,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from redis.asyncio import Redis
 from wf_helpers import Machine, leased
 
@@ -356,3 +357,22 @@ async def test_a_machine_serving_no_workflow_never_reads_a_sticky_queue(
     assert await engine.claim("m1", ["plain_function"], 10) == []
 
     assert [job.parent for job in await engine.claim("m1", [WF], 10)] == [run_id]
+
+
+async def test_a_run_whose_suspension_is_refused_is_not_kept(
+    engine: QueueEngine, runs: RunEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_suspend = runs.suspend
+
+    async def cancelled_meanwhile(run_id: str, *args: Any, **kwargs: Any) -> str:
+        await runs.cancel(run_id)
+        return await real_suspend(run_id, *args, **kwargs)
+
+    monkeypatch.setattr(runs, "suspend", cancelled_meanwhile)
+    m1 = machine(engine, runs, "m1")
+    started = await runs.start("two_signals", None, version=1)
+
+    await m1.turn()
+
+    assert m1.cache is not None and started.id not in m1.cache and m1.cache.evictions == 1
+    assert (await runs.get(started.id)).status == RunStatus.CANCELLED

@@ -99,6 +99,12 @@ class RunCache:
             _, oldest = self._runs.popitem(last=False)
             self.let_go(oldest)
 
+    def discard(self, parked: Parked) -> None:
+        """Let go of ``parked`` if the cache still holds it (nobody took it)."""
+        if self._runs.get(parked.run_id) is parked:
+            del self._runs[parked.run_id]
+            self.let_go(parked)
+
     def let_go(self, parked: Parked) -> None:
         self.evictions += 1
         parked.let_go()

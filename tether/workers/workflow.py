@@ -247,12 +247,17 @@ async def _park(
 ) -> dict[str, Any]:
     replay = ctx._replay
     parked = Parked(ctx.run_id, function, replay.backend.job_id, positions, task, ctx)
+    # Kept before the report: the run's next activation may reach this machine before
+    # the report's answer does (a wait already satisfied queues it at once), and must
+    # find the run here.
+    cache.put(parked)
     try:
         status = await replay.backend.suspend(request.wait, request.children, replay.drain_logs())
     except BaseException:
-        cache.let_go(parked)
+        # Refused (the run ended, or moved on) or undeliverable: let go of it, unless
+        # the next activation took it already (then the report did land: it is theirs).
+        cache.discard(parked)
         raise
-    cache.put(parked)
     return {"run": ctx.run_id, "command": "suspended", "kind": request.wait.kind, "status": status}
 
 
