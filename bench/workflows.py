@@ -129,6 +129,41 @@ async def loop_costs(url: str, n: int, every: int, cached: int = 1000) -> tuple[
     return iteration_ms(100), iteration_ms(n)
 
 
+async def script_calls(redis_url: str) -> int:
+    """Lua scripts Redis ran so far (EVALSHA calls): each is one durable write, so their
+    count per run is a figure that CPU load on a shared box does not blur."""
+    redis = Redis.from_url(redis_url)
+    try:
+        stats = await redis.info("commandstats")
+    finally:
+        await redis.aclose()
+    return int(stats.get("cmdstat_evalsha", {}).get("calls", 0))
+
+
+async def scripts_per_run(url: str, redis_url: str, count: int = 20) -> tuple[float, float]:
+    """EVALSHA calls per 3-step run, started and awaited one at a time: start + result,
+    and execute (nan where the client has none). Heartbeats and the orchestrator-free
+    API's own signs of life count too; a quiet second is measured and taken off."""
+    settings = {"workflows": [bench_three], "max_jobs": 10, "shutdown_grace": 1}
+    async with Worker(settings, url=url) as _, AsyncClient(url, timeout=60) as client:
+        await client.result((await client.start("bench_three", 0, version=1)).id, wait=60)
+        before = await script_calls(redis_url)
+        await asyncio.sleep(1.0)
+        idle = await script_calls(redis_url) - before
+        t0, before = time.perf_counter(), await script_calls(redis_url)
+        for i in range(count):
+            await client.result((await client.start("bench_three", i, version=1)).id, wait=60)
+        two = (await script_calls(redis_url) - before - idle * (time.perf_counter() - t0)) / count
+        execute = getattr(client, "execute", None)
+        if execute is None:
+            return two, float("nan")
+        t0, before = time.perf_counter(), await script_calls(redis_url)
+        for i in range(count):
+            await execute("bench_three", i, version=1, wait=60)
+        one = (await script_calls(redis_url) - before - idle * (time.perf_counter() - t0)) / count
+    return two, one
+
+
 async def sequential_latency(url: str, count: int) -> tuple[list[float], list[float]]:
     """A 3-step workflow started and awaited one at a time: ``Client.start`` +
     ``result`` (two requests), and ``Client.execute`` (one, ``POST /v1/runs?wait``;
@@ -299,6 +334,7 @@ async def main() -> None:
             try:
                 with api_process(server.url, f"lat{fsync}", Path(tmp)) as url:
                     lat, lat_one = await sequential_latency(url, args.sequential)
+                    scripts_two, scripts_one = await scripts_per_run(url, server.url)
                     STEP_TIMES.clear()
                     async with (
                         Worker({"workflows": [bench_steps]}, url=url) as _,
@@ -312,7 +348,7 @@ async def main() -> None:
                 one = f"{pct(lat_one, 50):.1f} | {pct(lat_one, 90):.1f}" if lat_one else "- | -"
                 latency_rows.append(
                     f"| appendfsync {fsync} | {pct(lat, 50):.1f} | {pct(lat, 90):.1f} | "
-                    f"{one} | {step:.2f} |"
+                    f"{one} | {step:.2f} | {scripts_two:.1f} / {scripts_one:.1f} |"
                 )
             finally:
                 server.stop()
@@ -323,9 +359,9 @@ async def main() -> None:
             )
             print(
                 "| Redis | start+result p50 (ms) | p90 (ms) | execute p50 (ms) | p90 (ms) "
-                "| step p50 (ms) |"
+                "| step p50 (ms) | Lua scripts per run (start+result / execute) |"
             )
-            print("|---|---|---|---|---|---|")
+            print("|---|---|---|---|---|---|---|")
             print("\n".join(latency_rows))
         if args.only_latency:
             return

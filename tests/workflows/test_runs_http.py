@@ -436,3 +436,26 @@ async def test_execute_raises_result_timeout_for_a_run_still_waiting_after_its_w
         await client.execute("flow", 2, wait=0.3)  # flow waits for an approval
 
     assert late.value.details["status"] == "waiting"
+
+
+async def test_runs_started_while_a_worker_polls_get_their_first_activation_handed_to_it(
+    api: ApiServer,
+) -> None:
+    import httpx
+
+    settings = {"workflows": [little], "shutdown_grace": 1.0}
+    async with (
+        Worker(settings, url=api.url, machine_id="wf-handoff") as _,
+        AsyncClient(api.url, timeout=10) as client,
+    ):
+        for i in range(5):
+            assert await client.execute("little", i, wait=10) == i + 1
+        async with httpx.AsyncClient() as http:
+            metrics = (await http.get(f"{api.url}/metrics", headers=api.headers())).text
+
+    handed = next(
+        float(line.split()[-1])
+        for line in metrics.splitlines()
+        if line.startswith("tether_jobs_handed_off")
+    )
+    assert handed >= 1  # the worker's poll is parked between runs: most are handed over
