@@ -245,8 +245,10 @@ class RunEngine:
         calls = [(name, keys, args), engine._claim_call(pk, hand_off, require_live=True)]
         with redis_errors():
             replies = await engine._pipelined(calls, raise_errors=False)
-        claimed = [] if isinstance(replies[1], Exception) else engine._claimed(
-            replies[1], hand_off.machine
+        claimed = (
+            []
+            if isinstance(replies[1], Exception)
+            else engine._claimed(replies[1], hand_off.machine)
         )
         try:
             if isinstance(replies[0], Exception):

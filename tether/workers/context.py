@@ -146,7 +146,7 @@ class Abandon(BaseException):
     or the run ended (cancelled, timed out). Stop quietly; nothing more is ours."""
 
 
-class Evicted(BaseException):
+class Evicted(Abandon):
     """Raised into a run kept suspended in a worker's memory (sticky replay) that the
     worker lets go of (its cache is full, the run went on elsewhere, the worker stops):
     the code unwinds, and nothing it does from here on is recorded."""

@@ -41,7 +41,6 @@ from tether.workers.binding import InputBinder
 from tether.workers.context import (
     Abandon,
     ContinueAsNew,
-    Evicted,
     RunBackend,
     Suspend,
     WorkflowContext,
@@ -158,15 +157,15 @@ def _binder(wf: Workflow) -> InputBinder:
     return InputBinder(wf.fn, wf.name)
 
 
-# What the workflow's code did: returned a value, or raised (Suspend, ContinueAsNew,
-# Abandon and Evicted included: they end the code too).
+# What the workflow's code did: returned a value, or raised (Suspend, ContinueAsNew
+# and Abandon included: they end the code too).
 _Outcome = tuple[bool, Any]
 
 
 async def _body(wf: Workflow, ctx: WorkflowContext, args: Any, kwargs: Any) -> _Outcome:
     try:
         return True, await wf.fn(ctx, *args, **kwargs)
-    except (Exception, Suspend, ContinueAsNew, Abandon, Evicted) as exc:
+    except (Exception, Suspend, ContinueAsNew, Abandon) as exc:  # Evicted is an Abandon
         return False, exc
 
 
@@ -220,16 +219,19 @@ async def _drive(
                 assert replay.resumed is not None
                 replay.resumed.set_exception(request)
                 await task
-            else:
-                return await _park(function, ctx, task, request, positions, cache)
     except BaseException:
-        # The activation was cancelled (the worker stops, the job was cancelled) or a
-        # report failed: the code must not go on.
+        # The activation was cancelled (the worker stops, the job was cancelled): the
+        # code must not go on.
         if not task.done():
             task.cancel()
             with contextlib.suppress(BaseException):
                 await task
         raise
+    if not task.done():
+        # Kept: from here on the code may belong to the run's next activation, so a
+        # failed report must not cancel it (_park lets go of it only if still cached).
+        assert cache is not None
+        return await _park(function, ctx, task, request, positions, cache)
     replay.outbox = None
     returned, value = task.result()
     if returned:
@@ -275,7 +277,7 @@ async def _report_return(ctx: WorkflowContext, result: Any) -> dict[str, Any]:
 
 async def _report_raise(ctx: WorkflowContext, exc: BaseException) -> dict[str, Any]:
     replay = ctx._replay
-    if isinstance(exc, Abandon | Evicted):
+    if isinstance(exc, Abandon):  # Evicted too
         raise exc
     if isinstance(exc, ContinueAsNew):
         status = await replay.backend.continue_as_new(exc.input, replay.drain_logs())
