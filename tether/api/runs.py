@@ -289,7 +289,8 @@ class RunsController(Controller):
             nonlocal created
             started = await _start_and_hand_off(data, run_id, version, runs, services)
             created = started.created
-            return await runs.get(started.id)
+            # The start answers with the record: no read of its own.
+            return started.record or await runs.get(started.id)
 
         record = await wait_until_finished(
             services.notifier,

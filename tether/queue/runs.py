@@ -161,6 +161,7 @@ class Started:
     status: RunStatus
     created: bool
     version: int | None
+    record: RunRecord | None = None  # the run as the start left it
 
 
 class RunEngine:
@@ -297,8 +298,14 @@ class RunEngine:
                 f"run {run_id} already exists for workflow {reply[1]!r}, not {workflow!r}",
                 details={"id": run_id, "workflow": reply[1]},
             )
+        flat = reply[4] if len(reply) > 4 else []
+        record = dict(zip(flat[::2], flat[1::2], strict=True))
         return Started(
-            run_id, RunStatus(reply[1]), int(reply[2]) == 1, int(reply[3]) if reply[3] else None
+            run_id,
+            RunStatus(reply[1]),
+            int(reply[2]) == 1,
+            int(reply[3]) if reply[3] else None,
+            RunRecord.from_hash(record) if record else None,
         )
 
     async def assign_version(self, run_id: str, version: int) -> bool:
