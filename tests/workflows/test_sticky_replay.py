@@ -12,6 +12,7 @@ import pytest
 from redis.asyncio import Redis
 from wf_helpers import Machine, leased
 
+from tether.orchestrator.loop import Orchestrator
 from tether.protocol import LeasedJob, SignalWait
 from tether.queue.config import QueueConfig
 from tether.queue.engine import QueueEngine
@@ -376,3 +377,15 @@ async def test_a_run_whose_suspension_is_refused_is_not_kept(
 
     assert m1.cache is not None and started.id not in m1.cache and m1.cache.evictions == 1
     assert (await runs.get(started.id)).status == RunStatus.CANCELLED
+
+
+async def test_an_orchestrator_tick_hands_an_overdue_sticky_activation_to_any_machine(
+    engine: QueueEngine, runs: RunEngine, redis: Redis, config: QueueConfig
+) -> None:
+    run_id = await kept_on_m1(engine, runs)
+    await redis.zadd(config.keys.for_id(run_id).sticky, {f"{run_id}:a2": 0})
+
+    done = await Orchestrator(engine).tick()
+
+    assert done["activations_unstuck"] == 1
+    assert [job.parent for job in await engine.claim("m2", [WF], 10)] == [run_id]
