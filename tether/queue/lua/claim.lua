@@ -18,9 +18,11 @@
   ARGV[6] 1: lease only to a machine with a live heartbeat record (a long poll that a
           machine declared dead left open must not take jobs into the void)
   ARGV[7] nonce: 32 random hex digits, never used for another call
-  ARGV[8] '1': the first ready stream is this machine's sticky queue ({t:p}:q:~<machine>: activations
-          of runs it keeps in memory, any function); a job there of a function this
-          poll does not ask for goes to its function's own queue instead
+  ARGV[8] retention ms (for a job it finds past its `expires`: it ends expired instead
+          of being leased, includes/expire_job.lua)
+  ARGV[9] '1': the first ready stream is this machine's sticky queue ({t:p}:q:~<machine>:
+          activations of runs it keeps in memory, any function); a job there of a
+          function this poll does not ask for goes to its function's own queue instead
   Returns a list of {id, fn, input, attempt, max_attempts, token, timeout_ms, parent,
           enqueued_at ('' if unknown)}
 ]]
@@ -28,6 +30,7 @@
 --@include keys
 --@include timeline
 --@include call_in_chunks
+--@include expire_job
 --@include run_keys
 --@include make_ready
 if #(ARGV[7] or '') < 32 then return redis.error_reply('claim needs a 128-bit nonce') end
@@ -50,7 +53,7 @@ if ARGV[6] == '1' and not redis.call('ZSCORE', KEYS[3], machine) then
 end
 
 local served = nil
-if ARGV[8] == '1' then
+if ARGV[9] == '1' then
   served = {}
   for i = 5, #KEYS do served[string.sub(KEYS[i], #p + 3)] = true end
 end
@@ -77,16 +80,18 @@ for i = 4, #KEYS do
       local job
       if sticky then
         job = redis.call('HMGET', jobKey, 'status', 'input', 'attempt', 'max_attempts',
-                         'timeout_ms', 'parent', 'enqueued_at', 'fn')
+                         'timeout_ms', 'parent', 'enqueued_at', 'expires_at', 'fn')
       else
         job = redis.call('HMGET', jobKey, 'status', 'input', 'attempt', 'max_attempts',
-                         'timeout_ms', 'parent', 'enqueued_at')
+                         'timeout_ms', 'parent', 'enqueued_at', 'expires_at')
       end
-      if job[1] == 'queued' then
+      -- Only a job given `expires` has job[8]: one past it is never handed out.
+      if job[1] == 'queued' and not (job[8] and expired_on_claim(
+          p, jobKey, jobId, job[3], job[8], now, tonumber(ARGV[8]), maxlen)) then
         if not sticky then
           ready[#ready + 1] = {jobId, jobKey, job, fn}
-        elseif served[job[8]] then
-          ready[#ready + 1] = {jobId, jobKey, job, job[8]}
+        elseif served[job[9]] then
+          ready[#ready + 1] = {jobId, jobKey, job, job[9]}
         else
           -- The machine no longer serves its version: any machine that does may take it.
           make_ready(p, jobKey, jobId, notify_channel(p))
