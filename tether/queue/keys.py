@@ -58,6 +58,15 @@ class PartitionKeys:
     def ready(self, function: str) -> str:
         return f"{self.prefix}q:{function}"
 
+    def sticky_queue(self, machine: str) -> str:
+        """The machine's sticky queue: activations of runs it keeps in memory."""
+        return self.ready(sticky_function(machine))
+
+    @property
+    def sticky(self) -> str:
+        """Zset of activation job ids on sticky queues, by when any machine may take them."""
+        return f"{self.prefix}sticky"
+
     def timeline(self, owner_id: str) -> str:
         return f"{self.prefix}tl:{owner_id}"
 
@@ -194,6 +203,16 @@ class PartitionKeys:
     def channel(self) -> str:
         """Pub/sub channel that wakes waiting requests (messages: see ``READY``)."""
         return f"{self.prefix}notify"
+
+
+# A machine's sticky queue is the ready stream of the pseudo-function ``~<machine>`` (no
+# function name may start with "~"), so long polls wait on it and are woken (``q:~<m>``)
+# like on any function's queue.
+STICKY_PREFIX = "~"
+
+
+def sticky_function(machine: str) -> str:
+    return f"{STICKY_PREFIX}{machine}"
 
 
 # The messages on a partition's notify channel (published by the Lua scripts, read by
