@@ -73,3 +73,16 @@ MAX_LOG_LOGGER_CHARS = 200  # a logger's name: cut, not refused
 # ones are stored as they came, without parsing (what keeps a logging job cheap).
 MAX_LOG_LINE_CHARS = 4096
 MAX_LOG_PAGE = 1000  # lines one read may return
+# -- webhooks --------------------------------------------------------------------------
+# Every run event of a namespace is written once per webhook that wants it, inside the
+# script that changes the run: this bounds that script's extra work.
+MAX_WEBHOOKS_PER_NAMESPACE = 20
+MAX_WEBHOOK_URL_LENGTH = 2048
+MIN_WEBHOOK_SECRET_LENGTH = 16
+MAX_WEBHOOK_SECRET_LENGTH = 256
+MAX_WEBHOOK_DESCRIPTION = 200
+
+# -- sticky replay ---------------------------------------------------------------------
+# Positions a machine keeping a run in memory may ask for at once (sticky replay); one
+# waiting on more replays in full instead.
+MAX_STICKY_POSITIONS = 1_000

@@ -38,6 +38,7 @@ GROUPS: tuple[str, ...] = (
     "runs",
     "logs",
     "schedules",
+    "webhooks",
     "inspect",
     "top",
     "keys",

@@ -20,6 +20,7 @@
         poll_wait = 20            # seconds a long poll waits for work
         log_capture = "INFO"      # logging in jobs/workflows shipped from this level (None: off)
         log_buffer = 10_000       # captured lines held at most; past it dropped and counted
+        max_cached_runs = 1000    # runs kept suspended in memory (sticky replay; 0: none)
 
 ``load_settings("app.tasks:WorkerSettings")`` imports the module and reads the attribute;
 every missing attribute keeps its default, and a bad value raises ``ConfigurationError``
@@ -44,6 +45,8 @@ from tether._client_http import resolve_url
 from tether.errors import ConfigurationError
 from tether.limits import MAX_ATTEMPTS, MAX_TIMEOUT, MIN_TIMEOUT
 from tether.protocol import ID_PATTERN, MAX_JOBS_PER_POLL, MAX_POLL_WAIT
+
+MAX_CACHED_RUNS = 1_000_000
 
 Hook = Callable[[dict[str, Any]], Awaitable[None]]
 
@@ -82,6 +85,7 @@ class WorkerConfig:
     poll_wait: float = 20.0
     log_capture: str | int | None = "INFO"
     log_buffer: int = 10_000
+    max_cached_runs: int = 1000
     settings: Any = None  # the object these came from, for hooks that want more
 
     def __post_init__(self) -> None:
@@ -127,6 +131,12 @@ class WorkerConfig:
             raise bad("log_capture", "must be a logging level (e.g. 'INFO' or 20) or None")
         if not isinstance(self.log_buffer, int) or self.log_buffer < 0:
             raise bad("log_buffer", "must be an integer of at least 0")
+        if (
+            not isinstance(self.max_cached_runs, int)
+            or isinstance(self.max_cached_runs, bool)
+            or not 0 <= self.max_cached_runs <= MAX_CACHED_RUNS
+        ):
+            raise bad("max_cached_runs", f"must be an integer from 0 to {MAX_CACHED_RUNS}")
         if not isinstance(self.ctx, dict):
             raise bad("ctx", "must be a dict")
         if not isinstance(self.functions, list | tuple):
@@ -174,6 +184,7 @@ _FIELDS = (
     "poll_wait",
     "log_capture",
     "log_buffer",
+    "max_cached_runs",
 )
 
 
