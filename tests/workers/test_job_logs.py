@@ -182,7 +182,8 @@ async def logged_flow(ctx: WorkflowContext, n: int) -> int:
 async def test_a_workflow_logs_to_its_run_with_steps_and_ctx_log_and_no_replayed_lines(
     client: AsyncClient, api: ApiServer
 ) -> None:
-    settings = {"workflows": [logged_flow], "shutdown_grace": 1.0}
+    # No run kept in memory: the second activation replays the first's code.
+    settings = {"workflows": [logged_flow], "shutdown_grace": 1.0, "max_cached_runs": 0}
     assert api.keys is not None
     async with Worker(settings, url=api.url, api_key=api.keys.machine):
         run = await client.start("logged_flow", 1)
@@ -221,3 +222,17 @@ async def test_a_stopping_worker_ships_the_lines_of_jobs_it_hands_back(
 
     assert [line.message for line in page.lines] == ["working on it"]
     assert worker.logs is not None and worker.logs.held == 0
+
+
+async def test_a_run_kept_in_memory_between_activations_logs_to_its_run_in_order(
+    client: AsyncClient, api: ApiServer
+) -> None:
+    settings = {"workflows": [logged_flow], "shutdown_grace": 1.0}  # sticky replay on
+    assert api.keys is not None
+    async with Worker(settings, url=api.url, api_key=api.keys.machine):
+        run = await client.start("logged_flow", 1)
+        assert await client.result(run.id, wait=20) == 2
+        lines = await all_lines(client, run.id, run=True)
+
+    assert [line.message for line in lines] == ["begin 1", "inside the step", "noted", "end 2"]
+    assert all(line.run == run.id for line in lines)

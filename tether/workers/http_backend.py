@@ -56,7 +56,7 @@ class HttpBackend:
         if where is not None and path != "begin":
             # Lines logged so far land before this write (and its ctx.log lines), so a
             # run's log reads in the order things happened (one request, only if any).
-            await where.shipper.ship_job(self.job.id)
+            await where.shipper.ship_job(where.job_id)  # the scope's: lines are keyed by it
         body["job"] = self.job.id
         body["token"] = self.job.token
         payload = dumps(body)
