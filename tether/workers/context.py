@@ -327,6 +327,9 @@ class _Replay:
     # it (raising the Suspend into it, or Evicted). None: the primitive raises Suspend.
     outbox: asyncio.Future[Suspend] | None = None
     resumed: asyncio.Future[None] | None = None
+    # The log scope its code's task runs under (tether/workers/logs.py); a run kept in
+    # memory is re-pointed at each activation that resumes it.
+    log_scope: Any = None
     evicted: bool = False  # unwound for good: no primitive may act any more
 
     def drain_logs(self) -> list[dict[str, Any]]:

@@ -43,7 +43,7 @@ DEFAULT_BUFFER = 10_000  # lines held at most (buffered + in flight)
 DEFAULT_LINGER = 0.2  # seconds lines of running jobs wait, so short jobs' ride results
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class LogScope:
     """Whose lines are logged now (set per job, per activation, per step)."""
 
@@ -81,12 +81,23 @@ def step_scope(position: int, name: str) -> Iterator[None]:
         yield
 
 
-def workflow_scope(run_id: str, replaying: Callable[[], bool]) -> None:
+def workflow_scope(run_id: str, replaying: Callable[[], bool]) -> LogScope | None:
     """Mark the current job's scope as a workflow activation of ``run_id`` (for the rest
-    of the activation's task)."""
+    of the activation's task, and the code's task it starts); returns that scope."""
     current = SCOPE.get()
-    if current is not None:
-        SCOPE.set(replace(current, run_id=run_id, replaying=replaying))
+    if current is None:
+        return None
+    scope = replace(current, run_id=run_id, replaying=replaying)
+    SCOPE.set(scope)
+    return scope
+
+
+def rebind(scope: LogScope | None) -> None:
+    """Point a kept run's scope at the activation resuming it (the current job's), so
+    the lines its code logs from now on are that activation's."""
+    current = SCOPE.get()
+    if scope is not None and current is not None:
+        scope.job_id, scope.token, scope.attempt = current.job_id, current.token, current.attempt
 
 
 class _JobLines:

@@ -47,7 +47,7 @@ from tether.workers.context import (
     resume_point,
 )
 from tether.workers.executor import error_info
-from tether.workers.logs import workflow_scope
+from tether.workers.logs import rebind, workflow_scope
 from tether.workers.registry import Registry
 from tether.workers.sticky import Parked, RunCache, wait_positions
 
@@ -138,6 +138,7 @@ async def run_activation(
             parked, held = held, None
             if state.delta:
                 cache.hits += 1
+                rebind(parked.ctx._replay.log_scope)
                 return await _resume(parked, state, backend, cache)
             # The run went on elsewhere (or its history was rewritten): replay in full.
             cache.misses += 1
@@ -146,7 +147,7 @@ async def run_activation(
         # Its log lines go to the run; none again while it replays its history. (The
         # code's task, made in _start, copies this scope; a run kept in memory goes on
         # under its first activation's scope: its lines still reach the run's log.)
-        workflow_scope(state.run_id, lambda: ctx.replaying)
+        ctx._replay.log_scope = workflow_scope(state.run_id, lambda: ctx.replaying)
         return await _start(wf, ctx, state, cache)
     except Abandon as exc:
         log.info("activation of %s abandoned: %s", wf.function, exc)
