@@ -11,6 +11,7 @@ caller's namespace (see ``deps.py``); every error leaves in one shape
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -41,6 +42,7 @@ from tether.api.routes import ROUTE_HANDLERS
 from tether.api.services import Services
 from tether.api.settings import ApiSettings
 from tether.api.tenants import Tenants
+from tether.errors import TetherError
 from tether.queue.apikeys import KeyStore
 from tether.queue.engine import QueueEngine
 from tether.queue.redis_py import blocking_pool, redis_client
@@ -147,6 +149,10 @@ def create_app(settings: ApiSettings | None = None) -> Litestar:
         liveness = Liveness(
             tenants.default.engine, engines=namespaced_engines(tenants, authenticator)
         )
+        # Loaded before the first request, so that no batch meets a missing script (the
+        # API starts while Redis is away too: NOSCRIPT reloads them later).
+        with contextlib.suppress(TetherError):
+            await tenants.default.engine.load_scripts()
         await notifier.start()
         await liveness.start()
         try:

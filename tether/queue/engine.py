@@ -47,7 +47,7 @@ from tether.queue.records import (
     Verdict,
 )
 from tether.queue.redis_errors import redis_errors
-from tether.queue.scripts import register_scripts
+from tether.queue.scripts import load_scripts, register_scripts
 from tether.queue.states import JobStatus
 from tether.queue.wire import pipelined
 
@@ -258,8 +258,7 @@ class QueueEngine:
         )
         missing = [i for i, r in enumerate(replies) if isinstance(r, NoScriptError)]
         if missing:
-            for name in {calls[i][0] for i in missing}:
-                await self.redis.script_load(self._scripts[name].script)
+            await load_scripts(self.redis)
             again = await self._pipelined([calls[i] for i in missing], raise_errors=False)
             for i, reply in zip(missing, again, strict=True):
                 replies[i] = reply
@@ -268,6 +267,11 @@ class QueueEngine:
                 if isinstance(reply, Exception):
                     raise reply
         return replies
+
+    async def load_scripts(self) -> None:
+        """Load every script into Redis now (see ``scripts.load_scripts``)."""
+        with redis_errors():
+            await load_scripts(self.redis)
 
     # -- transitions ---------------------------------------------------------------
 

@@ -50,3 +50,18 @@ def script_source(name: str) -> str:
 def register_scripts(redis: Redis) -> dict[str, AsyncScript]:
     """Every transition, registered with ``redis`` (called by SHA) and named by file."""
     return {name: redis.register_script(script_source(name)) for name in SCRIPT_NAMES}
+
+
+async def load_scripts(redis: Redis) -> None:
+    """SCRIPT LOAD every script, in one round trip.
+
+    Batches that depend on their order (an enqueue and the claim that hands its job to a
+    parked poll, in one round trip) would run out of order if one of their scripts were
+    missing: the calls refused with NOSCRIPT are sent again after the others ran. So the
+    API loads them all when it starts, and all of them again on any NOSCRIPT (a restart
+    or SCRIPT FLUSH drops every script at once).
+    """
+    async with redis.pipeline(transaction=False) as pipe:
+        for name in SCRIPT_NAMES:
+            pipe.script_load(script_source(name))
+        await pipe.execute()
