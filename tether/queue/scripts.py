@@ -12,8 +12,9 @@ import re
 from functools import cache
 from pathlib import Path
 
-from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
+
+from tether.queue.redis_py import Client
 
 LUA_DIR = Path(__file__).parent / "lua"
 _INCLUDE = re.compile(r"^--@include\s+(\w+)\s*$", re.MULTILINE)
@@ -47,6 +48,6 @@ def script_source(name: str) -> str:
     return "\n\n".join(parts) + "\n"
 
 
-def register_scripts(redis: Redis) -> dict[str, AsyncScript]:
+def register_scripts(redis: Client) -> dict[str, AsyncScript]:
     """Every transition, registered with ``redis`` (called by SHA) and named by file."""
     return {name: redis.register_script(script_source(name)) for name in SCRIPT_NAMES}
