@@ -419,9 +419,6 @@ class Records(logging.Handler):
         self.messages.append(record.getMessage())
 
 
-@pytest.mark.single_node(
-    reason="two app lifespans in a row on a cluster hung once at the second shutdown: open bug"
-)
 async def test_no_auth_is_logged_as_unsafe_at_every_start(settings: ApiSettings) -> None:
     import dataclasses
 

@@ -20,7 +20,13 @@ from tether.queue import wire
 from tether.queue.config import QueueConfig
 from tether.queue.engine import EnqueueRequest, QueueEngine
 from tether.queue.keys import Keys
-from tether.queue.redis_py import cluster_nodes, redis_client
+from tether.queue.redis_py import (
+    BoundedCluster,
+    close_client,
+    cluster_nodes,
+    pooled_client,
+    redis_client,
+)
 from tether.redis_server import RedisCluster as ClusterProcesses
 from tether.redis_server import ServerBinaryNotFound, find_server_binary
 
@@ -98,6 +104,66 @@ async def test_a_cluster_client_speaks_resp2_even_when_the_url_asks_for_resp3(
         assert str(info["resp"]) == "2"
     await client.initialize()
     assert all(n.connection_kwargs["protocol"] == 2 for n in client.get_nodes())
+
+
+async def test_a_burst_of_commands_on_a_new_client_goes_to_each_key_s_own_node(
+    cluster: ClusterProcesses,
+) -> None:
+    # redis-py routes a command issued before its slot table is loaded to the default
+    # node: every one came back MOVED, and every fifth MOVED closed the client.
+    fresh = redis_client(cluster.url, decode_responses=True)
+    assert isinstance(fresh, RedisCluster)
+    try:
+        script = fresh.register_script("return redis.call('INCR', KEYS[1])")
+        keys = [f"{{burst{i}}}:n" for i in range(30)]
+        replies = await asyncio.gather(*(script(keys=[k]) for k in keys))
+        assert replies == [1] * 30
+        assert fresh.reinitialize_counter == 0  # redis-py's count of MOVED replies
+    finally:
+        await fresh.aclose()
+
+
+async def test_a_burst_of_requests_on_a_new_bounded_client_all_succeed(
+    cluster: ClusterProcesses,
+) -> None:
+    # The API's client: what was a run of 503s ("Connection closed by server").
+    bounded = pooled_client(cluster.url, max_connections=8, timeout=5, decode_responses=True)
+    try:
+        commands = [("INCR", f"{{b{i}}}:n") for i in range(12)]
+        replies = await asyncio.gather(
+            *(bounded.incr(f"{{b{i}}}:n") for i in range(40)),
+            *(wire.pipelined(bounded, commands) for _ in range(10)),
+        )
+        assert all(not isinstance(r, Exception) for r in replies)
+    finally:
+        await close_client(bounded)
+
+
+async def test_a_task_cancelled_as_it_takes_a_permit_is_cancelled(
+    cluster: ClusterProcesses,
+) -> None:
+    # asyncio.wait_for on Python 3.11 dropped a cancellation that came just as the
+    # permit was granted: the API's liveness task then never ended, nor its shutdown.
+    bounded = pooled_client(cluster.url, max_connections=2, timeout=5)
+    assert isinstance(bounded, BoundedCluster)
+    try:
+        for turns in range(6):
+            entered = asyncio.Event()
+
+            async def hold() -> None:
+                async with bounded.permit():
+                    entered.set()
+                    await asyncio.sleep(30)
+
+            task = asyncio.create_task(hold())
+            for _ in range(turns):
+                await asyncio.sleep(0)
+            task.cancel()
+            done, _ = await asyncio.wait([task], timeout=2)
+            assert done == {task}, f"cancelled after {turns} turns, the task went on"
+            assert task.cancelled()
+    finally:
+        await close_client(bounded)
 
 
 # -- batches -----------------------------------------------------------------------------

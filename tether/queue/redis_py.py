@@ -97,7 +97,7 @@ def cluster_nodes(url: str) -> tuple[str, list[tuple[str, int]]]:
 
 
 def cluster_client(
-    url: str, *, kind: type[RedisCluster] = RedisCluster, **options: Any
+    url: str, *, kind: type[RedisCluster] | None = None, **options: Any
 ) -> RedisCluster:
     """A Redis Cluster client seeded with every node of a ``redis+cluster://`` URL.
     ``max_connections`` is per node (redis-py's cluster pools do not block: a caller
@@ -114,7 +114,25 @@ def cluster_client(
     kwargs.pop("timeout", None)  # a BlockingConnectionPool's: none on a cluster
     kwargs["protocol"] = PROTOCOL  # a ``?protocol=3`` in the URL: ours wins
     startup = [ClusterNode(host, port) for host, port in nodes]
-    return kind(startup_nodes=startup, **kwargs)
+    return (kind or Cluster)(startup_nodes=startup, **kwargs)
+
+
+class Cluster(RedisCluster):
+    """redis-py's cluster client, with its slot table loaded before a command is routed.
+
+    redis-py (8.x) decides how to route a command before it loads the slot table: a
+    command issued while the table is not loaded (a new client, or one that a failure or
+    redirections closed) goes to the default node whatever its key, and is answered
+    MOVED. The client follows MOVED, but every fifth one closes the client, connections
+    in use by other commands included: a burst of requests on a new API replica was a
+    run of 503s ("Connection closed by server"), and each close made the next burst
+    route blindly again."""
+
+    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        if self._initialize:
+            await self.initialize()
+        return await super().execute_command(*args, **kwargs)
+
 
 
 # Connections per node beyond the bound, for the client's own slot-table refreshes.
@@ -122,7 +140,7 @@ _SLACK = 4
 _HOLDING: ContextVar[bool] = ContextVar("tether_cluster_permit", default=False)
 
 
-class BoundedCluster(RedisCluster):
+class BoundedCluster(Cluster):
     """A cluster client whose callers wait for a connection, as with a
     ``BlockingConnectionPool``: redis-py's cluster pools raise ``MaxConnectionsError``
     instead, so a burst of requests past the bound would fail. A permit is one command or
@@ -139,7 +157,11 @@ class BoundedCluster(RedisCluster):
             yield
             return
         try:
-            await asyncio.wait_for(self._permits.acquire(), self._permit_timeout)
+            # Not ``asyncio.wait_for``: on Python 3.11 it returns the result and drops a
+            # cancellation that arrives just as the inner acquire completes, so a task
+            # cancelled at shutdown (the replica's liveness beat) went on forever.
+            async with asyncio.timeout(self._permit_timeout):
+                await self._permits.acquire()
         except TimeoutError:
             raise redis.exceptions.ConnectionError(
                 f"no Redis connection free within {self._permit_timeout} s"
@@ -257,12 +279,35 @@ def subscription_connection(client: Client) -> AbstractConnection:
     return conn
 
 
+async def _mark_free_for_reconnect(self: ClusterNode) -> None:
+    """``ClusterNode.disconnect_free_connections`` without its race: redis-py (8.x) hands
+    each free connection's ``disconnect()`` to ``gather``, which runs them a loop turn
+    later, after other tasks may have taken those connections from the free list and
+    begun a command or the connection handshake on them; that command then fails with
+    "Connection closed by server", which makes the client disconnect the node's free
+    connections again: one connection error (or a slot-table refresh) under load became
+    a run of 503s. Marked instead, each is reconnected by whoever takes it next
+    (``disconnect_if_needed``, as redis-py's own commands and ``node_connection`` do)."""
+    for conn in self._free:
+        conn.mark_for_reconnect()
+
+
+if hasattr(ClusterNode, "disconnect_free_connections") and hasattr(
+    AbstractConnection, "mark_for_reconnect"
+):
+    ClusterNode.disconnect_free_connections = _mark_free_for_reconnect  # type: ignore[method-assign]
+
+
 @asynccontextmanager
 async def node_connection(node: ClusterNode) -> AsyncIterator[AbstractConnection]:
     """A connection to one cluster node, given back on exit; dropped (not reused with
-    unread replies in flight) when the block raises or is cancelled."""
+    unread replies in flight) when the block raises or is cancelled. One marked for
+    reconnection after a slot-table refresh (redis-py 8) is reconnected first, as
+    redis-py's own commands do."""
     conn: AbstractConnection = node.acquire_connection()
     try:
+        if hasattr(node, "disconnect_if_needed"):
+            await node.disconnect_if_needed(conn)
         yield conn
     except BaseException:
         await conn.disconnect()
