@@ -24,7 +24,10 @@ from tether.queue.redis_py import redis_client
 async def on_every_node(redis: Redis | RedisCluster, *command: str | int) -> None:
     """A server command where the subscription is: on a cluster it may be on any node."""
     if isinstance(redis, RedisCluster):
-        await redis.execute_command(*command, target_nodes=RedisCluster.ALL_NODES)
+        # The nodes themselves: redis-py routes a command it has no flag for (CLIENT KILL)
+        # by its key, node flag or not.
+        await redis.initialize()
+        await redis.execute_command(*command, target_nodes=redis.get_nodes())
     else:
         await redis.execute_command(*command)
 

@@ -148,11 +148,9 @@ async def test_a_task_cancelled_as_it_takes_a_permit_is_cancelled(
     assert isinstance(bounded, BoundedCluster)
     try:
         for turns in range(6):
-            entered = asyncio.Event()
 
             async def hold() -> None:
                 async with bounded.permit():
-                    entered.set()
                     await asyncio.sleep(30)
 
             task = asyncio.create_task(hold())

@@ -54,6 +54,7 @@ def _redis_clients(settings: ApiSettings) -> tuple[Client, Client]:
         settings.redis_url,
         max_connections=settings.redis_max_connections,
         timeout=settings.redis_pool_timeout,
+        durability=settings.redis_durability(),
         decode_responses=True,
         socket_timeout=settings.redis_timeout,
         socket_connect_timeout=5.0,

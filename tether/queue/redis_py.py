@@ -40,6 +40,7 @@ import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any, TypeAlias, cast
 from urllib.parse import urlsplit, urlunsplit
 
@@ -59,6 +60,81 @@ VERSION = redis.__version__
 
 # What the queue code is handed: one server's client, or a cluster's.
 Client: TypeAlias = Redis | RedisCluster
+
+# -- durability ---------------------------------------------------------------------
+
+# Commands that run a transition: with a Durability, each batch holding one is followed,
+# on the same connection, by WAIT (or WAITAOF) before its replies count as acknowledged.
+SCRIPT_COMMANDS = frozenset({"EVALSHA", "EVAL", "FCALL"})
+
+
+class NotReplicatedError(redis.exceptions.RedisError):
+    """Fewer replicas than required confirmed a write within the timeout."""
+
+
+@dataclass(frozen=True, slots=True)
+class Durability:
+    """``TETHER_DURABILITY=replicated``: every batch of transitions is followed by
+    ``WAIT replicas timeout_ms`` on its connection (with ``aof``: ``WAITAOF 1 replicas
+    timeout_ms``, Redis 7.2+: the primary's AOF fsynced too, and the replicas'), and a
+    batch confirmed by fewer replicas raises ``NotReplicatedError``: the writes were
+    made, so the caller retries with its idempotency key rather than trusting them."""
+
+    replicas: int = 1
+    timeout_ms: int = 1000
+    aof: bool = False
+
+    def command(self) -> tuple[str | int, ...]:
+        if self.aof:
+            return ("WAITAOF", 1, self.replicas, self.timeout_ms)
+        return ("WAIT", self.replicas, self.timeout_ms)
+
+    def check(self, reply: Any) -> None:
+        if isinstance(reply, Exception):
+            raise reply
+        if self.aof:
+            local, confirmed = int(reply[0]), int(reply[1])
+            if local < 1:
+                raise NotReplicatedError("the primary's AOF was not fsynced in time")
+        else:
+            confirmed = int(reply)
+        if confirmed < self.replicas:
+            raise NotReplicatedError(
+                f"{confirmed} of the {self.replicas} replica(s) required confirmed the "
+                f"write within {self.timeout_ms} ms"
+            )
+
+
+def durability_of(client: Any) -> Durability | None:
+    durability: Durability | None = getattr(client, "durability", None)
+    return durability
+
+
+def wants_wait(commands: Any) -> bool:
+    return any(str(c[0]).upper() in SCRIPT_COMMANDS for c in commands)
+
+
+class DurableRedis(Redis):
+    """A single server's client whose transitions wait for replicas (``Durability``):
+    a script run through redis-py (``AsyncScript``) goes out with its WAIT through
+    ``wire.pipelined``, on one connection."""
+
+    durability: Durability | None = None
+
+    async def execute_command(self, *args: Any, **options: Any) -> Any:
+        if self.durability is not None and str(args[0]).upper() in SCRIPT_COMMANDS:
+            return await _durable_command(self, args)
+        return await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
+
+
+async def _durable_command(client: Client, args: tuple[Any, ...]) -> Any:
+    from tether.queue.wire import pipelined  # wire imports this module
+
+    reply = (await pipelined(client, [args]))[0]
+    if isinstance(reply, Exception):
+        raise reply  # NOSCRIPT among them: AsyncScript loads the script and calls again
+    return reply
+
 
 CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
 
@@ -128,11 +204,14 @@ class Cluster(RedisCluster):
     run of 503s ("Connection closed by server"), and each close made the next burst
     route blindly again."""
 
+    durability: Durability | None = None
+
     async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
         if self._initialize:
             await self.initialize()
+        if self.durability is not None and str(args[0]).upper() in SCRIPT_COMMANDS:
+            return await _durable_command(self, args)
         return await super().execute_command(*args, **kwargs)
-
 
 
 # Connections per node beyond the bound, for the client's own slot-table refreshes.
@@ -209,16 +288,29 @@ def redis_client(url: str, **options: Any) -> Client:
     return client
 
 
-def pooled_client(url: str, *, max_connections: int, timeout: float, **options: Any) -> Client:
+def pooled_client(
+    url: str,
+    *,
+    max_connections: int,
+    timeout: float,
+    durability: Durability | None = None,
+    **options: Any,
+) -> Client:
     """The API's shared client: at most ``max_connections`` connections (waiting up to
-    ``timeout`` seconds for one) on one server; on a cluster, per node."""
+    ``timeout`` seconds for one) on one server; on a cluster, per node. With
+    ``durability``, its transitions wait for replicas (``Durability``)."""
     if is_cluster_url(url):
         options["max_connections"] = max_connections + _SLACK
         bounded = cast(BoundedCluster, cluster_client(url, kind=BoundedCluster, **options))
         bounded.bound(max_connections, timeout)
+        bounded.durability = durability
         return bounded
     pool = blocking_pool(url, max_connections=max_connections, timeout=timeout, **options)
-    return Redis(connection_pool=pool)
+    if durability is None:
+        return Redis(connection_pool=pool)
+    durable = DurableRedis(connection_pool=pool)
+    durable.durability = durability
+    return durable
 
 
 def blocking_pool(url: str, **options: Any) -> BlockingConnectionPool:
@@ -289,7 +381,7 @@ async def _mark_free_for_reconnect(self: ClusterNode) -> None:
     a run of 503s. Marked instead, each is reconnected by whoever takes it next
     (``disconnect_if_needed``, as redis-py's own commands and ``node_connection`` do)."""
     for conn in self._free:
-        conn.mark_for_reconnect()
+        conn.mark_for_reconnect()  # type: ignore[no-untyped-call]
 
 
 if hasattr(ClusterNode, "disconnect_free_connections") and hasattr(
@@ -307,7 +399,7 @@ async def node_connection(node: ClusterNode) -> AsyncIterator[AbstractConnection
     conn: AbstractConnection = node.acquire_connection()
     try:
         if hasattr(node, "disconnect_if_needed"):
-            await node.disconnect_if_needed(conn)
+            await node.disconnect_if_needed(conn)  # type: ignore[arg-type]
         yield conn
     except BaseException:
         await conn.disconnect()

@@ -23,9 +23,18 @@ from typing import Any
 
 import hiredis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import MovedError, ResponseError, TryAgainError
 
-from tether.queue.redis_py import Client, cluster_permit, node_connection, pooled_connection
+from tether.queue.redis_py import (
+    Client,
+    Durability,
+    cluster_permit,
+    durability_of,
+    node_connection,
+    pooled_connection,
+    wants_wait,
+)
 
 # Times a command is sent again after a redirection before its error is returned.
 _REDIRECTS = 3
@@ -37,18 +46,37 @@ async def pipelined(redis: Client, commands: Sequence[Sequence[Any]]) -> list[An
     A connection or protocol failure raises, and the connection is dropped rather than
     reused with unread replies in flight (a cancelled caller too).
     """
+    durability = durability_of(redis)
+    if durability is not None and not wants_wait(commands):
+        durability = None
     if isinstance(redis, RedisCluster):
         async with cluster_permit(redis):
-            return await _cluster_pipelined(redis, commands)
-    payload = b"".join([hiredis.pack_command(tuple(command)) for command in commands])
+            return await _cluster_pipelined(redis, commands, durability)
     async with pooled_connection(redis) as conn:
-        await conn.send_packed_command(payload)
-        replies: list[Any] = []
-        for _ in commands:
-            try:
-                replies.append(await conn.read_response())
-            except ResponseError as exc:
-                replies.append(exc)
+        return await _exchange(conn, commands, durability)
+
+
+async def _exchange(
+    conn: AbstractConnection, commands: Sequence[Sequence[Any]], durability: Durability | None
+) -> list[Any]:
+    """Send ``commands`` on ``conn`` in one write and read their replies; with
+    ``durability``, a WAIT after them on the same connection (it counts the replicas
+    that have this connection's writes) whose shortfall raises NotReplicatedError."""
+    sent = [*commands, durability.command()] if durability is not None else commands
+    payload = b"".join([hiredis.pack_command(tuple(command)) for command in sent])
+    await conn.send_packed_command(payload)
+    replies: list[Any] = []
+    for _ in sent:
+        try:
+            replies.append(await conn.read_response())
+        except ResponseError as exc:
+            replies.append(exc)
+    if durability is not None:
+        waited = replies.pop()
+        # Refused commands (NOSCRIPT: sent again once loaded, and waited for then) wrote
+        # nothing; any other reply may stand for a write the replicas must confirm.
+        if not all(isinstance(reply, Exception) for reply in replies):
+            durability.check(waited)
     return replies
 
 
@@ -61,7 +89,9 @@ def first_key(command: Sequence[Any]) -> Any:
     return command[1]
 
 
-async def _cluster_pipelined(cluster: RedisCluster, commands: Sequence[Sequence[Any]]) -> list[Any]:
+async def _cluster_pipelined(
+    cluster: RedisCluster, commands: Sequence[Sequence[Any]], durability: Durability | None = None
+) -> list[Any]:
     if cluster._initialize:  # first use, or a failure asked for a new slot table
         await cluster.initialize()
     replies: list[Any] = [None] * len(commands)
@@ -75,7 +105,10 @@ async def _cluster_pipelined(cluster: RedisCluster, commands: Sequence[Sequence[
             groups.setdefault(node.name, (node, []))[1].append(i)
         try:
             answers = await asyncio.gather(
-                *(_send(node, [commands[i] for i in group]) for node, group in groups.values())
+                *(
+                    _send(node, [commands[i] for i in group], durability)
+                    for node, group in groups.values()
+                )
             )
         except Exception:
             # A node is gone (failed over?): the next call starts from a fresh table.
@@ -94,14 +127,8 @@ async def _cluster_pipelined(cluster: RedisCluster, commands: Sequence[Sequence[
     return replies
 
 
-async def _send(node: ClusterNode, commands: Sequence[Sequence[Any]]) -> list[Any]:
-    payload = b"".join([hiredis.pack_command(tuple(command)) for command in commands])
+async def _send(
+    node: ClusterNode, commands: Sequence[Sequence[Any]], durability: Durability | None = None
+) -> list[Any]:
     async with node_connection(node) as conn:
-        await conn.send_packed_command(payload)
-        replies: list[Any] = []
-        for _ in commands:
-            try:
-                replies.append(await conn.read_response())
-            except ResponseError as exc:
-                replies.append(exc)
-    return replies
+        return await _exchange(conn, commands, durability)
