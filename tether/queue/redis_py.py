@@ -215,7 +215,8 @@ class Cluster(RedisCluster):
 
 
 # Connections per node beyond the bound, for the client's own slot-table refreshes.
-_SLACK = 4
+CLUSTER_SLACK = 4
+_SLACK = CLUSTER_SLACK
 _HOLDING: ContextVar[bool] = ContextVar("tether_cluster_permit", default=False)
 
 
