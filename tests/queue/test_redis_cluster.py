@@ -173,9 +173,9 @@ async def test_a_batch_across_partitions_costs_one_round_trip_per_node(
     trips: Counter[str] = Counter()
     send = wire._send
 
-    async def counted(node: ClusterNode, commands: Any) -> list[Any]:
+    async def counted(node: ClusterNode, *args: Any) -> list[Any]:
         trips[node.name] += 1
-        return await send(node, commands)
+        return await send(node, *args)
 
     monkeypatch.setattr(wire, "_send", counted)
     await client.initialize()
@@ -253,9 +253,9 @@ def trips(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
     counted: Counter[str] = Counter()
     send = wire._send
 
-    async def counting(node: ClusterNode, commands: Any) -> list[Any]:
+    async def counting(node: ClusterNode, *args: Any) -> list[Any]:
         counted[node.name] += 1
-        return await send(node, commands)
+        return await send(node, *args)
 
     monkeypatch.setattr(wire, "_send", counting)
     return counted
