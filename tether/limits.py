@@ -41,11 +41,15 @@ MAX_POLL_WAIT = 30.0  # seconds
 # -- jobs ------------------------------------------------------------------------------
 MAX_BATCH = 1000  # jobs per batch submission, results per report
 MAX_GET_WAIT = 60.0  # seconds a GET ?wait= may hold
+MAX_LIST = 1000  # jobs or runs one listing page may hold
 # Timeouts are kept in whole milliseconds: anything shorter would round to 0, which means
 # "no timeout", so it is refused instead.
 MIN_TIMEOUT = 0.001  # seconds
 MAX_TIMEOUT = 7 * 24 * 3600.0  # seconds
 MAX_DELAY = 366 * 24 * 3600.0  # seconds
+# How far away a job's expiry may be (seconds): a job may wait out its longest delay and
+# as long again to start. Bounded because the expiry zset keeps an entry until then.
+MAX_EXPIRES = 2 * MAX_DELAY
 MAX_ATTEMPTS = 1000
 
 # -- runs ------------------------------------------------------------------------------

@@ -12,11 +12,11 @@ from litestar.params import Parameter
 from tether.api.error_handlers import also_ok, change_error_responses, error_responses
 from tether.api.input_check import check_input
 from tether.api.listing import (
-    AFTER_DOC,
-    BEFORE_DOC,
-    CURSOR_DOC,
-    TAG_DOC,
-    TIME_PATTERN,
+    CreatedAfterParam,
+    CreatedBeforeParam,
+    CursorParam,
+    LimitParam,
+    TagParam,
     listing,
 )
 from tether.api.notify import FunctionWaiter
@@ -39,8 +39,6 @@ from tether.protocol import (
 )
 from tether.queue.engine import EnqueueRequest, HandOff, QueueEngine
 from tether.queue.records import Enqueued, JobRecord
-
-MAX_LIST = 1000
 
 Job = dict[str, Any]  # a job laid out as JobOut
 
@@ -66,6 +64,7 @@ def _request(job: JobCreate, spec: RegisteredFunction, job_id: str | None) -> En
         max_attempts=job.max_attempts or spec.max_attempts,
         timeout_ms=round(timeout * 1000) if timeout is not None else None,
         tags=job.tags,
+        expires_ms=job.expires_ms(),
     )
 
 
@@ -86,6 +85,7 @@ def job_out(r: JobRecord) -> JobOut:
         started_at=ms_to_datetime(r.started_at),
         finished_at=ms_to_datetime(r.finished_at),
         cancel_requested=r.cancel_requested,
+        expires_at=ms_to_datetime(r.expires_at),
         tags=r.tags,
     )
 
@@ -111,6 +111,9 @@ def _created(e: Enqueued, req: EnqueueRequest, engine: QueueEngine, now: datetim
         "started_at": None,
         "finished_at": None,
         "cancel_requested": False,
+        "expires_at": (
+            now + timedelta(milliseconds=req.expires_ms) if req.expires_ms is not None else None
+        ),
         "tags": req.tags,
     }
 
@@ -125,7 +128,13 @@ async def _enqueue_and_hand_off(
     # One waiting poll per new ready job at most: each claims up to its max_jobs.
     idle: list[FunctionWaiter] = []
     hand_offs: list[HandOff] = []
-    for function, count in Counter(r.function for r in requests if r.delay_ms <= 0).items():
+    ready_now = (
+        r.function
+        for r in requests
+        # A job created expired (its expiry already past) is never ready.
+        if r.delay_ms <= 0 and (r.expires_ms is None or r.expires_ms > 0)
+    )
+    for function, count in Counter(ready_now).items():
         for _ in range(count):
             waiter = notifier.take_idle(function)
             if waiter is None:
@@ -165,8 +174,10 @@ async def _enqueue(
     requests = [_request(j, specs[j.function], job_id) for j in jobs]  # type: ignore[arg-type]
     enqueued = await _enqueue_and_hand_off(requests, services)
     now = datetime.now(UTC)
+    # A job created expired (its `expires` already past) is read back like an existing
+    # one: its record says when it ended and why.
     out: list[Job | None] = [
-        _created(e, r, engine, now) if e.created else None
+        _created(e, r, engine, now) if e.created and e.status is not JobStatus.EXPIRED else None
         for e, r in zip(enqueued, requests, strict=True)
     ]
     existing = [i for i, o in enumerate(out) if o is None]
@@ -178,7 +189,7 @@ async def _enqueue(
             out[i] = job_out(
                 record or JobRecord(id=e.id, function=jobs[i].function, status=e.status)
             ).model_dump()
-    services.metrics.jobs_enqueued += len(jobs) - len(existing)
+    services.metrics.jobs_enqueued += sum(1 for e in enqueued if e.created)
     return enqueued, [o for o in out if o is not None]
 
 
@@ -303,15 +314,11 @@ class JobsController(Controller):
         function: Annotated[
             str | None, Parameter(description="only jobs of this function", max_length=200)
         ] = None,
-        limit: Annotated[int, Parameter(ge=1, le=MAX_LIST, description="at most this many")] = 50,
-        cursor: Annotated[str | None, Parameter(description=CURSOR_DOC, max_length=240)] = None,
-        created_after: Annotated[
-            str | None, Parameter(description=AFTER_DOC, pattern=TIME_PATTERN, max_length=40)
-        ] = None,
-        created_before: Annotated[
-            str | None, Parameter(description=BEFORE_DOC, pattern=TIME_PATTERN, max_length=40)
-        ] = None,
-        tag: Annotated[list[str] | None, Parameter(description=TAG_DOC)] = None,
+        limit: LimitParam = 50,
+        cursor: CursorParam = None,
+        created_after: CreatedAfterParam = None,
+        created_before: CreatedBeforeParam = None,
+        tag: TagParam = None,
     ) -> JobList:
         query = listing(cursor, created_after, created_before, tag)
         records, after = await services.engine.list_jobs(

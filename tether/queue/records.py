@@ -32,6 +32,7 @@ class JobRecord(BaseModel):
     finished_at: int | None = None
     cancel_requested: bool = False
     tags: dict[str, str] | None = None
+    expires_at: int | None = None  # ms; not started by then, it ends expired
 
     @classmethod
     def from_hash(cls, job_id: str, data: dict[str, str]) -> JobRecord:
@@ -63,6 +64,7 @@ class JobRecord(BaseModel):
             finished_at=num("finished_at"),
             cancel_requested=data.get("cancel_requested") == "1",
             tags=orjson.loads(data["tags"]) if data.get("tags") else None,
+            expires_at=num("expires_at"),
         )
 
 
