@@ -20,6 +20,7 @@ from tether.queue import wire
 from tether.queue.config import QueueConfig
 from tether.queue.engine import EnqueueRequest, QueueEngine
 from tether.queue.keys import Keys
+from tether.queue.logs import LogIngest, LogStore
 from tether.queue.redis_py import (
     BoundedCluster,
     close_client,
@@ -280,3 +281,20 @@ async def test_a_claim_across_partitions_takes_from_every_node_in_two_round_trip
     claimed = await engine.claim("m1", ["f"], 36)
     assert sorted(j.id for j in claimed) == sorted(j.id for j in jobs)
     assert sorted(trips.values()) == [2, 2, 2]
+
+
+async def test_log_lines_of_jobs_across_partitions_are_stored_and_read_on_a_cluster(
+    engine: QueueEngine, client: RedisCluster
+) -> None:
+    store = LogStore(client, engine.config)
+    await engine.heartbeat("m1")
+    await engine.enqueue_many([EnqueueRequest("f") for _ in range(24)])
+    claimed = await engine.claim("m1", ["f"], 24)
+    line = '{"level": "INFO", "message": "on its node"}'
+
+    verdicts = await store.ingest("m1", [LogIngest(j.id, j.token, [line]) for j in claimed])
+    pages = [await store.read("job", j.id) for j in claimed]
+
+    assert len({engine.keys.partition_of(j.id) for j in claimed}) > 3  # several nodes
+    assert all(v.accepted for v in verdicts)
+    assert all([s.line["message"] for s in p.lines] == ["on its node"] for p in pages)
