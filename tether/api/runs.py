@@ -25,6 +25,7 @@ from litestar.params import Parameter
 from litestar.types import Scope
 from pydantic import BaseModel, Field
 
+from tether import tracing
 from tether.api.auth import SCOPE_SERVICES, principal_of
 from tether.api.error_handlers import also_ok, change_error_responses, error_responses
 from tether.api.listing import (
@@ -40,6 +41,7 @@ from tether.api.params import ApprovalKey, MachineId, RunId, SignalName
 from tether.api.polling import wait_until_finished
 from tether.api.registry import FunctionRegistry, child_terms, workflow_versions
 from tether.api.responses import JsonResponse
+from tether.api.trace_headers import TraceHeaders, TraceParentHeader, TraceStateHeader
 from tether.errors import InvalidRequest, UnknownFunction, ValidationFailed
 from tether.limits import (
     ID_REGEX,
@@ -69,6 +71,7 @@ from tether.protocol import (
     Timeline,
     TimelineEvent,
     activation_function,
+    job_trace,
     ms_to_datetime,
     wait_from_wire,
 )
@@ -163,6 +166,7 @@ def run_out(record: RunRecord, served: dict[str, set[int]] | None = None) -> Run
         created_at=ms_to_datetime(record.created_at),
         updated_at=ms_to_datetime(record.updated_at),
         finished_at=ms_to_datetime(record.finished_at),
+        trace_id=job_trace(record.id, record.trace).trace_id,
     )
 
 
@@ -201,6 +205,8 @@ class RunsController(Controller):
         engine: QueueEngine,
         served: _Served,
         registry: FunctionRegistry,
+        traceparent: TraceParentHeader = None,
+        tracestate: TraceStateHeader = None,
     ) -> JsonResponse[RunOut]:
         if data.id is not None and data.id.startswith(SCHEDULE_ID_PREFIX):
             # Those ids are the ticks of schedules: a run taking one first would make
@@ -231,9 +237,27 @@ class RunsController(Controller):
                 "start a worker that serves it, or leave out the version",
                 details={"workflow": data.workflow, "version": version},
             )
-        started = await runs.start(
-            data.workflow, data.input, run_id=data.id, version=version, tags=data.tags
-        )
+        parent = TraceHeaders(traceparent, tracestate).parsed
+        if tracing.TRACER is None:
+            # None: the engine makes a trace up (a run always keeps one).
+            started = await runs.start(
+                data.workflow,
+                data.input,
+                run_id=data.id,
+                version=version,
+                tags=data.tags,
+                trace=parent.to_field() if parent is not None else None,
+            )
+        else:
+            with tracing.enqueue_span(data.workflow, 1, data.id, parent, run=True) as trace:
+                started = await runs.start(
+                    data.workflow,
+                    data.input,
+                    run_id=data.id,
+                    version=version,
+                    tags=data.tags,
+                    trace=trace,
+                )
         record = await runs.get(started.id)
         return JsonResponse(run_out(record, serving), status_code=201 if started.created else 200)
 

@@ -93,6 +93,9 @@ class EnqueueRequest:
     timeout_ms: int | None = None
     parent: str | None = None
     tags: dict[str, str] | None = None  # the caller's labels, for listings
+    # The compact trace context (TraceContext.to_field), stored only when given: without
+    # one a job's trace follows from its id (protocol.job_trace), so it costs no field.
+    trace: str | None = None
 
 
 class QueueEngine:
@@ -156,6 +159,7 @@ class QueueEngine:
             req.parent or "",
             fresh,
             orjson.dumps(req.tags).decode() if req.tags else "",
+            req.trace or "",
         ]
         return job_id, group
 
@@ -405,6 +409,7 @@ class QueueEngine:
                 parent=row[7] or None,
                 machine=machine,
                 enqueued_ms=int(row[8]) if len(row) > 8 and row[8] else None,
+                trace=row[9] or None if len(row) > 9 else None,
             )
             for row in rows
         ]

@@ -32,6 +32,7 @@ class JobRecord(BaseModel):
     finished_at: int | None = None
     cancel_requested: bool = False
     tags: dict[str, str] | None = None
+    trace: str | None = None  # the compact trace context kept with it (None: none)
 
     @classmethod
     def from_hash(cls, job_id: str, data: dict[str, str]) -> JobRecord:
@@ -63,6 +64,7 @@ class JobRecord(BaseModel):
             finished_at=num("finished_at"),
             cancel_requested=data.get("cancel_requested") == "1",
             tags=orjson.loads(data["tags"]) if data.get("tags") else None,
+            trace=data.get("trace") or None,
         )
 
 
@@ -94,6 +96,7 @@ class ClaimedJob:
     parent: str | None = None
     machine: str = ""
     enqueued_ms: int | None = None  # when it was enqueued (ms, Redis's clock)
+    trace: str | None = None  # its compact trace context, if one is kept with it
 
 
 @dataclass(frozen=True, slots=True)

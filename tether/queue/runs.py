@@ -44,6 +44,7 @@ from tether.protocol import (
     RunStatus,
     Wait,
     activation_function,
+    new_trace,
     parse_activation_function,
     wait_to_wire,
 )
@@ -114,6 +115,7 @@ class RunRecord:
     tags: dict[str, str] | None = None  # the caller's labels, given at start
     parent: str | None = None  # the run that started it with ctx.child, if any
     continued: int = 0  # times it continued as new (ctx.continue_as_new)
+    trace: str | None = None  # its compact trace context (TraceContext.to_field)
 
     @classmethod
     def from_hash(cls, data: dict[str, str]) -> RunRecord:
@@ -148,6 +150,7 @@ class RunRecord:
             tags=js("tags"),
             parent=data.get("parent") or None,
             continued=num("continued") or 0,
+            trace=data.get("trace") or None,
         )
 
 
@@ -212,9 +215,12 @@ class RunEngine:
         run_id: str | None = None,
         version: int | None = None,
         tags: dict[str, str] | None = None,
+        trace: str | None = None,
     ) -> Started:
         """Create a run (or return the one with this id). ``version`` None: the run
-        waits until a machine serving the workflow is known (see ``assign_version``)."""
+        waits until a machine serving the workflow is known (see ``assign_version``).
+        ``trace``: its compact trace context; None, a new trace. A run always keeps one
+        (runs are not the hot path), since its activations and children all share it."""
         check_name(workflow, "workflow")
         run_id = check_id(run_id, "id") if run_id else uuid.uuid4().hex
         if version is not None and version < 1:
@@ -233,6 +239,7 @@ class RunEngine:
                     self.config.timeline_maxlen,
                     self.activation_max_attempts,
                     orjson.dumps(tags).decode() if tags else "",
+                    trace or new_trace().to_field(),
                 ],
             )
         if int(reply[0]) == ID_CONFLICT:

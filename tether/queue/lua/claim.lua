@@ -19,7 +19,7 @@
           machine declared dead left open must not take jobs into the void)
   ARGV[7] nonce: 32 random hex digits, never used for another call
   Returns a list of {id, fn, input, attempt, max_attempts, token, timeout_ms, parent,
-          enqueued_at ('' if unknown)}
+          enqueued_at ('' if unknown), trace ('' if none: see enqueue.lua)}
 ]]
 --@include now_ms
 --@include keys
@@ -62,7 +62,7 @@ for i = 4, #KEYS do
       local jobId = entry[2][2]
       local jobKey = job_key(p, jobId)
       local job = redis.call('HMGET', jobKey, 'status', 'input', 'attempt', 'max_attempts',
-                             'timeout_ms', 'parent', 'enqueued_at')
+                             'timeout_ms', 'parent', 'enqueued_at', 'trace')
       if job[1] == 'queued' then ready[#ready + 1] = {jobId, jobKey, job} end
     end
     for _, item in ipairs(ready) do
@@ -91,7 +91,7 @@ for i = 4, #KEYS do
       timeline_to(p, job[6] or jobId, jobId, maxlen, now, 'claimed', 'queued',
                   'machine', machine, 'attempt', attempt)
       claimed[#claimed + 1] = {jobId, fn, job[2], tonumber(attempt), tonumber(job[4]),
-                               token, timeoutMs, job[6] or '', job[7] or ''}
+                               token, timeoutMs, job[6] or '', job[7] or '', job[8] or ''}
     end
   end
 end

@@ -8,14 +8,17 @@
 -- becomes `queued` and forgets what it waited on. Returns the activation job id.
 local function enqueue_activation(p, runKey, runId, now, reason)
   local r = redis.call('HMGET', runKey, 'workflow', 'version', 'activations',
-                       'act_max_attempts', 'maxlen')
+                       'act_max_attempts', 'maxlen', 'trace')
   local n = (tonumber(r[3]) or 0) + 1
   local jobId = runId .. ':a' .. n
   local jobKey = job_key(p, jobId)
   -- No timeout of its own (a workflow's limit is its run's); attempts: lost machines
-  -- in a row (RunEngine.activation_max_attempts, kept on the run by start_run).
+  -- in a row (RunEngine.activation_max_attempts, kept on the run by start_run). The
+  -- run's trace context goes with it, so the claim hands it to the worker.
+  local fields = {'activation', n}
+  if r[6] then fields[3], fields[4] = 'trace', r[6] end
   new_job(jobKey, 'wf:' .. r[1] .. '@' .. r[2], cjson.encode({run = runId, activation = n}),
-          'queued', r[4], 0, now, runId, {'activation', n})
+          'queued', r[4], 0, now, runId, fields)
   redis.call('ZADD', jobs_index_key(p), now, jobId)
   make_ready(p, jobKey, jobId, notify_channel(p))
   redis.call('HSET', runKey, 'status', 'queued', 'activations', n, 'act_job', jobId,
