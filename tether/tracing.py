@@ -175,11 +175,11 @@ def record(
     queued, a wait or a child call reconstructed from the run's history."""
     span = start(name, parent, attributes, start_ns=int(start_ms * 1e6), span_id=span_id)
     if error is not None:
-        _set_error(span, error)
+        set_error(span, error)
     span.end(end_time=int(max(end_ms, start_ms) * 1e6))
 
 
-def _set_error(span: Any, message: str) -> None:
+def set_error(span: Any, message: str) -> None:
     from opentelemetry.trace import Status, StatusCode
 
     span.set_status(Status(StatusCode.ERROR, message[:500]))
@@ -187,7 +187,7 @@ def _set_error(span: Any, message: str) -> None:
 
 def fail(span: Any, exc: BaseException) -> None:
     span.record_exception(exc)
-    _set_error(span, f"{type(exc).__name__}: {exc}")
+    set_error(span, f"{type(exc).__name__}: {exc}")
 
 
 @contextlib.contextmanager

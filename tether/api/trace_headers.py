@@ -9,29 +9,36 @@ so OpenAPI documents them; ``tether.protocol.parse_traceparent`` does the checki
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
-from litestar.params import Parameter
+from litestar import params
 
 from tether.protocol import TraceContext, parse_traceparent
 
+# Litestar 2.18+ names header parameters with HeaderParameter (Parameter(header=...) is
+# deprecated there); the oldest Litestar allowed (constraints/oldest.txt) has only the latter.
+_Header: Any = getattr(params, "HeaderParameter", None)
+
+
+def _header(name: str, description: str) -> Any:
+    if _Header is not None:
+        return _Header(name=name, required=False, description=description)
+    return params.Parameter(header=name, required=False, description=description)
+
+
 TraceParentHeader = Annotated[
     str | None,
-    Parameter(
-        header="traceparent",
-        required=False,
-        description=(
-            "W3C trace context (00-<trace id>-<parent span id>-<flags>): the job or run, "
-            "its children and its spans join this trace. Invalid or absent: a new trace."
-        ),
+    _header(
+        "traceparent",
+        "W3C trace context (00-<trace id>-<parent span id>-<flags>): the job or run, its "
+        "children and its spans join this trace. Invalid or absent: a new trace.",
     ),
 ]
 TraceStateHeader = Annotated[
     str | None,
-    Parameter(
-        header="tracestate",
-        required=False,
-        description="W3C vendor trace state, kept with a valid traceparent (512 bytes at most)",
+    _header(
+        "tracestate",
+        "W3C vendor trace state, kept with a valid traceparent (512 bytes at most)",
     ),
 ]
 

@@ -27,6 +27,7 @@ from typing import Any, NoReturn, Protocol
 
 import orjson
 
+from tether import tracing
 from tether._client_http import dumps
 from tether.errors import InvalidTransition, LeaseNotHeld, NotFound, PayloadTooLarge
 from tether.limits import MAX_TIMEOUT, MIN_TIMEOUT
@@ -297,6 +298,9 @@ class _Replay:
     log_mark: int = -1  # number of the last log line the run has (see LOG_SLOTS)
     max_payload_bytes: int | None = None  # the API's limit on one step's result
     log_at: tuple[int, int] = (-1, -1)  # (position, rank) of the last ctx.log call
+    # The last waits (or children) the replay found resolved in the history, with their
+    # records: the ones this activation resumes from, whose spans it reports (tracing).
+    resumed: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
 
     def drain_logs(self) -> list[dict[str, Any]]:
         logs, self.logs = self.logs, []
@@ -348,6 +352,14 @@ class WorkflowContext:
     def attempt(self) -> int:
         """1 + failed attempts under the workflow's retry policy."""
         return self._attempt
+
+    @property
+    def traceparent(self) -> str | None:
+        """The W3C traceparent to pass on from here (e.g. to an outgoing HTTP call): the
+        activation's span when spans are exported, else the run's trace context, which
+        is the one its creator gave (``traceparent`` header) or one made up."""
+        value = self._worker.get("traceparent")
+        return value if isinstance(value, str) else None
 
     @property
     def worker(self) -> dict[str, Any]:
@@ -420,6 +432,33 @@ class WorkflowContext:
             if record.get("status") == "completed":
                 return record.get("result")
             raise StepFailed(name, pos, record.get("error") or {})
+        if tracing.TRACER is None:
+            return await self._run_step(pos, name, fn, args, kwargs, retries, backoff)
+        attributes = {
+            "tether.run.id": self.run_id,
+            "tether.step.name": name,
+            "tether.step.position": pos,
+        }
+        span = tracing.start(f"tether.step {name}", None, attributes)
+        try:
+            with tracing.current(span):
+                return await self._run_step(pos, name, fn, args, kwargs, retries, backoff)
+        except BaseException as exc:
+            tracing.fail(span, exc)
+            raise
+        finally:
+            span.end()
+
+    async def _run_step(
+        self,
+        pos: int,
+        name: str,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        retries: int,
+        backoff: float,
+    ) -> Any:
         value: Any = None
         for attempt in range(retries + 1):
             try:
@@ -566,6 +605,7 @@ class WorkflowContext:
                 waiting.append(c.position)
         if waiting:
             raise Suspend(ChildrenWait(tuple(waiting)), new)
+        self._replay.resumed = [(c.position, self._replay.steps[c.position]) for c in calls]
         results: list[Any] = []
         for c in calls:
             record = self._replay.steps[c.position]
@@ -582,6 +622,7 @@ class WorkflowContext:
         """Sleep durably: the activation ends and the run wakes (anywhere) when due."""
         pos, record = self._take("sleep", "sleep")
         if record is not None and record.get("status") == "completed":
+            self._replay.resumed = [(pos, record)]
             return
         ms = max(0, round(_seconds(duration) * 1000))
         raise Suspend(SleepWait(pos, ms))
@@ -604,6 +645,8 @@ class WorkflowContext:
         A decision made before the run gets here is kept and returned at once. Raises
         ``WaitTimeout`` if none comes within ``timeout``."""
         pos, record = self._take("approval", key)
+        if record is not None and record.get("status") in ("completed", "failed"):
+            self._replay.resumed = [(pos, record)]
         if record is not None and record.get("status") == "completed":
             return Approval.from_record(record.get("result") or {})
         if record is not None and record.get("status") == "failed":
@@ -621,6 +664,8 @@ class WorkflowContext:
         """Wait for signal ``name`` (``POST /v1/runs/{id}/signals/{name}``) and return its
         payload. Signals sent earlier are buffered and consumed in order."""
         pos, record = self._take("signal", name)
+        if record is not None and record.get("status") in ("completed", "failed"):
+            self._replay.resumed = [(pos, record)]
         if record is not None and record.get("status") == "completed":
             return record.get("result")
         if record is not None and record.get("status") == "failed":
