@@ -1,6 +1,6 @@
 """Redis's CPU cost per job, counted in instructions: repeatable on a noisy machine.
 
-    .venv/bin/python bench/redis_instructions.py [--jobs 2000] [--batch 500]
+    .venv/bin/python bench/redis_instructions.py [--jobs 2000] [--batch 500] [--traced]
 
 Runs redis-server (AOF on, everysec) under valgrind's callgrind and drives the engine's
 batched path through it: enqueue_many, claim and report of ``--batch`` jobs at a time.
@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import re
+import secrets
 import shutil
 import subprocess
 import sys
@@ -26,6 +27,7 @@ from pathlib import Path
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from tether.protocol import TraceContext
 from tether.queue.config import QueueConfig
 from tether.queue.engine import EnqueueRequest, QueueEngine
 from tether.queue.keys import Keys
@@ -51,6 +53,11 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--jobs", type=int, default=2000)
     parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument(
+        "--traced",
+        action="store_true",
+        help="every job comes with a traceparent (kept as one more field of its hash)",
+    )
     args = parser.parse_args()
     if not shutil.which("valgrind"):
         sys.exit("valgrind is not on PATH")
@@ -79,10 +86,12 @@ async def main() -> None:
                 machine="m0",
             )
             claimed: list[ClaimedJob] = []
+            trace = TraceContext(secrets.token_hex(16), secrets.token_hex(8)).to_field()
+            trace = trace if args.traced else None
 
             async def enqueue() -> None:
                 for _ in range(args.jobs // args.batch):
-                    requests = [EnqueueRequest("noop", i) for i in range(args.batch)]
+                    requests = [EnqueueRequest("noop", i, trace=trace) for i in range(args.batch)]
                     await engine.enqueue_many(requests)
 
             async def claim() -> None:
@@ -114,7 +123,11 @@ async def main() -> None:
             total = re.search(r"^summary: (\d+)", text, re.M)
             if trigger and total:
                 counts[trigger.group(1)] = int(total.group(1)) / args.jobs
-    print(f"server: {find_server_binary()}, AOF everysec, {args.jobs} jobs, batch {args.batch}")
+    traced = ", each with a traceparent" if args.traced else ""
+    print(
+        f"server: {find_server_binary()}, AOF everysec, {args.jobs} jobs, batch {args.batch}"
+        f"{traced}"
+    )
     print()
     print("| script | Redis instructions per job |")
     print("|---|---:|")

@@ -715,6 +715,7 @@ _TRACESTATE_MEMBER = re.compile(
 )
 _ZERO_TRACE, _ZERO_SPAN = "0" * 32, "0" * 16
 _HEX32 = re.compile(r"[0-9a-f]{32}")
+_FIELD = re.compile(r"[0-9a-f]{50}(?: |$)")
 # The compact form kept in a record's `trace` field: trace id, span id and flags (50
 # characters), then a space and the tracestate if there is one.
 TRACE_FIELD_CONTEXT = 50
@@ -745,24 +746,16 @@ class TraceContext:
     @classmethod
     def from_field(cls, value: str | None) -> TraceContext | None:
         """A stored `trace` field; None for none or anything malformed."""
-        if not value or len(value) < TRACE_FIELD_CONTEXT:
+        if not value or not _FIELD.match(value):
             return None
-        trace_id, span_id, flags = value[:32], value[32:48], value[48:50]
-        if not (_HEX32.fullmatch(trace_id) and _valid_span(span_id) and _is_hex(flags)):
+        trace_id, span_id = value[:32], value[32:48]
+        if trace_id == _ZERO_TRACE or span_id == _ZERO_SPAN:
             return None
-        return cls(trace_id, span_id, flags, value[TRACE_FIELD_CONTEXT + 1 :])
+        return cls(trace_id, span_id, value[48:50], value[TRACE_FIELD_CONTEXT + 1 :])
 
     def child(self, span_id: str) -> TraceContext:
         """The same trace, with ``span_id`` as the parent of what comes next."""
         return TraceContext(self.trace_id, span_id, self.flags, self.state)
-
-
-def _is_hex(value: str) -> bool:
-    return all(c in "0123456789abcdef" for c in value)
-
-
-def _valid_span(value: str) -> bool:
-    return len(value) == 16 and _is_hex(value) and value != _ZERO_SPAN
 
 
 def parse_traceparent(
@@ -809,13 +802,25 @@ def derived_id(seed: str, hex_digits: int = 16) -> str:
 def job_trace(job_id: str, stored: str | None) -> TraceContext:
     """A job's trace context: the one kept with it (given on submission, or the API's
     enqueue span), else one made up from its id: a random job id (32 hex digits, 128
-    random bits) is its own trace id, so nothing is stored for a job submitted without
-    a traceparent while tracing is off."""
+    random bits) is its own trace id, and its second half the parent span id, so nothing
+    is stored for a job submitted without a traceparent while tracing is off."""
     ctx = TraceContext.from_field(stored)
     if ctx is not None:
         return ctx
-    trace_id = job_id if _HEX32.fullmatch(job_id) and job_id != _ZERO_TRACE else None
-    return TraceContext(trace_id or derived_id(job_id, 32), derived_id(job_id + "/enqueue"))
+    if _HEX32.fullmatch(job_id) and job_id[:16] != _ZERO_SPAN and job_id[16:] != _ZERO_SPAN:
+        return TraceContext(job_id, job_id[16:])
+    return TraceContext(derived_id(job_id, 32), derived_id(job_id + "/enqueue"))
+
+
+def job_traceparent(job_id: str, stored: str | None) -> str:
+    """``job_trace(job_id, stored).traceparent``, on every attempt's path: the common
+    cases without building a TraceContext."""
+    if stored is None:
+        if _HEX32.fullmatch(job_id) and _ZERO_SPAN not in (job_id[:16], job_id[16:]):
+            return f"00-{job_id}-{job_id[16:]}-01"
+    elif _FIELD.match(stored) and stored[:32] != _ZERO_TRACE and stored[32:48] != _ZERO_SPAN:
+        return f"00-{stored[:32]}-{stored[32:48]}-{stored[48:50]}"
+    return job_trace(job_id, stored).traceparent
 
 
 def new_trace() -> TraceContext:

@@ -43,7 +43,7 @@ import orjson
 
 from tether import tracing
 from tether._client_http import dumps
-from tether.protocol import LeasedJob, job_trace, parse_activation_function
+from tether.protocol import LeasedJob, job_trace, job_traceparent, parse_activation_function
 from tether.workers.registry import Entry, Registry
 
 log = logging.getLogger("tether.worker")
@@ -254,7 +254,7 @@ class Executor:
         # The W3C traceparent to pass on (outgoing requests): the attempt's span when
         # spans are exported, else the context the job came with (made up from its id if
         # none). The workflow ctx reads it too (WorkflowContext.traceparent).
-        ctx["traceparent"] = traceparent or job_trace(job.id, job.trace).traceparent
+        ctx["traceparent"] = traceparent or job_traceparent(job.id, job.trace)
         return ctx
 
     async def _run(self, rec: Running) -> None:
