@@ -59,20 +59,13 @@ def setup(service: str) -> bool:
 
         from opentelemetry import trace
         from opentelemetry.sdk.resources import SERVICE_NAME, Resource
-        from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
-        from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
     except ImportError:
         log.warning(
             "OTEL_TRACES_EXPORTER is set but opentelemetry-sdk is not installed: "
             "no spans (pip install 'tether[otel]')"
         )
         return False
-
-    class _Ids(RandomIdGenerator):
-        def generate_span_id(self) -> int:
-            forced = _FORCED_SPAN_ID.get()
-            return forced if forced is not None else int(super().generate_span_id())
 
     attributes = {}
     if not os.environ.get("OTEL_SERVICE_NAME") and "service.name=" not in os.environ.get(
@@ -81,7 +74,7 @@ def setup(service: str) -> bool:
         attributes[SERVICE_NAME] = service
     # The provider reads OTEL_TRACES_SAMPLER*, the resource OTEL_SERVICE_NAME and
     # OTEL_RESOURCE_ATTRIBUTES, the batch processor OTEL_BSP_*, each exporter its own.
-    provider = TracerProvider(resource=Resource.create(attributes), id_generator=_Ids())
+    provider = new_provider(Resource.create(attributes))
     for name in os.environ["OTEL_TRACES_EXPORTER"].split(","):
         name = name.strip()
         if not name or name == "none":
@@ -90,12 +83,31 @@ def setup(service: str) -> bool:
         if not found:
             log.warning("OTEL_TRACES_EXPORTER names %r, which no installed package provides", name)
             continue
-        provider.add_span_processor(BatchSpanProcessor(found[0].load()()))
+        try:
+            exporter = found[0].load()()
+        except Exception:
+            log.warning("the %r span exporter did not start: no spans to it", name, exc_info=True)
+            continue
+        provider.add_span_processor(BatchSpanProcessor(exporter))
     with contextlib.suppress(Exception):  # an application's own provider stays
         trace.set_tracer_provider(provider)
     _PROVIDER = provider
     TRACER = provider.get_tracer("tether")
     return True
+
+
+def new_provider(resource: Any = None) -> Any:
+    """An SDK TracerProvider whose id generator gives a span the id it must have when
+    one is forced (``start(span_id=...)``), else random ids as the SDK's own."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
+
+    class _Ids(RandomIdGenerator):
+        def generate_span_id(self) -> int:
+            forced = _FORCED_SPAN_ID.get()
+            return forced if forced is not None else int(super().generate_span_id())
+
+    return TracerProvider(resource=resource, id_generator=_Ids())
 
 
 def shutdown() -> None:
@@ -173,10 +185,15 @@ def record(
 ) -> None:
     """A span that already happened, with explicit times (ms since the epoch): time
     queued, a wait or a child call reconstructed from the run's history."""
-    span = start(name, parent, attributes, start_ns=int(start_ms * 1e6), span_id=span_id)
+    span = start(name, parent, attributes, start_ns=_ns(start_ms), span_id=span_id)
     if error is not None:
         set_error(span, error)
-    span.end(end_time=int(max(end_ms, start_ms) * 1e6))
+    span.end(end_time=_ns(max(end_ms, start_ms)))
+
+
+def _ns(ms: float) -> int:
+    # Whole milliseconds (Redis's) stay exact; a float through 1e6 would not.
+    return ms * 1_000_000 if isinstance(ms, int) else round(ms * 1_000_000)
 
 
 def set_error(span: Any, message: str) -> None:

@@ -7,14 +7,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from wf_helpers import Machine
 
+from tether import tracing
 from tether.protocol import TraceContext
 from tether.queue.engine import QueueEngine
 from tether.queue.runs import RunEngine, RunStatus
 from tether.tracing import call_span_id
 from tether.workers.context import WorkflowContext
-from tether.workers.workflow import workflow
+from tether.workers.workflow import report_resumed, workflow
 
 TRACE, SPAN = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
 
@@ -69,3 +71,61 @@ async def test_a_resolved_call_keeps_when_it_began(
     steps = await runs.steps(started.id)
     call = steps[0]
     assert call["kind"] == "call" and call["since"] <= call["at"]
+
+
+@workflow(name="traced_approval")
+async def traced_approval(ctx: WorkflowContext) -> bool:
+    decision = await ctx.wait_for_approval("ship")
+    return decision.approved
+
+
+@pytest.fixture
+def spans(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Spans exported in this process, to memory, through tether's own provider."""
+    sdk = pytest.importorskip("opentelemetry.sdk.trace.export")
+    memory = pytest.importorskip("opentelemetry.sdk.trace.export.in_memory_span_exporter")
+    exporter = memory.InMemorySpanExporter()
+    provider = tracing.new_provider()
+    provider.add_span_processor(sdk.SimpleSpanProcessor(exporter))
+    monkeypatch.setattr(tracing, "TRACER", provider.get_tracer("test"))
+    return exporter
+
+
+async def test_the_activation_that_resumes_from_a_wait_reports_its_span_from_the_history(
+    runs: RunEngine, machine_factory: Callable[..., Machine], spans: Any
+) -> None:
+    trace = TraceContext(TRACE, SPAN)
+    started = await runs.start("traced_approval", version=1, trace=trace.to_field())
+    machine = machine_factory([traced_approval])
+    await machine.drain(started.id)
+    await runs.decide(started.id, "ship", approved=True, by="tester")
+    await machine.drain(started.id)
+    record = (await runs.steps(started.id))[0]
+
+    report_resumed(started.id, [(0, record)], trace)
+
+    (span,) = spans.get_finished_spans()
+    assert span.name == "tether.wait approval"
+    assert format(span.context.trace_id, "032x") == TRACE
+    assert format(span.parent.span_id, "016x") == SPAN
+    assert (span.start_time, span.end_time) == (record["since"] * 10**6, record["at"] * 10**6)
+    assert span.attributes["tether.step.name"] == "ship"
+
+
+async def test_a_call_span_takes_the_id_its_child_carries_as_parent(
+    engine: QueueEngine,
+    runs: RunEngine,
+    machine_factory: Callable[..., Machine],
+    spans: Any,
+) -> None:
+    trace = TraceContext(TRACE, SPAN)
+    started = await runs.start("traced_parent", 2, version=1, trace=trace.to_field())
+    await machine_factory([traced_parent, traced_kid], {"double": double}).drain(started.id)
+    record = (await runs.steps(started.id))[0]
+    child = TraceContext.from_field((await engine.get_job(f"{started.id}:c0")).trace)
+
+    report_resumed(started.id, [(0, record)], trace)
+
+    (span,) = spans.get_finished_spans()
+    assert span.name == "tether.call double"
+    assert child is not None and format(span.context.span_id, "016x") == child.span_id
