@@ -9,6 +9,8 @@ from tether.protocol import (
     MAX_TRACEPARENT,
     TraceContext,
     job_trace,
+    job_trace_id,
+    job_traceparent,
     parse_traceparent,
 )
 from tether.tracing import call_span_id, wanted
@@ -113,3 +115,17 @@ def test_spans_are_on_only_when_otel_traces_exporter_names_one(
     env: dict[str, str], on: bool
 ) -> None:
     assert wanted(env) is on
+
+
+def test_the_fast_paths_agree_with_job_trace() -> None:
+    kept = TraceContext(TRACE, SPAN, "00", "a=b").to_field()
+    for job_id, stored in [
+        ("9f86d081884c7d659a2feaa0c55ad015", None),
+        ("9f86d081884c7d659a2feaa0c55ad015", kept),
+        ("order-7:c2", None),
+        ("0000000000000000" + "9f86d081884c7d65", None),
+        ("order-7", "not a field"),
+    ]:
+        ctx = job_trace(job_id, stored)
+        assert job_trace_id(job_id, stored) == ctx.trace_id
+        assert job_traceparent(job_id, stored) == ctx.traceparent

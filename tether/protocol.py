@@ -812,6 +812,17 @@ def job_trace(job_id: str, stored: str | None) -> TraceContext:
     return TraceContext(derived_id(job_id, 32), derived_id(job_id + "/enqueue"))
 
 
+def job_trace_id(job_id: str, stored: str | None) -> str:
+    """``job_trace(job_id, stored).trace_id``, for every job of an answer: the common
+    cases without building a TraceContext."""
+    if stored is None:
+        if _HEX32.fullmatch(job_id) and _ZERO_SPAN not in (job_id[:16], job_id[16:]):
+            return job_id
+    elif _FIELD.match(stored) and stored[:32] != _ZERO_TRACE and stored[32:48] != _ZERO_SPAN:
+        return stored[:32]
+    return job_trace(job_id, stored).trace_id
+
+
 def job_traceparent(job_id: str, stored: str | None) -> str:
     """``job_trace(job_id, stored).traceparent``, on every attempt's path: the common
     cases without building a TraceContext."""

@@ -37,7 +37,7 @@ from tether.protocol import (
     JobList,
     JobOut,
     JobStatus,
-    job_trace,
+    job_trace_id,
     ms_to_datetime,
 )
 from tether.queue.engine import EnqueueRequest, HandOff, QueueEngine
@@ -91,7 +91,7 @@ def job_out(r: JobRecord) -> JobOut:
         finished_at=ms_to_datetime(r.finished_at),
         cancel_requested=r.cancel_requested,
         tags=r.tags,
-        trace_id=job_trace(r.id, r.trace).trace_id,
+        trace_id=job_trace_id(r.id, r.trace),
     )
 
 
@@ -117,7 +117,7 @@ def _created(e: Enqueued, req: EnqueueRequest, engine: QueueEngine, now: datetim
         "finished_at": None,
         "cancel_requested": False,
         "tags": req.tags,
-        "trace_id": job_trace(e.id, req.trace).trace_id,
+        "trace_id": job_trace_id(e.id, req.trace),
     }
 
 
@@ -169,12 +169,12 @@ async def _enqueue(
     if tracing.TRACER is None:
         # Kept only when given: without one a job's trace follows from its id.
         stored = parent.to_field() if parent is not None else None
-        return await _enqueue_traced(jobs, services, job_id, batch, stored)
+        return await _enqueue_jobs(jobs, services, job_id, batch, stored)
     with tracing.enqueue_span(jobs[0].function, len(jobs), job_id, parent) as stored:
-        return await _enqueue_traced(jobs, services, job_id, batch, stored)
+        return await _enqueue_jobs(jobs, services, job_id, batch, stored)
 
 
-async def _enqueue_traced(
+async def _enqueue_jobs(
     jobs: list[JobCreate], services: Services, job_id: str | None, batch: bool, trace: str | None
 ) -> tuple[list[Enqueued], list[Job]]:
     engine = services.engine

@@ -71,7 +71,7 @@ from tether.protocol import (
     Timeline,
     TimelineEvent,
     activation_function,
-    job_trace,
+    job_trace_id,
     ms_to_datetime,
     wait_from_wire,
 )
@@ -165,7 +165,7 @@ def run_out(record: RunRecord, served: dict[str, set[int]] | None = None) -> Run
         created_at=ms_to_datetime(record.created_at),
         updated_at=ms_to_datetime(record.updated_at),
         finished_at=ms_to_datetime(record.finished_at),
-        trace_id=job_trace(record.id, record.trace).trace_id,
+        trace_id=job_trace_id(record.id, record.trace),
     )
 
 
