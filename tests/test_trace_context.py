@@ -13,7 +13,7 @@ from tether.protocol import (
     job_traceparent,
     parse_traceparent,
 )
-from tether.tracing import call_span_id, wanted
+from tether.tracing import call_span_id, exporter_entry_names, wanted
 
 TRACE, SPAN = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
 VALID = f"00-{TRACE}-{SPAN}-01"
@@ -129,3 +129,20 @@ def test_the_fast_paths_agree_with_job_trace() -> None:
         ctx = job_trace(job_id, stored)
         assert job_trace_id(job_id, stored) == ctx.trace_id
         assert job_traceparent(job_id, stored) == ctx.traceparent
+
+
+@pytest.mark.parametrize(
+    ("protocol", "names"),
+    [
+        ("", ["otlp_proto_grpc", "otlp_proto_http"]),
+        ("grpc", ["otlp_proto_grpc"]),
+        ("http/protobuf", ["otlp_proto_http"]),
+    ],
+)
+def test_the_otlp_exporter_name_follows_the_otlp_protocol_variable(
+    monkeypatch: pytest.MonkeyPatch, protocol: str, names: list[str]
+) -> None:
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", raising=False)
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", protocol)
+    assert exporter_entry_names("otlp") == names
+    assert exporter_entry_names("console") == ["console"]

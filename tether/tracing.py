@@ -75,11 +75,16 @@ def setup(service: str) -> bool:
     # The provider reads OTEL_TRACES_SAMPLER*, the resource OTEL_SERVICE_NAME and
     # OTEL_RESOURCE_ATTRIBUTES, the batch processor OTEL_BSP_*, each exporter its own.
     provider = new_provider(Resource.create(attributes))
+    added = 0
     for name in os.environ["OTEL_TRACES_EXPORTER"].split(","):
         name = name.strip()
         if not name or name == "none":
             continue
-        found = list(entry_points(group=EXPORTER_GROUP, name=name))
+        found = [
+            ep
+            for n in exporter_entry_names(name)
+            for ep in entry_points(group=EXPORTER_GROUP, name=n)
+        ]
         if not found:
             log.warning("OTEL_TRACES_EXPORTER names %r, which no installed package provides", name)
             continue
@@ -89,11 +94,28 @@ def setup(service: str) -> bool:
             log.warning("the %r span exporter did not start: no spans to it", name, exc_info=True)
             continue
         provider.add_span_processor(BatchSpanProcessor(exporter))
+        added += 1
+    if not added:
+        return False  # nothing would receive the spans: not worth making them
     with contextlib.suppress(Exception):  # an application's own provider stays
         trace.set_tracer_provider(provider)
     _PROVIDER = provider
     TRACER = provider.get_tracer("tether")
     return True
+
+
+def exporter_entry_names(name: str) -> list[str]:
+    """The entry points an OTEL_TRACES_EXPORTER name may be, in order: 'otlp' is either
+    OTLP exporter, by OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL as the SDK reads it (grpc
+    unless it says http/...; the otel extra ships the HTTP one, so it is the fallback)."""
+    if name != "otlp":
+        return [name]
+    protocol = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or os.environ.get(
+        "OTEL_EXPORTER_OTLP_PROTOCOL", ""
+    )
+    if protocol.startswith("http"):
+        return ["otlp_proto_http"]
+    return ["otlp_proto_grpc"] if protocol == "grpc" else ["otlp_proto_grpc", "otlp_proto_http"]
 
 
 def new_provider(resource: Any = None) -> Any:
