@@ -1,6 +1,7 @@
 """Redis's CPU cost per job, counted in instructions: repeatable on a noisy machine.
 
-    .venv/bin/python bench/redis_instructions.py [--jobs 2000] [--batch 500] [--traced]
+    .venv/bin/python bench/redis_instructions.py [--jobs 2000] [--batch 500] [--keyed]
+                                                 [--expires S] [--traced]
 
 Runs redis-server (AOF on, everysec) under valgrind's callgrind and drives the engine's
 batched path through it: enqueue_many, claim and report of ``--batch`` jobs at a time.
@@ -8,6 +9,9 @@ Prints the server's instructions per job in each script. Unlike jobs/s, the coun
 not move with whatever else the machine is doing, so a change to a Lua script or to
 what the engine sends shows its cost even on a shared 2-core box. (The numbers include
 everything the server does for the calls: parsing, Lua, the commands, the AOF buffer.)
+``--keyed`` gives every job an idempotency key (as ``tether.Client`` does: it makes one
+up for each job it sends); ``--expires S`` gives every job an expiry S seconds away (the
+path that writes the expiry zset and that the claim checks).
 Needs valgrind on PATH; runs about 50 times slower than the real server.
 """
 
@@ -23,6 +27,7 @@ import sys
 import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from uuid import uuid4
 
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -53,6 +58,8 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--jobs", type=int, default=2000)
     parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--keyed", action="store_true", help="an idempotency key per job")
+    parser.add_argument("--expires", type=float, default=None, help="seconds; default none")
     parser.add_argument(
         "--traced",
         action="store_true",
@@ -89,9 +96,24 @@ async def main() -> None:
             trace = TraceContext(secrets.token_hex(16), secrets.token_hex(8)).to_field()
             trace = trace if args.traced else None
 
+            def request(i: int) -> EnqueueRequest:
+                if args.expires is not None:
+                    return EnqueueRequest(
+                        "noop",
+                        i,
+                        idempotency_key=f"k{i}-{uuid4().hex}" if args.keyed else None,
+                        expires_ms=round(args.expires * 1000),
+                        trace=trace,
+                    )
+                if args.keyed:
+                    return EnqueueRequest(
+                        "noop", i, idempotency_key=f"k{i}-{uuid4().hex}", trace=trace
+                    )
+                return EnqueueRequest("noop", i, trace=trace)
+
             async def enqueue() -> None:
                 for _ in range(args.jobs // args.batch):
-                    requests = [EnqueueRequest("noop", i, trace=trace) for i in range(args.batch)]
+                    requests = [request(i) for i in range(args.batch)]
                     await engine.enqueue_many(requests)
 
             async def claim() -> None:
@@ -123,10 +145,14 @@ async def main() -> None:
             total = re.search(r"^summary: (\d+)", text, re.M)
             if trigger and total:
                 counts[trigger.group(1)] = int(total.group(1)) / args.jobs
-    traced = ", each with a traceparent" if args.traced else ""
+    shape = "idempotency key" if args.keyed else "no key"
+    if args.expires is not None:
+        shape += f", expires in {args.expires:g} s"
+    if args.traced:
+        shape += ", each with a traceparent"
     print(
-        f"server: {find_server_binary()}, AOF everysec, {args.jobs} jobs, batch {args.batch}"
-        f"{traced}"
+        f"server: {find_server_binary()}, AOF everysec, {args.jobs} jobs, "
+        f"batch {args.batch}, {shape}"
     )
     print()
     print("| script | Redis instructions per job |")

@@ -32,6 +32,7 @@ class JobRecord(BaseModel):
     finished_at: int | None = None
     cancel_requested: bool = False
     tags: dict[str, str] | None = None
+    expires_at: int | None = None  # ms; not started by then, it ends expired
     trace: str | None = None  # the compact trace context kept with it (None: none)
 
     @classmethod
@@ -64,6 +65,7 @@ class JobRecord(BaseModel):
             finished_at=num("finished_at"),
             cancel_requested=data.get("cancel_requested") == "1",
             tags=orjson.loads(data["tags"]) if data.get("tags") else None,
+            expires_at=num("expires_at"),
             trace=data.get("trace") or None,
         )
 

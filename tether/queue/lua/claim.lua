@@ -18,6 +18,8 @@
   ARGV[6] 1: lease only to a machine with a live heartbeat record (a long poll that a
           machine declared dead left open must not take jobs into the void)
   ARGV[7] nonce: 32 random hex digits, never used for another call
+  ARGV[8] retention ms (for a job it finds past its `expires`: it ends expired instead
+          of being leased, includes/expire_job.lua)
   Returns a list of {id, fn, input, attempt, max_attempts, token, timeout_ms, parent,
           enqueued_at ('' if unknown), trace ('' if none: see enqueue.lua)}
 ]]
@@ -25,6 +27,7 @@
 --@include keys
 --@include timeline
 --@include call_in_chunks
+--@include expire_job
 if #(ARGV[7] or '') < 32 then return redis.error_reply('claim needs a 128-bit nonce') end
 local leasesKey, machineJobsKey = KEYS[1], KEYS[2]
 local p, machine, nonce = ARGV[1], ARGV[2], ARGV[7] .. '.'
@@ -62,8 +65,12 @@ for i = 4, #KEYS do
       local jobId = entry[2][2]
       local jobKey = job_key(p, jobId)
       local job = redis.call('HMGET', jobKey, 'status', 'input', 'attempt', 'max_attempts',
-                             'timeout_ms', 'parent', 'enqueued_at', 'trace')
-      if job[1] == 'queued' then ready[#ready + 1] = {jobId, jobKey, job} end
+                             'timeout_ms', 'parent', 'enqueued_at', 'expires_at', 'trace')
+      -- Only a job given `expires` has job[8]: one past it is never handed out.
+      if job[1] == 'queued' and not (job[8] and expired_on_claim(
+          p, jobKey, jobId, job[3], job[8], now, tonumber(ARGV[8]), maxlen)) then
+        ready[#ready + 1] = {jobId, jobKey, job}
+      end
     end
     for _, item in ipairs(ready) do
       local jobId, jobKey, job = item[1], item[2], item[3]
@@ -91,7 +98,7 @@ for i = 4, #KEYS do
       timeline_to(p, job[6] or jobId, jobId, maxlen, now, 'claimed', 'queued',
                   'machine', machine, 'attempt', attempt)
       claimed[#claimed + 1] = {jobId, fn, job[2], tonumber(attempt), tonumber(job[4]),
-                               token, timeoutMs, job[6] or '', job[7] or '', job[8] or ''}
+                               token, timeoutMs, job[6] or '', job[7] or '', job[9] or ''}
     end
   end
 end

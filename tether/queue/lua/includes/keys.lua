@@ -7,3 +7,4 @@ local function timeline_key(p, id) return p .. 'tl:' .. id end
 local function machine_jobs_key(p, machine) return p .. 'mjobs:' .. machine end
 local function cancels_key(p, machine) return p .. 'cancels:' .. machine end
 local function idempotency_key(p, key) return p .. 'idem:' .. key end
+local function expiring_key(p) return p .. 'expiring' end
