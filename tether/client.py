@@ -33,7 +33,15 @@ import secrets
 import threading
 import time
 import warnings
-from collections.abc import Awaitable, Callable, Container, Coroutine, Iterable, Mapping
+from collections.abc import (
+    Awaitable,
+    Callable,
+    Container,
+    Coroutine,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Concatenate, Literal, ParamSpec, Protocol, Self, TypeVar
@@ -47,6 +55,8 @@ from tether.protocol import (
     MAX_BATCH,
     MAX_GET_WAIT,
     TERMINAL,
+    DeliveryList,
+    DeliveryOut,
     FunctionList,
     FunctionOut,
     JobBatchOut,
@@ -62,6 +72,9 @@ from tether.protocol import (
     ScheduleOut,
     Timeline,
     TimelineEvent,
+    WebhookCreated,
+    WebhookList,
+    WebhookOut,
 )
 from tether.protocol import RUN_TERMINAL as RUN_STATUSES_TERMINAL
 
@@ -206,6 +219,19 @@ async def _until_finished(
                 f"{_waited(started)} (wait={wait:g}); it goes on",
                 details={"id": record_id, "status": record.status, "waited": wait},
             )
+
+
+def _outcome(run: RunOut) -> Any:
+    """A finished run's result, or ``RunFailed``."""
+    if run.status == "completed":
+        return run.result
+    reason = f": {run.error.type}: {run.error.message}" if run.error else ""
+    raise RunFailed(
+        f"run {run.id} ({run.workflow}) {run.status}{reason}",
+        run=run,
+        error=run.error,
+        details={"id": run.id, "status": run.status},
+    )
 
 
 class AsyncClient:
@@ -464,6 +490,41 @@ class AsyncClient:
         raw = await self._http.request("POST", "/v1/runs", body=body, repeatable=True)
         return RunOut.model_validate_json(raw)
 
+    async def execute(
+        self,
+        workflow: str,
+        input: Any = None,
+        *,
+        wait: float | None = None,
+        id: str | None = None,
+        version: int | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> Any:
+        """Start a run and wait for its result, in one request while it finishes within
+        MAX_GET_WAIT (``POST /v1/runs?wait=S``): ``start`` and ``result`` in one round
+        trip. Raises like ``result``: ``RunFailed``, ``ResultTimeout`` after ``wait``
+        seconds (None: no limit; the run goes on)."""
+        started = time.monotonic()
+        first = MAX_GET_WAIT if wait is None else max(0.0, min(wait, MAX_GET_WAIT))
+        body: dict[str, Any] = {"workflow": workflow, "input": input, "id": id or _new_key()}
+        if tags:
+            body["tags"] = tags
+        if version is not None:
+            body["version"] = version
+        raw = await self._http.request(
+            "POST",
+            "/v1/runs",
+            body=body,
+            params={"wait": first or None},
+            timeout=first + WAIT_SLACK if first else None,
+            repeatable=True,
+        )
+        run = RunOut.model_validate_json(raw)
+        if run.status not in RUN_TERMINAL:
+            left = None if wait is None else max(0.0, wait - (time.monotonic() - started))
+            return await self.result(run.id, wait=left)
+        return _outcome(run)
+
     async def get_run(self, run_id: str, *, wait: float | None = None) -> RunOut:
         """A run; with ``wait`` (seconds), the API answers as soon as it finishes."""
         timeout = None if not wait else wait + WAIT_SLACK
@@ -494,16 +555,7 @@ class AsyncClient:
         """The run's result once it completes; ``RunFailed`` if it failed or was
         cancelled, ``ResultTimeout`` if it has not finished within ``wait`` seconds.
         ``timeout=`` is the deprecated name of ``wait=``."""
-        run = await self.wait_run(run_id, wait=_wait_arg("result", wait, timeout))
-        if run.status == "completed":
-            return run.result
-        reason = f": {run.error.type}: {run.error.message}" if run.error else ""
-        raise RunFailed(
-            f"run {run.id} ({run.workflow}) {run.status}{reason}",
-            run=run,
-            error=run.error,
-            details={"id": run.id, "status": run.status},
-        )
+        return _outcome(await self.wait_run(run_id, wait=_wait_arg("result", wait, timeout)))
 
     async def approve(
         self,
@@ -567,10 +619,12 @@ class AsyncClient:
         created_before: datetime | None = None,
         limit: int = 50,
         cursor: str | None = None,
+        parent: str | None = None,
     ) -> RunList:
-        """One page of runs, newest first; ``next_cursor`` reads the next."""
+        """One page of runs, newest first; ``next_cursor`` reads the next. ``parent``:
+        only the child runs of that run (``ctx.child``)."""
         params = _listing_params(tags, created_after, created_before, limit, cursor)
-        params.update(status=status, workflow=workflow)
+        params.update(status=status, workflow=workflow, parent=parent)
         raw = await self._http.request("GET", "/v1/runs", params=params)
         return RunList.model_validate_json(raw)
 
@@ -583,13 +637,16 @@ class AsyncClient:
         created_after: datetime | None = None,
         created_before: datetime | None = None,
         limit: int = 50,
+        parent: str | None = None,
     ) -> list[RunOut]:
-        """Up to ``limit`` runs, newest first, following the pages' cursors."""
+        """Up to ``limit`` runs, newest first, following the pages' cursors. ``parent``:
+        only the child runs of that run."""
 
         async def page(n: int, cursor: str | None) -> tuple[list[RunOut], str | None]:
             got = await self.list_runs_page(
                 status=status,
                 workflow=workflow,
+                parent=parent,
                 tags=tags,
                 created_after=created_after,
                 created_before=created_before,
@@ -654,6 +711,44 @@ class AsyncClient:
 
     async def delete_schedule(self, name: str) -> None:
         await self._http.request("DELETE", f"/v1/schedules/{_seg(name)}")
+
+    # -- webhooks (admin keys; docs/webhooks.md) --------------------------------------
+
+    async def create_webhook(
+        self,
+        url: str,
+        *,
+        events: Sequence[str] | None = None,
+        secret: str | None = None,
+        description: str = "",
+    ) -> WebhookCreated:
+        """POST the namespace's run ``events`` (default: awaiting approval, completed,
+        failed) to ``url``; the answer's ``secret`` (made up unless given) is shown once."""
+        body: dict[str, Any] = {"url": url, "description": description}
+        if events is not None:
+            body["events"] = list(events)
+        if secret is not None:
+            body["secret"] = secret
+        raw = await self._http.request("POST", "/v1/webhooks", body=body)
+        return WebhookCreated.model_validate_json(raw)
+
+    async def list_webhooks(self) -> list[WebhookOut]:
+        raw = await self._http.request("GET", "/v1/webhooks")
+        return WebhookList.model_validate_json(raw).webhooks
+
+    async def get_webhook(self, webhook_id: str) -> WebhookOut:
+        raw = await self._http.request("GET", f"/v1/webhooks/{_seg(webhook_id)}")
+        return WebhookOut.model_validate_json(raw)
+
+    async def delete_webhook(self, webhook_id: str) -> None:
+        await self._http.request("DELETE", f"/v1/webhooks/{_seg(webhook_id)}")
+
+    async def webhook_deliveries(self, webhook_id: str, *, limit: int = 50) -> list[DeliveryOut]:
+        """The webhook's newest deliveries: state, attempts, last answer, next try."""
+        raw = await self._http.request(
+            "GET", f"/v1/webhooks/{_seg(webhook_id)}/deliveries", params={"limit": limit}
+        )
+        return DeliveryList.model_validate_json(raw).deliveries
 
 
 def _listing_params(
@@ -793,6 +888,7 @@ class Client:
     get_run = _blocking(AsyncClient.get_run)
     wait_run = _blocking(AsyncClient.wait_run)
     result = _blocking(AsyncClient.result)
+    execute = _blocking(AsyncClient.execute)
     approve = _blocking(AsyncClient.approve)
     deny = _blocking(AsyncClient.deny)
     signal = _blocking(AsyncClient.signal)
@@ -807,4 +903,9 @@ class Client:
     resume_schedule = _blocking(AsyncClient.resume_schedule)
     trigger_schedule = _blocking(AsyncClient.trigger_schedule)
     delete_schedule = _blocking(AsyncClient.delete_schedule)
+    create_webhook = _blocking(AsyncClient.create_webhook)
+    list_webhooks = _blocking(AsyncClient.list_webhooks)
+    get_webhook = _blocking(AsyncClient.get_webhook)
+    delete_webhook = _blocking(AsyncClient.delete_webhook)
+    webhook_deliveries = _blocking(AsyncClient.webhook_deliveries)
     list_runs_page = _blocking(AsyncClient.list_runs_page)

@@ -29,3 +29,4 @@ SignalName = Annotated[str, _id("the signal's name")]
 KeyName = Annotated[str, _id("the API key's name")]
 # Any id passes the door; a name no schedule can have (an '@', over 150) is then not found.
 ScheduleName = Annotated[str, _id("the schedule's name")]
+WebhookId = Annotated[str, _id("the webhook's id")]

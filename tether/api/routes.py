@@ -7,12 +7,13 @@ from litestar.types import ControllerRouterHandler
 from tether.api.events import EventsController
 from tether.api.functions import FunctionsController
 from tether.api.jobs import JobsController
-from tether.api.keys import KeysController
+from tether.api.keys import KeysController, whoami
 from tether.api.machines import MachinesController
 from tether.api.ops import OpsController
 from tether.api.runs import RUN_HANDLERS
 from tether.api.schedules import MachineSchedulesController, SchedulesController
 from tether.api.ui import DashboardController
+from tether.api.webhooks import WebhooksController
 
 ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     MachinesController,
@@ -22,7 +23,9 @@ ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     EventsController,
     DashboardController,
     KeysController,
+    whoami,
     *RUN_HANDLERS,
     SchedulesController,
     MachineSchedulesController,
+    WebhooksController,
 ]

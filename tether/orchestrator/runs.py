@@ -5,7 +5,9 @@
 - ``expire_runs``: runs past their workflow-level timeout fail (children cancelled);
 - ``assign_versions``: runs started before any machine served their workflow get the
   newest version a live machine now serves;
-- ``trim_index`` (every ``trim_every`` passes): ids of expired runs leave the runs index.
+- ``trim_index`` (every ``trim_every`` passes): ids of expired runs leave the runs index;
+- ``unstick``: activations that waited for the machine keeping their run in memory
+  longer than the sticky timeout go to their function's queue (any machine).
 
 Each transition is one Lua script that re-checks the run's state, so any number of
 orchestrators can run these passes at once: a run is woken once, never twice, and an
@@ -48,6 +50,9 @@ class RunPasses:
             return 0
         return await trim_runs_index(self.runs, self.batch)
 
+    async def unstick(self) -> int:
+        return await self.engine.unstick(self.batch)
+
     async def assign_versions(self) -> int:
         waiting = await self.runs.unversioned(self.batch)
         if not waiting:
@@ -66,6 +71,7 @@ class RunPasses:
             ("run_timeouts", self.expire_runs),
             ("run_versions", self.assign_versions),
             ("runs_trimmed", self.trim_index),
+            ("activations_unstuck", self.unstick),
         ]
 
 

@@ -32,10 +32,10 @@ from tether.errors import (
     ValidationFailed,
 )
 from tether.limits import ID_RULE, MAX_EXPIRES
-from tether.protocol import ID_PATTERN, ErrorInfo, idempotency_job_id
+from tether.protocol import ACTIVATION_PREFIX, ID_PATTERN, ErrorInfo, idempotency_job_id
 from tether.queue.config import QueueConfig
 from tether.queue.index import Cursor, Source, page, tags_match
-from tether.queue.keys import PartitionKeys
+from tether.queue.keys import STICKY_PREFIX, PartitionKeys
 from tether.queue.payload import dump_payload
 from tether.queue.records import (
     ClaimedJob,
@@ -426,10 +426,17 @@ class QueueEngine:
     ) -> tuple[str, list[str], list[Any]]:
         self._claim_round += 1
         # Rotate where we start, so no function or partition starves the others.
-        functions = claim.functions
+        # A poll's waiter also waits on its sticky queue (a pseudo-function): it is not a
+        # function to claim by name; the flag below reads it.
+        functions = [fn for fn in claim.functions if not fn.startswith(STICKY_PREFIX)]
         shift = self._claim_round % len(functions)
         ordered = list(functions[shift:]) + list(functions[:shift])
         keys = [pk.leases, pk.machine_jobs(claim.machine), pk.machines]
+        # A machine serving workflows looks at its sticky queue first (runs it keeps in
+        # memory, sticky.py); one serving none pays nothing for it.
+        sticky = any(fn.startswith(ACTIVATION_PREFIX) for fn in functions)
+        if sticky:
+            keys.append(pk.sticky_queue(claim.machine))
         keys.extend(pk.ready(fn) for fn in ordered)
         args = [
             pk.prefix,
@@ -442,6 +449,7 @@ class QueueEngine:
             # (claim.lua): unguessable by anyone but the machine the reply goes to.
             secrets.token_hex(16),
             self.config.retention_ms,  # for a job past its expiry (expire_job.lua)
+            1 if sticky else 0,
         ]
         return "claim", keys, args
 
@@ -692,6 +700,15 @@ class QueueEngine:
                 )
         return moved
 
+    async def unstick(self, limit: int = 1000) -> int:
+        """Activations that waited on a sticky queue past their sticky timeout go to
+        their function's queue (any machine); returns how many."""
+        moved = 0
+        with redis_errors():
+            for pk in self.keys.all_partitions():
+                moved += int(await self._scripts["unstick"]([pk.sticky], [pk.prefix, limit]))
+        return moved
+
     async def expire(self, limit: int = 1000) -> list[str]:
         """End the jobs whose ``expires`` time passed before they started, in every
         partition (one round trip); returns their ids."""
@@ -748,6 +765,7 @@ class QueueEngine:
                         pk.delayed,
                         pk.machine(machine),
                         pk.plane,
+                        pk.sticky_queue(machine),
                     ],
                     [
                         pk.prefix,

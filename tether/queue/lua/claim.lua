@@ -20,6 +20,9 @@
   ARGV[7] nonce: 32 random hex digits, never used for another call
   ARGV[8] retention ms (for a job it finds past its `expires`: it ends expired instead
           of being leased, includes/expire_job.lua)
+  ARGV[9] '1': the first ready stream is this machine's sticky queue ({t:p}:q:~<machine>:
+          activations of runs it keeps in memory, any function); a job there of a
+          function this poll does not ask for goes to its function's own queue instead
   Returns a list of {id, fn, input, attempt, max_attempts, token, timeout_ms, parent,
           enqueued_at ('' if unknown), trace ('' if none: see enqueue.lua)}
 ]]
@@ -28,6 +31,8 @@
 --@include timeline
 --@include call_in_chunks
 --@include expire_job
+--@include run_keys
+--@include make_ready
 if #(ARGV[7] or '') < 32 then return redis.error_reply('claim needs a 128-bit nonce') end
 local leasesKey, machineJobsKey = KEYS[1], KEYS[2]
 local p, machine, nonce = ARGV[1], ARGV[2], ARGV[7] .. '.'
@@ -47,9 +52,17 @@ if ARGV[6] == '1' and not redis.call('ZSCORE', KEYS[3], machine) then
   return claimed
 end
 
+local served = nil
+if ARGV[9] == '1' then
+  served = {}
+  for i = 5, #KEYS do served[string.sub(KEYS[i], #p + 3)] = true end
+end
+
 for i = 4, #KEYS do
   -- Every job on a function's stream is of that function: its name is the key's tail.
+  -- The sticky queue holds jobs of several: theirs is in their record.
   local fn = string.sub(KEYS[i], #p + 3)
+  local sticky = served ~= nil and i == 4
   while #claimed < want do
     local entries = redis.call('XRANGE', KEYS[i], '-', '+', 'COUNT',
                                math.min(want - #claimed, 1000))
@@ -64,16 +77,29 @@ for i = 4, #KEYS do
     for _, entry in ipairs(entries) do
       local jobId = entry[2][2]
       local jobKey = job_key(p, jobId)
-      local job = redis.call('HMGET', jobKey, 'status', 'input', 'attempt', 'max_attempts',
-                             'timeout_ms', 'parent', 'enqueued_at', 'expires_at', 'trace')
+      local job
+      if sticky then
+        job = redis.call('HMGET', jobKey, 'status', 'input', 'attempt', 'max_attempts',
+                         'timeout_ms', 'parent', 'enqueued_at', 'expires_at', 'trace', 'fn')
+      else
+        job = redis.call('HMGET', jobKey, 'status', 'input', 'attempt', 'max_attempts',
+                         'timeout_ms', 'parent', 'enqueued_at', 'expires_at', 'trace')
+      end
       -- Only a job given `expires` has job[8]: one past it is never handed out.
       if job[1] == 'queued' and not (job[8] and expired_on_claim(
           p, jobKey, jobId, job[3], job[8], now, tonumber(ARGV[8]), maxlen)) then
-        ready[#ready + 1] = {jobId, jobKey, job}
+        if not sticky then
+          ready[#ready + 1] = {jobId, jobKey, job, fn}
+        elseif served[job[10]] then
+          ready[#ready + 1] = {jobId, jobKey, job, job[10]}
+        else
+          -- The machine no longer serves its version: any machine that does may take it.
+          make_ready(p, jobKey, jobId, notify_channel(p))
+        end
       end
     end
     for _, item in ipairs(ready) do
-      local jobId, jobKey, job = item[1], item[2], item[3]
+      local jobId, jobKey, job, fn = item[1], item[2], item[3], item[4]
       local attempt = tostring((tonumber(job[3]) or 0) + 1)
       local token = nonce .. (#claimed + 1)
       local timeoutMs = tonumber(job[5]) or 0

@@ -50,7 +50,9 @@ local r = redis.call('HMGET', runKey, 'maxlen', 'activations', 'trace')
 local maxlen = tonumber(r[1]) or 1000
 local nChildren = tonumber(ARGV[12])
 run_logs(p, runId, maxlen, now, 13 + 7 * nChildren)
-end_activation(runKey)
+-- This machine keeps the run's replay suspended in memory (if it can); the next
+-- begin_activation from it gets only the records written meanwhile.
+end_activation(runKey, ARGV[5] .. '|' .. jobId)
 
 -- A child's trace: the run's trace id and flags, under the span of the call that
 -- started it, whose id follows from the child's id (tether.protocol.call_span_id: the
