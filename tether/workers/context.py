@@ -40,6 +40,7 @@ from tether.protocol import (
     SignalWait,
     SleepWait,
     Wait,
+    parse_traceparent,
 )
 
 
@@ -482,7 +483,10 @@ class WorkflowContext:
             "tether.step.name": name,
             "tether.step.position": pos,
         }
-        span = tracing.start(f"tether.step {name}", None, attributes)
+        # Under this activation's span, named explicitly: code kept in memory across
+        # activations (sticky replay) runs in a task that still carries the first one's.
+        parent = parse_traceparent(self.traceparent)
+        span = tracing.start(f"tether.step {name}", parent, attributes)
         try:
             with tracing.current(span):
                 return await self._run_step(pos, name, fn, args, kwargs, retries, backoff)

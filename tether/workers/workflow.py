@@ -144,6 +144,10 @@ async def run_activation(
             if state.delta:
                 cache.hits += 1
                 ctx = parked.ctx
+                if worker_ctx is not None:
+                    # The code kept in memory goes on in this activation: its ctx.worker
+                    # (and ctx.traceparent) are this activation's job's from here on.
+                    ctx._worker = worker_ctx
                 return await _resume(parked, state, backend, cache)
             # The run went on elsewhere (or its history was rewritten): replay in full.
             cache.misses += 1
