@@ -192,7 +192,9 @@ async def test_jobs_handed_to_a_poll_that_answered_meanwhile_go_back_to_the_queu
 ) -> None:
     for machine in ("m1", "m2"):
         await register("add", machine=machine)
-    waiting = asyncio.create_task(poll(client, wait=0.3))
+    # A wait long enough that the poll is still parked when the job is submitted on a
+    # loaded machine (not parked, it would be woken and claim the job itself).
+    waiting = asyncio.create_task(poll(client, wait=1.0))
     await until(lambda: notifier.parked_polls == 1)
     enqueue_and_claim = api_engine.enqueue_and_claim
 

@@ -136,6 +136,7 @@ def aof_redis(tmp_path: Path) -> Iterator[RedisServer]:
     server.kill()
 
 
+@pytest.mark.single_node(reason="kills a Redis server of its own")
 def test_an_approval_survives_a_full_outage_and_no_completed_step_runs_twice(
     aof_redis: RedisServer, keys: Keys, tmp_path: Path
 ) -> None:

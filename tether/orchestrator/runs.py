@@ -19,7 +19,7 @@ finish, or that get an approval or a signal, are woken by those transitions them
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from tether.queue.engine import QueueEngine
 from tether.queue.runs import RunEngine, served_versions, trim_runs_index
@@ -27,19 +27,34 @@ from tether.queue.runs import RunEngine, served_versions, trim_runs_index
 log = logging.getLogger("tether.orchestrator")
 
 
+Share = Callable[[], Sequence[int] | None]
+
+
+def _everything() -> None:
+    return None
+
+
 class RunPasses:
-    def __init__(self, engine: QueueEngine, batch: int = 1000, trim_every: int = 600) -> None:
+    def __init__(
+        self,
+        engine: QueueEngine,
+        batch: int = 1000,
+        trim_every: int = 600,
+        share: Share = _everything,
+    ) -> None:
         self.engine = engine
+        # The partitions this orchestrator works on now (None: every one).
+        self.share = share
         self.runs = RunEngine(engine.redis, engine.config)
         self.batch = batch
         self.trim_every = trim_every  # passes between trims of the runs index
         self._passes = 0
 
     async def wake_timers(self) -> int:
-        return await self.runs.wake_timers(self.batch)
+        return await self.runs.wake_timers(self.batch, partitions=self.share())
 
     async def expire_runs(self) -> int:
-        expired = await self.runs.expire_runs(self.batch)
+        expired = await self.runs.expire_runs(self.batch, partitions=self.share())
         if expired:
             log.info("%d runs failed past their workflow timeout", expired)
         return expired
@@ -48,13 +63,13 @@ class RunPasses:
         self._passes += 1
         if self._passes % self.trim_every:
             return 0
-        return await trim_runs_index(self.runs, self.batch)
+        return await trim_runs_index(self.runs, self.batch, partitions=self.share())
 
     async def unstick(self) -> int:
-        return await self.engine.unstick(self.batch)
+        return await self.engine.unstick(self.batch, partitions=self.share())
 
     async def assign_versions(self) -> int:
-        waiting = await self.runs.unversioned(self.batch)
+        waiting = await self.runs.unversioned(self.batch, partitions=self.share())
         if not waiting:
             return 0
         served = await served_versions(self.engine)
@@ -76,7 +91,8 @@ class RunPasses:
 
 
 def run_passes(
-    engine: QueueEngine, batch: int = 1000
+    engine: QueueEngine, batch: int = 1000, share: Share = _everything
 ) -> list[tuple[str, Callable[[], Awaitable[int]]]]:
-    """The passes to add to ``Orchestrator.extra``."""
-    return RunPasses(engine, batch).tasks()
+    """The passes ``Orchestrator`` adds to its job passes, on the partitions ``share()``
+    names at each pass (every one by default)."""
+    return RunPasses(engine, batch, share=share).tasks()

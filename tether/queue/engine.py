@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import orjson
-from redis.asyncio import Redis
 from redis.exceptions import NoScriptError
 
 from tether.errors import (
@@ -47,7 +46,8 @@ from tether.queue.records import (
     Verdict,
 )
 from tether.queue.redis_errors import redis_errors
-from tether.queue.scripts import register_scripts
+from tether.queue.redis_py import Client
+from tether.queue.scripts import load_scripts, register_scripts
 from tether.queue.states import JobStatus
 from tether.queue.wire import pipelined
 
@@ -117,7 +117,7 @@ def same_input(stored: str, sent: str) -> bool:
 class QueueEngine:
     """Jobs, leases and heartbeats in Redis."""
 
-    def __init__(self, redis: Redis, config: QueueConfig | None = None) -> None:
+    def __init__(self, redis: Client, config: QueueConfig | None = None) -> None:
         self.redis = redis
         self.config = config or QueueConfig()
         self.keys = self.config.keys
@@ -125,6 +125,15 @@ class QueueEngine:
         self._claim_round = 0
 
     # -- helpers -------------------------------------------------------------------
+
+    def _parts(self, partitions: Iterable[int] | None) -> list[PartitionKeys]:
+        """The keys of ``partitions`` (an orchestrator's share), or of every partition."""
+        if partitions is None:
+            return self.keys.all_partitions()
+        return [self.keys.partition(i) for i in partitions]
+
+    def _indexes(self, partitions: Iterable[int] | None) -> list[int]:
+        return list(range(self.keys.partitions)) if partitions is None else list(partitions)
 
     def _dump(self, value: Any, field: str) -> str:
         return dump_payload(value, field, self.config.max_payload_bytes)
@@ -262,8 +271,7 @@ class QueueEngine:
         )
         missing = [i for i, r in enumerate(replies) if isinstance(r, NoScriptError)]
         if missing:
-            for name in {calls[i][0] for i in missing}:
-                await self.redis.script_load(self._scripts[name].script)
+            await load_scripts(self.redis)
             again = await self._pipelined([calls[i] for i in missing], raise_errors=False)
             for i, reply in zip(missing, again, strict=True):
                 replies[i] = reply
@@ -272,6 +280,11 @@ class QueueEngine:
                 if isinstance(reply, Exception):
                     raise reply
         return replies
+
+    async def load_scripts(self) -> None:
+        """Load every script into Redis now (see ``scripts.load_scripts``)."""
+        with redis_errors():
+            await load_scripts(self.redis)
 
     # -- transitions ---------------------------------------------------------------
 
@@ -409,6 +422,10 @@ class QueueEngine:
             check_name(fn, "function")
         parts = self.keys.all_partitions()
         start = (self._claim_round + 1) % len(parts)
+        if len(parts) > 1:
+            return await self._claim_spread(
+                machine, functions, count, parts[start:] + parts[:start], require_live
+            )
         claimed: list[ClaimedJob] = []
         with redis_errors():
             for pk in parts[start:] + parts[:start]:
@@ -419,6 +436,55 @@ class QueueEngine:
                     pk, HandOff(machine, functions, want), require_live=require_live
                 )
                 claimed.extend(self._claimed(await self._scripts[script](keys, args), machine))
+        return claimed
+
+    async def _claim_spread(
+        self,
+        machine: str,
+        functions: Sequence[str],
+        count: int,
+        ordered: list[PartitionKeys],
+        require_live: bool,
+    ) -> list[ClaimedJob]:
+        """A claim across partitions in two round trips (per node, all nodes at once),
+        whatever the number of partitions: the depth of every ready queue, then one claim
+        per partition that has jobs, for as many as it has (up to ``count`` in all), in
+        the rotated order. With nothing ready, that is one round trip, not one per
+        partition. A claim that came back short because another machine was quicker
+        looks again (twice at most) if other partitions had jobs left over."""
+        claimed: list[ClaimedJob] = []
+        n = len(functions)
+        with redis_errors():
+            for _ in range(3):
+                probes = [("XLEN", pk.ready(fn)) for pk in ordered for fn in functions]
+                depths = await pipelined(self.redis, probes)
+                for depth in depths:
+                    if isinstance(depth, Exception):
+                        raise depth
+                calls: list[tuple[str, list[str], list[Any]]] = []
+                left = count - len(claimed)
+                spare = 0
+                for i, pk in enumerate(ordered):
+                    ready = sum(int(d) for d in depths[i * n : (i + 1) * n])
+                    take = min(ready, left)
+                    spare += ready - take
+                    if take:
+                        left -= take
+                        calls.append(
+                            self._claim_call(
+                                pk, HandOff(machine, functions, take), require_live=require_live
+                            )
+                        )
+                if not calls:
+                    break
+                asked = count - len(claimed) - left
+                got = 0
+                for rows in await self._pipelined(calls):
+                    jobs = self._claimed(rows, machine)
+                    got += len(jobs)
+                    claimed.extend(jobs)
+                if got == asked or not spare or len(claimed) >= count:
+                    break
         return claimed
 
     def _claim_call(
@@ -687,11 +753,12 @@ class QueueEngine:
             )
         return str(status)
 
-    async def promote(self, limit: int = 1000) -> int:
-        """Make due delayed jobs ready, in every partition; returns how many moved."""
+    async def promote(self, limit: int = 1000, *, partitions: Iterable[int] | None = None) -> int:
+        """Make due delayed jobs ready, in every partition (or in ``partitions``); returns
+        how many moved."""
         moved = 0
         with redis_errors():
-            for pk in self.keys.all_partitions():
+            for pk in self._parts(partitions):
                 moved += int(
                     await self._scripts["promote"](
                         [pk.delayed],
@@ -700,18 +767,21 @@ class QueueEngine:
                 )
         return moved
 
-    async def unstick(self, limit: int = 1000) -> int:
+    async def unstick(self, limit: int = 1000, *, partitions: Iterable[int] | None = None) -> int:
         """Activations that waited on a sticky queue past their sticky timeout go to
-        their function's queue (any machine); returns how many."""
+        their function's queue (any machine), in every partition (or in ``partitions``);
+        returns how many."""
         moved = 0
         with redis_errors():
-            for pk in self.keys.all_partitions():
+            for pk in self._parts(partitions):
                 moved += int(await self._scripts["unstick"]([pk.sticky], [pk.prefix, limit]))
         return moved
 
-    async def expire(self, limit: int = 1000) -> list[str]:
+    async def expire(
+        self, limit: int = 1000, *, partitions: Iterable[int] | None = None
+    ) -> list[str]:
         """End the jobs whose ``expires`` time passed before they started, in every
-        partition (one round trip); returns their ids."""
+        partition (or in ``partitions``), in one round trip; returns their ids."""
         cfg = self.config
         calls: list[tuple[str, list[str], list[Any]]] = [
             (
@@ -719,17 +789,22 @@ class QueueEngine:
                 [pk.expiring],
                 [pk.prefix, limit, cfg.retention_ms, cfg.job_timeline_maxlen],
             )
-            for pk in self.keys.all_partitions()
+            for pk in self._parts(partitions)
         ]
+        if not calls:
+            return []
         with redis_errors():
             replies = await self._pipelined(calls)
         return [str(job_id) for ids in replies for job_id in ids]
 
-    async def reap(self, limit: int = 1000) -> list[tuple[str, str]]:
-        """End expired leases; returns (job id, new status) pairs."""
+    async def reap(
+        self, limit: int = 1000, *, partitions: Iterable[int] | None = None
+    ) -> list[tuple[str, str]]:
+        """End expired leases (in every partition, or in ``partitions``); returns (job id,
+        new status) pairs."""
         reaped: list[tuple[str, str]] = []
         with redis_errors():
-            for pk in self.keys.all_partitions():
+            for pk in self._parts(partitions):
                 rows = await self._scripts["reap"](
                     [pk.leases, pk.delayed, pk.plane],
                     [
@@ -747,16 +822,23 @@ class QueueEngine:
                 reaped.extend((str(r[0]), str(r[1])) for r in rows)
         return reaped
 
-    async def machine_dead(self, machine: str, cutoff_ms: int | None = None) -> list[str] | None:
+    async def machine_dead(
+        self,
+        machine: str,
+        cutoff_ms: int | None = None,
+        *,
+        partitions: Iterable[int] | None = None,
+    ) -> list[str] | None:
         """Declare ``machine`` dead if its last heartbeat is at or before ``cutoff_ms``
-        (``None``: it is leaving, unconditionally) and release all of its leases.
+        (``None``: it is leaving, unconditionally) and release all of its leases (in
+        ``partitions`` only, if given: an orchestrator's share).
         Returns the released job ids, or ``None`` if the machine turned out alive."""
         check_id(machine, "machine")
         released: list[str] = []
         declared = False
         cutoff = "+inf" if cutoff_ms is None else str(cutoff_ms)
         with redis_errors():
-            for pk in self.keys.all_partitions():
+            for pk in self._parts(partitions):
                 found, ids = await self._scripts["machine_dead"](
                     [
                         pk.machines,
@@ -780,15 +862,19 @@ class QueueEngine:
                 released.extend(ids)
         return released if declared else None
 
-    async def reap_dead_machines(self) -> dict[str, list[str]]:
-        """Find machines whose heartbeats stopped and release their leases. Nobody is
-        dead while the plane has not heard for ``machine_dead_after_ms`` since an outage
-        (``plane_pass``); machine_dead checks that again, atomically."""
+    async def reap_dead_machines(
+        self, *, partitions: Iterable[int] | None = None
+    ) -> dict[str, list[str]]:
+        """Find machines whose heartbeats stopped and release their leases (in every
+        partition, or in ``partitions``: each partition is judged, and its leases
+        released, by its owner). Nobody is dead while the plane has not heard for
+        ``machine_dead_after_ms`` since an outage (``plane_pass``); machine_dead checks
+        that again, atomically."""
         now_ms = await self.server_time_ms()
         cutoff = now_ms - self.config.machine_dead_after_ms
         dead: dict[str, list[str]] = {}
         with redis_errors():
-            for pk in self.keys.all_partitions():
+            for index, pk in zip(self._indexes(partitions), self._parts(partitions), strict=True):
                 async with self.redis.pipeline(transaction=False) as pipe:
                     pipe.hget(pk.plane, "heard")
                     pipe.zrangebyscore(pk.machines, "-inf", cutoff)
@@ -796,21 +882,35 @@ class QueueEngine:
                 if int(heard or 0) > cutoff:
                     continue
                 for machine in due:
-                    released = await self.machine_dead(machine, cutoff)
+                    # Only here: the other partitions' owners judge it in theirs.
+                    only = None if partitions is None else [index]
+                    released = await self.machine_dead(machine, cutoff, partitions=only)
                     if released is not None:
-                        dead[machine] = released
+                        dead.setdefault(machine, []).extend(released)
         return dead
 
-    async def plane_pass(self, *, begin: bool, max_gap_ms: int | None = None) -> PlaneState:
+    async def plane_pass(
+        self,
+        *,
+        begin: bool,
+        max_gap_ms: int | None = None,
+        partitions: Iterable[int] | None = None,
+    ) -> PlaneState:
         """The orchestrator's stamp at the ``begin`` and end of each pass. At the beginning,
         a gap since the last pass ended, or a silence of every API replica, longer than
         ``max_gap_ms`` (default: ``plane_gap_ms``) restarts the clocks of machine deaths and
-        lease expiry from now, in every partition (lua/plane_pass.lua)."""
+        lease expiry from now, in every partition (lua/plane_pass.lua). With
+        ``partitions`` (an orchestrator's share) only those are stamped: each partition's
+        stamps are its owner's passes, so a partition left without an owner for longer
+        than the gap (its owner killed, until another takes it over) is an outage of
+        that partition alone."""
         limit = self.config.plane_gap_ms if max_gap_ms is None else max_gap_ms
         calls: list[tuple[str, list[str], list[Any]]] = [
             ("plane_pass", [pk.plane, pk.apis], ["begin" if begin else "end", limit])
-            for pk in self.keys.all_partitions()
+            for pk in self._parts(partitions)
         ]
+        if not calls:
+            return PlaneState(0, -1, -1, False)
         with redis_errors():
             replies = await self._pipelined(calls)
         heard = max(int(r[0]) for r in replies)
@@ -828,12 +928,49 @@ class QueueEngine:
         with redis_errors():
             await self._pipelined(calls)
 
-    async def trim_index(self) -> int:
+    # -- orchestrator shares (tether/orchestrator/shares.py) --------------------------
+
+    async def orchestrator_alive(
+        self, replica: str, ttl_ms: int, *, leaving: bool = False
+    ) -> list[str]:
+        """An orchestrator replica says it is up (or, ``leaving``, that it stops); returns
+        the ids of those alive (heard within ``ttl_ms``) in id order."""
+        pk0 = self.keys.partition(0)
+        args: list[Any] = [replica, ttl_ms, "leave" if leaving else "alive"]
+        with redis_errors():
+            alive = await self._scripts["orchestrator_alive"]([pk0.orchestrators], args)
+        return [str(a) for a in alive]
+
+    async def partition_owners(self) -> list[str | None]:
+        """The replica owning each partition's passes (None: nobody), by partition."""
+        with redis_errors():
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for pk in self.keys.all_partitions():
+                    pipe.get(pk.owner)
+                return [None if o is None else str(o) for o in await pipe.execute()]
+
+    async def partition_lease(
+        self, replica: str, ttl_ms: int, modes: dict[int, str]
+    ) -> dict[int, bool]:
+        """Take, keep or drop (``modes``: partition -> 'take' | 'keep' | 'drop') the
+        leases of ``replica`` on partitions, one pipelined round trip (per node); returns
+        whether it owns each partition afterwards."""
+        calls: list[tuple[str, list[str], list[Any]]] = [
+            ("partition_lease", [self.keys.partition(p).owner], [replica, ttl_ms, mode])
+            for p, mode in modes.items()
+        ]
+        if not calls:
+            return {}
+        with redis_errors():
+            replies = await self._pipelined(calls)
+        return {p: int(r) == 1 for p, r in zip(modes, replies, strict=True)}
+
+    async def trim_index(self, *, partitions: Iterable[int] | None = None) -> int:
         """Drop ids of jobs past their retention from the jobs index."""
         now_ms = await self.server_time_ms()
         removed = 0
         with redis_errors():
-            for pk in self.keys.all_partitions():
+            for pk in self._parts(partitions):
                 removed += await self.redis.zremrangebyscore(
                     pk.jobs, "-inf", now_ms - self.config.retention_ms
                 )

@@ -187,6 +187,18 @@ class PartitionKeys:
         return f"{self.prefix}plane"
 
     @property
+    def owner(self) -> str:
+        """String: the orchestrator replica that owns this partition's passes, expiring
+        with its lease (lua/partition_lease.lua)."""
+        return f"{self.prefix}owner"
+
+    @property
+    def orchestrators(self) -> str:
+        """Zset of orchestrator replica ids by their last sign of life (ms); partition 0's
+        only (lua/orchestrator_alive.lua)."""
+        return f"{self.prefix}orchestrators"
+
+    @property
     def apis(self) -> str:
         """Zset of API replica ids by the last time (ms) each said it was up."""
         return f"{self.prefix}apis"

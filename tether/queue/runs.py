@@ -19,12 +19,11 @@ from __future__ import annotations
 import contextlib
 import random
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
 import orjson
-from redis.asyncio import Redis
 
 from tether.errors import (
     Conflict,
@@ -67,6 +66,7 @@ from tether.queue.keys import PartitionKeys
 from tether.queue.payload import dump_payload
 from tether.queue.records import ClaimedJob
 from tether.queue.redis_errors import redis_errors
+from tether.queue.redis_py import Client
 from tether.queue.scripts import register_scripts
 
 # Shared with the API, the workers and the client (tether/protocol.py); named here too
@@ -170,7 +170,7 @@ class Started:
 class RunEngine:
     """Workflow runs in Redis: one method per transition, plus queries."""
 
-    def __init__(self, redis: Redis, config: QueueConfig | None = None) -> None:
+    def __init__(self, redis: Client, config: QueueConfig | None = None) -> None:
         self.redis = redis
         self.config = config or QueueConfig()
         self.keys = self.config.keys
@@ -638,29 +638,42 @@ class RunEngine:
         self._check(reply, run_id)
         return str(reply[1])
 
-    async def wake_timers(self, limit: int = 1000) -> int:
-        """Wake runs whose timer is due, in every partition; returns how many."""
+    def _parts(self, partitions: Iterable[int] | None) -> list[PartitionKeys]:
+        """The keys of ``partitions`` (an orchestrator's share), or of every partition."""
+        if partitions is None:
+            return self.keys.all_partitions()
+        return [self.keys.partition(i) for i in partitions]
+
+    async def wake_timers(
+        self, limit: int = 1000, *, partitions: Iterable[int] | None = None
+    ) -> int:
+        """Wake runs whose timer is due, in every partition (or in ``partitions``);
+        returns how many."""
         woken = 0
         with redis_errors():
-            for pk in self.keys.all_partitions():
+            for pk in self._parts(partitions):
                 woken += int(await self._scripts["wake_timers"]([pk.timers], [pk.prefix, limit]))
         return woken
 
-    async def expire_runs(self, limit: int = 1000) -> int:
+    async def expire_runs(
+        self, limit: int = 1000, *, partitions: Iterable[int] | None = None
+    ) -> int:
         """Fail runs past their workflow-level timeout; returns how many."""
         expired = 0
         with redis_errors():
-            for pk in self.keys.all_partitions():
+            for pk in self._parts(partitions):
                 expired += int(
                     await self._scripts["expire_runs"]([pk.run_deadlines], [pk.prefix, limit])
                 )
         return expired
 
-    async def unversioned(self, limit: int = 1000) -> list[tuple[str, str]]:
+    async def unversioned(
+        self, limit: int = 1000, *, partitions: Iterable[int] | None = None
+    ) -> list[tuple[str, str]]:
         """(run id, workflow) of runs that wait for a machine serving their workflow."""
         found: list[tuple[str, str]] = []
         with redis_errors():
-            for pk in self.keys.all_partitions():
+            for pk in self._parts(partitions):
                 ids = cast(list[str], await self.redis.zrange(pk.unversioned, 0, limit - 1))
                 if not ids:
                     continue
@@ -766,7 +779,9 @@ async def served_versions(engine: QueueEngine) -> dict[str, set[int]]:
     return served
 
 
-async def trim_runs_index(runs: RunEngine, limit: int = 1000) -> int:
+async def trim_runs_index(
+    runs: RunEngine, limit: int = 1000, *, partitions: Iterable[int] | None = None
+) -> int:
     """Drop ids of expired runs from the runs index: only ids older than the retention are
     looked at, and only those whose record is gone are removed (a run may wait for
     months; its id stays listed while its record lives)."""
@@ -774,7 +789,7 @@ async def trim_runs_index(runs: RunEngine, limit: int = 1000) -> int:
     with redis_errors():
         seconds, micros = await runs.redis.time()
         cutoff = int(seconds) * 1000 + int(micros) // 1000 - runs.config.retention_ms
-        for pk in runs.keys.all_partitions():
+        for pk in runs._parts(partitions):
             ids = cast(
                 list[str],
                 await runs.redis.zrange(pk.runs, "-inf", cutoff, byscore=True, offset=0, num=limit),
