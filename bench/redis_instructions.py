@@ -1,7 +1,7 @@
 """Redis's CPU cost per job, counted in instructions: repeatable on a noisy machine.
 
     .venv/bin/python bench/redis_instructions.py [--jobs 2000] [--batch 500] [--keyed]
-                                                 [--expires S]
+                                                 [--expires S] [--traced]
 
 Runs redis-server (AOF on, everysec) under valgrind's callgrind and drives the engine's
 batched path through it: enqueue_many, claim and report of ``--batch`` jobs at a time.
@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import re
+import secrets
 import shutil
 import subprocess
 import sys
@@ -31,6 +32,7 @@ from uuid import uuid4
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from tether.protocol import TraceContext
 from tether.queue.config import QueueConfig
 from tether.queue.engine import EnqueueRequest, QueueEngine
 from tether.queue.keys import Keys
@@ -58,6 +60,11 @@ async def main() -> None:
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--keyed", action="store_true", help="an idempotency key per job")
     parser.add_argument("--expires", type=float, default=None, help="seconds; default none")
+    parser.add_argument(
+        "--traced",
+        action="store_true",
+        help="every job comes with a traceparent (kept as one more field of its hash)",
+    )
     args = parser.parse_args()
     if not shutil.which("valgrind"):
         sys.exit("valgrind is not on PATH")
@@ -86,6 +93,8 @@ async def main() -> None:
                 machine="m0",
             )
             claimed: list[ClaimedJob] = []
+            trace = TraceContext(secrets.token_hex(16), secrets.token_hex(8)).to_field()
+            trace = trace if args.traced else None
 
             def request(i: int) -> EnqueueRequest:
                 if args.expires is not None:
@@ -94,10 +103,13 @@ async def main() -> None:
                         i,
                         idempotency_key=f"k{i}-{uuid4().hex}" if args.keyed else None,
                         expires_ms=round(args.expires * 1000),
+                        trace=trace,
                     )
                 if args.keyed:
-                    return EnqueueRequest("noop", i, idempotency_key=f"k{i}-{uuid4().hex}")
-                return EnqueueRequest("noop", i)
+                    return EnqueueRequest(
+                        "noop", i, idempotency_key=f"k{i}-{uuid4().hex}", trace=trace
+                    )
+                return EnqueueRequest("noop", i, trace=trace)
 
             async def enqueue() -> None:
                 for _ in range(args.jobs // args.batch):
@@ -136,6 +148,8 @@ async def main() -> None:
     shape = "idempotency key" if args.keyed else "no key"
     if args.expires is not None:
         shape += f", expires in {args.expires:g} s"
+    if args.traced:
+        shape += ", each with a traceparent"
     print(
         f"server: {find_server_binary()}, AOF everysec, {args.jobs} jobs, "
         f"batch {args.batch}, {shape}"

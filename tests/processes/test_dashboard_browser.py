@@ -167,6 +167,8 @@ def test_approving_from_the_inbox_completes_the_run_page_live(
     watcher.page.wait_for_selector("h1 [data-status='completed']", timeout=20_000)
     assert watcher.page.evaluate("() => window.__notReloaded") is True
     watcher.page.wait_for_selector("#run-status-value:has-text('completed')")
+    # The run's trace id, to find the same structure in a tracing backend.
+    assert watcher.page.inner_text("#run-trace-id") == run_status(stack, "order-1")["trace_id"]
     watcher.shot("run-completed")
     assert run_status(stack, "order-1")["result"]["steps"] == ["reserve", "charge", "ship"]
 

@@ -97,6 +97,9 @@ class EnqueueRequest:
     # Not started within this many ms of its enqueue, the job ends expired (0 or less:
     # created expired; None: never expires).
     expires_ms: int | None = None
+    # The compact trace context (TraceContext.to_field), stored only when given: without
+    # one a job's trace follows from its id (protocol.job_trace), so it costs no field.
+    trace: str | None = None
 
 
 def same_input(stored: str, sent: str) -> bool:
@@ -191,6 +194,7 @@ class QueueEngine:
             fresh,
             orjson.dumps(req.tags).decode() if req.tags else "",
             "" if req.expires_ms is None else int(req.expires_ms),
+            req.trace or "",
         ]
         return job_id, group
 
@@ -529,6 +533,7 @@ class QueueEngine:
                 parent=row[7] or None,
                 machine=machine,
                 enqueued_ms=int(row[8]) if len(row) > 8 and row[8] else None,
+                trace=row[9] or None if len(row) > 9 else None,
             )
             for row in rows
         ]

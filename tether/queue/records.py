@@ -33,6 +33,7 @@ class JobRecord(BaseModel):
     cancel_requested: bool = False
     tags: dict[str, str] | None = None
     expires_at: int | None = None  # ms; not started by then, it ends expired
+    trace: str | None = None  # the compact trace context kept with it (None: none)
 
     @classmethod
     def from_hash(cls, job_id: str, data: dict[str, str]) -> JobRecord:
@@ -65,6 +66,7 @@ class JobRecord(BaseModel):
             cancel_requested=data.get("cancel_requested") == "1",
             tags=orjson.loads(data["tags"]) if data.get("tags") else None,
             expires_at=num("expires_at"),
+            trace=data.get("trace") or None,
         )
 
 
@@ -96,6 +98,7 @@ class ClaimedJob:
     parent: str | None = None
     machine: str = ""
     enqueued_ms: int | None = None  # when it was enqueued (ms, Redis's clock)
+    trace: str | None = None  # its compact trace context, if one is kept with it
 
 
 @dataclass(frozen=True, slots=True)

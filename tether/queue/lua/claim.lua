@@ -24,7 +24,7 @@
           activations of runs it keeps in memory, any function); a job there of a
           function this poll does not ask for goes to its function's own queue instead
   Returns a list of {id, fn, input, attempt, max_attempts, token, timeout_ms, parent,
-          enqueued_at ('' if unknown)}
+          enqueued_at ('' if unknown), trace ('' if none: see enqueue.lua)}
 ]]
 --@include now_ms
 --@include keys
@@ -80,18 +80,18 @@ for i = 4, #KEYS do
       local job
       if sticky then
         job = redis.call('HMGET', jobKey, 'status', 'input', 'attempt', 'max_attempts',
-                         'timeout_ms', 'parent', 'enqueued_at', 'expires_at', 'fn')
+                         'timeout_ms', 'parent', 'enqueued_at', 'expires_at', 'trace', 'fn')
       else
         job = redis.call('HMGET', jobKey, 'status', 'input', 'attempt', 'max_attempts',
-                         'timeout_ms', 'parent', 'enqueued_at', 'expires_at')
+                         'timeout_ms', 'parent', 'enqueued_at', 'expires_at', 'trace')
       end
       -- Only a job given `expires` has job[8]: one past it is never handed out.
       if job[1] == 'queued' and not (job[8] and expired_on_claim(
           p, jobKey, jobId, job[3], job[8], now, tonumber(ARGV[8]), maxlen)) then
         if not sticky then
           ready[#ready + 1] = {jobId, jobKey, job, fn}
-        elseif served[job[9]] then
-          ready[#ready + 1] = {jobId, jobKey, job, job[9]}
+        elseif served[job[10]] then
+          ready[#ready + 1] = {jobId, jobKey, job, job[10]}
         else
           -- The machine no longer serves its version: any machine that does may take it.
           make_ready(p, jobKey, jobId, notify_channel(p))
@@ -124,7 +124,7 @@ for i = 4, #KEYS do
       timeline_to(p, job[6] or jobId, jobId, maxlen, now, 'claimed', 'queued',
                   'machine', machine, 'attempt', attempt)
       claimed[#claimed + 1] = {jobId, fn, job[2], tonumber(attempt), tonumber(job[4]),
-                               token, timeoutMs, job[6] or '', job[7] or ''}
+                               token, timeoutMs, job[6] or '', job[7] or '', job[9] or ''}
     end
   end
 end

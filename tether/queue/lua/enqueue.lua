@@ -9,12 +9,14 @@
   ARGV[1] partition prefix  ARGV[2] retention ms  ARGV[3] notify channel
             (one message per function that got ready jobs: 'q:<fn>' or 'q:<fn> <n>')
   ARGV[4] timeline maxlen
-  ARGV[5..] groups of 11, one per job: job id, function, input (JSON), max attempts,
+  ARGV[5..] groups of 12, one per job: job id, function, input (JSON), max attempts,
             timeout ms (0 = none), delay ms, idempotency key ('' = none),
             parent run id ('' = none), fresh (1: the id was just drawn at random by
             the caller, so no job can have it yet and the lookup is skipped; else 0),
             tags (a JSON object of the caller's labels, '' = none),
-            expires: ms from now ('' = never; 0 or less: already past)
+            expires: ms from now ('' = never; 0 or less: already past),
+            trace (the compact trace context, tether.protocol.TraceContext.to_field;
+            '' = none: the job's trace follows from its id, and no field is stored)
   The job hash {t:p}:job:<id>, ready stream {t:p}:q:<fn>, idempotency string
   {t:p}:idem:<key> and expiry zset {t:p}:expiring of each job are named from the prefix
   (same hash tag as KEYS).
@@ -55,7 +57,7 @@ local function existing(id, fn, input)
 end
 
 local function enqueue(jobId, fn, input, maxAttempts, timeoutMs, delayMs, idem, parent,
-                       fresh, tags, expires)
+                       fresh, tags, expires, trace)
   local idemKey = idem ~= '' and idempotency_key(p, idem)
   if idemKey then
     local known = redis.call('GET', idemKey)
@@ -98,6 +100,7 @@ local function enqueue(jobId, fn, input, maxAttempts, timeoutMs, delayMs, idem, 
   end
   local fields = {field, value}
   if tags ~= '' then fields[3], fields[4] = 'tags', tags end
+  if trace ~= '' then fields[#fields + 1], fields[#fields + 2] = 'trace', trace end
   if expiresAt then
     local at = tostring(expiresAt)
     fields[#fields + 1] = 'expires_at'
@@ -120,10 +123,10 @@ local replies = {}
 -- Functions that got ready jobs, in order, and how many: one message per function
 -- ('q:<fn>', or 'q:<fn> <n>' for n > 1 jobs), however big the batch.
 local woken, readyCount = {}, {}
-for i = 5, #ARGV, 11 do
+for i = 5, #ARGV, 12 do
   local reply = enqueue(ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3],
     ARGV[i + 4], tonumber(ARGV[i + 5]), ARGV[i + 6], ARGV[i + 7], ARGV[i + 8], ARGV[i + 9],
-    ARGV[i + 10])
+    ARGV[i + 10], ARGV[i + 11])
   replies[#replies + 1] = reply
   local fn = ARGV[i + 1]
   if reply[4] == 1 and reply[3] == 'queued' then
