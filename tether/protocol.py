@@ -22,6 +22,12 @@ from tether.limits import (
     ID_REGEX,
     ID_REGEX_WITH_LENGTH,
     MAX_ATTEMPTS,
+    MAX_CONCURRENCY,
+    MAX_PRIORITY,
+    MAX_RATE,
+    MAX_RATE_PERIOD,
+    MIN_PRIORITY,
+    MIN_RATE_PERIOD,
     MAX_DELAY,
     MAX_FUNCTIONS_PER_MACHINE,
     MAX_FUNCTIONS_PER_POLL,
@@ -288,6 +294,12 @@ class JobCreate(Body):
     # Seconds; at least 1 ms (timeouts are kept in whole ms, and 0 would mean "none").
     timeout: float | None = Field(default=None, ge=MIN_TIMEOUT, le=MAX_TIMEOUT)
     tags: Tags | None = None
+    # Queue features (docs/queue-features.md): higher priorities are claimed first; a
+    # job with a concurrency key runs only while its key has a free slot.
+    priority: int = Field(default=0, ge=MIN_PRIORITY, le=MAX_PRIORITY)
+    concurrency_key: IdStr | None = None
+    # Slots of its key (default: the function's key_concurrency limit, else 1).
+    concurrency_limit: int | None = Field(default=None, ge=1, le=MAX_CONCURRENCY)
 
 
 class JobBatchCreate(Body):
@@ -312,6 +324,11 @@ class JobOut(BaseModel):
     cancel_requested: bool = False
 
     tags: dict[str, str] | None = None
+    priority: int = 0
+    concurrency_key: str | None = None
+    # Why a queued or delayed job does not start yet: {"kind": "concurrency", ...} (its
+    # function's or its key's slots are taken) or {"kind": "rate_limit", ...}.
+    waiting_on: dict[str, Any] | None = None
 
 
 class JobList(BaseModel):
@@ -323,6 +340,31 @@ class JobList(BaseModel):
 
 class JobBatchOut(BaseModel):
     jobs: list[JobOut]
+
+
+# -- limits of a function (docs/queue-features.md) -----------------------------------------
+
+
+class RateLimit(Body):
+    """At most ``limit`` job starts per ``period`` seconds (bursts of up to ``limit``)."""
+
+    limit: int = Field(ge=1, le=MAX_RATE)
+    period: float = Field(ge=MIN_RATE_PERIOD, le=MAX_RATE_PERIOD)
+
+
+class FunctionLimits(Body):
+    """A function's limits; a field left out (null) is no limit."""
+
+    # Jobs of the function running at once (per partition: docs/queue-features.md).
+    concurrency: int | None = Field(default=None, ge=1, le=MAX_CONCURRENCY)
+    # Jobs of one concurrency key running at once, for jobs that name no limit of their own.
+    key_concurrency: int | None = Field(default=None, ge=1, le=MAX_CONCURRENCY)
+    rate: RateLimit | None = None  # starts of the function
+    key_rate: RateLimit | None = None  # starts per concurrency key
+
+
+class FunctionLimitsOut(FunctionLimits):
+    function: str
 
 
 # -- runs (workflows) --------------------------------------------------------------------

@@ -10,6 +10,7 @@ import pytest
 from queue_helpers import claim_one, expire_lease, make_due, pass_timeout, silence_machine
 from redis.asyncio import Redis
 
+from tether.protocol import FunctionLimits, RateLimit
 from tether.queue.engine import QueueEngine
 from tether.queue.keys import Keys
 from tether.queue.records import ErrorInfo
@@ -53,7 +54,10 @@ async def test_lua_key_helpers_match_the_python_key_builder(redis: Redis, keys: 
     source = (LUA_DIR / "includes" / "keys.lua").read_text() + (
         "\nreturn {job_key(ARGV[1], 'j'), queue_key(ARGV[1], 'f'), timeline_key(ARGV[1], 'j'),"
         " machine_jobs_key(ARGV[1], 'm'), cancels_key(ARGV[1], 'm'),"
-        " idempotency_key(ARGV[1], 'k')}"
+        " idempotency_key(ARGV[1], 'k'), features_key(ARGV[1]), levels_key(ARGV[1], 'f'),"
+        " level_queue_key(ARGV[1], 'f', '-3'), running_key(ARGV[1]),"
+        " parked_key(ARGV[1], 'f', 'k'), rate_key(ARGV[1], 'f', nil),"
+        " rate_key(ARGV[1], 'f', 'k')}"
     )
 
     built = await redis.eval(source, 0, pk.prefix)  # type: ignore[misc]
@@ -65,6 +69,13 @@ async def test_lua_key_helpers_match_the_python_key_builder(redis: Redis, keys: 
         pk.machine_jobs("m"),
         pk.cancels("m"),
         pk.idempotency("k"),
+        pk.features,
+        pk.levels("f"),
+        pk.level_ready("f", -3),
+        pk.running,
+        pk.parked("f", "k"),
+        pk.rate("f"),
+        pk.rate("f", "k"),
     ]
 
 
@@ -106,6 +117,15 @@ async def enqueue_delayed(engine: QueueEngine, redis: Redis) -> tuple[str, Actio
 @edge(Q, R, "claim")
 async def claim(engine: QueueEngine, redis: Redis) -> tuple[str, Action]:
     await engine.enqueue("fn", None, job_id="j")
+    return "j", lambda: engine.claim("m1", ["fn"], 1)
+
+
+@edge(Q, D, "claim")
+async def claim_rate_limited(engine: QueueEngine, redis: Redis) -> tuple[str, Action]:
+    await engine.set_limits("fn", FunctionLimits(key_rate=RateLimit(limit=1, period=60)))
+    await engine.enqueue("fn", None, job_id="first", concurrency_key="k", concurrency_limit=9)
+    await engine.claim("m1", ["fn"], 1)
+    await engine.enqueue("fn", None, job_id="j", concurrency_key="k", concurrency_limit=9)
     return "j", lambda: engine.claim("m1", ["fn"], 1)
 
 

@@ -63,6 +63,9 @@ TRANSITIONS: dict[tuple[JobStatus | None, JobStatus], frozenset[str]] = {
     ),
     (None, JobStatus.DELAYED): frozenset({"enqueue"}),
     (JobStatus.QUEUED, JobStatus.RUNNING): frozenset({"claim"}),
+    # A job whose concurrency key's rate is spent waits, delayed, until the rate lets it
+    # start (claim.lua; docs/queue-features.md).
+    (JobStatus.QUEUED, JobStatus.DELAYED): frozenset({"claim"}),
     (JobStatus.QUEUED, JobStatus.CANCELLED): frozenset({"cancel", "cancel_run", "expire_runs"}),
     (JobStatus.DELAYED, JobStatus.QUEUED): frozenset({"promote"}),
     (JobStatus.DELAYED, JobStatus.CANCELLED): frozenset({"cancel", "cancel_run", "expire_runs"}),

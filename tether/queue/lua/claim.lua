@@ -1,5 +1,6 @@
---[[ claim: lease up to N ready jobs of some functions to one machine, oldest first.
-  Each claimed job gets a new fencing token, attempt + 1, a lease deadline and a
+--[[ claim: lease up to N ready jobs of some functions to one machine, highest priority
+  first, oldest first within a priority, within the function's concurrency and rate
+  limits. Each claimed job gets a new fencing token, attempt + 1, a lease deadline and a
   timeline event, all in this one step: there is no window in which a job has left its
   queue but is not leased. A lease is (machine, token): the scripts that commit on it
   check both.
@@ -9,15 +10,29 @@
   for every call, and the n-th job of the call gets '<nonce>.<n>'. Only the machine this
   call leases to ever sees the nonce, so nobody else can name any of its tokens.
 
+  Queue features (docs/queue-features.md) cost the plain path one EXISTS: while the
+  partition's features hash does not exist, no function uses any. Else, per function, its
+  fields say whether it has priority levels (p/), keyed jobs (x/), a concurrency limit
+  (c/), a default key limit (k/), a rate limit (r/) or a per-key rate limit (kr/). Such a
+  function's claim takes at most what its limits allow; a job whose concurrency key is
+  full is parked (status stays queued, `waiting_on` says why) until a slot of its key is
+  given back (includes/slots.lua); a job whose key's rate is spent becomes delayed until
+  the rate lets it start (queued -> delayed, `waiting_on` says why).
+
   KEYS[1] leases zset            {t:p}:leases        (score: lease deadline ms)
   KEYS[2] machine's jobs set     {t:p}:mjobs:<machine>
   KEYS[3] machines zset          {t:p}:machines
-  KEYS[4..] ready streams        {t:p}:q:<fn>, in the order to serve them
+  KEYS[4] features hash          {t:p}:fx
+  KEYS[5] delayed zset           {t:p}:delayed
+  KEYS[6..] ready streams        {t:p}:q:<fn>, in the order to serve them
   ARGV[1] partition prefix  ARGV[2] machine id  ARGV[3] max jobs  ARGV[4] lease ttl ms
   ARGV[5] timeline maxlen
   ARGV[6] 1: lease only to a machine with a live heartbeat record (a long poll that a
           machine declared dead left open must not take jobs into the void)
   ARGV[7] nonce: 32 random hex digits, never used for another call
+  The priority streams {t:p}:pq:<level>:<fn>, levels {t:p}:plv:<fn>, running counts
+  {t:p}:running, parked lists {t:p}:kwait:<fn>/<key> and rate states {t:p}:rate:<fn>[/<key>]
+  are named from the prefix (same hash tag as KEYS).
   Returns a list of {id, fn, input, attempt, max_attempts, token, timeout_ms, parent,
           enqueued_at ('' if unknown)}
 ]]
@@ -25,8 +40,9 @@
 --@include keys
 --@include timeline
 --@include call_in_chunks
+--@include rate_limit
 if #(ARGV[7] or '') < 32 then return redis.error_reply('claim needs a 128-bit nonce') end
-local leasesKey, machineJobsKey = KEYS[1], KEYS[2]
+local leasesKey, machineJobsKey, featuresKey, delayedKey = KEYS[1], KEYS[2], KEYS[4], KEYS[5]
 local p, machine, nonce = ARGV[1], ARGV[2], ARGV[7] .. '.'
 local want = tonumber(ARGV[3])
 local leaseTtl = tonumber(ARGV[4])
@@ -44,55 +60,204 @@ if ARGV[6] == '1' and not redis.call('ZSCORE', KEYS[3], machine) then
   return claimed
 end
 
-for i = 4, #KEYS do
-  -- Every job on a function's stream is of that function: its name is the key's tail.
-  local fn = string.sub(KEYS[i], #p + 3)
-  while #claimed < want do
-    local entries = redis.call('XRANGE', KEYS[i], '-', '+', 'COUNT',
-                               math.min(want - #claimed, 1000))
-    if #entries == 0 then break end
-    -- These are the stream's oldest entries, so trimming below the id after the last
-    -- one removes exactly them: whole nodes at once, where XDEL marks entry by entry.
+-- The fields of a job a claim reads; a limited function's claim also reads the last three.
+local JOB_FIELDS = {'status', 'input', 'attempt', 'max_attempts', 'timeout_ms', 'parent',
+                    'enqueued_at'}
+
+-- Lease one queued job (`job`: its JOB_FIELDS) to the machine. `slots`: the concurrency
+-- slots it took ('f', 'k', 'fk'), given back when the lease ends (includes/slots.lua).
+local function lease(jobId, jobKey, job, fn, slots)
+  local attempt = tostring((tonumber(job[3]) or 0) + 1)
+  local token = nonce .. (#claimed + 1)
+  local timeoutMs = tonumber(job[5]) or 0
+  local leaseTimes = leaseFor[timeoutMs]
+  if not leaseTimes then
+    leaseTimes = {defaultLease, '0'}
+    if timeoutMs > 0 then
+      local deadline = now + timeoutMs + leaseTtl
+      leaseTimes = {tostring(math.min(now + leaseTtl, deadline)), tostring(deadline)}
+    end
+    leaseFor[timeoutMs] = leaseTimes
+  end
+  local leaseUntil, deadline = leaseTimes[1], leaseTimes[2]
+  -- The lease's deadline lives in the leases set only (its score).
+  if slots then
+    redis.call('HSET', jobKey, 'status', 'running', 'attempt', attempt, 'token', token,
+      'machine', machine, 'started_at', nowText, 'deadline', deadline, 'slots', slots)
+  else
+    redis.call('HSET', jobKey, 'status', 'running', 'attempt', attempt, 'token', token,
+      'machine', machine, 'started_at', nowText, 'deadline', deadline)
+  end
+  leases[#leases + 1] = leaseUntil
+  leases[#leases + 1] = jobId
+  ids[#ids + 1] = jobId
+  -- The token is a secret of the machine's: it stays out of the timeline, which
+  -- readers of the job or run see.
+  timeline_to(p, job[6] or jobId, jobId, maxlen, now, 'claimed', 'queued',
+              'machine', machine, 'attempt', attempt)
+  claimed[#claimed + 1] = {jobId, fn, job[2], tonumber(attempt), tonumber(job[4]),
+                           token, timeoutMs, job[6] or '', job[7] or ''}
+end
+
+-- Read up to `count` of the oldest entries of a ready stream and take them off it: they
+-- are the stream's oldest, so trimming below the id after the last one removes exactly
+-- them (whole nodes at once, where XDEL marks entry by entry).
+local function take_entries(stream, count)
+  local entries = redis.call('XRANGE', stream, '-', '+', 'COUNT', math.min(count, 1000))
+  if #entries > 0 then
     local ms, seq = string.match(entries[#entries][1], '^(%d+)-(%d+)$')
-    redis.call('XTRIM', KEYS[i], 'MINID', '=', ms .. '-' .. string.format('%d', seq + 1))
+    redis.call('XTRIM', stream, 'MINID', '=', ms .. '-' .. string.format('%d', seq + 1))
+  end
+  return entries
+end
+
+-- The plain path: a function with no priorities, no keyed jobs and no limits.
+local function claim_plain(stream, fn)
+  while #claimed < want do
+    local entries = take_entries(stream, want - #claimed)
+    if #entries == 0 then break end
     -- Cancel deletes its job's entry; an entry whose job is not queued anyway (its
     -- record deleted by hand, say) is dropped here.
     local ready = {}
     for _, entry in ipairs(entries) do
       local jobId = entry[2][2]
       local jobKey = job_key(p, jobId)
-      local job = redis.call('HMGET', jobKey, 'status', 'input', 'attempt', 'max_attempts',
-                             'timeout_ms', 'parent', 'enqueued_at')
+      local job = redis.call('HMGET', jobKey, unpack(JOB_FIELDS))
       if job[1] == 'queued' then ready[#ready + 1] = {jobId, jobKey, job} end
     end
     for _, item in ipairs(ready) do
-      local jobId, jobKey, job = item[1], item[2], item[3]
-      local attempt = tostring((tonumber(job[3]) or 0) + 1)
-      local token = nonce .. (#claimed + 1)
-      local timeoutMs = tonumber(job[5]) or 0
-      local lease = leaseFor[timeoutMs]
-      if not lease then
-        lease = {defaultLease, '0'}
-        if timeoutMs > 0 then
-          local deadline = now + timeoutMs + leaseTtl
-          lease = {tostring(math.min(now + leaseTtl, deadline)), tostring(deadline)}
-        end
-        leaseFor[timeoutMs] = lease
-      end
-      local leaseUntil, deadline = lease[1], lease[2]
-      -- The lease's deadline lives in the leases set only (its score).
-      redis.call('HSET', jobKey, 'status', 'running', 'attempt', attempt, 'token', token,
-        'machine', machine, 'started_at', nowText, 'deadline', deadline)
-      leases[#leases + 1] = leaseUntil
-      leases[#leases + 1] = jobId
-      ids[#ids + 1] = jobId
-      -- The token is a secret of the machine's: it stays out of the timeline, which
-      -- readers of the job or run see.
-      timeline_to(p, job[6] or jobId, jobId, maxlen, now, 'claimed', 'queued',
-                  'machine', machine, 'attempt', attempt)
-      claimed[#claimed + 1] = {jobId, fn, job[2], tonumber(attempt), tonumber(job[4]),
-                               token, timeoutMs, job[6] or '', job[7] or ''}
+      lease(item[1], item[2], item[3], fn, nil)
     end
+  end
+end
+
+-- At most this many jobs a claim sets aside (parks or delays) per function, so one call
+-- stays bounded however many jobs wait behind a full key.
+local MAX_SET_ASIDE = 1000
+local runningKey = running_key(p)
+
+-- A job whose concurrency key is full waits in the key's parked list, in order.
+local function park(jobId, jobKey, job, fn, ckey, limit)
+  redis.call('RPUSH', parked_key(p, fn, ckey), jobId)
+  redis.call('HSET', jobKey, 'entry', '', 'parked', 1, 'waiting_on',
+    cjson.encode({kind = 'concurrency', key = ckey, limit = limit}))
+  timeline_to(p, job[6] or jobId, jobId, maxlen, now, 'parked', 'queued', 'key', ckey)
+end
+
+-- A job whose key's rate is spent waits, delayed, until the rate lets it start.
+local function defer(jobId, jobKey, job, ckey, rate)
+  local at = rate_next_at(rate)
+  redis.call('HSET', jobKey, 'status', 'delayed', 'entry', '', 'scheduled_at', at,
+    'waiting_on', cjson.encode({kind = 'rate_limit', key = ckey, until_ms = at}))
+  redis.call('ZADD', delayedKey, at, jobId)
+  timeline_to(p, job[6] or jobId, jobId, maxlen, now, 'rate_limited', 'queued',
+              'key', ckey, 'until', at)
+end
+
+-- A function that uses queue features. `f`: its fields of the features hash
+-- (p/, c/, k/, r/, kr/, x/).
+local function claim_limited(mainStream, fn, f)
+  local budget = want - #claimed
+  local fnLimit = tonumber(f[2])
+  if fnLimit then
+    budget = math.min(budget, fnLimit - (tonumber(redis.call('HGET', runningKey, fn)) or 0))
+  end
+  local fnRate
+  if f[4] then
+    fnRate = rate_open(rate_key(p, fn, nil), f[4], now)
+    budget = math.min(budget, fnRate.available)
+  end
+  if budget <= 0 then return end
+  -- Highest priority first: the levels above 0, the plain stream (0), the levels below.
+  local streams, levelsKey = {}, levels_key(p, fn)
+  local levels = f[1] and redis.call('ZRANGE', levelsKey, 0, -1, 'REV') or {}
+  local mainAt = #levels + 1
+  for n, level in ipairs(levels) do
+    if tonumber(level) < 0 and mainAt > #levels then
+      mainAt = n
+      streams[#streams + 1] = {mainStream, false}
+    end
+    streams[#streams + 1] = {level_queue_key(p, fn, level), level}
+  end
+  if mainAt > #levels then streams[#streams + 1] = {mainStream, false} end
+  local taken, setAside, keyRates = 0, 0, {}
+  local fnSlot = fnLimit and 'f' or nil
+  for _, s in ipairs(streams) do
+    local stream, level = s[1], s[2]
+    while taken < budget and setAside < MAX_SET_ASIDE do
+      local entries = take_entries(stream, budget - taken)
+      if #entries == 0 then
+        if level then
+          -- An empty level is forgotten, so claims stop looking at it.
+          redis.call('DEL', stream)
+          redis.call('ZREM', levelsKey, level)
+        end
+        break
+      end
+      for _, entry in ipairs(entries) do
+        local jobId = entry[2][2]
+        local jobKey = job_key(p, jobId)
+        local job = redis.call('HMGET', jobKey, 'status', 'input', 'attempt',
+          'max_attempts', 'timeout_ms', 'parent', 'enqueued_at', 'ckey', 'climit',
+          'waiting_on')
+        if job[1] == 'queued' then
+          local ckey, slots, go = job[8], fnSlot, true
+          if ckey then
+            local field = fn .. '/' .. ckey
+            local limit = tonumber(job[9]) or tonumber(f[3]) or 1
+            if (tonumber(redis.call('HGET', runningKey, field)) or 0) >= limit then
+              park(jobId, jobKey, job, fn, ckey, limit)
+              go = false
+            elseif f[5] then
+              local rate = keyRates[ckey]
+              if not rate then
+                rate = rate_open(rate_key(p, fn, ckey), f[5], now)
+                keyRates[ckey] = rate
+              end
+              if rate.available < 1 then
+                defer(jobId, jobKey, job, ckey, rate)
+                go = false
+              else
+                rate_take(rate, 1, now)
+              end
+            end
+            if go then
+              redis.call('HINCRBY', runningKey, field, 1)
+              slots = (slots or '') .. 'k'
+            end
+          end
+          if go then
+            if job[10] then redis.call('HDEL', jobKey, 'waiting_on') end
+            lease(jobId, jobKey, job, fn, slots)
+            taken = taken + 1
+          else
+            setAside = setAside + 1
+          end
+        end
+      end
+    end
+    if taken >= budget or setAside >= MAX_SET_ASIDE then break end
+  end
+  if taken > 0 then
+    if fnSlot then redis.call('HINCRBY', runningKey, fn, taken) end
+    if fnRate then rate_take(fnRate, taken, now) end
+  end
+  if f[1] and redis.call('EXISTS', levelsKey) == 0 then
+    redis.call('HDEL', featuresKey, 'p/' .. fn)
+  end
+end
+
+local features = redis.call('EXISTS', featuresKey) == 1
+for i = 6, #KEYS do
+  if #claimed >= want then break end
+  -- Every job on a function's stream is of that function: its name is the key's tail.
+  local fn = string.sub(KEYS[i], #p + 3)
+  local f = features and redis.call('HMGET', featuresKey, 'p/' .. fn, 'c/' .. fn,
+    'k/' .. fn, 'r/' .. fn, 'kr/' .. fn, 'x/' .. fn)
+  if f and (f[1] or f[2] or f[3] or f[4] or f[5] or f[6]) then
+    claim_limited(KEYS[i], fn, f)
+  else
+    claim_plain(KEYS[i], fn)
   end
 end
 call_in_chunks('ZADD', leasesKey, leases)

@@ -7,13 +7,16 @@
   ARGV[1] partition prefix  ARGV[2] retention ms  ARGV[3] notify channel
             (one message per function that got ready jobs: 'q:<fn>' or 'q:<fn> <n>')
   ARGV[4] timeline maxlen
-  ARGV[5..] groups of 10, one per job: job id, function, input (JSON), max attempts,
+  ARGV[5..] groups of 11, one per job: job id, function, input (JSON), max attempts,
             timeout ms (0 = none), delay ms, idempotency key ('' = none),
             parent run id ('' = none), fresh (1: the id was just drawn at random by
             the caller, so no job can have it yet and the lookup is skipped; else 0),
-            tags (a JSON object of the caller's labels, '' = none)
-  The job hash {t:p}:job:<id>, ready stream {t:p}:q:<fn> and idempotency string
-  {t:p}:idem:<key> of each job are named from the prefix (same hash tag as KEYS).
+            tags (a JSON object of the caller's labels, '' = none),
+            queue options: '' (priority 0, no concurrency key), else
+            '<priority> <key limit (0: the function's)> <concurrency key or nothing>'
+            (docs/queue-features.md)
+  The job hash {t:p}:job:<id>, ready stream {t:p}:q:<fn> (or {t:p}:pq:<priority>:<fn>,
+  with {t:p}:plv:<fn> and {t:p}:fx) and idempotency string {t:p}:idem:<key> of each job are named from the prefix (same hash tag as KEYS).
   Returns one reply per job, in order:
           {1, id, status, created (1|0)}, and for a created job its enqueued_at (ms,
           Redis's clock) as a 5th item, so the API's answer shows the stored time
@@ -24,6 +27,7 @@
 --@include timeline
 --@include call_in_chunks
 --@include new_job
+--@include make_ready
 local delayedKey, indexKey = KEYS[1], KEYS[2]
 local p, retentionMs, channel, maxlen = ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
 local now = now_ms()
@@ -42,7 +46,7 @@ local function existing(id, fn)
 end
 
 local function enqueue(jobId, fn, input, maxAttempts, timeoutMs, delayMs, idem, parent,
-                       fresh, tags)
+                       fresh, tags, options)
   local idemKey = idem ~= '' and idempotency_key(p, idem)
   if idemKey then
     local known = redis.call('GET', idemKey)
@@ -58,9 +62,25 @@ local function enqueue(jobId, fn, input, maxAttempts, timeoutMs, delayMs, idem, 
 
   local jobKey = job_key(p, jobId)
   local status, field, value = 'queued', 'entry', nil
+  -- Fields only a job with queue options has: the plain job's record stays as it was.
+  local level, extra = nil, nil
+  if options ~= '' then
+    local limit, ckey
+    level, limit, ckey = string.match(options, '^(%-?%d+) (%d+) ?(.*)$')
+    extra = {}
+    if level ~= '0' then extra[#extra + 1] = 'priority'; extra[#extra + 1] = level end
+    if ckey ~= '' then
+      extra[#extra + 1] = 'ckey'; extra[#extra + 1] = ckey
+      if limit ~= '0' then extra[#extra + 1] = 'climit'; extra[#extra + 1] = limit end
+      -- Claims of this function now look at each job's key (x: keyed jobs may exist).
+      redis.call('HSET', features_key(p), 'x/' .. fn, 1)
+    end
+  end
   if delayMs > 0 then
     status, field, value = 'delayed', 'scheduled_at', now + delayMs
     redis.call('ZADD', delayedKey, value, jobId)
+  elseif level and level ~= '0' then
+    value = redis.call('XADD', ready_stream(p, fn, level), '*', 'id', jobId)
   else
     -- The ready-stream entry id is kept on the job, so cancel can delete the entry.
     local queue = queues[fn]
@@ -69,6 +89,9 @@ local function enqueue(jobId, fn, input, maxAttempts, timeoutMs, delayMs, idem, 
   end
   local fields = {field, value}
   if tags ~= '' then fields[3], fields[4] = 'tags', tags end
+  if extra then
+    for _, v in ipairs(extra) do fields[#fields + 1] = v end
+  end
   new_job(jobKey, fn, input, status, maxAttempts, timeoutMs, nowText, parent, fields)
   if idemKey then
     redis.call('SET', idemKey, jobId, 'PX', retentionMs)
@@ -85,9 +108,10 @@ local replies = {}
 -- Functions that got ready jobs, in order, and how many: one message per function
 -- ('q:<fn>', or 'q:<fn> <n>' for n > 1 jobs), however big the batch.
 local woken, readyCount = {}, {}
-for i = 5, #ARGV, 10 do
+for i = 5, #ARGV, 11 do
   local reply = enqueue(ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3],
-    ARGV[i + 4], tonumber(ARGV[i + 5]), ARGV[i + 6], ARGV[i + 7], ARGV[i + 8], ARGV[i + 9])
+    ARGV[i + 4], tonumber(ARGV[i + 5]), ARGV[i + 6], ARGV[i + 7], ARGV[i + 8], ARGV[i + 9],
+    ARGV[i + 10])
   replies[#replies + 1] = reply
   local fn = ARGV[i + 1]
   if reply[4] == 1 and reply[3] == 'queued' then
