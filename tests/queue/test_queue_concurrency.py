@@ -231,8 +231,6 @@ async def test_a_concurrency_limit_without_a_key_is_refused(engine: QueueEngine)
 
 
 @pytest.mark.parametrize("limit", [0, -1, 10**9])
-async def test_a_concurrency_limit_out_of_range_is_refused(
-    engine: QueueEngine, limit: int
-) -> None:
+async def test_a_concurrency_limit_out_of_range_is_refused(engine: QueueEngine, limit: int) -> None:
     with pytest.raises(ValidationFailed):
         await engine.enqueue("fn", None, concurrency_key="k", concurrency_limit=limit)

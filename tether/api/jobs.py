@@ -66,6 +66,9 @@ def _request(job: JobCreate, spec: RegisteredFunction, job_id: str | None) -> En
         max_attempts=job.max_attempts or spec.max_attempts,
         timeout_ms=round(timeout * 1000) if timeout is not None else None,
         tags=job.tags,
+        priority=job.priority,
+        concurrency_key=job.concurrency_key,
+        concurrency_limit=job.concurrency_limit,
     )
 
 
@@ -87,6 +90,9 @@ def job_out(r: JobRecord) -> JobOut:
         finished_at=ms_to_datetime(r.finished_at),
         cancel_requested=r.cancel_requested,
         tags=r.tags,
+        priority=r.priority,
+        concurrency_key=r.concurrency_key,
+        waiting_on=r.waiting_on,
     )
 
 
@@ -112,6 +118,9 @@ def _created(e: Enqueued, req: EnqueueRequest, engine: QueueEngine, now: datetim
         "finished_at": None,
         "cancel_requested": False,
         "tags": req.tags,
+        "priority": req.priority,
+        "concurrency_key": req.concurrency_key,
+        "waiting_on": None,
     }
 
 

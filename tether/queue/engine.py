@@ -878,7 +878,10 @@ class QueueEngine:
         check_name(function, "function")
         fields = [f"{kind}/{function}" for kind in ("c", "k", "r", "kr")]
         with redis_errors():
-            c, k, r, kr = await self.redis.hmget(self.keys.partition(0).features, fields)
+            c, k, r, kr = cast(
+                list[str | None],
+                await self.redis.hmget(self.keys.partition(0).features, fields),
+            )
 
         def rate(spec: str | None) -> RateLimit | None:
             if spec is None:
