@@ -54,10 +54,10 @@ async def test_lua_key_helpers_match_the_python_key_builder(redis: Redis, keys: 
     source = (LUA_DIR / "includes" / "keys.lua").read_text() + (
         "\nreturn {job_key(ARGV[1], 'j'), queue_key(ARGV[1], 'f'), timeline_key(ARGV[1], 'j'),"
         " machine_jobs_key(ARGV[1], 'm'), cancels_key(ARGV[1], 'm'),"
-        " idempotency_key(ARGV[1], 'k'), features_key(ARGV[1]), levels_key(ARGV[1], 'f'),"
-        " level_queue_key(ARGV[1], 'f', '-3'), running_key(ARGV[1]),"
-        " parked_key(ARGV[1], 'f', 'k'), rate_key(ARGV[1], 'f', nil),"
-        " rate_key(ARGV[1], 'f', 'k')}"
+        " idempotency_key(ARGV[1], 'k'), feature_key(ARGV[1], 'fx'),"
+        " feature_key(ARGV[1], 'plv', 'f'), feature_key(ARGV[1], 'pq', 'f', '-3'),"
+        " feature_key(ARGV[1], 'running'), feature_key(ARGV[1], 'kwait', 'f', 'k'),"
+        " feature_key(ARGV[1], 'rate', 'f'), feature_key(ARGV[1], 'rate', 'f', 'k')}"
     )
 
     built = await redis.eval(source, 0, pk.prefix)  # type: ignore[misc]

@@ -40,7 +40,6 @@
 --@include keys
 --@include timeline
 --@include call_in_chunks
---@include rate_limit
 if #(ARGV[7] or '') < 32 then return redis.error_reply('claim needs a 128-bit nonce') end
 local leasesKey, machineJobsKey, featuresKey, delayedKey = KEYS[1], KEYS[2], KEYS[4], KEYS[5]
 local p, machine, nonce = ARGV[1], ARGV[2], ARGV[7] .. '.'
@@ -60,12 +59,9 @@ if ARGV[6] == '1' and not redis.call('ZSCORE', KEYS[3], machine) then
   return claimed
 end
 
--- The fields of a job a claim reads; a limited function's claim also reads the last three.
-local JOB_FIELDS = {'status', 'input', 'attempt', 'max_attempts', 'timeout_ms', 'parent',
-                    'enqueued_at'}
-
--- Lease one queued job (`job`: its JOB_FIELDS) to the machine. `slots`: the concurrency
--- slots it took ('f', 'k', 'fk'), given back when the lease ends (includes/slots.lua).
+-- Lease one queued job (`job`: status, input, attempt, max_attempts, timeout_ms, parent,
+-- enqueued_at) to the machine. `slots`: the concurrency slots it took ('f', 'k', 'fk'),
+-- given back when the lease ends (includes/slots.lua).
 local function lease(jobId, jobKey, job, fn, slots)
   local attempt = tostring((tonumber(job[3]) or 0) + 1)
   local token = nonce .. (#claimed + 1)
@@ -99,165 +95,185 @@ local function lease(jobId, jobKey, job, fn, slots)
                            token, timeoutMs, job[6] or '', job[7] or ''}
 end
 
--- Read up to `count` of the oldest entries of a ready stream and take them off it: they
--- are the stream's oldest, so trimming below the id after the last one removes exactly
--- them (whole nodes at once, where XDEL marks entry by entry).
-local function take_entries(stream, count)
-  local entries = redis.call('XRANGE', stream, '-', '+', 'COUNT', math.min(count, 1000))
-  if #entries > 0 then
-    local ms, seq = string.match(entries[#entries][1], '^(%d+)-(%d+)$')
-    redis.call('XTRIM', stream, 'MINID', '=', ms .. '-' .. string.format('%d', seq + 1))
+-- The claim of a function that uses queue features, made only when some function of the
+-- partition does: every `local function` is a closure made on each call of the script,
+-- which the plain path would pay for (bench/redis_instructions.py --scripts-only).
+local claim_limited
+if redis.call('EXISTS', featuresKey) == 1 then
+  -- Rate limits as GCRA (the generic cell rate algorithm, a token bucket kept as one
+  -- number): a limit of `n` per `period` ms lets a job start every period/n ms, with
+  -- bursts of up to n. The state is the theoretical arrival time `tat` (ms) in a string
+  -- key that expires when it no longer matters (a missing key: a full bucket).
+  -- `spec` is '<n> <period ms>' (QueueEngine.set_limits).
+  local function rate_open(key, spec, now)
+    local n, period = string.match(spec, '^(%d+) (%d+)$')
+    n, period = tonumber(n), tonumber(period)
+    local interval = period / n
+    local tat = math.max(tonumber(redis.call('GET', key) or '0') or 0, now)
+    -- A start fits while tat + interval <= now + period; the small epsilon keeps float
+    -- division from losing a whole start.
+    local available = math.floor((now + period - tat) / interval + 1e-6)
+    return {key = key, interval = interval, period = period, tat = tat,
+            available = math.max(0, available)}
   end
-  return entries
-end
 
--- The plain path: a function with no priorities, no keyed jobs and no limits.
-local function claim_plain(stream, fn)
-  while #claimed < want do
-    local entries = take_entries(stream, want - #claimed)
-    if #entries == 0 then break end
-    -- Cancel deletes its job's entry; an entry whose job is not queued anyway (its
-    -- record deleted by hand, say) is dropped here.
-    local ready = {}
-    for _, entry in ipairs(entries) do
-      local jobId = entry[2][2]
-      local jobKey = job_key(p, jobId)
-      local job = redis.call('HMGET', jobKey, unpack(JOB_FIELDS))
-      if job[1] == 'queued' then ready[#ready + 1] = {jobId, jobKey, job} end
+  -- Spend `count` starts of an opened limit.
+  local function rate_take(r, count, now)
+    r.tat = r.tat + count * r.interval
+    r.available = r.available - count
+    redis.call('SET', r.key, string.format('%.3f', r.tat), 'PX',
+               math.max(1, math.ceil(r.tat - now)))
+  end
+
+  -- When (ms) the next start fits.
+  local function rate_next_at(r)
+    return math.ceil(r.tat + r.interval - r.period)
+  end
+
+  claim_limited = function(mainStream, fn, f)
+    -- `f`: the function's fields of the features hash (p/, c/, k/, r/, kr/, x/).
+    local runningKey = feature_key(p, 'running')
+    local budget = want - #claimed
+    local fnLimit = tonumber(f[2])
+    if fnLimit then
+      budget = math.min(budget, fnLimit - (tonumber(redis.call('HGET', runningKey, fn)) or 0))
     end
-    for _, item in ipairs(ready) do
-      lease(item[1], item[2], item[3], fn, nil)
+    local fnRate
+    if f[4] then
+      fnRate = rate_open(feature_key(p, 'rate', fn), f[4], now)
+      budget = math.min(budget, fnRate.available)
     end
-  end
-end
-
--- At most this many jobs a claim sets aside (parks or delays) per function, so one call
--- stays bounded however many jobs wait behind a full key.
-local MAX_SET_ASIDE = 1000
-local runningKey = running_key(p)
-
--- A job whose concurrency key is full waits in the key's parked list, in order.
-local function park(jobId, jobKey, job, fn, ckey, limit)
-  redis.call('RPUSH', parked_key(p, fn, ckey), jobId)
-  redis.call('HSET', jobKey, 'entry', '', 'parked', 1, 'waiting_on',
-    cjson.encode({kind = 'concurrency', key = ckey, limit = limit}))
-  timeline_to(p, job[6] or jobId, jobId, maxlen, now, 'parked', 'queued', 'key', ckey)
-end
-
--- A job whose key's rate is spent waits, delayed, until the rate lets it start.
-local function defer(jobId, jobKey, job, ckey, rate)
-  local at = rate_next_at(rate)
-  redis.call('HSET', jobKey, 'status', 'delayed', 'entry', '', 'scheduled_at', at,
-    'waiting_on', cjson.encode({kind = 'rate_limit', key = ckey, until_ms = at}))
-  redis.call('ZADD', delayedKey, at, jobId)
-  timeline_to(p, job[6] or jobId, jobId, maxlen, now, 'rate_limited', 'queued',
-              'key', ckey, 'until', at)
-end
-
--- A function that uses queue features. `f`: its fields of the features hash
--- (p/, c/, k/, r/, kr/, x/).
-local function claim_limited(mainStream, fn, f)
-  local budget = want - #claimed
-  local fnLimit = tonumber(f[2])
-  if fnLimit then
-    budget = math.min(budget, fnLimit - (tonumber(redis.call('HGET', runningKey, fn)) or 0))
-  end
-  local fnRate
-  if f[4] then
-    fnRate = rate_open(rate_key(p, fn, nil), f[4], now)
-    budget = math.min(budget, fnRate.available)
-  end
-  if budget <= 0 then return end
-  -- Highest priority first: the levels above 0, the plain stream (0), the levels below.
-  local streams, levelsKey = {}, levels_key(p, fn)
-  local levels = f[1] and redis.call('ZRANGE', levelsKey, 0, -1, 'REV') or {}
-  local mainAt = #levels + 1
-  for n, level in ipairs(levels) do
-    if tonumber(level) < 0 and mainAt > #levels then
-      mainAt = n
-      streams[#streams + 1] = {mainStream, false}
-    end
-    streams[#streams + 1] = {level_queue_key(p, fn, level), level}
-  end
-  if mainAt > #levels then streams[#streams + 1] = {mainStream, false} end
-  local taken, setAside, keyRates = 0, 0, {}
-  local fnSlot = fnLimit and 'f' or nil
-  for _, s in ipairs(streams) do
-    local stream, level = s[1], s[2]
-    while taken < budget and setAside < MAX_SET_ASIDE do
-      local entries = take_entries(stream, budget - taken)
-      if #entries == 0 then
-        if level then
-          -- An empty level is forgotten, so claims stop looking at it.
-          redis.call('DEL', stream)
-          redis.call('ZREM', levelsKey, level)
-        end
-        break
+    if budget <= 0 then return end
+    -- Highest priority first: the levels above 0, the plain stream (0), the levels below.
+    local streams, levelsKey = {}, feature_key(p, 'plv', fn)
+    local levels = f[1] and redis.call('ZRANGE', levelsKey, 0, -1, 'REV') or {}
+    local mainAt = #levels + 1
+    for n, level in ipairs(levels) do
+      if tonumber(level) < 0 and mainAt > #levels then
+        mainAt = n
+        streams[#streams + 1] = {mainStream, false}
       end
-      for _, entry in ipairs(entries) do
-        local jobId = entry[2][2]
-        local jobKey = job_key(p, jobId)
-        local job = redis.call('HMGET', jobKey, 'status', 'input', 'attempt',
-          'max_attempts', 'timeout_ms', 'parent', 'enqueued_at', 'ckey', 'climit',
-          'waiting_on')
-        if job[1] == 'queued' then
-          local ckey, slots, go = job[8], fnSlot, true
-          if ckey then
-            local field = fn .. '/' .. ckey
-            local limit = tonumber(job[9]) or tonumber(f[3]) or 1
-            if (tonumber(redis.call('HGET', runningKey, field)) or 0) >= limit then
-              park(jobId, jobKey, job, fn, ckey, limit)
-              go = false
-            elseif f[5] then
-              local rate = keyRates[ckey]
-              if not rate then
-                rate = rate_open(rate_key(p, fn, ckey), f[5], now)
-                keyRates[ckey] = rate
-              end
-              if rate.available < 1 then
-                defer(jobId, jobKey, job, ckey, rate)
+      streams[#streams + 1] = {feature_key(p, 'pq', fn, level), level}
+    end
+    if mainAt > #levels then streams[#streams + 1] = {mainStream, false} end
+    -- At most this many jobs set aside (parked or delayed) per function and call, so one
+    -- call stays bounded however many jobs wait behind a full key.
+    local maxSetAside = 1000
+    local taken, setAside, keyRates = 0, 0, {}
+    local fnSlot = fnLimit and 'f' or nil
+    for _, s in ipairs(streams) do
+      local stream, level = s[1], s[2]
+      while taken < budget and setAside < maxSetAside do
+        local entries = redis.call('XRANGE', stream, '-', '+', 'COUNT',
+                                   math.min(budget - taken, 1000))
+        if #entries == 0 then
+          if level then
+            -- An empty level is forgotten, so claims stop looking at it.
+            redis.call('DEL', stream)
+            redis.call('ZREM', levelsKey, level)
+          end
+          break
+        end
+        local ms, seq = string.match(entries[#entries][1], '^(%d+)-(%d+)$')
+        redis.call('XTRIM', stream, 'MINID', '=', ms .. '-' .. string.format('%d', seq + 1))
+        for _, entry in ipairs(entries) do
+          local jobId = entry[2][2]
+          local jobKey = job_key(p, jobId)
+          local job = redis.call('HMGET', jobKey, 'status', 'input', 'attempt',
+            'max_attempts', 'timeout_ms', 'parent', 'enqueued_at', 'ckey', 'climit',
+            'waiting_on')
+          if job[1] == 'queued' then
+            local ckey, slots, go = job[8], fnSlot, true
+            local owner = job[6] or jobId
+            if ckey then
+              local field = fn .. '/' .. ckey
+              local limit = tonumber(job[9]) or tonumber(f[3]) or 1
+              if (tonumber(redis.call('HGET', runningKey, field)) or 0) >= limit then
+                -- Its key is full: parked, in order, until a slot is given back.
+                redis.call('RPUSH', feature_key(p, 'kwait', fn, ckey), jobId)
+                redis.call('HSET', jobKey, 'entry', '', 'parked', 1, 'waiting_on',
+                  cjson.encode({kind = 'concurrency', key = ckey, limit = limit}))
+                timeline_to(p, owner, jobId, maxlen, now, 'parked', 'queued', 'key', ckey)
                 go = false
-              else
-                rate_take(rate, 1, now)
+              elseif f[5] then
+                local rate = keyRates[ckey]
+                if not rate then
+                  rate = rate_open(feature_key(p, 'rate', fn, ckey), f[5], now)
+                  keyRates[ckey] = rate
+                end
+                if rate.available < 1 then
+                  -- Its key's rate is spent: delayed until the rate lets it start.
+                  local at = rate_next_at(rate)
+                  redis.call('HSET', jobKey, 'status', 'delayed', 'entry', '',
+                    'scheduled_at', at, 'waiting_on',
+                    cjson.encode({kind = 'rate_limit', key = ckey, until_ms = at}))
+                  redis.call('ZADD', delayedKey, at, jobId)
+                  timeline_to(p, owner, jobId, maxlen, now, 'rate_limited', 'queued',
+                              'key', ckey, 'until', at)
+                  go = false
+                else
+                  rate_take(rate, 1, now)
+                end
+              end
+              if go then
+                redis.call('HINCRBY', runningKey, field, 1)
+                slots = (slots or '') .. 'k'
               end
             end
             if go then
-              redis.call('HINCRBY', runningKey, field, 1)
-              slots = (slots or '') .. 'k'
+              if job[10] then redis.call('HDEL', jobKey, 'waiting_on') end
+              lease(jobId, jobKey, job, fn, slots)
+              taken = taken + 1
+            else
+              setAside = setAside + 1
             end
-          end
-          if go then
-            if job[10] then redis.call('HDEL', jobKey, 'waiting_on') end
-            lease(jobId, jobKey, job, fn, slots)
-            taken = taken + 1
-          else
-            setAside = setAside + 1
           end
         end
       end
+      if taken >= budget or setAside >= maxSetAside then break end
     end
-    if taken >= budget or setAside >= MAX_SET_ASIDE then break end
-  end
-  if taken > 0 then
-    if fnSlot then redis.call('HINCRBY', runningKey, fn, taken) end
-    if fnRate then rate_take(fnRate, taken, now) end
-  end
-  if f[1] and redis.call('EXISTS', levelsKey) == 0 then
-    redis.call('HDEL', featuresKey, 'p/' .. fn)
+    if taken > 0 then
+      if fnSlot then redis.call('HINCRBY', runningKey, fn, taken) end
+      if fnRate then rate_take(fnRate, taken, now) end
+    end
+    if f[1] and redis.call('EXISTS', levelsKey) == 0 then
+      redis.call('HDEL', featuresKey, 'p/' .. fn)
+    end
   end
 end
 
-local features = redis.call('EXISTS', featuresKey) == 1
 for i = 6, #KEYS do
   if #claimed >= want then break end
   -- Every job on a function's stream is of that function: its name is the key's tail.
   local fn = string.sub(KEYS[i], #p + 3)
-  local f = features and redis.call('HMGET', featuresKey, 'p/' .. fn, 'c/' .. fn,
+  local f = claim_limited and redis.call('HMGET', featuresKey, 'p/' .. fn, 'c/' .. fn,
     'k/' .. fn, 'r/' .. fn, 'kr/' .. fn, 'x/' .. fn)
   if f and (f[1] or f[2] or f[3] or f[4] or f[5] or f[6]) then
     claim_limited(KEYS[i], fn, f)
   else
-    claim_plain(KEYS[i], fn)
+    -- The plain path: no priorities, no keyed jobs, no limits.
+    while #claimed < want do
+      local entries = redis.call('XRANGE', KEYS[i], '-', '+', 'COUNT',
+                                 math.min(want - #claimed, 1000))
+      if #entries == 0 then break end
+      -- These are the stream's oldest entries, so trimming below the id after the last
+      -- one removes exactly them: whole nodes at once, where XDEL marks entry by entry.
+      local ms, seq = string.match(entries[#entries][1], '^(%d+)-(%d+)$')
+      redis.call('XTRIM', KEYS[i], 'MINID', '=', ms .. '-' .. string.format('%d', seq + 1))
+      -- Cancel deletes its job's entry; an entry whose job is not queued anyway (its
+      -- record deleted by hand, say) is dropped here.
+      local ready = {}
+      for _, entry in ipairs(entries) do
+        local jobId = entry[2][2]
+        local jobKey = job_key(p, jobId)
+        local job = redis.call('HMGET', jobKey, 'status', 'input', 'attempt', 'max_attempts',
+                               'timeout_ms', 'parent', 'enqueued_at')
+        if job[1] == 'queued' then ready[#ready + 1] = {jobId, jobKey, job} end
+      end
+      for _, item in ipairs(ready) do
+        lease(item[1], item[2], item[3], fn, nil)
+      end
+    end
   end
 end
 call_in_chunks('ZADD', leasesKey, leases)

@@ -27,7 +27,7 @@
 --@include timeline
 --@include call_in_chunks
 --@include new_job
---@include make_ready
+--@include ready_stream
 local delayedKey, indexKey = KEYS[1], KEYS[2]
 local p, retentionMs, channel, maxlen = ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
 local now = now_ms()
@@ -73,7 +73,7 @@ local function enqueue(jobId, fn, input, maxAttempts, timeoutMs, delayMs, idem, 
       extra[#extra + 1] = 'ckey'; extra[#extra + 1] = ckey
       if limit ~= '0' then extra[#extra + 1] = 'climit'; extra[#extra + 1] = limit end
       -- Claims of this function now look at each job's key (x: keyed jobs may exist).
-      redis.call('HSET', features_key(p), 'x/' .. fn, 1)
+      redis.call('HSET', feature_key(p, 'fx'), 'x/' .. fn, 1)
     end
   end
   if delayMs > 0 then

@@ -11,7 +11,7 @@ local function give_back(p, jobKey, slots)
   local channel = notify_channel(p)
   local job = redis.call('HMGET', jobKey, 'fn', 'ckey')
   local fn, ckey = job[1], job[2]
-  local runningKey = running_key(p)
+  local runningKey = feature_key(p, 'running')
   redis.call('HDEL', jobKey, 'slots')
   if string.find(slots, 'f', 1, true) then
     if redis.call('HINCRBY', runningKey, fn, -1) <= 0 then
@@ -24,7 +24,7 @@ local function give_back(p, jobKey, slots)
     if redis.call('HINCRBY', runningKey, field, -1) <= 0 then
       redis.call('HDEL', runningKey, field)
     end
-    local nextId = redis.call('LPOP', parked_key(p, fn, ckey))
+    local nextId = redis.call('LPOP', feature_key(p, 'kwait', fn, ckey))
     if nextId then
       local nextKey = job_key(p, nextId)
       local next = redis.call('HMGET', nextKey, 'status', 'parked')
