@@ -42,7 +42,14 @@ def openapi_routes(app: Litestar) -> list[tuple[str, str, str]]:
 
 def concrete(path: str, role: str) -> str:
     """A path template with its parameters filled in (a machine id of the role's own)."""
-    values = {"machine_id": f"m-{role}", "job_id": "j1", "run_id": "r1", "key": "k", "name": "n"}
+    values = {
+        "machine_id": f"m-{role}",
+        "job_id": "j1",
+        "run_id": "r1",
+        "key": "k",
+        "name": "n",
+        "function": "fn",
+    }
     return re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], path)
 
 
@@ -51,6 +58,8 @@ async def call(client: httpx.AsyncClient, method: str, path: str) -> httpx.Respo
         return await client.get(path)
     if method == "DELETE":
         return await client.delete(path)
+    if method == "PUT":
+        return await client.put(path, json={})
     return await client.post(path, json={})
 
 
