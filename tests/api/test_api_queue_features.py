@@ -9,9 +9,9 @@ from typing import Any
 import httpx
 import pytest
 from api_helpers import Register, client_for, error_of
+from auth_helpers import TestKeys
 from litestar import Litestar
 
-from auth_helpers import TestKeys
 from tether.queue.engine import QueueEngine
 
 
