@@ -117,10 +117,15 @@ if redis.call('EXISTS', featuresKey) == 1 then
             available = math.max(0, available)}
   end
 
-  -- Spend `count` starts of an opened limit.
-  local function rate_take(r, count, now)
+  -- Spend `count` starts of an opened limit (kept by `rate_save`, once per call).
+  local function rate_take(r, count)
     r.tat = r.tat + count * r.interval
     r.available = r.available - count
+    r.spent = true
+  end
+
+  local function rate_save(r, now)
+    if not r.spent then return end
     redis.call('SET', r.key, string.format('%.3f', r.tat), 'PX',
                math.max(1, math.ceil(r.tat - now)))
   end
@@ -159,7 +164,9 @@ if redis.call('EXISTS', featuresKey) == 1 then
     -- At most this many jobs set aside (parked or delayed) per function and call, so one
     -- call stays bounded however many jobs wait behind a full key.
     local maxSetAside = 1000
-    local taken, setAside, keyRates = 0, 0, {}
+    -- Per key of this call: its rate, and its running count {now, added by this call}
+    -- (read once, written once at the end).
+    local taken, setAside, keyRates, keyRunning = 0, 0, {}, {}
     local fnSlot = fnLimit and 'f' or nil
     for _, s in ipairs(streams) do
       local stream, level = s[1], s[2]
@@ -186,9 +193,13 @@ if redis.call('EXISTS', featuresKey) == 1 then
             local ckey, slots, go = job[8], fnSlot, true
             local owner = job[6] or jobId
             if ckey then
-              local field = fn .. '/' .. ckey
               local limit = tonumber(job[9]) or tonumber(f[3]) or 1
-              if (tonumber(redis.call('HGET', runningKey, field)) or 0) >= limit then
+              local running = keyRunning[ckey]
+              if not running then
+                running = {tonumber(redis.call('HGET', runningKey, fn .. '/' .. ckey)) or 0, 0}
+                keyRunning[ckey] = running
+              end
+              if running[1] >= limit then
                 -- Its key is full: parked, in order, until a slot is given back.
                 redis.call('RPUSH', feature_key(p, 'kwait', fn, ckey), jobId)
                 redis.call('HSET', jobKey, 'entry', '', 'parked', 1, 'waiting_on',
@@ -212,11 +223,11 @@ if redis.call('EXISTS', featuresKey) == 1 then
                               'key', ckey, 'until', at)
                   go = false
                 else
-                  rate_take(rate, 1, now)
+                  rate_take(rate, 1)
                 end
               end
               if go then
-                redis.call('HINCRBY', runningKey, field, 1)
+                running[1], running[2] = running[1] + 1, running[2] + 1
                 slots = (slots or '') .. 'k'
               end
             end
@@ -232,9 +243,16 @@ if redis.call('EXISTS', featuresKey) == 1 then
       end
       if taken >= budget or setAside >= maxSetAside then break end
     end
+    for ckey, running in pairs(keyRunning) do
+      if running[2] > 0 then redis.call('HINCRBY', runningKey, fn .. '/' .. ckey, running[2]) end
+    end
+    for _, rate in pairs(keyRates) do rate_save(rate, now) end
     if taken > 0 then
       if fnSlot then redis.call('HINCRBY', runningKey, fn, taken) end
-      if fnRate then rate_take(fnRate, taken, now) end
+      if fnRate then
+        rate_take(fnRate, taken)
+        rate_save(fnRate, now)
+      end
     end
     if f[1] and redis.call('EXISTS', levelsKey) == 0 then
       redis.call('HDEL', featuresKey, 'p/' .. fn)

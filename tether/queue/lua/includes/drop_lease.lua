@@ -17,7 +17,10 @@ local function drop_lease_of(p, leasesKey, jobId, machine, cancelRequested, slot
       redis.call('SREM', cancels_key(p, machine), jobId)
     end
   end
-  if slots then give_back(p, job_key(p, jobId), slots) end
+  if slots then
+    local fn = give_back(p, job_key(p, jobId), slots)
+    if fn then free_function_slots(p, fn, 1) end
+  end
 end
 
 local function drop_lease(p, leasesKey, jobKey, jobId)
@@ -29,7 +32,7 @@ end
 -- batch of results): `ended` lists {job id, machine or false, cancel_requested, slots}.
 -- One ZREM for all and one SREM per machine, instead of two commands per job.
 local function drop_leases(p, leasesKey, ended)
-  local ids, byMachine = {}, {}
+  local ids, byMachine, freed = {}, {}, nil
   for n, lease in ipairs(ended) do
     local jobId, machine = lease[1], lease[2]
     ids[n] = jobId
@@ -38,7 +41,16 @@ local function drop_leases(p, leasesKey, ended)
       table.insert(byMachine[machine], jobId)
       if lease[3] == '1' then redis.call('SREM', cancels_key(p, machine), jobId) end
     end
-    if lease[4] then give_back(p, job_key(p, jobId), lease[4]) end
+    if lease[4] then
+      local fn = give_back(p, job_key(p, jobId), lease[4])
+      if fn then
+        freed = freed or {}
+        freed[fn] = (freed[fn] or 0) + 1
+      end
+    end
+  end
+  if freed then
+    for fn, n in pairs(freed) do free_function_slots(p, fn, n) end
   end
   call_in_chunks('ZREM', leasesKey, ids)
   for machine, machineIds in pairs(byMachine) do
