@@ -1,6 +1,7 @@
 """Redis's CPU cost per job, counted in instructions: repeatable on a noisy machine.
 
     .venv/bin/python bench/redis_instructions.py [--jobs 2000] [--batch 500]
+        [--mode plain|priorities|concurrency|keys|rate] [--scripts-only]
 
 Runs redis-server (AOF on, everysec) under valgrind's callgrind and drives the engine's
 batched path through it: enqueue_many, claim and report of ``--batch`` jobs at a time.
@@ -26,6 +27,7 @@ from pathlib import Path
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from tether.protocol import FunctionLimits, RateLimit
 from tether.queue.config import QueueConfig
 from tether.queue.engine import EnqueueRequest, QueueEngine
 from tether.queue.keys import Keys
@@ -51,6 +53,13 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--jobs", type=int, default=2000)
     parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument(
+        "--mode",
+        choices=["plain", "priorities", "concurrency", "keys", "rate"],
+        default="plain",
+        help="queue features in use (docs/queue-features.md), set so nothing is held back: "
+        "priorities -2..2, a function concurrency limit, per-key limits (50 keys), a rate",
+    )
     parser.add_argument(
         "--scripts-only",
         action="store_true",
@@ -80,6 +89,12 @@ async def main() -> None:
         try:
             await wait_up(redis)
             engine = QueueEngine(redis, QueueConfig(keys=Keys(prefix="cg")))
+            if args.mode == "concurrency":
+                await engine.set_limits("noop", FunctionLimits(concurrency=10**5))
+            elif args.mode == "rate":
+                await engine.set_limits(
+                    "noop", FunctionLimits(rate=RateLimit(limit=10**6, period=1))
+                )
             # Scripts loaded and every code path warmed before counting starts.
             await engine.report(
                 [Outcome(j.id, j.token, ok=True) for j in await warm_up(engine, args.batch)],
@@ -89,7 +104,7 @@ async def main() -> None:
 
             async def enqueue() -> None:
                 for _ in range(args.jobs // args.batch):
-                    requests = [EnqueueRequest("noop", i) for i in range(args.batch)]
+                    requests = [request(args.mode, i) for i in range(args.batch)]
                     await engine.enqueue_many(requests)
 
             async def claim() -> None:
@@ -122,6 +137,7 @@ async def main() -> None:
             if trigger and total:
                 counts[trigger.group(1)] = int(total.group(1)) / args.jobs
     scope = ", inside the scripts only" if args.scripts_only else ""
+    scope += f", mode {args.mode}" if args.mode != "plain" else ""
     print(
         f"server: {find_server_binary()}, AOF everysec, {args.jobs} jobs, batch {args.batch}"
         + scope
@@ -132,6 +148,14 @@ async def main() -> None:
     for name, _ in phases:
         print(f"| {name} | {counts.get(name, float('nan')):,.0f} |")
     print(f"| all three | {sum(counts.values()):,.0f} |")
+
+
+def request(mode: str, i: int) -> EnqueueRequest:
+    if mode == "priorities":
+        return EnqueueRequest("noop", i, priority=i % 5 - 2)
+    if mode == "keys":
+        return EnqueueRequest("noop", i, concurrency_key=f"k{i % 50}", concurrency_limit=10**5)
+    return EnqueueRequest("noop", i)
 
 
 async def warm_up(engine: QueueEngine, batch: int) -> list[ClaimedJob]:

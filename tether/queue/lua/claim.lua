@@ -59,46 +59,12 @@ if ARGV[6] == '1' and not redis.call('ZSCORE', KEYS[3], machine) then
   return claimed
 end
 
--- Lease one queued job (`job`: status, input, attempt, max_attempts, timeout_ms, parent,
--- enqueued_at) to the machine. `slots`: the concurrency slots it took ('f', 'k', 'fk'),
--- given back when the lease ends (includes/slots.lua).
-local function lease(jobId, jobKey, job, fn, slots)
-  local attempt = tostring((tonumber(job[3]) or 0) + 1)
-  local token = nonce .. (#claimed + 1)
-  local timeoutMs = tonumber(job[5]) or 0
-  local leaseTimes = leaseFor[timeoutMs]
-  if not leaseTimes then
-    leaseTimes = {defaultLease, '0'}
-    if timeoutMs > 0 then
-      local deadline = now + timeoutMs + leaseTtl
-      leaseTimes = {tostring(math.min(now + leaseTtl, deadline)), tostring(deadline)}
-    end
-    leaseFor[timeoutMs] = leaseTimes
-  end
-  local leaseUntil, deadline = leaseTimes[1], leaseTimes[2]
-  -- The lease's deadline lives in the leases set only (its score).
-  if slots then
-    redis.call('HSET', jobKey, 'status', 'running', 'attempt', attempt, 'token', token,
-      'machine', machine, 'started_at', nowText, 'deadline', deadline, 'slots', slots)
-  else
-    redis.call('HSET', jobKey, 'status', 'running', 'attempt', attempt, 'token', token,
-      'machine', machine, 'started_at', nowText, 'deadline', deadline)
-  end
-  leases[#leases + 1] = leaseUntil
-  leases[#leases + 1] = jobId
-  ids[#ids + 1] = jobId
-  -- The token is a secret of the machine's: it stays out of the timeline, which
-  -- readers of the job or run see.
-  timeline_to(p, job[6] or jobId, jobId, maxlen, now, 'claimed', 'queued',
-              'machine', machine, 'attempt', attempt)
-  claimed[#claimed + 1] = {jobId, fn, job[2], tonumber(attempt), tonumber(job[4]),
-                           token, timeoutMs, job[6] or '', job[7] or ''}
-end
-
--- The claim of a function that uses queue features, made only when some function of the
--- partition does: every `local function` is a closure made on each call of the script,
--- which the plain path would pay for (bench/redis_instructions.py --scripts-only).
-local claim_limited
+-- The choice of a function that uses queue features: which of its ready jobs to lease,
+-- within its limits, highest priority first. Built only when some function of the
+-- partition uses them: every `local function` is a closure made on each call of the
+-- script, which the plain path would pay for (bench/redis_instructions.py --scripts-only).
+-- Returns {job id, job key, job fields, slots} of each job to lease.
+local select_limited
 if redis.call('EXISTS', featuresKey) == 1 then
   -- Rate limits as GCRA (the generic cell rate algorithm, a token bucket kept as one
   -- number): a limit of `n` per `period` ms lets a job start every period/n ms, with
@@ -135,7 +101,7 @@ if redis.call('EXISTS', featuresKey) == 1 then
     return math.ceil(r.tat + r.interval - r.period)
   end
 
-  claim_limited = function(mainStream, fn, f)
+  select_limited = function(mainStream, fn, f)
     -- `f`: the function's fields of the features hash (p/, c/, k/, r/, kr/, x/).
     local runningKey = feature_key(p, 'running')
     local budget = want - #claimed
@@ -148,7 +114,8 @@ if redis.call('EXISTS', featuresKey) == 1 then
       fnRate = rate_open(feature_key(p, 'rate', fn), f[4], now)
       budget = math.min(budget, fnRate.available)
     end
-    if budget <= 0 then return end
+    local chosen = {}
+    if budget <= 0 then return chosen end
     -- Highest priority first: the levels above 0, the plain stream (0), the levels below.
     local streams, levelsKey = {}, feature_key(p, 'plv', fn)
     local levels = f[1] and redis.call('ZRANGE', levelsKey, 0, -1, 'REV') or {}
@@ -233,7 +200,7 @@ if redis.call('EXISTS', featuresKey) == 1 then
             end
             if go then
               if job[10] then redis.call('HDEL', jobKey, 'waiting_on') end
-              lease(jobId, jobKey, job, fn, slots)
+              chosen[#chosen + 1] = {jobId, jobKey, job, slots}
               taken = taken + 1
             else
               setAside = setAside + 1
@@ -257,6 +224,7 @@ if redis.call('EXISTS', featuresKey) == 1 then
     if f[1] and redis.call('EXISTS', levelsKey) == 0 then
       redis.call('HDEL', featuresKey, 'p/' .. fn)
     end
+    return chosen
   end
 end
 
@@ -264,13 +232,18 @@ for i = 6, #KEYS do
   if #claimed >= want then break end
   -- Every job on a function's stream is of that function: its name is the key's tail.
   local fn = string.sub(KEYS[i], #p + 3)
-  local f = claim_limited and redis.call('HMGET', featuresKey, 'p/' .. fn, 'c/' .. fn,
+  local f = select_limited and redis.call('HMGET', featuresKey, 'p/' .. fn, 'c/' .. fn,
     'k/' .. fn, 'r/' .. fn, 'kr/' .. fn, 'x/' .. fn)
-  if f and (f[1] or f[2] or f[3] or f[4] or f[5] or f[6]) then
-    claim_limited(KEYS[i], fn, f)
-  else
-    -- The plain path: no priorities, no keyed jobs, no limits.
-    while #claimed < want do
+  local limited = f and (f[1] or f[2] or f[3] or f[4] or f[5] or f[6])
+  while #claimed < want do
+    -- {id, key, fields, slots} of the jobs to lease: fields are status, input, attempt,
+    -- max_attempts, timeout_ms, parent, enqueued_at; slots are the concurrency slots the
+    -- job takes ('f', 'k', 'fk'), given back when its lease ends (includes/slots.lua).
+    local ready = {}
+    if limited then
+      ready = select_limited(KEYS[i], fn, f)  -- takes all it may in one pass
+    else
+      -- The plain path: no priorities, no keyed jobs, no limits.
       local entries = redis.call('XRANGE', KEYS[i], '-', '+', 'COUNT',
                                  math.min(want - #claimed, 1000))
       if #entries == 0 then break end
@@ -280,7 +253,6 @@ for i = 6, #KEYS do
       redis.call('XTRIM', KEYS[i], 'MINID', '=', ms .. '-' .. string.format('%d', seq + 1))
       -- Cancel deletes its job's entry; an entry whose job is not queued anyway (its
       -- record deleted by hand, say) is dropped here.
-      local ready = {}
       for _, entry in ipairs(entries) do
         local jobId = entry[2][2]
         local jobKey = job_key(p, jobId)
@@ -288,10 +260,41 @@ for i = 6, #KEYS do
                                'timeout_ms', 'parent', 'enqueued_at')
         if job[1] == 'queued' then ready[#ready + 1] = {jobId, jobKey, job} end
       end
-      for _, item in ipairs(ready) do
-        lease(item[1], item[2], item[3], fn, nil)
-      end
     end
+    for _, item in ipairs(ready) do
+      local jobId, jobKey, job, slots = item[1], item[2], item[3], item[4]
+      local attempt = tostring((tonumber(job[3]) or 0) + 1)
+      local token = nonce .. (#claimed + 1)
+      local timeoutMs = tonumber(job[5]) or 0
+      local lease = leaseFor[timeoutMs]
+      if not lease then
+        lease = {defaultLease, '0'}
+        if timeoutMs > 0 then
+          local deadline = now + timeoutMs + leaseTtl
+          lease = {tostring(math.min(now + leaseTtl, deadline)), tostring(deadline)}
+        end
+        leaseFor[timeoutMs] = lease
+      end
+      local leaseUntil, deadline = lease[1], lease[2]
+      -- The lease's deadline lives in the leases set only (its score).
+      if slots then
+        redis.call('HSET', jobKey, 'status', 'running', 'attempt', attempt, 'token', token,
+          'machine', machine, 'started_at', nowText, 'deadline', deadline, 'slots', slots)
+      else
+        redis.call('HSET', jobKey, 'status', 'running', 'attempt', attempt, 'token', token,
+          'machine', machine, 'started_at', nowText, 'deadline', deadline)
+      end
+      leases[#leases + 1] = leaseUntil
+      leases[#leases + 1] = jobId
+      ids[#ids + 1] = jobId
+      -- The token is a secret of the machine's: it stays out of the timeline, which
+      -- readers of the job or run see.
+      timeline_to(p, job[6] or jobId, jobId, maxlen, now, 'claimed', 'queued',
+                  'machine', machine, 'attempt', attempt)
+      claimed[#claimed + 1] = {jobId, fn, job[2], tonumber(attempt), tonumber(job[4]),
+                               token, timeoutMs, job[6] or '', job[7] or ''}
+    end
+    if limited then break end
   end
 end
 call_in_chunks('ZADD', leasesKey, leases)
