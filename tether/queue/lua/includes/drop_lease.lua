@@ -17,10 +17,7 @@ local function drop_lease_of(p, leasesKey, jobId, machine, cancelRequested, slot
       redis.call('SREM', cancels_key(p, machine), jobId)
     end
   end
-  if slots then
-    local fn = give_back(p, job_key(p, jobId), slots)
-    if fn then free_function_slots(p, fn, 1) end
-  end
+  if slots then give_back(p, job_key(p, jobId), slots, nil) end
 end
 
 local function drop_lease(p, leasesKey, jobKey, jobId)
@@ -42,15 +39,17 @@ local function drop_leases(p, leasesKey, ended)
       if lease[3] == '1' then redis.call('SREM', cancels_key(p, machine), jobId) end
     end
     if lease[4] then
-      local fn = give_back(p, job_key(p, jobId), lease[4])
-      if fn then
-        freed = freed or {}
-        freed[fn] = (freed[fn] or 0) + 1
-      end
+      freed = freed or {}
+      give_back(p, job_key(p, jobId), lease[4], freed)
     end
   end
   if freed then
-    for fn, n in pairs(freed) do free_function_slots(p, fn, n) end
+    -- The batch's function slots, given back at once: one HINCRBY and one wake-up each.
+    local runningKey = feature_key(p, 'running')
+    for fn, n in pairs(freed) do
+      if redis.call('HINCRBY', runningKey, fn, -n) <= 0 then redis.call('HDEL', runningKey, fn) end
+      redis.call('PUBLISH', notify_channel(p), 'q:' .. fn)
+    end
   end
   call_in_chunks('ZREM', leasesKey, ids)
   for machine, machineIds in pairs(byMachine) do
