@@ -41,6 +41,7 @@ MAX_POLL_WAIT = 30.0  # seconds
 # -- jobs ------------------------------------------------------------------------------
 MAX_BATCH = 1000  # jobs per batch submission, results per report
 MAX_GET_WAIT = 60.0  # seconds a GET ?wait= may hold
+MAX_LIST = 1000  # jobs or runs one listing page may hold
 # Timeouts are kept in whole milliseconds: anything shorter would round to 0, which means
 # "no timeout", so it is refused instead.
 MIN_TIMEOUT = 0.001  # seconds

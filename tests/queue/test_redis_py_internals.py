@@ -5,14 +5,17 @@ says which, and on which versions it was last checked."""
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import AsyncIterator
 
 import pytest
 from redis.asyncio import Redis
 from redis.asyncio.connection import Connection
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from tether.queue import redis_py
+from tether.redis_server import free_port
 
 
 def changed(piece: str, what: str) -> str:
@@ -91,3 +94,21 @@ def test_connections_still_have_what_fastpack_reads() -> None:
     assert hasattr(conn.encoder, "encoding") and hasattr(conn.encoder, "encoding_errors"), changed(
         "FastPack", "the connection's encoder"
     )
+
+
+async def test_a_blocking_pool_fails_at_once_while_redis_is_unreachable() -> None:
+    # redis-py 5.0.1's BlockingConnectionPool connected while holding its lock and, on a
+    # refused connection, released the connection under the same lock: the task waited on
+    # itself until the pool's timeout (redis-py issue #3056, fixed in 5.0.2). Every API
+    # request then took the pool's timeout to answer 503, or longer under load.
+    pool = redis_py.blocking_pool(
+        f"redis://127.0.0.1:{free_port()}/0", max_connections=4, timeout=30
+    )
+    client = Redis(connection_pool=pool)
+    try:
+        replies = await asyncio.wait_for(
+            asyncio.gather(*(client.ping() for _ in range(3)), return_exceptions=True), 5
+        )
+    finally:
+        await client.aclose()
+    assert all(isinstance(r, RedisConnectionError) for r in replies), replies

@@ -12,11 +12,11 @@ from litestar.params import Parameter
 from tether.api.error_handlers import also_ok, change_error_responses, error_responses
 from tether.api.input_check import check_input
 from tether.api.listing import (
-    AFTER_DOC,
-    BEFORE_DOC,
-    CURSOR_DOC,
-    TAG_DOC,
-    TIME_PATTERN,
+    CreatedAfterParam,
+    CreatedBeforeParam,
+    CursorParam,
+    LimitParam,
+    TagParam,
     listing,
 )
 from tether.api.notify import FunctionWaiter
@@ -39,8 +39,6 @@ from tether.protocol import (
 )
 from tether.queue.engine import EnqueueRequest, HandOff, QueueEngine
 from tether.queue.records import Enqueued, JobRecord
-
-MAX_LIST = 1000
 
 Job = dict[str, Any]  # a job laid out as JobOut
 
@@ -312,15 +310,11 @@ class JobsController(Controller):
         function: Annotated[
             str | None, Parameter(description="only jobs of this function", max_length=200)
         ] = None,
-        limit: Annotated[int, Parameter(ge=1, le=MAX_LIST, description="at most this many")] = 50,
-        cursor: Annotated[str | None, Parameter(description=CURSOR_DOC, max_length=240)] = None,
-        created_after: Annotated[
-            str | None, Parameter(description=AFTER_DOC, pattern=TIME_PATTERN, max_length=40)
-        ] = None,
-        created_before: Annotated[
-            str | None, Parameter(description=BEFORE_DOC, pattern=TIME_PATTERN, max_length=40)
-        ] = None,
-        tag: Annotated[list[str] | None, Parameter(description=TAG_DOC)] = None,
+        limit: LimitParam = 50,
+        cursor: CursorParam = None,
+        created_after: CreatedAfterParam = None,
+        created_before: CreatedBeforeParam = None,
+        tag: TagParam = None,
     ) -> JobList:
         query = listing(cursor, created_after, created_before, tag)
         records, after = await services.engine.list_jobs(

@@ -5,8 +5,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Annotated
+
+from litestar.params import Parameter
 
 from tether.errors import ValidationFailed
+from tether.limits import MAX_LIST
 from tether.protocol import ID_PATTERN
 from tether.queue.index import Cursor
 
@@ -63,7 +67,29 @@ def listing(
     )
 
 
-CURSOR_DOC = "the next_cursor of the previous page"
-AFTER_DOC = "only those created at or after this time (ISO 8601)"
-BEFORE_DOC = "only those created before this time (ISO 8601)"
-TAG_DOC = "only those tagged key:value (repeat for several: all must match)"
+# The query parameters every listing route takes, declared once so that the routes and
+# their OpenAPI documents cannot drift apart.
+LimitParam = Annotated[int, Parameter(ge=1, le=MAX_LIST, description="at most this many")]
+CursorParam = Annotated[
+    str | None, Parameter(description="the next_cursor of the previous page", max_length=240)
+]
+CreatedAfterParam = Annotated[
+    str | None,
+    Parameter(
+        description="only those created at or after this time (ISO 8601)",
+        pattern=TIME_PATTERN,
+        max_length=40,
+    ),
+]
+CreatedBeforeParam = Annotated[
+    str | None,
+    Parameter(
+        description="only those created before this time (ISO 8601)",
+        pattern=TIME_PATTERN,
+        max_length=40,
+    ),
+]
+TagParam = Annotated[
+    list[str] | None,
+    Parameter(description="only those tagged key:value (repeat for several: all must match)"),
+]

@@ -28,11 +28,11 @@ from pydantic import BaseModel, Field
 from tether.api.auth import SCOPE_SERVICES, principal_of
 from tether.api.error_handlers import also_ok, change_error_responses, error_responses
 from tether.api.listing import (
-    AFTER_DOC,
-    BEFORE_DOC,
-    CURSOR_DOC,
-    TAG_DOC,
-    TIME_PATTERN,
+    CreatedAfterParam,
+    CreatedBeforeParam,
+    CursorParam,
+    LimitParam,
+    TagParam,
     listing,
 )
 from tether.api.notify import Notifier
@@ -76,7 +76,6 @@ from tether.queue.engine import QueueEngine
 from tether.queue.keys import SCHEDULE_ROOT
 from tether.queue.runs import RunEngine, RunRecord, served_versions
 
-MAX_LIST = 1000
 SCHEDULE_ID_PREFIX = SCHEDULE_ROOT + ":"
 SERVED_TTL = 0.5  # seconds the list of served versions is reused between requests
 
@@ -277,15 +276,11 @@ class RunsController(Controller):
         workflow: Annotated[
             str | None, Parameter(description="only runs of this workflow", max_length=200)
         ] = None,
-        limit: Annotated[int, Parameter(ge=1, le=MAX_LIST, description="at most this many")] = 50,
-        cursor: Annotated[str | None, Parameter(description=CURSOR_DOC, max_length=240)] = None,
-        created_after: Annotated[
-            str | None, Parameter(description=AFTER_DOC, pattern=TIME_PATTERN, max_length=40)
-        ] = None,
-        created_before: Annotated[
-            str | None, Parameter(description=BEFORE_DOC, pattern=TIME_PATTERN, max_length=40)
-        ] = None,
-        tag: Annotated[list[str] | None, Parameter(description=TAG_DOC)] = None,
+        limit: LimitParam = 50,
+        cursor: CursorParam = None,
+        created_after: CreatedAfterParam = None,
+        created_before: CreatedBeforeParam = None,
+        tag: TagParam = None,
     ) -> RunList:
         query = listing(cursor, created_after, created_before, tag)
         records, after = await runs.list_runs(

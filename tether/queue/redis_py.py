@@ -41,7 +41,7 @@ from redis.asyncio.connection import (
     UnixDomainSocketConnection,
 )
 
-CHECKED_ON = ("5.0.0", "5.3.1", "8.1.0")
+CHECKED_ON = ("5.0.2", "5.3.1", "8.1.0")
 PROTOCOL = 2
 VERSION = redis.__version__
 
