@@ -35,8 +35,10 @@ local now = now_ms()
 local nowText = tostring(now)
 -- The new jobs' index entries (score, id, ...), added in one ZADD at the end.
 local indexed = {}
--- Ready-stream key by function: a batch's jobs mostly share one.
-local queues = {}
+-- Ready-stream key by function: a batch's jobs mostly share one. The same for the
+-- streams of other priorities (by level, then function), and the functions already
+-- flagged as having keyed jobs.
+local queues, levelQueues, keyed = {}, {}, {}
 
 local function existing(id, fn)
   local found = redis.call('HMGET', job_key(p, id), 'fn', 'status')
@@ -73,14 +75,21 @@ local function enqueue(jobId, fn, input, maxAttempts, timeoutMs, delayMs, idem, 
       extra[#extra + 1] = 'ckey'; extra[#extra + 1] = ckey
       if limit ~= '0' then extra[#extra + 1] = 'climit'; extra[#extra + 1] = limit end
       -- Claims of this function now look at each job's key (x: keyed jobs may exist).
-      redis.call('HSET', feature_key(p, 'fx'), 'x/' .. fn, 1)
+      if not keyed[fn] then
+        redis.call('HSET', feature_key(p, 'fx'), 'x/' .. fn, 1)
+        keyed[fn] = true
+      end
     end
   end
   if delayMs > 0 then
     status, field, value = 'delayed', 'scheduled_at', now + delayMs
     redis.call('ZADD', delayedKey, value, jobId)
   elseif level and level ~= '0' then
-    value = redis.call('XADD', ready_stream(p, fn, level), '*', 'id', jobId)
+    local byFn = levelQueues[level]
+    if not byFn then byFn = {}; levelQueues[level] = byFn end
+    local queue = byFn[fn]
+    if not queue then queue = ready_stream(p, fn, level); byFn[fn] = queue end
+    value = redis.call('XADD', queue, '*', 'id', jobId)
   else
     -- The ready-stream entry id is kept on the job, so cancel can delete the entry.
     local queue = queues[fn]
