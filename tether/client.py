@@ -789,6 +789,9 @@ class Client:
 
     enqueue = _blocking(AsyncClient.enqueue)
     enqueue_many = _blocking(AsyncClient.enqueue_many)
+    set_limits = _blocking(AsyncClient.set_limits)
+    get_limits = _blocking(AsyncClient.get_limits)
+    clear_limits = _blocking(AsyncClient.clear_limits)
     get = _blocking(AsyncClient.get)
     wait = _blocking(AsyncClient.wait)
     call = _blocking(AsyncClient.call)
