@@ -1,7 +1,7 @@
 """Redis's CPU cost per job, counted in instructions: repeatable on a noisy machine.
 
-    .venv/bin/python bench/redis_instructions.py [--jobs 2000] [--batch 500]
-        [--mode plain|priorities|concurrency|keys|rate] [--scripts-only]
+    .venv/bin/python bench/redis_instructions.py [--jobs 2000] [--batch 500] [--keyed]
+        [--expires S] [--mode plain|priorities|concurrency|keys|rate] [--scripts-only]
 
 Runs redis-server (AOF on, everysec) under valgrind's callgrind and drives the engine's
 batched path through it: enqueue_many, claim and report of ``--batch`` jobs at a time.
@@ -9,6 +9,9 @@ Prints the server's instructions per job in each script. Unlike jobs/s, the coun
 not move with whatever else the machine is doing, so a change to a Lua script or to
 what the engine sends shows its cost even on a shared 2-core box. (The numbers include
 everything the server does for the calls: parsing, Lua, the commands, the AOF buffer.)
+``--keyed`` gives every job an idempotency key (as ``tether.Client`` does: it makes one
+up for each job it sends); ``--expires S`` gives every job an expiry S seconds away (the
+path that writes the expiry zset and that the claim checks).
 Needs valgrind on PATH; runs about 50 times slower than the real server.
 """
 
@@ -23,6 +26,7 @@ import sys
 import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from uuid import uuid4
 
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -65,6 +69,8 @@ async def main() -> None:
         help="count only inside the scripts (luaCallFunction): leaves out the server's "
         "timers, which tick with wall time and make small batches noisy on a loaded box",
     )
+    parser.add_argument("--keyed", action="store_true", help="an idempotency key per job")
+    parser.add_argument("--expires", type=float, default=None, help="seconds; default none")
     args = parser.parse_args()
     if not shutil.which("valgrind"):
         sys.exit("valgrind is not on PATH")
@@ -105,9 +111,23 @@ async def main() -> None:
             )
             claimed: list[ClaimedJob] = []
 
+            def request(i: int) -> EnqueueRequest:
+                if args.mode != "plain":
+                    return feature_request(args.mode, i)
+                if args.expires is not None:
+                    return EnqueueRequest(
+                        "noop",
+                        i,
+                        idempotency_key=f"k{i}-{uuid4().hex}" if args.keyed else None,
+                        expires_ms=round(args.expires * 1000),
+                    )
+                if args.keyed:
+                    return EnqueueRequest("noop", i, idempotency_key=f"k{i}-{uuid4().hex}")
+                return EnqueueRequest("noop", i)
+
             async def enqueue() -> None:
                 for _ in range(args.jobs // args.batch):
-                    requests = [request(args.mode, i) for i in range(args.batch)]
+                    requests = [request(i) for i in range(args.batch)]
                     await engine.enqueue_many(requests)
 
             async def claim() -> None:
@@ -139,11 +159,16 @@ async def main() -> None:
             total = re.search(r"^summary: (\d+)", text, re.M)
             if trigger and total:
                 counts[trigger.group(1)] = int(total.group(1)) / args.jobs
-    scope = ", inside the scripts only" if args.scripts_only else ""
-    scope += f", mode {args.mode}" if args.mode != "plain" else ""
+    shape = "idempotency key" if args.keyed else "no key"
+    if args.expires is not None:
+        shape += f", expires in {args.expires:g} s"
+    if args.mode != "plain":
+        shape += f", mode {args.mode}"
+    if args.scripts_only:
+        shape += ", inside the scripts only"
     print(
-        f"server: {find_server_binary()}, AOF everysec, {args.jobs} jobs, batch {args.batch}"
-        + scope
+        f"server: {find_server_binary()}, AOF everysec, {args.jobs} jobs, "
+        f"batch {args.batch}, {shape}"
     )
     print()
     print("| script | Redis instructions per job |")
@@ -153,7 +178,7 @@ async def main() -> None:
     print(f"| all three | {sum(counts.values()):,.0f} |")
 
 
-def request(mode: str, i: int) -> EnqueueRequest:
+def feature_request(mode: str, i: int) -> EnqueueRequest:
     if mode == "priorities":
         return EnqueueRequest("noop", i, priority=i % 5 - 2)
     if mode == "keys":

@@ -165,6 +165,22 @@ class HttpSession:
         Raises the typed error the API answered with, or ``ApiUnavailable`` when the API
         cannot be reached (connection refused, reset, timed out).
         """
+        _, raw = await self.request_status(
+            method, path, body=body, params=params, timeout=timeout, repeatable=repeatable
+        )
+        return raw
+
+    async def request_status(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        params: dict[str, Any] | None = None,
+        timeout: float | None = None,
+        repeatable: bool | None = None,
+    ) -> tuple[int, bytes]:
+        """``request``, answering with the status code too (201 created, 200 found)."""
         content = None if body is None else dumps(body)
         query = {k: v for k, v in (params or {}).items() if v is not None}
         if self._fast is not None:
@@ -181,7 +197,7 @@ class HttpSession:
                 raise self._unavailable(exc) from exc
             if status >= 400:
                 raise _error_for(status, raw)
-            return raw
+            return status, raw
         assert self._http is not None
         try:
             response = await self._http.request(
@@ -196,7 +212,7 @@ class HttpSession:
             raise self._unavailable(exc) from exc
         if response.status_code >= 400:
             raise _error_for(response.status_code, response.content)
-        return response.content
+        return response.status_code, response.content
 
     def _unavailable(self, exc: BaseException) -> ApiUnavailable:
         reason = str(exc) or type(exc).__name__

@@ -16,18 +16,36 @@ from __future__ import annotations
 
 import asyncio
 import time
+import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from tether.client import AsyncClient, _job_result
-from tether.errors import InvalidTransition, NotFound, ResultTimeout
-from tether.protocol import ARGS_KEY, KWARGS_KEY, MAX_GET_WAIT, JobOut, idempotency_job_id
+from tether.client import AsyncClient, _job_body, _job_result
+from tether.errors import IdempotencyConflict, InvalidTransition, NotFound, ResultTimeout
+from tether.protocol import ARGS_KEY, KWARGS_KEY, MAX_GET_WAIT, JobOut
+from tether.protocol import TERMINAL as JOB_TERMINAL
 
 __all__ = ["ArqPool", "Job", "JobDef", "JobResult", "JobStatus", "create_pool"]
 
-TERMINAL = {"completed", "failed", "cancelled", "dead"}
+TERMINAL = frozenset(s.value for s in JOB_TERMINAL)
+# arq's own defaults (arq.constants): the queue every arq worker and pool use unless told
+# otherwise, and how long past its due time a job not started yet is kept (1 day).
+ARQ_QUEUE = "arq:queue"
+ARQ_EXPIRES_EXTRA_MS = 86_400_000
+
+
+def _warn_queue(name: str) -> None:
+    if name != ARQ_QUEUE:
+        # tether routes a job to the workers serving its function: a queue of arq's
+        # would separate nothing here, so saying nothing would mislead (docs/arq.md).
+        warnings.warn(
+            f"queue name {name!r} is ignored: tether routes jobs by function name, so "
+            "every worker serving the function may take the job (docs/arq.md)",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 class JobStatus(StrEnum):
@@ -36,7 +54,7 @@ class JobStatus(StrEnum):
     deferred = "deferred"  # tether: delayed (a delay, or a retry's backoff)
     queued = "queued"
     in_progress = "in_progress"  # tether: running
-    complete = "complete"  # tether: completed, failed, cancelled or dead
+    complete = "complete"  # tether: completed, failed, cancelled, dead or expired
     not_found = "not_found"
 
 
@@ -170,9 +188,15 @@ class Job:
 class ArqPool:
     """What ``create_pool`` returns: arq's ``ArqRedis`` enqueuing methods, on tether."""
 
-    def __init__(self, client: AsyncClient, default_queue_name: str = "arq:queue") -> None:
+    def __init__(
+        self,
+        client: AsyncClient,
+        default_queue_name: str = ARQ_QUEUE,
+        expires_extra_ms: int = ARQ_EXPIRES_EXTRA_MS,
+    ) -> None:
         self.client = client
         self.default_queue_name = default_queue_name
+        self.expires_extra_ms = expires_extra_ms
 
     async def enqueue_job(
         self,
@@ -187,27 +211,42 @@ class ArqPool:
         **kwargs: Any,
     ) -> Job | None:
         """Enqueue ``function(ctx, *args, **kwargs)``. With ``_job_id``, returns
-        ``None`` if a job of that id already exists (as arq does); the job's tether id is
-        the one its idempotency key names (``Job.job_id``). ``_queue_name``, ``_expires``
-        and ``_job_try`` are accepted and ignored (docs/arq.md says why)."""
+        ``None`` if a job of that id already exists (as arq does, whatever its function
+        and arguments); the job's tether id is the one its idempotency key names
+        (``Job.job_id``). ``_expires`` (seconds or a ``timedelta``): not started by then,
+        the job ends ``expired``; without it, a job not started a day after it was due
+        expires, as in arq (``create_pool(expires_extra_ms=)``; 0: never). A queue name
+        other than arq's default is ignored with a warning, ``_job_try`` silently
+        (docs/arq.md says why)."""
         if _defer_until is not None and _defer_by is not None:
             raise ValueError("use either _defer_until or _defer_by, not both")
+        _warn_queue(_queue_name or self.default_queue_name)
         delay = _seconds(_defer_by) or 0.0
         if _defer_until is not None:
             until = _defer_until if _defer_until.tzinfo else _defer_until.replace(tzinfo=UTC)
             delay = (until - datetime.now(UTC)).total_seconds()
-        if _job_id is not None:
-            try:
-                await self.client.get(idempotency_job_id(_job_id))
-                return None
-            except NotFound:
-                pass
-        job = await self.client.enqueue(
+        delay = max(0.0, delay)
+        # As in arq, an `_expires` of 0 is no expiry of its own: the default applies.
+        expires = _seconds(_expires) or None
+        if expires is None and self.expires_extra_ms > 0:
+            expires = delay + self.expires_extra_ms / 1000
+        body = _job_body(
             function,
             {ARGS_KEY: list(args), KWARGS_KEY: kwargs},
-            idempotency_key=_job_id,
-            delay=max(0.0, delay) or None,
+            _job_id,
+            delay or None,
+            None,
+            None,
+            expires,
         )
+        try:
+            job, created = await self.client._enqueue(body)
+        except IdempotencyConflict:
+            # The id names a job of another function or with other arguments: arq
+            # answers None whenever the id exists, and so does this pool.
+            return None
+        if _job_id is not None and not created:
+            return None
         return Job(job.id, self, _queue_name or self.default_queue_name)
 
     async def aclose(self) -> None:
@@ -228,10 +267,12 @@ async def create_pool(
     retry: int = 0,
     job_serializer: Any = None,
     job_deserializer: Any = None,
-    default_queue_name: str = "arq:queue",
-    expires_extra_ms: int = 0,
+    default_queue_name: str = ARQ_QUEUE,
+    expires_extra_ms: int = ARQ_EXPIRES_EXTRA_MS,
     url: str | None = None,
 ) -> ArqPool:
     """arq's ``create_pool``: the Redis settings and serializers are accepted and ignored
-    (the pool talks to the API at ``url``, else $TETHER_URL)."""
-    return ArqPool(AsyncClient(url), default_queue_name)
+    (the pool talks to the API at ``url``, else $TETHER_URL). ``expires_extra_ms``: how
+    long past its due time a job enqueued without ``_expires`` may wait to start (arq's
+    default, a day; 0 or less: no expiry)."""
+    return ArqPool(AsyncClient(url), default_queue_name, expires_extra_ms)

@@ -28,12 +28,13 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import math
 import secrets
 import threading
 import time
 import warnings
 from collections.abc import Awaitable, Callable, Container, Coroutine, Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Concatenate, Literal, ParamSpec, Protocol, Self, TypeVar
 from urllib.parse import quote
@@ -117,6 +118,24 @@ def _new_key() -> str:
     return secrets.token_hex(16)
 
 
+Expires = float | timedelta | datetime
+
+
+def _expires(value: Expires) -> float | str:
+    """An expiry as the body carries it: seconds from now, or an ISO 8601 time."""
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            # A naive time is ambiguous (local? UTC?): refused here, not guessed.
+            raise ValueError("expires= needs an aware datetime (with a tzinfo) or seconds")
+        return value.isoformat()
+    if not math.isfinite(value):
+        # orjson would send NaN as null, i.e. "never expires": refused, not turned around.
+        raise ValueError(f"expires= must be a finite number of seconds, not {value!r}")
+    return value
+
+
 def _job_body(
     function: str,
     input: Any,
@@ -124,6 +143,7 @@ def _job_body(
     delay: float | None,
     max_attempts: int | None,
     timeout: float | None,
+    expires: Expires | None = None,
     priority: int = 0,
     concurrency_key: str | None = None,
     concurrency_limit: int | None = None,
@@ -146,6 +166,8 @@ def _job_body(
         body["max_attempts"] = max_attempts
     if timeout is not None:
         body["timeout"] = timeout
+    if expires is not None:
+        body["expires"] = _expires(expires)
     return body
 
 
@@ -244,16 +266,20 @@ class AsyncClient:
         delay: float | None = None,
         max_attempts: int | None = None,
         timeout: float | None = None,
+        expires: Expires | None = None,
         priority: int = 0,
         concurrency_key: str | None = None,
         concurrency_limit: int | None = None,
     ) -> JobOut:
         """Submit a job; ``delay`` and ``timeout`` are seconds. With an idempotency key
-        already used for this function, returns that job instead of a new one (without
-        one, the client makes one up, so a request it sends again is still one job).
-        ``priority`` (-100..100, default 0): higher is claimed first. ``concurrency_key``:
-        the job runs only while fewer than ``concurrency_limit`` (default: the function's
-        key limit, else 1) jobs of that key run (docs/queue-features.md)."""
+        already used for this function and this input, returns that job instead of a new
+        one (without one, the client makes one up, so a request it sends again is still
+        one job); the key reused with another input raises ``IdempotencyKeyReused``.
+        ``expires`` (seconds, a ``timedelta`` or an aware ``datetime``): not started by
+        then, the job ends ``expired`` and never runs. ``priority`` (-100..100, default
+        0): higher is claimed first. ``concurrency_key``: the job runs only while fewer
+        than ``concurrency_limit`` (default: the function's key limit, else 1) jobs of
+        that key run (docs/queue-features.md)."""
         body = _job_body(
             function,
             input,
@@ -261,12 +287,21 @@ class AsyncClient:
             delay,
             max_attempts,
             timeout,
+            expires,
             priority,
             concurrency_key,
             concurrency_limit,
         )
-        raw = await self._http.request("POST", "/v1/jobs", body=body, repeatable=True)
-        return JobOut.model_validate_json(raw)
+        job, _ = await self._enqueue(body)
+        return job
+
+    async def _enqueue(self, body: dict[str, Any]) -> tuple[JobOut, bool]:
+        """POST /v1/jobs: the job, and whether this request created it (201) rather than
+        found it under its idempotency key (200)."""
+        status, raw = await self._http.request_status(
+            "POST", "/v1/jobs", body=body, repeatable=True
+        )
+        return JobOut.model_validate_json(raw), status == 201
 
     async def enqueue_many(self, jobs: Iterable[JobCreate | Mapping[str, Any]]) -> list[JobOut]:
         """Submit many jobs, up to 1,000 per request; each item is a ``JobCreate`` or a
@@ -278,6 +313,8 @@ class AsyncClient:
         for body in bodies:
             body.setdefault("idempotency_key", None)
             body["idempotency_key"] = body["idempotency_key"] or _new_key()
+            if body.get("expires") is not None:
+                body["expires"] = _expires(body["expires"])
         out: list[JobOut] = []
         for start in range(0, len(bodies), MAX_BATCH):
             chunk = bodies[start : start + MAX_BATCH]
@@ -324,7 +361,7 @@ class AsyncClient:
         wait: float | None = None,
         timeout: float | _Unset | None = UNSET,
     ) -> JobOut:
-        """The job once it has finished (completed, failed, cancelled or dead); raises
+        """The job once it has finished (completed, failed, cancelled, dead or expired); raises
         ``ResultTimeout`` if it has not after ``wait`` seconds (None: no limit).
         ``timeout=`` is the deprecated name of ``wait=``."""
         wait = _wait_arg("wait", wait, timeout)
@@ -339,20 +376,22 @@ class AsyncClient:
         idempotency_key: str | None = None,
         max_attempts: int | None = None,
         timeout: float | _Unset | None = UNSET,
+        expires: Expires | None = None,
     ) -> Any:
         """Enqueue a job and wait for its result. Raises ``JobFailed`` (with the job's
         error) if it ends any other way than completed, ``ResultTimeout`` if it has not
         finished within ``wait`` seconds (None: no limit; the job itself goes on), and
         ``NoLiveMachine`` if the job is still queued after 5 s and no live machine
         serves its function (it stays queued). ``timeout=`` is the deprecated name of
-        ``wait=``; the job's time limit is the one its function registered."""
+        ``wait=``; the job's time limit is the one its function registered. A job not
+        started by ``expires`` ends ``expired``, raised as ``JobFailed``."""
         wait = _wait_arg("call", wait, timeout)
         # One request enqueues and waits (POST /v1/jobs?wait=S): a round trip fewer than
         # enqueue-then-GET. A job still unfinished after that wait is waited for by id.
         started = time.monotonic()
         deadline = None if wait is None else started + wait
         first = NO_MACHINE_CHECK if wait is None else max(0.0, min(wait, NO_MACHINE_CHECK))
-        body = _job_body(function, input, idempotency_key, None, max_attempts, None)
+        body = _job_body(function, input, idempotency_key, None, max_attempts, None, expires)
         raw = await self._http.request(
             "POST",
             "/v1/jobs",

@@ -12,7 +12,8 @@
     ├── NotFound                  404  no such job, run, machine or function
     │   └── UnknownFunction       404  no machine ever registered this function
     ├── Conflict                  409  the request clashes with the current state
-    │   ├── IdempotencyConflict   409  the key already names a different request
+    │   ├── IdempotencyConflict   409  the key already names a job of another function
+    │   │   └── IdempotencyKeyReused 409  ... a job of this function with another input
     │   ├── InvalidTransition     409  e.g. cancelling a finished job
     │   └── RegistryFull          409  the function registry is at its limit
     ├── LeaseNotHeld              409  stale or unknown fencing token: result rejected
@@ -128,6 +129,14 @@ class IdempotencyConflict(Conflict):
     """The idempotency key (or id) already names a request for something else."""
 
     code = "idempotency_conflict"
+
+
+class IdempotencyKeyReused(IdempotencyConflict):
+    """The idempotency key (or id) already names a job of this function whose input
+    differs: the answer names that job (``details.id``) instead of passing it off as the
+    one asked for."""
+
+    code = "idempotency_key_reused"
 
 
 class InvalidTransition(Conflict):
@@ -248,6 +257,7 @@ ERRORS_BY_CODE: dict[str, type[TetherError]] = {
         UnknownFunction,
         Conflict,
         IdempotencyConflict,
+        IdempotencyKeyReused,
         InvalidTransition,
         RegistryFull,
         LeaseNotHeld,

@@ -47,6 +47,9 @@ MAX_LIST = 1000  # jobs or runs one listing page may hold
 MIN_TIMEOUT = 0.001  # seconds
 MAX_TIMEOUT = 7 * 24 * 3600.0  # seconds
 MAX_DELAY = 366 * 24 * 3600.0  # seconds
+# How far away a job's expiry may be (seconds): a job may wait out its longest delay and
+# as long again to start. Bounded because the expiry zset keeps an entry until then.
+MAX_EXPIRES = 2 * MAX_DELAY
 MAX_ATTEMPTS = 1000
 
 # -- queue features (docs/queue-features.md) -------------------------------------------

@@ -6,6 +6,7 @@ Durations are seconds (floats); timestamps are ISO 8601 datetimes in UTC.
 
 from __future__ import annotations
 
+import math
 import re
 import uuid
 from collections.abc import Sequence
@@ -16,7 +17,14 @@ from typing import Annotated, Any, ClassVar, Literal
 
 import orjson
 from litestar.params import KwargDefinition
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
 
 from tether.limits import (
     ID_REGEX,
@@ -24,6 +32,7 @@ from tether.limits import (
     MAX_ATTEMPTS,
     MAX_CONCURRENCY,
     MAX_DELAY,
+    MAX_EXPIRES,
     MAX_FUNCTIONS_PER_MACHINE,
     MAX_FUNCTIONS_PER_POLL,
     MAX_HELD,
@@ -124,10 +133,11 @@ class JobStatus(StrEnum):
     FAILED = "failed"  # failed with an error that is not retried (terminal)
     CANCELLED = "cancelled"  # cancelled before or while it ran (terminal)
     DEAD = "dead"  # every attempt failed (terminal)
+    EXPIRED = "expired"  # not started by its `expires` time, so never run (terminal)
 
 
 TERMINAL: frozenset[JobStatus] = frozenset(
-    {JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.DEAD}
+    {JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.DEAD, JobStatus.EXPIRED}
 )
 
 
@@ -285,6 +295,10 @@ class FunctionList(BaseModel):
 # -- jobs ------------------------------------------------------------------------------
 
 
+# A job's expiry: seconds from now (more than 0), or a time with its UTC offset.
+ExpiresIn = Annotated[float, Field(gt=0, le=MAX_EXPIRES, allow_inf_nan=False)]
+
+
 class JobCreate(Body):
     function: IdStr
     input: Any = None
@@ -300,6 +314,46 @@ class JobCreate(Body):
     concurrency_key: IdStr | None = None
     # Slots of its key (default: the function's key_concurrency limit, else 1).
     concurrency_limit: int | None = Field(default=None, ge=1, le=MAX_CONCURRENCY)
+    # Not started by then, the job ends `expired` and never runs: seconds from now, or an
+    # ISO 8601 time with its offset (one already past: the job is created expired).
+    expires: ExpiresIn | AwareDatetime | None = None
+
+    @field_validator("expires", mode="before")
+    @classmethod
+    def _expires_time(cls, value: Any) -> Any:
+        # The body is validated strictly (no str -> datetime coercion): an ISO 8601
+        # string is read here, so `expires` takes a number or a time, as documented.
+        if isinstance(value, str):
+            try:
+                return datetime.fromisoformat(value)
+            except ValueError:
+                raise ValueError("expires must be seconds or an ISO 8601 time") from None
+        return value
+
+    @field_validator("expires")
+    @classmethod
+    def _expires_bound(cls, value: float | datetime | None) -> float | datetime | None:
+        if isinstance(value, datetime):
+            ahead = (value - datetime.now(UTC)).total_seconds()
+            if ahead > MAX_EXPIRES:
+                raise ValueError(f"expires must be at most {MAX_EXPIRES:g} seconds away")
+        return value
+
+    def expires_ms(self) -> int | None:
+        """The expiry in ms from now (0 or less: already past), or None."""
+        return expires_ms(self.expires)
+
+
+def expires_ms(expires: float | datetime | None) -> int | None:
+    """An expiry (seconds from now, or a time) as whole ms from now, rounded up so that a
+    tiny duration is not "already past"; a time already past is 0 or less."""
+    if expires is None:
+        return None
+    if isinstance(expires, datetime):
+        seconds = (expires - datetime.now(UTC)).total_seconds()
+    else:
+        seconds = expires
+    return math.ceil(seconds * 1000)
 
 
 class JobBatchCreate(Body):
@@ -322,6 +376,7 @@ class JobOut(BaseModel):
     started_at: datetime | None = None
     finished_at: datetime | None = None
     cancel_requested: bool = False
+    expires_at: datetime | None = None  # not started by then: `expired` (None: never)
 
     tags: dict[str, str] | None = None
     priority: int = 0

@@ -90,3 +90,29 @@ async def test_hooks_and_job_ids_as_arq_gives_them(worker: Worker, pool: ArqPool
 
     assert f"start:{job.job_id}" in shop_tasks.seen and f"end:{job.job_id}" in shop_tasks.seen
     assert await job.status() == JobStatus.complete
+
+
+async def test_a_job_id_reused_with_other_arguments_answers_none_as_in_arq(
+    worker: Worker, pool: ArqPool
+) -> None:
+    job = await pool.enqueue_job("place_order", "cup", _job_id="order-9")
+    again = await pool.enqueue_job("place_order", "mug", 2, _job_id="order-9")
+
+    assert job is not None and again is None
+
+
+async def test_arq_expires_ends_a_job_not_started_in_time(
+    worker: Worker, pool: ArqPool, orchestrator: Orchestrator
+) -> None:
+    from datetime import timedelta
+
+    from tether import JobFailed
+
+    job = await pool.enqueue_job(
+        "place_order", "tea", _defer_by=60, _expires=timedelta(seconds=0.3)
+    )
+    assert job is not None
+
+    with pytest.raises(JobFailed, match="Expired"):
+        await job.result(timeout=10)
+    assert await job.status() == JobStatus.complete

@@ -207,3 +207,13 @@ def test_inspect_reads_the_job_in_the_namespace_it_is_told(
     assert main(["inspect", job_id]) == EXIT_FAILED  # not in the default namespace
     assert main(["inspect", job_id, "--namespace", "acme"]) == 0
     assert f"> HGETALL {acme.for_id(job_id).job(job_id)}\n" in capsys.readouterr().out
+
+
+def test_jobs_list_filters_on_every_job_status_expired_included() -> None:
+    from tether.protocol import JobStatus
+
+    parser = build_parser()
+    for status in JobStatus:
+        args = parser.parse_args(["jobs", "list", "--status", status.value])
+        assert args.status == status.value
+    assert parser.parse_args(["jobs", "list", "--status", "expired"]).status == "expired"

@@ -48,3 +48,10 @@ async def claim_one(engine: QueueEngine, function: str = "fn", machine: str = "m
     jobs = await engine.claim(machine, [function], 1)
     assert len(jobs) == 1, f"expected one {function} job to claim, got {jobs}"
     return jobs[0]
+
+
+async def pass_expiry(redis: Redis, engine: QueueEngine, job_id: str) -> None:
+    """The job's `expires` time has come: its field and its expiry entry in the past."""
+    pk = engine.keys.for_id(job_id)
+    await redis.hset(pk.job(job_id), "expires_at", 1)
+    await redis.zadd(pk.expiring, {job_id: 1}, xx=True)

@@ -25,7 +25,7 @@ async def test_enqueue_creates_a_queued_job_on_its_functions_ready_stream(
 
 async def test_enqueue_with_the_same_id_returns_the_existing_job(engine: QueueEngine) -> None:
     first = await engine.enqueue("fn", 1, job_id="job-1")
-    second = await engine.enqueue("fn", 2, job_id="job-1")
+    second = await engine.enqueue("fn", 1, job_id="job-1")
 
     assert (second.id, second.created) == ("job-1", False)
     assert first.created
@@ -37,7 +37,7 @@ async def test_enqueue_with_the_same_idempotency_key_returns_the_existing_job(
     engine: QueueEngine,
 ) -> None:
     first = await engine.enqueue("fn", 1, idempotency_key="order-7")
-    second = await engine.enqueue("fn", 2, idempotency_key="order-7")
+    second = await engine.enqueue("fn", 1, idempotency_key="order-7")
 
     assert second.id == first.id and not second.created
     assert await engine.queue_depth("fn") == 1
@@ -134,7 +134,7 @@ async def test_a_bad_function_name_is_refused(engine: QueueEngine, function: str
 async def test_enqueue_many_answers_each_request_in_order(engine: QueueEngine) -> None:
     await engine.enqueue("fn", 0, job_id="old")
     answers = await engine.enqueue_many(
-        [EnqueueRequest("fn", 1, job_id="new"), EnqueueRequest("fn", 2, job_id="old")]
+        [EnqueueRequest("fn", 1, job_id="new"), EnqueueRequest("fn", 0, job_id="old")]
     )
 
     assert [(a.id, a.created) for a in answers] == [("new", True), ("old", False)]

@@ -1,7 +1,8 @@
 """A stateful property test of the queue engine on a real Redis server.
 
 Hypothesis drives random sequences of enqueue, claim, heartbeat, complete, fail, release,
-reap, promote, cancel and machine death, over two partitions, and after every step checks:
+reap, promote, cancel, expiry and machine death, over two partitions, and after every
+step checks:
 
 - each job is in exactly one place: its ready stream (queued), the delayed zset
   (delayed), the leases zset and its machine's job set (running), or nowhere (finished,
@@ -14,8 +15,9 @@ reap, promote, cancel and machine death, over two partitions, and after every st
   table names for it;
 - and where the outcome is determined, it is the one predicted: a failed attempt becomes
   cancelled / failed / dead / retried (at once after a lost machine or lease, after a
-  backoff otherwise), only expired leases are reaped, only due jobs are promoted, and a
-  dead machine loses all of its leases at once.
+  backoff otherwise), only expired leases are reaped, only due jobs are promoted, a
+  dead machine loses all of its leases at once, and a job past its `expires` that never
+  started ends expired (by the pass or the claim) while one that started is left alone.
 
 Every mutant of the scripts we tried (token check removed from complete or fail, release
 counting the attempt, cancel leaving the stream entry, machine_dead keeping the lease,
@@ -24,7 +26,8 @@ reap never treating a timeout as a timeout) fails this test within its example b
 Time is simulated, never slept: a lease "expires" by moving its score in the leases zset
 to 0, a job "times out" by also setting its ``deadline`` field to 1, a delayed job "comes
 due" by moving its score to 0, and a machine "goes silent" by moving its last heartbeat to
-0. The scripts read Redis's clock, so to them these moments are in the past.
+0, and a job's expiry "comes" by setting its ``expires_at`` to 1 and its expiry entry
+to 1. The scripts read Redis's clock, so to them these moments are in the past.
 """
 
 from __future__ import annotations
@@ -100,6 +103,7 @@ class QueueModel(RuleBasedStateMachine):
         self.max_attempts: dict[str, int] = {}
         self.function: dict[str, str] = {}
         self.key_owner: dict[str, str] = {}  # idempotency key -> function
+        self.expiring: set[str] = set()  # jobs enqueued with an expiry
         self.latest: dict[str, str] = {}  # job id -> the token of its latest claim
         self.stale: list[tuple[str, str]] = []  # (job id, token) of superseded claims
         self.claimed_by: dict[str, str] = {}  # token -> the machine it was leased to
@@ -182,7 +186,13 @@ class QueueModel(RuleBasedStateMachine):
 
     @initialize(target=jobs)
     def some_jobs(self) -> Any:
-        return self.enqueue([("a", False, 3, None), ("b", False, 2, None), ("a", False, 1, None)])
+        return self.enqueue(
+            [
+                ("a", False, 3, None, False),
+                ("b", False, 2, None, True),
+                ("a", False, 1, None, False),
+            ]
+        )
 
     @rule(
         target=jobs,
@@ -192,6 +202,7 @@ class QueueModel(RuleBasedStateMachine):
                 st.sampled_from([False, False, True]),  # delayed, one time in three
                 st.integers(1, 3),
                 st.none() | st.sampled_from(["k1", "k2"]),
+                st.booleans(),  # with an expiry (an hour away)
             ),
             min_size=1,
             max_size=2,
@@ -200,18 +211,21 @@ class QueueModel(RuleBasedStateMachine):
     # A handful of jobs per example: few enough that retried jobs get claimed again
     # (which is what makes superseded tokens), many enough to interleave.
     @precondition(lambda self: len(self.max_attempts) < 6)
-    def enqueue(self, requests: list[tuple[str, bool, int, str | None]]) -> Any:
+    def enqueue(self, requests: list[tuple[str, bool, int, str | None, bool]]) -> Any:
         created = []
-        for function, delayed, max_attempts, key in requests:
+        for function, delayed, max_attempts, key, expiring in requests:
             before = self.statuses()
-            # Ids are deterministic so that hypothesis can replay an example exactly.
+            # Ids are deterministic so that hypothesis can replay an example exactly. A
+            # key names one request: its jobs' input is the key's (another input would
+            # be refused as a reused key, tests/queue/test_engine_uniqueness.py).
             request = EnqueueRequest(
                 function,
-                {"n": len(before)},
+                {"key": key} if key else {"n": len(before)},
                 job_id=None if key else f"j{len(before)}",
                 idempotency_key=key,
                 delay_ms=60_000 if delayed else 0,
                 max_attempts=max_attempts,
+                expires_ms=3_600_000 if expiring else None,
             )
             try:
                 enqueued = self.run(self.engine.enqueue_many([request]))[0]
@@ -224,6 +238,8 @@ class QueueModel(RuleBasedStateMachine):
             if enqueued.created:
                 self.max_attempts[enqueued.id] = max_attempts
                 self.function[enqueued.id] = function
+                if expiring:
+                    self.expiring.add(enqueued.id)
                 self.moved_by({"enqueue"}, {**before, enqueued.id: None})
                 created.append(enqueued.id)
         return multiple(*created)
@@ -234,11 +250,15 @@ class QueueModel(RuleBasedStateMachine):
         count=st.integers(1, 3),
     )
     def claim(self, machine: str, functions: list[str], count: int) -> None:
+        snap = self.view()
         before = self.statuses()
         claimed = self.run(self.engine.claim(machine, functions, count))
         assert len(claimed) <= count
         for job in claimed:
             assert before[job.id] == "queued" and self.function[job.id] in functions
+            record = snap.records[job.id]
+            past_expiry = record.get("expires_at") == "1" and "attempt" not in record
+            assert not past_expiry, "a job past its expiry is never handed out"
             assert 1 <= job.attempt <= self.max_attempts[job.id]
         self.moved_by({"claim"}, before)
         for job in claimed:
@@ -402,6 +422,34 @@ class QueueModel(RuleBasedStateMachine):
         for delayed_id, due_at in snap.delayed_at.items():
             expected = "queued" if due_at == 0 else "delayed"
             assert self.view().status(delayed_id) == expected
+
+    @rule(job_id=jobs, by_claim=st.booleans())
+    def expiry_comes(self, job_id: str, by_claim: bool) -> None:
+        """The job's `expires` time passes; the pass (or a claim) ends it if it never
+        started, and leaves it as it is otherwise."""
+        if job_id not in self.expiring:
+            return
+        pk = self.keys.for_id(job_id)
+        self.run(self.redis.hset(pk.job(job_id), "expires_at", 1))
+        self.run(self.redis.zadd(pk.expiring, {job_id: 1}, xx=True))
+        self.changed()
+        record = self.view().records[job_id]
+        if by_claim:
+            self.claim(MACHINES[0], [self.function[job_id]], len(self.max_attempts))
+            if record["status"] != "queued":
+                return
+        else:
+            before = self.statuses()
+            expired = self.run(self.engine.expire())
+            self.moved_by({"expire"}, before)
+            never_started = "attempt" not in record
+            assert (job_id in expired) == (
+                never_started and record["status"] in ("queued", "delayed")
+            )
+        if "attempt" not in record and record["status"] in ("queued", "delayed"):
+            if by_claim and record["status"] == "delayed":
+                return  # a claim does not see a delayed job
+            assert self.job(job_id)["status"] == "expired"
 
     @rule(job_id=jobs)
     def cancel(self, job_id: str) -> None:

@@ -7,7 +7,14 @@ import re
 from collections.abc import Awaitable, Callable
 
 import pytest
-from queue_helpers import claim_one, expire_lease, make_due, pass_timeout, silence_machine
+from queue_helpers import (
+    claim_one,
+    expire_lease,
+    make_due,
+    pass_expiry,
+    pass_timeout,
+    silence_machine,
+)
 from redis.asyncio import Redis
 
 from tether.protocol import FunctionLimits, RateLimit
@@ -54,7 +61,7 @@ async def test_lua_key_helpers_match_the_python_key_builder(redis: Redis, keys: 
     source = (LUA_DIR / "includes" / "keys.lua").read_text() + (
         "\nreturn {job_key(ARGV[1], 'j'), queue_key(ARGV[1], 'f'), timeline_key(ARGV[1], 'j'),"
         " machine_jobs_key(ARGV[1], 'm'), cancels_key(ARGV[1], 'm'),"
-        " idempotency_key(ARGV[1], 'k'), feature_key(ARGV[1], 'fx'),"
+        " idempotency_key(ARGV[1], 'k'), feature_key(ARGV[1], 'fx'), expiring_key(ARGV[1]),"
         " feature_key(ARGV[1], 'plv', 'f'), feature_key(ARGV[1], 'pq', 'f', '-3'),"
         " feature_key(ARGV[1], 'running'), feature_key(ARGV[1], 'kwait', 'f', 'k'),"
         " feature_key(ARGV[1], 'rate', 'f'), feature_key(ARGV[1], 'rate', 'f', 'k')}"
@@ -70,6 +77,7 @@ async def test_lua_key_helpers_match_the_python_key_builder(redis: Redis, keys: 
         pk.cancels("m"),
         pk.idempotency("k"),
         pk.features,
+        pk.expiring,
         pk.levels("f"),
         pk.level_ready("f", -3),
         pk.running,
@@ -112,6 +120,32 @@ async def enqueue_queued(engine: QueueEngine, redis: Redis) -> tuple[str, Action
 @edge(None, D, "enqueue")
 async def enqueue_delayed(engine: QueueEngine, redis: Redis) -> tuple[str, Action]:
     return "j", lambda: engine.enqueue("fn", None, job_id="j", delay_ms=10_000)
+
+
+@edge(None, JobStatus.EXPIRED, "enqueue")
+async def enqueue_already_expired(engine: QueueEngine, redis: Redis) -> tuple[str, Action]:
+    return "j", lambda: engine.enqueue("fn", None, job_id="j", expires_ms=0)
+
+
+@edge(Q, JobStatus.EXPIRED, "expire")
+async def expire_queued(engine: QueueEngine, redis: Redis) -> tuple[str, Action]:
+    await engine.enqueue("fn", None, job_id="j", expires_ms=60_000)
+    await pass_expiry(redis, engine, "j")
+    return "j", engine.expire
+
+
+@edge(D, JobStatus.EXPIRED, "expire")
+async def expire_delayed(engine: QueueEngine, redis: Redis) -> tuple[str, Action]:
+    await engine.enqueue("fn", None, job_id="j", delay_ms=120_000, expires_ms=60_000)
+    await pass_expiry(redis, engine, "j")
+    return "j", engine.expire
+
+
+@edge(Q, JobStatus.EXPIRED, "claim")
+async def claim_past_expiry(engine: QueueEngine, redis: Redis) -> tuple[str, Action]:
+    await engine.enqueue("fn", None, job_id="j", expires_ms=60_000)
+    await pass_expiry(redis, engine, "j")
+    return "j", lambda: engine.claim("m1", ["fn"], 1)
 
 
 @edge(Q, R, "claim")

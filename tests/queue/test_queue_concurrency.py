@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 import pytest
-from queue_helpers import expire_lease, job_hash, silence_machine
+from queue_helpers import expire_lease, job_hash, pass_expiry, silence_machine
 from redis.asyncio import Redis
 
 from tether.errors import ValidationFailed
@@ -234,3 +234,27 @@ async def test_a_concurrency_limit_without_a_key_is_refused(engine: QueueEngine)
 async def test_a_concurrency_limit_out_of_range_is_refused(engine: QueueEngine, limit: int) -> None:
     with pytest.raises(ValidationFailed):
         await engine.enqueue("fn", None, concurrency_key="k", concurrency_limit=limit)
+
+
+async def test_a_parked_job_past_its_expiry_ends_expired_and_leaves_the_parked_list(
+    engine: QueueEngine, redis: Redis, pk: PartitionKeys
+) -> None:
+    await engine.enqueue("fn", None, job_id="runs", concurrency_key="k")
+    await engine.enqueue("fn", None, job_id="parked", concurrency_key="k", expires_ms=60_000)
+    await claim_ids(engine)
+    await pass_expiry(redis, engine, "parked")
+
+    assert await engine.expire() == ["parked"]
+    assert (await engine.get_job("parked")).status == "expired"
+    assert await redis.exists(pk.parked("fn", "k")) == 0
+
+
+async def test_a_priority_job_past_its_expiry_leaves_its_priority_stream(
+    engine: QueueEngine, redis: Redis, pk: PartitionKeys
+) -> None:
+    await engine.enqueue("fn", None, job_id="j", priority=5, expires_ms=60_000)
+    await pass_expiry(redis, engine, "j")
+
+    assert await engine.expire() == ["j"]
+    assert await redis.xlen(pk.level_ready("fn", 5)) == 0
+    assert await claim_ids(engine) == []

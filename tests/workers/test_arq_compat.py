@@ -224,6 +224,97 @@ async def test_a_job_id_already_used_enqueues_nothing_and_answers_none(
     assert await first.result(timeout=10) == 3
 
 
+async def test_a_job_id_reused_with_the_same_arguments_answers_none(
+    worker: Worker, pool: ArqPool
+) -> None:
+    first = await pool.enqueue_job("add", 1, 2, _job_id="same")
+    second = await pool.enqueue_job("add", 1, 2, _job_id="same")
+
+    assert first is not None and second is None
+
+
+async def test_a_job_id_reused_for_another_function_answers_none(
+    worker: Worker, pool: ArqPool
+) -> None:
+    first = await pool.enqueue_job("add", 1, 2, _job_id="fn-swap")
+    second = await pool.enqueue_job("download", "u", _job_id="fn-swap")
+
+    assert first is not None and second is None
+
+
+async def test_racing_enqueues_of_one_new_job_id_give_one_job_and_nones(
+    worker: Worker, pool: ArqPool
+) -> None:
+    jobs = await asyncio.gather(*(pool.enqueue_job("add", 1, 2, _job_id="race") for _ in range(8)))
+
+    assert sum(job is not None for job in jobs) == 1
+
+
+async def test_expires_ends_a_job_not_started_in_time_as_complete_and_failed(
+    worker: Worker, pool: ArqPool, orchestrator: Orchestrator
+) -> None:
+    job = await pool.enqueue_job("add", 1, 2, _defer_by=60, _expires=0.3)
+    assert job is not None
+
+    with pytest.raises(JobFailed, match="Expired"):
+        await job.result(timeout=10)
+    assert await job.status() == JobStatus.complete
+    info = await job.info()
+    assert isinstance(info, JobResult) and not info.success
+    assert (await pool.client.get(job.job_id)).status == "expired"
+
+
+async def test_a_job_started_in_time_runs_whatever_its_expires(
+    worker: Worker, pool: ArqPool
+) -> None:
+    job = await pool.enqueue_job("add", 1, 2, _expires=timedelta(minutes=5))
+    assert job is not None
+
+    assert await job.result(timeout=10) == 3
+
+
+async def test_without_expires_a_job_expires_a_day_after_it_was_due_as_in_arq(
+    worker: Worker, pool: ArqPool
+) -> None:
+    job = await pool.enqueue_job("add", 1, 2, _defer_by=timedelta(hours=1))
+    assert job is not None
+
+    record = await pool.client.get(job.job_id)
+    assert record.expires_at is not None and record.enqueued_at is not None
+    assert record.expires_at - record.enqueued_at == timedelta(hours=25)
+
+
+async def test_expires_extra_ms_of_zero_turns_the_default_expiry_off(
+    worker: Worker, api: ApiServer
+) -> None:
+    async with await create_pool(RedisSettings(), url=api.url, expires_extra_ms=0) as pool:
+        job = await pool.enqueue_job("add", 1, 2)
+        assert job is not None
+        assert (await pool.client.get(job.job_id)).expires_at is None
+
+
+async def test_a_queue_name_other_than_arqs_default_is_ignored_with_a_warning(
+    worker: Worker, pool: ArqPool
+) -> None:
+    with pytest.warns(UserWarning, match="queue name 'other:queue' is ignored"):
+        job = await pool.enqueue_job("add", 1, 2, _queue_name="other:queue")
+
+    assert job is not None
+    assert await job.result(timeout=10) == 3  # served by the worker of the default queue
+
+
+async def test_a_worker_settings_queue_name_other_than_arqs_default_is_logged_as_ignored(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class OtherQueue(WorkerSettings):
+        queue_name = "shop:queue"
+
+    with caplog.at_level("WARNING", logger="tether.worker"):
+        load_settings(OtherQueue)
+
+    assert "queue_name 'shop:queue' is ignored" in caplog.text
+
+
 async def test_a_deferred_job_is_deferred_until_its_time(worker: Worker, pool: ArqPool) -> None:
     by = await pool.enqueue_job("add", 1, 2, _defer_by=timedelta(minutes=5))
     until = await pool.enqueue_job(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ import tether
 from tether import AsyncClient, func
 from tether.errors import (
     ApiUnavailable,
+    IdempotencyKeyReused,
     JobFailed,
     NotFound,
     ResultTimeout,
@@ -79,6 +81,67 @@ async def test_an_idempotency_key_returns_the_same_job(
         first = await client.enqueue("double", 1, idempotency_key="order-7")
         again = await client.enqueue("double", 1, idempotency_key="order-7")
     assert again.id == first.id
+
+
+async def test_an_idempotency_key_reused_with_another_input_raises_naming_the_job(
+    client: AsyncClient, make_worker: Callable[..., Worker]
+) -> None:
+    async with make_worker(double):
+        first = await client.enqueue("double", 1, idempotency_key="order-8", delay=60)
+        with pytest.raises(IdempotencyKeyReused) as reused:
+            await client.enqueue("double", 2, idempotency_key="order-8")
+    assert reused.value.details["id"] == first.id
+
+
+async def test_expires_takes_seconds_a_timedelta_or_an_aware_datetime(
+    client: AsyncClient, make_worker: Callable[..., Worker]
+) -> None:
+    async with make_worker(double):
+        jobs = [
+            await client.enqueue("double", 1, delay=60, expires=30),
+            await client.enqueue("double", 1, delay=60, expires=timedelta(seconds=30)),
+            await client.enqueue(
+                "double", 1, delay=60, expires=datetime.now(UTC) + timedelta(seconds=30)
+            ),
+        ]
+    for job in jobs:
+        assert job.expires_at is not None and job.enqueued_at is not None
+        assert abs((job.expires_at - job.enqueued_at).total_seconds() - 30) < 2
+
+
+async def test_expires_refuses_a_naive_datetime_before_sending(client: AsyncClient) -> None:
+    with pytest.raises(ValueError, match="aware datetime"):
+        await client.enqueue("double", 1, expires=datetime.now())
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+async def test_expires_refuses_nan_and_infinity_rather_than_send_them_as_never(
+    client: AsyncClient, value: float
+) -> None:
+    with pytest.raises(ValueError, match="finite"):
+        await client.enqueue("double", 1, expires=value)
+
+
+async def test_enqueue_many_takes_a_timedelta_as_expires(
+    client: AsyncClient, make_worker: Callable[..., Worker]
+) -> None:
+    async with make_worker(double):
+        [job] = await client.enqueue_many(
+            [{"function": "double", "input": 1, "delay": 60, "expires": timedelta(seconds=30)}]
+        )
+    assert job.expires_at is not None
+
+
+async def test_call_of_a_job_whose_expiry_has_passed_raises_job_failed_expired(
+    client: AsyncClient, make_worker: Callable[..., Worker]
+) -> None:
+    async with make_worker(double):
+        with pytest.raises(JobFailed) as failed:
+            await client.call(
+                "double", 1, wait=10, expires=datetime.now(UTC) - timedelta(seconds=1)
+            )
+    assert failed.value.job.status == "expired"
+    assert failed.value.error.type == "Expired"
 
 
 async def test_cancelling_a_waiting_job_cancels_it_at_once(

@@ -64,6 +64,7 @@ def _request(job: JobCreate, spec: RegisteredFunction, job_id: str | None) -> En
         max_attempts=job.max_attempts or spec.max_attempts,
         timeout_ms=round(timeout * 1000) if timeout is not None else None,
         tags=job.tags,
+        expires_ms=job.expires_ms(),
         priority=job.priority,
         concurrency_key=job.concurrency_key,
         concurrency_limit=job.concurrency_limit,
@@ -87,6 +88,7 @@ def job_out(r: JobRecord) -> JobOut:
         started_at=ms_to_datetime(r.started_at),
         finished_at=ms_to_datetime(r.finished_at),
         cancel_requested=r.cancel_requested,
+        expires_at=ms_to_datetime(r.expires_at),
         tags=r.tags,
         priority=r.priority,
         concurrency_key=r.concurrency_key,
@@ -115,6 +117,9 @@ def _created(e: Enqueued, req: EnqueueRequest, engine: QueueEngine, now: datetim
         "started_at": None,
         "finished_at": None,
         "cancel_requested": False,
+        "expires_at": (
+            now + timedelta(milliseconds=req.expires_ms) if req.expires_ms is not None else None
+        ),
         "tags": req.tags,
         "priority": req.priority,
         "concurrency_key": req.concurrency_key,
@@ -132,7 +137,13 @@ async def _enqueue_and_hand_off(
     # One waiting poll per new ready job at most: each claims up to its max_jobs.
     idle: list[FunctionWaiter] = []
     hand_offs: list[HandOff] = []
-    for function, count in Counter(r.function for r in requests if r.delay_ms <= 0).items():
+    ready_now = (
+        r.function
+        for r in requests
+        # A job created expired (its expiry already past) is never ready.
+        if r.delay_ms <= 0 and (r.expires_ms is None or r.expires_ms > 0)
+    )
+    for function, count in Counter(ready_now).items():
         for _ in range(count):
             waiter = notifier.take_idle(function)
             if waiter is None:
@@ -172,8 +183,10 @@ async def _enqueue(
     requests = [_request(j, specs[j.function], job_id) for j in jobs]  # type: ignore[arg-type]
     enqueued = await _enqueue_and_hand_off(requests, services)
     now = datetime.now(UTC)
+    # A job created expired (its `expires` already past) is read back like an existing
+    # one: its record says when it ended and why.
     out: list[Job | None] = [
-        _created(e, r, engine, now) if e.created else None
+        _created(e, r, engine, now) if e.created and e.status is not JobStatus.EXPIRED else None
         for e, r in zip(enqueued, requests, strict=True)
     ]
     existing = [i for i, o in enumerate(out) if o is None]
@@ -185,7 +198,7 @@ async def _enqueue(
             out[i] = job_out(
                 record or JobRecord(id=e.id, function=jobs[i].function, status=e.status)
             ).model_dump()
-    services.metrics.jobs_enqueued += len(jobs) - len(existing)
+    services.metrics.jobs_enqueued += sum(1 for e in enqueued if e.created)
     return enqueued, [o for o in out if o is not None]
 
 

@@ -23,6 +23,7 @@ from redis.exceptions import NoScriptError
 
 from tether.errors import (
     IdempotencyConflict,
+    IdempotencyKeyReused,
     InvalidTransition,
     LeaseNotHeld,
     NotFound,
@@ -30,7 +31,13 @@ from tether.errors import (
     TetherError,
     ValidationFailed,
 )
-from tether.limits import ID_RULE, MAX_CONCURRENCY, MAX_PRIORITY, MIN_PRIORITY
+from tether.limits import (
+    ID_RULE,
+    MAX_CONCURRENCY,
+    MAX_EXPIRES,
+    MAX_PRIORITY,
+    MIN_PRIORITY,
+)
 from tether.protocol import (
     ID_PATTERN,
     ErrorInfo,
@@ -60,7 +67,7 @@ from tether.queue.wire import pipelined
 _STATUS: dict[str, JobStatus] = {s.value: s for s in JobStatus}
 
 # Lua status codes, mapped once.
-OK, MISSING, NOT_HELD, WRONG_STATE, ID_CONFLICT = 1, -1, -2, -3, -4
+OK, MISSING, NOT_HELD, WRONG_STATE, ID_CONFLICT, INPUT_CONFLICT = 1, -1, -2, -3, -4, -5
 
 
 def check_id(value: str, field: str) -> str:
@@ -99,12 +106,27 @@ class EnqueueRequest:
     timeout_ms: int | None = None
     parent: str | None = None
     tags: dict[str, str] | None = None  # the caller's labels, for listings
+    # Not started within this many ms of its enqueue, the job ends expired (0 or less:
+    # created expired; None: never expires).
+    expires_ms: int | None = None
     # Queue features (docs/queue-features.md): claims take higher priorities first; a
     # job with a concurrency key runs only while its key has a free slot (of
     # ``concurrency_limit``, else the function's key limit, else 1).
     priority: int = 0
     concurrency_key: str | None = None
     concurrency_limit: int | None = None
+
+
+def same_input(stored: str, sent: str) -> bool:
+    """Whether two inputs as stored (JSON text) are the same JSON value: keys in another
+    order are the same input; ``1`` and ``1.0``, or ``1`` and ``true``, are not."""
+    try:
+        canonical = [
+            orjson.dumps(orjson.loads(text), option=orjson.OPT_SORT_KEYS) for text in (stored, sent)
+        ]
+    except orjson.JSONDecodeError:
+        return stored == sent
+    return canonical[0] == canonical[1]
 
 
 class QueueEngine:
@@ -152,6 +174,15 @@ class QueueEngine:
             )
         if timeout_ms < 0:
             raise ValidationFailed("timeout must not be negative", details={"field": "timeout"})
+        if req.expires_ms is not None and (
+            isinstance(req.expires_ms, bool)
+            or not isinstance(req.expires_ms, int)
+            or req.expires_ms > MAX_EXPIRES * 1000
+        ):
+            raise ValidationFailed(
+                f"expires must be a whole number of ms up to {MAX_EXPIRES * 1000:.0f}",
+                details={"field": "expires"},
+            )
         options = self._queue_options(req)
         idem = req.idempotency_key or ""
         if idem and job_id == self.key_id(idem):
@@ -169,6 +200,7 @@ class QueueEngine:
             req.parent or "",
             fresh,
             orjson.dumps(req.tags).decode() if req.tags else "",
+            "" if req.expires_ms is None else int(req.expires_ms),
             options,
         ]
         return job_id, group
@@ -224,13 +256,33 @@ class QueueEngine:
         """The id of the job an idempotency key names (the same key, the same id)."""
         return idempotency_job_id(idempotency_key)
 
-    @staticmethod
-    def _enqueued(reply: list[Any], function: str) -> Enqueued:
+    def _enqueued(self, reply: list[Any], req: EnqueueRequest) -> Enqueued:
+        function = req.function
         if reply[0] == ID_CONFLICT:
             raise IdempotencyConflict(
                 f"job {reply[1]} already exists for function {reply[2]!r}, not {function!r}",
                 details={"id": reply[1], "function": reply[2]},
             )
+        if reply[0] == INPUT_CONFLICT:
+            # Rare (a key reused): the input is written out again to compare it.
+            if not same_input(str(reply[3]), self._dump(req.input, "input")):
+                named = (
+                    f"idempotency key {req.idempotency_key!r}"
+                    if req.idempotency_key is not None
+                    else f"id {reply[1]!r}"
+                )
+                raise IdempotencyKeyReused(
+                    f"the {named} already names job {reply[1]} of {function!r} with another "
+                    "input: use a new key for a new request (the existing job is unchanged)",
+                    details={
+                        "id": reply[1],
+                        "function": function,
+                        "status": reply[2],
+                        "idempotency_key": req.idempotency_key,
+                    },
+                )
+            # The same value, its keys written in another order: the same request.
+            return Enqueued(id=reply[1], status=_STATUS[reply[2]], created=False)
         created = reply[3] == 1
         return Enqueued(
             id=reply[1],
@@ -283,11 +335,13 @@ class QueueEngine:
         timeout_ms: int | None = None,
         parent: str | None = None,
         tags: dict[str, str] | None = None,
+        expires_ms: int | None = None,
         priority: int = 0,
         concurrency_key: str | None = None,
         concurrency_limit: int | None = None,
     ) -> Enqueued:
-        """Create a job (or return the existing one with this id or idempotency key)."""
+        """Create a job (or return the existing one with this id or idempotency key).
+        ``expires_ms``: not started within that many ms, the job ends expired."""
         req = EnqueueRequest(
             function,
             input,
@@ -298,6 +352,7 @@ class QueueEngine:
             timeout_ms,
             parent,
             tags,
+            expires_ms,
             priority,
             concurrency_key,
             concurrency_limit,
@@ -387,7 +442,7 @@ class QueueEngine:
         results: list[Enqueued | None] = [None] * len(requests)
         for call, rows in enumerate(replies[: len(answers)]):
             for index, row in zip(answers[call], rows, strict=True):
-                results[index] = self._enqueued(row, requests[index].function)
+                results[index] = self._enqueued(row, requests[index])
         return [r for r in results if r is not None]
 
     async def claim(
@@ -440,6 +495,7 @@ class QueueEngine:
             # 128 random bits per call, from which the script names each job's token
             # (claim.lua): unguessable by anyone but the machine the reply goes to.
             secrets.token_hex(16),
+            self.config.retention_ms,  # for a job past its expiry (expire_job.lua)
         ]
         return "claim", keys, args
 
@@ -688,6 +744,22 @@ class QueueEngine:
                     )
                 )
         return moved
+
+    async def expire(self, limit: int = 1000) -> list[str]:
+        """End the jobs whose ``expires`` time passed before they started, in every
+        partition (one round trip); returns their ids."""
+        cfg = self.config
+        calls: list[tuple[str, list[str], list[Any]]] = [
+            (
+                "expire",
+                [pk.expiring],
+                [pk.prefix, limit, cfg.retention_ms, cfg.job_timeline_maxlen],
+            )
+            for pk in self.keys.all_partitions()
+        ]
+        with redis_errors():
+            replies = await self._pipelined(calls)
+        return [str(job_id) for ids in replies for job_id in ids]
 
     async def reap(self, limit: int = 1000) -> list[tuple[str, str]]:
         """End expired leases; returns (job id, new status) pairs."""

@@ -170,6 +170,12 @@ class PartitionKeys:
         return f"{self.prefix}leases"
 
     @property
+    def expiring(self) -> str:
+        """Zset of jobs given an ``expires`` and not started yet, by their expiry (ms):
+        written only for such jobs (lua/expire.lua)."""
+        return f"{self.prefix}expiring"
+
+    @property
     def machines(self) -> str:
         return f"{self.prefix}machines"
 

@@ -36,6 +36,7 @@ class JobRecord(BaseModel):
     concurrency_key: str | None = None
     concurrency_limit: int | None = None
     waiting_on: dict[str, Any] | None = None  # why it does not start yet (queue features)
+    expires_at: int | None = None  # ms; not started by then, it ends expired
 
     @classmethod
     def from_hash(cls, job_id: str, data: dict[str, str]) -> JobRecord:
@@ -71,6 +72,7 @@ class JobRecord(BaseModel):
             concurrency_key=data.get("ckey"),
             concurrency_limit=num("climit"),
             waiting_on=orjson.loads(data["waiting_on"]) if data.get("waiting_on") else None,
+            expires_at=num("expires_at"),
         )
 
 

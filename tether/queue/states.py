@@ -62,6 +62,8 @@ TRANSITIONS: dict[tuple[JobStatus | None, JobStatus], frozenset[str]] = {
         }
     ),
     (None, JobStatus.DELAYED): frozenset({"enqueue"}),
+    # A job whose `expires` is already past is created ended (an absolute time).
+    (None, JobStatus.EXPIRED): frozenset({"enqueue"}),
     (JobStatus.QUEUED, JobStatus.RUNNING): frozenset({"claim"}),
     # A job whose concurrency key's rate is spent waits, delayed, until the rate lets it
     # start (claim.lua; docs/queue-features.md).
@@ -69,6 +71,10 @@ TRANSITIONS: dict[tuple[JobStatus | None, JobStatus], frozenset[str]] = {
     (JobStatus.QUEUED, JobStatus.CANCELLED): frozenset({"cancel", "cancel_run", "expire_runs"}),
     (JobStatus.DELAYED, JobStatus.QUEUED): frozenset({"promote"}),
     (JobStatus.DELAYED, JobStatus.CANCELLED): frozenset({"cancel", "cancel_run", "expire_runs"}),
+    # Never started by its `expires` time: the orchestrator's pass, or the claim that
+    # would have leased it (lua/includes/expire_job.lua).
+    (JobStatus.QUEUED, JobStatus.EXPIRED): frozenset({"expire", "claim"}),
+    (JobStatus.DELAYED, JobStatus.EXPIRED): frozenset({"expire"}),
     (JobStatus.RUNNING, JobStatus.COMPLETED): frozenset({"complete"}),
     (JobStatus.RUNNING, JobStatus.DELAYED): frozenset({"fail", "reap"}),
     (JobStatus.RUNNING, JobStatus.QUEUED): frozenset({"release", "reap", "machine_dead"}),

@@ -27,6 +27,7 @@ naming it.
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import re
 import secrets
@@ -43,6 +44,8 @@ from tether.limits import MAX_ATTEMPTS, MAX_TIMEOUT, MIN_TIMEOUT
 from tether.protocol import ID_PATTERN, MAX_JOBS_PER_POLL, MAX_POLL_WAIT
 
 Hook = Callable[[dict[str, Any]], Awaitable[None]]
+
+log = logging.getLogger("tether.worker")
 
 
 def default_machine_id() -> str:
@@ -204,6 +207,16 @@ def load_settings(
             def get(name: str) -> Any:
                 return getattr(settings, name, _MISSING)
 
+        queue_name = get("queue_name")
+        if isinstance(queue_name, str) and queue_name != "arq:queue":
+            # arq's queues separate workers; tether routes by function name, so this
+            # worker takes jobs of its functions whatever queue they were sent to.
+            log.warning(
+                "WorkerSettings.queue_name %r is ignored: tether routes jobs by function "
+                "name, so this worker takes every job of the functions it serves "
+                "(docs/arq.md)",
+                queue_name,
+            )
         # An attribute set to None means None (job_timeout = None: no timeout), except
         # where None is documented as "the default".
         values = {name: get(name) for name in _FIELDS if get(name) is not _MISSING}

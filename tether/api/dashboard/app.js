@@ -6,9 +6,9 @@
 "use strict";
 
 const KEY = "tether.key";
-const TERMINAL = new Set(["completed", "failed", "cancelled"]);
+const TERMINAL = new Set(["completed", "failed", "cancelled", "dead", "expired"]);
 const RUN_STATUSES = ["queued", "running", "waiting", "completed", "failed", "cancelled"];
-const JOB_STATUSES = ["queued", "delayed", "running", "completed", "failed", "cancelled"];
+const JOB_STATUSES = ["queued", "delayed", "running", "completed", "failed", "cancelled", "dead", "expired"];
 const main = document.getElementById("main");
 let view = null; // {refresh(), onEvent(kind, data)} of the page shown
 let refreshTimer = null;

@@ -30,9 +30,11 @@
   ARGV[6] 1: lease only to a machine with a live heartbeat record (a long poll that a
           machine declared dead left open must not take jobs into the void)
   ARGV[7] nonce: 32 random hex digits, never used for another call
+  ARGV[8] retention ms (for a job it finds past its `expires`: it ends expired instead
+          of being leased, includes/expire_job.lua)
   The priority streams {t:p}:pq:<level>:<fn>, levels {t:p}:plv:<fn>, running counts
-  {t:p}:running, parked lists {t:p}:kwait:<fn>/<key> and rate states {t:p}:rate:<fn>[/<key>]
-  are named from the prefix (same hash tag as KEYS).
+  {t:p}:running, parked lists {t:p}:kwait:<fn>/<key>, rate states {t:p}:rate:<fn>[/<key>]
+  and the expiry zset {t:p}:expiring are named from the prefix (same hash tag as KEYS).
   Returns a list of {id, fn, input, attempt, max_attempts, token, timeout_ms, parent,
           enqueued_at ('' if unknown)}
 ]]
@@ -40,6 +42,7 @@
 --@include keys
 --@include timeline
 --@include call_in_chunks
+--@include expire_job
 if #(ARGV[7] or '') < 32 then return redis.error_reply('claim needs a 128-bit nonce') end
 local leasesKey, machineJobsKey, featuresKey, delayedKey = KEYS[1], KEYS[2], KEYS[4], KEYS[5]
 local p, machine, nonce = ARGV[1], ARGV[2], ARGV[7] .. '.'
@@ -155,8 +158,11 @@ if redis.call('EXISTS', featuresKey) == 1 then
           local jobKey = job_key(p, jobId)
           local job = redis.call('HMGET', jobKey, 'status', 'input', 'attempt',
             'max_attempts', 'timeout_ms', 'parent', 'enqueued_at', 'ckey', 'climit',
-            'waiting_on')
-          if job[1] == 'queued' then
+            'waiting_on', 'expires_at')
+          if job[1] == 'queued' and job[11] and not job[3] and tonumber(job[11]) <= now then
+            -- Past its `expires`, never started: it ends expired (its entry is gone).
+            expire_job(p, jobKey, jobId, 'queued', fn, nil, now, tonumber(ARGV[8]), maxlen)
+          elseif job[1] == 'queued' then
             local ckey, slots, go = job[8], fnSlot, true
             local owner = job[6] or jobId
             if ckey then
@@ -200,6 +206,9 @@ if redis.call('EXISTS', featuresKey) == 1 then
             end
             if go then
               if job[10] then redis.call('HDEL', jobKey, 'waiting_on') end
+              -- Leased now: no longer subject to its expiry (a job parked or delayed
+              -- above keeps it, and the expire pass may still end it).
+              if job[11] then redis.call('ZREM', expiring_key(p), jobId) end
               chosen[#chosen + 1] = {jobId, jobKey, job, slots}
               taken = taken + 1
             else
@@ -257,8 +266,12 @@ for i = 6, #KEYS do
         local jobId = entry[2][2]
         local jobKey = job_key(p, jobId)
         local job = redis.call('HMGET', jobKey, 'status', 'input', 'attempt', 'max_attempts',
-                               'timeout_ms', 'parent', 'enqueued_at')
-        if job[1] == 'queued' then ready[#ready + 1] = {jobId, jobKey, job} end
+                               'timeout_ms', 'parent', 'enqueued_at', 'expires_at')
+        -- Only a job given `expires` has job[8]: one past it is never handed out.
+        if job[1] == 'queued' and not (job[8] and expired_on_claim(
+            p, jobKey, jobId, job[3], job[8], now, tonumber(ARGV[8]), maxlen)) then
+          ready[#ready + 1] = {jobId, jobKey, job}
+        end
       end
     end
     for _, item in ipairs(ready) do

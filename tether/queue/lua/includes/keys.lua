@@ -7,6 +7,7 @@ local function timeline_key(p, id) return p .. 'tl:' .. id end
 local function machine_jobs_key(p, machine) return p .. 'mjobs:' .. machine end
 local function cancels_key(p, machine) return p .. 'cancels:' .. machine end
 local function idempotency_key(p, key) return p .. 'idem:' .. key end
+local function expiring_key(p) return p .. 'expiring' end
 -- The keys of the queue features (docs/queue-features.md), all from one function: every
 -- `local function` of a script is a closure made on each call, and each costs Redis
 -- instructions on the plain path too (bench/redis_instructions.py --scripts-only).
