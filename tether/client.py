@@ -33,7 +33,15 @@ import secrets
 import threading
 import time
 import warnings
-from collections.abc import Awaitable, Callable, Container, Coroutine, Iterable, Mapping
+from collections.abc import (
+    Awaitable,
+    Callable,
+    Container,
+    Coroutine,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Concatenate, Literal, ParamSpec, Protocol, Self, TypeVar
@@ -47,6 +55,8 @@ from tether.protocol import (
     MAX_BATCH,
     MAX_GET_WAIT,
     TERMINAL,
+    DeliveryList,
+    DeliveryOut,
     FunctionLimits,
     FunctionLimitsOut,
     FunctionList,
@@ -64,6 +74,9 @@ from tether.protocol import (
     ScheduleOut,
     Timeline,
     TimelineEvent,
+    WebhookCreated,
+    WebhookList,
+    WebhookOut,
 )
 from tether.protocol import RUN_TERMINAL as RUN_STATUSES_TERMINAL
 
@@ -704,6 +717,44 @@ class AsyncClient:
     async def delete_schedule(self, name: str) -> None:
         await self._http.request("DELETE", f"/v1/schedules/{_seg(name)}")
 
+    # -- webhooks (admin keys; docs/webhooks.md) --------------------------------------
+
+    async def create_webhook(
+        self,
+        url: str,
+        *,
+        events: Sequence[str] | None = None,
+        secret: str | None = None,
+        description: str = "",
+    ) -> WebhookCreated:
+        """POST the namespace's run ``events`` (default: awaiting approval, completed,
+        failed) to ``url``; the answer's ``secret`` (made up unless given) is shown once."""
+        body: dict[str, Any] = {"url": url, "description": description}
+        if events is not None:
+            body["events"] = list(events)
+        if secret is not None:
+            body["secret"] = secret
+        raw = await self._http.request("POST", "/v1/webhooks", body=body)
+        return WebhookCreated.model_validate_json(raw)
+
+    async def list_webhooks(self) -> list[WebhookOut]:
+        raw = await self._http.request("GET", "/v1/webhooks")
+        return WebhookList.model_validate_json(raw).webhooks
+
+    async def get_webhook(self, webhook_id: str) -> WebhookOut:
+        raw = await self._http.request("GET", f"/v1/webhooks/{_seg(webhook_id)}")
+        return WebhookOut.model_validate_json(raw)
+
+    async def delete_webhook(self, webhook_id: str) -> None:
+        await self._http.request("DELETE", f"/v1/webhooks/{_seg(webhook_id)}")
+
+    async def webhook_deliveries(self, webhook_id: str, *, limit: int = 50) -> list[DeliveryOut]:
+        """The webhook's newest deliveries: state, attempts, last answer, next try."""
+        raw = await self._http.request(
+            "GET", f"/v1/webhooks/{_seg(webhook_id)}/deliveries", params={"limit": limit}
+        )
+        return DeliveryList.model_validate_json(raw).deliveries
+
 
 def _listing_params(
     tags: dict[str, str] | None,
@@ -859,4 +910,9 @@ class Client:
     resume_schedule = _blocking(AsyncClient.resume_schedule)
     trigger_schedule = _blocking(AsyncClient.trigger_schedule)
     delete_schedule = _blocking(AsyncClient.delete_schedule)
+    create_webhook = _blocking(AsyncClient.create_webhook)
+    list_webhooks = _blocking(AsyncClient.list_webhooks)
+    get_webhook = _blocking(AsyncClient.get_webhook)
+    delete_webhook = _blocking(AsyncClient.delete_webhook)
+    webhook_deliveries = _blocking(AsyncClient.webhook_deliveries)
     list_runs_page = _blocking(AsyncClient.list_runs_page)

@@ -68,3 +68,12 @@ MAX_RATE_PERIOD = 24 * 3600.0  # seconds
 MAX_WORKFLOW_VERSION = 2**31 - 1
 MAX_STEP_POSITION = 1_000_000  # steps of one run
 MAX_LOG_LINES = 10_000  # log lines reported with one step or command
+
+# -- webhooks --------------------------------------------------------------------------
+# Every run event of a namespace is written once per webhook that wants it, inside the
+# script that changes the run: this bounds that script's extra work.
+MAX_WEBHOOKS_PER_NAMESPACE = 20
+MAX_WEBHOOK_URL_LENGTH = 2048
+MIN_WEBHOOK_SECRET_LENGTH = 16
+MAX_WEBHOOK_SECRET_LENGTH = 256
+MAX_WEBHOOK_DESCRIPTION = 200

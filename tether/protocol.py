@@ -504,6 +504,15 @@ class KeyList(BaseModel):
     keys: list[KeyOut]
 
 
+class WhoAmI(BaseModel):
+    """``GET /v1/whoami``: the calling key, and what its role may do."""
+
+    name: str
+    role: str
+    namespace: str
+    permissions: list[str]  # public, self, read, submit, decide, machine, admin
+
+
 class TimelineEvent(BaseModel):
     id: str  # stream entry id
     event: str
@@ -771,6 +780,72 @@ class ScheduleFired(BaseModel):
     id: str  # the job or run it started (or that the key had started)
     kind: Literal["job", "run"]
     created: bool
+
+
+# -- webhooks (docs/webhooks.md) ---------------------------------------------------------
+
+WebhookEvent = Literal[
+    "run.awaiting_approval", "run.completed", "run.failed", "run.cancelled", "job.failed"
+]
+
+
+def _default_webhook_events() -> list[WebhookEvent]:
+    return ["run.awaiting_approval", "run.completed", "run.failed"]
+
+
+class WebhookCreate(Body):
+    """``POST /v1/webhooks`` (admins): where to POST which run events of the namespace.
+    ``secret`` signs every delivery; made up when absent, shown once in the answer."""
+
+    url: str = Field(min_length=1, max_length=2048)
+    events: list[WebhookEvent] = Field(
+        default_factory=_default_webhook_events,
+        min_length=1,
+        max_length=5,
+    )
+    secret: str | None = Field(default=None, min_length=16, max_length=256)
+    description: str = Field(default="", max_length=200)
+
+
+class WebhookOut(BaseModel):
+    id: str
+    url: str
+    events: list[str]
+    description: str
+    created_by: str  # the name of the key that made it
+    created_at: datetime | None
+
+
+class WebhookCreated(WebhookOut):
+    secret: str  # the only time the secret is shown
+
+
+class WebhookList(BaseModel):
+    webhooks: list[WebhookOut]
+
+
+class WebhookDeleted(BaseModel):
+    id: str
+    deleted: bool
+
+
+class DeliveryOut(BaseModel):
+    id: str  # the same on every attempt (header Tether-Delivery)
+    event_id: str
+    event: str
+    run: str | None  # None for job.failed
+    job: str | None  # job.failed: the job
+    state: Literal["pending", "delivering", "retrying", "delivered", "failed", "dropped"]
+    attempts: int
+    last_status_code: int | None  # the receiver's last answer (None: none came)
+    last_error: str
+    next_try_at: datetime | None  # retrying: when; delivering: when its claim lapses
+    created_at: datetime | None
+    finished_at: datetime | None
+
+
+class DeliveryList(BaseModel):
+    deliveries: list[DeliveryOut]
 
 
 # -- errors ----------------------------------------------------------------------------

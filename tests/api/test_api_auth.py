@@ -49,6 +49,7 @@ def concrete(path: str, role: str) -> str:
         "key": "k",
         "name": "n",
         "function": "fn",
+        "webhook_id": "wh_1",
     }
     return re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], path)
 

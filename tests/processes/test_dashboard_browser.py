@@ -101,9 +101,9 @@ class Pages:
             lambda r: self.errors.append(f"{r.status} {r.url}") if r.status >= 400 else None,
         )
 
-    def sign_in(self, shot: str | None = None) -> None:
+    def sign_in(self, shot: str | None = None, role: str = "admin") -> None:
         keys = keys_of(self.stack)
-        key = keys.admin if keys else ""  # an API without keys: sign in with none
+        key = getattr(keys, role) if keys else ""  # an API without keys: sign in with none
         page = self.page
         page.goto(f"{self.stack.url}/dashboard/")
         page.wait_for_selector("#api-key")
@@ -175,7 +175,16 @@ def test_approving_from_the_inbox_completes_the_run_page_live(
     watcher.shot("jobs")
     job_link = watcher.page.get_attribute("td a[href^='#/jobs/']", "href")
     watcher.open(job_link, "h1 [data-status]")
+    # Its attempts, from the run's timeline: the first one, on the worker's machine.
+    watcher.page.wait_for_selector("tr[data-attempt='1'] td:has-text('dash-m1')")
     watcher.shot("job")
+    # Cursor paging: one run a page, the next page by the API's next_cursor.
+    watcher.open("#/runs?limit=1", "button.next-page")
+    first = watcher.page.inner_text("tbody td a")
+    watcher.page.click("button.next-page")
+    watcher.page.wait_for_selector("button.first-page")
+    assert "cursor=" in watcher.page.evaluate("() => location.hash")
+    assert watcher.page.inner_text("tbody td a") != first
     watcher.open("#/functions", "td[data-finished='wf:outage@1']")
     finished = watcher.page.inner_text("td[data-finished='wf:outage@1']")
     assert int(finished) >= 2  # its two activations, from this API's /metrics
@@ -197,7 +206,40 @@ def test_approving_from_the_inbox_completes_the_run_page_live(
     width = phone.page.evaluate("() => document.documentElement.scrollWidth")
     assert width <= PHONE["width"] + 1
 
-    for tab in (watcher, person, phone):
+    # A viewer sees a run waiting for approval, is offered no way to decide, and the API
+    # refuses the decision if the viewer's key sends it anyway.
+    start_run(stack, "outage", "o-2", "order-2")
+    wait_until(
+        lambda: (run_status(stack, "order-2").get("waiting_on") or {}).get("kind") == "approval",
+        30,
+        "order-2 to wait for approval",
+    )
+    viewer = Pages(browser, stack, shots, DESKTOP)
+    viewer.sign_in(role="viewer")
+    viewer.open("#/runs/order-2", "h1 [data-status='waiting']")
+    viewer.page.wait_for_selector("[data-read-only='decide']")
+    assert viewer.page.locator("button:has-text('Approve')").count() == 0
+    assert viewer.page.locator("button:has-text('Deny')").count() == 0
+    assert viewer.page.locator("button:has-text('Cancel run')").count() == 0
+    viewer.shot("run-viewer")
+    viewer.open("#/approvals", "article[data-run='order-2'] [data-read-only='decide']")
+    assert viewer.page.locator("article[data-run='order-2'] button").count() == 0
+    refused = viewer.page.evaluate(
+        """async () => (await fetch("/v1/runs/order-2/approvals/ship", {
+            method: "POST", headers: {...authHeaders(), "Content-Type": "application/json"},
+            body: JSON.stringify({approved: true})})).status"""
+    )
+    assert refused == (403 if keys_of(stack) else 200)
+    # That refusal is the one error the viewer's tab may show (the request, and
+    # Chromium's console line about it); the page itself asked for nothing refused.
+    if keys_of(stack):
+        viewer.errors.remove(f"403 {stack.url}/v1/runs/order-2/approvals/ship")
+        viewer.errors.remove(
+            "Failed to load resource: the server responded with a status of 403 (Forbidden)"
+        )
+    assert run_status(stack, "order-2")["status"] == "waiting"
+
+    for tab in (watcher, person, phone, viewer):
         assert tab.errors == []  # no script errors, no Content-Security-Policy refusals
     assert sorted(p.name for p in shots.iterdir() if p.suffix == ".png") >= sorted(
         f"{n}.png"
@@ -213,5 +255,6 @@ def test_approving_from_the_inbox_completes_the_run_page_live(
             "machines",
             "runs-phone",
             "run-phone",
+            "run-viewer",
         ]
     )

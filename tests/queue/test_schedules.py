@@ -20,8 +20,10 @@ from tether.queue.engine import QueueEngine
 from tether.queue.runs import RunEngine
 from tether.queue.schedules import (
     SCHEDULE_TRANSITIONS,
+    Plan,
     ScheduleDef,
     ScheduleEngine,
+    ScheduleRecord,
 )
 from tether.queue.scripts import SCRIPT_NAMES
 
@@ -42,6 +44,18 @@ async def due_at(schedules: ScheduleEngine, name: str, tick: int) -> None:
     """The schedule's next tick is ``tick`` (in the past: it is due)."""
     await schedules.redis.hset(schedules.pk.schedule(name), "next_fire", tick)
     await schedules.redis.zadd(schedules.pk.schedules, {name: tick}, xx=True)
+
+
+async def fire_as_planned(schedules: ScheduleEngine, read: ScheduleRecord, plan: Plan) -> list[Any]:
+    """What a pass that read ``read`` and worked out ``plan`` sends (as ``fire_due``)."""
+    assert read.next_fire is not None
+    tick = "" if plan.tick is None else plan.tick
+    reply = await schedules._scripts["fire_schedule"](
+        [schedules.pk.schedule(read.name), schedules.pk.schedules],
+        [schedules.pk.prefix, read.name, read.rev, read.next_fire, tick, plan.next_fire,
+         "", 1000, -1000, 1000, 10, plan.missed],
+    )  # fmt: skip
+    return list(reply)
 
 
 async def jobs_of(engine: QueueEngine, function: str) -> list[str]:
@@ -170,6 +184,43 @@ async def test_skip_fires_a_tick_that_is_late_within_its_grace(
 
     assert fired.id == f"sched:tidy:{await minutes_ago(schedules, 0)}"
     assert (await schedules.get("tidy")).missed == 2  # the two ticks before it
+
+
+def test_a_pass_less_than_one_interval_late_fires_the_tick_and_misses_none() -> None:
+    tick = 1000 * MINUTE
+
+    for late in (0, 1, MINUTE - 1):
+        assert every_minute().plan(tick, tick + late) == Plan(tick, tick + MINUTE, 0)
+
+
+def test_a_pass_two_intervals_late_fires_the_latest_tick_and_misses_the_two_before() -> None:
+    tick = 1000 * MINUTE
+
+    plan = every_minute().plan(tick, tick + 2 * MINUTE + 5)
+
+    assert plan == Plan(tick + 2 * MINUTE, tick + 3 * MINUTE, 2)
+
+
+async def test_a_pass_that_lost_the_race_for_a_tick_counts_no_tick_missed(
+    schedules: ScheduleEngine,
+) -> None:
+    # Two passes read the schedule at once; the later one's clock says two more ticks are
+    # due. The earlier fires the tick; the later finds the schedule moved on: its plan,
+    # missed ticks included, counts for nothing.
+    d = every_minute(grace_ms=5 * MINUTE)
+    await schedules.put(d)
+    tick = await minutes_ago(schedules, 0)
+    await due_at(schedules, "tidy", tick)
+    read = await schedules.get("tidy")
+    winner, loser = d.plan(tick, tick + 10), d.plan(tick, tick + 2 * MINUTE + 10)
+    assert loser.missed == 2
+
+    assert (await fire_as_planned(schedules, read, winner))[0] == 1
+    assert await fire_as_planned(schedules, read, loser) == [-3]
+
+    record = await schedules.get("tidy")
+    assert (record.fired, record.missed, record.last_tick) == (1, 0, tick)
+    assert record.next_fire == tick + MINUTE
 
 
 async def test_skip_passes_over_ticks_missed_longer_than_the_grace(

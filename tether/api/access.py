@@ -13,19 +13,20 @@ from enum import StrEnum
 
 class Permission(StrEnum):
     PUBLIC = "public"  # no key needed (liveness probes)
+    SELF = "self"  # any valid key: ask what the key itself is (name, role, namespace)
     READ = "read"  # look at jobs, runs, machines, functions, metrics
     SUBMIT = "submit"  # submit and cancel jobs, start, cancel and retry runs
     DECIDE = "decide"  # decide approvals, send signals
     MACHINE = "machine"  # act as a machine: heartbeat, poll, results, activations
-    ADMIN = "admin"  # manage API keys
+    ADMIN = "admin"  # manage API keys and webhooks
 
 
 ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
     "admin": frozenset(Permission),
-    "app": frozenset({Permission.PUBLIC, Permission.READ, Permission.SUBMIT}),
-    "approver": frozenset({Permission.PUBLIC, Permission.READ, Permission.DECIDE}),
-    "viewer": frozenset({Permission.PUBLIC, Permission.READ}),
-    "machine": frozenset({Permission.PUBLIC, Permission.MACHINE}),
+    "app": frozenset({Permission.PUBLIC, Permission.SELF, Permission.READ, Permission.SUBMIT}),
+    "approver": frozenset({Permission.PUBLIC, Permission.SELF, Permission.READ, Permission.DECIDE}),
+    "viewer": frozenset({Permission.PUBLIC, Permission.SELF, Permission.READ}),
+    "machine": frozenset({Permission.PUBLIC, Permission.SELF, Permission.MACHINE}),
 }
 
 # operation_id -> the permission its route needs.
@@ -34,6 +35,8 @@ ROUTE_ACCESS: dict[str, Permission] = {
     "health": Permission.PUBLIC,
     "metrics": Permission.READ,
     "streamEvents": Permission.READ,
+    # the calling key's own name, role and permissions (the dashboard shows what it may do)
+    "whoAmI": Permission.SELF,
     # The dashboard's static files hold no data: every call they make carries a key.
     "dashboard": Permission.PUBLIC,
     "dashboardAsset": Permission.PUBLIC,
@@ -54,6 +57,7 @@ ROUTE_ACCESS: dict[str, Permission] = {
     "createJobs": Permission.SUBMIT,
     "cancelJob": Permission.SUBMIT,
     "getJob": Permission.READ,
+    "getJobTimeline": Permission.READ,
     "listJobs": Permission.READ,
     "listFunctions": Permission.READ,
     # runs
@@ -82,6 +86,13 @@ ROUTE_ACCESS: dict[str, Permission] = {
     "createKey": Permission.ADMIN,
     "listKeys": Permission.ADMIN,
     "revokeKey": Permission.ADMIN,
+    # webhooks: admins only, since a webhook makes the orchestrator POST the namespace's
+    # runs (results, approval data) to a URL of the caller's choosing
+    "createWebhook": Permission.ADMIN,
+    "listWebhooks": Permission.ADMIN,
+    "getWebhook": Permission.ADMIN,
+    "deleteWebhook": Permission.ADMIN,
+    "listWebhookDeliveries": Permission.ADMIN,
 }
 
 

@@ -35,6 +35,8 @@ from tether.protocol import (
     JobList,
     JobOut,
     JobStatus,
+    Timeline,
+    TimelineEvent,
     ms_to_datetime,
 )
 from tether.queue.engine import EnqueueRequest, HandOff, QueueEngine
@@ -342,3 +344,32 @@ class JobsController(Controller):
         return JobList(
             jobs=[job_out(r) for r in records], next_cursor=after.encode() if after else None
         )
+
+    @get(
+        "/{job_id:str}/timeline",
+        operation_id="getJobTimeline",
+        responses=error_responses(404),
+        summary="A job's transitions, oldest first: every attempt (claimed, and how it ended)",
+    )
+    async def job_timeline(
+        self,
+        job_id: JobId,
+        services: Services,
+        limit: Annotated[int, Parameter(ge=1, le=10_000)] = 1000,
+    ) -> Timeline:
+        """A job of a run writes to its run's timeline (its events are picked out of it);
+        a stand-alone job has its own only with TETHER_JOB_TIMELINES=1 (else this is
+        empty, and the record holds the last attempt only)."""
+        record = await services.engine.get_job(job_id)  # 404 for an unknown job
+        owner = record.parent or job_id
+        events = []
+        for entry in await services.engine.timeline(owner, limit):
+            if entry.get("job") != job_id:
+                continue
+            fields = {k: v for k, v in entry.items() if k not in ("id", "event", "at")}
+            at = ms_to_datetime(int(entry.get("at") or entry["id"].split("-")[0]))
+            assert at is not None
+            events.append(
+                TimelineEvent(id=entry["id"], event=entry.get("event", ""), at=at, fields=fields)
+            )
+        return Timeline(events=events)

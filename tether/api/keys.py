@@ -14,7 +14,7 @@ from tether.api.auth import Principal, principal_of
 from tether.api.error_handlers import change_error_responses, error_responses
 from tether.api.params import KeyName
 from tether.errors import Forbidden, NotFound, ValidationFailed
-from tether.protocol import KeyCreate, KeyCreated, KeyList, KeyOut, ms_to_datetime
+from tether.protocol import KeyCreate, KeyCreated, KeyList, KeyOut, WhoAmI, ms_to_datetime
 from tether.queue.apikeys import ApiKey, KeyStore
 from tether.queue.keys import DEFAULT_NAMESPACE
 
@@ -84,3 +84,20 @@ class KeysController(Controller):
             raise NotFound(f"no key named {name!r}", details={"name": name})
         await store.revoke(name)
         return KeyOut(**_out(found))
+
+
+@get(
+    "/v1/whoami",
+    operation_id="whoAmI",
+    tags=["keys"],
+    responses=error_responses(),
+    summary="The calling key: name, role, namespace, permissions",
+)
+async def whoami(request: Request[Any, Any, Any]) -> WhoAmI:
+    principal = principal_of(request)
+    return WhoAmI(
+        name=principal.name,
+        role=principal.role,
+        namespace=principal.namespace,
+        permissions=sorted(p.value for p in principal.permissions),
+    )

@@ -30,3 +30,4 @@ KeyName = Annotated[str, _id("the API key's name")]
 FunctionName = Annotated[str, _id("the function's name")]
 # Any id passes the door; a name no schedule can have (an '@', over 150) is then not found.
 ScheduleName = Annotated[str, _id("the schedule's name")]
+WebhookId = Annotated[str, _id("the webhook's id")]

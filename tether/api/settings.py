@@ -108,6 +108,16 @@ class ApiSettings:
     # TETHER_MAX_REGISTERED_FUNCTIONS: names the function registry of this deployment may
     # hold (a name never leaves it); a heartbeat registering more is refused (409).
     max_registered_functions: int = MAX_REGISTERED_FUNCTIONS
+    # Webhooks (docs/webhooks.md): TETHER_PUBLIC_URL (the dashboard's base URL, for the
+    # links in payloads), TETHER_WEBHOOK_ALLOW_HOSTS (comma-separated; empty: any),
+    # TETHER_WEBHOOK_MAX_ATTEMPTS, TETHER_WEBHOOK_BACKOFF_MS, TETHER_WEBHOOK_TIMEOUT_MS,
+    # TETHER_WEBHOOK_CONCURRENCY.
+    public_url: str = ""
+    webhook_allow_hosts: tuple[str, ...] = ()
+    webhook_max_attempts: int = _QUEUE_DEFAULTS.webhook_max_attempts
+    webhook_backoff_ms: int = _QUEUE_DEFAULTS.webhook_backoff_ms
+    webhook_timeout_ms: int = _QUEUE_DEFAULTS.webhook_timeout_ms
+    webhook_concurrency: int = _QUEUE_DEFAULTS.webhook_concurrency
 
     def __post_init__(self) -> None:
         if self.redis_max_connections < 2:
@@ -128,6 +138,12 @@ class ApiSettings:
             raise ValueError("plane_gap_ms must be positive")
         if min(self.header_timeout, self.body_timeout, self.keep_alive_timeout) <= 0:
             raise ValueError("header, body and keep-alive timeouts must be positive")
+        if self.public_url and not re.match(r"^https?://[^\s]+$", self.public_url):
+            raise ValueError(f"TETHER_PUBLIC_URL must be an http(s) URL, not {self.public_url!r}")
+        if min(self.webhook_max_attempts, self.webhook_timeout_ms, self.webhook_concurrency) < 1:
+            raise ValueError("webhook attempts, timeout and concurrency must be at least 1")
+        if self.webhook_backoff_ms < 0:
+            raise ValueError("TETHER_WEBHOOK_BACKOFF_MS must not be negative")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ApiSettings:
@@ -167,6 +183,16 @@ class ApiSettings:
             max_registered_functions=_int(
                 env, "TETHER_MAX_REGISTERED_FUNCTIONS", d.max_registered_functions
             ),
+            public_url=(env.get("TETHER_PUBLIC_URL") or "").rstrip("/"),
+            webhook_allow_hosts=tuple(
+                h.strip().lower()
+                for h in env.get("TETHER_WEBHOOK_ALLOW_HOSTS", "").split(",")
+                if h.strip()
+            ),
+            webhook_max_attempts=_int(env, "TETHER_WEBHOOK_MAX_ATTEMPTS", d.webhook_max_attempts),
+            webhook_backoff_ms=_int(env, "TETHER_WEBHOOK_BACKOFF_MS", d.webhook_backoff_ms),
+            webhook_timeout_ms=_int(env, "TETHER_WEBHOOK_TIMEOUT_MS", d.webhook_timeout_ms),
+            webhook_concurrency=_int(env, "TETHER_WEBHOOK_CONCURRENCY", d.webhook_concurrency),
         )
 
     def queue_config(self) -> QueueConfig:
@@ -180,4 +206,10 @@ class ApiSettings:
             default_max_attempts=self.default_max_attempts,
             default_timeout_ms=self.default_timeout_ms,
             job_timelines=self.job_timelines,
+            webhook_max_attempts=self.webhook_max_attempts,
+            webhook_backoff_ms=self.webhook_backoff_ms,
+            webhook_timeout_ms=self.webhook_timeout_ms,
+            webhook_concurrency=self.webhook_concurrency,
+            webhook_allow_hosts=self.webhook_allow_hosts,
+            public_url=self.public_url,
         )

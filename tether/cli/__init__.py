@@ -37,6 +37,7 @@ GROUPS: tuple[str, ...] = (
     "jobs",
     "runs",
     "schedules",
+    "webhooks",
     "inspect",
     "top",
     "keys",

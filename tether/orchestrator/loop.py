@@ -18,9 +18,13 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from tether.errors import ConfigurationError, RedisUnavailable
 from tether.queue.engine import QueueEngine
+
+if TYPE_CHECKING:
+    from tether.orchestrator.webhooks import WebhookPasses
 
 log = logging.getLogger("tether.orchestrator")
 
@@ -40,6 +44,8 @@ class Orchestrator:
     # or three intervals if those are longer (a slow cadence is not an outage).
     max_gap_ms: int = 0
     outage: bool = False  # the last pass found a gap (logged once per outage)
+    # Webhook deliveries (orchestrator/webhooks.py): sent in background tasks it holds.
+    webhooks: WebhookPasses = field(init=False)
 
     def __post_init__(self) -> None:
         if self.max_gap_ms <= 0:
@@ -47,10 +53,13 @@ class Orchestrator:
         # Workflow runs: timers, workflow timeouts, version assignment (orchestrator/runs.py).
         from tether.orchestrator.runs import run_passes
         from tether.orchestrator.schedules import schedule_passes
+        from tether.orchestrator.webhooks import WebhookPasses
 
+        self.webhooks = WebhookPasses(self.engine, self.batch)
         self.extra = [
             *run_passes(self.engine, self.batch),
             *schedule_passes(self.engine, self.batch),
+            *self.webhooks.tasks(),
             *self.extra,
         ]
         names = [name for name, _ in self.extra]

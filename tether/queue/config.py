@@ -35,6 +35,22 @@ class QueueConfig:
     default_timeout_ms: int = 300_000
     backoff_ms: int = 1000
     backoff_max_ms: int = 300_000
+    # Webhooks (tether/queue/webhooks.py, docs/webhooks.md): attempts per delivery before
+    # it is given up, the wait before the second (doubling each time, with jitter, up to
+    # the max), how long one POST may take, and how many a namespace's orchestrator sends
+    # at once. A claim's lease outlives the timeout, so no two orchestrators send at once.
+    webhook_max_attempts: int = 8
+    webhook_backoff_ms: int = 1000
+    webhook_backoff_max_ms: int = 3_600_000
+    webhook_timeout_ms: int = 10_000
+    webhook_concurrency: int = 16
+    # Hosts webhooks may point at (exact names, or ".example.com" for its subdomains);
+    # empty: any host. Webhooks are made by admins, but an allow-list keeps a leaked
+    # admin key from aiming the orchestrator at the private network.
+    webhook_allow_hosts: tuple[str, ...] = ()
+    # The base URL people open the dashboard at (TETHER_PUBLIC_URL): payloads link to
+    # the run's page there ('' : no link).
+    public_url: str = ""
 
     @property
     def job_timeline_maxlen(self) -> int:

@@ -161,6 +161,32 @@ class PartitionKeys:
         """Zset of active (not paused) schedule names by their next tick (ms)."""
         return f"{self.prefix}schedules"
 
+    # -- webhooks (tether/queue/webhooks.py); mirrored in lua/includes/hook_event.lua --
+
+    def hook(self, hook_id: str) -> str:
+        """Hash: one webhook (url, secret, events...), in the namespace's partition 0."""
+        return f"{self.prefix}hook:{hook_id}"
+
+    @property
+    def hooks(self) -> str:
+        """Hash: webhook id -> the events it wants, space-separated: partition 0's is the
+        namespace's list of webhooks, every other partition holds a copy for its run
+        scripts (which may read only their own partition's keys)."""
+        return f"{self.prefix}hooks"
+
+    def hook_delivery(self, delivery_id: str) -> str:
+        """Hash: one delivery of one event to one webhook, in the run's partition."""
+        return f"{self.prefix}hookd:{delivery_id}"
+
+    @property
+    def hook_due(self) -> str:
+        """Zset: delivery ids by when they are due (or their claim's lease ends)."""
+        return f"{self.prefix}hook_due"
+
+    def hook_log(self, hook_id: str) -> str:
+        """Zset: a webhook's newest deliveries in this partition, by creation (ms)."""
+        return f"{self.prefix}hook_log:{hook_id}"
+
     @property
     def delayed(self) -> str:
         return f"{self.prefix}delayed"

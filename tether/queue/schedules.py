@@ -20,11 +20,14 @@ Schedule states (``SCHEDULE_TRANSITIONS``)::
 
 Ticks missed while no orchestrator ran follow the schedule's ``misfire`` policy:
 
-- ``skip`` (default): a tick fires only within ``grace`` of its time; after a longer
-  outage the missed ticks are counted (``missed``) and the schedule goes on from the next
-  tick after now;
+- ``skip`` (default): of the ticks due at a pass, the latest fires if it is at most
+  ``grace`` late, none otherwise; the others are counted (``missed``), even those within
+  ``grace``, and the schedule goes on from the next tick after now;
 - ``catch_up_once``: the latest missed tick fires once, however late (the others are
   counted as missed), then the schedule goes on from the next tick after now.
+
+A pass less than one interval after a tick fires it and misses none; only a pass that
+finds two or more ticks due (no orchestrator passed for a whole interval) misses any.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ const main = document.getElementById("main");
 let view = null; // {refresh(), onEvent(kind, data)} of the page shown
 let refreshTimer = null;
 let inboxTimer = null;
+let me = null; // GET /v1/whoami: the signed-in key's name, role and permissions
 
 // -- HTTP -----------------------------------------------------------------------------
 
@@ -108,9 +109,26 @@ function go(path, query) {
   location.hash = path + (q ? "?" + q : "");
 }
 
+// -- who is signed in ---------------------------------------------------------------------
+
+async function loadMe() {
+  try { me = await api("/v1/whoami"); } catch (error) { me = null; }
+}
+
+// Whether the signed-in key may do `permission` (read, submit, decide, admin): the page
+// offers only what the API would allow (it refuses the rest with 403 in any case).
+function may(permission) { return !me || me.permissions.includes(permission); }
+
+function readOnlyNote(permission, what) {
+  if (may(permission)) return null;
+  return el("p", { class: "muted note", "data-read-only": permission },
+    "Your key (" + me.name + ", role " + me.role + ") may not " + what + ".");
+}
+
 // -- sign in --------------------------------------------------------------------------
 
 function signOut(message) {
+  me = null;
   sessionStorage.removeItem(KEY);
   sessionStorage.removeItem(KEY + ".set");
   stopEvents();
@@ -130,6 +148,7 @@ function renderSignIn(message) {
       if (error.message !== "unauthorized") toast(error.message);
       return;
     }
+    await loadMe();
     startEvents();
     if (!location.hash || location.hash === "#/signin") go("#/runs"); else route();
   } },
@@ -225,9 +244,19 @@ async function updateInboxCount() {
 
 // -- pages ----------------------------------------------------------------------------
 
+// Cursor paging: `cursor` in the page's hash is the API's next_cursor of the page before
+// (the listings are newest first); "First page" drops it, the browser's Back goes back.
+function pager(path, q, keep, nextCursor) {
+  const base = {};
+  for (const name of keep) base[name] = q.get(name);
+  return el("nav", { class: "pager", "aria-label": "Pages" },
+    q.get("cursor") ? el("button", { type: "button", class: "first-page", onclick: () => go(path, base) }, "First page") : null,
+    nextCursor ? el("button", { type: "button", class: "more next-page", onclick: () => go(path, { ...base, cursor: nextCursor }) }, "Next page") : null);
+}
+
 async function runsPage() {
   const q = params();
-  const limit = Number(q.get("limit") || 50);
+  const limit = Math.min(Math.max(Number(q.get("limit")) || 50, 1), 200);
   const statusSelect = el("select", { id: "run-status", name: "status" },
     el("option", { value: "" }, "any status"),
     RUN_STATUSES.map((s) => el("option", { value: s, selected: q.get("status") === s }, s)));
@@ -248,6 +277,7 @@ async function runsPage() {
     const query = new URLSearchParams({ limit: String(limit) });
     if (q.get("status")) query.set("status", q.get("status"));
     if (q.get("workflow")) query.set("workflow", q.get("workflow"));
+    if (q.get("cursor")) query.set("cursor", q.get("cursor"));
     const body = await api("/v1/runs?" + query);
     const counts = {};
     for (const run of body.runs) counts[run.status] = (counts[run.status] || 0) + 1;
@@ -261,9 +291,7 @@ async function runsPage() {
         el("td", {}, run.waiting_on ? run.waiting_on.kind + (run.waiting_on.key ? ": " + run.waiting_on.key : "") : ""),
         el("td", {}, when(run.created_at)),
         el("td", {}, ago(run.updated_at))))),
-      body.runs.length >= limit
-        ? el("button", { class: "more", type: "button", onclick: () => go("#/runs", { status: q.get("status"), workflow: q.get("workflow"), limit: String(limit + 50) }) }, "Show more")
-        : null);
+      pager("#/runs", q, ["status", "workflow", "limit"], body.next_cursor));
   }
   return { refresh, onEvent: (kind) => kind === "run.status" };
 }
@@ -343,7 +371,13 @@ async function runPage(runId) {
     document.querySelector("h1").replaceChildren("Run ", el("code", {}, run.id), status(run.status));
     const actions = el("div", { class: "actions" });
     const waiting = run.waiting_on || {};
-    if (run.status === "waiting" && waiting.kind === "approval") {
+    if (run.status === "waiting" && waiting.kind === "approval" && !may("decide")) {
+      actions.append(el("div", { class: "card wide" },
+        el("h2", {}, "Waiting for approval: " + waiting.key),
+        waiting.prompt ? el("p", {}, waiting.prompt) : null,
+        waiting.data !== undefined ? json(waiting.data) : null,
+        readOnlyNote("decide", "approve or deny")));
+    } else if (run.status === "waiting" && waiting.kind === "approval") {
       const comment = el("textarea", { id: "decision-comment", "aria-label": "Comment" });
       actions.append(el("div", { class: "card wide" },
         el("h2", {}, "Waiting for approval: " + waiting.key),
@@ -354,8 +388,8 @@ async function runPage(runId) {
           el("button", { class: "ok", type: "button", onclick: () => act("/approvals/" + encodeURIComponent(waiting.key), { approved: true, comment: comment.value || null }, "Approved") }, "Approve"),
           el("button", { class: "bad", type: "button", onclick: () => act("/approvals/" + encodeURIComponent(waiting.key), { approved: false, comment: comment.value || null }, "Denied") }, "Deny"))));
     }
-    if (!TERMINAL.has(run.status)) actions.append(el("button", { type: "button", class: "bad", onclick: () => act("/cancel", {}, "Cancel requested") }, "Cancel run"));
-    if (run.status === "failed") actions.append(el("button", { type: "button", class: "primary", onclick: () => act("/retry", {}, "Retried") }, "Retry run"));
+    if (!TERMINAL.has(run.status) && may("submit")) actions.append(el("button", { type: "button", class: "bad", onclick: () => act("/cancel", {}, "Cancel requested") }, "Cancel run"));
+    if (run.status === "failed" && may("submit")) actions.append(el("button", { type: "button", class: "primary", onclick: () => act("/retry", {}, "Retried") }, "Retry run"));
     fill(holder, 
       actions,
       el("div", { class: "card" }, el("dl", {},
@@ -400,10 +434,12 @@ async function approvalsPage() {
         el("p", { class: "muted" }, "waiting since " + ago(run.updated_at)),
         w.data !== undefined ? json(w.data) : null,
         el("h3", { class: "muted" }, "Input"), json(run.input),
-        el("label", { for: "comment-" + run.id }, "Comment"), comment,
-        el("div", { class: "actions" },
-          el("button", { class: "ok", type: "button", onclick: () => decide(run, true, comment.value) }, "Approve"),
-          el("button", { class: "bad", type: "button", onclick: () => decide(run, false, comment.value) }, "Deny")));
+        may("decide") ? [
+          el("label", { for: "comment-" + run.id }, "Comment"), comment,
+          el("div", { class: "actions" },
+            el("button", { class: "ok", type: "button", onclick: () => decide(run, true, comment.value) }, "Approve"),
+            el("button", { class: "bad", type: "button", onclick: () => decide(run, false, comment.value) }, "Deny"))]
+          : readOnlyNote("decide", "approve or deny"));
     })) : el("p", { class: "muted card" }, "Nothing waits for a decision."));
   }
   return { refresh, onEvent: (kind) => kind === "run.status" };
@@ -411,7 +447,7 @@ async function approvalsPage() {
 
 async function jobsPage() {
   const q = params();
-  const limit = Number(q.get("limit") || 50);
+  const limit = Math.min(Math.max(Number(q.get("limit")) || 50, 1), 200);
   const statusSelect = el("select", { id: "job-status" }, el("option", { value: "" }, "any status"),
     JOB_STATUSES.map((s) => el("option", { value: s, selected: q.get("status") === s }, s)));
   const fn = el("input", { id: "job-function", value: q.get("function") || "", placeholder: "function" });
@@ -427,6 +463,7 @@ async function jobsPage() {
     const query = new URLSearchParams({ limit: String(limit) });
     if (q.get("status")) query.set("status", q.get("status"));
     if (q.get("function")) query.set("function", q.get("function"));
+    if (q.get("cursor")) query.set("cursor", q.get("cursor"));
     const body = await api("/v1/jobs?" + query);
     fill(holder, table(["Job", "Function", "Status", "Attempt", "Machine", "Enqueued", "Finished"],
       body.jobs.map((job) => el("tr", {},
@@ -434,7 +471,7 @@ async function jobsPage() {
         el("td", {}, job.function), el("td", {}, status(job.status)),
         el("td", {}, job.attempt + " / " + job.max_attempts), el("td", {}, job.machine || ""),
         el("td", {}, when(job.enqueued_at)), el("td", {}, when(job.finished_at))))),
-      body.jobs.length >= limit ? el("button", { class: "more", type: "button", onclick: () => go("#/jobs", { status: q.get("status"), function: q.get("function"), limit: String(limit + 50) }) }, "Show more") : null);
+      pager("#/jobs", q, ["status", "function", "limit"], body.next_cursor));
   }
   return { refresh, onEvent: (kind) => kind === "job.finished" || kind === "job.ready" };
 }
@@ -443,10 +480,13 @@ async function jobPage(jobId) {
   const holder = el("div");
   show(el("span", {}, "Job ", el("code", {}, jobId)), holder);
   async function refresh() {
-    const job = await api("/v1/jobs/" + encodeURIComponent(jobId));
+    const [job, timeline] = await Promise.all([
+      api("/v1/jobs/" + encodeURIComponent(jobId)),
+      api("/v1/jobs/" + encodeURIComponent(jobId) + "/timeline").catch(() => ({ events: [] })),
+    ]);
     document.querySelector("h1").replaceChildren("Job ", el("code", {}, job.id), status(job.status));
     fill(holder, 
-      TERMINAL.has(job.status) ? null : el("div", { class: "actions" }, el("button", { class: "bad", type: "button", onclick: async () => {
+      TERMINAL.has(job.status) || !may("submit") ? null : el("div", { class: "actions" }, el("button", { class: "bad", type: "button", onclick: async () => {
         try { await api("/v1/jobs/" + encodeURIComponent(jobId) + "/cancel", { method: "POST", body: {} }); toast("Cancel requested"); await refresh(); }
         catch (error) { if (error.message !== "unauthorized") toast(error.message); }
       } }, "Cancel job")),
@@ -463,9 +503,41 @@ async function jobPage(jobId) {
         el("section", {}, el("h2", {}, "Result"), json(job.result))),
       job.error ? el("section", {}, el("h2", {}, "Error"), el("div", { class: "card" },
         el("p", {}, el("strong", {}, job.error.type), ": ", job.error.message),
-        job.error.traceback ? el("pre", {}, job.error.traceback) : null)) : null);
+        job.error.traceback ? el("pre", {}, job.error.traceback) : null)) : null,
+      el("h2", {}, "Attempts"), attemptsTable(job, timeline.events));
   }
   return { refresh, onEvent: (kind, data) => kind === "job.finished" && data.job === jobId };
+}
+
+// Every attempt of a job from its timeline: each `claimed` starts one (machine, attempt
+// number), the next event that ends it says how. The timeline keeps no per-attempt error:
+// the record's error is the last attempt's.
+const ATTEMPT_ENDS = { completed: "completed", retry_scheduled: "failed, retry scheduled",
+  retried: "failed, retried", failed: "failed", dead: "failed, attempts used up",
+  released: "released (machine stopping)", cancelled: "cancelled" };
+
+function attemptsTable(job, events) {
+  const attempts = [];
+  for (const e of events) {
+    const f = e.fields || {};
+    if (e.event === "claimed") attempts.push({ n: f.attempt, machine: f.machine, start: e.at, end: null, how: "running" });
+    else if (ATTEMPT_ENDS[e.event] && attempts.length && attempts[attempts.length - 1].end === null) {
+      const last = attempts[attempts.length - 1];
+      last.end = e.at;
+      last.how = ATTEMPT_ENDS[e.event] + (f.delay_ms ? " (in " + seconds(Number(f.delay_ms) / 1000) + ")" : "");
+    }
+  }
+  if (!attempts.length) {
+    return el("p", { class: "muted", "data-attempts": "0" }, job.attempt
+      ? "Attempt " + job.attempt + " of " + job.max_attempts + " (machine " + (job.machine || "?") + "). Earlier attempts are kept for jobs of runs, and for other jobs when the API runs with TETHER_JOB_TIMELINES=1."
+      : "Not attempted yet.");
+  }
+  return table(["Attempt", "Machine", "Started", "Took", "Ended"], attempts.map((a) => {
+    const ms = a.end ? new Date(a.end).getTime() - new Date(a.start).getTime() : null;
+    return el("tr", { "data-attempt": a.n },
+      el("td", {}, a.n), el("td", {}, a.machine || ""), el("td", {}, when(a.start)),
+      el("td", {}, ms === null ? "" : seconds(ms / 1000)), el("td", {}, a.how));
+  }));
 }
 
 // p50/p99 of queue wait and run time, and finished attempts per second, from this API
@@ -609,4 +681,4 @@ document.addEventListener("keydown", (event) => {
   }
 });
 if (sessionStorage.getItem(KEY + ".set")) { startEvents(); updateInboxCount(); }
-route();
+(sessionStorage.getItem(KEY + ".set") ? loadMe() : Promise.resolve()).then(route);

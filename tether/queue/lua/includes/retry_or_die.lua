@@ -1,6 +1,7 @@
 --@include make_ready
 --@include timeline
 --@include finish_job
+--@include hook_event
 -- After a failed attempt (the lease already dropped): retry the job, or end it.
 -- A retryable failure with attempts left is retried: at once when `immediate` is 1
 -- (its machine died, the work never failed), else after exponential backoff with
@@ -54,6 +55,7 @@ local function retry_or_die(p, jobKey, delayedKey, jobId, now, errorJson,
     status = 'failed'
   end
   timeline_to(p, owner, jobId, maxlen, now, status, 'running', 'attempt', attempt)
+  if not parent then hook_job_event(p, jobKey, jobId, status, now) end
   finish_job_quietly(p, jobKey, jobId, parent, status, now, retentionMs, {}, maxlen)
   redis.call('PUBLISH', channel, 'j:' .. jobId)
   return status

@@ -1,5 +1,6 @@
 --@include keys
 --@include run_keys
+--@include hook_event
 -- Timeline events that change a run's status, and the status they leave: each is also
 -- published as `s:<run id> <status>` (RUN_STATUS in tether/queue/keys.py) for the API's
 -- event stream (GET /v1/events). One PUBLISH per status change, none per step or log.
@@ -17,6 +18,7 @@ local function run_timeline(p, runId, maxlen, now, event, ...)
   local status = RUN_STATUS_OF[event]
   if status then
     redis.call('PUBLISH', notify_channel(p), 's:' .. runId .. ' ' .. status)
+    hook_event(p, runId, status, now)
   end
 end
 
