@@ -43,6 +43,11 @@ Usage:
         [--only tether] [--backends fast,aiohttp,httpx] [--auth both|on]
     .venv/bin/python bench/end_to_end.py --only tether --backends fast --rounds 4  # keys
 
+``--durability both`` starts a replica of the server (``--replicaof``) and adds a row of
+tether with ``TETHER_DURABILITY=replicated`` (every batch of transitions followed by
+``WAIT 1``) beside the same backend without it, and a last line with the difference:
+the cost of waiting for the replica. ``--durability replicated``: every tether row so.
+
 ``--input checked`` (tether only) gives each throughput job the input
 ``{"user": "ada", "n": 3}`` for a function with typed arguments, so the API checks it
 against their JSON schema; ``--input unchecked``, the same input for a function without
@@ -256,18 +261,32 @@ async def bench_tether(
     logs: Path,
     backend: str = "fast",
     auth: bool = True,
+    durability: str | None = None,
 ) -> Figures:
     with http_backend(backend):
-        return await _bench_tether(args, redis_url, logs, backend, auth)
+        return await _bench_tether(
+            args, redis_url, logs, backend, auth, durability or args.durability
+        )
 
 
 async def _bench_tether(
-    args: argparse.Namespace, redis_url: str, logs: Path, backend: str, auth: bool
+    args: argparse.Namespace,
+    redis_url: str,
+    logs: Path,
+    backend: str,
+    auth: bool,
+    durability: str = "async",
 ) -> Figures:
     figures = Figures()
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = child_env(redis_url, args.max_jobs, TETHER_URL=url, TETHER_HTTP_BACKEND=backend)
+    env = child_env(
+        redis_url,
+        args.max_jobs,
+        TETHER_URL=url,
+        TETHER_HTTP_BACKEND=backend,
+        TETHER_DURABILITY=durability if durability != "both" else "async",
+    )
     env.pop("TETHER_API_KEY", None)
     redis = Redis.from_url(redis_url, decode_responses=True)
     pk = Keys().partition(0)
@@ -513,6 +532,12 @@ async def main() -> None:
         default="both",
         help="both: also run the first backend with `tether api --no-auth` (default: both)",
     )
+    parser.add_argument(
+        "--durability",
+        choices=["async", "replicated", "both"],
+        default="async",
+        help="tether's TETHER_DURABILITY (a replica is started unless async); both: a row each",
+    )
     # Internal: run one peer's bench in this (the peers') interpreter, print its figures.
     parser.add_argument("--peer", choices=["arq", "saq"], help=argparse.SUPPRESS)
     parser.add_argument("--redis-url", help=argparse.SUPPRESS)
@@ -535,10 +560,21 @@ async def main() -> None:
             systems[f"tether (HTTP, {backend}, --no-auth)"] = functools.partial(
                 bench_tether, backend=backend, auth=False
             )
+        if args.durability == "both" and not any("replicated" in name for name in systems):
+            systems[f"tether (HTTP, {backend}, replicated)"] = functools.partial(
+                bench_tether, backend=backend, durability="replicated"
+            )
     systems.update({"arq 0.28": bench_arq, "saq": bench_saq})
     wanted = args.only or ["tether", "arq", "saq"]
     with tempfile.TemporaryDirectory(prefix="tether-bench-") as tmp:
         server = RedisServer(Path(tmp) / "redis", appendfsync=args.appendfsync).start()
+        replica = None
+        if args.durability != "async":
+            replica = RedisServer(
+                Path(tmp) / "replica",
+                appendfsync=args.appendfsync,
+                extra_args=["--replicaof", "127.0.0.1", str(server.port)],
+            ).start()
         logs = Path(tmp)
         print(
             f"Redis {server.binary.name} on port {server.port} (AOF {args.appendfsync}); "
@@ -568,9 +604,23 @@ async def main() -> None:
                     await flush.flushall()
                     await flush.aclose()
         finally:
+            if replica is not None:
+                replica.stop()
             server.stop()
     print()
     print(table(results))
+    replicated = next((name for name in results if name.endswith("replicated)")), None)
+    if replicated is not None:
+        plain, waited = results[replicated.replace(", replicated", "")], results[replicated]
+        print()
+        print(
+            "replicated vs async durability (WAIT 1 after each batch of transitions): "
+            f"jobs/s {100 * (median(waited.throughput) / median(plain.throughput) - 1):+.1f}%, "
+            f"enqueue→result p50 {median(waited.e2e_p50):.2f} vs {median(plain.e2e_p50):.2f} ms "
+            f"({100 * (median(waited.e2e_p50) / median(plain.e2e_p50) - 1):+.1f}%), "
+            "dispatch p50 "
+            f"{100 * (median(waited.dispatch_p50) / median(plain.dispatch_p50) - 1):+.1f}%"
+        )
     off_name = next((name for name in results if name.endswith("--no-auth)")), None)
     if off_name is not None:
         on, off = results[off_name.replace(", --no-auth", "")], results[off_name]

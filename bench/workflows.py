@@ -12,8 +12,15 @@ tether: Redis started here (AOF on, appendfsync everysec), one API process
 DBOS: measured side by side when a Postgres server answers at 127.0.0.1:5432 and the
 `dbos` package is installed (`pip install -e '.[bench]'`), in its own process.
 
+- loop cost: one step+sleep(0) loop iteration (step, suspend, next activation) near
+  iteration 100 and near the last, for a plain loop on a worker with sticky replay
+  (the default: flat), on one without (``max_cached_runs=0``: grows with the history)
+  and for a loop that continues as new every 100 iterations.
+
 Each figure is the median over --runs runs. Usage:
     .venv/bin/python bench/workflows.py [--runs 3] [--workflows 300]
+    .venv/bin/python bench/workflows.py --only-latency --sequential 50
+    .venv/bin/python bench/workflows.py --only-loops --loop 100 1000 5000 10000
 """
 
 from __future__ import annotations
@@ -78,11 +85,14 @@ async def bench_three(ctx: WorkflowContext, x: int) -> int:
     return int(await ctx.step("c", noop, b + 1))
 
 
-STAMPS: dict[int, float] = {}  # iteration -> when its step ran (live, once)
+# iteration -> when its step ran (live, once): wall clock, and this process's CPU time
+# (the worker's replay is what grows without sticky replay; CPU time is what a loaded
+# shared box blurs least).
+STAMPS: dict[int, tuple[float, float]] = {}
 
 
 def stamp(i: int) -> int:
-    STAMPS[i] = time.perf_counter()
+    STAMPS[i] = (time.perf_counter(), time.process_time())
     return i
 
 
@@ -99,35 +109,95 @@ async def bench_loop(ctx: WorkflowContext, state: dict[str, int]) -> int:
     return i
 
 
-def iteration_ms(around: int, width: int = 20) -> float:
-    """Median time of one loop iteration (step, sleep, next activation) near ``around``."""
+def iteration_ms(around: int, width: int = 50, cpu: bool = False) -> float:
+    """Median time of one loop iteration (step, sleep, next activation) near ``around``:
+    wall clock, or with ``cpu`` the worker process's CPU time."""
     lo = max(1, around - width)
-    gaps = [(STAMPS[i] - STAMPS[i - 1]) * 1000 for i in range(lo, around) if i - 1 in STAMPS]
+    k = 1 if cpu else 0
+    gaps = [(STAMPS[i][k] - STAMPS[i - 1][k]) * 1000 for i in range(lo, around) if i - 1 in STAMPS]
     return statistics.median(gaps)
 
 
-async def loop_costs(url: str, n: int, every: int) -> tuple[float, float]:
-    """Iteration cost at iteration 100 and at ``n`` of one loop run to ``n``."""
+async def loop_costs(
+    url: str, n: int, every: int, cached: int = 1000
+) -> tuple[float, float, float, float]:
+    """Iteration cost at iteration 100 and at ``n`` of one loop run to ``n``; ``cached``
+    is the worker's max_cached_runs (0: no sticky replay, every activation replays)."""
     STAMPS.clear()
-    settings = {"workflows": [bench_loop], "max_jobs": 10, "shutdown_grace": 1}
+    settings = {
+        "workflows": [bench_loop],
+        "max_jobs": 10,
+        "shutdown_grace": 1,
+        "max_cached_runs": cached,
+    }
     async with Worker(settings, url=url) as _, AsyncClient(url, timeout=60) as client:
         run = await client.start("bench_loop", {"i": 0, "n": n, "every": every}, version=1)
         await client.result(run.id, wait=3600)
-    return iteration_ms(100), iteration_ms(n)
+    return (
+        iteration_ms(100),
+        iteration_ms(n),
+        iteration_ms(100, cpu=True),
+        iteration_ms(n, cpu=True),
+    )
 
 
-async def sequential_latency(url: str, count: int) -> list[float]:
-    """A 3-step workflow started and awaited one at a time (Client.start + result)."""
+async def script_calls(redis_url: str) -> int:
+    """Lua scripts Redis ran so far (EVALSHA calls): each is one durable write, so their
+    count per run is a figure that CPU load on a shared box does not blur."""
+    redis = Redis.from_url(redis_url)
+    try:
+        stats = await redis.info("commandstats")
+    finally:
+        await redis.aclose()
+    return int(stats.get("cmdstat_evalsha", {}).get("calls", 0))
+
+
+async def scripts_per_run(url: str, redis_url: str, count: int = 20) -> tuple[float, float]:
+    """EVALSHA calls per 3-step run, started and awaited one at a time: start + result,
+    and execute (nan where the client has none). Heartbeats and the orchestrator-free
+    API's own signs of life count too; a quiet second is measured and taken off."""
     settings = {"workflows": [bench_three], "max_jobs": 10, "shutdown_grace": 1}
-    latencies: list[float] = []
     async with Worker(settings, url=url) as _, AsyncClient(url, timeout=60) as client:
+        await client.result((await client.start("bench_three", 0, version=1)).id, wait=60)
+        before = await script_calls(redis_url)
+        await asyncio.sleep(1.0)
+        idle = await script_calls(redis_url) - before
+        t0, before = time.perf_counter(), await script_calls(redis_url)
+        for i in range(count):
+            await client.result((await client.start("bench_three", i, version=1)).id, wait=60)
+        two = (await script_calls(redis_url) - before - idle * (time.perf_counter() - t0)) / count
+        execute = getattr(client, "execute", None)
+        if execute is None:
+            return two, float("nan")
+        t0, before = time.perf_counter(), await script_calls(redis_url)
+        for i in range(count):
+            await execute("bench_three", i, version=1, wait=60)
+        one = (await script_calls(redis_url) - before - idle * (time.perf_counter() - t0)) / count
+    return two, one
+
+
+async def sequential_latency(url: str, count: int) -> tuple[list[float], list[float]]:
+    """A 3-step workflow started and awaited one at a time: ``Client.start`` +
+    ``result`` (two requests), and ``Client.execute`` (one, ``POST /v1/runs?wait``;
+    empty where the client has none), interleaved so both see the same load."""
+    settings = {"workflows": [bench_three], "max_jobs": 10, "shutdown_grace": 1}
+    two: list[float] = []
+    one: list[float] = []
+    async with Worker(settings, url=url) as _, AsyncClient(url, timeout=60) as client:
+        execute = getattr(client, "execute", None)
         for i in range(count + 5):
             t0 = time.perf_counter()
             run = await client.start("bench_three", i, version=1)
             await client.result(run.id, wait=60)
+            t1 = time.perf_counter()
+            if execute is not None:
+                await execute("bench_three", i, version=1, wait=60)
+            t2 = time.perf_counter()
             if i >= 5:  # warm-up: connections, script loads
-                latencies.append((time.perf_counter() - t0) * 1000)
-    return latencies
+                two.append((t1 - t0) * 1000)
+                if execute is not None:
+                    one.append((t2 - t1) * 1000)
+    return two, one
 
 
 def pct(values: list[float], q: float) -> float:
@@ -141,7 +211,8 @@ def api_process(redis_url: str, prefix: str, logs: Path) -> Iterator[str]:
     env = dict(os.environ, TETHER_REDIS_URL=redis_url, TETHER_PREFIX=prefix)
     with (logs / "api.log").open("ab") as out:
         proc = subprocess.Popen(
-            [*CLI, "api", "--host", "127.0.0.1", "--port", str(port)],
+            # No API keys: this measures workflows, not auth (bench/auth_check.py does).
+            [*CLI, "api", "--host", "127.0.0.1", "--port", str(port), "--no-auth"],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -154,7 +225,7 @@ def api_process(redis_url: str, prefix: str, logs: Path) -> Iterator[str]:
                 if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
                     break
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the API did not start; see {logs / 'api.log'}")
+                raise RuntimeError(f"the API did not start:\n{(logs / 'api.log').read_text()}")
             time.sleep(0.05)
         yield url
     finally:
@@ -244,9 +315,18 @@ async def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--workflows", type=int, default=300)
     parser.add_argument("--sequential", type=int, default=50, help="3-step runs one at a time")
-    parser.add_argument("--loop", type=int, default=10_000, help="iterations of the loop")
-    parser.add_argument("--naive-loop", type=int, default=600, help="... without continue")
+    parser.add_argument(
+        "--loop",
+        type=int,
+        nargs="+",
+        default=[10_000],
+        help="iterations of the plain loop (several: one run each)",
+    )
+    parser.add_argument(
+        "--naive-loop", type=int, default=600, help="... on a worker without sticky replay"
+    )
     parser.add_argument("--only-latency", action="store_true", help="skip the other figures")
+    parser.add_argument("--only-loops", action="store_true", help="only the loop figures")
     args = parser.parse_args()
 
     results: dict[str, tuple[list[float], list[float], list[float]]] = {}
@@ -260,12 +340,13 @@ async def main() -> None:
 
     latency_rows: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
-        for fsync in ("always", "everysec"):
+        for fsync in () if args.only_loops else ("always", "everysec"):
             server = RedisServer(Path(tmp) / f"redis-{fsync}", appendonly=True, appendfsync=fsync)
             server.start()
             try:
                 with api_process(server.url, f"lat{fsync}", Path(tmp)) as url:
-                    lat = await sequential_latency(url, args.sequential)
+                    lat, lat_one = await sequential_latency(url, args.sequential)
+                    scripts_two, scripts_one = await scripts_per_run(url, server.url)
                     STEP_TIMES.clear()
                     async with (
                         Worker({"workflows": [bench_steps]}, url=url) as _,
@@ -276,35 +357,54 @@ async def main() -> None:
                                 (await client.start("bench_steps", STEPS, version=1)).id
                             )
                     step = pct(STEP_TIMES, 50)
+                one = f"{pct(lat_one, 50):.1f} | {pct(lat_one, 90):.1f}" if lat_one else "- | -"
                 latency_rows.append(
                     f"| appendfsync {fsync} | {pct(lat, 50):.1f} | {pct(lat, 90):.1f} | "
-                    f"{step:.2f} |"
+                    f"{one} | {step:.2f} | {scripts_two:.1f} / {scripts_one:.1f} |"
                 )
             finally:
                 server.stop()
-        print(
-            "\n3-step workflow, started and awaited one at a time over HTTP "
-            f"({args.sequential} runs), and the step p50 (100 steps)\n"
-        )
-        print("| Redis | start+result p50 (ms) | p90 (ms) | step p50 (ms) |")
-        print("|---|---|---|---|")
-        print("\n".join(latency_rows))
+        if latency_rows:
+            print(
+                "\n3-step workflow, started and awaited one at a time over HTTP "
+                f"({args.sequential} runs), and the step p50 (100 steps)\n"
+            )
+            print(
+                "| Redis | start+result p50 (ms) | p90 (ms) | execute p50 (ms) | p90 (ms) "
+                "| step p50 (ms) | Lua scripts per run (start+result / execute) |"
+            )
+            print("|---|---|---|---|---|---|---|")
+            print("\n".join(latency_rows))
         if args.only_latency:
             return
 
         server = RedisServer(Path(tmp) / "redis", appendonly=True, appendfsync="everysec").start()
         try:
             with api_process(server.url, "loops", Path(tmp)) as url:
-                naive = await loop_costs(url, args.naive_loop, 0)
-                flat = await loop_costs(url, args.loop, 100)
-            print("\nOne step+sleep(0) loop iteration (ms; median of the 20 before it)\n")
-            print("| loop | at 100 | at the end |")
-            print("|---|---|---|")
-            print(f"| plain, {args.naive_loop} iterations | {naive[0]:.2f} | {naive[1]:.2f} |")
-            print(
-                f"| continue_as_new every 100, {args.loop} iterations | {flat[0]:.2f} | "
-                f"{flat[1]:.2f} |"
-            )
+                loops = [
+                    (f"plain, sticky replay, {n:,} iterations", await loop_costs(url, n, 0))
+                    for n in args.loop
+                ]
+                loops.append(
+                    (
+                        f"plain, no sticky replay (max_cached_runs=0), {args.naive_loop:,} "
+                        "iterations",
+                        await loop_costs(url, args.naive_loop, 0, cached=0),
+                    )
+                )
+                loops.append(
+                    (
+                        f"continue_as_new every 100, {args.loop[-1]:,} iterations",
+                        await loop_costs(url, args.loop[-1], 100),
+                    )
+                )
+            print("\nOne step+sleep(0) loop iteration (ms; median of the 50 before it)\n")
+            print("| loop | at 100 | at the end | worker CPU at 100 | worker CPU at the end |")
+            print("|---|---|---|---|---|")
+            for name, (at_100, at_end, cpu_100, cpu_end) in loops:
+                print(f"| {name} | {at_100:.2f} | {at_end:.2f} | {cpu_100:.2f} | {cpu_end:.2f} |")
+            if args.only_loops:
+                return
             for i in range(args.runs):
                 keys = Keys(prefix=f"bench{i}")
                 with api_process(server.url, keys.prefix, Path(tmp)) as url:

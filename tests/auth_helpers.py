@@ -7,10 +7,9 @@ import asyncio
 import threading
 from dataclasses import dataclass
 
-from redis.asyncio import Redis
-
 from tether.queue.apikeys import KeyStore
 from tether.queue.keys import Keys
+from tether.queue.redis_py import Client, redis_client
 
 
 @dataclass(frozen=True)
@@ -32,7 +31,7 @@ class TestKeys:
 ROLE_NAMES = ("admin", "machine", "app", "viewer", "approver")
 
 
-async def create_keys(redis: Redis, prefix: str, namespace: str = "default") -> TestKeys:
+async def create_keys(redis: Client, prefix: str, namespace: str = "default") -> TestKeys:
     """One key per role, named ``test-<role>`` (``<namespace>-<role>`` elsewhere)."""
     store = KeyStore(redis, Keys(prefix=prefix))
     made = {}
@@ -48,7 +47,7 @@ def create_keys_sync(redis_url: str, prefix: str, namespace: str = "default") ->
     errors: list[BaseException] = []
 
     async def go() -> None:
-        redis = Redis.from_url(redis_url, decode_responses=True)
+        redis = redis_client(redis_url, decode_responses=True)
         try:
             result.append(await create_keys(redis, prefix, namespace))
         finally:

@@ -1,4 +1,11 @@
-"""Shared fixtures: one real Redis server for the session, a fresh key prefix per test."""
+"""Shared fixtures: one real Redis server for the session, a fresh key prefix per test.
+
+With ``TETHER_TEST_CLUSTER=1`` (``make test-cluster``) the session's server is a Redis
+Cluster of 3 primaries started here (``tether.redis_server.RedisCluster``) and
+``redis_url`` is its ``redis+cluster://`` URL; tests marked ``single_node`` (they need
+one server's own commands, such as CLIENT KILL or CONFIG SET, or start servers of their
+own) are skipped there.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +19,6 @@ import litestar.exceptions
 import pytest
 from api_server import ApiServer
 from auth_helpers import TestKeys, create_keys_sync
-from redis.asyncio import Redis
 
 from tether import AsyncClient
 from tether.api.settings import ApiSettings
@@ -20,7 +26,10 @@ from tether.orchestrator.loop import Orchestrator
 from tether.queue.config import QueueConfig
 from tether.queue.engine import QueueEngine
 from tether.queue.keys import Keys
-from tether.redis_server import RedisServer, ServerBinaryNotFound, find_server_binary
+from tether.queue.redis_py import Client, redis_client
+from tether.redis_server import RedisCluster, RedisServer, ServerBinaryNotFound, find_server_binary
+
+CLUSTER = os.environ.get("TETHER_TEST_CLUSTER", "") not in ("", "0")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -33,27 +42,43 @@ def pytest_configure(config: pytest.Config) -> None:
         )
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not CLUSTER:
+        return
+    for item in items:
+        marker = item.get_closest_marker("single_node")
+        if marker is not None:
+            reason = marker.kwargs.get("reason") or (marker.args[0] if marker.args else "")
+            item.add_marker(pytest.mark.skip(reason=f"single node only: {reason}"))
+
+
 @pytest.fixture(scope="session")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+def redis_server(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[RedisServer | RedisCluster]:
     try:
         find_server_binary()
     except ServerBinaryNotFound:
         if os.environ.get("CI"):
             raise
         pytest.skip("no Redis server binary on this machine")
-    server = RedisServer(tmp_path_factory.mktemp("redis"), appendonly=False).start()
+    server: RedisServer | RedisCluster
+    if CLUSTER:
+        server = RedisCluster(tmp_path_factory.mktemp("cluster"), masters=3).start()
+    else:
+        server = RedisServer(tmp_path_factory.mktemp("redis"), appendonly=False).start()
     yield server
     server.stop()
 
 
 @pytest.fixture
-def redis_url(redis_server: RedisServer) -> str:
+def redis_url(redis_server: RedisServer | RedisCluster) -> str:
     return redis_server.url
 
 
 @pytest.fixture
-async def redis(redis_server: RedisServer) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_server.url, decode_responses=True)
+async def redis(redis_server: RedisServer | RedisCluster) -> AsyncIterator[Client]:
+    client = redis_client(redis_server.url, decode_responses=True)
     yield client
     await client.aclose()
 
@@ -70,7 +95,7 @@ def config(keys: Keys) -> QueueConfig:
 
 
 @pytest.fixture
-def engine(redis: Redis, config: QueueConfig) -> QueueEngine:
+def engine(redis: Client, config: QueueConfig) -> QueueEngine:
     return QueueEngine(redis, config)
 
 

@@ -29,10 +29,25 @@ class EngineBackend:
         self.runs = runs
         self.job = job
         self.machine = machine  # the machine the activation's job is leased to
-        self.run_id = job.parent or ""
+        self._run_id = job.parent or ""
         self.registry = registry
 
-    async def begin(self, *, max_attempts: int, timeout_ms: int | None) -> ActivationState:
+    @property
+    def run_id(self) -> str:
+        return self._run_id
+
+    @property
+    def job_id(self) -> str:
+        return self.job.id
+
+    async def begin(
+        self,
+        *,
+        max_attempts: int,
+        timeout_ms: int | None,
+        resume: str | None = None,
+        positions: Sequence[int] = (),
+    ) -> ActivationState:
         with refusals():
             return await self.runs.begin(
                 self.run_id,
@@ -41,6 +56,8 @@ class EngineBackend:
                 machine=self.machine,
                 max_attempts=max_attempts,
                 timeout_ms=timeout_ms,
+                resume=resume,
+                positions=positions,
             )
 
     async def record_step(

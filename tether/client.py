@@ -233,6 +233,19 @@ async def _until_finished(
             )
 
 
+def _outcome(run: RunOut) -> Any:
+    """A finished run's result, or ``RunFailed``."""
+    if run.status == "completed":
+        return run.result
+    reason = f": {run.error.type}: {run.error.message}" if run.error else ""
+    raise RunFailed(
+        f"run {run.id} ({run.workflow}) {run.status}{reason}",
+        run=run,
+        error=run.error,
+        details={"id": run.id, "status": run.status},
+    )
+
+
 class AsyncClient:
     """An asyncio client of one tether API (keep-alive connections, pooled)."""
 
@@ -526,6 +539,41 @@ class AsyncClient:
         raw = await self._http.request("POST", "/v1/runs", body=body, repeatable=True)
         return RunOut.model_validate_json(raw)
 
+    async def execute(
+        self,
+        workflow: str,
+        input: Any = None,
+        *,
+        wait: float | None = None,
+        id: str | None = None,
+        version: int | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> Any:
+        """Start a run and wait for its result, in one request while it finishes within
+        MAX_GET_WAIT (``POST /v1/runs?wait=S``): ``start`` and ``result`` in one round
+        trip. Raises like ``result``: ``RunFailed``, ``ResultTimeout`` after ``wait``
+        seconds (None: no limit; the run goes on)."""
+        started = time.monotonic()
+        first = MAX_GET_WAIT if wait is None else max(0.0, min(wait, MAX_GET_WAIT))
+        body: dict[str, Any] = {"workflow": workflow, "input": input, "id": id or _new_key()}
+        if tags:
+            body["tags"] = tags
+        if version is not None:
+            body["version"] = version
+        raw = await self._http.request(
+            "POST",
+            "/v1/runs",
+            body=body,
+            params={"wait": first or None},
+            timeout=first + WAIT_SLACK if first else None,
+            repeatable=True,
+        )
+        run = RunOut.model_validate_json(raw)
+        if run.status not in RUN_TERMINAL:
+            left = None if wait is None else max(0.0, wait - (time.monotonic() - started))
+            return await self.result(run.id, wait=left)
+        return _outcome(run)
+
     async def get_run(self, run_id: str, *, wait: float | None = None) -> RunOut:
         """A run; with ``wait`` (seconds), the API answers as soon as it finishes."""
         timeout = None if not wait else wait + WAIT_SLACK
@@ -556,16 +604,7 @@ class AsyncClient:
         """The run's result once it completes; ``RunFailed`` if it failed or was
         cancelled, ``ResultTimeout`` if it has not finished within ``wait`` seconds.
         ``timeout=`` is the deprecated name of ``wait=``."""
-        run = await self.wait_run(run_id, wait=_wait_arg("result", wait, timeout))
-        if run.status == "completed":
-            return run.result
-        reason = f": {run.error.type}: {run.error.message}" if run.error else ""
-        raise RunFailed(
-            f"run {run.id} ({run.workflow}) {run.status}{reason}",
-            run=run,
-            error=run.error,
-            details={"id": run.id, "status": run.status},
-        )
+        return _outcome(await self.wait_run(run_id, wait=_wait_arg("result", wait, timeout)))
 
     async def approve(
         self,
@@ -629,10 +668,12 @@ class AsyncClient:
         created_before: datetime | None = None,
         limit: int = 50,
         cursor: str | None = None,
+        parent: str | None = None,
     ) -> RunList:
-        """One page of runs, newest first; ``next_cursor`` reads the next."""
+        """One page of runs, newest first; ``next_cursor`` reads the next. ``parent``:
+        only the child runs of that run (``ctx.child``)."""
         params = _listing_params(tags, created_after, created_before, limit, cursor)
-        params.update(status=status, workflow=workflow)
+        params.update(status=status, workflow=workflow, parent=parent)
         raw = await self._http.request("GET", "/v1/runs", params=params)
         return RunList.model_validate_json(raw)
 
@@ -645,13 +686,16 @@ class AsyncClient:
         created_after: datetime | None = None,
         created_before: datetime | None = None,
         limit: int = 50,
+        parent: str | None = None,
     ) -> list[RunOut]:
-        """Up to ``limit`` runs, newest first, following the pages' cursors."""
+        """Up to ``limit`` runs, newest first, following the pages' cursors. ``parent``:
+        only the child runs of that run."""
 
         async def page(n: int, cursor: str | None) -> tuple[list[RunOut], str | None]:
             got = await self.list_runs_page(
                 status=status,
                 workflow=workflow,
+                parent=parent,
                 tags=tags,
                 created_after=created_after,
                 created_before=created_before,
@@ -896,6 +940,7 @@ class Client:
     get_run = _blocking(AsyncClient.get_run)
     wait_run = _blocking(AsyncClient.wait_run)
     result = _blocking(AsyncClient.result)
+    execute = _blocking(AsyncClient.execute)
     approve = _blocking(AsyncClient.approve)
     deny = _blocking(AsyncClient.deny)
     signal = _blocking(AsyncClient.signal)

@@ -180,6 +180,14 @@ class RedisOutOfMemory(RedisUnavailable):
     code = "redis_out_of_memory"
 
 
+class NotReplicated(RedisUnavailable):
+    """With ``TETHER_DURABILITY=replicated``: the change was made on the primary, but
+    fewer of its replicas than required confirmed it in time (``WAIT``/``WAITAOF``), so
+    a failover could still lose it. Retrying with the same idempotency key is safe."""
+
+    code = "not_replicated"
+
+
 class ApiUnavailable(TetherError):
     """The control plane's HTTP API cannot be reached."""
 

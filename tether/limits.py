@@ -77,3 +77,8 @@ MAX_WEBHOOK_URL_LENGTH = 2048
 MIN_WEBHOOK_SECRET_LENGTH = 16
 MAX_WEBHOOK_SECRET_LENGTH = 256
 MAX_WEBHOOK_DESCRIPTION = 200
+
+# -- sticky replay ---------------------------------------------------------------------
+# Positions a machine keeping a run in memory may ask for at once (sticky replay); one
+# waiting on more replays in full instead.
+MAX_STICKY_POSITIONS = 1_000

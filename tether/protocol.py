@@ -557,6 +557,9 @@ class ActivationState:
     retries: int  # manual retries so far
     log_mark: int = -1  # number of the last ctx.log line written (see context.LOG_SLOTS)
     max_payload_bytes: int | None = None  # the limit on one step's result, in bytes
+    # True: ``steps`` holds only the records asked for (sticky replay: the machine keeps
+    # the rest in memory); False: the whole history.
+    delta: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import os
 import shutil
 import signal
@@ -196,3 +197,148 @@ class RedisServer:
     def restart(self) -> RedisServer:
         self.stop()
         return self.start()
+
+
+def _call(address: tuple[str, int] | int, *args: str | int, timeout: float = 5.0) -> bytes:
+    """One command to a server (a port on loopback, or host and port), its raw reply: for
+    setting a cluster up, not for use."""
+    host, port = ("127.0.0.1", address) if isinstance(address, int) else address
+    parts = [str(a).encode() for a in args]
+    payload = b"*%d\r\n" % len(parts) + b"".join(b"$%d\r\n%b\r\n" % (len(p), p) for p in parts)
+    with socket.create_connection((host, port), timeout=timeout) as s:
+        s.sendall(payload)
+        reply = s.recv(65536)
+    if reply.startswith(b"-"):
+        raise RuntimeError(f"{args[0]} on {host}:{port}: {reply.decode(errors='replace').strip()}")
+    return reply
+
+
+SLOTS = 16384
+
+
+@dataclass
+class RedisCluster:
+    """A Redis Cluster of ``masters`` primaries (each with ``replicas`` replicas) on
+    loopback, made by hand: ``CLUSTER ADDSLOTSRANGE`` gives each primary an equal share
+    of the 16384 slots, ``CLUSTER MEET`` joins them, ``CLUSTER REPLICATE`` makes the
+    replicas. No redis-cli, no Docker: the same server binary as ``RedisServer``."""
+
+    directory: Path
+    masters: int = 3
+    replicas: int = 0
+    appendonly: bool = False
+    appendfsync: str = "always"
+    node_timeout_ms: int = 2000
+    servers: list[RedisServer] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        nodes = ",".join(f"127.0.0.1:{s.port}" for s in self.servers[: self.masters])
+        return f"redis+cluster://{nodes}"
+
+    @property
+    def primaries(self) -> list[RedisServer]:
+        return self.servers[: self.masters]
+
+    def start(self, timeout: float = 30.0) -> RedisCluster:
+        count = self.masters * (1 + self.replicas)
+        for index in range(count):
+            bus = free_port()
+            server = RedisServer(
+                self.directory / f"node{index}",
+                appendonly=self.appendonly,
+                appendfsync=self.appendfsync,
+                extra_args=[
+                    # The bus port, named: the default (port + 10000) may be taken, or
+                    # past 65535 for a port the system handed out.
+                    "--cluster-port",
+                    str(bus),
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-config-file",
+                    "nodes.conf",
+                    "--cluster-node-timeout",
+                    str(self.node_timeout_ms),
+                    # Without a replica a shard is lost with its primary; the others go on.
+                    "--cluster-require-full-coverage",
+                    "no",
+                    # A replica's first sync at once, not after the default 5 s wait for
+                    # other replicas to share the transfer.
+                    "--repl-diskless-sync-delay",
+                    "0",
+                ],
+            )
+            self.servers.append(server.start())
+        try:
+            nodes = [("127.0.0.1", server.port) for server in self.servers]
+            assemble_cluster(nodes, self.masters, timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        for server in self.servers:
+            server.stop()
+
+
+def assemble_cluster(nodes: list[tuple[str, int]], masters: int, timeout: float = 30.0) -> None:
+    """Make a Redis Cluster of fresh nodes started with ``--cluster-enabled yes``: the
+    first ``masters`` get an equal share of the 16384 slots each (``CLUSTER
+    ADDSLOTSRANGE``), all meet the first (``CLUSTER MEET``), the others replicate the
+    primaries in turn (``CLUSTER REPLICATE``); returns once every node sees the cluster
+    whole and every replica has synced. Hostnames are resolved here (MEET takes an IP);
+    each node's bus port is asked of it (``cluster-port``, 0 meaning port + 10000)."""
+    if not 0 < masters <= len(nodes):
+        raise ValueError(f"{masters} primaries of {len(nodes)} nodes")
+    deadline = time.monotonic() + timeout
+    nodes = [(socket.gethostbyname(host), port) for host, port in nodes]
+    for node in nodes:  # started together with this command: wait for each to answer
+        _wait(deadline, functools.partial(_answers, node))
+    share = SLOTS // masters
+    for index, node in enumerate(nodes[:masters]):
+        first = index * share
+        last = SLOTS - 1 if index == masters - 1 else first + share - 1
+        _call(node, "CLUSTER", "ADDSLOTSRANGE", first, last)
+    seed = nodes[0]
+    bus = int(_call(seed, "CONFIG", "GET", "cluster-port").split(b"\r\n")[-2] or 0)
+    for node in nodes[1:]:
+        _call(node, "CLUSTER", "MEET", seed[0], seed[1], bus or seed[1] + 10000)
+    ids = [_call(n, "CLUSTER", "MYID").split(b"\r\n")[1].decode() for n in nodes[:masters]]
+    for index, node in enumerate(nodes[masters:]):
+        primary = ids[index % masters]
+        _wait(deadline, functools.partial(_knows, node, primary))
+        _call(node, "CLUSTER", "REPLICATE", primary)
+
+    def whole(node: tuple[str, int]) -> bool:
+        if b"cluster_state:ok" not in _call(node, "CLUSTER", "INFO"):
+            return False
+        return _call(node, "CLUSTER", "NODES").count(b" connected") >= len(nodes)
+
+    for node in nodes:
+        _wait(deadline, functools.partial(whole, node))
+    for node in nodes[masters:]:
+        # A replica that has not synced yet could not take over from its primary.
+        _wait(deadline, functools.partial(_synced, node))
+
+
+def _answers(node: tuple[str, int]) -> bool:
+    try:
+        return _call(node, "PING", timeout=1.0).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def _knows(node: tuple[str, int], node_id: str) -> bool:
+    return node_id.encode() in _call(node, "CLUSTER", "NODES")
+
+
+def _synced(node: tuple[str, int]) -> bool:
+    return b"master_link_status:up" in _call(node, "INFO", "replication")
+
+
+def _wait(deadline: float, ready: Callable[[], bool]) -> None:
+    while not ready():
+        if time.monotonic() > deadline:
+            raise TimeoutError("the cluster did not come together in time")
+        time.sleep(0.05)

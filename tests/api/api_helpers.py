@@ -49,9 +49,10 @@ async def running(app: Litestar) -> AsyncIterator[Litestar]:
 async def admin_key(redis_url: str, prefix: str) -> str:
     """A new admin key of the deployment with key prefix ``prefix``."""
     from auth_helpers import create_keys
-    from redis.asyncio import Redis
 
-    redis = Redis.from_url(redis_url, decode_responses=True)
+    from tether.queue.redis_py import redis_client
+
+    redis = redis_client(redis_url, decode_responses=True)
     try:
         return (await create_keys(redis, prefix)).admin
     finally:

@@ -22,6 +22,7 @@ from tether.limits import (
     MAX_ID_LENGTH,
     MAX_INPUT_SCHEMA_BYTES,
     MAX_META_BYTES,
+    MAX_STICKY_POSITIONS,
 )
 from tether.queue.keys import Keys
 
@@ -373,3 +374,26 @@ async def test_an_unknown_field_in_a_wait_is_422(client: httpx.AsyncClient) -> N
     response = await client.post("/v1/machines/m1/runs/r1/suspend", json=body)
     assert response.status_code == 422
     assert error_of(response)["details"]["fields"][0]["field"] == "wait.until"
+
+
+async def test_a_begin_asking_for_more_sticky_positions_than_the_limit_is_422(
+    client: httpx.AsyncClient,
+) -> None:
+    body = {
+        "job": "j1",
+        "token": "1",
+        "resume": "r1:a1",
+        "positions": list(range(MAX_STICKY_POSITIONS + 1)),
+    }
+    response = await client.post("/v1/machines/m1/runs/r1/begin", json=body)
+    assert response.status_code == 422
+    assert error_of(response)["details"]["fields"][0]["field"] == "positions"
+
+
+async def test_a_begin_naming_a_malformed_resume_activation_is_422(
+    client: httpx.AsyncClient,
+) -> None:
+    body = {"job": "j1", "token": "1", "resume": "no spaces allowed", "positions": [0]}
+    response = await client.post("/v1/machines/m1/runs/r1/begin", json=body)
+    assert response.status_code == 422
+    assert error_of(response)["details"]["fields"][0]["field"] == "resume"

@@ -192,7 +192,9 @@ async def test_jobs_handed_to_a_poll_that_answered_meanwhile_go_back_to_the_queu
 ) -> None:
     for machine in ("m1", "m2"):
         await register("add", machine=machine)
-    waiting = asyncio.create_task(poll(client, wait=0.3))
+    # A wait long enough that the poll is still parked when the job is submitted on a
+    # loaded machine (not parked, it would be woken and claim the job itself).
+    waiting = asyncio.create_task(poll(client, wait=1.0))
     await until(lambda: notifier.parked_polls == 1)
     enqueue_and_claim = api_engine.enqueue_and_claim
 
@@ -390,3 +392,48 @@ async def test_a_machine_without_a_heartbeat_record_is_leased_nothing(
 
     assert await poll(client, machine="ghost", wait=0) == []
     assert len(await poll(client, machine="m1", wait=0)) == 1
+
+
+async def test_a_run_started_while_a_poll_of_its_version_waits_hands_it_the_first_activation(
+    client: httpx.AsyncClient, register: Register, notifier: Notifier, app: Litestar
+) -> None:
+    await register("wf:flow@1")
+    # A first start loads start_run into Redis: a script unknown to Redis is loaded and
+    # sent again after the claim of its round trip ran (finding nothing yet).
+    assert (await client.post("/v1/runs", json={"workflow": "flow"})).status_code == 201
+    assert [j["function"] for j in await poll(client, functions=["wf:flow@1"])] == ["wf:flow@1"]
+    waiting = asyncio.create_task(poll(client, functions=["wf:flow@1"], wait=30))
+    await until(lambda: notifier.parked_polls == 1)
+
+    response = await client.post("/v1/runs", json={"workflow": "flow", "input": 1})
+
+    assert response.status_code == 201, response.text
+    [job] = await waiting
+    assert job["parent"] == response.json()["id"] and job["function"] == "wf:flow@1"
+    assert app.state.services.metrics.jobs_handed_off == 1
+
+
+async def test_a_machine_serving_workflows_is_woken_by_an_activation_on_its_sticky_queue(
+    client: httpx.AsyncClient, register: Register, notifier: Notifier, api_engine: QueueEngine
+) -> None:
+    await register("wf:flow@1")
+    waiting = asyncio.create_task(poll(client, functions=["wf:flow@1"], wait=30))
+    await until(lambda: notifier.parked_polls == 1)
+    pk = api_engine.config.keys.partition(0)
+    # As enqueue_activation does for a run kept by m1: its sticky queue, and the news.
+    await api_engine.redis.hset(
+        pk.job("r1:a2"),
+        mapping={
+            "fn": "wf:flow@1",
+            "status": "queued",
+            "input": "null",
+            "max_attempts": 1,
+            "timeout_ms": 0,
+        },
+    )
+    await api_engine.redis.xadd(pk.sticky_queue("m1"), {"id": "r1:a2"})
+    await api_engine.redis.publish(pk.channel, "q:~m1")
+
+    [job] = await waiting
+
+    assert (job["id"], job["function"]) == ("r1:a2", "wf:flow@1")

@@ -8,13 +8,13 @@ import subprocess
 import sys
 
 import pytest
-from redis.asyncio import Redis
 
 from tether.cli import GROUPS, build_parser, main
 from tether.cli.common import EXIT_FAILED, EXIT_UNAVAILABLE, EXIT_USAGE
 from tether.queue.config import QueueConfig
 from tether.queue.engine import QueueEngine
 from tether.queue.keys import Keys
+from tether.queue.redis_py import redis_client
 from tether.redis_server import RedisServer, free_port
 
 
@@ -96,7 +96,7 @@ def test_jobs_list_exits_3_when_the_api_is_unreachable(
 
 def _enqueue_and_claim(url: str, keys: Keys) -> str:
     async def go() -> str:
-        redis = Redis.from_url(url, decode_responses=True)
+        redis = redis_client(url, decode_responses=True)
         try:
             engine = QueueEngine(redis, QueueConfig(keys=keys, job_timelines=True))
             job = await engine.enqueue("hello", {"name": "world"})
@@ -137,7 +137,7 @@ def test_inspect_of_a_runs_job_shows_the_runs_timeline(
     from tether.queue.runs import RunEngine, activation_function
 
     async def go() -> str:
-        redis = Redis.from_url(redis_server.url, decode_responses=True)
+        redis = redis_client(redis_server.url, decode_responses=True)
         try:
             config = QueueConfig(keys=keys)
             await RunEngine(redis, config).start("order", {"sku": "A1"}, run_id="r1", version=1)

@@ -103,9 +103,11 @@ async def test_the_cli_orchestrator_runs_each_pass_once_per_tick(
         for name in names:
             original = getattr(cls, name)
 
-            async def counted(self: Any, *args: Any, _f: Any = original, _n: str = name) -> Any:
+            async def counted(
+                self: Any, *args: Any, _f: Any = original, _n: str = name, **kwargs: Any
+            ) -> Any:
                 counts[_n] += 1
-                return await _f(self, *args)
+                return await _f(self, *args, **kwargs)
 
             monkeypatch.setattr(cls, name, counted)
 

@@ -250,13 +250,12 @@ def timeline(stack: Stack, job_id: str) -> list[dict[str, str]]:
     """The job's timeline events straight from Redis (event, machine, attempt...)."""
     import asyncio
 
-    from redis.asyncio import Redis
-
     from tether.queue.config import QueueConfig
     from tether.queue.engine import QueueEngine
+    from tether.queue.redis_py import redis_client
 
     async def read() -> list[dict[str, str]]:
-        redis = Redis.from_url(stack.redis_url, decode_responses=True)
+        redis = redis_client(stack.redis_url, decode_responses=True)
         try:
             return await QueueEngine(redis, QueueConfig(keys=stack.keys)).timeline(job_id)
         finally:

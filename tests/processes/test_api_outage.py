@@ -7,10 +7,10 @@ import asyncio
 
 import pytest
 from proc_stack import Stack, timeline
-from redis.asyncio import Redis
 
 from tether.queue.config import QueueConfig
 from tether.queue.engine import QueueEngine
+from tether.queue.redis_py import redis_client
 
 pytestmark = pytest.mark.processes
 
@@ -19,7 +19,7 @@ def _enqueue_in_redis(stack: Stack, count: int) -> list[str]:
     """What another API replica would do while this one is down."""
 
     async def go() -> list[str]:
-        redis = Redis.from_url(stack.redis_url, decode_responses=True)
+        redis = redis_client(stack.redis_url, decode_responses=True)
         try:
             engine = QueueEngine(redis, QueueConfig(keys=stack.keys))
             return [(await engine.enqueue("nap", 0.05)).id for _ in range(count)]

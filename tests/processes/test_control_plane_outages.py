@@ -20,7 +20,10 @@ from tether.queue.engine import EnqueueRequest, QueueEngine
 from tether.queue.keys import Keys
 from tether.redis_server import RedisServer
 
-pytestmark = pytest.mark.processes
+pytestmark = [
+    pytest.mark.processes,
+    pytest.mark.single_node(reason="kills and restarts a Redis server of its own"),
+]
 
 DEAD_AFTER = 2.0  # TETHER_MACHINE_DEAD_AFTER_MS's default, in seconds
 

@@ -21,7 +21,10 @@ from proc_stack import CLI, ROOT, Proc, base_env, wait_until
 
 from tether.redis_server import RedisServer, free_port
 
-pytestmark = pytest.mark.processes
+pytestmark = [
+    pytest.mark.processes,
+    pytest.mark.single_node(reason="tether dev starts a Redis server of its own"),
+]
 # Children die with tether dev through PR_SET_PDEATHSIG, and these tests read /proc.
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux only")
 

@@ -36,6 +36,7 @@ from tether.redis_server import RedisServer, free_port
 
 MISSING = [tool for tool in ("bash", "curl", "redis-cli") if shutil.which(tool) is None]
 pytestmark = [
+    pytest.mark.single_node(reason="the docs' commands start a Redis server of their own"),
     pytest.mark.processes,
     pytest.mark.skipif(bool(MISSING), reason=f"the docs' commands need {MISSING} on PATH"),
 ]

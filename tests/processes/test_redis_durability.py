@@ -32,7 +32,10 @@ from tether.queue.keys import Keys
 from tether.queue.records import Outcome
 from tether.redis_server import RedisServer, server_binaries
 
-pytestmark = pytest.mark.processes
+pytestmark = [
+    pytest.mark.processes,
+    pytest.mark.single_node(reason="kills a Redis server of its own"),
+]
 
 BATCH = 20
 KILL_AFTER = 2_000  # acknowledged transitions before the kill is triggered

@@ -136,6 +136,7 @@ def aof_redis(tmp_path: Path) -> Iterator[RedisServer]:
     server.kill()
 
 
+@pytest.mark.single_node(reason="kills a Redis server of its own")
 def test_an_approval_survives_a_full_outage_and_no_completed_step_runs_twice(
     aof_redis: RedisServer, keys: Keys, tmp_path: Path
 ) -> None:
@@ -285,3 +286,36 @@ def test_changing_the_step_order_under_a_running_workflow_fails_it_naming_both_s
     assert done["error"]["type"] == "NonDeterminismError"
     assert "step 'a'" in done["error"]["message"] and "step 'b'" in done["error"]["message"]
     assert (runs.count("a"), runs.count("b")) == (1, 0)
+
+
+def test_a_run_kept_by_a_worker_killed_with_kill_9_replays_in_full_on_another(
+    stack: Stack, runs: Runs
+) -> None:
+    stack.api()
+    stack.orchestrator()
+    sticky = runs.worker("machine-sticky")
+    kept = runs.start("outage", "k1")
+    runs.waiting_for(kept["id"], "approval")
+    runs.approve(kept["id"], "ship")
+    assert runs.finished(kept["id"])["status"] == "completed"
+    lost = runs.start("outage", "k2")
+    runs.waiting_for(lost["id"], "approval")  # kept in machine-sticky's memory
+
+    sticky.kill()
+    after = runs.worker("machine-after")
+    runs.approve(lost["id"], "ship")
+    done = runs.finished(lost["id"])
+
+    def begins(run_id: str) -> list[tuple[str, str]]:
+        return [
+            (e["fields"]["machine"], e["fields"]["replay"])
+            for e in runs.timeline(run_id)
+            if e["event"] == "activation_started"
+        ]
+
+    # Alive, the machine that kept the run went on from memory ...
+    assert begins(kept["id"]) == [("machine-sticky", "full"), ("machine-sticky", "sticky")]
+    # ... killed, another replayed the whole history, running no step twice.
+    assert done["status"] == "completed" and done["result"]["pid"] == after.pid
+    assert begins(lost["id"]) == [("machine-sticky", "full"), ("machine-after", "full")]
+    assert [runs.count(s) for s in ("reserve", "charge", "ship")] == [2, 2, 2]

@@ -59,6 +59,7 @@ from tether.queue.config import QueueConfig
 from tether.queue.engine import EnqueueRequest, QueueEngine
 from tether.queue.keys import Keys
 from tether.queue.records import ErrorInfo, Outcome
+from tether.queue.redis_py import redis_client
 from tether.queue.states import TERMINAL, TRANSITIONS, JobStatus
 from tether.redis_server import RedisServer
 
@@ -92,7 +93,7 @@ class QueueModel(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.loop = asyncio.new_event_loop()
-        self.redis: Redis = Redis.from_url(self.url, decode_responses=True)
+        self.redis: Redis = redis_client(self.url, decode_responses=True)
         self.keys = Keys(prefix=f"h{uuid.uuid4().hex[:10]}", partitions=2)
         self.engine = QueueEngine(
             self.redis,

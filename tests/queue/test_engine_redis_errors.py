@@ -10,7 +10,7 @@ from redis.asyncio import Redis
 
 from tether.errors import RedisOutOfMemory, RedisUnavailable
 from tether.queue.config import QueueConfig
-from tether.queue.engine import QueueEngine
+from tether.queue.engine import EnqueueRequest, HandOff, QueueEngine
 from tether.queue.keys import Keys
 from tether.redis_server import RedisServer, free_port
 
@@ -47,6 +47,7 @@ async def full_redis(small_server: RedisServer) -> AsyncIterator[Redis]:
 
 
 async def fill_up(engine: QueueEngine, redis: Redis) -> list[str]:
+    await engine.load_scripts()  # as a running API has (they take memory too)
     used = int((await redis.info("memory"))["used_memory"])
     await redis.config_set("maxmemory", used + 256 * 1024)
     accepted: list[str] = []
@@ -93,3 +94,31 @@ async def test_scripts_are_reloaded_after_script_flush(engine: QueueEngine, redi
     claimed = await engine.claim("m1", ["fn"], 2)  # direct path
 
     assert enqueued.created and len(claimed) == 2
+
+
+async def test_a_hand_off_after_script_flush_still_leases_the_new_job(
+    engine: QueueEngine, redis: Redis
+) -> None:
+    # The enqueue and the claim travel in one round trip; were only one of them missing,
+    # the claim would run before the enqueue it depends on. Every NOSCRIPT reloads every
+    # script, so after a flush both are missing and both are sent again in order.
+    await engine.heartbeat("m1")
+    await redis.script_flush()
+
+    [enqueued], [claimed] = await engine.enqueue_and_claim(
+        [EnqueueRequest("fn", 7)], [HandOff("m1", ["fn"], 5, "fn")]
+    )
+
+    assert [j.id for j in claimed] == [enqueued.id]
+    assert await redis.script_exists(*(s.sha for s in engine._scripts.values())) == [True] * len(
+        engine._scripts
+    )
+
+
+async def test_load_scripts_loads_every_script(engine: QueueEngine, redis: Redis) -> None:
+    await redis.script_flush()
+
+    await engine.load_scripts()
+
+    shas = [script.sha for script in engine._scripts.values()]
+    assert await redis.script_exists(*shas) == [True] * len(shas)

@@ -37,11 +37,17 @@ async def test_clients_speak_resp2_even_when_the_url_asks_for_resp3(client: Redi
     assert str(info["resp"]) == "2", changed("redis_client", "the protocol keyword")
 
 
+@pytest.mark.single_node(
+    reason="reads one server's ConnectionPool (the cluster's pieces: test_redis_cluster.py)"
+)
 async def test_clients_have_no_socket_timeout_unless_asked(client: Redis) -> None:
     kwargs = client.connection_pool.connection_kwargs
     assert kwargs.get("socket_timeout") is None, changed("client_options", "socket_timeout")
 
 
+@pytest.mark.single_node(
+    reason="reads one server's ConnectionPool (the cluster's pieces: test_redis_cluster.py)"
+)
 async def test_a_pooled_connection_is_taken_and_given_back(client: Redis) -> None:
     params = inspect.signature(type(client.connection_pool).get_connection).parameters
     assert "command_name" in params or len(params) == 1, changed(
@@ -54,6 +60,9 @@ async def test_a_pooled_connection_is_taken_and_given_back(client: Redis) -> Non
         assert again is conn, changed("pooled_connection", "pool.release does not reuse")
 
 
+@pytest.mark.single_node(
+    reason="reads one server's ConnectionPool (the cluster's pieces: test_redis_cluster.py)"
+)
 async def test_a_subscription_connection_copies_the_pool_settings_in_resp2(
     client: Redis,
 ) -> None:

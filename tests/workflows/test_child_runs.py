@@ -155,3 +155,19 @@ async def test_retrying_the_parent_reruns_its_failed_child_run_as_a_new_run(
     assert run.status == RunStatus.COMPLETED and run.result == "fixed"
     kids, _ = await runs.list_runs(workflow="once_broken")
     assert sorted(r.status for r in kids) == [RunStatus.COMPLETED, RunStatus.FAILED]
+
+
+async def test_listing_by_parent_gives_exactly_the_child_runs_of_that_run(
+    runs: RunEngine, machine_factory: Callable[..., Machine]
+) -> None:
+    machine = machine_factory([mom, kid], {"triple": lambda x: x * 3})
+    first = await runs.start("mom", 1, version=1)
+    other = await runs.start("mom", 2, version=1)
+    await machine.drain(first.id)
+    await machine.drain(other.id)
+
+    children, _ = await runs.list_runs(parent=first.id)
+    none, _ = await runs.list_runs(parent=f"{first.id}:w0")  # a child has no children
+
+    assert sorted(r.id for r in children) == [f"{first.id}:w0", f"{first.id}:w1"]
+    assert none == []

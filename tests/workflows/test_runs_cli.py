@@ -113,3 +113,32 @@ async def test_runs_list_follows_the_cursor_and_filters_by_tag(
         "tagged-1",
         "tagged-2",
     ]
+
+
+@workflow(name="cli_kid")
+async def cli_kid(ctx: WorkflowContext, n: int) -> int:
+    return n
+
+
+@workflow(name="cli_mom")
+async def cli_mom(ctx: WorkflowContext) -> list[int]:
+    return list(await ctx.gather(ctx.child("cli_kid", 1), ctx.child("cli_kid", 2)))
+
+
+async def test_runs_list_parent_shows_only_the_child_runs_of_that_run(
+    api: ApiServer, client: AsyncClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = {"workflows": [cli_mom, cli_kid], "shutdown_grace": 1.0}
+    async with Worker(settings, url=api.url):
+        await client.result((await client.start("cli_mom", None, id="mom-1")).id, wait=10)
+        await client.result((await client.start("cli_mom", None, id="mom-2")).id, wait=10)
+    capsys.readouterr()
+
+    code = await cli("runs", "--url", api.url, "list", "--parent", "mom-1", "--json")
+
+    out = capsys.readouterr().out
+    assert code == 0
+    assert sorted(line.split('"id":"')[1].split('"')[0] for line in out.splitlines()) == [
+        "mom-1:w0",
+        "mom-1:w1",
+    ]

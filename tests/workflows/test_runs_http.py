@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 
 from tether import AsyncClient, func
 from tether.api.registry import FunctionRegistry
-from tether.errors import Conflict, UnknownFunction, ValidationFailed
+from tether.errors import Conflict, ResultTimeout, RunFailed, UnknownFunction, ValidationFailed
 from tether.orchestrator.loop import Orchestrator
 from tether.protocol import FunctionSpec
 from tether.queue.keys import Keys
@@ -356,6 +356,26 @@ async def test_over_http_a_workflow_awaits_a_child_run_next_to_a_child_job(api: 
     assert kid.parent == run.id and kid.status == "completed" and kid.result == 5
 
 
+async def test_over_http_runs_list_by_parent_gives_its_child_runs(api: ApiServer) -> None:
+    settings = {"functions": [add], "workflows": [big, little], "shutdown_grace": 1.0}
+    async with (
+        Worker(settings, url=api.url, machine_id="wf-kids-list") as _,
+        AsyncClient(api.url, timeout=10) as client,
+    ):
+        run = await client.start("big", 1)
+        other = await client.start("big", 2)
+        await client.result(run.id, wait=10)
+        await client.result(other.id, wait=10)
+        children = await client.list_runs(parent=run.id)
+
+    assert [(r.id, r.parent) for r in children] == [(f"{run.id}:w0", run.id)]
+
+
+async def test_a_malformed_parent_in_the_runs_listing_is_a_422(client: AsyncClient) -> None:
+    with pytest.raises(ValidationFailed):
+        await client.list_runs(parent="no spaces")
+
+
 @workflow(name="looper")
 async def looper(ctx: WorkflowContext, n: int) -> int:
     if n >= 3:
@@ -386,3 +406,56 @@ def test_a_suspend_whose_wait_lacks_what_its_kind_needs_is_a_422(api: ApiServer)
 
     assert response.status_code == 422
     assert "duration" in response.json()["error"]["message"]
+
+
+@workflow(name="breaks")
+async def breaks(ctx: WorkflowContext, n: int) -> int:
+    raise ValueError(f"broken {n}")
+
+
+async def test_execute_starts_a_run_and_answers_with_its_result_in_one_request(
+    api: ApiServer,
+) -> None:
+    settings = {"workflows": [little, breaks], "shutdown_grace": 1.0}
+    async with (
+        Worker(settings, url=api.url, machine_id="wf-execute") as _,
+        AsyncClient(api.url, timeout=10) as client,
+    ):
+        assert await client.execute("little", 4, wait=10) == 5
+        with pytest.raises(RunFailed) as failed:
+            await client.execute("breaks", 1, wait=10)
+
+    assert failed.value.run is not None and failed.value.run.status == "failed"
+    assert "broken 1" in str(failed.value)
+
+
+async def test_execute_raises_result_timeout_for_a_run_still_waiting_after_its_wait(
+    client: AsyncClient, worker: Worker
+) -> None:
+    with pytest.raises(ResultTimeout) as late:
+        await client.execute("flow", 2, wait=0.3)  # flow waits for an approval
+
+    assert late.value.details["status"] == "waiting"
+
+
+async def test_runs_started_while_a_worker_polls_get_their_first_activation_handed_to_it(
+    api: ApiServer,
+) -> None:
+    import httpx
+
+    settings = {"workflows": [little], "shutdown_grace": 1.0}
+    async with (
+        Worker(settings, url=api.url, machine_id="wf-handoff") as _,
+        AsyncClient(api.url, timeout=10) as client,
+    ):
+        for i in range(5):
+            assert await client.execute("little", i, wait=10) == i + 1
+        async with httpx.AsyncClient() as http:
+            metrics = (await http.get(f"{api.url}/metrics", headers=api.headers())).text
+
+    handed = next(
+        float(line.split()[-1])
+        for line in metrics.splitlines()
+        if line.startswith("tether_jobs_handed_off")
+    )
+    assert handed >= 1  # the worker's poll is parked between runs: most are handed over

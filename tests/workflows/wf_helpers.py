@@ -15,6 +15,7 @@ from tether.protocol import FunctionSpec, LeasedJob
 from tether.queue.engine import QueueEngine
 from tether.queue.records import ClaimedJob, ErrorInfo
 from tether.queue.runs import RunEngine, RunRecord
+from tether.workers.sticky import RunCache
 from tether.workers.workflow import Workflow, run_activation
 
 
@@ -44,6 +45,7 @@ class Machine:
     specs: dict[str, dict[str, Any]] = field(default_factory=dict)
     known: Sequence[str] = ()  # functions other machines serve: registered, not run here
     registered: bool = False
+    cache: RunCache | None = None  # runs kept in memory between activations (sticky replay)
 
     @property
     def registry(self) -> FunctionRegistry:
@@ -72,7 +74,7 @@ class Machine:
         wf = next((w for w in self.workflows if w.function == job.function), None)
         if wf is not None:
             backend = EngineBackend(self.runs, leased(job), job.machine, self.registry)
-            summary = await run_activation(wf, backend)
+            summary = await run_activation(wf, backend, cache=self.cache)
             await self.engine.complete(job.id, job.token, summary, machine=job.machine)
             return
         fn = self.functions[job.function]

@@ -11,6 +11,7 @@ caller's namespace (see ``deps.py``); every error leaves in one shape
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -25,7 +26,6 @@ from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.pydantic import PydanticPlugin
 from litestar.types import Message, Scope
-from redis.asyncio import Redis
 
 from tether.api.auth import SCOPE_SERVICES, Authenticator, Gate
 from tether.api.browsers import browser_guard
@@ -41,27 +41,28 @@ from tether.api.routes import ROUTE_HANDLERS
 from tether.api.services import Services
 from tether.api.settings import ApiSettings
 from tether.api.tenants import Tenants
+from tether.errors import TetherError
 from tether.queue.apikeys import KeyStore
 from tether.queue.engine import QueueEngine
-from tether.queue.redis_py import blocking_pool, redis_client
+from tether.queue.redis_py import Client, close_client, pooled_client, redis_client
 
 API_VERSION = "1.0.0"
 
 log = logging.getLogger("tether.api")
 
 
-def _redis_clients(settings: ApiSettings) -> tuple[Redis, Redis]:
-    pool = blocking_pool(
+def _redis_clients(settings: ApiSettings) -> tuple[Client, Client]:
+    redis = pooled_client(
         settings.redis_url,
         max_connections=settings.redis_max_connections,
         timeout=settings.redis_pool_timeout,
+        durability=settings.redis_durability(),
         decode_responses=True,
         socket_timeout=settings.redis_timeout,
         socket_connect_timeout=5.0,
         socket_keepalive=True,
         client_name=settings.client_name,
     )
-    redis = Redis(connection_pool=pool)
     # The notifier makes its one subscription connection from this client's settings
     # (address, credentials, TLS); it watches that connection's health itself.
     subscriber = redis_client(
@@ -147,6 +148,10 @@ def create_app(settings: ApiSettings | None = None) -> Litestar:
         liveness = Liveness(
             tenants.default.engine, engines=namespaced_engines(tenants, authenticator)
         )
+        # Loaded before the first request, so that no batch meets a missing script (the
+        # API starts while Redis is away too: NOSCRIPT reloads them later).
+        with contextlib.suppress(TetherError):
+            await tenants.default.engine.load_scripts()
         await notifier.start()
         await liveness.start()
         try:
@@ -157,8 +162,7 @@ def create_app(settings: ApiSettings | None = None) -> Litestar:
             await notifier.stop()
             await metrics.outcomes.close()
             await subscriber.aclose()
-            await redis.aclose()
-            await redis.connection_pool.disconnect()
+            await close_client(redis)
 
     async def count_response(message: Message, scope: Scope) -> None:
         if message["type"] == "http.response.start":

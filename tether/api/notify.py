@@ -28,12 +28,11 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 
 from redis import exceptions as redis_exc
-from redis.asyncio import Redis
 
 from tether.protocol import RUN_TERMINAL
 from tether.queue.keys import JOB_FINISHED, READY, RUN_FINISHED, Keys
 from tether.queue.records import ClaimedJob
-from tether.queue.redis_py import read_reply, subscription_connection
+from tether.queue.redis_py import Client, read_reply, subscription_connection
 from tether.queue.states import TERMINAL
 
 log = logging.getLogger("tether.api.notify")
@@ -139,8 +138,8 @@ class Notifier:
 
     def __init__(
         self,
-        subscriber: Redis,
-        redis: Redis,
+        subscriber: Client,
+        redis: Client,
         keys: Keys,
         *,
         recheck_interval: float = 1.0,

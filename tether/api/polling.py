@@ -25,8 +25,9 @@ from litestar.types import Receive
 
 from tether.api.notify import FunctionWaiter, Notifier
 from tether.errors import TetherError
-from tether.protocol import TERMINAL
+from tether.protocol import ACTIVATION_PREFIX, TERMINAL
 from tether.queue.engine import QueueEngine
+from tether.queue.keys import sticky_function
 from tether.queue.records import ClaimedJob, JobRecord
 
 R = TypeVar("R")
@@ -76,7 +77,11 @@ async def poll_jobs(
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
     watcher: asyncio.Task[None] | None = None
-    with notifier.function_waiter(functions, machine, max_jobs) as waiter:
+    waited = list(functions)
+    if any(fn.startswith(ACTIVATION_PREFIX) for fn in functions):
+        # Its sticky queue (runs it keeps in memory) wakes it too; claim reads it.
+        waited.append(sticky_function(machine))
+    with notifier.function_waiter(waited, machine, max_jobs) as waiter:
         try:
             while True:
                 waiter.arm()

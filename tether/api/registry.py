@@ -24,7 +24,6 @@ from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
 import orjson
-from redis.asyncio import Redis
 
 from tether.api.input_check import Validator, validator_for
 from tether.errors import RegistryFull
@@ -38,6 +37,7 @@ from tether.protocol import (
 )
 from tether.queue.keys import Keys
 from tether.queue.redis_errors import redis_errors
+from tether.queue.redis_py import Client
 from tether.queue.scripts import script_source
 
 
@@ -68,7 +68,7 @@ class RegisteredFunction:
 class FunctionRegistry:
     def __init__(
         self,
-        redis: Redis,
+        redis: Client,
         keys: Keys,
         *,
         refresh: float = 60.0,

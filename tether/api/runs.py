@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+import uuid
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -37,9 +38,10 @@ from tether.api.listing import (
 )
 from tether.api.notify import Notifier
 from tether.api.params import ApprovalKey, MachineId, RunId, SignalName
-from tether.api.polling import wait_until_finished
+from tether.api.polling import release_jobs, wait_until_finished
 from tether.api.registry import FunctionRegistry, child_terms, workflow_versions
 from tether.api.responses import JsonResponse
+from tether.api.services import Services
 from tether.errors import InvalidRequest, UnknownFunction, ValidationFailed
 from tether.limits import (
     ID_REGEX,
@@ -50,6 +52,7 @@ from tether.limits import (
     MAX_ID_LENGTH,
     MAX_LOG_LINES,
     MAX_STEP_POSITION,
+    MAX_STICKY_POSITIONS,
     MAX_TIMEOUT,
 )
 from tether.protocol import (
@@ -72,9 +75,9 @@ from tether.protocol import (
     ms_to_datetime,
     wait_from_wire,
 )
-from tether.queue.engine import QueueEngine
+from tether.queue.engine import HandOff, QueueEngine
 from tether.queue.keys import SCHEDULE_ROOT
-from tether.queue.runs import RunEngine, RunRecord, served_versions
+from tether.queue.runs import RunEngine, RunRecord, Started, served_versions
 
 SCHEDULE_ID_PREFIX = SCHEDULE_ROOT + ":"
 SERVED_TTL = 0.5  # seconds the list of served versions is reused between requests
@@ -178,6 +181,39 @@ async def wait_for_run(runs: RunEngine, notifier: Notifier, run_id: str, wait: f
     )
 
 
+async def _start_and_hand_off(
+    data: RunCreate, run_id: str, version: int | None, runs: RunEngine, services: Services
+) -> Started:
+    """Start the run; if a machine serving its version has a long poll parked in this
+    process, its first activation is claimed for that poll in the same round trip (as
+    ``POST /v1/jobs`` does for jobs): no notification, no claim of its own."""
+    function = activation_function(data.workflow, version) if version is not None else None
+    waiter = services.notifier.take_idle(function) if function is not None else None
+    if waiter is None or function is None:
+        return await runs.start(
+            data.workflow, data.input, run_id=run_id, version=version, tags=data.tags
+        )
+    hand_off = HandOff(waiter.machine, waiter.functions, waiter.max_jobs, function)
+    try:
+        started, claimed = await runs.start_and_claim(
+            services.engine,
+            hand_off,
+            data.workflow,
+            data.input,
+            run_id=run_id,
+            version=version,
+            tags=data.tags,
+        )
+    except BaseException:
+        waiter.hand([])
+        raise
+    if waiter.hand(claimed):
+        services.metrics.jobs_handed_off += len(claimed)
+    else:
+        await release_jobs(services.engine, claimed)
+    return started
+
+
 class RunsController(Controller):
     path = "/v1/runs"
     tags = ["runs"]
@@ -191,16 +227,31 @@ class RunsController(Controller):
         operation_id="startRun",
         responses=change_error_responses(404, 409)
         | also_ok(RunOut, "The run its id already names"),
-        summary="Start a run (201), or get the run its id already names (200)",
+        summary=(
+            "Start a run (201), or get the run its id already names (200); with ?wait=S, "
+            "answers as soon as the run finishes or S seconds pass"
+        ),
     )
     async def start_run(
         self,
         data: RunCreate,
-        runs: RunEngine,
-        engine: QueueEngine,
         served: _Served,
-        registry: FunctionRegistry,
+        services: Services,
+        wait: Annotated[
+            float,
+            Parameter(
+                ge=0,
+                le=MAX_GET_WAIT,
+                description=(
+                    f"seconds to wait for the run to finish (0-{MAX_GET_WAIT:g}): start "
+                    "and result in one round trip"
+                ),
+            ),
+        ] = 0.0,
     ) -> JsonResponse[RunOut]:
+        # One dependency (Services) beside the served cache: Litestar resolves several
+        # concurrently, which costs more than this handler on its hot path.
+        runs, engine, registry = services.runs, services.engine, services.registry
         if data.id is not None and data.id.startswith(SCHEDULE_ID_PREFIX):
             # Those ids are the ticks of schedules: a run taking one first would make
             # that tick start nothing (docs/schedules.md).
@@ -230,11 +281,27 @@ class RunsController(Controller):
                 "start a worker that serves it, or leave out the version",
                 details={"workflow": data.workflow, "version": version},
             )
-        started = await runs.start(
-            data.workflow, data.input, run_id=data.id, version=version, tags=data.tags
+        # The id is drawn here, so a wait listens for the run's end before it exists.
+        run_id = data.id or uuid.uuid4().hex
+        created = False
+
+        async def submit() -> RunRecord:
+            nonlocal created
+            started = await _start_and_hand_off(data, run_id, version, runs, services)
+            created = started.created
+            # The start answers with the record: no read of its own.
+            return started.record or await runs.get(started.id)
+
+        record = await wait_until_finished(
+            services.notifier,
+            run_id,
+            lambda: runs.get(run_id),
+            lambda r: r.status in RUN_TERMINAL,
+            wait,
+            first=submit,
+            run=True,
         )
-        record = await runs.get(started.id)
-        return JsonResponse(run_out(record, serving), status_code=201 if started.created else 200)
+        return JsonResponse(run_out(record, serving), status_code=201 if created else 200)
 
     @get(
         "/{run_id:str}",
@@ -281,11 +348,20 @@ class RunsController(Controller):
         created_after: CreatedAfterParam = None,
         created_before: CreatedBeforeParam = None,
         tag: TagParam = None,
+        parent: Annotated[
+            str | None,
+            Parameter(
+                description="only the child runs of this run (started with ctx.child)",
+                pattern=ID_REGEX,
+                max_length=MAX_ID_LENGTH,
+            ),
+        ] = None,
     ) -> RunList:
         query = listing(cursor, created_after, created_before, tag)
         records, after = await runs.list_runs(
             status=status,
             workflow=workflow,
+            parent=parent,
             tags=query.tags,
             limit=limit,
             cursor=query.cursor,
@@ -422,6 +498,10 @@ Logs = list[dict[str, Any]]
 class BeginBody(ActivationRef):
     max_attempts: int = Field(default=1, ge=1, le=MAX_ATTEMPTS)
     timeout_ms: int | None = Field(default=None, gt=0, le=_TIMEOUT_MS)
+    # Sticky replay: the activation after which this machine kept the run in memory,
+    # and the positions it lacks (what it waits on); see begin_activation.lua.
+    resume: IdStr | None = None
+    positions: list[Position] = Field(default_factory=list, max_length=MAX_STICKY_POSITIONS)
 
 
 class StepBody(ActivationRef):
@@ -558,6 +638,7 @@ class ActivationOut(BaseModel):
     retries: int
     log_mark: int = -1  # number of the last log line the run has (ctx.log skips up to it)
     max_payload_bytes: int | None = None  # the limit on one step's result
+    delta: bool = False  # steps holds only the positions asked for (sticky replay)
 
 
 class CommandOut(BaseModel):
@@ -589,6 +670,8 @@ class MachineRunsController(Controller):
             machine=machine_id,
             max_attempts=data.max_attempts,
             timeout_ms=data.timeout_ms,
+            resume=data.resume,
+            positions=data.positions,
         )
         return ActivationOut(
             run=state.run_id,
@@ -600,6 +683,7 @@ class MachineRunsController(Controller):
             retries=state.retries,
             log_mark=state.log_mark,
             max_payload_bytes=state.max_payload_bytes,
+            delta=state.delta,
         )
 
     @post(

@@ -4,8 +4,7 @@ kept for the life of the process (``Tenants``)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from redis.asyncio import Redis
+from typing import Any
 
 from tether.api.metrics import Metrics
 from tether.api.notify import Notifier
@@ -22,7 +21,9 @@ class Services:
     which costs more than most of our handlers do."""
 
     settings: ApiSettings
-    redis: Redis  # the shared, bounded pool
+    # The shared, bounded pool: a ``redis_py.Client``. Typed ``Any`` here because Litestar
+    # models a dependency's fields with msgspec, which refuses a union of two classes.
+    redis: Any
     engine: QueueEngine
     notifier: Notifier
     registry: FunctionRegistry

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from tether.limits import MAX_REGISTERED_FUNCTIONS
 from tether.queue.config import QueueConfig
 from tether.queue.keys import Keys
+from tether.queue.redis_py import Durability
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 _QUEUE_DEFAULTS = QueueConfig()
@@ -45,6 +46,9 @@ _ORIGIN = re.compile(r"^[a-z][a-z0-9+.-]*://[^/\s]+$")
 
 def _origins(raw: str) -> tuple[str, ...]:
     return tuple(o.strip().rstrip("/") for o in raw.split(",") if o.strip())
+
+
+DURABILITIES = ("async", "replicated", "replicated-aof")
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +122,14 @@ class ApiSettings:
     webhook_backoff_ms: int = _QUEUE_DEFAULTS.webhook_backoff_ms
     webhook_timeout_ms: int = _QUEUE_DEFAULTS.webhook_timeout_ms
     webhook_concurrency: int = _QUEUE_DEFAULTS.webhook_concurrency
+    # TETHER_DURABILITY: "async" (Redis's own asynchronous replication: a failover may
+    # lose the last acknowledged writes), "replicated" (each batch of transitions is
+    # followed by WAIT before the API answers: TETHER_DURABILITY_REPLICAS replicas must
+    # have it within TETHER_DURABILITY_TIMEOUT_MS, else 503 not_replicated) or
+    # "replicated-aof" (WAITAOF, Redis 7.2+: the primary's and the replicas' AOF fsynced).
+    durability: str = "async"
+    durability_replicas: int = 1
+    durability_timeout_ms: int = 1000
 
     def __post_init__(self) -> None:
         if self.redis_max_connections < 2:
@@ -136,6 +148,12 @@ class ApiSettings:
                 )
         if self.plane_gap_ms <= 0:
             raise ValueError("plane_gap_ms must be positive")
+        if self.durability not in DURABILITIES:
+            raise ValueError(
+                f"TETHER_DURABILITY: {self.durability!r} is not one of {', '.join(DURABILITIES)}"
+            )
+        if self.durability_replicas < 1 or self.durability_timeout_ms < 1:
+            raise ValueError("durability replicas and timeout must be at least 1")
         if min(self.header_timeout, self.body_timeout, self.keep_alive_timeout) <= 0:
             raise ValueError("header, body and keep-alive timeouts must be positive")
         if self.public_url and not re.match(r"^https?://[^\s]+$", self.public_url):
@@ -193,6 +211,21 @@ class ApiSettings:
             webhook_backoff_ms=_int(env, "TETHER_WEBHOOK_BACKOFF_MS", d.webhook_backoff_ms),
             webhook_timeout_ms=_int(env, "TETHER_WEBHOOK_TIMEOUT_MS", d.webhook_timeout_ms),
             webhook_concurrency=_int(env, "TETHER_WEBHOOK_CONCURRENCY", d.webhook_concurrency),
+            durability=env.get("TETHER_DURABILITY") or d.durability,
+            durability_replicas=_int(env, "TETHER_DURABILITY_REPLICAS", d.durability_replicas),
+            durability_timeout_ms=_int(
+                env, "TETHER_DURABILITY_TIMEOUT_MS", d.durability_timeout_ms
+            ),
+        )
+
+    def redis_durability(self) -> Durability | None:
+        """What each batch of transitions waits for before the API answers."""
+        if self.durability == "async":
+            return None
+        return Durability(
+            self.durability_replicas,
+            self.durability_timeout_ms,
+            aof=self.durability == "replicated-aof",
         )
 
     def queue_config(self) -> QueueConfig:

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 
-from redis.asyncio import Redis
-
 from tether.api.metrics import Metrics
 from tether.api.notify import Notifier
 from tether.api.registry import FunctionRegistry
@@ -20,6 +18,7 @@ from tether.api.settings import ApiSettings
 from tether.queue.config import QueueConfig
 from tether.queue.engine import QueueEngine
 from tether.queue.keys import DEFAULT_NAMESPACE, check_namespace
+from tether.queue.redis_py import Client
 from tether.queue.runs import RunEngine
 
 
@@ -27,7 +26,7 @@ class Tenants:
     def __init__(
         self,
         settings: ApiSettings,
-        redis: Redis,
+        redis: Client,
         config: QueueConfig,
         notifier: Notifier,
         metrics: Metrics,

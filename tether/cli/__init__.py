@@ -41,6 +41,7 @@ GROUPS: tuple[str, ...] = (
     "inspect",
     "top",
     "keys",
+    "cluster",
 )
 
 __all__ = ["GROUPS", "build_parser", "main"]

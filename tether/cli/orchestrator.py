@@ -1,7 +1,8 @@
 """``tether orchestrator``: the time-driven transitions (delayed jobs coming due, expired
-leases, dead machines, workflow timers and timeouts). Run as many as you like: every pass
-is made of atomic scripts that check their source state, so replicas never double an
-effect."""
+leases, dead machines, workflow timers and timeouts). Run as many as you like: replicas
+divide the partitions between them by lease (N replicas do N times the work; one that
+dies has its partitions taken over within two leases), and every pass is made of atomic
+scripts that check their source state, so replicas never double an effect."""
 
 from __future__ import annotations
 
@@ -36,6 +37,18 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
         default=0.1,
         help="seconds between passes: the latency of timers and reaping (default: 0.1)",
     )
+    parser.add_argument(
+        "--lease",
+        type=positive_float,
+        default=2.0,
+        help="seconds a replica owns its partitions without renewing; a replica killed "
+        "has its partitions taken over within two leases (default: 2)",
+    )
+    parser.add_argument(
+        "--every-partition",
+        action="store_true",
+        help="work on every partition, not on a share divided with the other replicas",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -44,18 +57,26 @@ def run(args: argparse.Namespace) -> int:
 
     redis = find_redis(args.redis_url)
     log.info("Redis: %s", redis.describe())
-    return run_until_signalled(lambda stop: orchestrate(redis.url, args.interval, stop))
+    lease_ms = None if args.every_partition else int(args.lease * 1000)
+    return run_until_signalled(
+        lambda stop: orchestrate(redis.url, args.interval, stop, lease_ms=lease_ms)
+    )
 
 
-def build(engine: QueueEngine, interval: float) -> Orchestrator:
+def build(engine: QueueEngine, interval: float, lease_ms: int | None = None) -> Orchestrator:
     """The orchestrator ``tether orchestrator`` runs: the job passes (delayed, leases,
-    dead machines) and the workflow runs' passes, which ``Orchestrator`` adds itself."""
+    dead machines) and the workflow runs' passes, which ``Orchestrator`` adds itself; with
+    ``lease_ms``, on this replica's share of the partitions (orchestrator/shares.py)."""
     from tether.orchestrator.loop import Orchestrator
+    from tether.orchestrator.shares import Shares
 
-    return Orchestrator(engine, interval=interval)
+    shares = None if lease_ms is None else Shares(engine, lease_ms=lease_ms)
+    return Orchestrator(engine, interval=interval, shares=shares)
 
 
-async def orchestrate(url: str, interval: float, stop: asyncio.Event) -> int:
+async def orchestrate(
+    url: str, interval: float, stop: asyncio.Event, *, lease_ms: int | None = 2000
+) -> int:
     from tether.cli.settings import queue_config
     from tether.orchestrator.namespaces import serve_namespaces
     from tether.queue.redis_py import redis_client
@@ -63,8 +84,15 @@ async def orchestrate(url: str, interval: float, stop: asyncio.Event) -> int:
     redis = redis_client(url, decode_responses=True)
     try:
         log.info("orchestrator running against %s every %.3fs", url, interval)
-        # One orchestrator (``build``) for every namespace (tenant) a key was made for.
-        await serve_namespaces(redis, queue_config(), stop, interval=interval, build=build)
+        # One orchestrator (``build``) for every namespace (tenant) a key was made for,
+        # each on this replica's share of that namespace's partitions.
+        await serve_namespaces(
+            redis,
+            queue_config(),
+            stop,
+            interval=interval,
+            build=lambda engine, every: build(engine, every, lease_ms),
+        )
     finally:
         await redis.aclose()
     log.info("orchestrator stopped")

@@ -23,6 +23,7 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
     listing = actions.add_parser("list", help="newest runs first")
     listing.add_argument("--status", choices=STATUSES)
     listing.add_argument("--workflow")
+    listing.add_argument("--parent", metavar="RUN_ID", help="only the child runs of this run")
     listing.add_argument(
         "--tag", type=tag, action="append", help="key:value given at start (repeatable)"
     )
@@ -109,6 +110,7 @@ def run_list(args: argparse.Namespace) -> int:
             workflow=args.workflow,
             tags=dict(args.tag or []),
             limit=args.limit,
+            parent=args.parent,
         ),
     )
     if args.json:

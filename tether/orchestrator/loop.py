@@ -9,6 +9,10 @@ stamp (``QueueEngine.plane_pass``): when the passes of every orchestrator stoppe
 while (they were down, or Redis was), or every API replica went silent, no heartbeat could
 arrive meanwhile, so the stamp restarts the clocks of machine deaths and lease expiry
 from now instead of letting them declare healthy machines dead.
+
+With ``shares`` (``tether orchestrator`` does this), replicas divide the partitions
+(tether/orchestrator/shares.py): each pass covers only this replica's partitions, and
+the stamps of a partition are its owner's passes.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from tether.errors import ConfigurationError, RedisUnavailable
+from tether.orchestrator.shares import Shares
 from tether.queue.engine import QueueEngine
 
 if TYPE_CHECKING:
@@ -46,6 +51,10 @@ class Orchestrator:
     outage: bool = False  # the last pass found a gap (logged once per outage)
     # Webhook deliveries (orchestrator/webhooks.py): sent in background tasks it holds.
     webhooks: WebhookPasses = field(init=False)
+    # Replicas divide the partitions by lease; None: this one works on every partition.
+    shares: Shares | None = None
+    # The partitions of the pass under way (None: every one).
+    partitions: list[int] | None = None
 
     def __post_init__(self) -> None:
         if self.max_gap_ms <= 0:
@@ -57,7 +66,7 @@ class Orchestrator:
 
         self.webhooks = WebhookPasses(self.engine, self.batch)
         self.extra = [
-            *run_passes(self.engine, self.batch),
+            *run_passes(self.engine, self.batch, self.share),
             *schedule_passes(self.engine, self.batch),
             *self.webhooks.tasks(),
             *self.extra,
@@ -69,25 +78,30 @@ class Orchestrator:
             # by name). The run passes are added here; do not pass them as extra.
             raise ConfigurationError(f"orchestrator passes given twice: {', '.join(twice)}")
 
+    def share(self) -> list[int] | None:
+        return self.partitions
+
     async def promote_delayed(self) -> int:
-        return await self.engine.promote(self.batch)
+        return await self.engine.promote(self.batch, partitions=self.partitions)
 
     async def expire_jobs(self) -> int:
         # Nothing to do unless a job was given `expires`: a ZRANGE of an empty zset per
         # partition, in one round trip.
-        return len(await self.engine.expire(self.batch))
+        return len(await self.engine.expire(self.batch, partitions=self.partitions))
 
     async def reap_leases(self) -> int:
-        return len(await self.engine.reap(self.batch))
+        return len(await self.engine.reap(self.batch, partitions=self.partitions))
 
     async def reap_machines(self) -> int:
-        dead = await self.engine.reap_dead_machines()
+        dead = await self.engine.reap_dead_machines(partitions=self.partitions)
         for machine, released in dead.items():
             log.warning("machine %s declared dead; released %d jobs", machine, len(released))
         return len(dead)
 
     async def stamp(self, *, begin: bool) -> None:
-        plane = await self.engine.plane_pass(begin=begin, max_gap_ms=self.max_gap_ms)
+        plane = await self.engine.plane_pass(
+            begin=begin, max_gap_ms=self.max_gap_ms, partitions=self.partitions
+        )
         if not begin:
             return
         if plane.gap and not self.outage:
@@ -104,6 +118,10 @@ class Orchestrator:
 
     async def tick(self) -> dict[str, int]:
         """One pass over every time-driven transition; returns what each moved."""
+        if self.shares is not None:
+            self.partitions = list(await self.shares.current())
+            if not self.partitions:
+                return {}  # more replicas than partitions: this one stands by
         await self.stamp(begin=True)
         done = {
             "promoted": await self.promote_delayed(),
@@ -115,7 +133,7 @@ class Orchestrator:
             done[name] = await task()
         self.ticks += 1
         if self.ticks % self.trim_every == 0:
-            done["trimmed"] = await self.engine.trim_index()
+            done["trimmed"] = await self.engine.trim_index(partitions=self.partitions)
         await self.stamp(begin=False)
         return done
 
@@ -136,3 +154,7 @@ class Orchestrator:
                 continue  # more is due: go again at once
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=backoff)
+        if self.shares is not None:
+            # A clean stop hands the partitions over at once, not after a lease.
+            with contextlib.suppress(RedisUnavailable):
+                await self.shares.leave()

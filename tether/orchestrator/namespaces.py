@@ -13,19 +13,18 @@ import dataclasses
 import logging
 from collections.abc import Callable
 
-from redis.asyncio import Redis
-
 from tether.errors import RedisUnavailable
 from tether.orchestrator.loop import Orchestrator
 from tether.queue.apikeys import KeyStore
 from tether.queue.config import QueueConfig
 from tether.queue.engine import QueueEngine
+from tether.queue.redis_py import Client
 
 log = logging.getLogger("tether.orchestrator")
 
 
 async def serve_namespaces(
-    redis: Redis,
+    redis: Client,
     config: QueueConfig,
     stop: asyncio.Event,
     *,

@@ -19,13 +19,13 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import orjson
-from redis.asyncio import Redis
 
 from tether.errors import Conflict, NotFound
 from tether.limits import ID_REGEX_WITH_LENGTH, ID_RULE
 from tether.protocol import ROLES
 from tether.queue.keys import Keys, PartitionKeys, check_namespace
 from tether.queue.redis_errors import redis_errors
+from tether.queue.redis_py import Client
 from tether.queue.scripts import register_scripts
 
 KEY_PREFIX = "tk_"
@@ -89,7 +89,7 @@ class ApiKey:
 class KeyStore:
     """Create, list, revoke and look up API keys; bind machine ids to keys."""
 
-    def __init__(self, redis: Redis, keys: Keys) -> None:
+    def __init__(self, redis: Client, keys: Keys) -> None:
         self.redis = redis
         self.keys = keys
         self._scripts = register_scripts(redis)

@@ -51,6 +51,9 @@ class QueueConfig:
     # The base URL people open the dashboard at (TETHER_PUBLIC_URL): payloads link to
     # the run's page there ('' : no link).
     public_url: str = ""
+    # Sticky replay: a run's next activation waits this long for the machine that keeps
+    # the run in memory (on its own queue) before any machine serving it may take it.
+    sticky_timeout_ms: int = 1000
 
     @property
     def job_timeline_maxlen(self) -> int:

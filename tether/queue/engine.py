@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import orjson
-from redis.asyncio import Redis
 from redis.exceptions import NoScriptError
 
 from tether.errors import (
@@ -39,6 +38,7 @@ from tether.limits import (
     MIN_PRIORITY,
 )
 from tether.protocol import (
+    ACTIVATION_PREFIX,
     ID_PATTERN,
     ErrorInfo,
     FunctionLimits,
@@ -47,7 +47,7 @@ from tether.protocol import (
 )
 from tether.queue.config import QueueConfig
 from tether.queue.index import Cursor, Source, page, tags_match
-from tether.queue.keys import PartitionKeys
+from tether.queue.keys import STICKY_PREFIX, PartitionKeys
 from tether.queue.payload import dump_payload
 from tether.queue.records import (
     ClaimedJob,
@@ -59,7 +59,8 @@ from tether.queue.records import (
     Verdict,
 )
 from tether.queue.redis_errors import redis_errors
-from tether.queue.scripts import register_scripts
+from tether.queue.redis_py import Client
+from tether.queue.scripts import load_scripts, register_scripts
 from tether.queue.states import JobStatus
 from tether.queue.wire import pipelined
 
@@ -132,7 +133,7 @@ def same_input(stored: str, sent: str) -> bool:
 class QueueEngine:
     """Jobs, leases and heartbeats in Redis."""
 
-    def __init__(self, redis: Redis, config: QueueConfig | None = None) -> None:
+    def __init__(self, redis: Client, config: QueueConfig | None = None) -> None:
         self.redis = redis
         self.config = config or QueueConfig()
         self.keys = self.config.keys
@@ -140,6 +141,15 @@ class QueueEngine:
         self._claim_round = 0
 
     # -- helpers -------------------------------------------------------------------
+
+    def _parts(self, partitions: Iterable[int] | None) -> list[PartitionKeys]:
+        """The keys of ``partitions`` (an orchestrator's share), or of every partition."""
+        if partitions is None:
+            return self.keys.all_partitions()
+        return [self.keys.partition(i) for i in partitions]
+
+    def _indexes(self, partitions: Iterable[int] | None) -> list[int]:
+        return list(range(self.keys.partitions)) if partitions is None else list(partitions)
 
     def _dump(self, value: Any, field: str) -> str:
         return dump_payload(value, field, self.config.max_payload_bytes)
@@ -310,8 +320,7 @@ class QueueEngine:
         )
         missing = [i for i, r in enumerate(replies) if isinstance(r, NoScriptError)]
         if missing:
-            for name in {calls[i][0] for i in missing}:
-                await self.redis.script_load(self._scripts[name].script)
+            await load_scripts(self.redis)
             again = await self._pipelined([calls[i] for i in missing], raise_errors=False)
             for i, reply in zip(missing, again, strict=True):
                 replies[i] = reply
@@ -320,6 +329,11 @@ class QueueEngine:
                 if isinstance(reply, Exception):
                     raise reply
         return replies
+
+    async def load_scripts(self) -> None:
+        """Load every script into Redis now (see ``scripts.load_scripts``)."""
+        with redis_errors():
+            await load_scripts(self.redis)
 
     # -- transitions ---------------------------------------------------------------
 
@@ -463,6 +477,10 @@ class QueueEngine:
             check_name(fn, "function")
         parts = self.keys.all_partitions()
         start = (self._claim_round + 1) % len(parts)
+        if len(parts) > 1:
+            return await self._claim_spread(
+                machine, functions, count, parts[start:] + parts[:start], require_live
+            )
         claimed: list[ClaimedJob] = []
         with redis_errors():
             for pk in parts[start:] + parts[:start]:
@@ -475,15 +493,91 @@ class QueueEngine:
                 claimed.extend(self._claimed(await self._scripts[script](keys, args), machine))
         return claimed
 
+    async def _claim_spread(
+        self,
+        machine: str,
+        functions: Sequence[str],
+        count: int,
+        ordered: list[PartitionKeys],
+        require_live: bool,
+    ) -> list[ClaimedJob]:
+        """A claim across partitions in two round trips (per node, all nodes at once),
+        whatever the number of partitions: the depth of every ready queue, then one claim
+        per partition that has jobs, for as many as it has (up to ``count`` in all), in
+        the rotated order. With nothing ready, that is one round trip, not one per
+        partition. A claim that came back short because another machine was quicker
+        looks again (twice at most) if other partitions had jobs left over."""
+        claimed: list[ClaimedJob] = []
+        n = len(functions)
+        with redis_errors():
+            for _ in range(3):
+                # Jobs of other priorities wait on streams of their own, listed in plv:
+                # (queue-features.md): their depths are a second round trip, only when
+                # some function has levels.
+                probes = [
+                    probe
+                    for pk in ordered
+                    for fn in functions
+                    for probe in (("XLEN", pk.ready(fn)), ("ZRANGE", pk.levels(fn), "0", "-1"))
+                ]
+                replies = await pipelined(self.redis, probes)
+                for reply in replies:
+                    if isinstance(reply, Exception):
+                        raise reply
+                depths = [int(d) for d in replies[0::2]]
+                streams = [
+                    (j, pk.level_ready(fn, level))
+                    for j, (pk, fn) in enumerate((pk, fn) for pk in ordered for fn in functions)
+                    for level in replies[2 * j + 1]
+                ]
+                if streams:
+                    more = await pipelined(self.redis, [("XLEN", key) for _, key in streams])
+                    for (j, _), length in zip(streams, more, strict=True):
+                        if isinstance(length, Exception):
+                            raise length
+                        depths[j] += int(length)
+                calls: list[tuple[str, list[str], list[Any]]] = []
+                left = count - len(claimed)
+                spare = 0
+                for i, pk in enumerate(ordered):
+                    ready = sum(depths[i * n : (i + 1) * n])
+                    take = min(ready, left)
+                    spare += ready - take
+                    if take:
+                        left -= take
+                        calls.append(
+                            self._claim_call(
+                                pk, HandOff(machine, functions, take), require_live=require_live
+                            )
+                        )
+                if not calls:
+                    break
+                asked = count - len(claimed) - left
+                got = 0
+                for rows in await self._pipelined(calls):
+                    jobs = self._claimed(rows, machine)
+                    got += len(jobs)
+                    claimed.extend(jobs)
+                if got == asked or not spare or len(claimed) >= count:
+                    break
+        return claimed
+
     def _claim_call(
         self, pk: PartitionKeys, claim: HandOff, *, require_live: bool
     ) -> tuple[str, list[str], list[Any]]:
         self._claim_round += 1
         # Rotate where we start, so no function or partition starves the others.
-        functions = claim.functions
+        # A poll's waiter also waits on its sticky queue (a pseudo-function): it is not a
+        # function to claim by name; the flag below reads it.
+        functions = [fn for fn in claim.functions if not fn.startswith(STICKY_PREFIX)]
         shift = self._claim_round % len(functions)
         ordered = list(functions[shift:]) + list(functions[:shift])
         keys = [pk.leases, pk.machine_jobs(claim.machine), pk.machines, pk.features, pk.delayed]
+        # A machine serving workflows looks at its sticky queue first (runs it keeps in
+        # memory, sticky.py); one serving none pays nothing for it.
+        sticky = any(fn.startswith(ACTIVATION_PREFIX) for fn in functions)
+        if sticky:
+            keys.append(pk.sticky_queue(claim.machine))
         keys.extend(pk.ready(fn) for fn in ordered)
         args = [
             pk.prefix,
@@ -496,6 +590,7 @@ class QueueEngine:
             # (claim.lua): unguessable by anyone but the machine the reply goes to.
             secrets.token_hex(16),
             self.config.retention_ms,  # for a job past its expiry (expire_job.lua)
+            1 if sticky else 0,
         ]
         return "claim", keys, args
 
@@ -732,11 +827,12 @@ class QueueEngine:
             )
         return str(status)
 
-    async def promote(self, limit: int = 1000) -> int:
-        """Make due delayed jobs ready, in every partition; returns how many moved."""
+    async def promote(self, limit: int = 1000, *, partitions: Iterable[int] | None = None) -> int:
+        """Make due delayed jobs ready, in every partition (or in ``partitions``); returns
+        how many moved."""
         moved = 0
         with redis_errors():
-            for pk in self.keys.all_partitions():
+            for pk in self._parts(partitions):
                 moved += int(
                     await self._scripts["promote"](
                         [pk.delayed],
@@ -745,9 +841,21 @@ class QueueEngine:
                 )
         return moved
 
-    async def expire(self, limit: int = 1000) -> list[str]:
+    async def unstick(self, limit: int = 1000, *, partitions: Iterable[int] | None = None) -> int:
+        """Activations that waited on a sticky queue past their sticky timeout go to
+        their function's queue (any machine), in every partition (or in ``partitions``);
+        returns how many."""
+        moved = 0
+        with redis_errors():
+            for pk in self._parts(partitions):
+                moved += int(await self._scripts["unstick"]([pk.sticky], [pk.prefix, limit]))
+        return moved
+
+    async def expire(
+        self, limit: int = 1000, *, partitions: Iterable[int] | None = None
+    ) -> list[str]:
         """End the jobs whose ``expires`` time passed before they started, in every
-        partition (one round trip); returns their ids."""
+        partition (or in ``partitions``), in one round trip; returns their ids."""
         cfg = self.config
         calls: list[tuple[str, list[str], list[Any]]] = [
             (
@@ -755,17 +863,22 @@ class QueueEngine:
                 [pk.expiring],
                 [pk.prefix, limit, cfg.retention_ms, cfg.job_timeline_maxlen],
             )
-            for pk in self.keys.all_partitions()
+            for pk in self._parts(partitions)
         ]
+        if not calls:
+            return []
         with redis_errors():
             replies = await self._pipelined(calls)
         return [str(job_id) for ids in replies for job_id in ids]
 
-    async def reap(self, limit: int = 1000) -> list[tuple[str, str]]:
-        """End expired leases; returns (job id, new status) pairs."""
+    async def reap(
+        self, limit: int = 1000, *, partitions: Iterable[int] | None = None
+    ) -> list[tuple[str, str]]:
+        """End expired leases (in every partition, or in ``partitions``); returns (job id,
+        new status) pairs."""
         reaped: list[tuple[str, str]] = []
         with redis_errors():
-            for pk in self.keys.all_partitions():
+            for pk in self._parts(partitions):
                 rows = await self._scripts["reap"](
                     [pk.leases, pk.delayed, pk.plane],
                     [
@@ -783,16 +896,23 @@ class QueueEngine:
                 reaped.extend((str(r[0]), str(r[1])) for r in rows)
         return reaped
 
-    async def machine_dead(self, machine: str, cutoff_ms: int | None = None) -> list[str] | None:
+    async def machine_dead(
+        self,
+        machine: str,
+        cutoff_ms: int | None = None,
+        *,
+        partitions: Iterable[int] | None = None,
+    ) -> list[str] | None:
         """Declare ``machine`` dead if its last heartbeat is at or before ``cutoff_ms``
-        (``None``: it is leaving, unconditionally) and release all of its leases.
+        (``None``: it is leaving, unconditionally) and release all of its leases (in
+        ``partitions`` only, if given: an orchestrator's share).
         Returns the released job ids, or ``None`` if the machine turned out alive."""
         check_id(machine, "machine")
         released: list[str] = []
         declared = False
         cutoff = "+inf" if cutoff_ms is None else str(cutoff_ms)
         with redis_errors():
-            for pk in self.keys.all_partitions():
+            for pk in self._parts(partitions):
                 found, ids = await self._scripts["machine_dead"](
                     [
                         pk.machines,
@@ -801,6 +921,7 @@ class QueueEngine:
                         pk.delayed,
                         pk.machine(machine),
                         pk.plane,
+                        pk.sticky_queue(machine),
                     ],
                     [
                         pk.prefix,
@@ -815,15 +936,19 @@ class QueueEngine:
                 released.extend(ids)
         return released if declared else None
 
-    async def reap_dead_machines(self) -> dict[str, list[str]]:
-        """Find machines whose heartbeats stopped and release their leases. Nobody is
-        dead while the plane has not heard for ``machine_dead_after_ms`` since an outage
-        (``plane_pass``); machine_dead checks that again, atomically."""
+    async def reap_dead_machines(
+        self, *, partitions: Iterable[int] | None = None
+    ) -> dict[str, list[str]]:
+        """Find machines whose heartbeats stopped and release their leases (in every
+        partition, or in ``partitions``: each partition is judged, and its leases
+        released, by its owner). Nobody is dead while the plane has not heard for
+        ``machine_dead_after_ms`` since an outage (``plane_pass``); machine_dead checks
+        that again, atomically."""
         now_ms = await self.server_time_ms()
         cutoff = now_ms - self.config.machine_dead_after_ms
         dead: dict[str, list[str]] = {}
         with redis_errors():
-            for pk in self.keys.all_partitions():
+            for index, pk in zip(self._indexes(partitions), self._parts(partitions), strict=True):
                 async with self.redis.pipeline(transaction=False) as pipe:
                     pipe.hget(pk.plane, "heard")
                     pipe.zrangebyscore(pk.machines, "-inf", cutoff)
@@ -831,21 +956,35 @@ class QueueEngine:
                 if int(heard or 0) > cutoff:
                     continue
                 for machine in due:
-                    released = await self.machine_dead(machine, cutoff)
+                    # Only here: the other partitions' owners judge it in theirs.
+                    only = None if partitions is None else [index]
+                    released = await self.machine_dead(machine, cutoff, partitions=only)
                     if released is not None:
-                        dead[machine] = released
+                        dead.setdefault(machine, []).extend(released)
         return dead
 
-    async def plane_pass(self, *, begin: bool, max_gap_ms: int | None = None) -> PlaneState:
+    async def plane_pass(
+        self,
+        *,
+        begin: bool,
+        max_gap_ms: int | None = None,
+        partitions: Iterable[int] | None = None,
+    ) -> PlaneState:
         """The orchestrator's stamp at the ``begin`` and end of each pass. At the beginning,
         a gap since the last pass ended, or a silence of every API replica, longer than
         ``max_gap_ms`` (default: ``plane_gap_ms``) restarts the clocks of machine deaths and
-        lease expiry from now, in every partition (lua/plane_pass.lua)."""
+        lease expiry from now, in every partition (lua/plane_pass.lua). With
+        ``partitions`` (an orchestrator's share) only those are stamped: each partition's
+        stamps are its owner's passes, so a partition left without an owner for longer
+        than the gap (its owner killed, until another takes it over) is an outage of
+        that partition alone."""
         limit = self.config.plane_gap_ms if max_gap_ms is None else max_gap_ms
         calls: list[tuple[str, list[str], list[Any]]] = [
             ("plane_pass", [pk.plane, pk.apis], ["begin" if begin else "end", limit])
-            for pk in self.keys.all_partitions()
+            for pk in self._parts(partitions)
         ]
+        if not calls:
+            return PlaneState(0, -1, -1, False)
         with redis_errors():
             replies = await self._pipelined(calls)
         heard = max(int(r[0]) for r in replies)
@@ -863,12 +1002,49 @@ class QueueEngine:
         with redis_errors():
             await self._pipelined(calls)
 
-    async def trim_index(self) -> int:
+    # -- orchestrator shares (tether/orchestrator/shares.py) --------------------------
+
+    async def orchestrator_alive(
+        self, replica: str, ttl_ms: int, *, leaving: bool = False
+    ) -> list[str]:
+        """An orchestrator replica says it is up (or, ``leaving``, that it stops); returns
+        the ids of those alive (heard within ``ttl_ms``) in id order."""
+        pk0 = self.keys.partition(0)
+        args: list[Any] = [replica, ttl_ms, "leave" if leaving else "alive"]
+        with redis_errors():
+            alive = await self._scripts["orchestrator_alive"]([pk0.orchestrators], args)
+        return [str(a) for a in alive]
+
+    async def partition_owners(self) -> list[str | None]:
+        """The replica owning each partition's passes (None: nobody), by partition."""
+        with redis_errors():
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for pk in self.keys.all_partitions():
+                    pipe.get(pk.owner)
+                return [None if o is None else str(o) for o in await pipe.execute()]
+
+    async def partition_lease(
+        self, replica: str, ttl_ms: int, modes: dict[int, str]
+    ) -> dict[int, bool]:
+        """Take, keep or drop (``modes``: partition -> 'take' | 'keep' | 'drop') the
+        leases of ``replica`` on partitions, one pipelined round trip (per node); returns
+        whether it owns each partition afterwards."""
+        calls: list[tuple[str, list[str], list[Any]]] = [
+            ("partition_lease", [self.keys.partition(p).owner], [replica, ttl_ms, mode])
+            for p, mode in modes.items()
+        ]
+        if not calls:
+            return {}
+        with redis_errors():
+            replies = await self._pipelined(calls)
+        return {p: int(r) == 1 for p, r in zip(modes, replies, strict=True)}
+
+    async def trim_index(self, *, partitions: Iterable[int] | None = None) -> int:
         """Drop ids of jobs past their retention from the jobs index."""
         now_ms = await self.server_time_ms()
         removed = 0
         with redis_errors():
-            for pk in self.keys.all_partitions():
+            for pk in self._parts(partitions):
                 removed += await self.redis.zremrangebyscore(
                     pk.jobs, "-inf", now_ms - self.config.retention_ms
                 )

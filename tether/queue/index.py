@@ -17,9 +17,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import orjson
-from redis.asyncio import Redis
 
 from tether.errors import ValidationFailed
+from tether.queue.redis_py import Client
 
 SCAN_BUDGET = 5000  # records read per page at most, matching or not
 CHUNK = 200  # records read per round trip
@@ -54,7 +54,7 @@ class Source:
 
 
 async def _next_ids(
-    redis: Redis,
+    redis: Client,
     sources: Sequence[Source],
     after: Cursor | None,
     top_ms: int | None,
@@ -96,7 +96,7 @@ async def _next_ids(
 
 
 async def page(
-    redis: Redis,
+    redis: Client,
     sources: Sequence[Source],
     keep: Callable[[str, dict[str, str]], bool],
     *,

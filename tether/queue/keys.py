@@ -58,6 +58,15 @@ class PartitionKeys:
     def ready(self, function: str) -> str:
         return f"{self.prefix}q:{function}"
 
+    def sticky_queue(self, machine: str) -> str:
+        """The machine's sticky queue: activations of runs it keeps in memory."""
+        return self.ready(sticky_function(machine))
+
+    @property
+    def sticky(self) -> str:
+        """Zset of activation job ids on sticky queues, by when any machine may take them."""
+        return f"{self.prefix}sticky"
+
     def timeline(self, owner_id: str) -> str:
         return f"{self.prefix}tl:{owner_id}"
 
@@ -211,6 +220,18 @@ class PartitionKeys:
         return f"{self.prefix}plane"
 
     @property
+    def owner(self) -> str:
+        """String: the orchestrator replica that owns this partition's passes, expiring
+        with its lease (lua/partition_lease.lua)."""
+        return f"{self.prefix}owner"
+
+    @property
+    def orchestrators(self) -> str:
+        """Zset of orchestrator replica ids by their last sign of life (ms); partition 0's
+        only (lua/orchestrator_alive.lua)."""
+        return f"{self.prefix}orchestrators"
+
+    @property
     def apis(self) -> str:
         """Zset of API replica ids by the last time (ms) each said it was up."""
         return f"{self.prefix}apis"
@@ -227,6 +248,16 @@ class PartitionKeys:
     def channel(self) -> str:
         """Pub/sub channel that wakes waiting requests (messages: see ``READY``)."""
         return f"{self.prefix}notify"
+
+
+# A machine's sticky queue is the ready stream of the pseudo-function ``~<machine>`` (no
+# function name may start with "~"), so long polls wait on it and are woken (``q:~<m>``)
+# like on any function's queue.
+STICKY_PREFIX = "~"
+
+
+def sticky_function(machine: str) -> str:
+    return f"{STICKY_PREFIX}{machine}"
 
 
 # The messages on a partition's notify channel (published by the Lua scripts, read by

@@ -7,12 +7,19 @@ from contextlib import contextmanager
 
 from redis import exceptions as redis_exc
 
-from tether.errors import RedisOutOfMemory, RedisUnavailable, TetherError
+from tether.errors import NotReplicated, RedisOutOfMemory, RedisUnavailable, TetherError
+from tether.queue.redis_py import NotReplicatedError
 
 
 def translate(exc: redis_exc.RedisError) -> TetherError:
     """The typed error for a redis-py exception."""
     text = str(exc)
+    if isinstance(exc, NotReplicatedError):
+        return NotReplicated(
+            f"the change was made but not confirmed by Redis replicas: {text}; retry "
+            "with the same idempotency key",
+            details={"redis": text},
+        )
     # redis-py strips the "OOM" error code from the message of OutOfMemoryError.
     if isinstance(exc, redis_exc.OutOfMemoryError) or (
         isinstance(exc, redis_exc.ResponseError) and text.startswith("OOM")

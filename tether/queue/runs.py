@@ -16,14 +16,14 @@ Run states::
 
 from __future__ import annotations
 
+import contextlib
 import random
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
 import orjson
-from redis.asyncio import Redis
 
 from tether.errors import (
     Conflict,
@@ -31,6 +31,7 @@ from tether.errors import (
     InvalidTransition,
     LeaseNotHeld,
     NotFound,
+    TetherError,
     ValidationFailed,
 )
 from tether.protocol import (
@@ -54,6 +55,7 @@ from tether.queue.engine import (
     NOT_HELD,
     OK,
     WRONG_STATE,
+    HandOff,
     QueueEngine,
     check_id,
     check_name,
@@ -61,7 +63,9 @@ from tether.queue.engine import (
 from tether.queue.index import Cursor, Source, page, tags_match
 from tether.queue.keys import PartitionKeys
 from tether.queue.payload import dump_payload
+from tether.queue.records import ClaimedJob
 from tether.queue.redis_errors import redis_errors
+from tether.queue.redis_py import Client
 from tether.queue.scripts import register_scripts
 
 # Shared with the API, the workers and the client (tether/protocol.py); named here too
@@ -157,12 +161,13 @@ class Started:
     status: RunStatus
     created: bool
     version: int | None
+    record: RunRecord | None = None  # the run as the start left it
 
 
 class RunEngine:
     """Workflow runs in Redis: one method per transition, plus queries."""
 
-    def __init__(self, redis: Redis, config: QueueConfig | None = None) -> None:
+    def __init__(self, redis: Client, config: QueueConfig | None = None) -> None:
         self.redis = redis
         self.config = config or QueueConfig()
         self.keys = self.config.keys
@@ -215,33 +220,92 @@ class RunEngine:
     ) -> Started:
         """Create a run (or return the one with this id). ``version`` None: the run
         waits until a machine serving the workflow is known (see ``assign_version``)."""
+        name, keys, args = self._start_call(workflow, input, run_id, version, tags)
+        with redis_errors():
+            reply = await self._scripts[name](keys, args)
+        return self._started(reply, args[1], workflow)
+
+    async def start_and_claim(
+        self,
+        engine: QueueEngine,
+        hand_off: HandOff,
+        workflow: str,
+        input: Any = None,
+        *,
+        run_id: str | None = None,
+        version: int | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> tuple[Started, list[ClaimedJob]]:
+        """``start``, and the claim of ``hand_off`` (a long poll waiting in this process)
+        in the same round trip, in the run's partition: the run's first activation
+        reaches a waiting machine with one Redis write (one AOF fsync) instead of a
+        start, a notification, then a claim. If the start fails, what was claimed is
+        handed back before the error is raised."""
+        name, keys, args = self._start_call(workflow, input, run_id, version, tags)
+        pk = self.keys.for_id(args[1])
+        calls = [(name, keys, args), engine._claim_call(pk, hand_off, require_live=True)]
+        with redis_errors():
+            replies = await engine._pipelined(calls, raise_errors=False)
+        claimed = (
+            []
+            if isinstance(replies[1], Exception)
+            else engine._claimed(replies[1], hand_off.machine)
+        )
+        try:
+            if isinstance(replies[0], Exception):
+                with redis_errors():
+                    raise replies[0]
+            return self._started(replies[0], args[1], workflow), claimed
+        except TetherError:
+            for job in claimed:
+                with contextlib.suppress(TetherError):
+                    await engine.release(job.id, job.token, machine=job.machine)
+            raise
+
+    def _start_call(
+        self,
+        workflow: str,
+        input: Any,
+        run_id: str | None,
+        version: int | None,
+        tags: dict[str, str] | None,
+    ) -> tuple[str, list[str], list[Any]]:
         check_name(workflow, "workflow")
         run_id = check_id(run_id, "id") if run_id else uuid.uuid4().hex
         if version is not None and version < 1:
             raise ValidationFailed("version must be at least 1", details={"field": "version"})
         pk = self.keys.for_id(run_id)
-        with redis_errors():
-            reply = await self._scripts["start_run"](
-                [pk.run(run_id), pk.runs, pk.unversioned],
-                [
-                    pk.prefix,
-                    run_id,
-                    workflow,
-                    "" if version is None else version,
-                    self._dump(input, "input"),
-                    self.config.retention_ms,
-                    self.config.timeline_maxlen,
-                    self.activation_max_attempts,
-                    orjson.dumps(tags).decode() if tags else "",
-                ],
-            )
+        return (
+            "start_run",
+            [pk.run(run_id), pk.runs, pk.unversioned],
+            [
+                pk.prefix,
+                run_id,
+                workflow,
+                "" if version is None else version,
+                self._dump(input, "input"),
+                self.config.retention_ms,
+                self.config.timeline_maxlen,
+                self.activation_max_attempts,
+                orjson.dumps(tags).decode() if tags else "",
+            ],
+        )
+
+    @staticmethod
+    def _started(reply: list[Any], run_id: str, workflow: str) -> Started:
         if int(reply[0]) == ID_CONFLICT:
             raise IdempotencyConflict(
                 f"run {run_id} already exists for workflow {reply[1]!r}, not {workflow!r}",
                 details={"id": run_id, "workflow": reply[1]},
             )
+        flat = reply[4] if len(reply) > 4 else []
+        record = dict(zip(flat[::2], flat[1::2], strict=True))
         return Started(
-            run_id, RunStatus(reply[1]), int(reply[2]) == 1, int(reply[3]) if reply[3] else None
+            run_id,
+            RunStatus(reply[1]),
+            int(reply[2]) == 1,
+            int(reply[3]) if reply[3] else None,
+            RunRecord.from_hash(record) if record else None,
         )
 
     async def assign_version(self, run_id: str, version: int) -> bool:
@@ -261,8 +325,13 @@ class RunEngine:
         machine: str,
         max_attempts: int | None = None,
         timeout_ms: int | None = None,
+        resume: str | None = None,
+        positions: Sequence[int] = (),
     ) -> ActivationState:
-        """Start replaying: the run becomes running; returns input and recorded steps."""
+        """Start replaying: the run becomes running; returns input and recorded steps.
+        ``resume``: the activation after which this machine kept the run's replay in
+        memory; if nothing but waits changed since, the answer holds only the records
+        at ``positions`` (``delta``), else the whole history."""
         pk = self._pk(run_id)
         with redis_errors():
             reply = await self._scripts["begin_activation"](
@@ -275,6 +344,9 @@ class RunEngine:
                     machine,
                     max_attempts or "",
                     "" if timeout_ms is None else timeout_ms,
+                    resume or "",
+                    ",".join(str(int(p)) for p in positions) if resume else "",
+                    self.config.sticky_timeout_ms,
                 ],
             )
         self._check(reply, run_id, job_id)
@@ -290,6 +362,7 @@ class RunEngine:
             retries=int(reply[6]),
             log_mark=int(reply[7]),
             max_payload_bytes=self.config.max_payload_bytes,
+            delta=int(reply[8]) == 1,
         )
 
     async def record_step(
@@ -556,29 +629,42 @@ class RunEngine:
         self._check(reply, run_id)
         return str(reply[1])
 
-    async def wake_timers(self, limit: int = 1000) -> int:
-        """Wake runs whose timer is due, in every partition; returns how many."""
+    def _parts(self, partitions: Iterable[int] | None) -> list[PartitionKeys]:
+        """The keys of ``partitions`` (an orchestrator's share), or of every partition."""
+        if partitions is None:
+            return self.keys.all_partitions()
+        return [self.keys.partition(i) for i in partitions]
+
+    async def wake_timers(
+        self, limit: int = 1000, *, partitions: Iterable[int] | None = None
+    ) -> int:
+        """Wake runs whose timer is due, in every partition (or in ``partitions``);
+        returns how many."""
         woken = 0
         with redis_errors():
-            for pk in self.keys.all_partitions():
+            for pk in self._parts(partitions):
                 woken += int(await self._scripts["wake_timers"]([pk.timers], [pk.prefix, limit]))
         return woken
 
-    async def expire_runs(self, limit: int = 1000) -> int:
+    async def expire_runs(
+        self, limit: int = 1000, *, partitions: Iterable[int] | None = None
+    ) -> int:
         """Fail runs past their workflow-level timeout; returns how many."""
         expired = 0
         with redis_errors():
-            for pk in self.keys.all_partitions():
+            for pk in self._parts(partitions):
                 expired += int(
                     await self._scripts["expire_runs"]([pk.run_deadlines], [pk.prefix, limit])
                 )
         return expired
 
-    async def unversioned(self, limit: int = 1000) -> list[tuple[str, str]]:
+    async def unversioned(
+        self, limit: int = 1000, *, partitions: Iterable[int] | None = None
+    ) -> list[tuple[str, str]]:
         """(run id, workflow) of runs that wait for a machine serving their workflow."""
         found: list[tuple[str, str]] = []
         with redis_errors():
-            for pk in self.keys.all_partitions():
+            for pk in self._parts(partitions):
                 ids = cast(list[str], await self.redis.zrange(pk.unversioned, 0, limit - 1))
                 if not ids:
                     continue
@@ -622,22 +708,27 @@ class RunEngine:
         cursor: Cursor | None = None,
         created_after_ms: int | None = None,
         created_before_ms: int | None = None,
+        parent: str | None = None,
     ) -> tuple[list[RunRecord], Cursor | None]:
         """Newest first, from after ``cursor``; and the next page's cursor (see
-        ``index.page``: a page may hold fewer than ``limit`` and still have a next)."""
+        ``index.page``: a page may hold fewer than ``limit`` and still have a next).
+        ``parent``: only its child runs, which live in its partition (only that one is
+        read)."""
         wanted = tags or {}
 
         def keep(run_id: str, row: dict[str, str]) -> bool:
             return (
                 (status is None or row.get("status") == status)
                 and (workflow is None or row.get("workflow") == workflow)
+                and (parent is None or row.get("parent") == parent)
                 and tags_match(row.get("tags"), wanted)
             )
 
+        partitions = [self._pk(parent)] if parent is not None else self.keys.all_partitions()
         with redis_errors():
             rows, after = await page(
                 self.redis,
-                [Source(pk.runs, pk.run) for pk in self.keys.all_partitions()],
+                [Source(pk.runs, pk.run) for pk in partitions],
                 keep,
                 limit=limit,
                 cursor=cursor,
@@ -679,7 +770,9 @@ async def served_versions(engine: QueueEngine) -> dict[str, set[int]]:
     return served
 
 
-async def trim_runs_index(runs: RunEngine, limit: int = 1000) -> int:
+async def trim_runs_index(
+    runs: RunEngine, limit: int = 1000, *, partitions: Iterable[int] | None = None
+) -> int:
     """Drop ids of expired runs from the runs index: only ids older than the retention are
     looked at, and only those whose record is gone are removed (a run may wait for
     months; its id stays listed while its record lives)."""
@@ -687,7 +780,7 @@ async def trim_runs_index(runs: RunEngine, limit: int = 1000) -> int:
     with redis_errors():
         seconds, micros = await runs.redis.time()
         cutoff = int(seconds) * 1000 + int(micros) // 1000 - runs.config.retention_ms
-        for pk in runs.keys.all_partitions():
+        for pk in runs._parts(partitions):
             ids = cast(
                 list[str],
                 await runs.redis.zrange(pk.runs, "-inf", cutoff, byscore=True, offset=0, num=limit),

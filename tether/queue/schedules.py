@@ -43,13 +43,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
 from croniter import CroniterError, croniter
-from redis.asyncio import Redis
 
 from tether.errors import Conflict, NotFound, ValidationFailed
 from tether.queue.config import QueueConfig
 from tether.queue.engine import MISSING, WRONG_STATE, check_id, check_name
 from tether.queue.payload import dump_payload
 from tether.queue.redis_errors import redis_errors
+from tether.queue.redis_py import Client
 from tether.queue.scripts import register_scripts
 
 log = logging.getLogger("tether.orchestrator")
@@ -313,7 +313,7 @@ VersionsSource = Callable[[], Awaitable[dict[str, set[int]]]]
 class ScheduleEngine:
     """One typed method per schedule transition (``lua/*_schedule.lua``)."""
 
-    def __init__(self, redis: Redis, config: QueueConfig | None = None) -> None:
+    def __init__(self, redis: Client, config: QueueConfig | None = None) -> None:
         self.redis = redis
         self.config = config or QueueConfig()
         self.keys = self.config.keys

@@ -12,8 +12,9 @@ import re
 from functools import cache
 from pathlib import Path
 
-from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
+
+from tether.queue.redis_py import Client
 
 LUA_DIR = Path(__file__).parent / "lua"
 _INCLUDE = re.compile(r"^--@include\s+(\w+)\s*$", re.MULTILINE)
@@ -47,6 +48,19 @@ def script_source(name: str) -> str:
     return "\n\n".join(parts) + "\n"
 
 
-def register_scripts(redis: Redis) -> dict[str, AsyncScript]:
+def register_scripts(redis: Client) -> dict[str, AsyncScript]:
     """Every transition, registered with ``redis`` (called by SHA) and named by file."""
     return {name: redis.register_script(script_source(name)) for name in SCRIPT_NAMES}
+
+
+async def load_scripts(redis: Client) -> None:
+    """SCRIPT LOAD every script (on a cluster, redis-py sends it to every primary).
+
+    Batches that depend on their order (an enqueue and the claim that hands its job to a
+    parked poll, in one round trip) would run out of order if one of their scripts were
+    missing: the calls refused with NOSCRIPT are sent again after the others ran. So the
+    API loads them all when it starts, and all of them again on any NOSCRIPT (a restart
+    or SCRIPT FLUSH drops every script at once).
+    """
+    for name in SCRIPT_NAMES:  # one at a time: rare (start, NOSCRIPT), and cluster-safe
+        await redis.script_load(script_source(name))

@@ -13,11 +13,11 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
 from tether.queue.keys import Keys
 from tether.queue.redis_errors import redis_errors
+from tether.queue.redis_py import Client
 from tether.queue.scripts import script_source
 
 
@@ -38,7 +38,7 @@ def _int(value: str | None) -> int | None:
 
 
 async def job_timings(
-    redis: Redis, keys: Keys, reported: Sequence[tuple[str, int]]
+    redis: Client, keys: Keys, reported: Sequence[tuple[str, int]]
 ) -> list[JobTiming | None]:
     """The timing of each (job id, ms when its result was reported); None for a job whose
     record is gone (expired, deleted)."""
@@ -80,10 +80,10 @@ async def job_timings(
     return out
 
 
-_SCRIPTS: weakref.WeakKeyDictionary[Redis, AsyncScript] = weakref.WeakKeyDictionary()
+_SCRIPTS: weakref.WeakKeyDictionary[Client, AsyncScript] = weakref.WeakKeyDictionary()
 
 
-def _script(redis: Redis) -> AsyncScript:
+def _script(redis: Client) -> AsyncScript:
     """job_timings.lua registered with ``redis`` (once per client; called by SHA)."""
     script = _SCRIPTS.get(redis)
     if script is None:

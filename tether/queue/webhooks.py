@@ -32,7 +32,6 @@ from typing import Any, cast
 from urllib.parse import urlsplit
 
 import orjson
-from redis.asyncio import Redis
 
 from tether.errors import Conflict, NotFound, RegistryFull, ValidationFailed
 from tether.limits import (
@@ -47,6 +46,7 @@ from tether.queue.config import QueueConfig
 from tether.queue.engine import ID_CONFLICT, MISSING, OK, check_id
 from tether.queue.keys import PartitionKeys
 from tether.queue.redis_errors import redis_errors
+from tether.queue.redis_py import Client
 from tether.queue.scripts import register_scripts
 from tether.queue.states import RUN_TRANSITIONS
 
@@ -231,7 +231,7 @@ class Claimed:
 class WebhookEngine:
     """One typed method per webhook transition (``lua/*webhook*.lua``, ``*deliver*``)."""
 
-    def __init__(self, redis: Redis, config: QueueConfig | None = None) -> None:
+    def __init__(self, redis: Client, config: QueueConfig | None = None) -> None:
         self.redis = redis
         self.config = config or QueueConfig()
         self.keys = self.config.keys

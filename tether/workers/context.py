@@ -146,6 +146,12 @@ class Abandon(BaseException):
     or the run ended (cancelled, timed out). Stop quietly; nothing more is ours."""
 
 
+class Evicted(Abandon):
+    """Raised into a run kept suspended in a worker's memory (sticky replay) that the
+    worker lets go of (its cache is full, the run went on elsewhere, the worker stops):
+    the code unwinds, and nothing it does from here on is recorded."""
+
+
 @contextlib.contextmanager
 def refusals() -> Iterator[None]:
     """The control plane refusing a write (stale activation, finished run, unknown run)
@@ -183,7 +189,24 @@ class RunBackend(Protocol):
     (in-process tests). Bound to the activation's job and fencing token; each method is
     one atomic transition, and raises ``Abandon`` when the control plane refuses it."""
 
-    async def begin(self, *, max_attempts: int, timeout_ms: int | None) -> ActivationState: ...
+    @property
+    def run_id(self) -> str: ...
+
+    @property
+    def job_id(self) -> str:
+        """The activation's job."""
+        ...
+
+    async def begin(
+        self,
+        *,
+        max_attempts: int,
+        timeout_ms: int | None,
+        resume: str | None = None,
+        positions: Sequence[int] = (),
+    ) -> ActivationState:
+        """``resume``/``positions``: sticky replay (see sticky.py)."""
+        ...
 
     async def record_step(
         self, position: int, record: dict[str, Any], logs: list[dict[str, Any]]
@@ -297,10 +320,27 @@ class _Replay:
     log_mark: int = -1  # number of the last log line the run has (see LOG_SLOTS)
     max_payload_bytes: int | None = None  # the API's limit on one step's result
     log_at: tuple[int, int] = (-1, -1)  # (position, rank) of the last ctx.log call
+    # Set by a runner that drives the code as a task (workflow.py): a primitive that
+    # must wait hands it the Suspend here and stays suspended on ``resumed`` until the
+    # runner either resumes it with the records that arrived (sticky replay) or unwinds
+    # it (raising the Suspend into it, or Evicted). None: the primitive raises Suspend.
+    outbox: asyncio.Future[Suspend] | None = None
+    resumed: asyncio.Future[None] | None = None
+    evicted: bool = False  # unwound for good: no primitive may act any more
 
     def drain_logs(self) -> list[dict[str, Any]]:
         logs, self.logs = self.logs, []
         return logs
+
+    async def wait(self, request: Suspend) -> None:
+        """Wait for what ``request`` names: return once the runner resumed this code
+        (the awaited records are in ``steps`` now), or raise (the code unwinds)."""
+        outbox = self.outbox
+        if outbox is None or outbox.done():
+            raise request
+        self.resumed = asyncio.get_running_loop().create_future()
+        outbox.set_result(request)
+        await self.resumed
 
 
 class WorkflowContext:
@@ -382,6 +422,8 @@ class WorkflowContext:
         return self._replay.position in self._replay.steps
 
     def _take(self, kind: str, name: str) -> tuple[int, dict[str, Any] | None]:
+        if self._replay.evicted:
+            raise Evicted(f"run {self.run_id} was let go of by this worker")
         if self._replay.fatal is not None:
             raise self._replay.fatal  # the run is failing: nothing more may happen
         pos = self._replay.position
@@ -555,17 +597,19 @@ class WorkflowContext:
         return results
 
     async def _children(self, calls: list[ChildCall], *, return_exceptions: bool) -> Any:
-        new: list[ChildSpec] = []
-        waiting: list[int] = []
-        for c in calls:
-            record = self._replay.steps.get(c.position)
-            if record is None:
-                new.append(c.spec())
-                waiting.append(c.position)
-            elif record.get("status") == "pending":
-                waiting.append(c.position)
-        if waiting:
-            raise Suspend(ChildrenWait(tuple(waiting)), new)
+        while True:
+            new: list[ChildSpec] = []
+            waiting: list[int] = []
+            for c in calls:
+                record = self._replay.steps.get(c.position)
+                if record is None:
+                    new.append(c.spec())
+                    waiting.append(c.position)
+                elif record.get("status") == "pending":
+                    waiting.append(c.position)
+            if not waiting:
+                break
+            await self._replay.wait(Suspend(ChildrenWait(tuple(waiting)), new))
         results: list[Any] = []
         for c in calls:
             record = self._replay.steps[c.position]
@@ -581,10 +625,10 @@ class WorkflowContext:
     async def sleep(self, duration: timedelta | float) -> None:
         """Sleep durably: the activation ends and the run wakes (anywhere) when due."""
         pos, record = self._take("sleep", "sleep")
-        if record is not None and record.get("status") == "completed":
-            return
         ms = max(0, round(_seconds(duration) * 1000))
-        raise Suspend(SleepWait(pos, ms))
+        while record is None or record.get("status") != "completed":
+            await self._replay.wait(Suspend(SleepWait(pos, ms)))
+            record = self._replay.steps.get(pos)
 
     async def sleep_until(self, when: datetime) -> None:
         """Sleep until ``when`` (timezone-aware; naive means UTC)."""
@@ -604,28 +648,28 @@ class WorkflowContext:
         A decision made before the run gets here is kept and returned at once. Raises
         ``WaitTimeout`` if none comes within ``timeout``."""
         pos, record = self._take("approval", key)
-        if record is not None and record.get("status") == "completed":
-            return Approval.from_record(record.get("result") or {})
-        if record is not None and record.get("status") == "failed":
-            raise WaitTimeout("approval", key, pos)
-        info: dict[str, Any] = {}
-        if prompt is not None:
-            info["prompt"] = prompt
-        if data is not None:
-            info["data"] = json_round_trip(data)
-        raise Suspend(
-            ApprovalWait(pos, key, self._ms(timeout), info.get("prompt"), info.get("data"))
-        )
+        while True:
+            if record is not None and record.get("status") == "completed":
+                return Approval.from_record(record.get("result") or {})
+            if record is not None and record.get("status") == "failed":
+                raise WaitTimeout("approval", key, pos)
+            shown = None if data is None else json_round_trip(data)
+            await self._replay.wait(
+                Suspend(ApprovalWait(pos, key, self._ms(timeout), prompt, shown))
+            )
+            record = self._replay.steps.get(pos)
 
     async def wait_for_signal(self, name: str, *, timeout: timedelta | float | None = None) -> Any:
         """Wait for signal ``name`` (``POST /v1/runs/{id}/signals/{name}``) and return its
         payload. Signals sent earlier are buffered and consumed in order."""
         pos, record = self._take("signal", name)
-        if record is not None and record.get("status") == "completed":
-            return record.get("result")
-        if record is not None and record.get("status") == "failed":
-            raise WaitTimeout("signal", name, pos)
-        raise Suspend(SignalWait(pos, name, self._ms(timeout)))
+        while True:
+            if record is not None and record.get("status") == "completed":
+                return record.get("result")
+            if record is not None and record.get("status") == "failed":
+                raise WaitTimeout("signal", name, pos)
+            await self._replay.wait(Suspend(SignalWait(pos, name, self._ms(timeout))))
+            record = self._replay.steps.get(pos)
 
     @staticmethod
     def _ms(timeout: timedelta | float | None) -> int | None:
@@ -636,6 +680,8 @@ class WorkflowContext:
         the same run id, an empty history (so a replay costs what one iteration costs),
         decisions and buffered signals kept. For unbounded loops: do one iteration, then
         ``ctx.continue_as_new(state)``."""
+        if self._replay.evicted:
+            raise Evicted(f"run {self.run_id} was let go of by this worker")
         if self._replay.fatal is not None:
             raise self._replay.fatal
         raise ContinueAsNew(json_round_trip(input))

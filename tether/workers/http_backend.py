@@ -39,8 +39,16 @@ class HttpBackend:
     def __init__(self, post: Poster, machine_id: str, job: LeasedJob) -> None:
         self.post = post
         self.job = job
-        self.run_id = job.parent or ""
-        self._base = f"/v1/machines/{machine_id}/runs/{self.run_id}"
+        self._run_id = job.parent or ""
+        self._base = f"/v1/machines/{machine_id}/runs/{self._run_id}"
+
+    @property
+    def run_id(self) -> str:
+        return self._run_id
+
+    @property
+    def job_id(self) -> str:
+        return self.job.id
 
     async def _post(self, path: str, body: dict[str, Any]) -> Any:
         body["job"] = self.job.id
@@ -49,12 +57,23 @@ class HttpBackend:
         with refusals():
             raw = await retrying(
                 lambda: self.post(f"{self._base}/{path}", payload),
-                what=f"run {self.run_id} {path}",
+                what=f"run {self._run_id} {path}",
             )
         return orjson.loads(raw)
 
-    async def begin(self, *, max_attempts: int, timeout_ms: int | None) -> ActivationState:
-        data = await self._post("begin", {"max_attempts": max_attempts, "timeout_ms": timeout_ms})
+    async def begin(
+        self,
+        *,
+        max_attempts: int,
+        timeout_ms: int | None,
+        resume: str | None = None,
+        positions: Sequence[int] = (),
+    ) -> ActivationState:
+        body: dict[str, Any] = {"max_attempts": max_attempts, "timeout_ms": timeout_ms}
+        if resume is not None:
+            body["resume"] = resume
+            body["positions"] = list(positions)
+        data = await self._post("begin", body)
         return ActivationState(
             run_id=data["run"],
             workflow=data["workflow"],
@@ -65,6 +84,7 @@ class HttpBackend:
             retries=data["retries"],
             log_mark=data.get("log_mark", -1),
             max_payload_bytes=data.get("max_payload_bytes"),
+            delta=bool(data.get("delta", False)),
         )
 
     async def record_step(

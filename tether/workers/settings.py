@@ -18,6 +18,7 @@
         machine_id = None         # default: $TETHER_MACHINE_ID, else <hostname>-<pid>-<rand>
         shutdown_grace = 10       # seconds in-flight jobs get to finish on SIGTERM
         poll_wait = 20            # seconds a long poll waits for work
+        max_cached_runs = 1000    # runs kept suspended in memory (sticky replay; 0: none)
 
 ``load_settings("app.tasks:WorkerSettings")`` imports the module and reads the attribute;
 every missing attribute keeps its default, and a bad value raises ``ConfigurationError``
@@ -42,6 +43,8 @@ from tether._client_http import resolve_url
 from tether.errors import ConfigurationError
 from tether.limits import MAX_ATTEMPTS, MAX_TIMEOUT, MIN_TIMEOUT
 from tether.protocol import ID_PATTERN, MAX_JOBS_PER_POLL, MAX_POLL_WAIT
+
+MAX_CACHED_RUNS = 1_000_000
 
 Hook = Callable[[dict[str, Any]], Awaitable[None]]
 
@@ -78,6 +81,7 @@ class WorkerConfig:
     api_key: str | None = None  # None: $TETHER_API_KEY, else ./.tether/machine.key
     shutdown_grace: float = 10.0
     poll_wait: float = 20.0
+    max_cached_runs: int = 1000
     settings: Any = None  # the object these came from, for hooks that want more
 
     def __post_init__(self) -> None:
@@ -106,6 +110,12 @@ class WorkerConfig:
             raise bad("shutdown_grace", "must be a number of seconds of at least 0")
         if not isinstance(self.poll_wait, int | float) or not 0 < self.poll_wait <= MAX_POLL_WAIT:
             raise bad("poll_wait", f"must be a number of seconds in (0, {MAX_POLL_WAIT}]")
+        if (
+            not isinstance(self.max_cached_runs, int)
+            or isinstance(self.max_cached_runs, bool)
+            or not 0 <= self.max_cached_runs <= MAX_CACHED_RUNS
+        ):
+            raise bad("max_cached_runs", f"must be an integer from 0 to {MAX_CACHED_RUNS}")
         if not isinstance(self.ctx, dict):
             raise bad("ctx", "must be a dict")
         if not isinstance(self.functions, list | tuple):
@@ -151,6 +161,7 @@ _FIELDS = (
     "api_key",
     "shutdown_grace",
     "poll_wait",
+    "max_cached_runs",
 )
 
 

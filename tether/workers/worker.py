@@ -35,6 +35,7 @@ from tether.workers.poller import Poller
 from tether.workers.registry import Registry, func
 from tether.workers.results import ResultBatcher
 from tether.workers.settings import WorkerConfig, load_settings
+from tether.workers.sticky import RunCache
 from tether.workers.transport import MachineTransport, retrying
 
 log = logging.getLogger("tether.worker")
@@ -90,6 +91,8 @@ class Worker:
         # Shared by every job (as in arq); on_startup may put clients in it.
         self.ctx: dict[str, Any] = dict(self.config.ctx)
         self.ctx["machine_id"] = self.machine_id
+        # Runs kept suspended between activations (sticky replay, sticky.py).
+        self.run_cache = RunCache(self.config.max_cached_runs)
         self.registry = build_registry(self.config, self.threads, self)
         self.started = asyncio.Event()  # set once registered and polling
         self.stopped = asyncio.Event()
@@ -260,6 +263,8 @@ class Worker:
         if executor.running:
             log.info("releasing %d unfinished jobs", len(executor.running))
             await executor.stop_all(Stop.SHUTDOWN)
+        # Kept runs unwind here (recording nothing); they resume elsewhere from history.
+        await self.run_cache.close()
         if not await self.results.flush(FLUSH_TIMEOUT):
             log.warning("could not deliver every result within %gs", FLUSH_TIMEOUT)
         heartbeat_task.cancel()

@@ -18,6 +18,8 @@ activation is stale, the run was cancelled), the activation stops quietly.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 import logging
 from collections.abc import Callable, Sequence
@@ -46,6 +48,7 @@ from tether.workers.context import (
 )
 from tether.workers.executor import error_info
 from tether.workers.registry import Registry
+from tether.workers.sticky import Parked, RunCache, wait_positions
 
 log = logging.getLogger("tether.workflow")
 
@@ -112,20 +115,41 @@ def _error(exc: BaseException) -> dict[str, Any]:
 
 
 async def run_activation(
-    wf: Workflow, backend: RunBackend, worker_ctx: dict[str, Any] | None = None
+    wf: Workflow,
+    backend: RunBackend,
+    worker_ctx: dict[str, Any] | None = None,
+    cache: RunCache | None = None,
 ) -> dict[str, Any]:
     """Replay ``wf`` for one activation and report how the run goes on. Returns a small
-    summary (the activation job's own result)."""
+    summary (the activation job's own result). With a ``cache``, a run that waits is
+    kept suspended in memory, and its next activation here goes on from there (see
+    ``sticky.py``)."""
+    held = cache.take(backend.run_id, wf.function) if cache is not None else None
     try:
         state = await backend.begin(
             max_attempts=wf.max_attempts,
             timeout_ms=None if wf.timeout is None else round(wf.timeout * 1000),
+            resume=None if held is None else held.job_id,
+            positions=() if held is None else held.positions,
         )
+        if held is not None:
+            assert cache is not None
+            parked, held = held, None
+            if state.delta:
+                cache.hits += 1
+                return await _resume(parked, state, backend, cache)
+            # The run went on elsewhere (or its history was rewritten): replay in full.
+            cache.misses += 1
+            cache.let_go(parked)
         ctx = WorkflowContext.for_activation(state, backend, worker_ctx)
-        return await _replay(wf, ctx, state)
+        return await _start(wf, ctx, state, cache)
     except Abandon as exc:
         log.info("activation of %s abandoned: %s", wf.function, exc)
         return {"abandoned": str(exc)}
+    finally:
+        if held is not None:  # begin was refused, or failed: the kept state is no good
+            assert cache is not None
+            cache.let_go(held)
 
 
 @functools.cache
@@ -133,7 +157,21 @@ def _binder(wf: Workflow) -> InputBinder:
     return InputBinder(wf.fn, wf.name)
 
 
-async def _replay(wf: Workflow, ctx: WorkflowContext, state: ActivationState) -> dict[str, Any]:
+# What the workflow's code did: returned a value, or raised (Suspend, ContinueAsNew
+# and Abandon included: they end the code too).
+_Outcome = tuple[bool, Any]
+
+
+async def _body(wf: Workflow, ctx: WorkflowContext, args: Any, kwargs: Any) -> _Outcome:
+    try:
+        return True, await wf.fn(ctx, *args, **kwargs)
+    except (Exception, Suspend, ContinueAsNew, Abandon) as exc:  # Evicted is an Abandon
+        return False, exc
+
+
+async def _start(
+    wf: Workflow, ctx: WorkflowContext, state: ActivationState, cache: RunCache | None
+) -> dict[str, Any]:
     replay = ctx._replay  # the runner's side of the context
     try:
         args, kwargs = _binder(wf).bind(state.input)
@@ -142,30 +180,91 @@ async def _replay(wf: Workflow, ctx: WorkflowContext, state: ActivationState) ->
             _error(exc), resume=None, retryable=False, logs=replay.drain_logs()
         )
         return {"run": ctx.run_id, "command": "failed"}
+    replay.outbox = asyncio.get_running_loop().create_future()
+    task = asyncio.create_task(_body(wf, ctx, args, kwargs), name=f"tether-run-{ctx.run_id}")
+    return await _drive(wf.function, ctx, task, cache)
+
+
+async def _resume(
+    parked: Parked, state: ActivationState, backend: RunBackend, cache: RunCache
+) -> dict[str, Any]:
+    """Go on with a kept run: the awaited records arrived with ``begin``."""
+    ctx = parked.ctx
+    replay = ctx._replay
+    replay.backend = backend
+    replay.steps.update(state.steps)
+    replay.max_payload_bytes = state.max_payload_bytes
+    replay.outbox = asyncio.get_running_loop().create_future()
+    assert replay.resumed is not None
+    replay.resumed.set_result(None)
+    return await _drive(parked.function, ctx, parked.task, cache)
+
+
+async def _drive(
+    function: str, ctx: WorkflowContext, task: asyncio.Task[_Outcome], cache: RunCache | None
+) -> dict[str, Any]:
+    """Run the code until it ends or waits, and report which."""
+    replay = ctx._replay
+    outbox = replay.outbox
+    assert outbox is not None
     try:
-        result = await wf.fn(ctx, *args, **kwargs)
-    except ContinueAsNew as again:
-        status = await replay.backend.continue_as_new(again.input, replay.drain_logs())
-        return {"run": ctx.run_id, "command": "continued", "status": status}
-    except Suspend as suspend:
-        status = await replay.backend.suspend(suspend.wait, suspend.children, replay.drain_logs())
-        return {
-            "run": ctx.run_id,
-            "command": "suspended",
-            "kind": suspend.wait.kind,
-            "status": status,
-        }
-    except Exception as exc:
-        fatal = replay.fatal
-        cause: BaseException = fatal if fatal is not None else exc
-        retryable = fatal is None and getattr(exc, "retryable", True) is not False
-        status = await replay.backend.fail(
-            _error(cause),
-            resume=None if fatal else resume_point(exc),
-            retryable=retryable,
-            logs=replay.drain_logs(),
-        )
-        return {"run": ctx.run_id, "command": "failed", "status": status}
+        either: set[asyncio.Future[Any]] = {task, outbox}
+        await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+        if not task.done():
+            request = outbox.result()
+            positions = wait_positions(request.wait)
+            if cache is None or not cache.keeps(positions):
+                # Unwind now, as if the wait had raised: the code's finally blocks run
+                # (and their log lines go out) before the run is suspended.
+                assert replay.resumed is not None
+                replay.resumed.set_exception(request)
+                await task
+    except BaseException:
+        # The activation was cancelled (the worker stops, the job was cancelled): the
+        # code must not go on.
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+        raise
+    if not task.done():
+        # Kept: from here on the code may belong to the run's next activation, so a
+        # failed report must not cancel it (_park lets go of it only if still cached).
+        assert cache is not None
+        return await _park(function, ctx, task, request, positions, cache)
+    replay.outbox = None
+    returned, value = task.result()
+    if returned:
+        return await _report_return(ctx, value)
+    return await _report_raise(ctx, value)
+
+
+async def _park(
+    function: str,
+    ctx: WorkflowContext,
+    task: asyncio.Task[_Outcome],
+    request: Suspend,
+    positions: tuple[int, ...],
+    cache: RunCache,
+) -> dict[str, Any]:
+    replay = ctx._replay
+    parked = Parked(ctx.run_id, function, replay.backend.job_id, positions, task, ctx)
+    # Kept before the report: the run's next activation may reach this machine before
+    # the report's answer does (a wait already satisfied queues it at once), and must
+    # find the run here.
+    cache.put(parked)
+    try:
+        status = await replay.backend.suspend(request.wait, request.children, replay.drain_logs())
+    except BaseException:
+        # Refused (the run ended, or moved on) or undeliverable: let go of it, unless
+        # the next activation took it already (then the report did land: it is theirs).
+        cache.discard(parked)
+        raise
+    return {"run": ctx.run_id, "command": "suspended", "kind": request.wait.kind, "status": status}
+
+
+async def _report_return(ctx: WorkflowContext, result: Any) -> dict[str, Any]:
+    replay = ctx._replay
     if replay.fatal is not None:
         # The code caught the NonDeterminismError: the run fails all the same.
         await replay.backend.fail(
@@ -174,6 +273,28 @@ async def _replay(wf: Workflow, ctx: WorkflowContext, state: ActivationState) ->
         return {"run": ctx.run_id, "command": "failed"}
     await replay.backend.complete(result, replay.drain_logs())
     return {"run": ctx.run_id, "command": "completed"}
+
+
+async def _report_raise(ctx: WorkflowContext, exc: BaseException) -> dict[str, Any]:
+    replay = ctx._replay
+    if isinstance(exc, Abandon):  # Evicted too
+        raise exc
+    if isinstance(exc, ContinueAsNew):
+        status = await replay.backend.continue_as_new(exc.input, replay.drain_logs())
+        return {"run": ctx.run_id, "command": "continued", "status": status}
+    if isinstance(exc, Suspend):
+        status = await replay.backend.suspend(exc.wait, exc.children, replay.drain_logs())
+        return {"run": ctx.run_id, "command": "suspended", "kind": exc.wait.kind, "status": status}
+    fatal = replay.fatal
+    cause: BaseException = fatal if fatal is not None else exc
+    retryable = fatal is None and getattr(exc, "retryable", True) is not False
+    status = await replay.backend.fail(
+        _error(cause),
+        resume=None if fatal else resume_point(exc),
+        retryable=retryable,
+        logs=replay.drain_logs(),
+    )
+    return {"run": ctx.run_id, "command": "failed", "status": status}
 
 
 # -- registration in a worker ------------------------------------------------------------
@@ -185,14 +306,17 @@ BackendFactory = Callable[[LeasedJob], RunBackend]
 class WorkflowHandler:
     """The registry handler of one workflow version."""
 
-    def __init__(self, wf: Workflow, backend: BackendFactory) -> None:
+    def __init__(
+        self, wf: Workflow, backend: BackendFactory, cache: RunCache | None = None
+    ) -> None:
         self.wf = wf
         self.backend = backend
+        self.cache = cache
 
     async def __call__(self, job: LeasedJob, ctx: dict[str, Any]) -> dict[str, Any]:
         if not job.parent:
             raise ConfigurationError(f"job {job.id} of {job.function} belongs to no run")
-        return await run_activation(self.wf, self.backend(job), ctx)
+        return await run_activation(self.wf, self.backend(job), ctx, self.cache)
 
 
 def workflow_spec(wf: Workflow) -> FunctionSpec:
@@ -200,7 +324,12 @@ def workflow_spec(wf: Workflow) -> FunctionSpec:
     return FunctionSpec(name=wf.function, kind="workflow", max_attempts=None)
 
 
-def add_workflows(registry: Registry, workflows: Sequence[Any], backend: BackendFactory) -> None:
+def add_workflows(
+    registry: Registry,
+    workflows: Sequence[Any],
+    backend: BackendFactory,
+    cache: RunCache | None = None,
+) -> None:
     seen: set[str] = set()
     for wf in workflows:
         if not isinstance(wf, Workflow):
@@ -210,13 +339,14 @@ def add_workflows(registry: Registry, workflows: Sequence[Any], backend: Backend
         if wf.function in seen:
             raise ConfigurationError(f"workflow {wf.name} v{wf.version} is listed twice")
         seen.add(wf.function)
-        registry.add_handler(wf.function, WorkflowHandler(wf, backend), workflow_spec(wf))
+        registry.add_handler(wf.function, WorkflowHandler(wf, backend, cache), workflow_spec(wf))
 
 
 def register_workflows(registry: Registry, workflows: Sequence[Any], worker: Any) -> None:
     """The worker's hook: serve each workflow version's activations. Their reports go
     over the worker's own keep-alive HTTP session (the fast HTTP/1.1 backend for
-    http:// APIs), opened before the first activation can arrive."""
+    http:// APIs), opened before the first activation can arrive; runs that wait are
+    kept in the worker's ``run_cache`` (sticky replay)."""
     from tether.workers.http_backend import HttpBackend, session_poster
 
     def backend(job: LeasedJob) -> RunBackend:
@@ -224,4 +354,4 @@ def register_workflows(registry: Registry, workflows: Sequence[Any], worker: Any
             raise ConfigurationError("the worker's HTTP session is not open")
         return HttpBackend(session_poster(worker.session), worker.machine_id, job)
 
-    add_workflows(registry, workflows, backend)
+    add_workflows(registry, workflows, backend, worker.run_cache)

@@ -32,6 +32,9 @@
   ARGV[7] nonce: 32 random hex digits, never used for another call
   ARGV[8] retention ms (for a job it finds past its `expires`: it ends expired instead
           of being leased, includes/expire_job.lua)
+  ARGV[9] '1': the first ready stream is this machine's sticky queue ({t:p}:q:~<machine>:
+          activations of runs it keeps in memory, any function); a job there of a
+          function this poll does not ask for goes to its function's own queue instead
   The priority streams {t:p}:pq:<level>:<fn>, levels {t:p}:plv:<fn>, running counts
   {t:p}:running, parked lists {t:p}:kwait:<fn>/<key>, rate states {t:p}:rate:<fn>[/<key>]
   and the expiry zset {t:p}:expiring are named from the prefix (same hash tag as KEYS).
@@ -43,6 +46,8 @@
 --@include timeline
 --@include call_in_chunks
 --@include expire_job
+--@include run_keys
+--@include make_ready
 if #(ARGV[7] or '') < 32 then return redis.error_reply('claim needs a 128-bit nonce') end
 local leasesKey, machineJobsKey, featuresKey, delayedKey = KEYS[1], KEYS[2], KEYS[4], KEYS[5]
 local p, machine, nonce = ARGV[1], ARGV[2], ARGV[7] .. '.'
@@ -209,7 +214,7 @@ if redis.call('EXISTS', featuresKey) == 1 then
               -- Leased now: no longer subject to its expiry (a job parked or delayed
               -- above keeps it, and the expire pass may still end it).
               if job[11] then redis.call('ZREM', expiring_key(p), jobId) end
-              chosen[#chosen + 1] = {jobId, jobKey, job, slots}
+              chosen[#chosen + 1] = {jobId, jobKey, job, fn, slots}
               taken = taken + 1
             else
               setAside = setAside + 1
@@ -237,12 +242,21 @@ if redis.call('EXISTS', featuresKey) == 1 then
   end
 end
 
+local served = nil
+if ARGV[9] == '1' then
+  served = {}
+  for i = 7, #KEYS do served[string.sub(KEYS[i], #p + 3)] = true end
+end
+
 for i = 6, #KEYS do
   if #claimed >= want then break end
   -- Every job on a function's stream is of that function: its name is the key's tail.
+  -- The sticky queue holds jobs of several: theirs is in their record.
   local fn = string.sub(KEYS[i], #p + 3)
-  local f = select_limited and redis.call('HMGET', featuresKey, 'p/' .. fn, 'c/' .. fn,
-    'k/' .. fn, 'r/' .. fn, 'kr/' .. fn, 'x/' .. fn)
+  local sticky = served ~= nil and i == 6
+  -- A sticky queue holds activations (plain jobs) of several functions: never limited.
+  local f = select_limited and not sticky and redis.call('HMGET', featuresKey, 'p/' .. fn,
+    'c/' .. fn, 'k/' .. fn, 'r/' .. fn, 'kr/' .. fn, 'x/' .. fn)
   local limited = f and (f[1] or f[2] or f[3] or f[4] or f[5] or f[6])
   while #claimed < want do
     -- {id, key, fields, slots} of the jobs to lease: fields are status, input, attempt,
@@ -265,17 +279,30 @@ for i = 6, #KEYS do
       for _, entry in ipairs(entries) do
         local jobId = entry[2][2]
         local jobKey = job_key(p, jobId)
-        local job = redis.call('HMGET', jobKey, 'status', 'input', 'attempt', 'max_attempts',
-                               'timeout_ms', 'parent', 'enqueued_at', 'expires_at')
+        local job
+        if sticky then
+          job = redis.call('HMGET', jobKey, 'status', 'input', 'attempt', 'max_attempts',
+                           'timeout_ms', 'parent', 'enqueued_at', 'expires_at', 'fn')
+        else
+          job = redis.call('HMGET', jobKey, 'status', 'input', 'attempt', 'max_attempts',
+                           'timeout_ms', 'parent', 'enqueued_at', 'expires_at')
+        end
         -- Only a job given `expires` has job[8]: one past it is never handed out.
         if job[1] == 'queued' and not (job[8] and expired_on_claim(
             p, jobKey, jobId, job[3], job[8], now, tonumber(ARGV[8]), maxlen)) then
-          ready[#ready + 1] = {jobId, jobKey, job}
+          if not sticky then
+            ready[#ready + 1] = {jobId, jobKey, job, fn}
+          elseif served[job[9]] then
+            ready[#ready + 1] = {jobId, jobKey, job, job[9]}
+          else
+            -- The machine no longer serves its version: any machine that does may take it.
+            make_ready(p, jobKey, jobId, notify_channel(p))
+          end
         end
       end
     end
     for _, item in ipairs(ready) do
-      local jobId, jobKey, job, slots = item[1], item[2], item[3], item[4]
+      local jobId, jobKey, job, fn, slots = item[1], item[2], item[3], item[4], item[5]
       local attempt = tostring((tonumber(job[3]) or 0) + 1)
       local token = nonce .. (#claimed + 1)
       local timeoutMs = tonumber(job[5]) or 0

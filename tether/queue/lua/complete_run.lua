@@ -17,6 +17,6 @@ local refused = check_activation(runKey, jobKey, jobId, token, ARGV[5])
 if refused then return refused end
 local now = now_ms()
 run_logs(p, runId, tonumber(redis.call('HGET', runKey, 'maxlen')) or 1000, now, 7)
-end_activation(runKey)
+end_activation(runKey, '')
 finish_run(p, runKey, runId, 'completed', now, {'result', ARGV[6], 'error', ''})
 return {1, 'completed'}

@@ -24,7 +24,7 @@ local now = now_ms()
 local r = redis.call('HMGET', runKey, 'maxlen', 'continued')
 local maxlen = tonumber(r[1]) or 1000
 run_logs(p, runId, maxlen, now, 7)
-end_activation(runKey)
+end_activation(runKey, '')
 redis.call('DEL', stepsKey)
 local generation = (tonumber(r[2]) or 0) + 1
 redis.call('HSET', runKey, 'input', ARGV[6], 'continued', generation, 'failures', 0,

@@ -30,7 +30,7 @@ local now = now_ms()
 local r = redis.call('HMGET', runKey, 'maxlen', 'failures', 'max_attempts')
 local maxlen = tonumber(r[1]) or 1000
 run_logs(p, runId, maxlen, now, 11)
-end_activation(runKey)
+end_activation(runKey, '')
 local failures = (tonumber(r[2]) or 0) + 1
 redis.call('HSET', runKey, 'failures', failures)
 if ARGV[9] == '1' and failures < (tonumber(r[3]) or 1) then

@@ -11,6 +11,8 @@
   KEYS[4] delayed zset           {t:p}:delayed
   KEYS[5] machine info hash      {t:p}:machine:<machine>
   KEYS[6] plane hash             {t:p}:plane
+  KEYS[7] machine's sticky queue {t:p}:q:~<machine> (its queued activations go to their
+          functions' queues at once: any machine serving them may take them)
   ARGV[1] partition prefix  ARGV[2] machine id
   ARGV[3] cutoff ms: dead only if its last heartbeat is at or before this ('+inf': leaving)
   ARGV[4] retention ms      ARGV[5] notify channel  ARGV[6] timeline maxlen
@@ -22,6 +24,7 @@
 --@include drop_lease
 --@include finish_job
 --@include retry_or_die
+--@include make_ready
 local machinesKey, machineJobsKey, leasesKey, delayedKey, infoKey =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local p, machine = ARGV[1], ARGV[2]
@@ -47,6 +50,13 @@ for _, jobId in ipairs(redis.call('SMEMBERS', machineJobsKey)) do
     released[#released + 1] = jobId
   end
 end
-redis.call('DEL', machineJobsKey, cancels_key(p, machine), infoKey)
+for _, entry in ipairs(redis.call('XRANGE', KEYS[7], '-', '+')) do
+  local jobId = entry[2][2]
+  local jobKey = job_key(p, jobId)
+  if redis.call('HGET', jobKey, 'status') == 'queued' then
+    make_ready(p, jobKey, jobId, channel)
+  end
+end
+redis.call('DEL', machineJobsKey, cancels_key(p, machine), infoKey, KEYS[7])
 redis.call('ZREM', machinesKey, machine)
 return {1, released}

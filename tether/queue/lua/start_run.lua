@@ -9,7 +9,8 @@
   ARGV[5] input (JSON)      ARGV[6] retention ms  ARGV[7] timeline maxlen
   ARGV[8] max attempts of each activation job (lost machines)
   ARGV[9] tags (a JSON object of the caller's labels, '' = none)
-  Returns {1, status, created (1|0), version}
+  Returns {1, status, created (1|0), version, the run's hash as a flat list (so the
+          caller has the record without a read of its own)}
           {-4, existing workflow}   the id already names a run of another workflow
 ]]
 --@include now_ms
@@ -19,9 +20,9 @@ local p, runId, workflow, version = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local found = redis.call('HMGET', runKey, 'workflow', 'status', 'version')
 if found[1] then
   if found[1] ~= workflow then return {-4, found[1]} end
-  return {1, found[2], 0, found[3]}
+  return {1, found[2], 0, found[3], redis.call('HGETALL', runKey)}
 end
 
 new_run(p, runKey, indexKey, unversionedKey, runId, workflow, version, ARGV[5], now_ms(),
         ARGV[6], ARGV[7], ARGV[8], ARGV[9], {})
-return {1, 'queued', 1, version}
+return {1, 'queued', 1, version, redis.call('HGETALL', runKey)}

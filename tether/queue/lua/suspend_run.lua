@@ -50,7 +50,9 @@ local r = redis.call('HMGET', runKey, 'maxlen', 'activations')
 local maxlen = tonumber(r[1]) or 1000
 local nChildren = tonumber(ARGV[12])
 run_logs(p, runId, maxlen, now, 13 + 7 * nChildren)
-end_activation(runKey)
+-- This machine keeps the run's replay suspended in memory (if it can); the next
+-- begin_activation from it gets only the records written meanwhile.
+end_activation(runKey, ARGV[5] .. '|' .. jobId)
 
 for i = 0, nChildren - 1 do
   local base = 13 + 7 * i

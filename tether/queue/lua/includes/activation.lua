@@ -17,6 +17,8 @@ end
 -- The activation has said how the run goes on: it is no longer the run's current one,
 -- so nothing it sends from here on is accepted. Its job stays leased until the worker
 -- reports it through /results like any job (the run hook then ignores it).
-local function end_activation(runKey)
-  redis.call('HSET', runKey, 'act_job', '')
+-- `parked` ('' or '<machine>|<activation job id>'): the machine that keeps this run's
+-- replay in memory (sticky replay, see begin_activation), set by suspend_run only.
+local function end_activation(runKey, parked)
+  redis.call('HSET', runKey, 'act_job', '', 'parked', parked)
 end

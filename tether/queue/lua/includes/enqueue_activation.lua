@@ -6,9 +6,10 @@
 -- Queue the run's next activation: an ordinary job `<run>:a<n>` on the function
 -- `wf:<workflow>@<version>`, so only machines serving that version ever see it. The run
 -- becomes `queued` and forgets what it waited on. Returns the activation job id.
+-- (new_job writes status 'queued'; make_ready or the sticky branch gives it its entry.)
 local function enqueue_activation(p, runKey, runId, now, reason)
   local r = redis.call('HMGET', runKey, 'workflow', 'version', 'activations',
-                       'act_max_attempts', 'maxlen')
+                       'act_max_attempts', 'maxlen', 'parked', 'sticky_ms')
   local n = (tonumber(r[3]) or 0) + 1
   local jobId = runId .. ':a' .. n
   local jobKey = job_key(p, jobId)
@@ -17,7 +18,18 @@ local function enqueue_activation(p, runKey, runId, now, reason)
   new_job(jobKey, 'wf:' .. r[1] .. '@' .. r[2], cjson.encode({run = runId, activation = n}),
           'queued', r[4], 0, now, runId, {'activation', n})
   redis.call('ZADD', jobs_index_key(p), now, jobId)
-  make_ready(p, jobKey, jobId, notify_channel(p))
+  -- Sticky replay: a live machine that keeps the run in memory gets it first, on its
+  -- own queue; `unstick` puts it on the shared one after sticky_ms if it is still
+  -- there (the machine is busy or gone), and machine_dead at once if the machine dies.
+  local machine = r[6] and string.match(r[6], '^(.*)|')
+  if machine and redis.call('ZSCORE', machines_key(p), machine) then
+    local entry = redis.call('XADD', sticky_queue_key(p, machine), '*', 'id', jobId)
+    redis.call('HSET', jobKey, 'entry', entry)
+    redis.call('ZADD', sticky_key(p), now + (tonumber(r[7]) or 1000), jobId)
+    redis.call('PUBLISH', notify_channel(p), 'q:~' .. machine)
+  else
+    make_ready(p, jobKey, jobId, notify_channel(p))
+  end
   redis.call('HSET', runKey, 'status', 'queued', 'activations', n, 'act_job', jobId,
     'waiting_on', '', 'wait_kind', '', 'wait_key', '', 'wait_pos', '',
     'wait_positions', '', 'wake_at', '', 'updated_at', now)

@@ -8,8 +8,11 @@
 -- the front of the buffer, so the re-run finds it again (and a decision consumed by a
 -- dropped wait is held again). Log lines past `after` are
 -- written again by the re-run (the log mark moves back).
--- Cost: one HKEYS of the run's steps, on failure only.
+-- Cost: one HKEYS of the run's steps, on failure only. Every machine's sticky replay of
+-- the run is invalidated (`parked` cleared).
 local function reopen_steps(p, runKey, stepsKey, runId, reopen, after)
+  -- The history is rewritten: no machine's replay in memory matches it any more.
+  redis.call('HSET', runKey, 'parked', '')
   local drop = {}
   for pos in string.gmatch(reopen or '', '[^,]+') do drop[#drop + 1] = tonumber(pos) end
   local last = tonumber(after)
