@@ -1,7 +1,8 @@
 """Redis's CPU cost per job, counted in instructions: repeatable on a noisy machine.
 
     .venv/bin/python bench/redis_instructions.py [--jobs 2000] [--batch 500] [--keyed]
-                                                 [--expires S] [--traced]
+        [--expires S] [--traced] [--mode plain|priorities|concurrency|keys|rate]
+        [--scripts-only]
 
 Runs redis-server (AOF on, everysec) under valgrind's callgrind and drives the engine's
 batched path through it: enqueue_many, claim and report of ``--batch`` jobs at a time.
@@ -58,6 +59,19 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--jobs", type=int, default=2000)
     parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument(
+        "--mode",
+        choices=["plain", "priorities", "concurrency", "keys", "rate"],
+        default="plain",
+        help="queue features in use (docs/queue-features.md), set so nothing is held back: "
+        "priorities -2..2, a function concurrency limit, per-key limits (50 keys), a rate",
+    )
+    parser.add_argument(
+        "--scripts-only",
+        action="store_true",
+        help="count only inside the scripts (luaCallFunction): leaves out the server's "
+        "timers, which tick with wall time and make small batches noisy on a loaded box",
+    )
     parser.add_argument("--keyed", action="store_true", help="an idempotency key per job")
     parser.add_argument("--expires", type=float, default=None, help="seconds; default none")
     parser.add_argument(
@@ -76,6 +90,7 @@ async def main() -> None:
                 "valgrind",
                 "--tool=callgrind",
                 f"--callgrind-out-file={out}",
+                *(["--toggle-collect=luaCallFunction"] if args.scripts_only else []),
                 str(find_server_binary()),
                 *("--port", str(port), "--dir", tmp, "--save", ""),
                 *("--appendonly", "yes", "--appendfsync", "everysec"),
@@ -87,6 +102,16 @@ async def main() -> None:
         try:
             await wait_up(redis)
             engine = QueueEngine(redis, QueueConfig(keys=Keys(prefix="cg")))
+            if args.mode in ("concurrency", "rate"):
+                # Imported here: the plain mode also runs on code older than the limits,
+                # to count the "before" of a change.
+                from tether.protocol import FunctionLimits, RateLimit
+            if args.mode == "concurrency":
+                await engine.set_limits("noop", FunctionLimits(concurrency=10**5))
+            elif args.mode == "rate":
+                await engine.set_limits(
+                    "noop", FunctionLimits(rate=RateLimit(limit=10**6, period=1))
+                )
             # Scripts loaded and every code path warmed before counting starts.
             await engine.report(
                 [Outcome(j.id, j.token, ok=True) for j in await warm_up(engine, args.batch)],
@@ -97,6 +122,8 @@ async def main() -> None:
             trace = trace if args.traced else None
 
             def request(i: int) -> EnqueueRequest:
+                if args.mode != "plain":
+                    return feature_request(args.mode, i)
                 if args.expires is not None:
                     return EnqueueRequest(
                         "noop",
@@ -150,6 +177,10 @@ async def main() -> None:
         shape += f", expires in {args.expires:g} s"
     if args.traced:
         shape += ", each with a traceparent"
+    if args.mode != "plain":
+        shape += f", mode {args.mode}"
+    if args.scripts_only:
+        shape += ", inside the scripts only"
     print(
         f"server: {find_server_binary()}, AOF everysec, {args.jobs} jobs, "
         f"batch {args.batch}, {shape}"
@@ -160,6 +191,14 @@ async def main() -> None:
     for name, _ in phases:
         print(f"| {name} | {counts.get(name, float('nan')):,.0f} |")
     print(f"| all three | {sum(counts.values()):,.0f} |")
+
+
+def feature_request(mode: str, i: int) -> EnqueueRequest:
+    if mode == "priorities":
+        return EnqueueRequest("noop", i, priority=i % 5 - 2)
+    if mode == "keys":
+        return EnqueueRequest("noop", i, concurrency_key=f"k{i % 50}", concurrency_limit=10**5)
+    return EnqueueRequest("noop", i)
 
 
 async def warm_up(engine: QueueEngine, batch: int) -> list[ClaimedJob]:

@@ -32,6 +32,7 @@ from tether.limits import (
     ID_REGEX,
     ID_REGEX_WITH_LENGTH,
     MAX_ATTEMPTS,
+    MAX_CONCURRENCY,
     MAX_DELAY,
     MAX_EXPIRES,
     MAX_FUNCTIONS_PER_MACHINE,
@@ -40,8 +41,13 @@ from tether.limits import (
     MAX_ID_LENGTH,
     MAX_INPUT_SCHEMA_BYTES,
     MAX_META_BYTES,
+    MAX_PRIORITY,
+    MAX_RATE,
+    MAX_RATE_PERIOD,
     MAX_TIMEOUT,
     MAX_WORKFLOW_VERSION,
+    MIN_PRIORITY,
+    MIN_RATE_PERIOD,
     MIN_TIMEOUT,
 )
 
@@ -307,6 +313,12 @@ class JobCreate(Body):
     # Seconds; at least 1 ms (timeouts are kept in whole ms, and 0 would mean "none").
     timeout: float | None = Field(default=None, ge=MIN_TIMEOUT, le=MAX_TIMEOUT)
     tags: Tags | None = None
+    # Queue features (docs/queue-features.md): higher priorities are claimed first; a
+    # job with a concurrency key runs only while its key has a free slot.
+    priority: int = Field(default=0, ge=MIN_PRIORITY, le=MAX_PRIORITY)
+    concurrency_key: IdStr | None = None
+    # Slots of its key (default: the function's key_concurrency limit, else 1).
+    concurrency_limit: int | None = Field(default=None, ge=1, le=MAX_CONCURRENCY)
     # Not started by then, the job ends `expired` and never runs: seconds from now, or an
     # ISO 8601 time with its offset (one already past: the job is created expired).
     expires: ExpiresIn | AwareDatetime | None = None
@@ -373,6 +385,11 @@ class JobOut(BaseModel):
 
     tags: dict[str, str] | None = None
     trace_id: str | None = None  # as RunOut.trace_id
+    priority: int = 0
+    concurrency_key: str | None = None
+    # Why a queued or delayed job does not start yet: {"kind": "concurrency", ...} (its
+    # function's or its key's slots are taken) or {"kind": "rate_limit", ...}.
+    waiting_on: dict[str, Any] | None = None
 
 
 class JobList(BaseModel):
@@ -384,6 +401,31 @@ class JobList(BaseModel):
 
 class JobBatchOut(BaseModel):
     jobs: list[JobOut]
+
+
+# -- limits of a function (docs/queue-features.md) -----------------------------------------
+
+
+class RateLimit(Body):
+    """At most ``limit`` job starts per ``period`` seconds (bursts of up to ``limit``)."""
+
+    limit: int = Field(ge=1, le=MAX_RATE)
+    period: float = Field(ge=MIN_RATE_PERIOD, le=MAX_RATE_PERIOD)
+
+
+class FunctionLimits(Body):
+    """A function's limits; a field left out (null) is no limit."""
+
+    # Jobs of the function running at once (per partition: docs/queue-features.md).
+    concurrency: int | None = Field(default=None, ge=1, le=MAX_CONCURRENCY)
+    # Jobs of one concurrency key running at once, for jobs that name no limit of their own.
+    key_concurrency: int | None = Field(default=None, ge=1, le=MAX_CONCURRENCY)
+    rate: RateLimit | None = None  # starts of the function
+    key_rate: RateLimit | None = None  # starts per concurrency key
+
+
+class FunctionLimitsOut(FunctionLimits):
+    function: str
 
 
 # -- runs (workflows) --------------------------------------------------------------------

@@ -73,6 +73,9 @@ def _request(
         tags=job.tags,
         expires_ms=job.expires_ms(),
         trace=trace,
+        priority=job.priority,
+        concurrency_key=job.concurrency_key,
+        concurrency_limit=job.concurrency_limit,
     )
 
 
@@ -96,6 +99,9 @@ def job_out(r: JobRecord) -> JobOut:
         expires_at=ms_to_datetime(r.expires_at),
         tags=r.tags,
         trace_id=job_trace_id(r.id, r.trace),
+        priority=r.priority,
+        concurrency_key=r.concurrency_key,
+        waiting_on=r.waiting_on,
     )
 
 
@@ -125,6 +131,9 @@ def _created(e: Enqueued, req: EnqueueRequest, engine: QueueEngine, now: datetim
         ),
         "tags": req.tags,
         "trace_id": job_trace_id(e.id, req.trace),
+        "priority": req.priority,
+        "concurrency_key": req.concurrency_key,
+        "waiting_on": None,
     }
 
 

@@ -32,6 +32,10 @@ class JobRecord(BaseModel):
     finished_at: int | None = None
     cancel_requested: bool = False
     tags: dict[str, str] | None = None
+    priority: int = 0
+    concurrency_key: str | None = None
+    concurrency_limit: int | None = None
+    waiting_on: dict[str, Any] | None = None  # why it does not start yet (queue features)
     expires_at: int | None = None  # ms; not started by then, it ends expired
     trace: str | None = None  # the compact trace context kept with it (None: none)
 
@@ -65,6 +69,10 @@ class JobRecord(BaseModel):
             finished_at=num("finished_at"),
             cancel_requested=data.get("cancel_requested") == "1",
             tags=orjson.loads(data["tags"]) if data.get("tags") else None,
+            priority=num("priority") or 0,
+            concurrency_key=data.get("ckey"),
+            concurrency_limit=num("climit"),
+            waiting_on=orjson.loads(data["waiting_on"]) if data.get("waiting_on") else None,
             expires_at=num("expires_at"),
             trace=data.get("trace") or None,
         )

@@ -36,7 +36,7 @@ for i = 6, #ARGV, 3 do
   local jobId, token = ARGV[i], ARGV[i + 1]
   local jobKey = job_key(p, jobId)
   local job = redis.call('HMGET', jobKey, 'status', 'token', 'attempt', 'machine', 'parent',
-                         'cancel_requested')
+                         'cancel_requested', 'slots')
   if not job[1] then
     replies[#replies + 1] = {-1, ''}
   elseif seen[jobId] then
@@ -47,7 +47,7 @@ for i = 6, #ARGV, 3 do
   else
     seen[jobId] = true
     accepted[#accepted + 1] = {jobId, job, ARGV[i + 2], jobKey}
-    ended[#ended + 1] = {jobId, job[4], job[6]}
+    ended[#ended + 1] = {jobId, job[4], job[6], job[7]}
     replies[#replies + 1] = {1, 'completed'}
   end
 end
