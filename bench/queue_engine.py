@@ -14,7 +14,10 @@ production) on a free port in a temp folder — never 6379 — and prints:
 3. ``redis-benchmark`` (shipped next to redis-server) on the same server, for SET, LPUSH,
    XADD and EVALSHA of a trivial script, unpipelined and pipelined (-P 100); the column
    is skipped when the binary is missing;
-4. memory per finished job (INFO used_memory before and after N completed jobs, retained
+4. the claim's and complete's Redis time per job with each queue feature in use
+   (priorities, concurrency limits, rate limits; docs/queue-features.md) beside the plain
+   path, the limits set so that nothing is held back: the cost of checking them;
+5. memory per finished job (INFO used_memory before and after N completed jobs, retained
    for the default 7 days), and per queued job.
 """
 
@@ -34,6 +37,7 @@ from pathlib import Path
 
 from redis.asyncio import Redis
 
+from tether.protocol import FunctionLimits, RateLimit
 from tether.queue.config import QueueConfig
 from tether.queue.engine import EnqueueRequest, QueueEngine
 from tether.queue.keys import Keys
@@ -160,6 +164,56 @@ async def script_costs(redis: Redis, jobs: int, batch: int) -> dict[str, float]:
     return costs
 
 
+# The queue features' claim beside the plain one (docs/queue-features.md): each mode's
+# jobs and limits, set so nothing is held back (the cost of checking, not of waiting).
+FEATURE_MODES: dict[str, str] = {
+    "plain (priority 0, no limits)": "plain",
+    "priorities (5 levels, -2..2)": "priorities",
+    "function concurrency limit": "concurrency",
+    "per-key concurrency (50 keys)": "keys",
+    "function rate limit": "rate",
+    "per-key rate limit (50 keys)": "key_rate",
+}
+
+
+def feature_request(mode: str, i: int) -> EnqueueRequest:
+    if mode == "priorities":
+        return EnqueueRequest("noop", i, priority=i % 5 - 2)
+    if mode in ("keys", "key_rate"):
+        return EnqueueRequest("noop", i, concurrency_key=f"k{i % 50}", concurrency_limit=10**5)
+    return EnqueueRequest("noop", i)
+
+
+async def feature_costs(redis: Redis, mode: str, jobs: int, batch: int) -> tuple[float, float]:
+    """Redis-side microseconds per job of claim and of complete, for one mode."""
+    engine = fresh_engine(redis)
+    big = RateLimit(limit=10**6, period=1.0)
+    if mode == "concurrency":
+        await engine.set_limits("noop", FunctionLimits(concurrency=10**5))
+    elif mode == "rate":
+        await engine.set_limits("noop", FunctionLimits(rate=big))
+    elif mode == "key_rate":
+        await engine.set_limits("noop", FunctionLimits(key_rate=big))
+    for start in range(0, jobs, batch):
+        await engine.enqueue_many([feature_request(mode, start + i) for i in range(batch)])
+
+    async def usec() -> float:
+        stats = await redis.info("commandstats")
+        return float(stats.get("cmdstat_evalsha", {}).get("usec", 0))
+
+    claimed: list[ClaimedJob] = []
+    await redis.config_resetstat()
+    for _ in range(jobs // batch):
+        claimed.extend(await engine.claim("m1", ["noop"], batch))
+    claim_us = await usec() / jobs
+    assert len(claimed) == jobs, f"{mode}: claimed {len(claimed)} of {jobs}"
+    await redis.config_resetstat()
+    outcomes = [Outcome(j.id, j.token, ok=True) for j in claimed]
+    for i in range(0, len(outcomes), batch):
+        await engine.report(outcomes[i : i + batch], machine="m1")
+    return claim_us, await usec() / jobs
+
+
 async def memory_per_job(redis: Redis, jobs: int, batch: int) -> tuple[float, float]:
     """Bytes of Redis memory per queued job and per finished (retained) job."""
     engine = fresh_engine(redis)
@@ -245,6 +299,16 @@ async def main() -> None:
             await redis.config_set("slowlog-log-slower-than", 1000)
             await batched(redis, args.jobs, args.batch)
             slow = await redis.slowlog_get(5)
+            features: dict[str, tuple[float, float]] = {}
+            for label, mode in FEATURE_MODES.items():
+                rows = []
+                for _ in range(args.runs):
+                    await redis.flushall()
+                    rows.append(await feature_costs(redis, mode, args.jobs, args.batch))
+                features[label] = (
+                    statistics.median(r[0] for r in rows),
+                    statistics.median(r[1] for r in rows),
+                )
             await redis.flushall()
             queued, finished = await memory_per_job(redis, args.jobs, args.batch)
             sha = await redis.script_load("return 1")
@@ -285,6 +349,15 @@ async def main() -> None:
         print("|---|---:|---:|")
         for name, (single, piped) in plain.items():
             print(f"| {name} | {single:,.0f} | {piped:,.0f} |")
+    print()
+    plain_claim = features["plain (priority 0, no limits)"][0]
+    print(
+        f"| claim with queue features, batch {args.batch} (Redis µs per job, "
+        f"median of {args.runs}) | claim | vs plain | complete |"
+    )
+    print("|---|---:|---:|---:|")
+    for label, (claim_us, complete_us) in features.items():
+        print(f"| {label} | {claim_us:.1f} | {claim_us / plain_claim:.2f}x | {complete_us:.1f} |")
     print()
     print("| memory | bytes per job |")
     print("|---|---:|")

@@ -58,6 +58,8 @@ from tether.protocol import (
     TERMINAL,
     DeliveryList,
     DeliveryOut,
+    FunctionLimits,
+    FunctionLimitsOut,
     FunctionList,
     FunctionOut,
     JobBatchOut,
@@ -158,12 +160,22 @@ def _job_body(
     max_attempts: int | None,
     timeout: float | None,
     expires: Expires | None = None,
+    priority: int = 0,
+    concurrency_key: str | None = None,
+    concurrency_limit: int | None = None,
 ) -> dict[str, Any]:
     body: dict[str, Any] = {
         "function": function,
         "input": input,
         "idempotency_key": idempotency_key or _new_key(),
     }
+    # Sent only when used: an older API refuses fields it does not know.
+    if priority:
+        body["priority"] = priority
+    if concurrency_key is not None:
+        body["concurrency_key"] = concurrency_key
+    if concurrency_limit is not None:
+        body["concurrency_limit"] = concurrency_limit
     if delay:
         body["delay"] = delay
     if max_attempts is not None:
@@ -284,16 +296,32 @@ class AsyncClient:
         max_attempts: int | None = None,
         timeout: float | None = None,
         expires: Expires | None = None,
+        priority: int = 0,
+        concurrency_key: str | None = None,
+        concurrency_limit: int | None = None,
     ) -> JobOut:
         """Submit a job; ``delay`` and ``timeout`` are seconds. With an idempotency key
         already used for this function and this input, returns that job instead of a new
         one (without one, the client makes one up, so a request it sends again is still
         one job); the key reused with another input raises ``IdempotencyKeyReused``.
         ``expires`` (seconds, a ``timedelta`` or an aware ``datetime``): not started by
-        then, the job ends ``expired`` and never runs."""
-        job, _ = await self._enqueue(
-            _job_body(function, input, idempotency_key, delay, max_attempts, timeout, expires)
+        then, the job ends ``expired`` and never runs. ``priority`` (-100..100, default
+        0): higher is claimed first. ``concurrency_key``: the job runs only while fewer
+        than ``concurrency_limit`` (default: the function's key limit, else 1) jobs of
+        that key run (docs/queue-features.md)."""
+        body = _job_body(
+            function,
+            input,
+            idempotency_key,
+            delay,
+            max_attempts,
+            timeout,
+            expires,
+            priority,
+            concurrency_key,
+            concurrency_limit,
         )
+        job, _ = await self._enqueue(body)
         return job
 
     async def _enqueue(self, body: dict[str, Any]) -> tuple[JobOut, bool]:
@@ -324,6 +352,27 @@ class AsyncClient:
             )
             out.extend(JobBatchOut.model_validate_json(raw).jobs)
         return out
+
+    # -- limits (docs/queue-features.md) ---------------------------------------------
+
+    async def set_limits(self, function: str, limits: FunctionLimits) -> FunctionLimitsOut:
+        """Set a function's concurrency and rate limits (an admin key's right); a field
+        left None is no limit."""
+        raw = await self._http.request(
+            "PUT",
+            f"/v1/limits/{function}",
+            body=limits.model_dump(exclude_none=True),
+            repeatable=True,
+        )
+        return FunctionLimitsOut.model_validate_json(raw)
+
+    async def get_limits(self, function: str) -> FunctionLimitsOut:
+        raw = await self._http.request("GET", f"/v1/limits/{function}")
+        return FunctionLimitsOut.model_validate_json(raw)
+
+    async def clear_limits(self, function: str) -> FunctionLimitsOut:
+        raw = await self._http.request("DELETE", f"/v1/limits/{function}", repeatable=True)
+        return FunctionLimitsOut.model_validate_json(raw)
 
     async def get(self, job_id: str, *, wait: float | None = None) -> JobOut:
         """A job; with ``wait`` (seconds, up to 60), the API answers as soon as the job
@@ -912,6 +961,9 @@ class Client:
 
     enqueue = _blocking(AsyncClient.enqueue)
     enqueue_many = _blocking(AsyncClient.enqueue_many)
+    set_limits = _blocking(AsyncClient.set_limits)
+    get_limits = _blocking(AsyncClient.get_limits)
+    clear_limits = _blocking(AsyncClient.clear_limits)
     get = _blocking(AsyncClient.get)
     wait = _blocking(AsyncClient.wait)
     call = _blocking(AsyncClient.call)

@@ -52,6 +52,18 @@ MAX_DELAY = 366 * 24 * 3600.0  # seconds
 MAX_EXPIRES = 2 * MAX_DELAY
 MAX_ATTEMPTS = 1000
 
+# -- queue features (docs/queue-features.md) -------------------------------------------
+# Priorities: claims take the highest first. Each level other than 0 in use is a ready
+# stream per function and partition, so the range bounds how many a claim may visit.
+MIN_PRIORITY = -100
+MAX_PRIORITY = 100
+# A concurrency limit (a function's, or a key's): more running jobs than this is no limit.
+MAX_CONCURRENCY = 100_000
+# A rate limit: at most this many starts per period, the period from 1 ms to 1 day.
+MAX_RATE = 1_000_000
+MIN_RATE_PERIOD = 0.001  # seconds
+MAX_RATE_PERIOD = 24 * 3600.0  # seconds
+
 # -- runs ------------------------------------------------------------------------------
 MAX_WORKFLOW_VERSION = 2**31 - 1
 MAX_STEP_POSITION = 1_000_000  # steps of one run

@@ -6,8 +6,10 @@ Durations are seconds (floats); timestamps are ISO 8601 datetimes in UTC.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
+import secrets
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,6 +32,7 @@ from tether.limits import (
     ID_REGEX,
     ID_REGEX_WITH_LENGTH,
     MAX_ATTEMPTS,
+    MAX_CONCURRENCY,
     MAX_DELAY,
     MAX_EXPIRES,
     MAX_FUNCTIONS_PER_MACHINE,
@@ -40,8 +43,13 @@ from tether.limits import (
     MAX_LOG_BATCH_JOBS,
     MAX_LOG_BATCH_LINES,
     MAX_META_BYTES,
+    MAX_PRIORITY,
+    MAX_RATE,
+    MAX_RATE_PERIOD,
     MAX_TIMEOUT,
     MAX_WORKFLOW_VERSION,
+    MIN_PRIORITY,
+    MIN_RATE_PERIOD,
     MIN_TIMEOUT,
 )
 
@@ -225,6 +233,9 @@ class LeasedJob(BaseModel):
     parent: str | None = None
     # Seconds since the epoch (a number, not a datetime: polls carry thousands of jobs).
     enqueued_at: float | None = None
+    # The compact trace context kept with the job (TraceContext.from_field reads it);
+    # None: its trace follows from its id (job_trace).
+    trace: str | None = None
 
 
 class PollResponse(BaseModel):
@@ -370,6 +381,12 @@ class JobCreate(Body):
     # Seconds; at least 1 ms (timeouts are kept in whole ms, and 0 would mean "none").
     timeout: float | None = Field(default=None, ge=MIN_TIMEOUT, le=MAX_TIMEOUT)
     tags: Tags | None = None
+    # Queue features (docs/queue-features.md): higher priorities are claimed first; a
+    # job with a concurrency key runs only while its key has a free slot.
+    priority: int = Field(default=0, ge=MIN_PRIORITY, le=MAX_PRIORITY)
+    concurrency_key: IdStr | None = None
+    # Slots of its key (default: the function's key_concurrency limit, else 1).
+    concurrency_limit: int | None = Field(default=None, ge=1, le=MAX_CONCURRENCY)
     # Not started by then, the job ends `expired` and never runs: seconds from now, or an
     # ISO 8601 time with its offset (one already past: the job is created expired).
     expires: ExpiresIn | AwareDatetime | None = None
@@ -435,6 +452,12 @@ class JobOut(BaseModel):
     expires_at: datetime | None = None  # not started by then: `expired` (None: never)
 
     tags: dict[str, str] | None = None
+    trace_id: str | None = None  # as RunOut.trace_id
+    priority: int = 0
+    concurrency_key: str | None = None
+    # Why a queued or delayed job does not start yet: {"kind": "concurrency", ...} (its
+    # function's or its key's slots are taken) or {"kind": "rate_limit", ...}.
+    waiting_on: dict[str, Any] | None = None
 
 
 class JobList(BaseModel):
@@ -446,6 +469,31 @@ class JobList(BaseModel):
 
 class JobBatchOut(BaseModel):
     jobs: list[JobOut]
+
+
+# -- limits of a function (docs/queue-features.md) -----------------------------------------
+
+
+class RateLimit(Body):
+    """At most ``limit`` job starts per ``period`` seconds (bursts of up to ``limit``)."""
+
+    limit: int = Field(ge=1, le=MAX_RATE)
+    period: float = Field(ge=MIN_RATE_PERIOD, le=MAX_RATE_PERIOD)
+
+
+class FunctionLimits(Body):
+    """A function's limits; a field left out (null) is no limit."""
+
+    # Jobs of the function running at once (per partition: docs/queue-features.md).
+    concurrency: int | None = Field(default=None, ge=1, le=MAX_CONCURRENCY)
+    # Jobs of one concurrency key running at once, for jobs that name no limit of their own.
+    key_concurrency: int | None = Field(default=None, ge=1, le=MAX_CONCURRENCY)
+    rate: RateLimit | None = None  # starts of the function
+    key_rate: RateLimit | None = None  # starts per concurrency key
+
+
+class FunctionLimitsOut(FunctionLimits):
+    function: str
 
 
 # -- runs (workflows) --------------------------------------------------------------------
@@ -481,6 +529,9 @@ class RunOut(BaseModel):
     # Only in the answer to a decision or a signal: "woken" (the run waited on it and
     # goes on now) or "buffered" (kept until the run waits for it, maybe never).
     delivery: Literal["woken", "buffered"] | None = None
+    # The W3C trace id its spans (and its children's) carry: the caller's traceparent's,
+    # or one made up when it came without (docs/observability.md, "Traces").
+    trace_id: str | None = None
 
 
 class RunList(BaseModel):
@@ -890,3 +941,142 @@ class ErrorBody(BaseModel):
     """Every error response: ``{"error": {"code", "message", "details"}}``."""
 
     error: ErrorDetail
+
+
+# -- traces (W3C Trace Context) ------------------------------------------------------------
+
+# `traceparent`: version-traceid-spanid-flags, lowercase hex. Version 00 is exactly 55
+# characters; a later version may append fields after a '-' (the spec's forward rule).
+# Anything longer than this is refused unread: the header is attacker-sized otherwise.
+MAX_TRACEPARENT = 256
+MAX_TRACESTATE = 512  # the spec's floor for what a vendor propagates; longer is dropped
+MAX_TRACESTATE_MEMBERS = 32
+_TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-[ -~]*)?")
+_TRACESTATE_MEMBER = re.compile(
+    r"[ \t]*(?:[a-z0-9][_0-9a-z\-*/]{0,255}|[a-z0-9][_0-9a-z\-*/]{0,240}@[a-z][_0-9a-z\-*/]{0,13})"
+    r"=[ -+\--<>-~]{0,255}[!-+\--<>-~][ \t]*"
+)
+_ZERO_TRACE, _ZERO_SPAN = "0" * 32, "0" * 16
+_HEX32 = re.compile(r"[0-9a-f]{32}")
+_FIELD = re.compile(r"[0-9a-f]{50}(?: |$)")
+# The compact form kept in a record's `trace` field: trace id, span id and flags (50
+# characters), then a space and the tracestate if there is one.
+TRACE_FIELD_CONTEXT = 50
+
+
+@dataclass(frozen=True, slots=True)
+class TraceContext:
+    """Where a job's or a run's spans hang in a trace: the caller's trace id and span id
+    (the parent of what tether records), its flags and its vendor state."""
+
+    trace_id: str  # 32 lowercase hex digits, not all zero
+    span_id: str  # 16 lowercase hex digits, not all zero
+    flags: str = "01"  # 2 hex digits; bit 0: sampled
+    state: str = ""  # the tracestate header, as received ('' = none)
+
+    @property
+    def sampled(self) -> bool:
+        return int(self.flags, 16) & 1 == 1
+
+    @property
+    def traceparent(self) -> str:
+        return f"00-{self.trace_id}-{self.span_id}-{self.flags}"
+
+    def to_field(self) -> str:
+        ctx = f"{self.trace_id}{self.span_id}{self.flags}"
+        return f"{ctx} {self.state}" if self.state else ctx
+
+    @classmethod
+    def from_field(cls, value: str | None) -> TraceContext | None:
+        """A stored `trace` field; None for none or anything malformed."""
+        if not value or not _FIELD.match(value):
+            return None
+        trace_id, span_id = value[:32], value[32:48]
+        if trace_id == _ZERO_TRACE or span_id == _ZERO_SPAN:
+            return None
+        return cls(trace_id, span_id, value[48:50], value[TRACE_FIELD_CONTEXT + 1 :])
+
+    def child(self, span_id: str) -> TraceContext:
+        """The same trace, with ``span_id`` as the parent of what comes next."""
+        return TraceContext(self.trace_id, span_id, self.flags, self.state)
+
+
+def parse_traceparent(
+    traceparent: str | None, tracestate: str | None = None
+) -> TraceContext | None:
+    """The context a ``traceparent`` header (and its ``tracestate``) names, or None when it
+    is absent or invalid: the W3C rule is that a receiver that cannot parse it starts a
+    new trace rather than refusing the request (an observability header never makes a
+    job fail). Invalid: not the format, uppercase hex, version ff, a version-00 header of
+    another length, an all-zero trace id or span id, or longer than MAX_TRACEPARENT. A
+    tracestate that is malformed or too long is dropped alone."""
+    if not traceparent or len(traceparent) > MAX_TRACEPARENT:
+        return None
+    m = _TRACEPARENT.fullmatch(traceparent.strip(" \t"))
+    if m is None:
+        return None
+    version, trace_id, span_id, flags, rest = m.groups()
+    if version == "ff" or (version == "00" and rest is not None):
+        return None
+    if trace_id == _ZERO_TRACE or span_id == _ZERO_SPAN:
+        return None
+    return TraceContext(trace_id, span_id, flags, _tracestate(tracestate))
+
+
+def _tracestate(value: str | None) -> str:
+    if not value or len(value) > MAX_TRACESTATE:
+        return ""
+    members = [m for m in value.split(",") if m.strip(" \t")]
+    if len(members) > MAX_TRACESTATE_MEMBERS:
+        return ""
+    if not all(_TRACESTATE_MEMBER.fullmatch(m) for m in members):
+        return ""
+    return ",".join(m.strip(" \t") for m in members)
+
+
+def derived_id(seed: str, hex_digits: int = 16) -> str:
+    """A trace id (32) or span id (16) that follows from ``seed``: the control plane and
+    every worker compute the same one without storing it (a child's parent span, a job's
+    made-up trace). Never all zero."""
+    digest = hashlib.sha1(seed.encode(), usedforsecurity=False).hexdigest()[:hex_digits]
+    return digest if digest.strip("0") else "1".rjust(hex_digits, "0")
+
+
+def job_trace(job_id: str, stored: str | None) -> TraceContext:
+    """A job's trace context: the one kept with it (given on submission, or the API's
+    enqueue span), else one made up from its id: a random job id (32 hex digits, 128
+    random bits) is its own trace id, and its second half the parent span id, so nothing
+    is stored for a job submitted without a traceparent while tracing is off."""
+    ctx = TraceContext.from_field(stored)
+    if ctx is not None:
+        return ctx
+    if _HEX32.fullmatch(job_id) and job_id[:16] != _ZERO_SPAN and job_id[16:] != _ZERO_SPAN:
+        return TraceContext(job_id, job_id[16:])
+    return TraceContext(derived_id(job_id, 32), derived_id(job_id + "/enqueue"))
+
+
+def job_trace_id(job_id: str, stored: str | None) -> str:
+    """``job_trace(job_id, stored).trace_id``, for every job of an answer: the common
+    cases without building a TraceContext."""
+    if stored is None:
+        if _HEX32.fullmatch(job_id) and _ZERO_SPAN not in (job_id[:16], job_id[16:]):
+            return job_id
+    elif _FIELD.match(stored) and stored[:32] != _ZERO_TRACE and stored[32:48] != _ZERO_SPAN:
+        return stored[:32]
+    return job_trace(job_id, stored).trace_id
+
+
+def job_traceparent(job_id: str, stored: str | None) -> str:
+    """``job_trace(job_id, stored).traceparent``, on every attempt's path: the common
+    cases without building a TraceContext."""
+    if stored is None:
+        if _HEX32.fullmatch(job_id) and _ZERO_SPAN not in (job_id[:16], job_id[16:]):
+            return f"00-{job_id}-{job_id[16:]}-01"
+    elif _FIELD.match(stored) and stored[:32] != _ZERO_TRACE and stored[32:48] != _ZERO_SPAN:
+        return f"00-{stored[:32]}-{stored[32:48]}-{stored[48:50]}"
+    return job_trace(job_id, stored).traceparent
+
+
+def new_trace() -> TraceContext:
+    """A fresh trace: random ids (the spec's rule for a trace made up by its first hop)."""
+    return TraceContext(secrets.token_hex(16), secrets.token_hex(8))

@@ -48,6 +48,7 @@ def concrete(path: str, role: str) -> str:
         "run_id": "r1",
         "key": "k",
         "name": "n",
+        "function": "fn",
         "webhook_id": "wh_1",
     }
     return re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], path)
@@ -58,6 +59,8 @@ async def call(client: httpx.AsyncClient, method: str, path: str) -> httpx.Respo
         return await client.get(path)
     if method == "DELETE":
         return await client.delete(path)
+    if method == "PUT":
+        return await client.put(path, json={})
     return await client.post(path, json={})
 
 

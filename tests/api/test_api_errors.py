@@ -56,9 +56,9 @@ async def test_a_missing_field_is_422_naming_it(client: httpx.AsyncClient) -> No
 
 
 async def test_an_unknown_field_is_422_naming_it(client: httpx.AsyncClient) -> None:
-    response = await client.post("/v1/jobs", json={"function": "add", "priority": 9})
+    response = await client.post("/v1/jobs", json={"function": "add", "urgency": 9})
     assert response.status_code == 422
-    assert error_of(response)["details"]["fields"][0]["field"] == "priority"
+    assert error_of(response)["details"]["fields"][0]["field"] == "urgency"
 
 
 async def test_a_nested_field_error_names_its_path(client: httpx.AsyncClient) -> None:

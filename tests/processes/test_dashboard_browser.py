@@ -172,6 +172,8 @@ def test_approving_from_the_inbox_completes_the_run_page_live(
     steps = watcher.page.inner_text("#log-lines")
     assert steps.index("effect reserve") < steps.index("effect charge") < steps.index("effect ship")
     assert "[step 0 reserve]" in steps
+    # The run's trace id, to find the same structure in a tracing backend.
+    assert watcher.page.inner_text("#run-trace-id") == run_status(stack, "order-1")["trace_id"]
     watcher.shot("run-completed")
     assert run_status(stack, "order-1")["result"]["steps"] == ["reserve", "charge", "ship"]
 

@@ -17,6 +17,7 @@ from queue_helpers import (
 )
 from redis.asyncio import Redis
 
+from tether.protocol import FunctionLimits, RateLimit
 from tether.queue.engine import QueueEngine
 from tether.queue.keys import Keys
 from tether.queue.records import ErrorInfo
@@ -60,7 +61,10 @@ async def test_lua_key_helpers_match_the_python_key_builder(redis: Redis, keys: 
     source = (LUA_DIR / "includes" / "keys.lua").read_text() + (
         "\nreturn {job_key(ARGV[1], 'j'), queue_key(ARGV[1], 'f'), timeline_key(ARGV[1], 'j'),"
         " machine_jobs_key(ARGV[1], 'm'), cancels_key(ARGV[1], 'm'),"
-        " idempotency_key(ARGV[1], 'k'), expiring_key(ARGV[1])}"
+        " idempotency_key(ARGV[1], 'k'), feature_key(ARGV[1], 'fx'), expiring_key(ARGV[1]),"
+        " feature_key(ARGV[1], 'plv', 'f'), feature_key(ARGV[1], 'pq', 'f', '-3'),"
+        " feature_key(ARGV[1], 'running'), feature_key(ARGV[1], 'kwait', 'f', 'k'),"
+        " feature_key(ARGV[1], 'rate', 'f'), feature_key(ARGV[1], 'rate', 'f', 'k')}"
     )
 
     built = await redis.eval(source, 0, pk.prefix)  # type: ignore[misc]
@@ -72,7 +76,14 @@ async def test_lua_key_helpers_match_the_python_key_builder(redis: Redis, keys: 
         pk.machine_jobs("m"),
         pk.cancels("m"),
         pk.idempotency("k"),
+        pk.features,
         pk.expiring,
+        pk.levels("f"),
+        pk.level_ready("f", -3),
+        pk.running,
+        pk.parked("f", "k"),
+        pk.rate("f"),
+        pk.rate("f", "k"),
     ]
 
 
@@ -140,6 +151,15 @@ async def claim_past_expiry(engine: QueueEngine, redis: Redis) -> tuple[str, Act
 @edge(Q, R, "claim")
 async def claim(engine: QueueEngine, redis: Redis) -> tuple[str, Action]:
     await engine.enqueue("fn", None, job_id="j")
+    return "j", lambda: engine.claim("m1", ["fn"], 1)
+
+
+@edge(Q, D, "claim")
+async def claim_rate_limited(engine: QueueEngine, redis: Redis) -> tuple[str, Action]:
+    await engine.set_limits("fn", FunctionLimits(key_rate=RateLimit(limit=1, period=60)))
+    await engine.enqueue("fn", None, job_id="first", concurrency_key="k", concurrency_limit=9)
+    await engine.claim("m1", ["fn"], 1)
+    await engine.enqueue("fn", None, job_id="j", concurrency_key="k", concurrency_limit=9)
     return "j", lambda: engine.claim("m1", ["fn"], 1)
 
 

@@ -15,6 +15,7 @@ import pytest
 from redis.asyncio import Redis
 
 from tether.errors import NotFound, ValidationFailed
+from tether.protocol import TraceContext, job_trace
 from tether.queue.config import QueueConfig
 from tether.queue.engine import QueueEngine
 from tether.queue.runs import RunEngine
@@ -540,3 +541,22 @@ async def test_a_schedule_whose_ticks_cannot_be_worked_out_does_not_stop_the_oth
     fired = await schedules.fire_due()
 
     assert [f.name for f in fired] == ["fine"]
+
+
+async def test_a_scheduled_run_keeps_the_trace_its_id_derives_and_its_activation_copies_it(
+    redis: Redis, config: QueueConfig, schedules: ScheduleEngine, engine: QueueEngine
+) -> None:
+    await schedules.put(ScheduleDef(name="nightly", kind="run", target="report", every_ms=MINUTE))
+    tick = await minutes_ago(schedules, 0)
+    await due_at(schedules, "nightly", tick)
+
+    async def served() -> dict[str, set[int]]:
+        return {"report": {1}}
+
+    [fired] = await schedules.fire_due(versions=served)
+
+    run = await RunEngine(redis, config).get(fired.id)
+    # What the Lua script stores is what the Python side derives from the id.
+    assert TraceContext.from_field(run.trace) == job_trace(fired.id, None)
+    activation = await engine.get_job(f"{fired.id}:a1")
+    assert activation.trace == run.trace

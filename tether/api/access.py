@@ -81,6 +81,10 @@ ROUTE_ACCESS: dict[str, Permission] = {
     "listSchedules": Permission.READ,
     "getSchedule": Permission.READ,
     "putMachineSchedules": Permission.MACHINE,  # a worker's cron_jobs (its own functions)
+    # limits of a function (docs/queue-features.md): they bind every machine's claims
+    "putLimits": Permission.ADMIN,
+    "deleteLimits": Permission.ADMIN,
+    "getLimits": Permission.READ,
     # keys
     "createKey": Permission.ADMIN,
     "listKeys": Permission.ADMIN,

@@ -27,6 +27,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.pydantic import PydanticPlugin
 from litestar.types import Message, Scope
 
+from tether import tracing
 from tether.api.auth import SCOPE_SERVICES, Authenticator, Gate
 from tether.api.browsers import browser_guard
 from tether.api.deps import DEPENDENCIES
@@ -115,6 +116,7 @@ def create_app(settings: ApiSettings | None = None) -> Litestar:
     """The tether API for ``settings`` (default: from ``TETHER_*`` environment)."""
     settings = settings or ApiSettings.from_env()
     config = settings.queue_config()
+    tracing.setup("tether-api")  # spans only if OTEL_TRACES_EXPORTER asks for them
     metrics = Metrics()
     events = EventHub(settings.events_max_clients, settings.events_queue, settings.events_heartbeat)
     metrics.event_stats = events.stats

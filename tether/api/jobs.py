@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from litestar import Controller, get, post
 from litestar.params import Parameter
 
+from tether import tracing
 from tether.api.error_handlers import also_ok, change_error_responses, error_responses
 from tether.api.input_check import check_input
 from tether.api.listing import (
@@ -25,6 +26,7 @@ from tether.api.polling import release_jobs, wait_for_job, wait_until_finished
 from tether.api.registry import RegisteredFunction
 from tether.api.responses import JsonResponse, shaped_as
 from tether.api.services import Services
+from tether.api.trace_headers import TraceHeaders, TraceParentHeader, TraceStateHeader
 from tether.errors import UnknownFunction
 from tether.protocol import (
     MAX_GET_WAIT,
@@ -37,6 +39,7 @@ from tether.protocol import (
     JobStatus,
     Timeline,
     TimelineEvent,
+    job_trace_id,
     ms_to_datetime,
 )
 from tether.queue.engine import EnqueueRequest, HandOff, QueueEngine
@@ -54,7 +57,9 @@ def _unknown(names: list[str]) -> UnknownFunction:
     )
 
 
-def _request(job: JobCreate, spec: RegisteredFunction, job_id: str | None) -> EnqueueRequest:
+def _request(
+    job: JobCreate, spec: RegisteredFunction, job_id: str | None, trace: str | None
+) -> EnqueueRequest:
     # A job without its own limits takes those its function registered.
     timeout = job.timeout if job.timeout is not None else spec.timeout
     return EnqueueRequest(
@@ -67,6 +72,10 @@ def _request(job: JobCreate, spec: RegisteredFunction, job_id: str | None) -> En
         timeout_ms=round(timeout * 1000) if timeout is not None else None,
         tags=job.tags,
         expires_ms=job.expires_ms(),
+        trace=trace,
+        priority=job.priority,
+        concurrency_key=job.concurrency_key,
+        concurrency_limit=job.concurrency_limit,
     )
 
 
@@ -89,6 +98,10 @@ def job_out(r: JobRecord) -> JobOut:
         cancel_requested=r.cancel_requested,
         expires_at=ms_to_datetime(r.expires_at),
         tags=r.tags,
+        trace_id=job_trace_id(r.id, r.trace),
+        priority=r.priority,
+        concurrency_key=r.concurrency_key,
+        waiting_on=r.waiting_on,
     )
 
 
@@ -117,6 +130,10 @@ def _created(e: Enqueued, req: EnqueueRequest, engine: QueueEngine, now: datetim
             now + timedelta(milliseconds=req.expires_ms) if req.expires_ms is not None else None
         ),
         "tags": req.tags,
+        "trace_id": job_trace_id(e.id, req.trace),
+        "priority": req.priority,
+        "concurrency_key": req.concurrency_key,
+        "waiting_on": None,
     }
 
 
@@ -160,10 +177,28 @@ async def _enqueue_and_hand_off(
 
 
 async def _enqueue(
-    jobs: list[JobCreate], services: Services, job_id: str | None = None, *, batch: bool = False
+    jobs: list[JobCreate],
+    services: Services,
+    job_id: str | None = None,
+    *,
+    batch: bool = False,
+    trace: TraceHeaders | None = None,
 ) -> tuple[list[Enqueued], list[Job]]:
     """Enqueue ``jobs``; ``job_id`` names the job of a single-job request. Each input is
-    checked against its function's schema first (422 naming the field, nothing enqueued)."""
+    checked against its function's schema first (422 naming the field, nothing enqueued).
+    ``trace``: the request's traceparent and tracestate headers (kept with every job)."""
+    parent = trace.parsed if trace is not None else None
+    if tracing.TRACER is None:
+        # Kept only when given: without one a job's trace follows from its id.
+        stored = parent.to_field() if parent is not None else None
+        return await _enqueue_jobs(jobs, services, job_id, batch, stored)
+    with tracing.enqueue_span(jobs[0].function, len(jobs), job_id, parent) as stored:
+        return await _enqueue_jobs(jobs, services, job_id, batch, stored)
+
+
+async def _enqueue_jobs(
+    jobs: list[JobCreate], services: Services, job_id: str | None, batch: bool, trace: str | None
+) -> tuple[list[Enqueued], list[Job]]:
     engine = services.engine
     specs = await services.registry.get_many([j.function for j in jobs])
     unknown = [name for name, spec in specs.items() if spec is None]
@@ -173,7 +208,7 @@ async def _enqueue(
         validate = specs[j.function].validate  # type: ignore[union-attr]
         if validate is not None:
             check_input(validate, j.function, j.input, f"jobs.{i}.input" if batch else "input")
-    requests = [_request(j, specs[j.function], job_id) for j in jobs]  # type: ignore[arg-type]
+    requests = [_request(j, specs[j.function], job_id, trace) for j in jobs]  # type: ignore[arg-type]
     enqueued = await _enqueue_and_hand_off(requests, services)
     now = datetime.now(UTC)
     # A job created expired (its `expires` already past) is read back like an existing
@@ -213,6 +248,8 @@ class JobsController(Controller):
         self,
         data: JobCreate,
         services: Services,
+        traceparent: TraceParentHeader = None,
+        tracestate: TraceStateHeader = None,
         wait: Annotated[
             float,
             Parameter(
@@ -225,8 +262,9 @@ class JobsController(Controller):
             ),
         ] = 0.0,
     ) -> JsonResponse[JobOut]:
+        trace = TraceHeaders(traceparent, tracestate)
         if wait <= 0:
-            enqueued, out = await _enqueue([data], services)
+            enqueued, out = await _enqueue([data], services, trace=trace)
             return shaped_as(JobOut, out[0], status_code=201 if enqueued[0].created else 200)
         # The job's id is drawn here, so its end is listened for before it exists: the
         # enqueue's answer is the first read, and no news can slip in between.
@@ -237,7 +275,7 @@ class JobsController(Controller):
 
         async def submit() -> Job:
             nonlocal created, found
-            enqueued, out = await _enqueue([data], services, job_id)
+            enqueued, out = await _enqueue([data], services, job_id, trace=trace)
             # An idempotency key given to a job enqueued with an id of its own (not over
             # HTTP) names that job: read it, though its news goes unheard until the wait ends.
             created, found = enqueued[0].created, enqueued[0].id
@@ -262,8 +300,11 @@ class JobsController(Controller):
         self,
         data: JobBatchCreate,
         services: Services,
+        traceparent: TraceParentHeader = None,
+        tracestate: TraceStateHeader = None,
     ) -> JsonResponse[JobBatchOut]:
-        enqueued, out = await _enqueue(data.jobs, services, batch=True)
+        trace = TraceHeaders(traceparent, tracestate)
+        enqueued, out = await _enqueue(data.jobs, services, batch=True, trace=trace)
         return shaped_as(
             JobBatchOut,
             {"jobs": out},

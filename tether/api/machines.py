@@ -124,6 +124,7 @@ class MachinesController(Controller):
                         "timeout": j.timeout_ms / 1000 if j.timeout_ms > 0 else None,
                         "parent": j.parent,
                         "enqueued_at": j.enqueued_ms / 1000 if j.enqueued_ms else None,
+                        "trace": j.trace,
                     }
                     for j in jobs
                 ]

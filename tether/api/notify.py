@@ -525,12 +525,14 @@ class Notifier:
             for fn in functions:
                 for pk in partitions:
                     pipe.xlen(pk.ready(fn))
+                    # Jobs of other priorities wait on streams of their own (plv: lists them).
+                    pipe.exists(pk.levels(fn))
             for job_id in jobs:
                 pipe.hget(self._keys.for_id(job_id).job(job_id), "status")
             for run_id in runs:
                 pipe.hget(self._keys.for_id(run_id).run(run_id), "status")
             replies = await pipe.execute()
-        n = len(partitions)
+        n = 2 * len(partitions)
         for i, fn in enumerate(functions):
             depth = sum(int(d) for d in replies[i * n : (i + 1) * n])
             for _ in range(depth):

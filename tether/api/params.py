@@ -27,6 +27,7 @@ RunId = Annotated[str, _id("the run's id")]
 ApprovalKey = Annotated[str, _id("the approval's key")]
 SignalName = Annotated[str, _id("the signal's name")]
 KeyName = Annotated[str, _id("the API key's name")]
+FunctionName = Annotated[str, _id("the function's name")]
 # Any id passes the door; a name no schedule can have (an '@', over 150) is then not found.
 ScheduleName = Annotated[str, _id("the schedule's name")]
 WebhookId = Annotated[str, _id("the webhook's id")]

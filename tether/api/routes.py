@@ -8,6 +8,7 @@ from tether.api.events import EventsController
 from tether.api.functions import FunctionsController
 from tether.api.jobs import JobsController
 from tether.api.keys import KeysController, whoami
+from tether.api.limits import LimitsController
 from tether.api.logs import JobLogsController, MachineLogsController, RunLogsController
 from tether.api.machines import MachinesController
 from tether.api.ops import OpsController
@@ -24,6 +25,7 @@ ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     EventsController,
     DashboardController,
     KeysController,
+    LimitsController,
     whoami,
     *RUN_HANDLERS,
     SchedulesController,

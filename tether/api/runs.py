@@ -26,6 +26,7 @@ from litestar.params import Parameter
 from litestar.types import Scope
 from pydantic import BaseModel, Field
 
+from tether import tracing
 from tether.api.auth import SCOPE_SERVICES, principal_of
 from tether.api.error_handlers import also_ok, change_error_responses, error_responses
 from tether.api.listing import (
@@ -42,6 +43,7 @@ from tether.api.polling import release_jobs, wait_until_finished
 from tether.api.registry import FunctionRegistry, child_terms, workflow_versions
 from tether.api.responses import JsonResponse
 from tether.api.services import Services
+from tether.api.trace_headers import TraceHeaders, TraceParentHeader, TraceStateHeader
 from tether.errors import InvalidRequest, UnknownFunction, ValidationFailed
 from tether.limits import (
     ID_REGEX,
@@ -72,6 +74,7 @@ from tether.protocol import (
     Timeline,
     TimelineEvent,
     activation_function,
+    job_trace_id,
     ms_to_datetime,
     wait_from_wire,
 )
@@ -165,6 +168,7 @@ def run_out(record: RunRecord, served: dict[str, set[int]] | None = None) -> Run
         created_at=ms_to_datetime(record.created_at),
         updated_at=ms_to_datetime(record.updated_at),
         finished_at=ms_to_datetime(record.finished_at),
+        trace_id=job_trace_id(record.id, record.trace),
     )
 
 
@@ -182,16 +186,22 @@ async def wait_for_run(runs: RunEngine, notifier: Notifier, run_id: str, wait: f
 
 
 async def _start_and_hand_off(
-    data: RunCreate, run_id: str, version: int | None, runs: RunEngine, services: Services
+    data: RunCreate,
+    run_id: str,
+    version: int | None,
+    runs: RunEngine,
+    services: Services,
+    trace: str | None = None,
 ) -> Started:
     """Start the run; if a machine serving its version has a long poll parked in this
     process, its first activation is claimed for that poll in the same round trip (as
-    ``POST /v1/jobs`` does for jobs): no notification, no claim of its own."""
+    ``POST /v1/jobs`` does for jobs): no notification, no claim of its own. ``trace``:
+    its compact trace context (None: the engine makes one up)."""
     function = activation_function(data.workflow, version) if version is not None else None
     waiter = services.notifier.take_idle(function) if function is not None else None
     if waiter is None or function is None:
         return await runs.start(
-            data.workflow, data.input, run_id=run_id, version=version, tags=data.tags
+            data.workflow, data.input, run_id=run_id, version=version, tags=data.tags, trace=trace
         )
     hand_off = HandOff(waiter.machine, waiter.functions, waiter.max_jobs, function)
     try:
@@ -203,6 +213,7 @@ async def _start_and_hand_off(
             run_id=run_id,
             version=version,
             tags=data.tags,
+            trace=trace,
         )
     except BaseException:
         waiter.hand([])
@@ -248,6 +259,8 @@ class RunsController(Controller):
                 ),
             ),
         ] = 0.0,
+        traceparent: TraceParentHeader = None,
+        tracestate: TraceStateHeader = None,
     ) -> JsonResponse[RunOut]:
         # One dependency (Services) beside the served cache: Litestar resolves several
         # concurrently, which costs more than this handler on its hot path.
@@ -285,9 +298,19 @@ class RunsController(Controller):
         run_id = data.id or uuid.uuid4().hex
         created = False
 
+        parent = TraceHeaders(traceparent, tracestate).parsed
+
         async def submit() -> RunRecord:
             nonlocal created
-            started = await _start_and_hand_off(data, run_id, version, runs, services)
+            if tracing.TRACER is None:
+                # None: the engine makes a trace up (a run always keeps one).
+                trace = parent.to_field() if parent is not None else None
+                started = await _start_and_hand_off(data, run_id, version, runs, services, trace)
+            else:
+                with tracing.enqueue_span(data.workflow, 1, run_id, parent, run=True) as trace:
+                    started = await _start_and_hand_off(
+                        data, run_id, version, runs, services, trace
+                    )
             created = started.created
             # The start answers with the record: no read of its own.
             return started.record or await runs.get(started.id)

@@ -30,8 +30,21 @@ from tether.errors import (
     TetherError,
     ValidationFailed,
 )
-from tether.limits import ID_RULE, MAX_EXPIRES
-from tether.protocol import ACTIVATION_PREFIX, ID_PATTERN, ErrorInfo, idempotency_job_id
+from tether.limits import (
+    ID_RULE,
+    MAX_CONCURRENCY,
+    MAX_EXPIRES,
+    MAX_PRIORITY,
+    MIN_PRIORITY,
+)
+from tether.protocol import (
+    ACTIVATION_PREFIX,
+    ID_PATTERN,
+    ErrorInfo,
+    FunctionLimits,
+    RateLimit,
+    idempotency_job_id,
+)
 from tether.queue.config import QueueConfig
 from tether.queue.index import Cursor, Source, page, tags_match
 from tether.queue.keys import STICKY_PREFIX, PartitionKeys
@@ -97,6 +110,15 @@ class EnqueueRequest:
     # Not started within this many ms of its enqueue, the job ends expired (0 or less:
     # created expired; None: never expires).
     expires_ms: int | None = None
+    # The compact trace context (TraceContext.to_field), stored only when given: without
+    # one a job's trace follows from its id (protocol.job_trace), so it costs no field.
+    trace: str | None = None
+    # Queue features (docs/queue-features.md): claims take higher priorities first; a
+    # job with a concurrency key runs only while its key has a free slot (of
+    # ``concurrency_limit``, else the function's key limit, else 1).
+    priority: int = 0
+    concurrency_key: str | None = None
+    concurrency_limit: int | None = None
 
 
 def same_input(stored: str, sent: str) -> bool:
@@ -174,6 +196,7 @@ class QueueEngine:
                 f"expires must be a whole number of ms up to {MAX_EXPIRES * 1000:.0f}",
                 details={"field": "expires"},
             )
+        options = self._queue_options(req)
         idem = req.idempotency_key or ""
         if idem and job_id == self.key_id(idem):
             # The job's own record is its idempotency record: its id follows from the
@@ -191,8 +214,42 @@ class QueueEngine:
             fresh,
             orjson.dumps(req.tags).decode() if req.tags else "",
             "" if req.expires_ms is None else int(req.expires_ms),
+            req.trace or "",
+            options,
         ]
         return job_id, group
+
+    @staticmethod
+    def _queue_options(req: EnqueueRequest) -> str:
+        """enqueue.lua's queue options of a job: '' for the plain job (priority 0, no
+        concurrency key), else '<priority> <key limit or 0> <key>'."""
+        key, limit = req.concurrency_key, req.concurrency_limit
+        if req.priority == 0 and key is None and limit is None:
+            return ""
+        priority = req.priority
+        if (
+            isinstance(priority, bool)
+            or not isinstance(priority, int)
+            or not MIN_PRIORITY <= priority <= MAX_PRIORITY
+        ):
+            raise ValidationFailed(
+                f"priority must be an integer from {MIN_PRIORITY} to {MAX_PRIORITY}",
+                details={"field": "priority", "value": str(priority)[:20]},
+            )
+        if key is not None:
+            check_id(key, "concurrency_key")
+        if limit is not None:
+            if key is None:
+                raise ValidationFailed(
+                    "concurrency_limit needs a concurrency_key",
+                    details={"field": "concurrency_limit"},
+                )
+            if isinstance(limit, bool) or not 1 <= limit <= MAX_CONCURRENCY:
+                raise ValidationFailed(
+                    f"concurrency_limit must be from 1 to {MAX_CONCURRENCY}",
+                    details={"field": "concurrency_limit", "value": str(limit)[:20]},
+                )
+        return f"{priority} {limit or 0} {key or ''}"
 
     @staticmethod
     def job_id_for(req: EnqueueRequest, random_id: str | None = None) -> str:
@@ -297,20 +354,26 @@ class QueueEngine:
         parent: str | None = None,
         tags: dict[str, str] | None = None,
         expires_ms: int | None = None,
+        priority: int = 0,
+        concurrency_key: str | None = None,
+        concurrency_limit: int | None = None,
     ) -> Enqueued:
         """Create a job (or return the existing one with this id or idempotency key).
         ``expires_ms``: not started within that many ms, the job ends expired."""
         req = EnqueueRequest(
             function,
             input,
-            job_id,
-            idempotency_key,
-            delay_ms,
-            max_attempts,
-            timeout_ms,
-            parent,
-            tags,
-            expires_ms,
+            job_id=job_id,
+            idempotency_key=idempotency_key,
+            delay_ms=delay_ms,
+            max_attempts=max_attempts,
+            timeout_ms=timeout_ms,
+            parent=parent,
+            tags=tags,
+            expires_ms=expires_ms,
+            priority=priority,
+            concurrency_key=concurrency_key,
+            concurrency_limit=concurrency_limit,
         )
         return (await self.enqueue_many([req]))[0]
 
@@ -452,16 +515,36 @@ class QueueEngine:
         n = len(functions)
         with redis_errors():
             for _ in range(3):
-                probes = [("XLEN", pk.ready(fn)) for pk in ordered for fn in functions]
-                depths = await pipelined(self.redis, probes)
-                for depth in depths:
-                    if isinstance(depth, Exception):
-                        raise depth
+                # Jobs of other priorities wait on streams of their own, listed in plv:
+                # (queue-features.md): their depths are a second round trip, only when
+                # some function has levels.
+                probes = [
+                    probe
+                    for pk in ordered
+                    for fn in functions
+                    for probe in (("XLEN", pk.ready(fn)), ("ZRANGE", pk.levels(fn), "0", "-1"))
+                ]
+                replies = await pipelined(self.redis, probes)
+                for reply in replies:
+                    if isinstance(reply, Exception):
+                        raise reply
+                depths = [int(d) for d in replies[0::2]]
+                streams = [
+                    (j, pk.level_ready(fn, level))
+                    for j, (pk, fn) in enumerate((pk, fn) for pk in ordered for fn in functions)
+                    for level in replies[2 * j + 1]
+                ]
+                if streams:
+                    more = await pipelined(self.redis, [("XLEN", key) for _, key in streams])
+                    for (j, _), length in zip(streams, more, strict=True):
+                        if isinstance(length, Exception):
+                            raise length
+                        depths[j] += int(length)
                 calls: list[tuple[str, list[str], list[Any]]] = []
                 left = count - len(claimed)
                 spare = 0
                 for i, pk in enumerate(ordered):
-                    ready = sum(int(d) for d in depths[i * n : (i + 1) * n])
+                    ready = sum(depths[i * n : (i + 1) * n])
                     take = min(ready, left)
                     spare += ready - take
                     if take:
@@ -493,7 +576,7 @@ class QueueEngine:
         functions = [fn for fn in claim.functions if not fn.startswith(STICKY_PREFIX)]
         shift = self._claim_round % len(functions)
         ordered = list(functions[shift:]) + list(functions[:shift])
-        keys = [pk.leases, pk.machine_jobs(claim.machine), pk.machines]
+        keys = [pk.leases, pk.machine_jobs(claim.machine), pk.machines, pk.features, pk.delayed]
         # A machine serving workflows looks at its sticky queue first (runs it keeps in
         # memory, sticky.py); one serving none pays nothing for it.
         sticky = any(fn.startswith(ACTIVATION_PREFIX) for fn in functions)
@@ -529,6 +612,7 @@ class QueueEngine:
                 parent=row[7] or None,
                 machine=machine,
                 enqueued_ms=int(row[8]) if len(row) > 8 and row[8] else None,
+                trace=row[9] or None if len(row) > 9 else None,
             )
             for row in rows
         ]
@@ -979,14 +1063,105 @@ class QueueEngine:
         return int(seconds) * 1000 + int(micros) // 1000
 
     async def get_job(self, job_id: str) -> JobRecord:
+        """A job as stored; a queued job held back by its function's limits says so in
+        ``waiting_on`` (a key's limits write it on the job: claim.lua)."""
         check_id(job_id, "id")
+        pk = self.keys.for_id(job_id)
         with redis_errors():
-            data = cast(
-                dict[str, str], await self.redis.hgetall(self.keys.for_id(job_id).job(job_id))
-            )
+            data = cast(dict[str, str], await self.redis.hgetall(pk.job(job_id)))
         if not data:
             raise NotFound(f"no job {job_id}", details={"id": job_id})
-        return JobRecord.from_hash(job_id, data)
+        record = JobRecord.from_hash(job_id, data)
+        if record.status is JobStatus.QUEUED and record.waiting_on is None:
+            record.waiting_on = await self._function_wait(pk, record.function)
+        return record
+
+    async def _function_wait(self, pk: PartitionKeys, function: str) -> dict[str, Any] | None:
+        """Why claims skip the queued jobs of ``function`` now, if they do: its
+        concurrency slots are all taken, or its rate is spent (the same sums claim.lua
+        makes, read without changing anything)."""
+        with redis_errors():
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.hmget(pk.features, [f"c/{function}", f"r/{function}"])
+                pipe.hget(pk.running, function)
+                pipe.get(pk.rate(function))
+                pipe.time()
+                (limit, rate), running, tat, (secs, micros) = await pipe.execute()
+        if limit is not None and int(running or 0) >= int(limit):
+            return {"kind": "concurrency", "limit": int(limit), "running": int(running or 0)}
+        if rate is not None and tat is not None:
+            count, period = (int(x) for x in rate.split())
+            now = int(secs) * 1000 + int(micros) // 1000
+            interval = period / count
+            if float(tat) + interval > now + period + 1e-6:
+                return {
+                    "kind": "rate_limit",
+                    "limit": count,
+                    "period": period / 1000,
+                    "until_ms": int(float(tat) + interval - period + 0.999),
+                }
+        return None
+
+    # -- limits (docs/queue-features.md) ---------------------------------------------
+
+    async def set_limits(self, function: str, limits: FunctionLimits | None) -> None:
+        """Set (``None``: clear) the concurrency and rate limits of ``function``, in
+        every partition (one script call each, in one round trip)."""
+        check_name(function, "function")
+        limits = limits or FunctionLimits()
+
+        def rate(r: RateLimit | None) -> str:
+            return "" if r is None else f"{r.limit} {max(1, round(r.period * 1000))}"
+
+        values = [
+            "" if limits.concurrency is None else str(limits.concurrency),
+            "" if limits.key_concurrency is None else str(limits.key_concurrency),
+            rate(limits.rate),
+            rate(limits.key_rate),
+        ]
+        calls: list[tuple[str, list[str], list[Any]]] = [
+            ("set_limits", [pk.features], [function, *values, pk.channel])
+            for pk in self.keys.all_partitions()
+        ]
+        with redis_errors():
+            await self._pipelined(calls)
+
+    async def get_limits(self, function: str) -> FunctionLimits:
+        """The limits of ``function`` (all partitions hold the same)."""
+        check_name(function, "function")
+        fields = [f"{kind}/{function}" for kind in ("c", "k", "r", "kr")]
+        with redis_errors():
+            c, k, r, kr = cast(
+                list[str | None],
+                await self.redis.hmget(self.keys.partition(0).features, fields),
+            )
+
+        def rate(spec: str | None) -> RateLimit | None:
+            if spec is None:
+                return None
+            count, period = spec.split()
+            return RateLimit(limit=int(count), period=int(period) / 1000)
+
+        return FunctionLimits(
+            concurrency=int(c) if c is not None else None,
+            key_concurrency=int(k) if k is not None else None,
+            rate=rate(r),
+            key_rate=rate(kr),
+        )
+
+    async def running_counts(self, function: str) -> dict[str, int]:
+        """Running jobs that hold a concurrency slot of ``function`` (key ``""``) or of
+        one of its keys, summed over the partitions."""
+        check_name(function, "function")
+        counts: dict[str, int] = {}
+        with redis_errors():
+            for pk in self.keys.all_partitions():
+                rows = cast(dict[str, str], await self.redis.hgetall(pk.running))
+                for field, value in rows.items():
+                    name, _, key = field.partition("/")
+                    if name == function:
+                        counts[key] = counts.get(key, 0) + int(value)
+        return counts
 
     async def get_jobs(self, job_ids: Sequence[str]) -> list[JobRecord | None]:
         with redis_errors():
@@ -1072,13 +1247,29 @@ class QueueEngine:
         return (await self.queue_depths([function]))[0]
 
     async def queue_depths(self, functions: Sequence[str]) -> list[int]:
-        """Ready jobs of each function, summed over the partitions, in one round trip."""
+        """Ready jobs of each function, summed over the partitions (and priority levels:
+        a second round trip only if some function has levels)."""
         partitions = self.keys.all_partitions()
         with redis_errors():
             async with self.redis.pipeline(transaction=False) as pipe:
                 for fn in functions:
                     for pk in partitions:
                         pipe.xlen(pk.ready(fn))
-                lengths = await pipe.execute()
-        n = len(partitions)
-        return [sum(int(x) for x in lengths[i * n : (i + 1) * n]) for i in range(len(functions))]
+                        pipe.zrange(pk.levels(fn), 0, -1)
+                replies = await pipe.execute()
+            depths = [0] * len(functions)
+            streams: list[tuple[int, str]] = []
+            n = len(partitions)
+            for i, fn in enumerate(functions):
+                for j, pk in enumerate(partitions):
+                    row = 2 * (i * n + j)
+                    depths[i] += int(replies[row])
+                    streams.extend((i, pk.level_ready(fn, lv)) for lv in replies[row + 1])
+            if streams:
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    for _, key in streams:
+                        pipe.xlen(key)
+                    lengths = await pipe.execute()
+                for (i, _), length in zip(streams, lengths, strict=True):
+                    depths[i] += int(length)
+        return depths

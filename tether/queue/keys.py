@@ -86,6 +86,39 @@ class PartitionKeys:
         """String: the name of the API key that machine id is bound to (partition 0)."""
         return f"{self.prefix}owner:{machine}"
 
+    # -- queue features (docs/queue-features.md); mirrored in lua/includes/keys.lua ----
+    # '/' is in no id or name, so "<fn>/<key>" never collides with another function's.
+
+    @property
+    def features(self) -> str:
+        """Hash: which functions use priorities, concurrency or rate limits (fields
+        ``p/<fn>``, ``x/<fn>``, ``c/<fn>``, ``k/<fn>``, ``r/<fn>``, ``kr/<fn>``). Absent
+        while none does: a claim then checks nothing more than its existence."""
+        return f"{self.prefix}fx"
+
+    def levels(self, function: str) -> str:
+        """Zset of the priority levels (other than 0) that have a ready stream."""
+        return f"{self.prefix}plv:{function}"
+
+    def level_ready(self, function: str, level: int | str) -> str:
+        """Ready stream of the jobs of ``function`` with priority ``level`` (not 0)."""
+        return f"{self.prefix}pq:{level}:{function}"
+
+    @property
+    def running(self) -> str:
+        """Hash: running jobs that hold a concurrency slot, by ``<fn>`` and ``<fn>/<key>``."""
+        return f"{self.prefix}running"
+
+    def parked(self, function: str, key: str) -> str:
+        """List of queued jobs waiting for a slot of their concurrency key, oldest first."""
+        return f"{self.prefix}kwait:{function}/{key}"
+
+    def rate(self, function: str, key: str | None = None) -> str:
+        """String: a rate limit's theoretical arrival time (GCRA, ms), expiring with it."""
+        if key is None:
+            return f"{self.prefix}rate:{function}"
+        return f"{self.prefix}rate:{function}/{key}"
+
     # -- workflow runs (tether/queue/runs.py); mirrored in lua/includes/run_keys.lua --
 
     def run(self, run_id: str) -> str:

@@ -32,7 +32,12 @@ class JobRecord(BaseModel):
     finished_at: int | None = None
     cancel_requested: bool = False
     tags: dict[str, str] | None = None
+    priority: int = 0
+    concurrency_key: str | None = None
+    concurrency_limit: int | None = None
+    waiting_on: dict[str, Any] | None = None  # why it does not start yet (queue features)
     expires_at: int | None = None  # ms; not started by then, it ends expired
+    trace: str | None = None  # the compact trace context kept with it (None: none)
 
     @classmethod
     def from_hash(cls, job_id: str, data: dict[str, str]) -> JobRecord:
@@ -64,7 +69,12 @@ class JobRecord(BaseModel):
             finished_at=num("finished_at"),
             cancel_requested=data.get("cancel_requested") == "1",
             tags=orjson.loads(data["tags"]) if data.get("tags") else None,
+            priority=num("priority") or 0,
+            concurrency_key=data.get("ckey"),
+            concurrency_limit=num("climit"),
+            waiting_on=orjson.loads(data["waiting_on"]) if data.get("waiting_on") else None,
             expires_at=num("expires_at"),
+            trace=data.get("trace") or None,
         )
 
 
@@ -96,6 +106,7 @@ class ClaimedJob:
     parent: str | None = None
     machine: str = ""
     enqueued_ms: int | None = None  # when it was enqueued (ms, Redis's clock)
+    trace: str | None = None  # its compact trace context, if one is kept with it
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,6 +45,7 @@ from tether.protocol import (
     RunStatus,
     Wait,
     activation_function,
+    new_trace,
     parse_activation_function,
     wait_to_wire,
 )
@@ -118,6 +119,7 @@ class RunRecord:
     tags: dict[str, str] | None = None  # the caller's labels, given at start
     parent: str | None = None  # the run that started it with ctx.child, if any
     continued: int = 0  # times it continued as new (ctx.continue_as_new)
+    trace: str | None = None  # its compact trace context (TraceContext.to_field)
 
     @classmethod
     def from_hash(cls, data: dict[str, str]) -> RunRecord:
@@ -152,6 +154,7 @@ class RunRecord:
             tags=js("tags"),
             parent=data.get("parent") or None,
             continued=num("continued") or 0,
+            trace=data.get("trace") or None,
         )
 
 
@@ -217,10 +220,13 @@ class RunEngine:
         run_id: str | None = None,
         version: int | None = None,
         tags: dict[str, str] | None = None,
+        trace: str | None = None,
     ) -> Started:
         """Create a run (or return the one with this id). ``version`` None: the run
-        waits until a machine serving the workflow is known (see ``assign_version``)."""
-        name, keys, args = self._start_call(workflow, input, run_id, version, tags)
+        waits until a machine serving the workflow is known (see ``assign_version``).
+        ``trace``: its compact trace context; None, a new trace. A run always keeps one
+        (runs are not the hot path), since its activations and children all share it."""
+        name, keys, args = self._start_call(workflow, input, run_id, version, tags, trace)
         with redis_errors():
             reply = await self._scripts[name](keys, args)
         return self._started(reply, args[1], workflow)
@@ -235,13 +241,14 @@ class RunEngine:
         run_id: str | None = None,
         version: int | None = None,
         tags: dict[str, str] | None = None,
+        trace: str | None = None,
     ) -> tuple[Started, list[ClaimedJob]]:
         """``start``, and the claim of ``hand_off`` (a long poll waiting in this process)
         in the same round trip, in the run's partition: the run's first activation
         reaches a waiting machine with one Redis write (one AOF fsync) instead of a
         start, a notification, then a claim. If the start fails, what was claimed is
         handed back before the error is raised."""
-        name, keys, args = self._start_call(workflow, input, run_id, version, tags)
+        name, keys, args = self._start_call(workflow, input, run_id, version, tags, trace)
         pk = self.keys.for_id(args[1])
         calls = [(name, keys, args), engine._claim_call(pk, hand_off, require_live=True)]
         with redis_errors():
@@ -269,6 +276,7 @@ class RunEngine:
         run_id: str | None,
         version: int | None,
         tags: dict[str, str] | None,
+        trace: str | None = None,
     ) -> tuple[str, list[str], list[Any]]:
         check_name(workflow, "workflow")
         run_id = check_id(run_id, "id") if run_id else uuid.uuid4().hex
@@ -288,6 +296,7 @@ class RunEngine:
                 self.config.timeline_maxlen,
                 self.activation_max_attempts,
                 orjson.dumps(tags).decode() if tags else "",
+                trace or new_trace().to_field(),
             ],
         )
 

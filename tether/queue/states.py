@@ -65,6 +65,9 @@ TRANSITIONS: dict[tuple[JobStatus | None, JobStatus], frozenset[str]] = {
     # A job whose `expires` is already past is created ended (an absolute time).
     (None, JobStatus.EXPIRED): frozenset({"enqueue"}),
     (JobStatus.QUEUED, JobStatus.RUNNING): frozenset({"claim"}),
+    # A job whose concurrency key's rate is spent waits, delayed, until the rate lets it
+    # start (claim.lua; docs/queue-features.md).
+    (JobStatus.QUEUED, JobStatus.DELAYED): frozenset({"claim"}),
     (JobStatus.QUEUED, JobStatus.CANCELLED): frozenset({"cancel", "cancel_run", "expire_runs"}),
     (JobStatus.DELAYED, JobStatus.QUEUED): frozenset({"promote"}),
     (JobStatus.DELAYED, JobStatus.CANCELLED): frozenset({"cancel", "cancel_run", "expire_runs"}),

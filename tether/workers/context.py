@@ -27,6 +27,7 @@ from typing import Any, NoReturn, Protocol
 
 import orjson
 
+from tether import tracing
 from tether._client_http import dumps
 from tether.errors import InvalidTransition, LeaseNotHeld, NotFound, PayloadTooLarge
 from tether.limits import MAX_TIMEOUT, MIN_TIMEOUT
@@ -39,6 +40,7 @@ from tether.protocol import (
     SignalWait,
     SleepWait,
     Wait,
+    parse_traceparent,
 )
 from tether.workers.logs import step_scope
 
@@ -331,6 +333,10 @@ class _Replay:
     # memory is re-pointed at each activation that resumes it.
     log_scope: Any = None
     evicted: bool = False  # unwound for good: no primitive may act any more
+    # The last waits (or children) the code got past with records from the history (or,
+    # kept in memory, with the records that arrived): what this activation resumed from,
+    # whose spans it reports (tracing), then forgets.
+    resumed_from: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
 
     def drain_logs(self) -> list[dict[str, Any]]:
         logs, self.logs = self.logs, []
@@ -392,6 +398,14 @@ class WorkflowContext:
     def attempt(self) -> int:
         """1 + failed attempts under the workflow's retry policy."""
         return self._attempt
+
+    @property
+    def traceparent(self) -> str | None:
+        """The W3C traceparent to pass on from here (e.g. to an outgoing HTTP call): the
+        activation's span when spans are exported, else the run's trace context, which
+        is the one its creator gave (``traceparent`` header) or one made up."""
+        value = self._worker.get("traceparent")
+        return value if isinstance(value, str) else None
 
     @property
     def worker(self) -> dict[str, Any]:
@@ -466,6 +480,36 @@ class WorkflowContext:
             if record.get("status") == "completed":
                 return record.get("result")
             raise StepFailed(name, pos, record.get("error") or {})
+        if tracing.TRACER is None:
+            return await self._run_step(pos, name, fn, args, kwargs, retries, backoff)
+        attributes = {
+            "tether.run.id": self.run_id,
+            "tether.step.name": name,
+            "tether.step.position": pos,
+        }
+        # Under this activation's span, named explicitly: code kept in memory across
+        # activations (sticky replay) runs in a task that still carries the first one's.
+        parent = parse_traceparent(self.traceparent)
+        span = tracing.start(f"tether.step {name}", parent, attributes)
+        try:
+            with tracing.current(span):
+                return await self._run_step(pos, name, fn, args, kwargs, retries, backoff)
+        except BaseException as exc:
+            tracing.fail(span, exc)
+            raise
+        finally:
+            span.end()
+
+    async def _run_step(
+        self,
+        pos: int,
+        name: str,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        retries: int,
+        backoff: float,
+    ) -> Any:
         value: Any = None
         for attempt in range(retries + 1):
             try:
@@ -616,6 +660,7 @@ class WorkflowContext:
             if not waiting:
                 break
             await self._replay.wait(Suspend(ChildrenWait(tuple(waiting)), new))
+        self._replay.resumed_from = [(c.position, self._replay.steps[c.position]) for c in calls]
         results: list[Any] = []
         for c in calls:
             record = self._replay.steps[c.position]
@@ -635,6 +680,7 @@ class WorkflowContext:
         while record is None or record.get("status") != "completed":
             await self._replay.wait(Suspend(SleepWait(pos, ms)))
             record = self._replay.steps.get(pos)
+        self._replay.resumed_from = [(pos, record)]
 
     async def sleep_until(self, when: datetime) -> None:
         """Sleep until ``when`` (timezone-aware; naive means UTC)."""
@@ -655,6 +701,8 @@ class WorkflowContext:
         ``WaitTimeout`` if none comes within ``timeout``."""
         pos, record = self._take("approval", key)
         while True:
+            if record is not None and record.get("status") in ("completed", "failed"):
+                self._replay.resumed_from = [(pos, record)]
             if record is not None and record.get("status") == "completed":
                 return Approval.from_record(record.get("result") or {})
             if record is not None and record.get("status") == "failed":
@@ -670,6 +718,8 @@ class WorkflowContext:
         payload. Signals sent earlier are buffered and consumed in order."""
         pos, record = self._take("signal", name)
         while True:
+            if record is not None and record.get("status") in ("completed", "failed"):
+                self._replay.resumed_from = [(pos, record)]
             if record is not None and record.get("status") == "completed":
                 return record.get("result")
             if record is not None and record.get("status") == "failed":

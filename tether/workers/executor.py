@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import time
 import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -40,8 +41,9 @@ from typing import Any
 
 import orjson
 
+from tether import tracing
 from tether._client_http import dumps
-from tether.protocol import LeasedJob
+from tether.protocol import LeasedJob, job_trace, job_traceparent, parse_activation_function
 from tether.workers.logs import SCOPE, LogScope, LogShipper
 from tether.workers.registry import Entry, Registry
 
@@ -240,7 +242,9 @@ class Executor:
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
 
-    def _ctx(self, job: LeasedJob, timeout: float | None) -> dict[str, Any]:
+    def _ctx(
+        self, job: LeasedJob, timeout: float | None, traceparent: str | None = None
+    ) -> dict[str, Any]:
         ctx = dict(self.base_ctx)
         ctx["job_id"] = job.id
         ctx["job_try"] = job.attempt
@@ -250,6 +254,10 @@ class Executor:
         ctx["timeout"] = timeout
         if job.enqueued_at is not None:
             ctx["enqueue_time"] = datetime.fromtimestamp(job.enqueued_at, UTC)
+        # The W3C traceparent to pass on (outgoing requests): the attempt's span when
+        # spans are exported, else the context the job came with (made up from its id if
+        # none). The workflow ctx reads it too (WorkflowContext.traceparent).
+        ctx["traceparent"] = traceparent or job_traceparent(job.id, job.trace)
         return ctx
 
     async def _run(self, rec: Running) -> None:
@@ -259,7 +267,10 @@ class Executor:
                 item = self._stopped(rec)
             else:
                 try:
-                    item = await self._attempt(rec)
+                    if tracing.TRACER is None:
+                        item = await self._attempt(rec)
+                    else:
+                        item = await self._traced_attempt(rec)
                 except asyncio.CancelledError as exc:
                     # Ours (a stop reason is set), or raised by the job's own code.
                     item = self._stopped(rec) if rec.stop else self._raised(rec.job, exc)
@@ -279,12 +290,57 @@ class Executor:
             if not self.running:
                 self._idle.set()
 
-    async def _attempt(self, rec: Running) -> ResultItem:
+    async def _traced_attempt(self, rec: Running) -> ResultItem:
+        """``_attempt`` inside its span (and, for a first attempt, the span of the time it
+        spent queued, from its enqueue to now), under the job's trace context."""
+        job = rec.job
+        parent = job_trace(job.id, job.trace)
+        activation = parse_activation_function(job.function)
+        attributes: dict[str, Any] = {
+            "tether.job.id": job.id,
+            "tether.function": job.function,
+            "tether.attempt": job.attempt,
+            "tether.max_attempts": job.max_attempts,
+        }
+        if job.parent:
+            attributes["tether.run.id"] = job.parent
+        if activation is not None:
+            attributes["tether.workflow"] = activation[0]
+            attributes["tether.workflow.version"] = activation[1]
+        now_ms = time.time() * 1000
+        if job.attempt == 1 and job.enqueued_at is not None:
+            tracing.record(
+                f"tether.queued {job.function}",
+                parent,
+                attributes,
+                job.enqueued_at * 1000,
+                now_ms,
+            )
+        name = (
+            f"tether.activation {activation[0]}" if activation else f"tether.attempt {job.function}"
+        )
+        span = tracing.start(name, parent, attributes, kind="CONSUMER")
+        try:
+            with tracing.current(span):
+                item = await self._attempt(rec, tracing.context_of(span).traceparent)
+            if item.get("status") == "failed":
+                error = item.get("error") or {}
+                tracing.set_error(span, f"{error.get('type')}: {error.get('message')}")
+            elif item.get("status") == "released":
+                span.set_attribute("tether.released", True)
+            return item
+        except BaseException as exc:
+            tracing.fail(span, exc)
+            raise
+        finally:
+            span.end()
+
+    async def _attempt(self, rec: Running, traceparent: str | None = None) -> ResultItem:
         job, entry = rec.job, rec.entry
         if entry is None:
             log_end(job, "released", "its function is not served here", logging.ERROR)
             return {"id": job.id, "token": job.token, "status": "released"}
-        ctx = self._ctx(job, rec.timeout)
+        ctx = self._ctx(job, rec.timeout, traceparent)
         # Lines logged from here to the end of on_job_end are the job's, in this task's
         # own context (concurrent jobs never see each other's scope); the worker's own
         # line about how the job ended is not.

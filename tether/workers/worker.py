@@ -25,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import Any, Self
 
+from tether import tracing
 from tether._client_http import HttpSession
 from tether.client import AsyncClient
 from tether.errors import ConfigurationError, TetherError
@@ -149,6 +150,7 @@ class Worker:
 
     async def run(self) -> None:
         config = self.config
+        tracing.setup("tether-worker")  # spans only if OTEL_TRACES_EXPORTER asks for them
         # The machine endpoints get a pool of their own, so jobs waiting on results
         # through ctx["client"] can never hold up this machine's polls and reports.
         self.session = session = HttpSession(

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from tether import tracing
 from tether.errors import (
     ConfigurationError,
 )
@@ -35,7 +36,9 @@ from tether.protocol import (
     ActivationState,
     FunctionSpec,
     LeasedJob,
+    TraceContext,
     activation_function,
+    job_trace,
 )
 from tether.workers.binding import InputBinder
 from tether.workers.context import (
@@ -120,12 +123,15 @@ async def run_activation(
     backend: RunBackend,
     worker_ctx: dict[str, Any] | None = None,
     cache: RunCache | None = None,
+    trace: TraceContext | None = None,
 ) -> dict[str, Any]:
     """Replay ``wf`` for one activation and report how the run goes on. Returns a small
     summary (the activation job's own result). With a ``cache``, a run that waits is
     kept suspended in memory, and its next activation here goes on from there (see
-    ``sticky.py``)."""
+    ``sticky.py``). ``trace``: the run's trace context, under which the spans of the
+    waits and children it resumes from are reported."""
     held = cache.take(backend.run_id, wf.function) if cache is not None else None
+    ctx: WorkflowContext | None = None
     try:
         state = await backend.begin(
             max_attempts=wf.max_attempts,
@@ -139,6 +145,11 @@ async def run_activation(
             if state.delta:
                 cache.hits += 1
                 rebind(parked.ctx._replay.log_scope)
+                ctx = parked.ctx
+                if worker_ctx is not None:
+                    # The code kept in memory goes on in this activation: its ctx.worker
+                    # (and ctx.traceparent) are this activation's job's from here on.
+                    ctx._worker = worker_ctx
                 return await _resume(parked, state, backend, cache)
             # The run went on elsewhere (or its history was rewritten): replay in full.
             cache.misses += 1
@@ -156,6 +167,46 @@ async def run_activation(
         if held is not None:  # begin was refused, or failed: the kept state is no good
             assert cache is not None
             cache.let_go(held)
+        if tracing.TRACER is not None and trace is not None and ctx is not None:
+            report_resumed(ctx.run_id, ctx._replay.resumed_from, trace)
+            ctx._replay.resumed_from = []
+
+
+def report_resumed(
+    run_id: str, resumed: list[tuple[int, dict[str, Any]]], trace: TraceContext
+) -> None:
+    """The spans of the waits and children an activation resumed from, rebuilt from
+    their records: each began when it was first recorded (``since``) and ended when it
+    was resolved (``at``). Reported once, by the activation that replays past them
+    first; a child's call span takes the id its child already carries as parent."""
+    for pos, rec in resumed:
+        kind, name = str(rec.get("kind")), str(rec.get("name"))
+        end = rec.get("at")
+        if not isinstance(end, int | float):
+            continue
+        since = rec.get("since", end)
+        start = since if isinstance(since, int | float) else end
+        attributes: dict[str, Any] = {
+            "tether.run.id": run_id,
+            "tether.step.position": pos,
+            "tether.step.name": name,
+        }
+        child = rec.get("job") or rec.get("run")
+        span_id = None
+        if kind in ("call", "child"):
+            if child:
+                attributes["tether.child.id"] = str(child)
+                span_id = tracing.call_span_id(str(child))
+            span_name = f"tether.{kind} {name}"
+        else:
+            attributes["tether.wait.kind"] = kind
+            span_name = f"tether.wait {kind}"
+        error = None
+        if rec.get("status") != "completed":
+            info = rec.get("error")
+            message = info.get("message") if isinstance(info, dict) else None
+            error = str(message or rec.get("job_status") or rec.get("status"))
+        tracing.record(span_name, trace, attributes, start, end, span_id=span_id, error=error)
 
 
 @functools.cache
@@ -322,7 +373,9 @@ class WorkflowHandler:
     async def __call__(self, job: LeasedJob, ctx: dict[str, Any]) -> dict[str, Any]:
         if not job.parent:
             raise ConfigurationError(f"job {job.id} of {job.function} belongs to no run")
-        return await run_activation(self.wf, self.backend(job), ctx, self.cache)
+        return await run_activation(
+            self.wf, self.backend(job), ctx, self.cache, job_trace(job.id, job.trace)
+        )
 
 
 def workflow_spec(wf: Workflow) -> FunctionSpec:

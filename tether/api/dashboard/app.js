@@ -451,6 +451,9 @@ async function runPage(runId) {
         el("dt", {}, "Created"), el("dd", {}, when(run.created_at)),
         el("dt", {}, "Updated"), el("dd", {}, when(run.updated_at)),
         el("dt", {}, "Finished"), el("dd", {}, when(run.finished_at)),
+        // The W3C trace id of the run's spans (docs/observability.md, "Traces"): search a
+        // tracing backend for it to see the same structure as the timeline below.
+        el("dt", {}, "Trace"), el("dd", {}, el("code", { id: "run-trace-id" }, run.trace_id || "")),
         run.waiting_on ? [el("dt", {}, "Waiting on"), el("dd", {}, JSON.stringify(run.waiting_on))] : null)),
       el("div", { class: "grid2" },
         el("section", {}, el("h2", {}, "Input"), json(run.input)),
@@ -549,6 +552,7 @@ async function jobPage(jobId) {
         el("dt", {}, "Function"), el("dd", {}, job.function),
         el("dt", {}, "Attempt"), el("dd", {}, job.attempt + " of " + job.max_attempts),
         el("dt", {}, "Machine"), el("dd", {}, job.machine || ""),
+        el("dt", {}, "Trace"), el("dd", {}, el("code", {}, job.trace_id || "")),
         el("dt", {}, "Parent"), el("dd", {}, job.parent ? el("a", { href: "#/runs/" + encodeURIComponent(job.parent) }, job.parent) : ""),
         el("dt", {}, "Enqueued"), el("dd", {}, when(job.enqueued_at)),
         el("dt", {}, "Started"), el("dd", {}, when(job.started_at)),

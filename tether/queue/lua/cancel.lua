@@ -14,10 +14,12 @@
 --@include keys
 --@include timeline
 --@include finish_job
+--@include leave_ready
 local jobKey, delayedKey = KEYS[1], KEYS[2]
 local p, jobId = ARGV[1], ARGV[2]
 local maxlen = tonumber(ARGV[5])
-local job = redis.call('HMGET', jobKey, 'status', 'machine', 'fn', 'entry')
+local job = redis.call('HMGET', jobKey, 'status', 'machine', 'fn', 'entry', 'priority',
+                       'parked', 'ckey')
 local status = job[1]
 if not status then return {-1, ''} end
 local now = now_ms()
@@ -31,7 +33,7 @@ end
 if status == 'queued' or status == 'delayed' then
   if status == 'queued' then
     -- Out of the ready stream too, so queue depths count only claimable jobs.
-    if job[4] and job[4] ~= '' then redis.call('XDEL', queue_key(p, job[3]), job[4]) end
+    leave_ready(p, jobId, job[3], job[4], job[5], job[6], job[7])
   else
     redis.call('ZREM', delayedKey, jobId)
   end

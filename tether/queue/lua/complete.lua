@@ -36,7 +36,7 @@ for i = 6, #ARGV, 3 do
   local jobId, token = ARGV[i], ARGV[i + 1]
   local jobKey = job_key(p, jobId)
   local job = redis.call('HMGET', jobKey, 'status', 'token', 'attempt', 'machine', 'parent',
-                         'cancel_requested', 'logs')
+                         'cancel_requested', 'slots', 'logs')
   if not job[1] then
     replies[#replies + 1] = {-1, ''}
   elseif seen[jobId] then
@@ -47,7 +47,7 @@ for i = 6, #ARGV, 3 do
   else
     seen[jobId] = true
     accepted[#accepted + 1] = {jobId, job, ARGV[i + 2], jobKey}
-    ended[#ended + 1] = {jobId, job[4], job[6]}
+    ended[#ended + 1] = {jobId, job[4], job[6], job[7]}
     replies[#replies + 1] = {1, 'completed'}
   end
 end
@@ -59,7 +59,7 @@ for n, item in ipairs(accepted) do
   timeline_to(p, job[5] or jobId, jobId, maxlen, now, 'completed', 'running',
               'attempt', job[3])
   finish_job_quietly(p, item[4], jobId, job[5], 'completed', now,
-                     retentionMs, {'result', item[3]}, maxlen, job[7])
+                     retentionMs, {'result', item[3]}, maxlen, job[8])
   finished[n] = jobId
 end
 if #finished > 0 then

@@ -9,15 +9,20 @@
   ARGV[1] partition prefix  ARGV[2] retention ms  ARGV[3] notify channel
             (one message per function that got ready jobs: 'q:<fn>' or 'q:<fn> <n>')
   ARGV[4] timeline maxlen
-  ARGV[5..] groups of 11, one per job: job id, function, input (JSON), max attempts,
+  ARGV[5..] groups of 13, one per job: job id, function, input (JSON), max attempts,
             timeout ms (0 = none), delay ms, idempotency key ('' = none),
             parent run id ('' = none), fresh (1: the id was just drawn at random by
             the caller, so no job can have it yet and the lookup is skipped; else 0),
             tags (a JSON object of the caller's labels, '' = none),
-            expires: ms from now ('' = never; 0 or less: already past)
-  The job hash {t:p}:job:<id>, ready stream {t:p}:q:<fn>, idempotency string
-  {t:p}:idem:<key> and expiry zset {t:p}:expiring of each job are named from the prefix
-  (same hash tag as KEYS).
+            expires: ms from now ('' = never; 0 or less: already past),
+            trace (the compact trace context, tether.protocol.TraceContext.to_field;
+            '' = none: the job's trace follows from its id, and no field is stored),
+            queue options: '' (priority 0, no concurrency key), else
+            '<priority> <key limit (0: the function's)> <concurrency key or nothing>'
+            (docs/queue-features.md)
+  The job hash {t:p}:job:<id>, ready stream {t:p}:q:<fn> (or {t:p}:pq:<priority>:<fn>,
+  with {t:p}:plv:<fn> and {t:p}:fx), idempotency string {t:p}:idem:<key> and expiry zset
+  {t:p}:expiring of each job are named from the prefix (same hash tag as KEYS).
   Returns one reply per job, in order:
           {1, id, status, created (1|0)}, and for a created job its enqueued_at (ms,
           Redis's clock) as a 5th item, so the API's answer shows the stored time
@@ -31,6 +36,7 @@
 --@include timeline
 --@include call_in_chunks
 --@include new_job
+--@include ready_stream
 --@include expire_job
 local delayedKey, indexKey = KEYS[1], KEYS[2]
 local p, retentionMs, channel, maxlen = ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
@@ -39,8 +45,10 @@ local now = now_ms()
 local nowText = tostring(now)
 -- The new jobs' index entries (score, id, ...), added in one ZADD at the end.
 local indexed = {}
--- Ready-stream key by function: a batch's jobs mostly share one.
-local queues = {}
+-- Ready-stream key by function: a batch's jobs mostly share one. The same for the
+-- streams of other priorities (by level, then function), and the functions already
+-- flagged as having keyed jobs.
+local queues, levelQueues, keyed = {}, {}, {}
 
 -- A new id (the common case: a key's first use) costs one HGET of a missing key; only a
 -- reused one reads the existing job's status and input.
@@ -55,7 +63,7 @@ local function existing(id, fn, input)
 end
 
 local function enqueue(jobId, fn, input, maxAttempts, timeoutMs, delayMs, idem, parent,
-                       fresh, tags, expires)
+                       fresh, tags, expires, trace, options)
   local idemKey = idem ~= '' and idempotency_key(p, idem)
   if idemKey then
     local known = redis.call('GET', idemKey)
@@ -87,9 +95,32 @@ local function enqueue(jobId, fn, input, maxAttempts, timeoutMs, delayMs, idem, 
     return {1, jobId, 'expired', 1, now}
   end
   local status, field, value = 'queued', 'entry', nil
+  -- Fields only a job with queue options has: the plain job's record stays as it was.
+  local level, extra = nil, nil
+  if options ~= '' then
+    local limit, ckey
+    level, limit, ckey = string.match(options, '^(%-?%d+) (%d+) ?(.*)$')
+    extra = {}
+    if level ~= '0' then extra[#extra + 1] = 'priority'; extra[#extra + 1] = level end
+    if ckey ~= '' then
+      extra[#extra + 1] = 'ckey'; extra[#extra + 1] = ckey
+      if limit ~= '0' then extra[#extra + 1] = 'climit'; extra[#extra + 1] = limit end
+      -- Claims of this function now look at each job's key (x: keyed jobs may exist).
+      if not keyed[fn] then
+        redis.call('HSET', feature_key(p, 'fx'), 'x/' .. fn, 1)
+        keyed[fn] = true
+      end
+    end
+  end
   if delayMs > 0 then
     status, field, value = 'delayed', 'scheduled_at', now + delayMs
     redis.call('ZADD', delayedKey, value, jobId)
+  elseif level and level ~= '0' then
+    local byFn = levelQueues[level]
+    if not byFn then byFn = {}; levelQueues[level] = byFn end
+    local queue = byFn[fn]
+    if not queue then queue = ready_stream(p, fn, level); byFn[fn] = queue end
+    value = redis.call('XADD', queue, '*', 'id', jobId)
   else
     -- The ready-stream entry id is kept on the job, so cancel can delete the entry.
     local queue = queues[fn]
@@ -98,6 +129,10 @@ local function enqueue(jobId, fn, input, maxAttempts, timeoutMs, delayMs, idem, 
   end
   local fields = {field, value}
   if tags ~= '' then fields[3], fields[4] = 'tags', tags end
+  if trace ~= '' then fields[#fields + 1], fields[#fields + 2] = 'trace', trace end
+  if extra then
+    for _, v in ipairs(extra) do fields[#fields + 1] = v end
+  end
   if expiresAt then
     local at = tostring(expiresAt)
     fields[#fields + 1] = 'expires_at'
@@ -120,10 +155,10 @@ local replies = {}
 -- Functions that got ready jobs, in order, and how many: one message per function
 -- ('q:<fn>', or 'q:<fn> <n>' for n > 1 jobs), however big the batch.
 local woken, readyCount = {}, {}
-for i = 5, #ARGV, 11 do
+for i = 5, #ARGV, 13 do
   local reply = enqueue(ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3],
     ARGV[i + 4], tonumber(ARGV[i + 5]), ARGV[i + 6], ARGV[i + 7], ARGV[i + 8], ARGV[i + 9],
-    ARGV[i + 10])
+    ARGV[i + 10], ARGV[i + 11], ARGV[i + 12])
   replies[#replies + 1] = reply
   local fn = ARGV[i + 1]
   if reply[4] == 1 and reply[3] == 'queued' then

@@ -25,14 +25,15 @@
 local jobKey, leasesKey, delayedKey = KEYS[1], KEYS[2], KEYS[3]
 local p, jobId, token, errorJson = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local retentionMs, channel, maxlen = tonumber(ARGV[7]), ARGV[8], tonumber(ARGV[9])
-local job = redis.call('HMGET', jobKey, 'status', 'token', 'machine', 'cancel_requested')
+local job = redis.call('HMGET', jobKey, 'status', 'token', 'machine', 'cancel_requested',
+                       'slots')
 if not job[1] then return {-1, ''} end
 if job[1] ~= 'running' or job[2] ~= token or job[3] ~= ARGV[12] then
   return {-2, job[1]}
 end
 
 local now = now_ms()
-drop_lease_of(p, leasesKey, jobId, job[3], job[4])
+drop_lease_of(p, leasesKey, jobId, job[3], job[4], job[5])
 local status = retry_or_die(p, jobKey, delayedKey, jobId, now, errorJson,
   tonumber(ARGV[5]), 0, tonumber(ARGV[6]), retentionMs, channel, maxlen,
   {ARGV[10], ARGV[11], ARGV[13]})

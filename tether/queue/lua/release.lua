@@ -21,12 +21,12 @@
 local jobKey, leasesKey = KEYS[1], KEYS[2]
 local p, jobId, token = ARGV[1], ARGV[2], ARGV[3]
 local job = redis.call('HMGET', jobKey, 'status', 'token', 'attempt', 'cancel_requested',
-                       'machine')
+                       'machine', 'slots')
 if not job[1] then return {-1, ''} end
 if job[1] ~= 'running' or job[2] ~= token or job[5] ~= ARGV[7] then return {-2, job[1]} end
 
 local now = now_ms()
-drop_lease_of(p, leasesKey, jobId, job[5], job[4])
+drop_lease_of(p, leasesKey, jobId, job[5], job[4], job[6])
 if job[4] == '1' then
   timeline(p, jobKey, jobId, tonumber(ARGV[5]), now, 'cancelled', 'running')
   finish_job(p, jobKey, jobId, 'cancelled', now, tonumber(ARGV[6]), ARGV[4], {},

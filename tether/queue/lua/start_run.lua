@@ -9,6 +9,8 @@
   ARGV[5] input (JSON)      ARGV[6] retention ms  ARGV[7] timeline maxlen
   ARGV[8] max attempts of each activation job (lost machines)
   ARGV[9] tags (a JSON object of the caller's labels, '' = none)
+  ARGV[10] trace (the compact trace context, TraceContext.to_field; '' = none): copied
+           onto every activation, child job and child run of the run
   Returns {1, status, created (1|0), version, the run's hash as a flat list (so the
           caller has the record without a read of its own)}
           {-4, existing workflow}   the id already names a run of another workflow
@@ -24,5 +26,5 @@ if found[1] then
 end
 
 new_run(p, runKey, indexKey, unversionedKey, runId, workflow, version, ARGV[5], now_ms(),
-        ARGV[6], ARGV[7], ARGV[8], ARGV[9], {})
+        ARGV[6], ARGV[7], ARGV[8], ARGV[9], (ARGV[10] or '') ~= '' and {'trace', ARGV[10]} or {})
 return {1, 'queued', 1, version, redis.call('HGETALL', runKey)}

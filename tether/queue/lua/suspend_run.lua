@@ -46,13 +46,24 @@ local pos, name, ms = ARGV[8], ARGV[9], tonumber(ARGV[10])
 local refused = check_activation(runKey, jobKey, jobId, token, ARGV[5])
 if refused then return refused end
 local now = now_ms()
-local r = redis.call('HMGET', runKey, 'maxlen', 'activations')
+local r = redis.call('HMGET', runKey, 'maxlen', 'activations', 'trace')
 local maxlen = tonumber(r[1]) or 1000
 local nChildren = tonumber(ARGV[12])
 run_logs(p, runId, maxlen, now, 13 + 7 * nChildren)
 -- This machine keeps the run's replay suspended in memory (if it can); the next
 -- begin_activation from it gets only the records written meanwhile.
 end_activation(runKey, ARGV[5] .. '|' .. jobId)
+
+-- A child's trace: the run's trace id and flags, under the span of the call that
+-- started it, whose id follows from the child's id (tether.protocol.call_span_id: the
+-- worker that reports the call's span computes the same one).
+local function child_trace(childId)
+  local trace = r[3]
+  if not trace or #trace < 50 then return {} end
+  local span = string.sub(redis.sha1hex(childId .. '/call'), 1, 16)
+  if span == '0000000000000000' then span = '0000000000000001' end
+  return {'trace', string.sub(trace, 1, 32) .. span .. string.sub(trace, 49)}
+end
 
 for i = 0, nChildren - 1 do
   local base = 13 + 7 * i
@@ -73,9 +84,10 @@ for i = 0, nChildren - 1 do
       childId = childId .. '.' .. r[2]
     end
     local pr = redis.call('HMGET', runKey, 'retention_ms', 'maxlen', 'act_max_attempts')
+    local link = {'parent', runId, 'parent_step', cpos}
+    for _, v in ipairs(child_trace(childId)) do link[#link + 1] = v end
     new_run(p, run_key(p, childId), runs_index_key(p), unversioned_key(p), childId, fn,
-            version, ARGV[base + 2], now, pr[1], pr[2], pr[3], '',
-            {'parent', runId, 'parent_step', cpos})
+            version, ARGV[base + 2], now, pr[1], pr[2], pr[3], '', link)
     redis.call('HSET', stepsKey, cpos, step_json(fn, 'child', 'pending', now,
                ',"run":' .. cjson.encode(childId)))
     run_timeline(p, runId, maxlen, now, 'child_started', 'child_run', childId, 'workflow', fn,
@@ -87,8 +99,10 @@ for i = 0, nChildren - 1 do
       childId = childId .. '.' .. r[2]
     end
     local childKey = job_key(p, childId)
+    local fields = {'step', cpos}
+    for _, v in ipairs(child_trace(childId)) do fields[#fields + 1] = v end
     new_job(childKey, fn, ARGV[base + 2], 'queued', ARGV[base + 3], ARGV[base + 4], now,
-            runId, {'step', cpos})
+            runId, fields)
     redis.call('ZADD', jobs_index_key(p), now, childId)
     make_ready(p, childKey, childId, notify_channel(p))
     redis.call('HSET', stepsKey, cpos, step_json(fn, 'call', 'pending', now,

@@ -3,12 +3,14 @@
 --@include run_keys
 --@include finish_run
 --@include finish_job
+--@include leave_ready
 -- Cancel one job from inside another transition (a run cancelled or timed out), as
 -- cancel.lua does: queued or delayed jobs end at once; a running one is marked and its
 -- machine learns of it at its next heartbeat.
 local function cancel_job(p, jobId, now, retentionMs, maxlen, errorJson)
   local jobKey = job_key(p, jobId)
-  local job = redis.call('HMGET', jobKey, 'status', 'machine', 'fn', 'entry')
+  local job = redis.call('HMGET', jobKey, 'status', 'machine', 'fn', 'entry', 'priority',
+                       'parked', 'ckey')
   local status = job[1]
   if status == 'running' then
     redis.call('HSET', jobKey, 'cancel_requested', 1)
@@ -16,7 +18,7 @@ local function cancel_job(p, jobId, now, retentionMs, maxlen, errorJson)
     timeline(p, jobKey, jobId, maxlen, now, 'cancel_requested', status)
   elseif status == 'queued' or status == 'delayed' then
     if status == 'queued' then
-      if job[4] and job[4] ~= '' then redis.call('XDEL', queue_key(p, job[3]), job[4]) end
+      leave_ready(p, jobId, job[3], job[4], job[5], job[6], job[7])
     else
       redis.call('ZREM', delayed_key(p), jobId)
     end

@@ -9,14 +9,17 @@
 -- (new_job writes status 'queued'; make_ready or the sticky branch gives it its entry.)
 local function enqueue_activation(p, runKey, runId, now, reason)
   local r = redis.call('HMGET', runKey, 'workflow', 'version', 'activations',
-                       'act_max_attempts', 'maxlen', 'parked', 'sticky_ms')
+                       'act_max_attempts', 'maxlen', 'parked', 'sticky_ms', 'trace')
   local n = (tonumber(r[3]) or 0) + 1
   local jobId = runId .. ':a' .. n
   local jobKey = job_key(p, jobId)
   -- No timeout of its own (a workflow's limit is its run's); attempts: lost machines
-  -- in a row (RunEngine.activation_max_attempts, kept on the run by start_run).
+  -- in a row (RunEngine.activation_max_attempts, kept on the run by start_run). The
+  -- run's trace context goes with it, so the claim hands it to the worker.
+  local fields = {'activation', n}
+  if r[8] then fields[3], fields[4] = 'trace', r[8] end
   new_job(jobKey, 'wf:' .. r[1] .. '@' .. r[2], cjson.encode({run = runId, activation = n}),
-          'queued', r[4], 0, now, runId, {'activation', n})
+          'queued', r[4], 0, now, runId, fields)
   redis.call('ZADD', jobs_index_key(p), now, jobId)
   -- Sticky replay: a live machine that keeps the run in memory gets it first, on its
   -- own queue; `unstick` puts it on the shared one after sticky_ms if it is still

@@ -2,6 +2,7 @@
 --@include run_keys
 --@include timeline
 --@include finish_job
+--@include leave_ready
 -- Job expiry: a job enqueued with `expires` carries `expires_at` (ms) in its hash and an
 -- entry in {t:p}:expiring; no other job has either, so the plain path pays nothing but
 -- the claim's read of one absent field. "Not started" is "no `attempt` field": the claim
@@ -15,7 +16,9 @@ local EXPIRED_ERROR = '{"type":"Expired","message":"not started before its expir
 -- and off the expiry zset; its waiters hear of it as of any other end.
 local function expire_job(p, jobKey, jobId, status, fn, entry, now, retentionMs, maxlen)
   if status == 'queued' then
-    if entry and entry ~= '' then redis.call('XDEL', queue_key(p, fn), entry) end
+    -- Its priority's stream or its key's parked list (docs/queue-features.md).
+    local at = redis.call('HMGET', jobKey, 'priority', 'parked', 'ckey')
+    leave_ready(p, jobId, fn, entry, at[1], at[2], at[3])
   else
     redis.call('ZREM', delayed_key(p), jobId)
   end

@@ -20,7 +20,8 @@ local function child_run_finished(p, parentId, pos, childId, status, result, err
   if not current then return end
   local rec = cjson.decode(current)  -- a pending record: no user payload in it
   if rec.status ~= 'pending' or rec.run ~= childId then return end
-  local extra = ',"run":' .. cjson.encode(childId) .. ',"job_status":"' .. status .. '"'
+  local extra = ',"run":' .. cjson.encode(childId) .. ',"job_status":"' .. status .. '"' ..
+    ',"since":' .. (rec.at or now)
   local stepStatus = 'completed'
   if status == 'completed' then
     if not result or result == '' then result = 'null' end

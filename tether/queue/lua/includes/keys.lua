@@ -14,3 +14,17 @@ local function machine_jobs_key(p, machine) return p .. 'mjobs:' .. machine end
 local function cancels_key(p, machine) return p .. 'cancels:' .. machine end
 local function idempotency_key(p, key) return p .. 'idem:' .. key end
 local function expiring_key(p) return p .. 'expiring' end
+-- The keys of the queue features (docs/queue-features.md), all from one function: every
+-- `local function` of a script is a closure made on each call, and each costs Redis
+-- instructions on the plain path too (bench/redis_instructions.py --scripts-only).
+-- `kind`: 'fx' features hash, 'plv' levels of `fn`, 'pq' ready stream of `fn` at level
+-- `arg`, 'running' running counts, 'kwait' jobs parked behind key `arg` of `fn`, 'rate'
+-- rate state of `fn` (or of its key `arg`). '/' is in no id or name, so `<fn>/<key>` is
+-- unambiguous, and so is `pq:<level>:<fn>` (a level is an integer).
+local function feature_key(p, kind, fn, arg)
+  if kind == 'pq' then return p .. 'pq:' .. arg .. ':' .. fn end
+  if kind == 'kwait' then return p .. 'kwait:' .. fn .. '/' .. arg end
+  if kind == 'rate' and arg then return p .. 'rate:' .. fn .. '/' .. arg end
+  if fn then return p .. kind .. ':' .. fn end
+  return p .. kind
+end

@@ -6,8 +6,14 @@
 -- Record the outcome of the step a run waits on (an approval decided, a signal arrived,
 -- a timer fired) and queue its next activation, all in the caller's one script.
 -- `extra` is spliced into the step record (',"result":...' or ',"error":...').
+-- `since` in the record: when the wait began (its pending record's time; now if it never
+-- waited), for its trace span.
 local function resolve_wait(p, runKey, runId, pos, name, kind, status, now, extra, reason)
-  redis.call('HSET', steps_key(p, runId), pos, step_json(name, kind, status, now, extra))
+  local stepsKey = steps_key(p, runId)
+  local pending = redis.call('HGET', stepsKey, pos)
+  local since = pending and cjson.decode(pending).at or now
+  redis.call('HSET', stepsKey, pos, step_json(name, kind, status, now,
+             extra .. ',"since":' .. since))
   enqueue_activation(p, runKey, runId, now, reason)
 end
 

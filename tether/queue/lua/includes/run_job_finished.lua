@@ -22,7 +22,8 @@ local function run_job_finished(p, jobKey, jobId, runId, status, now)
     if not current then return end
     local rec = cjson.decode(current)
     if rec.status ~= 'pending' or rec.job ~= jobId then return end
-    local extra = ',"job":' .. cjson.encode(jobId)
+    -- `since`: when the call began (its pending record's time), for its trace span.
+    local extra = ',"job":' .. cjson.encode(jobId) .. ',"since":' .. (rec.at or now)
     local stepStatus = 'completed'
     if status == 'completed' then
       extra = extra .. ',"result":' .. (job[2] or 'null')

@@ -9,6 +9,19 @@
 -- job or run starts nothing. `version` is the workflow version to run ('' = none known
 -- yet: the run waits for a machine, as start_run's do). Returns 1 if it started
 -- something, 0 if the id was taken.
+-- A run keeps a trace context, which its activations and children copy; a scheduled
+-- run's is the one tether.protocol.job_trace derives from its id (no caller gave one):
+-- sha1 of the id for the trace id, of '<id>/enqueue' for the span id, sampled.
+local function derived_hex(seed, digits)
+  local hex = string.sub(redis.sha1hex(seed), 1, digits)
+  if not string.find(hex, '[^0]') then hex = string.rep('0', digits - 1) .. '1' end
+  return hex
+end
+
+local function derived_trace(id)
+  return derived_hex(id, 32) .. derived_hex(id .. '/enqueue', 16) .. '01'
+end
+
 local function start_scheduled(p, schedKey, id, now, version, retentionMs, jobMaxlen,
                                runMaxlen, actMaxAttempts)
   local s = redis.call('HMGET', schedKey, 'kind', 'target', 'input', 'max_attempts',
@@ -21,7 +34,7 @@ local function start_scheduled(p, schedKey, id, now, version, retentionMs, jobMa
       'status', 'queued', 'input', input, 'created_at', now, 'updated_at', now,
       'activations', 0, 'act_job', '', 'retries', 0, 'failures', 0,
       'retention_ms', retentionMs, 'maxlen', runMaxlen, 'act_max_attempts', actMaxAttempts,
-      'schedule', s[6])
+      'schedule', s[6], 'trace', derived_trace(id))
     redis.call('ZADD', runs_index_key(p), now, id)
     run_timeline(p, id, runMaxlen, now, 'created', 'workflow', target, 'version', version,
                  'schedule', s[6])
