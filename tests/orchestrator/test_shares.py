@@ -20,6 +20,7 @@ from tether.queue.config import QueueConfig
 from tether.queue.engine import EnqueueRequest, QueueEngine
 from tether.queue.keys import Keys
 from tether.queue.redis_py import Client
+from tether.queue.schedules import ScheduleDef, ScheduleEngine
 
 PARTITIONS = 8
 LEASE_MS = 300
@@ -106,7 +107,30 @@ async def test_more_replicas_than_partitions_leave_the_extra_ones_standing_by(
     await settle(shares)
     assert sorted(len(s.owned) for s in shares) == [0, 1, 1]
     idle = Orchestrator(engine, interval=0.01, shares=next(s for s in shares if not s.owned))
-    assert await idle.tick() == {}
+    # Only the passes every replica makes (each of their transitions is claimed in its
+    # own script): no job or run pass.
+    assert set(await idle.tick()) == {name for name, _ in idle.every_replica}
+
+
+async def test_a_standing_by_replica_still_fires_a_due_schedule(redis: Client, keys: Keys) -> None:
+    # The owner of the partitions may have just been killed: its leases have not run out
+    # yet, and a schedule's tick must not wait for them.
+    engine = QueueEngine(redis, QueueConfig(keys=Keys(prefix=keys.prefix, partitions=1)))
+    owner, standby = (Shares(engine, lease_ms=60_000, replica=n) for n in "ab")
+    await settle([owner, standby])
+    assert not standby.owned
+    schedules = ScheduleEngine(redis, engine.config)
+    await schedules.put(
+        ScheduleDef(name="tidy", kind="job", target="tidy", every_ms=60_000, input=None)
+    )
+    tick = int(await redis.hget(schedules.pk.schedule("tidy"), "next_fire")) - 60_000
+    await redis.hset(schedules.pk.schedule("tidy"), "next_fire", tick)
+    await redis.zadd(schedules.pk.schedules, {"tidy": tick}, xx=True)
+
+    done = await Orchestrator(engine, interval=0.01, shares=standby).tick()
+
+    assert done["schedules"] == 1
+    assert (await engine.get_job(f"sched:tidy:{tick}")).status == "queued"
 
 
 async def test_an_orchestrator_with_a_share_promotes_only_the_jobs_of_its_partitions(

@@ -65,13 +65,16 @@ class Orchestrator:
         from tether.orchestrator.webhooks import WebhookPasses
 
         self.webhooks = WebhookPasses(self.engine, self.batch)
-        self.extra = [
-            *run_passes(self.engine, self.batch, self.share),
+        self.extra = [*run_passes(self.engine, self.batch, self.share), *self.extra]
+        # Passes every replica makes, whatever its share (a standby's too): each of their
+        # transitions is claimed in its own script (a schedule's tick by its revision, a
+        # delivery by its lease), so racing replicas do each once, and a replica killed
+        # with kill -9 delays no tick until its partitions' leases run out.
+        self.every_replica: list[tuple[str, Task]] = [
             *schedule_passes(self.engine, self.batch),
             *self.webhooks.tasks(),
-            *self.extra,
         ]
-        names = [name for name, _ in self.extra]
+        names = [name for name, _ in [*self.extra, *self.every_replica]]
         twice = sorted({name for name in names if names.count(name) > 1})
         if twice:
             # A pass added twice would run twice per tick (and hide it: tick() reports
@@ -121,7 +124,9 @@ class Orchestrator:
         if self.shares is not None:
             self.partitions = list(await self.shares.current())
             if not self.partitions:
-                return {}  # more replicas than partitions: this one stands by
+                # More replicas than partitions: this one stands by, but for the passes
+                # every replica makes.
+                return {name: await task() for name, task in self.every_replica}
         await self.stamp(begin=True)
         done = {
             "promoted": await self.promote_delayed(),
@@ -129,7 +134,7 @@ class Orchestrator:
             "dead_machines": await self.reap_machines(),
             "reaped": await self.reap_leases(),
         }
-        for name, task in self.extra:
+        for name, task in [*self.extra, *self.every_replica]:
             done[name] = await task()
         self.ticks += 1
         if self.ticks % self.trim_every == 0:

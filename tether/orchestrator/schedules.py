@@ -1,4 +1,4 @@
-"""The orchestrator's pass for schedules, plugged into ``Orchestrator.extra``.
+"""The orchestrator's pass for schedules, made by every replica (``Orchestrator.every_replica``).
 
 ``fire_schedules`` fires every due tick: one ``fire_schedule`` call per due schedule,
 which starts the tick's job or run and moves the schedule on atomically, and only if no
@@ -20,7 +20,7 @@ log = logging.getLogger("tether.orchestrator")
 def schedule_passes(
     engine: QueueEngine, batch: int = 1000
 ) -> list[tuple[str, Callable[[], Awaitable[int]]]]:
-    """The passes to add to ``Orchestrator.extra``."""
+    """The passes for ``Orchestrator.every_replica``."""
     schedules = ScheduleEngine(engine.redis, engine.config)
 
     async def versions() -> dict[str, set[int]]:

@@ -1,4 +1,4 @@
-"""The orchestrator's pass for webhooks, plugged into ``Orchestrator.extra``.
+"""The orchestrator's pass for webhooks, made by every replica (``Orchestrator.every_replica``).
 
 ``deliver_webhooks`` claims the due deliveries of the namespace (``claim_deliveries``:
 each under a lease, so of any number of orchestrators one sends each attempt) and sends
@@ -237,5 +237,5 @@ class WebhookPasses:
 def webhook_passes(
     engine: QueueEngine, batch: int = 1000
 ) -> list[tuple[str, Callable[[], Awaitable[int]]]]:
-    """The passes to add to ``Orchestrator.extra``."""
+    """The passes for ``Orchestrator.every_replica``."""
     return WebhookPasses(engine, batch).tasks()
