@@ -1081,17 +1081,17 @@ class QueueEngine:
         concurrency slots are all taken, or its rate is spent (the same sums claim.lua
         makes, read without changing anything)."""
         with redis_errors():
+            # (TIME stays out of the pipeline: a cluster pipeline refuses keyless commands.)
             async with self.redis.pipeline(transaction=False) as pipe:
                 pipe.hmget(pk.features, [f"c/{function}", f"r/{function}"])
                 pipe.hget(pk.running, function)
                 pipe.get(pk.rate(function))
-                pipe.time()
-                (limit, rate), running, tat, (secs, micros) = await pipe.execute()
+                (limit, rate), running, tat = await pipe.execute()
         if limit is not None and int(running or 0) >= int(limit):
             return {"kind": "concurrency", "limit": int(limit), "running": int(running or 0)}
         if rate is not None and tat is not None:
             count, period = (int(x) for x in rate.split())
-            now = int(secs) * 1000 + int(micros) // 1000
+            now = await self.server_time_ms()
             interval = period / count
             if float(tat) + interval > now + period + 1e-6:
                 return {
