@@ -18,6 +18,7 @@ from tether.api.listing import (
     CursorParam,
     LimitParam,
     TagParam,
+    TimelineLimitParam,
     listing,
 )
 from tether.api.notify import FunctionWaiter
@@ -387,7 +388,7 @@ class JobsController(Controller):
         self,
         job_id: JobId,
         services: Services,
-        limit: Annotated[int, Parameter(ge=1, le=10_000)] = 1000,
+        limit: TimelineLimitParam = 1000,
     ) -> Timeline:
         """A job of a run writes to its run's timeline (its events are picked out of it);
         a stand-alone job has its own only with TETHER_JOB_TIMELINES=1 (else this is

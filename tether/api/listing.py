@@ -89,6 +89,8 @@ CreatedBeforeParam = Annotated[
         max_length=40,
     ),
 ]
+# Entries one timeline read returns (GET /v1/jobs/{id}/timeline, /v1/runs/{id}/timeline).
+TimelineLimitParam = Annotated[int, Parameter(ge=1, le=10_000)]
 TagParam = Annotated[
     list[str] | None,
     Parameter(description="only those tagged key:value (repeat for several: all must match)"),

@@ -35,6 +35,7 @@ from tether.api.listing import (
     CursorParam,
     LimitParam,
     TagParam,
+    TimelineLimitParam,
     listing,
 )
 from tether.api.notify import Notifier
@@ -409,7 +410,7 @@ class RunsController(Controller):
         self,
         run_id: RunId,
         runs: RunEngine,
-        limit: Annotated[int, Parameter(ge=1, le=10_000)] = 1000,
+        limit: TimelineLimitParam = 1000,
     ) -> Timeline:
         await runs.get(run_id)  # 404 for an unknown run
         events = []
